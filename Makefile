@@ -1,0 +1,41 @@
+# Every target installs what it needs first (scripts/bootstrap.sh): a fresh clone needs nothing else.
+VENV  := .venv
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test test-all test-peer lint demo bench bench-large clean
+
+$(STAMP): pyproject.toml scripts/bootstrap.sh
+	bash scripts/bootstrap.sh
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/pytest -q
+
+test-all: $(STAMP)
+	$(BIN)/pytest -q -m ''
+
+test-peer: $(STAMP)
+	SHIFTSYNC_EXTRAS=dev,peer bash scripts/bootstrap.sh
+	$(BIN)/pytest -q -m peer
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+
+demo: $(STAMP)
+	$(BIN)/shiftsync demo
+
+bench: $(STAMP)
+	SHIFTSYNC_EXTRAS=dev,peer bash scripts/bootstrap.sh
+	$(BIN)/python -m bench
+
+bench-large: $(STAMP)
+	SHIFTSYNC_EXTRAS=dev,peer bash scripts/bootstrap.sh
+	$(BIN)/python -m bench --large
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+from shiftsync.cli import main
+
+main()

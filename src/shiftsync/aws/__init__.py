@@ -1,0 +1,1 @@
+"""AWS access: the assumed-role session, policy documents, the preflight check."""

@@ -1,0 +1,1 @@
+"""Destinations: DuckDB, PostgreSQL, Parquet."""

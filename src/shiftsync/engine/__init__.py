@@ -1,0 +1,1 @@
+"""The sync engine: runs, state, verification."""

@@ -1,0 +1,1 @@
+"""The Redshift side: Data API, catalog, type contract, UNLOAD, planning."""

@@ -1,0 +1,1 @@
+"""Shared fixtures. The stand-in fixtures live in tests/standin_fixtures.py."""
