@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import atexit
 import glob
 import os
 import shutil
@@ -104,9 +105,12 @@ class TempPostgres:
             f"start on 127.0.0.1:{self.port}",
         )  # fmt: skip
         self._running = True
+        # A crashed caller must not leave a server behind.
+        atexit.register(self.stop)
         return self
 
     def stop(self) -> None:
+        atexit.unregister(self.stop)
         if self._running:
             self._running = False
             subprocess.run(

@@ -1,0 +1,425 @@
+"""The IAM documents and SQL grants a customer needs for shiftsync: pure functions, no AWS calls.
+
+- `permission_policy(conn)`: what the assumed role may do, scoped as tightly as the known ARNs
+  allow.
+- `trust_policy(principal, external_id, unload)`: who may assume the role (only with the
+  external ID), plus Redshift itself when UNLOAD writes with this role.
+- `database_grants(conn)`: the SQL an admin runs so the role's database user can read.
+- `render_policy_bundle(...)`: all of it as one JSON, Terraform or CloudFormation document.
+
+Output is deterministic: the same configuration always gives the same text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+
+import yaml
+
+from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn
+from shiftsync.errors import ConfigError
+from shiftsync.workspace import is_valid_external_id
+
+if TYPE_CHECKING:
+    from shiftsync.config import ConnectionConfig
+
+PolicyDocument = dict[str, Any]
+PolicyFormat = Literal["json", "terraform", "cloudformation"]
+POLICY_FORMATS: Final[tuple[PolicyFormat, ...]] = get_args(PolicyFormat)
+
+POLICY_VERSION: Final = "2012-10-17"
+REDSHIFT_DATA_ACTIONS: Final[tuple[str, ...]] = (
+    "redshift-data:CancelStatement",
+    "redshift-data:DescribeStatement",
+    "redshift-data:DescribeTable",
+    "redshift-data:ExecuteStatement",
+    "redshift-data:GetStatementResult",
+    "redshift-data:ListDatabases",
+    "redshift-data:ListSchemas",
+    "redshift-data:ListTables",
+    "redshift-serverless:GetCredentials",
+)
+S3_ACTIONS: Final[tuple[str, ...]] = (
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:GetObjectAttributes",
+    "s3:ListBucket",
+    "s3:DeleteObject",
+)
+# Actions that take the workgroup ARN as resource; the rest have no resource type and are
+# limited to statements the caller submitted (AWS's recommended condition).
+_WORKGROUP_ACTIONS: Final = (
+    "redshift-data:DescribeTable",
+    "redshift-data:ExecuteStatement",
+    "redshift-data:ListDatabases",
+    "redshift-data:ListSchemas",
+    "redshift-data:ListTables",
+)
+_OWN_STATEMENT_ACTIONS: Final = (
+    "redshift-data:CancelStatement",
+    "redshift-data:DescribeStatement",
+    "redshift-data:GetStatementResult",
+)
+STATEMENT_OWNER_KEY: Final = "redshift-data:statement-owner-iam-userid"
+REDSHIFT_SERVICE_PRINCIPAL: Final = "redshift.amazonaws.com"
+INLINE_POLICY_NAME: Final = "shiftsync-access"
+_EXTERNAL_ID_EXPECTED: Final = "2-1224 characters of letters, digits and _+=,.@:/-"
+
+
+def workgroup_arn_pattern(conn: ConnectionConfig) -> str:
+    """Every workgroup of the role's account in the connection's region.
+
+    A workgroup ARN ends in the workgroup's UUID, which the configuration does not hold (only
+    the name), so the account and region are as tight as shiftsync can scope it.
+    """
+    return f"arn:{conn.partition}:redshift-serverless:{conn.region}:{conn.account_id}:workgroup/*"
+
+
+def permission_policy(conn: ConnectionConfig) -> PolicyDocument:
+    """The inline policy of the role shiftsync assumes."""
+    workgroups = workgroup_arn_pattern(conn)
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ServerlessCredentialsInAccountRegion",
+            "Effect": "Allow",
+            "Action": ["redshift-serverless:GetCredentials"],
+            "Resource": workgroups,
+        },
+        {
+            "Sid": "DataApiOnWorkgroupsInAccountRegion",
+            "Effect": "Allow",
+            "Action": list(_WORKGROUP_ACTIONS),
+            "Resource": workgroups,
+        },
+        {
+            "Sid": "DataApiOwnStatementsOnly",
+            "Effect": "Allow",
+            "Action": list(_OWN_STATEMENT_ACTIONS),
+            "Resource": "*",
+            "Condition": {"StringEquals": {STATEMENT_OWNER_KEY: "${aws:userid}"}},
+        },
+    ]
+    statements += _staging_statements(conn)
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _unload_uses_this_role(conn: ConnectionConfig) -> bool:
+    return conn.unload is not None and conn.unload_role_arn == conn.role_arn
+
+
+def _staging_statements(conn: ConnectionConfig) -> list[dict[str, Any]]:
+    unload = conn.unload
+    if unload is None:
+        return []
+    bucket_arn = f"arn:{conn.partition}:s3:::{unload.bucket}"
+    # shiftsync reads and deletes staged files; it writes them only when Redshift uses this
+    # same role for UNLOAD.
+    object_actions = [action for action in S3_ACTIONS if action != "s3:ListBucket"]
+    if not _unload_uses_this_role(conn):
+        object_actions.remove("s3:PutObject")
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "StagingListPrefix",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": bucket_arn,
+            "Condition": {"StringLike": {"s3:prefix": [f"{unload.prefix}*"]}},
+        },
+        {
+            "Sid": "StagingObjects",
+            "Effect": "Allow",
+            "Action": object_actions,
+            "Resource": f"{bucket_arn}/{unload.prefix}*",
+        },
+    ]
+    if unload.kms_key_id:
+        statements.append(_kms_statement(conn, unload.kms_key_id))
+    return statements
+
+
+def _kms_statement(conn: ConnectionConfig, key: str) -> dict[str, Any]:
+    region = conn.unload_region or conn.region
+    actions = ["kms:Decrypt"]
+    if _unload_uses_this_role(conn):
+        actions.append("kms:GenerateDataKey")
+    statement: dict[str, Any] = {"Sid": "StagingKmsKey", "Effect": "Allow", "Action": actions}
+    key_arns = f"arn:{conn.partition}:kms:{region}:{conn.account_id}:key/*"
+    if key.startswith("arn:") and ":alias/" not in key:
+        statement["Resource"] = key
+    elif key.startswith(("arn:", "alias/")):
+        # An alias cannot be a policy resource: allow the keys that carry this alias.
+        alias = "alias/" + key.split(":alias/", 1)[-1].removeprefix("alias/")
+        statement["Resource"] = key_arns
+        statement["Condition"] = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
+    else:
+        statement["Resource"] = f"arn:{conn.partition}:kms:{region}:{conn.account_id}:key/{key}"
+    return statement
+
+
+def trust_principal(principal_arn: str) -> str:
+    """The ARN a trust policy names for this principal.
+
+    An assumed-role session (what sts:GetCallerIdentity returns inside a role) becomes its role:
+    trust policies name roles, not sessions. The session ARN does not carry the role's path, so
+    a role with a path must be given as its role ARN.
+    """
+    match = PRINCIPAL_ARN_RE.fullmatch(principal_arn)
+    if not match:
+        raise ConfigError(
+            f"{principal_arn!r} is not an AWS principal ARN",
+            fix="give an account root, IAM user or role ARN (arn:aws:iam::<account>:...) or "
+            "an assumed-role ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>)",
+        )
+    if match["role"]:
+        return f"arn:{match['partition']}:iam::{match['sts_account']}:role/{match['role']}"
+    return principal_arn
+
+
+def check_external_id(external_id: str) -> str:
+    """The external ID, if sts:AssumeRole would accept it; else ConfigError."""
+    if not is_valid_external_id(external_id):
+        raise ConfigError(
+            "the external ID is not valid for sts:AssumeRole",
+            fix=f"use {_EXTERNAL_ID_EXPECTED} (the workspace's .shiftsync/external_id)",
+        )
+    return external_id
+
+
+def trust_policy(principal_arn: str, external_id: str, unload: bool) -> PolicyDocument:
+    """Who may assume the role: shiftsync's principal with the external ID, and Redshift for
+    UNLOAD when `unload` is true."""
+    statements: list[dict[str, Any]] = [
+        {
+            "Sid": "ShiftsyncWithExternalId",
+            "Effect": "Allow",
+            "Principal": {"AWS": trust_principal(principal_arn)},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"sts:ExternalId": check_external_id(external_id)}},
+        }
+    ]
+    if unload:
+        statements.append(
+            {
+                "Sid": "RedshiftUnload",
+                "Effect": "Allow",
+                "Principal": {"Service": REDSHIFT_SERVICE_PRINCIPAL},
+                "Action": "sts:AssumeRole",
+            }
+        )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def quote_identifier(name: str) -> str:
+    """A Redshift identifier in double quotes, inner double quotes doubled."""
+    if not name or "\x00" in name or len(name.encode("utf-8")) > 127:
+        raise ConfigError(
+            f"{name!r} cannot be a Redshift identifier",
+            fix="use 1-127 bytes without NUL characters",
+        )
+    return '"' + name.replace('"', '""') + '"'
+
+
+def database_user(conn: ConnectionConfig) -> str:
+    """The database user Redshift maps the role to: IAMR:<role name> (path not included)."""
+    return f"IAMR:{conn.role_name}"
+
+
+def database_grants(conn: ConnectionConfig, schemas: Sequence[str] = ("public",)) -> list[str]:
+    """The statements an admin runs so the role's database user can read these schemas.
+
+    One statement per item, without a trailing semicolon (ready for ExecuteStatement).
+    """
+    user = quote_identifier(database_user(conn))
+    grants: list[str] = []
+    for schema in schemas:
+        quoted = quote_identifier(schema)
+        grants += [
+            f"GRANT USAGE ON SCHEMA {quoted} TO {user}",
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted} TO {user}",
+            f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted} GRANT SELECT ON TABLES TO {user}",
+        ]
+    return grants
+
+
+def namespace_association_steps(conn: ConnectionConfig) -> str:
+    """How to let Redshift use the role for UNLOAD (associate it with the namespace)."""
+    if conn.unload is None:
+        return (
+            "UNLOAD is off for this connection: no role needs to be associated with the namespace."
+        )
+    role_arn = conn.unload_role_arn
+    region = conn.region
+    lines = [
+        f"UNLOAD runs inside Redshift, which writes to s3://{conn.unload.bucket}/"
+        f"{conn.unload.prefix} as the role {role_arn}.",
+        "Associate that role with the namespace of workgroup "
+        f"{conn.workgroup} (same account), in one of two ways:",
+        "",
+        "Console: Amazon Redshift > Serverless dashboard > Namespace configuration > "
+        "<your namespace> > Security and encryption > Manage IAM roles > Associate IAM roles > "
+        f"pick {role_arn.rsplit('/', 1)[-1] if role_arn else ''} > Save changes.",
+        "",
+        "AWS CLI:",
+        "  # 1. find the namespace of the workgroup",
+        f"  aws redshift-serverless get-workgroup --region {region} "
+        f"--workgroup-name {conn.workgroup} --query workgroup.namespaceName --output text",
+        "  # 2. list the roles already associated (shown as IamRole(applyStatus=...,",
+        "  #    iamRoleArn=...): keep each iamRoleArn)",
+        f"  aws redshift-serverless get-namespace --region {region} "
+        "--namespace-name <namespace> --query namespace.iamRoles",
+        "  # 3. set the full list: update-namespace REPLACES the associated roles, so include",
+        "  #    every existing role ARN as well as the new one",
+        f"  aws redshift-serverless update-namespace --region {region} "
+        f"--namespace-name <namespace> --iam-roles <existing role ARNs...> {role_arn}",
+    ]
+    if not _unload_uses_this_role(conn):
+        lines += [
+            "",
+            f"{role_arn} is not the role shiftsync assumes: give it s3:PutObject and "
+            f"s3:ListBucket on arn:{conn.partition}:s3:::{conn.unload.bucket}/"
+            f"{conn.unload.prefix}* and a trust policy for {REDSHIFT_SERVICE_PRINCIPAL}.",
+        ]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------------
+# Renderers: one complete document each
+# ---------------------------------------------------------------------------------------------
+
+
+def _bundle_parts(
+    conn: ConnectionConfig, principal_arn: str, external_id: str
+) -> tuple[RoleArn, PolicyDocument, PolicyDocument]:
+    role = parse_role_arn(conn.role_arn)
+    trust = trust_policy(principal_arn, external_id, unload=_unload_uses_this_role(conn))
+    return role, trust, permission_policy(conn)
+
+
+def _max_session_duration(conn: ConnectionConfig) -> int:
+    # AssumeRole fails when DurationSeconds exceeds the role's MaxSessionDuration.
+    return max(3600, conn.session_duration_seconds)
+
+
+def render_json(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+    bundle = {
+        "role_name": role.name,
+        "trust_policy": trust,
+        "permission_policy": permissions,
+        "database_grants": database_grants(conn),
+        "namespace_association": namespace_association_steps(conn),
+    }
+    return json.dumps(bundle, indent=2) + "\n"
+
+
+def _comment_block(prefix: str, conn: ConnectionConfig, how: str) -> list[str]:
+    lines = [
+        f"shiftsync: the IAM role for Redshift Serverless workgroup {conn.workgroup} "
+        f"({conn.region}).",
+        how,
+        "Then, as a database admin, run:",
+        *(f"  {grant};" for grant in database_grants(conn)),
+    ]
+    if conn.unload is not None:
+        lines += ["For UNLOAD, associate the role with the namespace:"]
+        lines += [
+            f"  {line}" if line else "" for line in namespace_association_steps(conn).splitlines()
+        ]
+    return [f"{prefix} {line}".rstrip() for line in lines]
+
+
+def _hcl_string(value: str) -> str:
+    # JSON string syntax is HCL's, except that ${ and %{ start templates.
+    return json.dumps(value).replace("${", "$${").replace("%{", "%%{")
+
+
+def _hcl_object(document: PolicyDocument, indent: int) -> str:
+    # JSON with " : " is HCL object syntax that `terraform fmt` leaves as it is.
+    text = json.dumps(document, indent=2, separators=(",", " : "))
+    text = text.replace("${", "$${").replace("%{", "%%{")
+    pad = " " * indent
+    return "\n".join(line if i == 0 else pad + line for i, line in enumerate(text.splitlines()))
+
+
+def render_terraform(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+    header = _comment_block(
+        "#", conn, "Add this file to a Terraform configuration with the aws provider, then apply."
+    )
+    body = f"""
+locals {{
+  shiftsync_trust_policy = {_hcl_object(trust, 2)}
+
+  shiftsync_permission_policy = {_hcl_object(permissions, 2)}
+}}
+
+resource "aws_iam_role" "shiftsync" {{
+  name                 = {_hcl_string(role.name)}
+  path                 = {_hcl_string(role.iam_path)}
+  description          = "Assumed by shiftsync to read Redshift Serverless"
+  max_session_duration = {_max_session_duration(conn)}
+  assume_role_policy   = jsonencode(local.shiftsync_trust_policy)
+}}
+
+resource "aws_iam_role_policy" "shiftsync" {{
+  name   = {_hcl_string(INLINE_POLICY_NAME)}
+  role   = aws_iam_role.shiftsync.id
+  policy = jsonencode(local.shiftsync_permission_policy)
+}}
+
+output "shiftsync_role_arn" {{
+  value = aws_iam_role.shiftsync.arn
+}}
+"""
+    return "\n".join(header) + "\n" + body
+
+
+def render_cloudformation(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+    header = _comment_block(
+        "#",
+        conn,
+        "Deploy with: aws cloudformation deploy --template-file <this file> "
+        "--stack-name shiftsync-role --capabilities CAPABILITY_NAMED_IAM",
+    )
+    template = {
+        "AWSTemplateFormatVersion": "2010-09-09",
+        "Description": f"shiftsync: the role that reads Redshift Serverless {conn.workgroup}",
+        "Resources": {
+            "ShiftsyncRole": {
+                "Type": "AWS::IAM::Role",
+                "Properties": {
+                    "RoleName": role.name,
+                    "Path": role.iam_path,
+                    "Description": "Assumed by shiftsync to read Redshift Serverless",
+                    "MaxSessionDuration": _max_session_duration(conn),
+                    "AssumeRolePolicyDocument": trust,
+                    "Policies": [{"PolicyName": INLINE_POLICY_NAME, "PolicyDocument": permissions}],
+                },
+            }
+        },
+        "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["ShiftsyncRole", "Arn"]}}},
+    }
+    body = yaml.safe_dump(template, sort_keys=False, default_flow_style=False, width=1000)
+    return "\n".join(header) + "\n" + body
+
+
+_RENDERERS: Final = {
+    "json": render_json,
+    "terraform": render_terraform,
+    "cloudformation": render_cloudformation,
+}
+
+
+def render_policy_bundle(
+    conn: ConnectionConfig, principal_arn: str, external_id: str, fmt: PolicyFormat
+) -> str:
+    """The role, its trust policy and its permission policy as one document in `fmt`."""
+    renderer = _RENDERERS.get(fmt)
+    if renderer is None:
+        raise ConfigError(
+            f"unknown policy format {fmt!r}", fix=f"use one of: {', '.join(POLICY_FORMATS)}"
+        )
+    return renderer(conn, principal_arn, external_id)

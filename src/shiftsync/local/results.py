@@ -1,0 +1,197 @@
+"""Statement results kept on disk, in pages bounded in bytes, as the Data API caches them.
+
+Keeping pages in files keeps the stand-in's memory flat whatever the result size.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final, Literal
+
+ResultFormat = Literal["JSON", "CSV"]
+
+# PostgreSQL type names → the names Redshift reports in ColumnMetadata.typeName.
+REDSHIFT_TYPE_NAMES: Final[dict[str, str]] = {
+    "text": "varchar",
+    "name": "varchar",
+    "char": "bpchar",
+    "bytea": "varbyte",
+    "json": "super",
+    "jsonb": "super",
+    "oid": "int8",
+    "float4": "float4",
+    "float8": "float8",
+}
+
+LONG_TYPES: Final = frozenset({"int2", "int4", "int8"})
+DOUBLE_TYPES: Final = frozenset({"float4", "float8"})
+SIGNED_TYPES: Final = LONG_TYPES | DOUBLE_TYPES | {"numeric"}
+
+
+class LimitExceeded(Exception):
+    """A result broke one of the Data API's limits; the statement FAILS with this message."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_sql_bytes: int = 100 * 1024
+    max_row_bytes: int = 64 * 1024
+    max_result_bytes: int = 500 * 1024 * 1024
+    page_bytes: int = 1024 * 1024
+    result_ttl_seconds: float = 24 * 3600
+
+
+def column_metadata(
+    name: str,
+    type_name: str,
+    typmod: int,
+    *,
+    schema: str = "",
+    table: str = "",
+    nullable: int = 1,
+    default: str | None = None,
+) -> dict[str, Any]:
+    """One ColumnMetadata entry, shaped as the Data API returns it."""
+    type_name = REDSHIFT_TYPE_NAMES.get(type_name, type_name)
+    precision = scale = length = 0
+    if type_name == "numeric" and typmod >= 4:
+        precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+    elif type_name in ("varchar", "bpchar") and typmod >= 4:
+        length = precision = typmod - 4
+    elif type_name == "varchar":
+        length = precision = 65535
+    meta: dict[str, Any] = {
+        "isCaseSensitive": type_name in ("varchar", "bpchar"),
+        "isCurrency": False,
+        "isSigned": type_name in SIGNED_TYPES,
+        "label": name,
+        "length": length,
+        "name": name,
+        "nullable": nullable,
+        "precision": precision,
+        "scale": scale,
+        "schemaName": schema,
+        "tableName": table,
+        "typeName": type_name,
+    }
+    if default is not None:
+        meta["columnDefault"] = default
+    return meta
+
+
+def json_field(raw: bytes | None, type_name: str) -> dict[str, Any]:
+    """A Field union from PostgreSQL's text form of a value."""
+    if raw is None:
+        return {"isNull": True}
+    if type_name in LONG_TYPES:
+        return {"longValue": int(raw)}
+    if type_name in DOUBLE_TYPES:
+        return {"doubleValue": float(raw)}
+    if type_name == "bool":
+        return {"booleanValue": raw == b"t"}
+    if type_name == "varbyte" and raw.startswith(b"\\x"):
+        return {"stringValue": raw[2:].decode()}
+    return {"stringValue": raw.decode()}
+
+
+def csv_field(raw: bytes | None) -> bytes:
+    """PostgreSQL's CSV rendering of a value: NULL unquoted empty, "" for the empty string."""
+    if raw is None:
+        return b""
+    if raw == b"" or any(c in raw for c in (b",", b'"', b"\n", b"\r")) or raw != raw.strip():
+        return b'"' + raw.replace(b'"', b'""') + b'"'
+    return raw
+
+
+@dataclass
+class StoredResult:
+    """The pages of one statement's result, in a folder of its own."""
+
+    folder: Path
+    result_format: ResultFormat
+    limits: Limits
+    columns: list[dict[str, Any]] = field(default_factory=list)
+    page_rows: list[int] = field(default_factory=list)
+    total_rows: int = 0
+    total_bytes: int = 0
+    _buffer: bytearray = field(default_factory=bytearray)
+    _buffer_rows: int = 0
+    _json_first: bool = True
+
+    def __post_init__(self) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+
+    # -- writing ---------------------------------------------------------------------------
+    def _check_row(self, size: int) -> None:
+        if size > self.limits.max_row_bytes:
+            raise LimitExceeded(
+                f"ERROR: Packet for query is too large ({size} > {self.limits.max_row_bytes}). "
+                "The Data API returns rows of at most 64 KB."
+            )
+        self.total_bytes += size
+        if self.total_bytes > self.limits.max_result_bytes:
+            raise LimitExceeded("ERROR: Database response exceeded size limit")
+
+    def add_csv_line(
+        self, line: bytes | bytearray | memoryview, *, is_header: bool = False
+    ) -> None:
+        if not is_header:
+            self._check_row(len(line))
+            self._buffer_rows += 1
+            self.total_rows += 1
+        self._buffer += line
+        if len(self._buffer) >= self.limits.page_bytes:
+            self._flush()
+
+    def add_json_row(self, fields: list[dict[str, Any]]) -> None:
+        encoded = json.dumps(fields, separators=(",", ":")).encode()
+        self._check_row(len(encoded))
+        self._buffer += (b"[" if self._json_first else b",") + encoded
+        self._json_first = False
+        self._buffer_rows += 1
+        self.total_rows += 1
+        if len(self._buffer) >= self.limits.page_bytes:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self.result_format == "JSON":
+            body = bytes(self._buffer) + b"]" if self._buffer else b"[]"
+            self._json_first = True
+        else:
+            body = bytes(self._buffer)
+        (self.folder / f"page-{len(self.page_rows):06d}").write_bytes(body)
+        self.page_rows.append(self._buffer_rows)
+        self._buffer.clear()
+        self._buffer_rows = 0
+
+    def finish(self) -> None:
+        if self._buffer or not self.page_rows:
+            self._flush()
+
+    # -- reading ---------------------------------------------------------------------------
+    def page_count(self) -> int:
+        return len(self.page_rows)
+
+    def page(self, index: int) -> bytes:
+        return (self.folder / f"page-{index:06d}").read_bytes()
+
+    def discard(self) -> None:
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def encode_token(statement_id: str, page: int) -> str:
+    return base64.urlsafe_b64encode(json.dumps([statement_id, page]).encode()).decode()
+
+
+def decode_token(token: str) -> tuple[str, int] | None:
+    try:
+        statement_id, page = json.loads(base64.urlsafe_b64decode(token.encode()))
+    except (ValueError, TypeError):
+        return None
+    if not isinstance(statement_id, str) or not isinstance(page, int):
+        return None
+    return statement_id, page

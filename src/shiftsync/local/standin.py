@@ -1,0 +1,375 @@
+"""The stand-in of Redshift Serverless: one process on 127.0.0.1, two AWS accounts, one workgroup.
+
+A platform account holds the IAM user whose static keys shiftsync runs with; a customer account
+owns the workgroup, its database, the staging bucket and the role shiftsync assumes. IAM is
+enforced on every call once the fixtures exist.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Final, Self
+
+import boto3
+import psycopg
+
+from shiftsync.errors import StandInError
+from shiftsync.local import iam, redshift_data
+from shiftsync.local.engine import DataApiEngine
+from shiftsync.local.postgres import TempPostgres
+from shiftsync.local.results import Limits
+from shiftsync.local.server import StandInServer, ensure_port_free
+
+log = logging.getLogger("shiftsync.local")
+
+PLATFORM_ACCOUNT: Final = "111111111111"
+CUSTOMER_ACCOUNT: Final = "222222222222"
+REGION: Final = "us-east-1"
+USER_NAME: Final = "shiftsync-runner"
+ROLE_NAME: Final = "shiftsync-reader"
+WORKGROUP: Final = "shiftsync-demo"
+DATABASE: Final = "dev"
+BUCKET: Final = "shiftsync-staging-222222222222"
+
+# The product guide's nine actions and the five S3 actions of the staging bucket.
+GUIDE_ACTIONS: Final = (
+    "redshift-data:CancelStatement",
+    "redshift-data:DescribeStatement",
+    "redshift-data:DescribeTable",
+    "redshift-data:ExecuteStatement",
+    "redshift-data:GetStatementResult",
+    "redshift-data:ListDatabases",
+    "redshift-data:ListSchemas",
+    "redshift-data:ListTables",
+    "redshift-serverless:GetCredentials",
+)
+S3_ACTIONS: Final = (
+    "s3:PutObject",
+    "s3:GetObject",
+    "s3:GetObjectAttributes",
+    "s3:ListBucket",
+    "s3:DeleteObject",
+)
+
+
+@dataclass(frozen=True)
+class StandInOptions:
+    port: int = 0
+    seed: str | None = "tickit"
+    scale: float = 0.01
+    deny: Sequence[str] = ()
+    trust_without_external_id: bool = False
+    role_policy: Mapping[str, Any] | None = None
+    trust_policy: Mapping[str, Any] | None = None
+    external_id: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+
+def guide_permission_policy(bucket: str, deny: Sequence[str] = ()) -> dict[str, Any]:
+    """The guide's permission policy plus the S3 statement, without the denied actions."""
+    denied = {d.lower() for d in deny}
+    data_actions = [a for a in GUIDE_ACTIONS if a.lower() not in denied]
+    s3_actions = [a for a in S3_ACTIONS if a.lower() not in denied]
+    statements: list[dict[str, Any]] = []
+    if data_actions:
+        statements.append({"Effect": "Allow", "Action": data_actions, "Resource": "*"})
+    if s3_actions:
+        statements.append(
+            {
+                "Effect": "Allow",
+                "Action": s3_actions,
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def guide_trust_policy(principal: str, external_id: str | None) -> dict[str, Any]:
+    """The guide's trust policy: the platform principal with the external ID, and Redshift."""
+    platform: dict[str, Any] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": principal},
+        "Action": "sts:AssumeRole",
+    }
+    if external_id is not None:
+        platform["Condition"] = {"StringEquals": {"sts:ExternalId": external_id}}
+    redshift = {
+        "Effect": "Allow",
+        "Principal": {"Service": "redshift.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    return {"Version": "2012-10-17", "Statement": [platform, redshift]}
+
+
+@dataclass(frozen=True)
+class StandInInfo:
+    region: str
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    principal_arn: str
+    role_arn: str
+    external_id: str
+    workgroup: str
+    database: str
+    bucket: str
+    postgres_dsn: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "region": self.region,
+            "endpoints": {
+                "sts": self.endpoint,
+                "s3": self.endpoint,
+                "redshift_data": self.endpoint,
+            },
+            "access_key_id": self.access_key_id,
+            "secret_access_key": self.secret_access_key,
+            "principal_arn": self.principal_arn,
+            "role_arn": self.role_arn,
+            "external_id": self.external_id,
+            "workgroup": self.workgroup,
+            "database": self.database,
+            "bucket": self.bucket,
+            "postgres_dsn": self.postgres_dsn,
+        }
+
+    def environment(self) -> dict[str, str]:
+        """The standard AWS variables that point any boto3 client at the stand-in."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL_STS": self.endpoint,
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoint,
+        }
+
+    def export_lines(self) -> list[str]:
+        """Shell lines for the endpoints (the keys are in the JSON file, not on the screen)."""
+        return [
+            f"export {k}={v}"
+            for k, v in self.environment().items()
+            if k.startswith("AWS_ENDPOINT_URL_") or k in ("AWS_DEFAULT_REGION", "AWS_REGION")
+        ]
+
+
+class StandIn:
+    """Start with `StandIn(options).start()` or as a context manager; `stop()` cleans up."""
+
+    def __init__(self, options: StandInOptions | None = None) -> None:
+        self.options = options or StandInOptions()
+        self.pg: TempPostgres | None = None
+        self.engine: DataApiEngine | None = None
+        self.server: StandInServer | None = None
+        self._info: StandInInfo | None = None
+        self.workgroup = redshift_data.Workgroup(WORKGROUP, CUSTOMER_ACCOUNT, REGION)
+
+    @property
+    def info(self) -> StandInInfo:
+        if self._info is None:
+            raise StandInError("the stand-in is not running", fix="call start() first")
+        return self._info
+
+    @property
+    def endpoint(self) -> str:
+        assert self.server is not None
+        return f"http://127.0.0.1:{self.server.port}"
+
+    def start(self) -> Self:
+        if self.options.port:
+            ensure_port_free(self.options.port)
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        from moto import settings
+        from moto.core.authorization import ActionAuthenticatorMixin
+
+        iam.install()
+        redshift_data.install()
+        self.pg = TempPostgres().start()
+        self._prepare_database()
+        self.engine = DataApiEngine(self.pg, self.options.limits)
+        redshift_data.activate(
+            redshift_data.PluginState(self.engine, {self.workgroup.name: self.workgroup})
+        )
+        # Fixtures are made over HTTP with enforcement off, then enforcement goes on for good.
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
+        self.server = StandInServer(self.options.port, wrap=self._wrap_app)
+        self.server.start()
+        self._info = self._create_fixtures()
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = 0
+        ActionAuthenticatorMixin.request_count = 0
+
+    def _wrap_app(self, app: Any) -> Any:
+        return app
+
+    def _prepare_database(self) -> None:
+        assert self.pg is not None
+        with psycopg.connect(self.pg.dsn("postgres"), autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{DATABASE}"')
+            # Redshift lets every user create tables in public; PostgreSQL 15 no longer does.
+        with psycopg.connect(self.pg.dsn(DATABASE), autocommit=True) as conn:
+            conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
+            from shiftsync.local import flavour, seed
+
+            flavour.install_flavour(conn, DATABASE)
+            db_user = f"IAMR:{ROLE_NAME}"
+            conn.execute(
+                psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(db_user))
+            )
+            if self.options.seed == "tickit":
+                seed.seed_all(conn, self.options.scale, grantee=db_user)
+            elif self.options.seed not in (None, "none"):
+                raise StandInError(
+                    f"unknown seed {self.options.seed!r}", fix="use --seed tickit or --seed none"
+                )
+
+    def _admin_client(self, service: str, account_id: str) -> Any:
+        client: Any = boto3.client(
+            service,  # type: ignore[call-overload]
+            region_name=REGION,
+            endpoint_url=self.endpoint,
+            aws_access_key_id="fixture",
+            aws_secret_access_key="fixture",  # noqa: S106 - enforcement is off for fixtures
+        )
+
+        def add_account(request: Any, **_: Any) -> None:
+            request.headers["x-moto-account-id"] = account_id
+
+        client.meta.events.register("before-send.*.*", add_account)
+        return client
+
+    def _create_fixtures(self) -> StandInInfo:
+        options = self.options
+        platform_iam = self._admin_client("iam", PLATFORM_ACCOUNT)
+        platform_iam.create_user(UserName=USER_NAME)
+        platform_iam.put_user_policy(
+            UserName=USER_NAME,
+            PolicyName="assume-customer-roles",
+            PolicyDocument=json.dumps(
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Action": "sts:AssumeRole",
+                            "Resource": f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/*",
+                        }
+                    ],
+                }
+            ),
+        )
+        key = platform_iam.create_access_key(UserName=USER_NAME)["AccessKey"]
+        principal_arn = f"arn:aws:iam::{PLATFORM_ACCOUNT}:user/{USER_NAME}"
+        external_id = options.external_id or f"shiftsync-{uuid.uuid4()}"
+        trust = options.trust_policy or guide_trust_policy(
+            f"arn:aws:iam::{PLATFORM_ACCOUNT}:root",
+            None if options.trust_without_external_id else external_id,
+        )
+        permissions = options.role_policy or guide_permission_policy(BUCKET, options.deny)
+        role_arn = self.create_role(ROLE_NAME, permissions, trust)
+        s3 = self._admin_client("s3", CUSTOMER_ACCOUNT)
+        s3.create_bucket(Bucket=BUCKET)
+        assert self.pg is not None
+        return StandInInfo(
+            region=REGION,
+            endpoint=self.endpoint,
+            access_key_id=key["AccessKeyId"],
+            secret_access_key=key["SecretAccessKey"],
+            principal_arn=principal_arn,
+            role_arn=role_arn,
+            external_id=external_id,
+            workgroup=WORKGROUP,
+            database=DATABASE,
+            bucket=BUCKET,
+            postgres_dsn=self.pg.url(DATABASE),
+        )
+
+    def create_role(
+        self,
+        name: str,
+        permission_policy: Mapping[str, Any],
+        trust_policy: Mapping[str, Any],
+        account_id: str = CUSTOMER_ACCOUNT,
+    ) -> str:
+        """Create (or replace) a role in the customer account; works while IAM is enforced."""
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[account_id]["aws"]
+        try:
+            backend.delete_role_policy(name, "shiftsync")
+            backend.delete_role(name)
+        except Exception:  # a role of that name did not exist yet
+            log.debug("role %s did not exist", name)
+        role = backend.create_role(
+            role_name=name,
+            assume_role_policy_document=json.dumps(trust_policy),
+            path="/",
+            permissions_boundary=None,
+            description="created by the shiftsync stand-in",
+            tags=[],
+            max_session_duration="3600",
+        )
+        backend.put_role_policy(name, "shiftsync", json.dumps(permission_policy))
+        return str(role.arn)
+
+    def admin_connection(self) -> psycopg.Connection[Any]:
+        """A superuser connection to the workgroup's database (for tests and the demo)."""
+        assert self.pg is not None
+        return psycopg.connect(self.pg.dsn(DATABASE), autocommit=True)
+
+    def stop(self) -> None:
+        redshift_data.activate(None)
+        if self.server is not None:
+            try:
+                self.server.stop()
+            except Exception:  # stopping is best effort
+                log.exception("stopping the server failed")
+            self.server = None
+        if self.engine is not None:
+            self.engine.close()
+            self.engine = None
+        if self.pg is not None:
+            self.pg.stop()
+            self.pg = None
+        _reset_moto()
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _reset_moto() -> None:
+    """Forget every account, user, role and bucket, so a next stand-in starts clean."""
+    try:
+        from moto.backends import get_backend
+        from moto.core.base_backend import BackendDict
+
+        for service in ("iam", "sts", "s3"):
+            backends: BackendDict[Any] = get_backend(service)
+            backends.reset()
+    except Exception:
+        log.exception("resetting moto failed")
+
+
+@contextmanager
+def running(options: StandInOptions | None = None) -> Iterator[StandIn]:
+    stand_in = StandIn(options).start()
+    try:
+        yield stand_in
+    finally:
+        stand_in.stop()

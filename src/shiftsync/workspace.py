@@ -1,0 +1,197 @@
+"""The workspace: a folder holding `shiftsync.yaml` and `.shiftsync/`.
+
+    <folder>/
+      shiftsync.yaml            the configuration (written once by `shiftsync init`)
+      .shiftsync/
+        external_id             the sts:ExternalId the customer's trust policy names
+        .gitignore              keeps state/ and runs/ out of git
+        state/                  per-sync state (cursors, schemas)
+        runs/                   run history
+
+The external ID is generated once and never again: the customer's trust policy depends on it,
+so a missing or damaged file is an error to fix, not something to replace silently.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from functools import cached_property
+from pathlib import Path
+from typing import Final
+
+from shiftsync.config import CONFIG_FILE_NAME, ShiftsyncConfig, config_template, load_config
+from shiftsync.errors import ConfigError
+
+DOT_DIR_NAME: Final = ".shiftsync"
+EXTERNAL_ID_FILE_NAME: Final = "external_id"
+# sts:AssumeRole's ExternalId: 2-1224 characters of [\w+=,.@:/-].
+EXTERNAL_ID_RE: Final = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+GITIGNORE_TEXT: Final = (
+    "# Local state of shiftsync; the external_id file may be committed.\nstate/\nruns/\n"
+)
+
+
+def new_external_id() -> str:
+    """A fresh external ID: random and unique, as AWS asks of the party that assumes roles."""
+    return "shiftsync-" + uuid.uuid4().hex
+
+
+def is_valid_external_id(value: str) -> bool:
+    return EXTERNAL_ID_RE.fullmatch(value) is not None
+
+
+def _temp_sibling(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+
+
+def _write_temp(path: Path, text: str) -> Path:
+    temp = _temp_sibling(path)
+    with temp.open("x", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return temp
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Replace path's content in one step (temp file + os.replace): readers see old or new."""
+    temp = _write_temp(path, text)
+    try:
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def write_new_text(path: Path, text: str) -> bool:
+    """Create path with text unless it exists; never overwrites. True when written.
+
+    The complete file appears in one step (temp file + hard link, which fails if path exists),
+    so two `shiftsync init` at once cannot both write an external ID.
+    """
+    temp = _write_temp(path, text)
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        return False
+    except OSError:
+        # No hard links on this file system: fall back to an exclusive create.
+        try:
+            with path.open("x", encoding="utf-8") as handle:
+                handle.write(text)
+        except FileExistsError:
+            return False
+    finally:
+        temp.unlink(missing_ok=True)
+    return True
+
+
+class Workspace:
+    """A shiftsync project folder."""
+
+    def __init__(self, folder: Path) -> None:
+        self._folder = folder.expanduser().resolve()
+
+    def __repr__(self) -> str:
+        return f"Workspace({str(self._folder)!r})"
+
+    @classmethod
+    def init(cls, folder: Path) -> Workspace:
+        """Create (or complete) a workspace; keeps an existing shiftsync.yaml and external ID."""
+        workspace = cls(folder)
+        try:
+            workspace.folder.mkdir(parents=True, exist_ok=True)
+            write_new_text(workspace.config_path, config_template())
+            for directory in (workspace.dot_dir, workspace.state_dir, workspace.runs_dir):
+                directory.mkdir(exist_ok=True)
+            write_new_text(workspace.dot_dir / ".gitignore", GITIGNORE_TEXT)
+            write_new_text(workspace.external_id_path, new_external_id() + "\n")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot set up a workspace in {workspace.folder}: {exc.strerror or exc}",
+                fix="choose a folder you can write to",
+            ) from exc
+        # Read it back: an existing file must be valid too, or init says so now.
+        _ = workspace.external_id
+        return workspace
+
+    @classmethod
+    def find(cls, start: Path) -> Workspace:
+        """The workspace whose shiftsync.yaml is in start or the nearest folder above it."""
+        here = start.expanduser().resolve()
+        if here.is_file():
+            here = here.parent
+        for folder in (here, *here.parents):
+            if (folder / CONFIG_FILE_NAME).is_file():
+                return cls(folder)
+        raise ConfigError(
+            f"no {CONFIG_FILE_NAME} in {here} or any folder above it",
+            fix="run `shiftsync init` to create a workspace here, or cd into the folder that "
+            f"holds {CONFIG_FILE_NAME}",
+        )
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
+    def config_path(self) -> Path:
+        return self._folder / CONFIG_FILE_NAME
+
+    @property
+    def dot_dir(self) -> Path:
+        return self._folder / DOT_DIR_NAME
+
+    @property
+    def state_dir(self) -> Path:
+        return self.dot_dir / "state"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.dot_dir / "runs"
+
+    @property
+    def external_id_path(self) -> Path:
+        return self.dot_dir / EXTERNAL_ID_FILE_NAME
+
+    @property
+    def external_id(self) -> str:
+        """The workspace's external ID; ConfigError when the file is missing or malformed."""
+        path = self.external_id_path
+        restore = (
+            f"write the sts:ExternalId value of your role's trust policy into {path}; for a role "
+            "not created yet, delete the file and run `shiftsync init` to generate a new one"
+        )
+        try:
+            value = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            raise ConfigError(
+                f"{path} is missing: it holds the external ID of this workspace",
+                fix=restore,
+            ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path} cannot be read: {exc}", fix=restore) from exc
+        if not is_valid_external_id(value):
+            raise ConfigError(
+                f"{path} does not hold a valid external ID (2-1224 characters of letters, "
+                "digits and _+=,.@:/-)",
+                fix=restore,
+            )
+        return value
+
+    @cached_property
+    def config(self) -> ShiftsyncConfig:
+        """shiftsync.yaml, loaded (with the process environment) on first use."""
+        return load_config(self.config_path)
+
+
+__all__ = [
+    "DOT_DIR_NAME",
+    "EXTERNAL_ID_RE",
+    "Workspace",
+    "atomic_write_text",
+    "is_valid_external_id",
+    "new_external_id",
+    "write_new_text",
+]

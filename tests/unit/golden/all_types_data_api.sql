@@ -1,0 +1,22 @@
+SELECT
+  "c_int2",
+  "c_int4",
+  "c_int8",
+  "c_numeric",
+  "c_float4",
+  "c_float8",
+  "c_bool",
+  "c_bpchar",
+  "c_varchar",
+  "c_date",
+  "c_timestamp",
+  to_char(convert_timezone('UTC', "c_timestamptz"), 'YYYY-MM-DD HH24:MI:SS.US BC') AS "c_timestamptz",
+  "c_time",
+  "c_timetz",
+  json_serialize("c_super") AS "c_super",
+  from_varbyte("c_varbyte", 'hex') AS "c_varbyte",
+  from_varbyte(st_asbinary("c_geometry"), 'hex') AS "c_geometry",
+  from_varbyte(st_asbinary("c_geography"), 'hex') AS "c_geography",
+  cast("c_hllsketch" as varchar) AS "c_hllsketch",
+  cast("c_interval" as varchar) AS "c_interval"
+FROM "public"."types"

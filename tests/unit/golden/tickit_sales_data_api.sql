@@ -1,0 +1,13 @@
+SELECT
+  "salesid",
+  "listid",
+  "sellerid",
+  "buyerid",
+  "eventid",
+  "dateid",
+  "qtysold",
+  "pricepaid",
+  "commission",
+  "saletime"
+FROM "public"."sales"
+ORDER BY "sales"."salesid"

@@ -1,0 +1,563 @@
+"""The IAM documents, grants and renderings shiftsync generates for customers."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shiftsync.aws.policy import (
+    POLICY_FORMATS,
+    REDSHIFT_DATA_ACTIONS,
+    S3_ACTIONS,
+    database_grants,
+    namespace_association_steps,
+    permission_policy,
+    quote_identifier,
+    render_cloudformation,
+    render_json,
+    render_policy_bundle,
+    render_terraform,
+    trust_policy,
+    trust_principal,
+)
+from shiftsync.config import RedshiftServerlessConfig
+from shiftsync.errors import ConfigError
+
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/shiftsync-reader"
+PRINCIPAL = "arn:aws:iam::568237466542:role/shiftsync-runner"
+EXTERNAL_ID = "shiftsync-6f1c2d3e4b5a69788796a5b4c3d2e1f0"
+WORKGROUPS = f"arn:aws:redshift-serverless:us-east-1:{ACCOUNT}:workgroup/*"
+TERRAFORM = shutil.which("terraform")
+
+
+def make_conn(**changes: Any) -> RedshiftServerlessConfig:
+    data: dict[str, Any] = {
+        "type": "redshift_serverless",
+        "region": "us-east-1",
+        "workgroup": "analytics",
+        "database": "dev",
+        "role_arn": ROLE,
+    }
+    data.update(changes)
+    return RedshiftServerlessConfig.model_validate(data)
+
+
+def unload_conn(**unload: Any) -> RedshiftServerlessConfig:
+    return make_conn(unload={"bucket": "unload-example", **unload})
+
+
+DATA_API_STATEMENTS: list[dict[str, Any]] = [
+    {
+        "Sid": "ServerlessCredentialsInAccountRegion",
+        "Effect": "Allow",
+        "Action": ["redshift-serverless:GetCredentials"],
+        "Resource": WORKGROUPS,
+    },
+    {
+        "Sid": "DataApiOnWorkgroupsInAccountRegion",
+        "Effect": "Allow",
+        "Action": [
+            "redshift-data:DescribeTable",
+            "redshift-data:ExecuteStatement",
+            "redshift-data:ListDatabases",
+            "redshift-data:ListSchemas",
+            "redshift-data:ListTables",
+        ],
+        "Resource": WORKGROUPS,
+    },
+    {
+        "Sid": "DataApiOwnStatementsOnly",
+        "Effect": "Allow",
+        "Action": [
+            "redshift-data:CancelStatement",
+            "redshift-data:DescribeStatement",
+            "redshift-data:GetStatementResult",
+        ],
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"redshift-data:statement-owner-iam-userid": "${aws:userid}"}
+        },
+    },
+]
+
+
+def actions_of(policy: dict[str, Any]) -> set[str]:
+    return {action for statement in policy["Statement"] for action in statement["Action"]}
+
+
+# --- the guide's action lists ---------------------------------------------------------------
+
+
+def test_action_lists_match_the_guide() -> None:
+    assert set(REDSHIFT_DATA_ACTIONS) == {
+        "redshift-data:CancelStatement",
+        "redshift-data:DescribeStatement",
+        "redshift-data:DescribeTable",
+        "redshift-data:ExecuteStatement",
+        "redshift-data:GetStatementResult",
+        "redshift-data:ListDatabases",
+        "redshift-data:ListSchemas",
+        "redshift-data:ListTables",
+        "redshift-serverless:GetCredentials",
+    }
+    assert len(REDSHIFT_DATA_ACTIONS) == 9
+    assert set(S3_ACTIONS) == {
+        "s3:PutObject",
+        "s3:GetObject",
+        "s3:GetObjectAttributes",
+        "s3:ListBucket",
+        "s3:DeleteObject",
+    }
+
+
+# --- permission policy ----------------------------------------------------------------------
+
+
+def test_permission_policy_without_unload_is_exact() -> None:
+    assert permission_policy(make_conn()) == {
+        "Version": "2012-10-17",
+        "Statement": DATA_API_STATEMENTS,
+    }
+
+
+def test_permission_policy_grants_exactly_the_guide_actions() -> None:
+    assert actions_of(permission_policy(make_conn())) == set(REDSHIFT_DATA_ACTIONS)
+    assert actions_of(permission_policy(unload_conn())) == set(REDSHIFT_DATA_ACTIONS) | set(
+        S3_ACTIONS
+    )
+
+
+def test_permission_policy_with_unload_is_exact() -> None:
+    policy = permission_policy(unload_conn())
+    assert policy["Statement"][:3] == DATA_API_STATEMENTS
+    assert policy["Statement"][3:] == [
+        {
+            "Sid": "StagingListPrefix",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": "arn:aws:s3:::unload-example",
+            "Condition": {"StringLike": {"s3:prefix": ["shiftsync/*"]}},
+        },
+        {
+            "Sid": "StagingObjects",
+            "Effect": "Allow",
+            "Action": ["s3:PutObject", "s3:GetObject", "s3:GetObjectAttributes", "s3:DeleteObject"],
+            "Resource": "arn:aws:s3:::unload-example/shiftsync/*",
+        },
+    ]
+
+
+def test_staging_prefix_scopes_the_s3_statements() -> None:
+    policy = permission_policy(unload_conn(prefix="teams/data"))
+    listing, objects = policy["Statement"][3:5]
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["teams/data/*"]}}
+    assert objects["Resource"] == "arn:aws:s3:::unload-example/teams/data/*"
+
+
+def test_statement_ids_are_unique_and_alphanumeric() -> None:
+    policy = permission_policy(unload_conn(kms_key_id="1234abcd-12ab-34cd-56ef-1234567890ab"))
+    sids = [statement["Sid"] for statement in policy["Statement"]]
+    assert len(sids) == len(set(sids)) == 6
+    assert all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids)
+
+
+def test_a_separate_unload_role_leaves_writing_to_it() -> None:
+    other = f"arn:aws:iam::{ACCOUNT}:role/redshift-unloader"
+    conn = unload_conn(iam_role_arn=other)
+    objects = permission_policy(conn)["Statement"][4]
+    assert objects["Action"] == ["s3:GetObject", "s3:GetObjectAttributes", "s3:DeleteObject"]
+    steps = namespace_association_steps(conn)
+    assert other in steps
+    assert "s3:PutObject" in steps
+
+
+@pytest.mark.parametrize(
+    ("key", "resource", "condition"),
+    [
+        (
+            "1234abcd-12ab-34cd-56ef-1234567890ab",
+            f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            None,
+        ),
+        (
+            "arn:aws:kms:eu-west-1:210987654321:key/k1",
+            "arn:aws:kms:eu-west-1:210987654321:key/k1",
+            None,
+        ),
+        (
+            "alias/staging",
+            f"arn:aws:kms:us-east-1:{ACCOUNT}:key/*",
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/staging"}},
+        ),
+        (
+            f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/staging",
+            f"arn:aws:kms:us-east-1:{ACCOUNT}:key/*",
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/staging"}},
+        ),
+    ],
+)
+def test_kms_key_is_allowed_for_staged_files(
+    key: str, resource: str, condition: dict[str, Any] | None
+) -> None:
+    statement = permission_policy(unload_conn(kms_key_id=key))["Statement"][-1]
+    assert statement["Sid"] == "StagingKmsKey"
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Resource"] == resource
+    assert statement.get("Condition") == condition
+
+
+def test_kms_key_uses_the_bucket_region() -> None:
+    statement = permission_policy(unload_conn(kms_key_id="k1", region="eu-west-1"))["Statement"][-1]
+    assert statement["Resource"] == f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k1"
+
+
+@pytest.mark.parametrize(
+    ("partition", "region"), [("aws-cn", "cn-north-1"), ("aws-us-gov", "us-gov-west-1")]
+)
+def test_partitions_follow_the_role_arn(partition: str, region: str) -> None:
+    conn = make_conn(
+        region=region,
+        role_arn=f"arn:{partition}:iam::{ACCOUNT}:role/shiftsync-reader",
+        unload={"bucket": "unload-example"},
+    )
+    policy = permission_policy(conn)
+    resources = [statement["Resource"] for statement in policy["Statement"]]
+    assert resources == [
+        f"arn:{partition}:redshift-serverless:{region}:{ACCOUNT}:workgroup/*",
+        f"arn:{partition}:redshift-serverless:{region}:{ACCOUNT}:workgroup/*",
+        "*",
+        f"arn:{partition}:s3:::unload-example",
+        f"arn:{partition}:s3:::unload-example/shiftsync/*",
+    ]
+
+
+def test_account_comes_from_the_role() -> None:
+    conn = make_conn(role_arn="arn:aws:iam::000011112222:role/path/to/reader")
+    assert permission_policy(conn)["Statement"][0]["Resource"] == (
+        "arn:aws:redshift-serverless:us-east-1:000011112222:workgroup/*"
+    )
+
+
+# --- trust policy ---------------------------------------------------------------------------
+
+
+def test_trust_policy_is_exact() -> None:
+    assert trust_policy(PRINCIPAL, EXTERNAL_ID, unload=False) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "ShiftsyncWithExternalId",
+                "Effect": "Allow",
+                "Principal": {"AWS": PRINCIPAL},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}},
+            }
+        ],
+    }
+
+
+def test_trust_policy_with_unload_lets_redshift_assume_the_role() -> None:
+    statements = trust_policy(PRINCIPAL, EXTERNAL_ID, unload=True)["Statement"]
+    assert len(statements) == 2
+    assert statements[1] == {
+        "Sid": "RedshiftUnload",
+        "Effect": "Allow",
+        "Principal": {"Service": "redshift.amazonaws.com"},
+        "Action": "sts:AssumeRole",
+    }
+    # the external ID condition stays on the AWS principal
+    assert statements[0]["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
+
+
+@pytest.mark.parametrize(
+    ("principal", "expected"),
+    [
+        ("arn:aws:iam::568237466542:root", "arn:aws:iam::568237466542:root"),
+        (
+            "arn:aws:iam::568237466542:user/ci/deployer",
+            "arn:aws:iam::568237466542:user/ci/deployer",
+        ),
+        ("arn:aws:iam::568237466542:role/a/b/runner", "arn:aws:iam::568237466542:role/a/b/runner"),
+        (
+            "arn:aws:sts::568237466542:assumed-role/runner/i-0abc123",
+            "arn:aws:iam::568237466542:role/runner",
+        ),
+        (
+            "arn:aws-us-gov:sts::568237466542:assumed-role/ops@team/alice@example.com",
+            "arn:aws-us-gov:iam::568237466542:role/ops@team",
+        ),
+        (
+            "arn:aws-cn:sts::568237466542:assumed-role/runner/s",
+            None,  # a one-character session name is not a valid ARN
+        ),
+    ],
+)
+def test_trust_principal(principal: str, expected: str | None) -> None:
+    if expected is None:
+        with pytest.raises(ConfigError):
+            trust_principal(principal)
+    else:
+        assert trust_principal(principal) == expected
+        statement = trust_policy(principal, EXTERNAL_ID, unload=False)["Statement"][0]
+        assert statement["Principal"] == {"AWS": expected}
+
+
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "568237466542",
+        "arn:aws:sts::568237466542:federated-user/bob",
+        "arn:aws:iam::56823746654:root",
+        "arn:aws:iam::568237466542:group/admins",
+        "*",
+    ],
+)
+def test_other_principals_are_refused(principal: str) -> None:
+    with pytest.raises(ConfigError, match="not an AWS principal ARN"):
+        trust_policy(principal, EXTERNAL_ID, unload=False)
+
+
+@pytest.mark.parametrize("external_id", ["", "x", "with space", "a" * 1225, 'quote"d'])
+def test_invalid_external_ids_are_refused(external_id: str) -> None:
+    with pytest.raises(ConfigError, match="external ID"):
+        trust_policy(PRINCIPAL, external_id, unload=False)
+
+
+# --- database grants ------------------------------------------------------------------------
+
+
+def test_database_grants_are_exact() -> None:
+    assert database_grants(make_conn()) == [
+        'GRANT USAGE ON SCHEMA "public" TO "IAMR:shiftsync-reader"',
+        'GRANT SELECT ON ALL TABLES IN SCHEMA "public" TO "IAMR:shiftsync-reader"',
+        'ALTER DEFAULT PRIVILEGES IN SCHEMA "public" GRANT SELECT ON TABLES '
+        'TO "IAMR:shiftsync-reader"',
+    ]
+
+
+def test_database_grants_quote_odd_names() -> None:
+    conn = make_conn(role_arn=f"arn:aws:iam::{ACCOUNT}:role/team/x.y@z+=,-q")
+    grants = database_grants(conn, schemas=['we"ird', "Mixed Case"])
+    assert grants == [
+        'GRANT USAGE ON SCHEMA "we""ird" TO "IAMR:x.y@z+=,-q"',
+        'GRANT SELECT ON ALL TABLES IN SCHEMA "we""ird" TO "IAMR:x.y@z+=,-q"',
+        'ALTER DEFAULT PRIVILEGES IN SCHEMA "we""ird" GRANT SELECT ON TABLES TO "IAMR:x.y@z+=,-q"',
+        'GRANT USAGE ON SCHEMA "Mixed Case" TO "IAMR:x.y@z+=,-q"',
+        'GRANT SELECT ON ALL TABLES IN SCHEMA "Mixed Case" TO "IAMR:x.y@z+=,-q"',
+        'ALTER DEFAULT PRIVILEGES IN SCHEMA "Mixed Case" GRANT SELECT ON TABLES '
+        'TO "IAMR:x.y@z+=,-q"',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "quoted"), [("a", '"a"'), ('"', '""""'), ('a""b', '"a""""b"'), ("é", '"é"')]
+)
+def test_quote_identifier(name: str, quoted: str) -> None:
+    assert quote_identifier(name) == quoted
+
+
+@pytest.mark.parametrize("name", ["", "a\x00b", "x" * 128])
+def test_quote_identifier_refuses_impossible_names(name: str) -> None:
+    with pytest.raises(ConfigError):
+        quote_identifier(name)
+
+
+# --- namespace association ------------------------------------------------------------------
+
+
+def test_namespace_steps_keep_existing_roles() -> None:
+    steps = namespace_association_steps(unload_conn())
+    assert "aws redshift-serverless update-namespace --region us-east-1" in steps
+    assert f"--iam-roles <existing role ARNs...> {ROLE}" in steps
+    assert "REPLACES" in steps
+    assert "get-namespace" in steps
+    assert "--workgroup-name analytics" in steps
+    assert "Manage IAM roles" in steps
+
+
+def test_namespace_steps_without_unload() -> None:
+    assert "no role needs to be associated" in namespace_association_steps(make_conn())
+
+
+# --- renderings -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("conn", [make_conn(), unload_conn(kms_key_id="alias/k")])
+def test_json_bundle(conn: RedshiftServerlessConfig) -> None:
+    bundle = json.loads(render_json(conn, PRINCIPAL, EXTERNAL_ID))
+    assert list(bundle) == [
+        "role_name",
+        "trust_policy",
+        "permission_policy",
+        "database_grants",
+        "namespace_association",
+    ]
+    assert bundle["role_name"] == "shiftsync-reader"
+    assert bundle["trust_policy"] == trust_policy(PRINCIPAL, EXTERNAL_ID, conn.unload is not None)
+    assert bundle["permission_policy"] == permission_policy(conn)
+    assert bundle["database_grants"] == database_grants(conn)
+    assert bundle["namespace_association"] == namespace_association_steps(conn)
+
+
+def test_separate_unload_role_keeps_redshift_out_of_the_trust_policy() -> None:
+    conn = unload_conn(iam_role_arn=f"arn:aws:iam::{ACCOUNT}:role/redshift-unloader")
+    bundle = json.loads(render_json(conn, PRINCIPAL, EXTERNAL_ID))
+    assert len(bundle["trust_policy"]["Statement"]) == 1
+
+
+def test_cloudformation_template() -> None:
+    conn = unload_conn()
+    text = render_cloudformation(conn, PRINCIPAL, EXTERNAL_ID)
+    template = yaml.safe_load(text)
+    assert template["AWSTemplateFormatVersion"] == "2010-09-09"
+    role = template["Resources"]["ShiftsyncRole"]
+    assert role["Type"] == "AWS::IAM::Role"
+    properties = role["Properties"]
+    assert properties["RoleName"] == "shiftsync-reader"
+    assert properties["Path"] == "/"
+    assert properties["MaxSessionDuration"] == 3600
+    assert properties["AssumeRolePolicyDocument"] == trust_policy(PRINCIPAL, EXTERNAL_ID, True)
+    assert properties["Policies"] == [
+        {"PolicyName": "shiftsync-access", "PolicyDocument": permission_policy(conn)}
+    ]
+    assert template["Outputs"]["RoleArn"]["Value"] == {"Fn::GetAtt": ["ShiftsyncRole", "Arn"]}
+    assert "CAPABILITY_NAMED_IAM" in text
+
+
+def test_role_path_and_session_length_reach_the_templates() -> None:
+    conn = make_conn(
+        role_arn=f"arn:aws:iam::{ACCOUNT}:role/data/eng/reader", session_duration_seconds=7200
+    )
+    properties = yaml.safe_load(render_cloudformation(conn, PRINCIPAL, EXTERNAL_ID))["Resources"][
+        "ShiftsyncRole"
+    ]["Properties"]
+    assert (properties["RoleName"], properties["Path"]) == ("reader", "/data/eng/")
+    assert properties["MaxSessionDuration"] == 7200
+    terraform = render_terraform(conn, PRINCIPAL, EXTERNAL_ID)
+    assert '  name                 = "reader"\n' in terraform
+    assert '  path                 = "/data/eng/"\n' in terraform
+    assert "  max_session_duration = 7200\n" in terraform
+
+
+def test_terraform_escapes_policy_variables() -> None:
+    text = render_terraform(make_conn(), PRINCIPAL, EXTERNAL_ID)
+    assert '"$${aws:userid}"' in text
+    assert re.search(r"(?<!\$)\$\{", text) is None  # no interpolation left unescaped
+
+
+def test_terraform_braces_balance() -> None:
+    text = render_terraform(unload_conn(), PRINCIPAL, EXTERNAL_ID)
+    code = "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    depth = 0
+    for char in code:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        assert depth >= 0
+    assert depth == 0
+
+
+def run_terraform(args: list[str], folder: Path, stdin: str) -> subprocess.CompletedProcess[str]:
+    assert TERRAFORM is not None
+    env = {
+        **os.environ,
+        "CHECKPOINT_DISABLE": "1",  # no call home for version checks
+        "TF_CLI_CONFIG_FILE": os.devnull,
+        "TF_IN_AUTOMATION": "1",
+    }
+    return subprocess.run(
+        [TERRAFORM, *args],
+        input=stdin,
+        cwd=folder,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not installed")
+@pytest.mark.parametrize("conn", [make_conn(), unload_conn(kms_key_id="alias/k")])
+def test_terraform_is_valid_and_formatted(tmp_path: Path, conn: RedshiftServerlessConfig) -> None:
+    text = render_terraform(conn, PRINCIPAL, EXTERNAL_ID)
+    result = run_terraform(["fmt", "-check", "-"], tmp_path, text)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not installed")
+def test_terraform_fmt_rejects_broken_hcl(tmp_path: Path) -> None:
+    # the check above can fail: a missing brace is an error
+    text = render_terraform(make_conn(), PRINCIPAL, EXTERNAL_ID).rstrip().removesuffix("}")
+    assert run_terraform(["fmt", "-check", "-"], tmp_path, text).returncode != 0
+
+
+@pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not installed")
+def test_terraform_evaluates_to_the_same_policies(tmp_path: Path) -> None:
+    conn = unload_conn(kms_key_id="alias/k")
+    text = render_terraform(conn, PRINCIPAL, EXTERNAL_ID)
+    # Evaluate the locals block alone: the aws provider is not available offline.
+    start = text.index("locals {")
+    end = text.index("\n}\n", start) + 3
+    (tmp_path / "main.tf").write_text(text[start:end], encoding="utf-8")
+    for local, expected in (
+        ("shiftsync_trust_policy", trust_policy(PRINCIPAL, EXTERNAL_ID, unload=True)),
+        ("shiftsync_permission_policy", permission_policy(conn)),
+    ):
+        result = run_terraform(["console"], tmp_path, f"jsonencode(local.{local})\n")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(json.loads(result.stdout)) == expected
+
+
+def test_rendering_is_deterministic() -> None:
+    conn = unload_conn()
+    # the same settings written in another key order
+    same = RedshiftServerlessConfig.model_validate(dict(reversed(conn.model_dump().items())))
+    for fmt in POLICY_FORMATS:
+        first = render_policy_bundle(conn, PRINCIPAL, EXTERNAL_ID, fmt)
+        assert render_policy_bundle(same, PRINCIPAL, EXTERNAL_ID, fmt) == first
+
+
+def test_bundle_dispatches_on_format() -> None:
+    conn = make_conn()
+    assert render_policy_bundle(conn, PRINCIPAL, EXTERNAL_ID, "json") == render_json(
+        conn, PRINCIPAL, EXTERNAL_ID
+    )
+    assert render_policy_bundle(conn, PRINCIPAL, EXTERNAL_ID, "terraform") == render_terraform(
+        conn, PRINCIPAL, EXTERNAL_ID
+    )
+    assert render_policy_bundle(
+        conn, PRINCIPAL, EXTERNAL_ID, "cloudformation"
+    ) == render_cloudformation(conn, PRINCIPAL, EXTERNAL_ID)
+    with pytest.raises(ConfigError, match="unknown policy format 'xml'"):
+        render_policy_bundle(conn, PRINCIPAL, EXTERNAL_ID, "xml")  # type: ignore[arg-type]
+
+
+def test_grants_appear_in_the_template_comments() -> None:
+    conn = make_conn()
+    for text in (
+        render_terraform(conn, PRINCIPAL, EXTERNAL_ID),
+        render_cloudformation(conn, PRINCIPAL, EXTERNAL_ID),
+    ):
+        for grant in database_grants(conn):
+            assert f"#   {grant};" in text
+
+
+def test_aws_setup_doc_shows_what_the_code_generates() -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "aws-setup.md").read_text("utf-8")
+    conn = make_conn(unload={"bucket": "my-staging-bucket"})
+    principal = "arn:aws:iam::111122223333:role/etl-runner"
+    external_id = "shiftsync-4f9d2c1b7a6e4d3c8b2a1f0e9d8c7b6a"
+    assert json.dumps(permission_policy(conn), indent=2) in doc
+    assert json.dumps(trust_policy(principal, external_id, unload=True), indent=2) in doc
+    assert "".join(f"{grant};\n" for grant in database_grants(conn, ("public", "sales"))) in doc
+    assert namespace_association_steps(conn) in doc
+    terraform = render_terraform(conn, principal, external_id)
+    assert terraform[terraform.index('resource "aws_iam_role"') :].strip() in doc
