@@ -1,1 +1,65 @@
-"""Shared fixtures. The stand-in fixtures live in tests/standin_fixtures.py."""
+"""Shared fixtures: one stand-in of Redshift Serverless for the whole test session.
+
+The stand-in is real (moto's STS/IAM/S3 with IAM enforced, redshift-data on PostgreSQL); the
+tests reach it only through the standard AWS variables, as a user's shell would.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from shiftsync.aws.session import AssumedRoleSession
+from shiftsync.local.standin import StandIn, StandInInfo, StandInOptions
+
+# Keep the developer's own AWS configuration out of the tests.
+_SCRUBBED = (
+    "AWS_PROFILE",
+    "AWS_SESSION_TOKEN",
+    "AWS_ENDPOINT_URL",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+)
+
+
+@pytest.fixture(scope="session")
+def standin() -> Iterator[StandIn]:
+    stand_in = StandIn(StandInOptions(seed="tickit", scale=0.01)).start()
+    saved = {k: os.environ.get(k) for k in (*_SCRUBBED, *stand_in.info.environment())}
+    for key in _SCRUBBED:
+        os.environ.pop(key, None)
+    os.environ["AWS_CONFIG_FILE"] = os.devnull
+    os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+    os.environ.update(stand_in.info.environment())
+    try:
+        yield stand_in
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        stand_in.stop()
+
+
+@pytest.fixture(scope="session")
+def info(standin: StandIn) -> StandInInfo:
+    return standin.info
+
+
+@pytest.fixture(scope="session")
+def assumed(info: StandInInfo) -> AssumedRoleSession:
+    return AssumedRoleSession(info.role_arn, info.external_id, info.region)
+
+
+@pytest.fixture(scope="session")
+def redshift_data(assumed: AssumedRoleSession) -> Any:
+    return assumed.client("redshift-data")
+
+
+@pytest.fixture(scope="session")
+def s3(assumed: AssumedRoleSession) -> Any:
+    return assumed.client("s3")

@@ -1,0 +1,150 @@
+"""The AWS session shiftsync works in: the customer's role, assumed with the external ID.
+
+Credentials refresh themselves before they expire (botocore's RefreshableCredentials) and once
+more when AWS answers ExpiredToken, so a run can outlive the one-hour session. The session name
+stays the same across refreshes: the Data API shows a statement only to the identity that ran
+it, so a statement started before a refresh can still be described and fetched after it.
+Endpoints come only from the standard AWS configuration (`AWS_ENDPOINT_URL_*`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import threading
+from collections.abc import Callable
+from typing import Any, Final, TypeVar
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.credentials import RefreshableCredentials
+from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+
+from shiftsync.errors import AccessError
+
+T = TypeVar("T")
+
+SESSION_NAME: Final = "shiftsync"
+EXPIRED_CODES: Final = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
+# Standard retries with a few more attempts than the default: the Data API throttles per account.
+CLIENT_CONFIG: Final = Config(
+    retries={"mode": "standard", "max_attempts": 6}, max_pool_connections=32
+)
+
+
+def error_code(error: ClientError) -> str:
+    return str(error.response.get("Error", {}).get("Code", ""))
+
+
+def base_session(region: str) -> boto3.Session:
+    """The platform identity shiftsync runs as, from the standard credential chain."""
+    return boto3.Session(region_name=region)
+
+
+def caller_arn(session: boto3.Session) -> str:
+    try:
+        identity = session.client("sts", config=CLIENT_CONFIG).get_caller_identity()
+    except NoCredentialsError as error:
+        raise AccessError(
+            "no AWS credentials were found for the identity shiftsync runs as",
+            fix="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE, as for the AWS CLI",
+        ) from error
+    except ClientError as error:
+        raise AccessError(
+            f"sts:GetCallerIdentity failed: {error_code(error)}: "
+            f"{error.response.get('Error', {}).get('Message', '')}",
+            fix="check the AWS credentials shiftsync runs with",
+        ) from error
+    return str(identity["Arn"])
+
+
+class AssumedRoleSession:
+    """One assumed-role session serving every client (redshift-data, S3) of a run."""
+
+    def __init__(
+        self,
+        role_arn: str,
+        external_id: str | None,
+        region: str,
+        *,
+        duration_seconds: int = 3600,
+        session_name: str = SESSION_NAME,
+        base: boto3.Session | None = None,
+    ) -> None:
+        self.role_arn = role_arn
+        self.external_id = external_id
+        self.region = region
+        self.duration_seconds = duration_seconds
+        self.session_name = session_name
+        self._base = base or base_session(region)
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self.refreshes = 0
+        self._credentials = RefreshableCredentials.create_from_metadata(
+            metadata=self._fetch(), refresh_using=self._fetch, method="sts-assume-role"
+        )
+        core = botocore.session.get_session()
+        core._credentials = self._credentials
+        core.set_config_variable("region", region)
+        self.boto3 = boto3.Session(botocore_session=core)
+
+    def _fetch(self) -> dict[str, str]:
+        kwargs: dict[str, Any] = {
+            "RoleArn": self.role_arn,
+            "RoleSessionName": self.session_name,
+            "DurationSeconds": self.duration_seconds,
+        }
+        if self.external_id is not None:
+            kwargs["ExternalId"] = self.external_id
+        try:
+            sts = self._base.client("sts", config=CLIENT_CONFIG)
+            answer = sts.assume_role(**kwargs)["Credentials"]
+        except (NoCredentialsError, NoRegionError) as error:
+            raise AccessError(
+                f"cannot assume {self.role_arn}: no AWS credentials for shiftsync itself",
+                fix="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for the "
+                "identity shiftsync runs as",
+            ) from error
+        except ClientError as error:
+            raise AccessError(
+                f"sts:AssumeRole on {self.role_arn} was refused ({error_code(error)})",
+                fix="the role's trust policy must name the identity shiftsync runs as, with "
+                f"Condition StringEquals sts:ExternalId = {self.external_id}; "
+                "`shiftsync policy` prints the exact trust policy",
+            ) from error
+        self.refreshes += 1
+        expiry = answer["Expiration"]
+        if isinstance(expiry, datetime.datetime):
+            expiry = expiry.isoformat()
+        return {
+            "access_key": answer["AccessKeyId"],
+            "secret_key": answer["SecretAccessKey"],
+            "token": answer["SessionToken"],
+            "expiry_time": str(expiry),
+        }
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._clients:
+                self._clients[service] = self.boto3.client(service, config=CLIENT_CONFIG)
+            return self._clients[service]
+
+    def force_refresh(self) -> None:
+        """Fetch new credentials now (after AWS said the current ones expired)."""
+        with self._lock:
+            fresh = self._fetch()
+            self._credentials._set_from_data(fresh)
+
+    def frozen_credentials(self) -> Any:
+        """Current access key, secret and token (for pyarrow's S3 filesystem); never log them."""
+        return self._credentials.get_frozen_credentials()
+
+    def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+        """Call an AWS client method; on ExpiredToken refresh once and call again."""
+        try:
+            return fn(**kwargs)
+        except ClientError as error:
+            if error_code(error) not in EXPIRED_CODES:
+                raise
+            self.force_refresh()
+            return fn(**kwargs)
