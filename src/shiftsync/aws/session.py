@@ -83,7 +83,7 @@ class AssumedRoleSession:
         self._credentials = RefreshableCredentials.create_from_metadata(
             metadata=self._fetch(), refresh_using=self._fetch, method="sts-assume-role"
         )
-        core = botocore.session.get_session()
+        core: Any = botocore.session.get_session()
         core._credentials = self._credentials
         core.set_config_variable("region", region)
         self.boto3 = boto3.Session(botocore_session=core)
@@ -113,20 +113,22 @@ class AssumedRoleSession:
                 "`shiftsync policy` prints the exact trust policy",
             ) from error
         self.refreshes += 1
-        expiry = answer["Expiration"]
-        if isinstance(expiry, datetime.datetime):
-            expiry = expiry.isoformat()
+        expiration = answer["Expiration"]
+        expiry = (
+            expiration.isoformat() if isinstance(expiration, datetime.datetime) else str(expiration)
+        )
         return {
             "access_key": answer["AccessKeyId"],
             "secret_key": answer["SecretAccessKey"],
             "token": answer["SessionToken"],
-            "expiry_time": str(expiry),
+            "expiry_time": expiry,
         }
 
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self.boto3.client(service, config=CLIENT_CONFIG)
+                factory: Any = self.boto3.client
+                self._clients[service] = factory(service, config=CLIENT_CONFIG)
             return self._clients[service]
 
     def force_refresh(self) -> None:
