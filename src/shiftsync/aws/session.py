@@ -80,7 +80,7 @@ class AssumedRoleSession:
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self.refreshes = 0
-        self._credentials = RefreshableCredentials.create_from_metadata(
+        self._credentials: Any = RefreshableCredentials.create_from_metadata(
             metadata=self._fetch(), refresh_using=self._fetch, method="sts-assume-role"
         )
         core: Any = botocore.session.get_session()
