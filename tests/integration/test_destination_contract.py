@@ -1,7 +1,7 @@
 """One contract every destination passes: DuckDB, PostgreSQL, Parquet in a folder and in S3.
 
 Each test runs once per destination. PostgreSQL is a throwaway cluster (one per module, one
-schema per test); S3 is moto's server on 127.0.0.1, reached through AWS_ENDPOINT_URL_S3 the
+schema per test); S3 is the stand-in's, reached through AWS_ENDPOINT_URL_S3 the
 way a user's configuration would reach it.
 """
 
@@ -26,8 +26,8 @@ import duckdb
 import psycopg
 import pyarrow as pa
 import pytest
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
 
+from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.config import (
     DuckDBDestinationConfig,
     ParquetDestinationConfig,
@@ -51,13 +51,15 @@ from shiftsync.destinations.registry import FACTORIES, DestinationContext, creat
 from shiftsync.destinations.schema_change import SchemaChange
 from shiftsync.errors import DestinationError
 from shiftsync.local.postgres import TempPostgres, free_port
+from shiftsync.local.standin import BUCKET as STANDIN_BUCKET
+from shiftsync.local.standin import StandIn
 
 JSON = pa.json_(pa.string())
 DURATION = pa.duration("us")  # the type contract's INTERVAL (DAY TO SECOND)
 MONTH_DAY_NANO = pa.month_day_nano_interval()
 INSTANT = pa.timestamp("us", tz="UTC")
 REDSHIFT = b"shiftsync.redshift_type"
-BUCKET = "shiftsync-contract"
+BUCKET = STANDIN_BUCKET
 KINDS = ["duckdb", "postgres", "parquet", "parquet-s3"]
 
 
@@ -87,25 +89,16 @@ def postgres() -> Iterator[TempPostgres]:
 
 
 @pytest.fixture(scope="module")
-def s3_endpoint() -> Iterator[str]:
+def s3_endpoint(standin: StandIn, assumed: AssumedRoleSession) -> Iterator[str]:
+    """The stand-in's S3, written with the assumed role's keys, as shiftsync's runs do."""
+    credentials = assumed.frozen_credentials()
     patch = pytest.MonkeyPatch()
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
-        patch.delenv(name, raising=False)
-    patch.setenv("AWS_ACCESS_KEY_ID", "contract-test")
-    patch.setenv("AWS_SECRET_ACCESS_KEY", "contract-test")
-    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    patch.setenv("AWS_CONFIG_FILE", os.devnull)
-    patch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
-    patch.setenv("AWS_ENDPOINT_URL_S3", endpoint)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
+    patch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key)
+    patch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_key)
+    patch.setenv("AWS_SESSION_TOKEN", credentials.token)
     try:
-        boto3.client("s3").create_bucket(Bucket=BUCKET)
-        yield endpoint
+        yield standin.info.endpoint
     finally:
-        server.stop()
         patch.undo()
 
 
@@ -152,7 +145,7 @@ def _local_leftovers(root: Path) -> Callable[[str], list[str]]:
 
 def _s3_leftovers(prefix: str) -> Callable[[str], list[str]]:
     def leftovers(target: str) -> list[str]:
-        s3 = boto3.client("s3")
+        s3 = boto3.Session().client("s3")
         base = f"{prefix}/{target}/"
         listing = s3.list_objects_v2(Bucket=BUCKET, Prefix=base, Delimiter="/")
         folders = [p["Prefix"][len(base) :].rstrip("/") for p in listing.get("CommonPrefixes", [])]

@@ -23,7 +23,7 @@ def _wait(client: Any, statement_id: str) -> dict[str, Any]:
 
 
 def test_platform_identity_is_the_runner(info: StandInInfo) -> None:
-    sts = boto3.client("sts")
+    sts = boto3.Session().client("sts")
     assert sts.get_caller_identity()["Arn"] == info.principal_arn
 
 
@@ -38,7 +38,7 @@ def test_select_runs_on_postgres_as_the_role_user(redshift_data: Any, info: Stan
 
 
 def test_wrong_external_id_is_refused(info: StandInInfo) -> None:
-    sts = boto3.client("sts")
+    sts = boto3.Session().client("sts")
     with pytest.raises(ClientError) as refused:
         sts.assume_role(RoleArn=info.role_arn, RoleSessionName="probe", ExternalId="not-it")
     assert refused.value.response["Error"]["Code"] == "AccessDenied"

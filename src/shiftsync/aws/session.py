@@ -136,6 +136,8 @@ class AssumedRoleSession:
         with self._lock:
             fresh = self._fetch()
             self._credentials._set_from_data(fresh)
+            # botocore signs with the frozen copy: publish the new keys to it.
+            self._credentials._publish_refresh()
 
     def frozen_credentials(self) -> Any:
         """Current access key, secret and token (for pyarrow's S3 filesystem); never log them."""

@@ -39,9 +39,16 @@ def root(
 def _register() -> None:
     # Command groups are imported here, not at import time of their modules, to keep one place
     # that lists them.
+    from shiftsync.cli import discover as discover_commands
     from shiftsync.cli import local as local_commands
+    from shiftsync.cli import setup as setup_commands
+    from shiftsync.cli import sync as sync_commands
 
+    setup_commands.register(app)
+    discover_commands.register(app)
     app.add_typer(local_commands.app, name="local")
+    app.command("sync")(sync_commands.sync)
+    app.add_typer(sync_commands.runs_app, name="runs")
 
 
 _register()

@@ -186,6 +186,38 @@ FUNCTIONS_SQL: Final[tuple[str, ...]] = (
       SELECT (ts AT TIME ZONE 'UTC') AT TIME ZONE target_timezone
     $fn$
     """,
+    # A TIMESTAMPTZ column: the instant's wall time in the target zone, as Redshift returns it
+    # (the type contract reads TIMESTAMPTZ with convert_timezone('UTC', col)). PostgreSQL casts
+    # timestamptz to timestamp only on assignment, so the forms above are not found for it.
+    # An untyped literal now resolves to this form (timestamptz is PostgreSQL's preferred
+    # datetime type) and is read in the session's zone: UTC in the stand-in, as on Redshift,
+    # so it means what the timestamp form means. No three-argument timestamptz form: there a
+    # literal would silently lose its source zone.
+    """
+    CREATE OR REPLACE FUNCTION rs_catalog.convert_timezone(
+      target_timezone varchar, ts timestamptz)
+    RETURNS timestamp LANGUAGE sql STABLE STRICT PARALLEL SAFE AS $fn$
+      SELECT ts AT TIME ZONE target_timezone
+    $fn$
+    """,
+    # Redshift's SHA2(string, bits): the lowercase hex digest of the string's UTF-8 bytes;
+    # bits 0 means 256. NULL in, NULL out.
+    """
+    CREATE OR REPLACE FUNCTION rs_catalog.sha2(str varchar, bits integer)
+    RETURNS varchar LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE AS $fn$
+    BEGIN
+      CASE bits
+        WHEN 0, 256 THEN RETURN encode(sha256(convert_to(str, 'UTF8')), 'hex');
+        WHEN 224 THEN RETURN encode(sha224(convert_to(str, 'UTF8')), 'hex');
+        WHEN 384 THEN RETURN encode(sha384(convert_to(str, 'UTF8')), 'hex');
+        WHEN 512 THEN RETURN encode(sha512(convert_to(str, 'UTF8')), 'hex');
+        ELSE
+          RAISE EXCEPTION 'sha2: bit length % is not supported', bits
+            USING ERRCODE = '22023', HINT = 'use 0, 224, 256, 384 or 512';
+      END CASE;
+    END
+    $fn$
+    """,
 )
 
 # Shaped like Redshift's SVV_TABLE_INFO (columns in Redshift's order, a subset of them).

@@ -1,0 +1,109 @@
+"""Destination names: `normalize_names` (lower_snake_case) and the default table name.
+
+Pure: no I/O. Normalising is one-way, so two source names that normalise alike would write
+into one destination column or table; that is refused (ConfigError) instead of silently
+losing one of them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from typing import Final
+
+from shiftsync.errors import ConfigError
+
+RESERVED_PREFIX: Final = "_shiftsync"
+DEFAULT_SCHEMA: Final = "public"
+
+# A word boundary inside CamelCase: "userId" → "user_Id", "HTTPServer" → "HTTP_Server".
+_LOWER_UPPER: Final = re.compile(r"(?<=[^\W_])(?=[A-Z][a-z])|(?<=[a-z0-9])(?=[A-Z])")
+_SEPARATORS: Final = re.compile(r"[^\w]+|_+")
+
+_FIX_COLLISION: Final = (
+    "rename one of them in the source (a view), leave one out with columns.exclude, "
+    "or set normalize_names: false"
+)
+
+
+def normalize_name(name: str) -> str:
+    """`name` in lower_snake_case: "Mixed Case" → "mixed_case", "userID" → "user_id".
+
+    Letters outside ASCII are kept (lower-cased), so no name becomes empty only because it is
+    not English; a name that starts with a digit gets a leading "_" so it stays an identifier.
+    """
+    text = unicodedata.normalize("NFC", name)
+    text = _LOWER_UPPER.sub("_", text)
+    text = _SEPARATORS.sub("_", text).strip("_").lower()
+    if not text:
+        raise ConfigError(
+            f"the name {name!r} has no letter or digit, so it cannot be normalized",
+            fix="rename it in the source (a view), or set normalize_names: false",
+        )
+    if text[0].isdigit():
+        text = "_" + text
+    return text
+
+
+def default_target(schema: str, table: str) -> str:
+    """The destination table of schema.table when the entry sets no `target`.
+
+    Tables of `public` keep their name; other schemas prefix theirs, so "sales.orders" and
+    "public.orders" do not meet in one destination table.
+    """
+    return table if schema == DEFAULT_SCHEMA else f"{schema}_{table}"
+
+
+def target_name(schema: str, table: str, target: str | None, *, normalize: bool) -> str:
+    """The destination table name: the explicit `target` as written, else the default
+    (normalized when `normalize_names` is on)."""
+    if target is not None:
+        name = target
+    else:
+        name = default_target(schema, table)
+        if normalize:
+            name = normalize_name(name)
+    if name.startswith(RESERVED_PREFIX):
+        raise ConfigError(
+            f"table {schema}.{table}: the destination name {name!r} starts with "
+            f"{RESERVED_PREFIX!r}, which shiftsync keeps for its own tables",
+            fix="set another target for this table",
+        )
+    return name
+
+
+def column_names(table: str, names: Iterable[str], *, normalize: bool) -> Mapping[str, str]:
+    """Source column name → destination column name, for one table.
+
+    ConfigError when two columns would share a destination name or one uses the reserved
+    prefix.
+    """
+    mapping: dict[str, str] = {}
+    seen: dict[str, str] = {}
+    for name in names:
+        out = normalize_name(name) if normalize else name
+        if out.startswith(RESERVED_PREFIX):
+            raise ConfigError(
+                f"table {table}: column {name!r} starts with {RESERVED_PREFIX!r}, which "
+                "shiftsync keeps for its own columns",
+                fix="rename the column in a view, or leave it out with columns.exclude",
+            )
+        if out in seen:
+            raise ConfigError(
+                f"table {table}: columns {seen[out]!r} and {name!r} both become {out!r}",
+                fix=_FIX_COLLISION,
+            )
+        seen[out] = name
+        mapping[name] = out
+    return mapping
+
+
+__all__ = [
+    "DEFAULT_SCHEMA",
+    "RESERVED_PREFIX",
+    "column_names",
+    "default_target",
+    "normalize_name",
+    "target_name",
+]

@@ -1,0 +1,301 @@
+"""Run history: one JSON file per run in `.shiftsync/runs/`, plus an index for listing.
+
+    .shiftsync/runs/<run_id>.json     the run: options, and per table the method, mode, rows,
+                                       bytes, duration, retries, schema changes, verification,
+                                       error
+    .shiftsync/runs/index.json        one summary line per run, for `shiftsync runs`
+
+Every file is replaced atomically (temp file + rename), so a reader or a killed run never
+leaves half a file. A run's file is written when it starts (status `running`) and after each
+table, so a run killed midway still shows what it finished; `effective_status` reports such a
+run as `interrupted` once its process is gone. The index is a cache of the run files: when it
+is missing or damaged it is rebuilt from them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import secrets
+import socket
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from shiftsync.errors import ConfigError, StateError
+from shiftsync.workspace import atomic_write_text
+
+RECORD_VERSION: Final = 1
+INDEX_FILE: Final = "index.json"
+LOCK_FILE: Final = ".index.lock"
+RUN_ID_RE: Final = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+
+TableStatus = Literal["ok", "failed", "running", "planned"]
+RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
+
+
+def new_run_id(now: datetime | None = None) -> str:
+    """`20240131T235959Z-1a2b3c`: sorts by start time, unique within a second."""
+    moment = (now or datetime.now(UTC)).astimezone(UTC)
+    return f"{moment:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
+
+
+def utc_now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class TableRun:
+    """What one run did to one table."""
+
+    table: str
+    target: str
+    mode: str
+    status: TableStatus = "planned"
+    load: str | None = None
+    method: str | None = None
+    rows: int = 0
+    bytes: int = 0
+    duration_seconds: float = 0.0
+    retries: int = 0
+    schema_changes: list[dict[str, Any]] = field(default_factory=list)
+    verification: dict[str, Any] | None = None
+    cursor_from: str | None = None
+    cursor_to: str | None = None
+    estimated_rows: int | None = None
+    estimated_bytes: int | None = None
+    error: str | None = None
+    error_type: str | None = None
+    fix: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> TableRun:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+@dataclass
+class RunRecord:
+    """One run of one sync."""
+
+    run_id: str
+    sync: str
+    started_at: str
+    status: RunStatus = "running"
+    finished_at: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    tables: list[TableRun] = field(default_factory=list)
+    error: str | None = None
+    notes: list[str] = field(default_factory=list)
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
+    version: int = RECORD_VERSION
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known and k != "tables"}
+        tables = [TableRun.from_json(t) for t in data.get("tables", ())]
+        return cls(**values, tables=tables)
+
+    def finish(self, error: str | None = None) -> None:
+        self.finished_at = utc_now()
+        self.error = error
+        self.status = summarize_status(self.tables, error)
+
+    @property
+    def failed_tables(self) -> list[TableRun]:
+        return [t for t in self.tables if t.status == "failed"]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "sync": self.sync,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "status": self.status,
+            "tables": len(self.tables),
+            "failed": len(self.failed_tables),
+            "rows": sum(t.rows for t in self.tables),
+            "bytes": sum(t.bytes for t in self.tables),
+            "pid": self.pid,
+            "host": self.host,
+        }
+
+
+def summarize_status(tables: Sequence[TableRun], error: str | None = None) -> RunStatus:
+    """ok: no table failed; failed: every table failed (or the run itself did); partial: some.
+
+    A dry run's tables stay `planned`, which is not a failure.
+    """
+    if error is not None:
+        return "failed"
+    failed = sum(1 for t in tables if t.status == "failed")
+    if failed == 0:
+        return "ok"
+    return "failed" if failed == len(tables) else "partial"
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, owned by someone else
+        return True
+    return True
+
+
+def effective_status(summary: Mapping[str, Any]) -> str:
+    """The status to show: a `running` run whose process on this host is gone was killed."""
+    status = str(summary.get("status", "running"))
+    if status != "running":
+        return status
+    pid = summary.get("pid")
+    if summary.get("host") == socket.gethostname() and isinstance(pid, int):
+        return "running" if _process_alive(pid) else "interrupted"
+    return status
+
+
+class RunStore:
+    """The run history of one workspace."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._lock = threading.Lock()
+
+    def path(self, run_id: str) -> Path:
+        return self.folder / f"{run_id}.json"
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer of the index at a time, across threads and processes."""
+        with self._lock:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with (self.folder / LOCK_FILE).open("a") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                try:
+                    yield
+                finally:
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def save(self, record: RunRecord) -> None:
+        """Write the run's file and its index line, each atomically."""
+        text = json.dumps(record.to_json(), indent=1, sort_keys=False) + "\n"
+        try:
+            with self._locked():
+                atomic_write_text(self.path(record.run_id), text)
+                index = self._read_index()
+                if index is None:
+                    index = self._rebuild()
+                index[record.run_id] = record.summary()
+                self._write_index(index)
+        except OSError as error:
+            raise StateError(
+                f"cannot write the run history in {self.folder}: {error.strerror or error}",
+                fix="check that the workspace's .shiftsync folder is writable",
+            ) from error
+
+    def _read_index(self) -> dict[str, dict[str, Any]] | None:
+        try:
+            document = json.loads((self.folder / INDEX_FILE).read_text(encoding="utf-8"))
+            runs = document["runs"]
+            return {str(r["run_id"]): dict(r) for r in runs}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _write_index(self, index: Mapping[str, Mapping[str, Any]]) -> None:
+        runs = [index[k] for k in sorted(index)]
+        document = {"version": RECORD_VERSION, "runs": runs}
+        atomic_write_text(self.folder / INDEX_FILE, json.dumps(document, indent=1) + "\n")
+
+    def _rebuild(self) -> dict[str, dict[str, Any]]:
+        index: dict[str, dict[str, Any]] = {}
+        for path in sorted(self.folder.glob("*.json")):
+            if not RUN_ID_RE.fullmatch(path.stem):
+                continue
+            with contextlib.suppress(StateError):
+                record = self._read(path)
+                index[record.run_id] = record.summary()
+        return index
+
+    def _read(self, path: Path) -> RunRecord:
+        try:
+            return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise StateError(
+                f"the run record {path} cannot be read: {error}",
+                fix="delete the file; the rest of the history is unaffected",
+            ) from error
+
+    def list(self, limit: int | None = None, sync: str | None = None) -> list[dict[str, Any]]:
+        """Run summaries, newest first, with `status` as `effective_status` shows it."""
+        index = self._read_index()
+        if index is None:
+            if not self.folder.is_dir():
+                return []
+            with self._locked():
+                index = self._rebuild()
+                self._write_index(index)
+        runs = [dict(index[k]) for k in sorted(index, reverse=True)]
+        if sync is not None:
+            runs = [r for r in runs if r.get("sync") == sync]
+        for run in runs:
+            run["status"] = effective_status(run)
+        return runs if limit is None else runs[:limit]
+
+    def load(self, run_id: str) -> RunRecord:
+        """The run whose id is `run_id` or starts with it (unique prefix); `latest` works."""
+        if run_id == "latest":
+            runs = self.list(limit=1)
+            if not runs:
+                raise ConfigError("there is no run yet", fix="run `shiftsync sync` first")
+            run_id = str(runs[0]["run_id"])
+        exact = self.path(run_id)
+        if RUN_ID_RE.fullmatch(run_id) and exact.is_file():
+            return self._read(exact)
+        candidates = (
+            sorted(
+                p
+                for p in self.folder.glob(f"{glob_escape(run_id)}*.json")
+                if RUN_ID_RE.fullmatch(p.stem)
+            )
+            if self.folder.is_dir()
+            else []
+        )
+        if len(candidates) == 1:
+            return self._read(candidates[0])
+        if not candidates:
+            raise ConfigError(
+                f"no run {run_id!r} in {self.folder}",
+                fix="list the runs with `shiftsync runs`",
+            )
+        raise ConfigError(
+            f"{run_id!r} matches {len(candidates)} runs",
+            fix="give more characters of the run id",
+        )
+
+
+def glob_escape(text: str) -> str:
+    return re.sub(r"([*?\[])", r"[\1]", text)
+
+
+__all__ = [
+    "RunRecord",
+    "RunStore",
+    "TableRun",
+    "effective_status",
+    "new_run_id",
+    "summarize_status",
+    "utc_now",
+]

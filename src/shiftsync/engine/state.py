@@ -1,0 +1,261 @@
+"""The per-table sync state: the cursor of an incremental table, versioned and migrated.
+
+The state lives in the destination, next to the data (`Load.commit(state)` writes both in one
+transaction), under the key `<sync>:<schema>.<table>`. Its shape, version 1:
+
+    {"version": 1, "mode": "incremental", "cursor": "2008-12-31 23:59:59.000000",
+     "tracking_field": "saletime", "run_id": "20240101T000000Z-1a2b3c"}
+
+`cursor` is the high-water mark of the last committed run, as text (NULL when the table was
+empty); a full refresh stores `"mode": "full_refresh"` and no cursor, so a table switched back
+to incremental starts over instead of trusting a cursor older than its data. Older shapes are
+upgraded by `migrate_state`, one version at a time; a newer version than this code knows is
+refused rather than guessed at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+from shiftsync.destinations.base import LoadMode
+from shiftsync.errors import ConfigError, StateError
+from shiftsync.redshift.sql import build_range_predicate, qualified, quote_ident
+from shiftsync.redshift.types import Column
+
+STATE_VERSION: Final = 1
+Mode = Literal["full_refresh", "incremental"]
+
+_FIX_RESET: Final = (
+    "run this table once with `shiftsync sync --full-refresh` to replace it and write a new state"
+)
+
+
+@dataclass(frozen=True)
+class TableState:
+    """What the last committed run of a table left behind."""
+
+    mode: Mode
+    cursor: str | None
+    tracking_field: str | None
+    run_id: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": STATE_VERSION,
+            "mode": self.mode,
+            "cursor": self.cursor,
+            "tracking_field": self.tracking_field,
+            "run_id": self.run_id,
+        }
+
+    def cursor_for(self, tracking_field: str) -> str | None:
+        """The cursor to resume from with this tracking field, or None to start over.
+
+        A cursor of another tracking field (the configuration changed) or of a full refresh
+        means nothing for this column.
+        """
+        if self.mode != "incremental" or self.tracking_field != tracking_field:
+            return None
+        return self.cursor
+
+
+def state_key(sync: str, schema: str, table: str) -> str:
+    """`<sync>:<schema>.<table>`: one sync's state of one source table."""
+    return f"{sync}:{schema}.{table}"
+
+
+def _from_v0(raw: Mapping[str, Any]) -> dict[str, Any]:
+    # Version 0 (before the field existed): {"cursor_value": …, "cursor_field": …}.
+    upgraded = {k: v for k, v in raw.items() if k not in ("cursor_value", "cursor_field")}
+    upgraded["cursor"] = raw.get("cursor_value", raw.get("cursor"))
+    upgraded["tracking_field"] = raw.get("cursor_field", raw.get("tracking_field"))
+    upgraded.setdefault("mode", "incremental")
+    upgraded.setdefault("run_id", "")
+    upgraded["version"] = 1
+    return upgraded
+
+
+# MIGRATIONS[n] turns a version-n document into version n+1.
+MIGRATIONS: Final[Mapping[int, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {0: _from_v0}
+
+
+def migrate_state(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Upgrade a stored state document to STATE_VERSION, step by step."""
+    document = dict(raw)
+    version = document.get("version", 0)
+    if not isinstance(version, int) or isinstance(version, bool) or version < 0:
+        raise StateError(
+            f"{where}: the stored state has an invalid version {version!r}", fix=_FIX_RESET
+        )
+    if version > STATE_VERSION:
+        raise StateError(
+            f"{where}: the stored state has version {version}, newer than this shiftsync "
+            f"understands ({STATE_VERSION})",
+            fix="upgrade shiftsync to the version that wrote it",
+        )
+    while version < STATE_VERSION:
+        document = MIGRATIONS[version](document)
+        version = document["version"]
+    return document
+
+
+def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
+    """The TableState of a stored document (migrated), or None when there is none."""
+    if raw is None:
+        return None
+    document = migrate_state(where, raw)
+    mode = document.get("mode")
+    cursor = document.get("cursor")
+    tracking_field = document.get("tracking_field")
+    run_id = document.get("run_id", "")
+    if mode not in ("full_refresh", "incremental"):
+        raise StateError(f"{where}: the stored state has an unknown mode {mode!r}", fix=_FIX_RESET)
+    if cursor is not None and not isinstance(cursor, str):
+        raise StateError(
+            f"{where}: the stored cursor is {type(cursor).__name__}, not text", fix=_FIX_RESET
+        )
+    if tracking_field is not None and not isinstance(tracking_field, str):
+        raise StateError(f"{where}: the stored tracking_field is not text", fix=_FIX_RESET)
+    if not isinstance(run_id, str):
+        raise StateError(f"{where}: the stored run_id is not text", fix=_FIX_RESET)
+    return TableState(mode, cursor, tracking_field, run_id)
+
+
+# --- the window a run reads, and the cursor it commits (pure) ---------------------------------
+
+TIMESTAMP_FORMAT: Final = "YYYY-MM-DD HH24:MI:SS.US"
+NOTHING: Final = "1 = 0"
+
+
+def max_expression(column: Column) -> str:
+    """`max(col)` as the text a cursor stores, which `build_range_predicate` reads back.
+
+    Timestamps get all six fraction digits: a cursor that dropped microseconds would read the
+    last rows again (harmless with a key) or skip rows (without one).
+    """
+    c = quote_ident(column.name)
+    if column.type_name == "timestamptz":
+        return f"to_char(convert_timezone('UTC', max({c})), '{TIMESTAMP_FORMAT}') || '+00'"
+    if column.type_name == "timestamp":
+        return f"to_char(max({c}), '{TIMESTAMP_FORMAT}')"
+    if column.type_name == "date":
+        return f"to_char(max({c}), 'YYYY-MM-DD')"
+    if column.type_name in ("varchar", "bpchar"):
+        return f"max({c})"
+    return f"cast(max({c}) as varchar)"
+
+
+def tracking_range(
+    column: Column, low: str | None, high: str | None, *, low_inclusive: bool
+) -> str:
+    """`low <(=) col <= high` with the bounds checked and quoted for the column's type."""
+    predicate = build_range_predicate(
+        column.name,
+        low,
+        high,
+        low_inclusive=low_inclusive,
+        high_inclusive=True,
+        type_name=column.type_name,
+    )
+    if predicate is None:
+        raise ConfigError(f"column {column.name!r}: a range needs a bound", fix="report this bug")
+    return predicate
+
+
+def all_of(*conditions: str | None) -> str | None:
+    """The conditions joined with AND (each in parentheses); None when there is none."""
+    present = [c for c in conditions if c]
+    if not present:
+        return None
+    if len(present) == 1:
+        return present[0]
+    return " AND ".join(f"({c})" for c in present)
+
+
+def build_high_water_sql(
+    schema: str, table: str, tracking: Column, low: str | None, where: str | None
+) -> str:
+    """`SELECT max(tf), count(rows at or above low)`: the high-water mark of this run, and
+    whether the maximum fell below the stored cursor (then the count is 0)."""
+    at_or_above = "NULL"
+    if low is not None:
+        predicate = tracking_range(tracking, low, None, low_inclusive=True)
+        at_or_above = f"count(CASE WHEN {predicate} THEN 1 END)"
+    sql = f"SELECT {max_expression(tracking)}, {at_or_above}\nFROM {qualified(schema, table)}"
+    if where:
+        sql += f"\nWHERE {where}"
+    return sql
+
+
+@dataclass(frozen=True)
+class Window:
+    """What a table reads this run (`read`, `where`), how it loads, the cursor it commits,
+    and which source rows the destination must then equal (`verify_where`)."""
+
+    load: LoadMode
+    read: bool
+    where: str | None
+    cursor_from: str | None
+    cursor_to: str | None
+    verify_where: str | None
+    notes: tuple[str, ...] = ()
+
+
+def full_refresh_window(filter_sql: str | None) -> Window:
+    return Window(LoadMode.REPLACE, True, filter_sql, None, None, filter_sql)
+
+
+def incremental_window(
+    tracking: Column,
+    *,
+    has_key: bool,
+    low: str | None,
+    high: str | None,
+    at_or_above_low: int | None,
+    filter_sql: str | None = None,
+) -> Window:
+    """The window of an incremental table.
+
+    `low` is the stored cursor (None: first run, reset, or --full-refresh), `high` the maximum
+    when the table starts (None: no row has a tracking value), `at_or_above_low` how many rows
+    reach `low`. Without a cursor the table is replaced by every row up to `high`; then rows
+    from `low` (inclusive with a key, merged; exclusive without, appended) up to `high`.
+    """
+    if low is None:
+        if high is None:
+            empty = all_of(filter_sql, NOTHING)
+            note = f"no row has a {tracking.name} yet: the table is created empty"
+            return Window(LoadMode.REPLACE, False, None, None, None, empty, (note,))
+        first = all_of(filter_sql, tracking_range(tracking, None, high, low_inclusive=True))
+        return Window(LoadMode.REPLACE, True, first, None, high, first)
+    load = LoadMode.MERGE if has_key else LoadMode.APPEND
+    if high is None or not at_or_above_low:
+        note = (
+            f"the largest {tracking.name} in the source ({high}) is below the stored cursor "
+            f"({low}): rows were deleted or the values moved back; nothing new was read"
+        )
+        keep = all_of(filter_sql, tracking_range(tracking, None, low, low_inclusive=True))
+        return Window(load, False, None, low, low, keep, (note,))
+    where = all_of(filter_sql, tracking_range(tracking, low, high, low_inclusive=has_key))
+    upto = all_of(filter_sql, tracking_range(tracking, None, high, low_inclusive=True))
+    return Window(load, True, where, low, high, upto)
+
+
+__all__ = [
+    "MIGRATIONS",
+    "NOTHING",
+    "STATE_VERSION",
+    "TableState",
+    "Window",
+    "all_of",
+    "build_high_water_sql",
+    "full_refresh_window",
+    "incremental_window",
+    "max_expression",
+    "migrate_state",
+    "parse_state",
+    "state_key",
+    "tracking_range",
+]

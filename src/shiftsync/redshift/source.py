@@ -1,0 +1,541 @@
+"""RedshiftSource: list, describe, plan and read the tables of one Redshift Serverless database.
+
+The sync engine and the Python API (`shiftsync.read_table`) read through this class. A read
+is a generator of record batches with the type contract's schema; it picks its method with the
+planner (plan.py), falls back when the Data API's limits are hit (UNLOAD if configured, else
+key-range chunks), and leaves nothing staged in S3 once it ends, however it ends. Close a
+read you stop early (`contextlib.closing`, or let it go out of scope) so that happens at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Generator, Iterator, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pyarrow as pa
+
+from shiftsync.aws.session import AssumedRoleSession
+from shiftsync.config import RedshiftServerlessConfig
+from shiftsync.errors import ConfigError, ResultLimitError, ShiftsyncError, SourceError
+from shiftsync.redshift import catalog
+from shiftsync.redshift.catalog import TableInfo, TableRef, column_problem
+from shiftsync.redshift.data_api import (
+    DEFAULT_STATEMENT_TIMEOUT,
+    ROW_SIZE_MESSAGE,
+    DataApi,
+    ReadStats,
+    execute_statement,
+    query_rows,
+    read_select,
+)
+from shiftsync.redshift.plan import (
+    KeyRange,
+    ReadPlan,
+    can_split,
+    choose_method,
+    chunk_key,
+    estimate_row_width,
+    initial_chunks,
+    split_range,
+    unload_blocker,
+)
+from shiftsync.redshift.retry import PollPolicy, RateLimiter, RetryPolicy
+from shiftsync.redshift.sql import build_range_predicate, build_select_sql, quote_ident
+from shiftsync.redshift.types import Column, arrow_schema
+from shiftsync.redshift.unload import (
+    PART_CONCURRENCY,
+    StagedObject,
+    StagedObjectMissing,
+    StagingBucket,
+    UnloadReader,
+    find_staged,
+    new_run_id,
+    staging_location,
+)
+from shiftsync.workspace import Workspace
+
+log = logging.getLogger("shiftsync.redshift")
+
+Method = Literal["auto", "data_api", "unload"]
+Progress = Callable[[int, int], None]
+# A chunk that still passes the limit is cut in two, at most this many times over.
+MAX_CHUNK_DEPTH = 12
+
+
+class RedshiftSource:
+    """One connection's tables: `list_tables`, `describe`, `plan`, `read`, `query`, `execute`.
+
+    `stats` holds the counters of the last read started in the calling thread (statements,
+    retries, pages, rows, fallbacks…); they fill as the read runs.
+    """
+
+    def __init__(
+        self,
+        connection: RedshiftServerlessConfig,
+        session: AssumedRoleSession,
+        *,
+        run_id: str | None = None,
+        retry: RetryPolicy | None = None,
+        polling: PollPolicy | None = None,
+        limiter: RateLimiter | None = None,
+        statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
+        prefetch: bool = True,
+        part_concurrency: int = PART_CONCURRENCY,
+    ) -> None:
+        self.connection = connection
+        self.session = session
+        self.run_id = run_id or new_run_id()
+        self.api = DataApi(
+            session,
+            connection,
+            retry=retry,
+            polling=polling,
+            limiter=limiter,
+            statement_timeout=statement_timeout,
+        )
+        self.prefetch = prefetch
+        self.unload_reader = UnloadReader(self.api, part_concurrency=part_concurrency)
+        self.catalog_stats = ReadStats(method="catalog")
+        self._local = threading.local()
+
+    @classmethod
+    def from_workspace(
+        cls,
+        workspace: Workspace | Path | str | None = None,
+        connection: str | None = None,
+        *,
+        run_id: str | None = None,
+    ) -> RedshiftSource:
+        """The source of a workspace's connection (the only one when `connection` is None).
+
+        `workspace` is a Workspace, the path of a workspace folder or of its shiftsync.yaml,
+        or None for the folder the process runs in (or the nearest one above it).
+        """
+        if not isinstance(workspace, Workspace):
+            workspace = Workspace.find(Path(workspace) if workspace is not None else Path.cwd())
+        _name, config = workspace.config.connection(connection)
+        session = AssumedRoleSession(
+            config.role_arn,
+            workspace.external_id,
+            config.region,
+            duration_seconds=config.session_duration_seconds,
+        )
+        return cls(config, session, run_id=run_id)
+
+    @property
+    def stats(self) -> ReadStats:
+        found: ReadStats | None = getattr(self._local, "stats", None)
+        return found if found is not None else ReadStats()
+
+    # -- catalog ---------------------------------------------------------------------------------
+    def list_tables(self, schema_pattern: str = "%", table_pattern: str = "%") -> list[TableRef]:
+        """Tables and views whose schema and name match the LIKE patterns (every page)."""
+        entries = catalog.list_entries(
+            self.api, schema_pattern, table_pattern, stats=self.catalog_stats
+        )
+        return [entry.ref for entry in entries]
+
+    def describe(self, ref: TableRef | str) -> TableInfo:
+        """Columns, primary key and size estimates; SourceError naming the table if missing."""
+        table = ref if isinstance(ref, TableRef) else TableRef.parse(ref)
+        return catalog.describe(self.api, table, stats=self.catalog_stats)
+
+    def describe_matching(
+        self, schema_pattern: str = "%", table_pattern: str = "%"
+    ) -> list[TableInfo | tuple[TableRef, ShiftsyncError]]:
+        """Every matching table described; those that fail come back with their error."""
+        return catalog.describe_matching(
+            self.api, schema_pattern, table_pattern, stats=self.catalog_stats
+        )
+
+    def plan(
+        self,
+        info: TableInfo,
+        method: Method = "auto",
+        *,
+        columns: Sequence[Column] | None = None,
+    ) -> ReadPlan:
+        """How `read` would read the table. `auto` defers to the connection's method."""
+        selected = tuple(columns) if columns is not None else info.columns
+        requested = method if method != "auto" else self.connection.method
+        return choose_method(
+            requested=requested,
+            unload_configured=self.connection.unload is not None,
+            kind=info.kind,
+            estimated_rows=info.estimated_rows,
+            estimated_bytes=info.estimated_bytes,
+            row_width=estimate_row_width(selected),
+            blocker=unload_blocker(info.ref.schema, info.ref.name, selected),
+            chunkable=chunk_key(info.columns, info.primary_key) is not None,
+        )
+
+    # -- reading ---------------------------------------------------------------------------------
+    def read(
+        self,
+        info: TableInfo,
+        *,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        method: Method = "auto",
+        progress: Progress | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """The table's rows as record batches with the contract's schema (at least one batch).
+
+        `columns` picks and orders columns (default: all); `where` is a SQL condition built
+        with shiftsync.redshift.sql (quoted identifiers and literals). `progress(rows, bytes)`
+        is called with each batch's increment (bytes in Arrow memory). The choices are checked
+        now; the reading happens as the iterator is consumed.
+        """
+        selected = self._selected(info, columns)
+        plan = self.plan(info, method, columns=selected)
+        requested = method if method != "auto" else self.connection.method
+        stats = ReadStats(method=plan.method)
+        self._local.stats = stats
+        return self._batches(info, selected, where, plan, requested, progress, stats)
+
+    def _selected(self, info: TableInfo, names: Sequence[str] | None) -> tuple[Column, ...]:
+        table = str(info.ref)
+        if names is None:
+            chosen = info.columns
+        else:
+            if len(set(names)) != len(names):
+                raise ConfigError(
+                    f"table {table}: a column is named twice in {list(names)}",
+                    fix="name each column once",
+                )
+            missing = [name for name in names if info.column(name) is None]
+            if missing:
+                raise SourceError(
+                    f"table {table} has no column {missing[0]!r} (it has "
+                    f"{', '.join(column.name for column in info.columns)})",
+                    fix="correct the column list, or describe the table again if it changed",
+                )
+            chosen = tuple(column for name in names if (column := info.column(name)))
+        if not chosen:
+            raise ConfigError(
+                f"table {table}: no columns to read",
+                fix="select at least one column, or leave the table out",
+            )
+        for column in chosen:
+            problem = column_problem(column, table=table)
+            if problem is not None:
+                raise SourceError(
+                    problem.message,
+                    fix=(problem.fix or "cast it in a view")
+                    + f" (exclude it with columns: exclude: [{column.name}] in the sync)",
+                )
+        return chosen
+
+    def _batches(
+        self,
+        info: TableInfo,
+        columns: tuple[Column, ...],
+        where: str | None,
+        plan: ReadPlan,
+        requested: str,
+        progress: Progress | None,
+        stats: ReadStats,
+    ) -> Iterator[pa.RecordBatch]:
+        produced = False
+        if plan.method == "unload":
+            batches = self._read_unload(info, columns, where, progress, stats)
+        else:
+            batches = self._read_data_api(info, columns, where, plan, requested, progress, stats)
+        for batch in batches:
+            produced = True
+            yield batch
+        if not produced:
+            # Consumers get the schema even from an empty table.
+            yield pa.RecordBatch.from_pylist([], schema=arrow_schema(columns))
+
+    def _read_data_api(
+        self,
+        info: TableInfo,
+        columns: tuple[Column, ...],
+        where: str | None,
+        plan: ReadPlan,
+        requested: str,
+        progress: Progress | None,
+        stats: ReadStats,
+    ) -> Iterator[pa.RecordBatch]:
+        if plan.chunks > 1:
+            key = chunk_key(info.columns, info.primary_key)
+            if key is not None:
+                yield from self._read_chunked(
+                    info, columns, where, key, plan.chunks, progress, stats
+                )
+                return
+        sql = build_select_sql(
+            info.ref.schema, info.ref.name, columns, method="data_api", where=where
+        )
+        produced = False
+        try:
+            for batch in self._select(info, columns, sql, progress, stats):
+                produced = True
+                yield batch
+            return
+        except ResultLimitError as error:
+            if produced:
+                raise
+            limit = error
+        yield from self._after_limit(info, columns, where, requested, progress, stats, limit)
+
+    def _select(
+        self,
+        info: TableInfo,
+        columns: Sequence[Column],
+        sql: str,
+        progress: Progress | None,
+        stats: ReadStats,
+    ) -> Iterator[pa.RecordBatch]:
+        return read_select(
+            self.api,
+            sql,
+            columns,
+            table=str(info.ref),
+            stats=stats,
+            result_format=self.connection.result_format,
+            prefetch=self.prefetch,
+            progress=progress,
+        )
+
+    def _after_limit(
+        self,
+        info: TableInfo,
+        columns: tuple[Column, ...],
+        where: str | None,
+        requested: str,
+        progress: Progress | None,
+        stats: ReadStats,
+        error: ResultLimitError,
+    ) -> Iterator[pa.RecordBatch]:
+        """The Data API refused the result as too big: UNLOAD if allowed, else key chunks."""
+        table = str(info.ref)
+        blocker = unload_blocker(info.ref.schema, info.ref.name, columns)
+        if requested != "data_api" and self.connection.unload is not None and blocker is None:
+            stats.note("the Data API refused the result as too large: read with UNLOAD")
+            stats.method = "unload"
+            log.warning("table %s: %s; reading it with UNLOAD instead", table, error.message)
+            yield from self._read_unload(info, columns, where, progress, stats)
+            return
+        if ROW_SIZE_MESSAGE.lower() in error.message.lower():
+            raise ResultLimitError(
+                error.message,
+                fix="exclude the widest columns, or read the table with UNLOAD (set unload: in "
+                "the connection and use method auto or unload)",
+            ) from error
+        key = chunk_key(info.columns, info.primary_key)
+        if key is None:
+            raise ResultLimitError(
+                f"{error.message}; and table {table} has no integer, date, timestamp or decimal "
+                "column to read it in key-range chunks by",
+                fix="read it with UNLOAD (set unload: in the connection), or add a filter",
+            ) from error
+        parts = initial_chunks(info.estimated_rows, estimate_row_width(columns))
+        stats.note(f"the Data API refused the result as too large: read in chunks by {key.name}")
+        log.warning("table %s: %s; reading it in chunks by %s", table, error.message, key.name)
+        yield from self._read_chunked(info, columns, where, key, parts, progress, stats)
+
+    def _read_chunked(
+        self,
+        info: TableInfo,
+        columns: tuple[Column, ...],
+        where: str | None,
+        key: Column,
+        parts: int,
+        progress: Progress | None,
+        stats: ReadStats,
+    ) -> Iterator[pa.RecordBatch]:
+        """Read [min, max] of the key in `parts` ranges (plus the NULL keys), cutting any range
+        that is still too big in two. Chunks are separate statements, so the row count is
+        checked against one COUNT(*) at the end: a table changing under the read is refused."""
+        table = str(info.ref)
+        quoted = quote_ident(key.name)
+        bounds_sql = (
+            f"SELECT min({quoted}), max({quoted}), count(*), count({quoted})\n"
+            f"FROM {info.ref.sql}" + (f"\nWHERE {where}" if where else "")
+        )
+        low, high, total, non_null = query_rows(
+            self.api, bounds_sql, what=f"table {table}", stats=stats
+        )[0]
+        ranges: list[KeyRange] = []
+        if low is not None and high is not None:
+            ranges = split_range(str(low), str(high), parts, key.type_name)
+        if int(non_null) < int(total):
+            ranges.append(KeyRange(None, None, is_null=True))
+        received = 0
+        for key_range in ranges:
+            received += yield from self._read_range(
+                info, columns, where, key, key_range, progress, stats, 0
+            )
+        if received != int(total):
+            raise SourceError(
+                f"table {table}: read in key-range chunks by {key.name}, {received} rows arrived "
+                f"but the table holds {total}: it changed during the read",
+                fix="run again when the table is not being written, or read it with UNLOAD "
+                "(one snapshot)",
+            )
+
+    def _read_range(
+        self,
+        info: TableInfo,
+        columns: tuple[Column, ...],
+        where: str | None,
+        key: Column,
+        key_range: KeyRange,
+        progress: Progress | None,
+        stats: ReadStats,
+        depth: int,
+    ) -> Generator[pa.RecordBatch, None, int]:
+        if key_range.is_null:
+            predicate: str | None = f"{quote_ident(key.name)} IS NULL"
+        else:
+            predicate = build_range_predicate(
+                key.name,
+                key_range.low,
+                key_range.high,
+                low_inclusive=True,
+                high_inclusive=key_range.high_inclusive,
+                type_name=key.type_name,
+            )
+        condition = f"({where}) AND {predicate}" if where else predicate
+        sql = build_select_sql(
+            info.ref.schema, info.ref.name, columns, method="data_api", where=condition
+        )
+        stats.add(chunks=1)
+        produced = 0
+        try:
+            for batch in self._select(info, columns, sql, progress, stats):
+                produced += batch.num_rows
+                yield batch
+            return produced
+        except ResultLimitError as error:
+            splittable = can_split(key_range, key.type_name)
+            if produced or not splittable or depth >= MAX_CHUNK_DEPTH:
+                raise ResultLimitError(
+                    f"{error.message}; the chunk of {key.name} from {key_range.low} to "
+                    f"{key_range.high} cannot be cut smaller",
+                    fix="read the table with UNLOAD (set unload: in the connection)",
+                ) from error
+        assert key_range.low is not None
+        assert key_range.high is not None
+        total = 0
+        for half in split_range(
+            key_range.low,
+            key_range.high,
+            2,
+            key.type_name,
+            high_inclusive=key_range.high_inclusive,
+        ):
+            total += yield from self._read_range(
+                info, columns, where, key, half, progress, stats, depth + 1
+            )
+        return total
+
+    def _read_unload(
+        self,
+        info: TableInfo,
+        columns: tuple[Column, ...],
+        where: str | None,
+        progress: Progress | None,
+        stats: ReadStats,
+    ) -> Iterator[pa.RecordBatch]:
+        unload = self.connection.unload
+        if unload is None:
+            raise ConfigError(
+                f"table {info.ref}: UNLOAD needs unload: in the connection",
+                fix="add unload: {bucket: <staging bucket>} to the connection in shiftsync.yaml",
+            )
+        select = build_select_sql(
+            info.ref.schema, info.ref.name, columns, method="unload", where=where
+        )
+        again = False
+        while True:
+            location = staging_location(unload, self.run_id, info.ref.schema, info.ref.name)
+            produced = False
+            try:
+                for batch in self.unload_reader.read(
+                    select,
+                    columns,
+                    location=location,
+                    table=str(info.ref),
+                    stats=stats,
+                    progress=progress,
+                ):
+                    produced = True
+                    yield batch
+                return
+            except StagedObjectMissing as error:
+                if produced or again:
+                    raise
+                again = True
+                stats.note(f"{error.message}: UNLOAD ran again")
+                log.warning("%s; running the UNLOAD again", error.message)
+
+    # -- statements ------------------------------------------------------------------------------
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        """Run a small statement (JSON result format); rows of Python values (str for
+        numerics and timestamps, as the Data API gives them)."""
+        return query_rows(self.api, sql, what="query", stats=self.catalog_stats)
+
+    def execute(self, sql: str) -> int:
+        """Run a statement without a result set; the rows it affected."""
+        return execute_statement(self.api, sql, what="statement", stats=self.catalog_stats)
+
+    # -- staging ---------------------------------------------------------------------------------
+    def _staging(self) -> tuple[StagingBucket, Any]:
+        unload = self.connection.unload
+        if unload is None:
+            raise ConfigError(
+                "the connection has no unload: settings, so nothing is staged",
+                fix="add unload: {bucket: …} to the connection, or choose another connection",
+            )
+        return StagingBucket(self.session, self.api.retry), unload
+
+    def staged_objects(self, *, older_than_hours: float = 24) -> list[StagedObject]:
+        """Objects under the unload prefix older than the age."""
+        bucket, unload = self._staging()
+        return find_staged(
+            bucket, unload, older_than_hours=older_than_hours, stats=self.catalog_stats
+        )
+
+    def delete_staged(self, objects: Sequence[StagedObject]) -> int:
+        """Delete these staged objects (from `staged_objects`); how many were deleted."""
+        if not objects:
+            return 0
+        bucket, unload = self._staging()
+        keys = [item.key for item in objects]
+        return bucket.delete(unload.bucket, keys, stats=self.catalog_stats)
+
+    def cleanup_staged(self, *, older_than_hours: float = 24) -> int:
+        """Delete staged UNLOAD objects older than the age (a crashed run's); how many."""
+        return self.delete_staged(self.staged_objects(older_than_hours=older_than_hours))
+
+
+def read_table(
+    workspace: Workspace | Path | str | None,
+    table: str | TableRef,
+    connection: str | None = None,
+    method: Method = "auto",
+    *,
+    columns: Sequence[str] | None = None,
+    where: str | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Read one table of a workspace's connection as record batches (see docs/python-api.md)."""
+    source = RedshiftSource.from_workspace(workspace, connection)
+    info = source.describe(table if isinstance(table, TableRef) else TableRef.parse(table))
+    return source.read(info, columns=columns, where=where, method=method)
+
+
+__all__ = [
+    "Method",
+    "ReadPlan",
+    "ReadStats",
+    "RedshiftSource",
+    "TableInfo",
+    "TableRef",
+    "read_table",
+]
