@@ -16,24 +16,13 @@ from shiftsync.errors import ShiftsyncError
 
 
 def main() -> None:
+    # Standalone mode: click reports usage errors itself (exit 2) and honours typer.Exit codes;
+    # our own errors come through here and become one message and their documented exit code.
     try:
-        app(standalone_mode=False)
+        app()
     except ShiftsyncError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except Exception as error:  # click's own usage errors
-        import click
-
-        if isinstance(error, click.exceptions.ClickException):
-            error.show()
-            sys.exit(2)
-        raise
 
 
 __all__ = ["app", "main"]

@@ -1,0 +1,260 @@
+"""`shiftsync init`, `shiftsync policy`, `shiftsync check`: a workspace, its role, the proof."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import typer
+from botocore.exceptions import BotoCoreError
+
+from shiftsync.aws.policy import (
+    PolicyFormat,
+    render_policy_bundle,
+    trust_principal,
+)
+from shiftsync.aws.preflight import CheckResult, planned_checks, preflight_ok, run_preflight
+from shiftsync.aws.session import base_session, caller_arn
+from shiftsync.cli import output
+from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig
+from shiftsync.errors import AccessError, ConfigError
+from shiftsync.workspace import Workspace
+
+WORKSPACE_OPTION: Final[Any] = typer.Option(
+    None,
+    "--workspace",
+    "-w",
+    help="The workspace folder, or a folder inside it (default: the current folder).",
+    show_default=False,
+)
+CONNECTION_ARGUMENT: Final[Any] = typer.Argument(
+    None,
+    metavar="CONNECTION",
+    help="The connection in shiftsync.yaml (default: the only one).",
+    show_default=False,
+)
+CHECK_HEADERS: Final = ("status", "check", "detail")
+
+
+def register(app: typer.Typer) -> None:
+    """Add init, policy and check to the root command."""
+    app.command("init")(init)
+    app.command("policy")(policy)
+    app.command("check")(check)
+
+
+def find_workspace(path: Path | None) -> Workspace:
+    if path is not None and not path.exists():
+        raise ConfigError(
+            f"{path} does not exist",
+            fix=f"pass --workspace the folder that holds {CONFIG_FILE_NAME}",
+        )
+    return Workspace.find(path if path is not None else Path.cwd())
+
+
+# ---------------------------------------------------------------------------------------------
+# init
+# ---------------------------------------------------------------------------------------------
+
+
+def init(
+    directory: Path = typer.Argument(
+        Path("."),
+        metavar="DIR",
+        help="The folder to set up, created if missing (default: the current folder).",
+        show_default=False,
+    ),
+) -> None:
+    """Create shiftsync.yaml (a commented template) and .shiftsync/ with the external ID.
+
+    An existing shiftsync.yaml and external ID are kept: the external ID is generated once,
+    because the role's trust policy names it.
+
+    Exit codes: 0 done; 2 the folder cannot be written, or holds a damaged external ID.
+    """
+    planned = Workspace(directory)
+    had_config = planned.config_path.exists()
+    had_id = planned.external_id_path.exists()
+    workspace = Workspace.init(directory)
+    external_id = workspace.external_id
+    config_note = (
+        "kept as it was" if had_config else "a commented template: edit lines marked CHANGE"
+    )
+    output.echo(f"{'kept' if had_config else 'created'} {workspace.config_path} ({config_note})")
+    output.echo(f"workspace state in {workspace.dot_dir}/ (external ID, sync state, run history)")
+    output.echo(f"external ID: {external_id}{'' if had_id else ' (new)'}")
+    output.echo(
+        "  the role's trust policy must require it (sts:ExternalId). It is not a secret, but "
+        "keep it: the trust policy names it."
+    )
+    if had_config and not had_id:
+        output.note(
+            f"note: {CONFIG_FILE_NAME} existed but {workspace.external_id_path} did not, so a "
+            "new external ID was generated. If a role already trusts an earlier one, write that "
+            "ID into the file instead."
+        )
+    here = workspace.folder == Path.cwd().resolve()
+    output.echo("next:")
+    if not here:
+        output.echo(f"  cd {workspace.folder}")
+    output.echo(f"  edit {CONFIG_FILE_NAME}: region, workgroup, database, role_arn (unload: too)")
+    output.echo("  shiftsync policy --format terraform > shiftsync-role.tf   # the role to create")
+    output.echo("  shiftsync check                                            # proves it works")
+
+
+# ---------------------------------------------------------------------------------------------
+# policy
+# ---------------------------------------------------------------------------------------------
+
+
+def discover_principal(name: str, conn: ConnectionConfig) -> tuple[str, str]:
+    """The principal the trust policy names, and where it came from."""
+    if conn.principal_arn:
+        return conn.principal_arn, f"connections.{name}.principal_arn"
+    set_it = f"or set connections.{name}.principal_arn to the ARN shiftsync will run as"
+    try:
+        return caller_arn(base_session(conn.region)), "sts:GetCallerIdentity"
+    except AccessError as error:
+        raise AccessError(error.message, fix=f"{error.fix}; {set_it}") from error
+    except BotoCoreError as error:
+        raise AccessError(
+            f"sts:GetCallerIdentity could not be called to find the principal: {error}",
+            fix=f"check the network path to AWS STS, {set_it}",
+        ) from error
+
+
+def policy(
+    connection: str | None = CONNECTION_ARGUMENT,
+    fmt: PolicyFormat = typer.Option(
+        "json",
+        "--format",
+        "-f",
+        help="json (trust_policy, permission_policy, database_grants, namespace_association), "
+        "terraform or cloudformation.",
+    ),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Print the IAM role a connection needs: trust policy, permission policy, grants.
+
+    The document goes to stdout, so it can be redirected to a file; notes go to stderr. The
+    trust policy names principal_arn of the connection, or else the identity shiftsync runs
+    as (sts:GetCallerIdentity), and requires this workspace's external ID. With UNLOAD it
+    also trusts redshift.amazonaws.com and says how to associate the role with the namespace.
+
+    Exit codes: 0 printed; 2 configuration error (shiftsync.yaml, connection name, external
+    ID); 3 no AWS credentials to find the principal with (set principal_arn to do without).
+    """
+    found = find_workspace(workspace)
+    name, conn = found.config.connection(connection)
+    external_id = found.external_id
+    principal, origin = discover_principal(name, conn)
+    document = render_policy_bundle(conn, principal, external_id, fmt)
+    output.print_document(document)
+    output.note(f"shiftsync policy: connection {name}, role {conn.role_arn}")
+    output.note(f"external ID: {external_id} (from {found.external_id_path})")
+    trusted = trust_principal(principal)
+    output.note(f"trusted principal: {trusted} (from {origin})")
+    if trusted != principal:
+        output.note(
+            f"  {principal} is a session of that role; if the role has a path, set "
+            f"connections.{name}.principal_arn to its full role ARN"
+        )
+    steps = "create the role from this document, run its database grants as an admin"
+    if conn.unload is not None:
+        steps += ", associate the role with the workgroup's namespace"
+    output.note(f"next: {steps}, then run `shiftsync check`")
+
+
+# ---------------------------------------------------------------------------------------------
+# check
+# ---------------------------------------------------------------------------------------------
+
+
+def _row(result: CheckResult) -> tuple[str, str, str]:
+    detail = result.detail + (f"\nfix: {result.fix}" if result.fix else "")
+    return (result.status, result.name, detail)
+
+
+def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
+    """Print each result as it comes (logs show where a slow check is)."""
+    widths = output.column_widths([CHECK_HEADERS, *(("skip", n, "") for n in planned_checks(conn))])
+    for line in output.plain_row(CHECK_HEADERS, widths):
+        output.echo(line)
+
+    def show(result: CheckResult) -> None:
+        for line in output.plain_row(_row(result), widths):
+            output.echo(line)
+
+    return run_preflight(found, name, progress=show)
+
+
+def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
+    screen = output.console()
+    total = len(planned_checks(conn))
+    with screen.status(f"checking 1 of {total}…") as status:
+
+        def show(result: CheckResult) -> None:
+            status.update(f"checked {result.name} ({result.status}); {total} checks in all…")
+
+        results = run_preflight(found, name, progress=show)
+    screen.print(output.rich_table(CHECK_HEADERS, [_row(result) for result in results]))
+    return results
+
+
+def check(
+    connection: str | None = CONNECTION_ARGUMENT,
+    json_output: bool = typer.Option(
+        False,
+        "--json",
+        help="Print one JSON document: external_id, role_arn and checks (name, status, "
+        "detail, fix).",
+    ),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Prove that a connection's role works, with the calls a sync makes.
+
+    In order: the caller's identity; sts:AssumeRole with the external ID; AssumeRole without
+    it, which must be refused (if not, nothing else runs); the nine Data API actions, each for
+    real; SELECT on every table the connection's syncs read; with UNLOAD, a probe object
+    through the five S3 actions, the bucket's region and a real UNLOAD, then every probe
+    object removed. Each check prints pass, fail, warn or skip, and its fix.
+
+    Exit codes: 0 every check passed (warnings allowed); 2 configuration error
+    (shiftsync.yaml, connection name, external ID); 3 a check failed, including no AWS
+    credentials.
+    """
+    found = find_workspace(workspace)
+    name, conn = found.config.connection(connection)
+    external_id = found.external_id
+    if json_output:
+        results = run_preflight(found, name)
+        output.print_json(
+            {
+                "connection": name,
+                "role_arn": conn.role_arn,
+                "external_id": external_id,
+                "ok": preflight_ok(results),
+                "checks": [result.as_json() for result in results],
+            }
+        )
+    else:
+        output.echo(f"shiftsync check: connection {name}, role {conn.role_arn}")
+        output.echo(f"external ID: {external_id}")
+        terminal = output.is_terminal()
+        results = (_run_rich if terminal else _run_plain)(found, name, conn)
+    failed = [result.name for result in results if result.status in ("fail", "skip")]
+    if failed:
+        failures = [result.name for result in results if result.status == "fail"]
+        raise AccessError(
+            f"{len(failures)} of {len(results)} checks failed ({', '.join(failures)}); "
+            f"{len(failed) - len(failures)} more were not reached",
+            fix="apply each failed check's fix"
+            + (" (the fix fields of the JSON)" if json_output else " (above)")
+            + ", then run `shiftsync check` again",
+        )
+    warnings = sum(result.status == "warn" for result in results)
+    if not json_output:
+        output.echo(
+            f"all {len(results)} checks passed"
+            + (f" ({warnings} with a warning)" if warnings else "")
+        )

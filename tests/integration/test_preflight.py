@@ -1,0 +1,441 @@
+"""The preflight (`shiftsync check`) against the stand-in: every check, every denied action."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from botocore.exceptions import ClientError
+from psycopg import sql
+
+from shiftsync.aws.policy import database_grants
+from shiftsync.aws.preflight import (
+    DATA_API_CHECKS,
+    IDENTITY_CHECKS,
+    S3_ACTION_CHECKS,
+    CheckResult,
+    glob_to_like,
+    planned_checks,
+    preflight_ok,
+    run_preflight,
+    schema_patterns,
+    selected_tables,
+)
+from shiftsync.aws.preflight.checks import (
+    ASSUME,
+    BUCKET_REGION,
+    CLEANUP,
+    EXTERNAL_ID_REQUIRED,
+    UNLOAD,
+    Outcome,
+    attempt,
+    short_list,
+)
+from shiftsync.aws.session import AssumedRoleSession
+from shiftsync.config import SyncConfig
+from shiftsync.local import iam
+from shiftsync.local.standin import (
+    BUCKET,
+    GUIDE_ACTIONS,
+    StandIn,
+    StandInInfo,
+    guide_permission_policy,
+    guide_trust_policy,
+)
+from shiftsync.workspace import Workspace
+
+UNLOAD_SUPPORTED_MARK = "UNLOAD is not supported"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pure helpers
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("glob", "like"),
+    [
+        ("public", "public"),
+        ("*", "%"),
+        ("sales_?", "sales__"),
+        ("stage*_v?", "stage%_v_"),
+        ("[ab]x", "%"),
+        ("Odd Schema", "Odd Schema"),
+    ],
+)
+def test_glob_to_like(glob: str, like: str) -> None:
+    assert glob_to_like(glob) == like
+
+
+def _sync(*tables: Any, exclude: Sequence[str] = ()) -> SyncConfig:
+    return SyncConfig.model_validate(
+        {"source": "wh", "destination": "local", "tables": list(tables), "exclude": list(exclude)}
+    )
+
+
+def test_schema_patterns_are_distinct_and_sorted() -> None:
+    syncs = [_sync("public.*", "sales.orders"), _sync("public.users", "st?ge.*")]
+    assert schema_patterns(syncs) == ["public", "sales", "st_ge"]
+
+
+def test_selected_tables_follow_includes_and_excludes() -> None:
+    listed = [("public", "users"), ("public", "tmp_x"), ("sales", "orders"), ("other", "t")]
+    syncs = [_sync("public.*", exclude=["public.tmp_*"]), _sync("sales.orders")]
+    assert selected_tables(listed, syncs) == [("public", "users"), ("sales", "orders")]
+
+
+def test_selected_tables_are_case_sensitive() -> None:
+    assert selected_tables([("Public", "Users")], [_sync("public.*")]) == []
+
+
+@pytest.mark.parametrize(
+    ("statuses", "ok"),
+    [
+        (["pass", "pass"], True),
+        (["pass", "warn"], True),
+        (["pass", "fail"], False),
+        (["pass", "skip"], False),
+    ],
+)
+def test_preflight_ok(statuses: list[Any], ok: bool) -> None:
+    assert preflight_ok(CheckResult(str(i), s, "") for i, s in enumerate(statuses)) is ok
+
+
+def test_outcome_classifies_refusals() -> None:
+    credentials = Outcome(
+        code="AccessDeniedException",
+        message="... not authorized to perform: redshift-serverless:GetCredentials on ...",
+    )
+    assert credentials.denied
+    assert credentials.credentials_denied
+    plain = Outcome(code="AccessDenied", message="Access Denied")
+    assert plain.denied
+    assert not plain.credentials_denied
+    assert not Outcome(code="ValidationException").denied
+    assert Outcome(value=1).ok
+    assert not Outcome(code="X").ok
+
+
+def test_attempt_keeps_client_errors() -> None:
+    def refuse() -> None:
+        raise ClientError(
+            {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "ListTables"
+        )
+
+    outcome = attempt(refuse)
+    assert (outcome.code, outcome.message, outcome.describe()) == (
+        "AccessDeniedException",
+        "no",
+        "AccessDeniedException: no",
+    )
+
+
+def test_short_list() -> None:
+    assert short_list(["a", "b"]) == "a, b"
+    assert short_list([str(i) for i in range(12)], limit=3) == "0, 1, 2 and 9 more"
+
+
+# ---------------------------------------------------------------------------------------------
+# Workspaces and roles on the stand-in
+# ---------------------------------------------------------------------------------------------
+
+
+def write_workspace(
+    folder: Path,
+    info: StandInInfo,
+    role_arn: str,
+    *,
+    external_id: str | None = None,
+    unload_prefix: str | None = None,
+    bucket: str | None = None,
+    tables: Sequence[str] = ("public.*",),
+) -> Workspace:
+    """A workspace whose one connection is the stand-in's workgroup, read as `role_arn`."""
+    workspace = Workspace.init(folder)
+    if external_id is not None:
+        workspace.external_id_path.write_text(external_id + "\n")
+    unload = (
+        f"    unload:\n      bucket: {bucket or info.bucket}\n      prefix: {unload_prefix}\n"
+        if unload_prefix
+        else ""
+    )
+    workspace.config_path.write_text(
+        "connections:\n"
+        "  wh:\n"
+        "    type: redshift_serverless\n"
+        f"    region: {info.region}\n"
+        f"    workgroup: {info.workgroup}\n"
+        f"    database: {info.database}\n"
+        f"    role_arn: {role_arn}\n"
+        f"{unload}"
+        "destinations:\n"
+        "  local: {type: duckdb}\n"
+        "syncs:\n"
+        "  nightly:\n"
+        "    source: wh\n"
+        "    destination: local\n"
+        f"    tables: {json.dumps(list(tables))}\n"
+    )
+    return workspace
+
+
+def grant_reads(standin: StandIn, workspace: Workspace) -> None:
+    """What the customer's admin does: create the role's database user and run the grants."""
+    _, conn = workspace.config.connection()
+    with standin.admin_connection() as admin:
+        with contextlib.suppress(psycopg.errors.DuplicateObject):
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(f"IAMR:{conn.role_name}"))
+            )
+        for grant in database_grants(conn):
+            admin.execute(grant.encode())
+
+
+def unique_role() -> str:
+    return f"check-{uuid.uuid4().hex[:12]}"
+
+
+def role_arn(name: str) -> str:
+    return f"arn:aws:iam::222222222222:role/{name}"
+
+
+@pytest.fixture
+def prefix(s3: Any) -> Iterator[str]:
+    """A staging prefix of this test's own, emptied afterwards whatever the checks left."""
+    value = f"check-{uuid.uuid4().hex[:12]}/"
+    yield value
+    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=value).get("Contents", []):
+        s3.delete_object(Bucket=BUCKET, Key=item["Key"])
+
+
+def make_checked_role(
+    standin: StandIn,
+    info: StandInInfo,
+    folder: Path,
+    *,
+    deny: Sequence[str] = (),
+    unload_prefix: str | None = None,
+    trust_external_id: bool = True,
+) -> Workspace:
+    """A fresh role with the guide's policies (minus `deny`), trusting the workspace's new ID."""
+    name = unique_role()
+    workspace = write_workspace(folder, info, role_arn(name), unload_prefix=unload_prefix)
+    trusted_id = workspace.external_id if trust_external_id else None
+    standin.create_role(
+        name,
+        guide_permission_policy(BUCKET, deny=deny),
+        guide_trust_policy(info.principal_arn, trusted_id),
+    )
+    grant_reads(standin, workspace)
+    return workspace
+
+
+def by_name(results: Sequence[CheckResult]) -> dict[str, CheckResult]:
+    return {result.name: result for result in results}
+
+
+def failed(results: Sequence[CheckResult]) -> list[str]:
+    return [result.name for result in results if result.status == "fail"]
+
+
+def unload_works(standin: StandIn) -> bool:
+    return standin.engine is not None and standin.engine.unload_handler is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# All green
+# ---------------------------------------------------------------------------------------------
+
+
+def test_all_green_without_unload(info: StandInInfo, tmp_path: Path) -> None:
+    workspace = write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    seen: list[str] = []
+    results = run_preflight(workspace, "wh", progress=lambda result: seen.append(result.name))
+    assert [r.name for r in results] == [*IDENTITY_CHECKS, *DATA_API_CHECKS]
+    assert seen == [r.name for r in results]
+    assert {r.name: r.status for r in results} == {r.name: "pass" for r in results}, results
+    checks = by_name(results)
+    assert info.principal_arn in checks["sts:GetCallerIdentity"].detail
+    assert "IAMR:shiftsync-reader" in checks["table privileges"].detail
+    assert "10 tables" in checks["table privileges"].detail  # TICKIT's tables and the view
+    assert preflight_ok(results)
+
+
+def test_all_green_with_unload(
+    standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str, s3: Any
+) -> None:
+    workspace = make_checked_role(standin, info, tmp_path, unload_prefix=prefix)
+    results = run_preflight(workspace)
+    checks = by_name(results)
+    assert [r.name for r in results] == list(planned_checks(workspace.config.connection()[1]))
+    # The stand-in's S3 (moto) sends no x-amz-bucket-region on ListObjectsV2, and authorises
+    # HeadBucket as s3:HeadBucket, so the region cannot be told: a warning, not a failure.
+    assert checks[BUCKET_REGION].status == "warn"
+    assert "did not say which region" in checks[BUCKET_REGION].detail
+    if not unload_works(standin):
+        pytest.fail(
+            "the stand-in cannot UNLOAD yet: " + checks[UNLOAD].detail
+        )  # the check is right; the stand-in lags
+    others = [r for r in results if r.name != BUCKET_REGION]
+    assert all(r.status == "pass" for r in others), [r for r in others if r.status != "pass"]
+    assert "wrote" in checks[UNLOAD].detail
+    # Nothing is left under the staging prefix.
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount", 0) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Each action denied fails exactly its own check
+# ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("action", GUIDE_ACTIONS)
+def test_denied_data_api_action_fails_its_check(
+    standin: StandIn, info: StandInInfo, tmp_path: Path, action: str
+) -> None:
+    workspace = make_checked_role(standin, info, tmp_path, deny=[action])
+    results = run_preflight(workspace)
+    assert failed(results) == [action], results
+    refused = by_name(results)[action]
+    assert refused.fix is not None
+    assert action in refused.fix
+    assert not preflight_ok(results)
+
+
+S3_CASES = [
+    pytest.param(
+        action,
+        marks=pytest.mark.xfail(
+            strict=True,
+            reason="stand-in gap: moto authorises GetObjectAttributes as s3:GetObject, so "
+            "denying s3:GetObjectAttributes alone has no effect there",
+        ),
+    )
+    if action == "s3:GetObjectAttributes"
+    else action
+    for action in S3_ACTION_CHECKS
+]
+
+
+@pytest.mark.parametrize("action", S3_CASES)
+def test_denied_s3_action_fails_its_check(
+    standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str, action: str, s3: Any
+) -> None:
+    workspace = make_checked_role(standin, info, tmp_path, deny=[action], unload_prefix=prefix)
+    results = run_preflight(workspace)
+    assert failed(results) == [action], results
+    checks = by_name(results)
+    fix = checks[action].fix
+    assert fix is not None
+    assert action in fix
+    assert checks[UNLOAD].status == "skip"
+    assert "S3 staging check failed" in checks[UNLOAD].detail
+    # Whatever the role could not delete, the cleanup check says so and how to remove it.
+    left = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount", 0)
+    assert (checks[CLEANUP].status == "pass") == (left == 0)
+    if left:
+        assert "aws s3 rm --recursive" in str(checks[CLEANUP].fix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Trust
+# ---------------------------------------------------------------------------------------------
+
+
+def test_role_assumable_without_external_id_is_not_used(
+    standin: StandIn, info: StandInInfo, tmp_path: Path
+) -> None:
+    workspace = make_checked_role(standin, info, tmp_path, trust_external_id=False)
+    results = run_preflight(workspace)
+    checks = by_name(results)
+    assert failed(results) == [EXTERNAL_ID_REQUIRED]
+    open_role = checks[EXTERNAL_ID_REQUIRED]
+    assert "can be assumed without the external ID" in open_role.detail
+    assert "confused deputy" in open_role.detail
+    assert open_role.fix is not None
+    assert f"add Condition StringEquals sts:ExternalId {workspace.external_id}" in open_role.fix
+    later = results[results.index(open_role) + 1 :]
+    assert later
+    assert all(r.status == "skip" and "not reached" in r.detail for r in later)
+    # AWS's advice is followed: not one statement ran as the open role.
+    _, conn = workspace.config.connection()
+    assert standin.engine is not None
+    assert not [
+        s for s in standin.engine.statements.values() if s.db_user == f"IAMR:{conn.role_name}"
+    ]
+
+
+def test_wrong_external_id_fails_at_assume_role_with_the_expected_trust_policy(
+    standin: StandIn, info: StandInInfo, tmp_path: Path
+) -> None:
+    workspace = make_checked_role(standin, info, tmp_path)
+    workspace.external_id_path.write_text("shiftsync-not-the-trusted-one\n")
+    results = run_preflight(workspace)
+    checks = by_name(results)
+    assert failed(results) == [ASSUME]
+    assert checks[EXTERNAL_ID_REQUIRED].status == "pass"
+    fix = checks[ASSUME].fix
+    assert fix is not None
+    trust = json.loads(fix[fix.index("{") :])
+    statement = trust["Statement"][0]
+    assert statement["Principal"] == {"AWS": info.principal_arn}
+    assert statement["Condition"] == {
+        "StringEquals": {"sts:ExternalId": "shiftsync-not-the-trusted-one"}
+    }
+    assert all(r.status == "skip" for r in results[results.index(checks[ASSUME]) + 2 :])
+
+
+def test_run_preflight_with_a_bare_config_needs_the_external_id(
+    info: StandInInfo, tmp_path: Path
+) -> None:
+    workspace = write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    results = run_preflight(workspace.config, external_id=info.external_id)
+    assert preflight_ok(results)
+    from shiftsync.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="external ID"):
+        run_preflight(workspace.config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Sessions that expire in the middle of work
+# ---------------------------------------------------------------------------------------------
+
+
+def test_session_survives_expiry_mid_sequence(info: StandInInfo) -> None:
+    """Data API work through one AssumedRoleSession carries on when its credentials expire."""
+    session = AssumedRoleSession(info.role_arn, info.external_id, info.region)
+    data = session.client("redshift-data")
+    where = {"WorkgroupName": info.workgroup, "Database": info.database}
+    expired_before = set(iam._expired_access_keys)
+    try:
+        for _ in range(5):
+            session.call(data.list_schemas, **where)
+        started = session.call(
+            data.execute_statement, Sql="select count(*) from public.users", **where
+        )
+        assert iam.expire_all_sessions() >= 1
+        with pytest.raises(ClientError) as expired:  # the expiry is real...
+            data.list_databases(**where)
+        assert "Expired" in expired.value.response["Error"]["Code"]
+        # ... and session.call() carries on: the statement started before is still ours.
+        while True:
+            described = session.call(data.describe_statement, Id=started["Id"])
+            if described["Status"] in ("FINISHED", "FAILED", "ABORTED"):
+                break
+        assert described["Status"] == "FINISHED", described.get("Error")
+        result = session.call(data.get_statement_result, Id=started["Id"])
+        assert int(result["Records"][0][0]["longValue"]) > 0
+        for _ in range(5):
+            session.call(data.list_tables, SchemaPattern="public", **where)
+        assert session.refreshes == 2
+    finally:
+        # Undo this test's fault for the sessions other tests share (the `assumed` fixture):
+        # the stand-in has no public way to revive them.
+        with iam._lock:
+            iam._expired_access_keys.intersection_update(expired_before)
