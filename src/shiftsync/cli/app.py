@@ -39,6 +39,7 @@ def root(
 def _register() -> None:
     # Command groups are imported here, not at import time of their modules, to keep one place
     # that lists them.
+    from shiftsync.cli import demo as demo_commands
     from shiftsync.cli import discover as discover_commands
     from shiftsync.cli import local as local_commands
     from shiftsync.cli import setup as setup_commands
@@ -49,6 +50,7 @@ def _register() -> None:
     app.add_typer(local_commands.app, name="local")
     app.command("sync")(sync_commands.sync)
     app.add_typer(sync_commands.runs_app, name="runs")
+    app.command("demo")(demo_commands.demo)
 
 
 _register()
