@@ -109,3 +109,148 @@ def up(
     finally:
         stand_in.stop()
         typer.echo("# stand-in stopped", err=True)
+
+
+# -- `shiftsync local fault …`: inject faults into a running stand-in -------------------------
+
+fault_app = typer.Typer(
+    help="Inject faults into a running stand-in: throttling, 5xx errors, dropped connections, "
+    "slow, failing or aborted statements, expired credentials, a paused workgroup, vanishing "
+    "S3 objects. Each fault fires `--times` times (default 1), then clears itself.",
+    no_args_is_help=True,
+)
+app.add_typer(fault_app, name="fault")
+
+_ENDPOINT_HELP = (
+    "The stand-in's URL, as `shiftsync local up` prints it "
+    "(default: $AWS_ENDPOINT_URL_REDSHIFT_DATA)."
+)
+
+
+def _fault_control(endpoint: str, method: str, payload: dict[str, Any] | None = None) -> Any:
+    """One call to the stand-in's fault control endpoint; errors become ShiftsyncErrors."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    from shiftsync.errors import StandInError
+
+    parts = urlsplit(endpoint)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(
+            f"--endpoint {endpoint!r} is not an http:// URL",
+            fix="pass the stand-in's endpoint, e.g. --endpoint http://127.0.0.1:5000",
+        )
+    factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = factory(parts.hostname, parts.port, timeout=10)
+    body = json.dumps(payload).encode() if payload is not None else None
+    try:
+        connection.request(
+            method, "/_shiftsync/faults", body=body, headers={"Content-Type": "application/json"}
+        )
+        response = connection.getresponse()
+        raw = response.read()
+    except OSError as error:
+        raise StandInError(
+            f"cannot reach the stand-in at {endpoint} ({error})",
+            fix="start it with `shiftsync local up` and pass the endpoint it prints",
+        ) from error
+    finally:
+        connection.close()
+    try:
+        answer = json.loads(raw)
+    except ValueError:
+        answer = None
+    if response.status == 400 and isinstance(answer, dict):
+        field = answer.get("field", "?")
+        raise ConfigError(
+            f"the stand-in refused the fault: {answer.get('error')} (field {field})",
+            fix="see `shiftsync local fault add --help` for the kinds and their fields",
+        )
+    if response.status != 200 or answer is None:
+        raise StandInError(
+            f"{endpoint} answered {response.status} to {method} /_shiftsync/faults: is it a "
+            "shiftsync stand-in?",
+            fix="pass the endpoint `shiftsync local up` prints",
+        )
+    return answer
+
+
+@fault_app.command("add")
+def fault_add(
+    kind: str = typer.Argument(
+        ...,
+        help="throttle, server_error, drop_connection, active_statements, pause_workgroup, "
+        "s3_vanish, delay, fail_statement, abort_statement or expire_credentials.",
+    ),
+    endpoint: str = typer.Option(..., envvar="AWS_ENDPOINT_URL_REDSHIFT_DATA", help=_ENDPOINT_HELP),
+    times: int | None = typer.Option(None, help="Fire this many times, then clear (default 1)."),
+    service: str | None = typer.Option(None, help="redshift-data (default), s3 or sts."),
+    operation: str | None = typer.Option(None, help="The API operation, e.g. ExecuteStatement."),
+    key: str | None = typer.Option(None, help="S3 keys to hit (a regular expression)."),
+    sql: str | None = typer.Option(None, help="Statements to hit (a regular expression)."),
+    message: str | None = typer.Option(None, help="fail_statement: the statement's error."),
+    seconds: float | None = typer.Option(None, help="delay: a fixed extra run time."),
+    min_seconds: float | None = typer.Option(None, help="delay: a random run time from this…"),
+    max_seconds: float | None = typer.Option(None, help="… to this."),
+    after_seconds: float | None = typer.Option(None, help="abort_statement: abort after this."),
+    status: int | None = typer.Option(None, help="drop_connection: the HTTP status (503)."),
+    cut: str | None = typer.Option(None, help="drop_connection: cut the head (default) or body."),
+    after_processing: bool | None = typer.Option(
+        None,
+        "--after-processing/--before-processing",
+        help="drop_connection: let the call take effect, then drop its answer.",
+    ),
+    delete: bool | None = typer.Option(
+        None, "--delete/--no-delete", help="s3_vanish: really delete the object."
+    ),
+) -> None:
+    """Add a fault; prints its id."""
+    fields = {
+        "times": times,
+        "service": service,
+        "operation": operation,
+        "key": key,
+        "sql": sql,
+        "message": message,
+        "seconds": seconds,
+        "min_seconds": min_seconds,
+        "max_seconds": max_seconds,
+        "after_seconds": after_seconds,
+        "status": status,
+        "cut": cut,
+        "after_processing": after_processing,
+        "delete": delete,
+    }
+    payload = {"kind": kind, **{k: v for k, v in fields.items() if v is not None}}
+    typer.echo(_fault_control(endpoint, "POST", payload)["id"])
+
+
+@fault_app.command("list")
+def fault_list(
+    endpoint: str = typer.Option(..., envvar="AWS_ENDPOINT_URL_REDSHIFT_DATA", help=_ENDPOINT_HELP),
+    json_output: bool = typer.Option(False, "--json", help="Print the faults as JSON."),
+) -> None:
+    """List the faults with how often each fired."""
+    faults = _fault_control(endpoint, "GET")["faults"]
+    if json_output:
+        typer.echo(json.dumps(faults, indent=2))
+        return
+    if not faults:
+        typer.echo("no faults")
+    for fault in faults:
+        fixed = {"id", "kind", "times", "fired", "remaining", "active"}
+        details = " ".join(f"{k}={v}" for k, v in fault.items() if k not in fixed)
+        state = "active" if fault["active"] else "spent"
+        typer.echo(
+            f"{fault['id']}  {fault['kind']}  fired {fault['fired']}/{fault['times']}  "
+            f"{state}  {details}".rstrip()
+        )
+
+
+@fault_app.command("clear")
+def fault_clear(
+    endpoint: str = typer.Option(..., envvar="AWS_ENDPOINT_URL_REDSHIFT_DATA", help=_ENDPOINT_HELP),
+) -> None:
+    """Remove every fault (spent ones too)."""
+    cleared = _fault_control(endpoint, "DELETE")["cleared"]
+    typer.echo(f"cleared {cleared} fault{'s' if cleared != 1 else ''}")

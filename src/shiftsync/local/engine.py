@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import logging
+import re
 import tempfile
 import threading
 import time
@@ -135,7 +136,10 @@ class DataApiEngine:
                 statement_id, earlier = known
                 if earlier != request:
                     raise ValueError("ClientToken was already used with different parameters")
-                return self.statements[statement_id]
+                found = self.statements.get(statement_id)
+                # Its statement has expired (AWS keeps tokens 8 h, results 24 h): start afresh.
+                if found is not None:
+                    return found
         statement = Statement(
             id=str(uuid.uuid4()),
             owner_arn=request.owner_arn,
@@ -270,7 +274,7 @@ class DataApiEngine:
         try:
             self.ensure_db_user(statement.database, statement.db_user)
         except psycopg.OperationalError as error:
-            raise StatementFailure(_pg_message(error)) from error
+            raise StatementFailure(_connection_message(error)) from error
 
     def _end(self, statement: Statement, status: str, message: str) -> None:
         statement.error = message
@@ -416,6 +420,12 @@ def _pg_message(error: psycopg.Error) -> str:
     if primary:
         return f"ERROR: {primary}"
     return f"ERROR: {str(error).strip().splitlines()[-1] if str(error).strip() else error}"
+
+
+def _connection_message(error: psycopg.OperationalError) -> str:
+    """The server's own words (`FATAL: database "x" does not exist`), without host and port."""
+    found = re.search(r"\b(FATAL|ERROR):\s+(.+)", str(error))
+    return f"{found.group(1)}: {found.group(2).strip()}" if found else _pg_message(error)
 
 
 def _bind_parameters(text: str, parameters: list[dict[str, str]]) -> str:

@@ -21,7 +21,8 @@ from typing import Any, Final
 from moto.core.exceptions import _RESTError as RESTError
 from moto.iam import access_control
 from moto.iam.models import iam_backends
-from moto.sts.models import sts_backends
+from moto.sts.exceptions import STSValidationError
+from moto.sts.models import AssumedRole, STSBackend, sts_backends
 
 # Extra condition keys for the request being authorised (set by the redshift-data plug-in).
 REQUEST_CONTEXT: ContextVar[Mapping[str, str] | None] = ContextVar(
@@ -38,8 +39,14 @@ _POLICY_VARIABLE: Final = re.compile(r"\$\{([^}]+)\}")
 class ExpiredTokenError(RESTError):
     code = 400
 
-    def __init__(self) -> None:
+    def __init__(self, service: str = "") -> None:
         super().__init__("ExpiredToken", "The security token included in the request is expired")
+        if service == "s3":
+            # S3 answers with its own <Error> document, not the query protocol's ErrorResponse.
+            self.description = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                f"<Error><Code>ExpiredToken</Code><Message>{self.message}</Message></Error>"
+            )
 
 
 def expire_all_sessions() -> int:
@@ -51,6 +58,15 @@ def expire_all_sessions() -> int:
                 _expired_access_keys.add(key_id)
                 count += 1
     return count
+
+
+def expire_session(access_key_id: str) -> bool:
+    """Expire one assumed-role session (by its access key id); False if no such session."""
+    if find_assumed_role(access_key_id) is None:
+        return False
+    with _lock:
+        _expired_access_keys.add(access_key_id)
+    return True
 
 
 def _all_assumed_access_key_ids() -> Iterator[str]:
@@ -130,7 +146,12 @@ def _lookup(context: Mapping[str, str], key: str) -> str | None:
 
 
 def conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Mapping[str, str]) -> bool:
-    """Evaluate a policy's Condition block; unknown operators and missing keys fail closed."""
+    """Evaluate a policy's Condition block as IAM does.
+
+    A key missing from the request fails a positive operator and satisfies a negated one
+    (StringNotEquals …), as in AWS; `…IfExists` lets a missing key pass. Operators the stand-in
+    does not know (Numeric…, Date…, IpAddress, ForAnyValue:…) fail closed.
+    """
     for raw_operator, entries in block.items():
         if_exists = raw_operator.endswith("IfExists")
         operator = raw_operator.removesuffix("IfExists")
@@ -143,12 +164,12 @@ def conditions_hold(block: Mapping[str, Mapping[str, Any]], context: Mapping[str
                 if (actual is None) != want_missing:
                     return False
                 continue
-            if actual is None:
-                if not if_exists:
-                    return False
-                continue
             check = _STRING_OPERATORS.get(operator)
             if check is None:
+                return False
+            if actual is None:
+                if if_exists or operator in _NEGATED:
+                    continue
                 return False
             if operator in _NEGATED:
                 if not all(check(actual, e) for e in expected_values):
@@ -340,14 +361,69 @@ def _check_action_permitted(self: Any, resource: str) -> None:
 
 
 _original_create_access_key = access_control.create_access_key
+_original_create_aws_request = access_control.IAMRequestBase._create_aws_request
+_original_assume_role = STSBackend.assume_role
+
+# AssumeRole's DurationSeconds bounds (STS API reference); a role may lower the upper one.
+MIN_SESSION_SECONDS: Final = 900
+MAX_SESSION_SECONDS: Final = 43200
+
+
+def check_session_duration(duration: int, role_max_seconds: int | None) -> str | None:
+    """AWS's ValidationError message for a DurationSeconds AssumeRole refuses, else None."""
+    if duration < MIN_SESSION_SECONDS:
+        return (
+            f"1 validation error detected: Value '{duration}' at 'durationSeconds' failed to "
+            f"satisfy constraint: Member must have value greater than or equal to "
+            f"{MIN_SESSION_SECONDS}"
+        )
+    if duration > MAX_SESSION_SECONDS:
+        return (
+            f"1 validation error detected: Value '{duration}' at 'durationSeconds' failed to "
+            f"satisfy constraint: Member must have value less than or equal to "
+            f"{MAX_SESSION_SECONDS}"
+        )
+    if role_max_seconds is not None and duration > role_max_seconds:
+        return "The requested DurationSeconds exceeds the MaxSessionDuration set for this role."
+    return None
+
+
+def _assume_role(
+    self: STSBackend,
+    region_name: str,
+    role_session_name: str,
+    role_arn: str,
+    policy: str,
+    duration: int,
+    external_id: str,
+) -> AssumedRole:
+    role = find_role(role_arn)
+    role_max = int(role.max_session_duration) if role is not None else None
+    problem = check_session_duration(duration, role_max)
+    if problem is not None:
+        raise STSValidationError(problem)
+    return _original_assume_role(
+        self, region_name, role_session_name, role_arn, policy, duration, external_id
+    )
 
 
 def _create_access_key(
     account_id: str, partition: str, access_key_id: str, headers: dict[str, str]
 ) -> Any:
     if "X-Amz-Security-Token" in headers and _is_expired(access_key_id):
-        raise ExpiredTokenError()
+        scope = re.search(
+            r"Credential=[^/]+/[^/]+/[^/]+/([^/]+)/", headers.get("Authorization", "")
+        )
+        raise ExpiredTokenError(scope.group(1) if scope else "")
     return _original_create_access_key(account_id, partition, access_key_id, headers)
+
+
+def _create_aws_request(self: Any) -> Any:
+    request = _original_create_aws_request(self)
+    # moto signs an empty awsJson body as its parsed headers; the client signed zero bytes.
+    if not self._body and self._headers.get("X-Amz-Target"):
+        request.data = b""
+    return request
 
 
 def install() -> None:
@@ -357,4 +433,6 @@ def install() -> None:
         return
     access_control.IAMRequestBase.check_action_permitted = _check_action_permitted  # type: ignore[method-assign]
     access_control.create_access_key = _create_access_key
+    access_control.IAMRequestBase._create_aws_request = _create_aws_request  # type: ignore[method-assign]
+    STSBackend.assume_role = _assume_role  # type: ignore[method-assign]
     _installed = True

@@ -8,6 +8,7 @@ JSON `AccessDeniedException`, as AWS's awsJson1.1 services send them.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -16,7 +17,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import botocore.session
 import psycopg
+from botocore.model import ListShape, Shape, StringShape, StructureShape
 from moto.core.exceptions import JsonRESTError
 from moto.core.exceptions import _RESTError as RESTError
 from moto.core.responses import BaseResponse
@@ -145,6 +148,117 @@ def _body(response: BaseResponse) -> dict[str, Any]:
     return parsed
 
 
+# -- input validation against AWS's own model ------------------------------------------------
+# AWS's front end checks every request against the service model before the operation runs:
+# a value of the wrong JSON type is a SerializationException, a broken constraint (required,
+# length, range, pattern, enum) a ValidationException naming each member, in AWS's words.
+
+
+@functools.cache
+def _input_shapes() -> dict[str, StructureShape]:
+    model = botocore.session.get_session().get_service_model("redshift-data")
+    shapes = {name: model.operation_model(name).input_shape for name in model.operation_names}
+    return {name: shape for name, shape in shapes.items() if shape is not None}
+
+
+def _member_path(parent: str, name: str) -> str:
+    lowered = name[0].lower() + name[1:]
+    return f"{parent}.{lowered}" if parent else lowered
+
+
+def _serialization(value: Any, shape: Shape) -> JsonRESTError:
+    if isinstance(value, dict):
+        return _error(
+            "SerializationException", "Start of structure or map found where not expected."
+        )
+    if isinstance(value, list):
+        return _error("SerializationException", "Start of list found where not expected")
+    found = {bool: "BOOLEAN_VALUE", str: "STRING_VALUE", int: "NUMBER_VALUE", float: "NUMBER_VALUE"}
+    wanted = {
+        "string": "a String",
+        "integer": "an Integer",
+        "long": "a Long",
+        "boolean": "a Boolean",
+        "list": "a List",
+        "structure": "a Structure",
+    }
+    return _error(
+        "SerializationException",
+        f"{found.get(type(value), 'VALUE')} can not be converted to "
+        f"{wanted.get(shape.type_name, shape.type_name)}",
+    )
+
+
+def _constraint(value: Any, path: str, rule: str) -> str:
+    shown = "[" + ", ".join(map(str, value)) + "]" if isinstance(value, list) else str(value)
+    return f"Value '{shown}' at '{path}' failed to satisfy constraint: Member must {rule}"
+
+
+def _check_value(shape: Shape, value: Any, path: str, problems: list[str]) -> None:
+    kind, meta = shape.type_name, shape.metadata
+    if isinstance(shape, StructureShape):
+        if not isinstance(value, dict):
+            raise _serialization(value, shape)
+        for name in shape.required_members:
+            if value.get(name) is None:
+                problems.append(
+                    f"Value null at '{_member_path(path, name)}' failed to satisfy constraint: "
+                    "Member must not be null"
+                )
+        for name, member in shape.members.items():
+            if value.get(name) is not None:
+                _check_value(member, value[name], _member_path(path, name), problems)
+        return
+    if isinstance(shape, ListShape):
+        if not isinstance(value, list):
+            raise _serialization(value, shape)
+        size = len(value)
+        rule = "have length"
+        for index, item in enumerate(value, start=1):
+            _check_value(shape.member, item, f"{path}.{index}.member", problems)
+    elif isinstance(shape, StringShape):
+        if not isinstance(value, str):
+            raise _serialization(value, shape)
+        size, rule = len(value), "have length"
+        enum = shape.enum
+        if enum and value not in enum:
+            problems.append(
+                _constraint(value, path, f"satisfy enum value set: [{', '.join(enum)}]")
+            )
+        pattern = meta.get("pattern")
+        if pattern and not re.fullmatch(pattern, value):
+            problems.append(
+                _constraint(value, path, f"satisfy regular expression pattern: {pattern}")
+            )
+    elif kind in ("integer", "long"):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _serialization(value, shape)
+        size, rule = value, "have value"
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            raise _serialization(value, shape)
+        return
+    else:
+        return
+    if "min" in meta and size < meta["min"]:
+        problems.append(_constraint(value, path, f"{rule} greater than or equal to {meta['min']}"))
+    if "max" in meta and size > meta["max"]:
+        problems.append(_constraint(value, path, f"{rule} less than or equal to {meta['max']}"))
+
+
+def _check_input(operation: str, body: dict[str, Any]) -> None:
+    shape = _input_shapes().get(operation)
+    if shape is None:
+        return
+    problems: list[str] = []
+    _check_value(shape, body, "", problems)
+    if problems:
+        count = len(problems)
+        raise _validation(
+            f"{count} validation error{'s' if count > 1 else ''} detected: " + "; ".join(problems)
+        )
+
+
 def _required(body: dict[str, Any], key: str) -> Any:
     value = body.get(key)
     if value is None or value == "":
@@ -165,10 +279,17 @@ def _workgroup(body: dict[str, Any]) -> Workgroup:
         raise _validation("SecretArn is not supported by the stand-in; use IAM (no SecretArn)")
     name = body.get("WorkgroupName")
     if not name:
-        raise _validation("Either WorkgroupName or ClusterIdentifier must be specified")
+        raise _validation("Either ClusterIdentifier or WorkgroupName needs to be specified.")
+    workgroups = _current().workgroups
+    if isinstance(name, str) and name.startswith("arn:"):
+        # AWS accepts the workgroup's ARN wherever it accepts its name.
+        by_arn = {w.arn: w for w in workgroups.values()}
+        if name in by_arn:
+            return by_arn[name]
+        raise _error("ResourceNotFoundException", f"Workgroup {name} not found")
     if not isinstance(name, str) or not _WORKGROUP_NAME.match(name):
         raise _validation(f"Invalid workgroup name '{name}'")
-    found = _current().workgroups.get(name)
+    found = workgroups.get(name)
     if found is None:
         raise _error("ResourceNotFoundException", f"Workgroup {name} not found")
     return found
@@ -302,6 +423,7 @@ def _guarded(
         def method(self: BaseResponse) -> Response:
             try:
                 body = _body(self)
+                _check_input(operation, body)
                 state = _current()
                 if state.before_operation is not None:
                     state.before_operation(operation, body)
@@ -334,6 +456,9 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
         raise _validation(
             "Sessions (SessionId, SessionKeepAliveSeconds) are not supported by the stand-in"
         )
+    if body.get("ExecutionMode", "TRANSACTION") != "TRANSACTION":
+        # Refused rather than ignored: a batch here always runs as one transaction.
+        raise _validation("ExecutionMode AUTO_COMMIT is not supported by the stand-in")
     parameters = body.get("Parameters") or []
     for parameter in parameters:
         if (
@@ -587,27 +712,55 @@ def describe_table(self: BaseResponse, body: dict[str, Any]) -> Response:
     return status, headers, json.dumps(payload)
 
 
+def _listed(statement: Statement) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "Id": statement.id,
+        "CreatedAt": statement.created_at,
+        "UpdatedAt": statement.updated_at,
+        "Status": statement.status,
+        "IsBatchStatement": statement.is_batch,
+        "ResultFormat": statement.result_format,
+    }
+    if statement.is_batch:
+        row["QueryStrings"] = [sub.query_string for sub in statement.sub_statements]
+    else:
+        row["QueryString"] = statement.query_string
+    if statement.statement_name:
+        row["StatementName"] = statement.statement_name
+    if statement.parameters:
+        row["QueryParameters"] = statement.parameters
+    return row
+
+
 @_guarded("ListStatements")
 def list_statements(self: BaseResponse, body: dict[str, Any]) -> Response:
     caller = _caller(self)
-    role_id = caller.userid.split(":")[0]
+    # RoleLevel (default true): every session of the caller's role; false: this session only.
+    role_level = body.get("RoleLevel", True)
+    owner = caller.userid.split(":")[0] if role_level else caller.userid
     status = body.get("Status", "ALL")
-    rows = [
-        {
-            "Id": s.id,
-            "CreatedAt": s.created_at,
-            "UpdatedAt": s.updated_at,
-            "QueryString": s.query_string,
-            "Status": s.status,
-            "IsBatchStatement": s.is_batch,
-            **({"StatementName": s.statement_name} if s.statement_name else {}),
-        }
-        for s in sorted(_current().engine.statements.values(), key=lambda s: -s.created_at)
-        if ":" not in s.id
-        and s.owner_userid.split(":")[0] == role_id
-        and (status == "ALL" or s.status == status)
-    ]
-    return _paged(body, rows, "Statements", limit=100)
+    name_prefix = body.get("StatementName")
+    database = body.get("Database")
+    workgroup = _workgroup(body).name if body.get("WorkgroupName") else None
+
+    def wanted(s: Statement) -> bool:
+        return (
+            ":" not in s.id
+            and (s.owner_userid.split(":")[0] if role_level else s.owner_userid) == owner
+            and status in ("ALL", s.status)
+            and (not name_prefix or (s.statement_name or "").startswith(name_prefix))
+            and database in (None, s.database)
+            and workgroup in (None, s.workgroup)
+        )
+
+    statements = sorted(_current().engine.statements.values(), key=lambda s: -s.created_at)
+    return _paged(body, [_listed(s) for s in statements if wanted(s)], "Statements", limit=100)
+
+
+@_guarded("ListSessions")
+def list_sessions(self: BaseResponse, body: dict[str, Any]) -> Response:
+    # The stand-in keeps no sessions (SessionId/SessionKeepAliveSeconds are refused).
+    return _paged(body, [], "Sessions", limit=100)
 
 
 _OPERATIONS: Final = (
@@ -622,6 +775,7 @@ _OPERATIONS: Final = (
     list_tables,
     describe_table,
     list_statements,
+    list_sessions,
 )
 
 

@@ -16,6 +16,7 @@ TokenKind = Literal["code", "string", "ident", "comment", "dollar"]
 _DOLLAR_TAG: Final = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
 _PARAM: Final = re.compile(r"(?<![:A-Za-z0-9_]):([A-Za-z_][A-Za-z0-9_]*)")
 _FIRST_WORD: Final = re.compile(r"[A-Za-z_]+")
+_IDENT_CHAR: Final = re.compile(r"[A-Za-z0-9_$]")
 
 MAX_SQL_BYTES: Final = 100 * 1024
 
@@ -42,9 +43,9 @@ def tokenize(sql: str) -> Iterator[Token]:
             newline = sql.find("\n", i)
             kind, end = "comment", n if newline < 0 else newline
         elif ch == "/" and nxt == "*":
-            close = sql.find("*/", i + 2)
-            kind, end = "comment", n if close < 0 else close + 2
-        elif ch == "$":
+            kind, end = "comment", _end_of_block_comment(sql, i)
+        elif ch == "$" and not (i > 0 and _IDENT_CHAR.match(sql[i - 1])):
+            # `$` inside an identifier (a$b$c) starts no dollar quote.
             tag = _DOLLAR_TAG.match(sql, i)
             if tag:
                 close = sql.find(tag.group(0), tag.end())
@@ -58,6 +59,22 @@ def tokenize(sql: str) -> Iterator[Token]:
         i = start = end
     if start < n:
         yield Token("code", sql[start:n])
+
+
+def _end_of_block_comment(sql: str, i: int) -> int:
+    """Where the block comment opened at i ends; PostgreSQL's block comments nest."""
+    depth, j = 0, i
+    while j < len(sql):
+        pair = sql[j : j + 2]
+        if pair == "/*":
+            depth, j = depth + 1, j + 2
+        elif pair == "*/":
+            depth, j = depth - 1, j + 2
+            if depth == 0:
+                return j
+        else:
+            j += 1
+    return len(sql)
 
 
 def _end_of_quoted(sql: str, i: int, quote: str) -> int:
@@ -131,6 +148,7 @@ def strip_trailing_semicolon(sql: str) -> str:
         tokens.pop()
     if tokens and tokens[-1].kind == "code":
         text = tokens[-1].text.rstrip()
-        if text.endswith(";"):
-            tokens[-1] = Token("code", text[:-1])
+        while text.endswith(";"):
+            text = text[:-1].rstrip()
+        tokens[-1] = Token("code", text)
     return "".join(t.text for t in tokens)

@@ -19,11 +19,13 @@ import boto3
 import psycopg
 
 from shiftsync.errors import StandInError
-from shiftsync.local import iam, redshift_data
+from shiftsync.local import fault_hooks, fault_http, iam, redshift_data
 from shiftsync.local.engine import DataApiEngine
+from shiftsync.local.faults import FaultRegistry, FaultSpec
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.results import Limits
 from shiftsync.local.server import StandInServer, ensure_port_free
+from shiftsync.local.unload_exec import UnloadExecutor, UnloadSettings
 
 log = logging.getLogger("shiftsync.local")
 
@@ -68,6 +70,8 @@ class StandInOptions:
     trust_policy: Mapping[str, Any] | None = None
     external_id: str | None = None
     limits: Limits = field(default_factory=Limits)
+    # UNLOAD writes one or more files per slice, as a Redshift workgroup with this many slices.
+    slices: int = 2
 
 
 def guide_permission_policy(bucket: str, deny: Sequence[str] = ()) -> dict[str, Any]:
@@ -170,6 +174,8 @@ class StandIn:
         self.server: StandInServer | None = None
         self._info: StandInInfo | None = None
         self.workgroup = redshift_data.Workgroup(WORKGROUP, CUSTOMER_ACCOUNT, REGION)
+        self.faults = FaultRegistry(actions={"expire_credentials": _expire_credentials})
+        self.unload_settings = UnloadSettings(REGION, CUSTOMER_ACCOUNT, slices=self.options.slices)
 
     @property
     def info(self) -> StandInInfo:
@@ -201,8 +207,14 @@ class StandIn:
         self.pg = TempPostgres().start()
         self._prepare_database()
         self.engine = DataApiEngine(self.pg, self.options.limits)
+        self.engine.unload_handler = UnloadExecutor(self.unload_settings)
+        self.engine.statement_hook = fault_hooks.statement_hook(self.faults, self.engine)
         redshift_data.activate(
-            redshift_data.PluginState(self.engine, {self.workgroup.name: self.workgroup})
+            redshift_data.PluginState(
+                self.engine,
+                {self.workgroup.name: self.workgroup},
+                before_operation=fault_hooks.before_operation(self.faults),
+            )
         )
         # Fixtures are made over HTTP with enforcement off, then enforcement goes on for good.
         settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
@@ -213,7 +225,7 @@ class StandIn:
         ActionAuthenticatorMixin.request_count = 0
 
     def _wrap_app(self, app: Any) -> Any:
-        return app
+        return fault_http.FaultMiddleware(app, self.faults)
 
     def _prepare_database(self) -> None:
         assert self.pg is not None
@@ -353,6 +365,10 @@ class StandIn:
         self.stop()
 
 
+def _expire_credentials(_spec: FaultSpec) -> dict[str, Any]:
+    return {"expired_sessions": iam.expire_all_sessions()}
+
+
 def _reset_moto() -> None:
     """Forget every account, user, role and bucket, so a next stand-in starts clean."""
     try:
@@ -362,6 +378,10 @@ def _reset_moto() -> None:
         for service in ("iam", "sts", "s3"):
             backends: BackendDict[Any] = get_backend(service)
             backends.reset()
+        # IAM enforcement is process-wide in moto: turn it off again (moto's default).
+        from moto import settings
+
+        settings.INITIAL_NO_AUTH_ACTION_COUNT = float("inf")
     except Exception:
         log.exception("resetting moto failed")
 
