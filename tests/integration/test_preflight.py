@@ -307,19 +307,7 @@ def test_denied_data_api_action_fails_its_check(
     assert not preflight_ok(results)
 
 
-S3_CASES = [
-    pytest.param(
-        action,
-        marks=pytest.mark.xfail(
-            strict=True,
-            reason="stand-in gap: moto authorises GetObjectAttributes as s3:GetObject, so "
-            "denying s3:GetObjectAttributes alone has no effect there",
-        ),
-    )
-    if action == "s3:GetObjectAttributes"
-    else action
-    for action in S3_ACTION_CHECKS
-]
+S3_CASES = list(S3_ACTION_CHECKS)
 
 
 @pytest.mark.parametrize("action", S3_CASES)

@@ -21,6 +21,7 @@ from typing import Any, Final
 from moto.core.exceptions import _RESTError as RESTError
 from moto.iam import access_control
 from moto.iam.models import iam_backends
+from moto.s3 import responses as s3_responses
 from moto.sts.exceptions import STSValidationError
 from moto.sts.models import AssumedRole, STSBackend, sts_backends
 
@@ -435,4 +436,6 @@ def install() -> None:
     access_control.create_access_key = _create_access_key
     access_control.IAMRequestBase._create_aws_request = _create_aws_request  # type: ignore[method-assign]
     STSBackend.assume_role = _assume_role  # type: ignore[method-assign]
+    # AWS authorises GetObjectAttributes as its own action; moto maps it to s3:GetObject.
+    s3_responses.ACTION_MAP["KEY"]["GET"]["attributes"] = "GetObjectAttributes"
     _installed = True
