@@ -21,261 +21,39 @@ row count and per-column checksums computed in SQL on Redshift and in the destin
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import fnmatch
-import os
-import secrets
-import sys
-import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any, Final, Literal, Protocol
 
-import pyarrow as pa
+from shiftsync.config import Method, RedshiftServerlessConfig
+from shiftsync.destinations.base import Destination, LoadMode
 
-from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
-from shiftsync.destinations.base import Destination, Load, LoadMode, LoadSpec
+# The `X as X` imports keep names that were public here before the split importable from here.
+from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
+from shiftsync.engine.housekeeping import clean_interrupted_runs as clean_interrupted_runs
+from shiftsync.engine.housekeeping import hash_salt as hash_salt
+from shiftsync.engine.housekeeping import sync_lock as sync_lock
+from shiftsync.engine.pause import (
+    PAUSE_ENV,
+    PAUSE_MARKER,
+    PAUSE_POINTS,
+    RESUME_FILE_ENV,
+    debug_pause,
+)
+from shiftsync.engine.pause import PAUSE_SECONDS_ENV as PAUSE_SECONDS_ENV
+from shiftsync.engine.pause import PausePoint as PausePoint
+from shiftsync.engine.run_context import Source, SyncObserver, SyncOptions, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
-from shiftsync.engine.selection import (
-    Selection,
-    TableJob,
-    TablePlan,
-    load_schema,
-    resolve_table,
-    select_tables,
-    shape_batch,
-)
-from shiftsync.engine.state import (
-    TableState,
-    Window,
-    build_high_water_sql,
-    full_refresh_window,
-    incremental_window,
-    parse_state,
-)
-from shiftsync.engine.verify import (
-    ProfileColumn,
-    VerificationResult,
-    build_duplicate_key_sql,
-    build_profile_sql,
-    compare_profiles,
-    parse_source_profile,
-    raise_for_mismatch,
-)
-from shiftsync.errors import EXIT_FAILED, EXIT_OK, ConfigError, ShiftsyncError, StateError
-from shiftsync.redshift.types import Column
-from shiftsync.workspace import Workspace, write_new_text
-
-PAUSE_ENV: Final = "SHIFTSYNC_DEBUG_PAUSE_AT"
-PAUSE_SECONDS_ENV: Final = "SHIFTSYNC_DEBUG_PAUSE_SECONDS"
-RESUME_FILE_ENV: Final = "SHIFTSYNC_DEBUG_RESUME_FILE"
-PAUSE_MARKER: Final = "SHIFTSYNC_PAUSED"
-PausePoint = Literal[
-    "after_first_batch_read", "after_first_batch_written", "before_commit", "before_verify"
-]
-PAUSE_POINTS: Final[tuple[str, ...]] = (
-    "after_first_batch_read",
-    "after_first_batch_written",
-    "before_commit",
-    "before_verify",
-)
-SALT_FILE: Final = "hash_salt"
-
-
-# --- what the engine needs of the source (RedshiftSource satisfies it) ------------------------
-
-
-class _Ref(Protocol):
-    @property
-    def schema(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-
-class _Info(Protocol):
-    @property
-    def ref(self) -> Any: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def columns(self) -> tuple[Column, ...]: ...
-
-    @property
-    def primary_key(self) -> tuple[str, ...]: ...
-
-    @property
-    def estimated_rows(self) -> int | None: ...
-
-    @property
-    def estimated_bytes(self) -> int | None: ...
-
-
-class _Plan(Protocol):
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def reason(self) -> str: ...
-
-
-class Source(Protocol):
-    """The part of `shiftsync.redshift.source.RedshiftSource` the engine uses."""
-
-    def list_tables(self, schema_pattern: str = "%", table_pattern: str = "%") -> Sequence[Any]: ...
-
-    def describe(self, ref: Any) -> Any: ...
-
-    def plan(
-        self, info: Any, method: Method = "auto", *, columns: Sequence[Column] | None = None
-    ) -> Any: ...
-
-    def read(
-        self,
-        info: Any,
-        *,
-        columns: Sequence[str] | None = None,
-        where: str | None = None,
-        method: Method = "auto",
-        progress: Callable[[int, int], None] | None = None,
-    ) -> Iterator[pa.RecordBatch]: ...
-
-    def query(self, sql: str) -> list[tuple[Any, ...]]: ...
-
-
-# --- options, observer ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    tables: tuple[str, ...] = ()
-    full_refresh: bool = False
-    dry_run: bool = False
-    verify: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "tables": list(self.tables),
-            "full_refresh": self.full_refresh,
-            "dry_run": self.dry_run,
-            "verify": self.verify,
-        }
-
-
-class SyncObserver:
-    """Hooks the CLI uses to show progress; every method may be called from worker threads."""
-
-    def run_planned(self, record: RunRecord) -> None:
-        """The tables of the run are known (with estimates on a dry run)."""
-
-    def table_started(self, table: TableRun) -> None:
-        """A table's read starts; `table.method` and `table.load` are set."""
-
-    def table_progress(self, table: TableRun, rows: int, bytes_read: int) -> None:
-        """Cumulative rows and bytes read so far."""
-
-    def table_finished(self, table: TableRun) -> None:
-        """A table ended (status ok or failed)."""
+from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
+from shiftsync.engine.table_sync import _ref, _TableSync
+from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
+from shiftsync.workspace import Workspace
 
 
 def exit_code_of(record: RunRecord) -> int:
     """0 when every table is ok, else 1. (A run that cannot start at all raises instead: its
     error carries exit code 2 for configuration, 3 for AWS access.)"""
     return EXIT_OK if record.status == "ok" else EXIT_FAILED
-
-
-# --- debug pause: lets the crash tests stop a run at a chosen point ---------------------------
-
-
-def debug_pause(point: PausePoint, table: str, *, stream: IO[str] | None = None) -> None:
-    """When SHIFTSYNC_DEBUG_PAUSE_AT=<point>[:<table pattern>] matches, print a marker line and
-    wait (SHIFTSYNC_DEBUG_PAUSE_SECONDS, default 300, or until SHIFTSYNC_DEBUG_RESUME_FILE
-    exists). Does nothing when the variable is unset."""
-    wanted = os.environ.get(PAUSE_ENV)
-    if not wanted:
-        return
-    wanted_point, _, pattern = wanted.partition(":")
-    if wanted_point != point or (pattern and not fnmatch.fnmatchcase(table, pattern)):
-        return
-    out = stream or sys.stderr
-    print(f"{PAUSE_MARKER} {point} {table}", file=out, flush=True)
-    deadline = time.monotonic() + float(os.environ.get(PAUSE_SECONDS_ENV, "300"))
-    resume = os.environ.get(RESUME_FILE_ENV)
-    while time.monotonic() < deadline:
-        if resume and Path(resume).exists():
-            return
-        time.sleep(0.02)
-
-
-# --- the run ----------------------------------------------------------------------------
-
-
-@dataclass
-class _Context:
-    workspace: Workspace
-    sync_name: str
-    sync: SyncConfig
-    options: SyncOptions
-    source: Source
-    destination: Destination
-    record: RunRecord
-    store: RunStore | None
-    observer: SyncObserver
-    salt: str | None = None
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    # Set on Ctrl-C: running tables stop at their next batch and roll back.
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def save(self) -> None:
-        if self.store is not None:
-            with self.lock:
-                self.store.save(self.record)
-
-
-def hash_salt(workspace: Workspace) -> str:
-    """The workspace's hashing salt, created once (never printed)."""
-    path = workspace.dot_dir / SALT_FILE
-    try:
-        workspace.dot_dir.mkdir(parents=True, exist_ok=True)
-        write_new_text(path, secrets.token_hex(32) + "\n")
-        value = path.read_text(encoding="utf-8").strip()
-    except OSError as error:
-        raise ConfigError(
-            f"cannot read or create the hashing salt {path}: {error.strerror or error}",
-            fix="check that the workspace's .shiftsync folder is writable",
-        ) from error
-    if len(value) < 16:
-        raise ConfigError(
-            f"{path} holds a salt shorter than 16 characters",
-            fix="restore the file from a backup; a new salt changes every hashed value",
-        )
-    return value
-
-
-@contextlib.contextmanager
-def sync_lock(workspace: Workspace, sync_name: str) -> Iterator[None]:
-    """One run of a sync at a time in a workspace; the OS drops the lock if the run dies."""
-    folder = workspace.runs_dir
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f".lock-{sync_name}"
-    with path.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise StateError(
-                f"another run of sync {sync_name} is in progress in {workspace.folder}",
-                fix="wait for it to finish (`shiftsync runs` lists it), then run again",
-            ) from None
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _fail(table: TableRun, error: BaseException) -> None:
@@ -388,45 +166,6 @@ def _build_source(
     return source
 
 
-def clean_interrupted_runs(ctx: _Context) -> None:
-    """Delete what killed runs of this sync left staged in S3, and mark them interrupted.
-
-    A run's UNLOAD files live under `<prefix><run_id>/`; a run whose process is gone (kill -9,
-    a crash) never reached its `finally`. Only runs of the same sync are handled: they used
-    this connection's bucket, and the sync's lock says none of them is still going. Other
-    syncs' runs, and other workspaces', are left alone.
-    """
-    if ctx.store is None:
-        return
-    from shiftsync.redshift.data_api import ReadStats
-    from shiftsync.redshift.unload import StagingBucket
-
-    connection = getattr(ctx.source, "connection", None)
-    unload = getattr(connection, "unload", None)
-    session = getattr(ctx.source, "session", None)
-    api = getattr(ctx.source, "api", None)
-    for summary in ctx.store.list():
-        if summary["status"] != "interrupted" or summary["sync"] != ctx.sync_name:
-            continue
-        try:
-            if unload is not None and session is not None and api is not None:
-                bucket = StagingBucket(session, api.retry)
-                prefix = f"{unload.prefix}{summary['run_id']}/"
-                deleted = bucket.delete_prefix(unload.bucket, prefix, stats=ReadStats())
-                if deleted:
-                    ctx.record.notes.append(
-                        f"deleted {deleted} staged object(s) of interrupted run {summary['run_id']}"
-                    )
-            old = ctx.store.load(str(summary["run_id"]))
-            old.finish(error="interrupted: the process ended before the run finished")
-            old.status = "interrupted"
-            ctx.store.save(old)
-        except ShiftsyncError as error:
-            ctx.record.notes.append(
-                f"could not clean up interrupted run {summary['run_id']}: {error.message}"
-            )
-
-
 def _dry_run(ctx: _Context, connection_method: Method) -> None:
     selection = _select(ctx, connection_method)
     jobs, problems = _table_runs(selection)
@@ -457,12 +196,6 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
         list(pool.map(plan_one, jobs))
     ctx.record.finish()
     ctx.observer.run_planned(ctx.record)
-
-
-def _ref(job: TableJob) -> Any:
-    from shiftsync.redshift.catalog import TableRef
-
-    return TableRef(job.schema, job.table)
 
 
 def _run(ctx: _Context, connection_method: Method) -> None:
@@ -511,179 +244,6 @@ def _run(ctx: _Context, connection_method: Method) -> None:
     pool.shutdown(wait=True)
     record.finish()
     ctx.save()
-
-
-class _TableSync:
-    """One table of a run, start to end."""
-
-    def __init__(self, ctx: _Context, job: TableJob, table: TableRun) -> None:
-        self.ctx, self.job, self.table = ctx, job, table
-        self.rows = 0
-        self.bytes = 0
-        self._progress_lock = threading.Lock()
-
-    def progress(self, rows: int, bytes_read: int) -> None:
-        with self._progress_lock:
-            self.rows += rows
-            self.bytes += bytes_read
-            self.table.rows, self.table.bytes = self.rows, self.bytes
-        self.ctx.observer.table_progress(self.table, self.rows, self.bytes)
-
-    def run(self) -> None:
-        ctx, job, table = self.ctx, self.job, self.table
-        source, destination = ctx.source, ctx.destination
-        info = source.describe(_ref(job))
-        plan = resolve_table(
-            job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
-        )
-        # The plan is what the read starts with; the read itself may switch (a result too big
-        # for the Data API goes through UNLOAD or key chunks), so it gets the configured method.
-        table.method = str(source.plan(info, job.method, columns=plan.columns).method)
-        table.estimated_rows = info.estimated_rows
-        table.estimated_bytes = info.estimated_bytes
-        window = self.window(plan)
-        table.load = str(window.load)
-        table.cursor_from, table.cursor_to = window.cursor_from, window.cursor_to
-        table.notes.extend(window.notes)
-        if window.read and job.mode == "incremental" and plan.primary_key:
-            self.check_unique_key(plan, window.where)
-        schema = load_schema(plan)
-        spec = LoadSpec(
-            target=job.target,
-            schema=schema,
-            mode=window.load,
-            primary_key=plan.target_key if window.load is LoadMode.MERGE else (),
-            schema_changes=ctx.sync.schema_changes,
-            state_key=job.state_key,
-        )
-        ctx.observer.table_started(table)
-        load = destination.start_load(spec)
-        try:
-            if window.read:
-                self.copy(info, plan, schema, load, window.where)
-            debug_pause("before_commit", job.name)
-            state = TableState(
-                mode=job.mode,
-                cursor=window.cursor_to,
-                tracking_field=plan.tracking.name if plan.tracking else None,
-                run_id=ctx.record.run_id,
-            )
-            outcome = load.commit(state.to_json())
-        except BaseException:
-            load.abort()
-            raise
-        table.rows = outcome.rows_written if window.read else 0
-        table.bytes = self.bytes
-        table.schema_changes = [
-            {"kind": c.kind, "column": c.column, "old_type": c.old_type, "new_type": c.new_type}
-            for c in outcome.schema_changes
-        ]
-        added = [c.column for c in outcome.schema_changes if c.kind == "add_column"]
-        if added and window.load is not LoadMode.REPLACE:
-            table.notes.append(
-                f"new column(s) {', '.join(added)}: rows not read in this run hold NULL there; "
-                "run with --full-refresh if the source filled them"
-            )
-        # The source keeps the counters of the last read started in this thread: this one's.
-        stats = getattr(source, "stats", None)
-        if window.read and stats is not None:
-            retries, method = getattr(stats, "retries", None), getattr(stats, "method", None)
-            table.retries = retries if isinstance(retries, int) else 0
-            table.method = method if isinstance(method, str) and method else table.method
-        debug_pause("before_verify", job.name)
-        if ctx.options.verify:
-            self.verify(plan, window.verify_where)
-        else:
-            table.verification = VerificationResult("skipped", note="--no-verify").to_json()
-
-    def window(self, plan: TablePlan) -> Window:
-        job, ctx = self.job, self.ctx
-        if job.mode == "full_refresh":
-            return full_refresh_window(job.filter)
-        tracking = plan.tracking
-        assert tracking is not None
-        where = f"{job.schema}.{job.table} in {ctx.destination.kind}"
-        state = parse_state(where, ctx.destination.read_state(job.state_key))
-        low = None if state is None or job.full_refresh else state.cursor_for(tracking.name)
-        rows = ctx.source.query(
-            build_high_water_sql(job.schema, job.table, tracking, low, job.filter)
-        )
-        high, at_or_above = rows[0] if rows else (None, None)
-        return incremental_window(
-            tracking,
-            has_key=bool(plan.primary_key),
-            low=low,
-            high=None if high is None else str(high),
-            at_or_above_low=None if at_or_above is None else int(at_or_above),
-            filter_sql=job.filter,
-        )
-
-    def check_unique_key(self, plan: TablePlan, where: str | None) -> None:
-        job = self.job
-        sql = build_duplicate_key_sql(job.schema, job.table, plan.primary_key, where)
-        rows = self.ctx.source.query(sql)
-        if not rows:
-            return
-        *values, count = rows[0]
-        shown = ", ".join(f"{k}={v!r}" for k, v in zip(plan.primary_key, values, strict=True))
-        raise ConfigError(
-            f"table {job.name}: primary key ({', '.join(plan.primary_key)}) is not unique: "
-            f"{count} rows have {shown}; merging by it would silently keep only one of them",
-            fix="set primary_key for this table to columns that are unique together (Redshift "
-            "does not enforce primary keys)",
-        )
-
-    def copy(
-        self,
-        info: Any,
-        plan: TablePlan,
-        schema: pa.Schema,
-        load: Load,
-        where: str | None,
-    ) -> None:
-        job = self.job
-        batches = self.ctx.source.read(
-            info,
-            columns=[c.name for c in plan.columns],
-            where=where,
-            method=job.method,
-            progress=self.progress,
-        )
-        first = True
-        try:
-            for batch in batches:
-                if self.ctx.stop.is_set():
-                    raise ShiftsyncError(
-                        f"table {job.name}: the run was interrupted; nothing was committed",
-                        fix="run the sync again",
-                    )
-                if first:
-                    debug_pause("after_first_batch_read", job.name)
-                load.write(shape_batch(plan, batch, schema, self.ctx.salt))
-                if first:
-                    debug_pause("after_first_batch_written", job.name)
-                    first = False
-        finally:
-            # Closing the generator ends the read at once: staged UNLOAD files are deleted.
-            close = getattr(batches, "close", None)
-            if callable(close):
-                close()
-
-    def verify(self, plan: TablePlan, where: str | None) -> None:
-        job, table = self.job, self.table
-        present = self.ctx.destination.table_schema(job.target)
-        names = set(present.names) if present is not None else set()
-        columns = [
-            ProfileColumn(c, plan.target_of(c.name), hashed=c.name in plan.hashed)
-            for c in plan.columns
-            if plan.target_of(c.name) in names
-        ]
-        destination_profile = self.ctx.destination.profile(job.target, [c.target for c in columns])
-        rows = self.ctx.source.query(build_profile_sql(job.schema, job.table, columns, where))
-        source_profile = parse_source_profile(rows[0], columns)
-        result = compare_profiles(columns, source_profile, destination_profile)
-        table.verification = result.to_json()
-        raise_for_mismatch(job.name, job.target, result, incremental=job.mode == "incremental")
 
 
 __all__ = [

@@ -1,0 +1,312 @@
+"""The connection and destination models of shiftsync.yaml, and the base every model shares.
+
+`_field` records, next to each field's description, the value it expects: error lines and the
+generated reference (docs/configuration.md) both read it back with `_expected_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Final, Literal, TypeAlias
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticUndefined
+
+from shiftsync.config.validators import (
+    ROLE_ARN_RE,
+    Method,
+    _check_bucket,
+    _check_dsn,
+    _check_kms_key,
+    _check_nonblank,
+    _check_postgres_identifier,
+    _check_prefix,
+    _check_principal_arn,
+    _check_redshift_identifier,
+    _check_region,
+    _check_role_arn,
+    _check_workgroup,
+    _invalid,
+    bucket_name_problem,
+)
+from shiftsync.errors import ConfigError
+
+_PARTITION_REGION_PREFIX: Final[Mapping[str, str]] = {"aws-cn": "cn-", "aws-us-gov": "us-gov-"}
+
+
+def _field(default: Any = PydanticUndefined, *, expected: str, doc: str, **kwargs: Any) -> Any:
+    """A pydantic Field that also records the value it expects (for error lines and docs)."""
+    return Field(default, description=doc, json_schema_extra={"expected": expected}, **kwargs)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _expected_of(field: FieldInfo | None) -> str | None:
+    extra = field.json_schema_extra if field else None
+    if isinstance(extra, dict) and isinstance(extra.get("expected"), str):
+        return str(extra["expected"])
+    return None
+
+
+@dataclass(frozen=True)
+class RoleArn:
+    """An IAM role ARN taken apart."""
+
+    partition: str
+    account: str
+    path: str
+    name: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account}:role/{self.path}{self.name}"
+
+    @property
+    def iam_path(self) -> str:
+        """The role's path as IAM writes it: "/" or "/a/b/"."""
+        return "/" + self.path
+
+
+def parse_role_arn(arn: str) -> RoleArn:
+    """Take a role ARN apart; ConfigError when it is not one."""
+    match = ROLE_ARN_RE.fullmatch(arn)
+    if not match:
+        raise ConfigError(
+            f"{arn!r} is not an IAM role ARN",
+            fix="use arn:aws:iam::<12-digit account>:role/<optional path/><name>",
+        )
+    return RoleArn(match["partition"], match["account"], match["path"], match["name"])
+
+
+class UnloadConfig(_Model):
+    """Where UNLOAD stages Parquet files in S3. Present = UNLOAD is available."""
+
+    bucket: Annotated[str, AfterValidator(_check_bucket)] = _field(
+        expected="an S3 bucket name", doc="The S3 bucket that holds staged files."
+    )
+    region: Annotated[str, AfterValidator(_check_region)] | None = _field(
+        None,
+        expected="an AWS region such as us-east-1",
+        doc="The bucket's region; defaults to the connection's region.",
+    )
+    prefix: Annotated[str, AfterValidator(_check_prefix)] = _field(
+        "shiftsync/",
+        expected="a key prefix such as shiftsync/",
+        doc="Key prefix under which each run stages its files; a trailing / is added. "
+        "Staged files are deleted after use.",
+    )
+    kms_key_id: Annotated[str, AfterValidator(_check_kms_key)] | None = _field(
+        None,
+        expected="a KMS key id, key ARN or alias/<name>",
+        doc="Encrypt staged files with this KMS key (SSE-KMS); default: the bucket's encryption.",
+    )
+    iam_role_arn: Annotated[str, AfterValidator(_check_role_arn)] | None = _field(
+        None,
+        expected="an IAM role ARN",
+        doc="The role Redshift assumes to write to S3 (associated with the namespace); "
+        "default: role_arn.",
+    )
+
+
+class RedshiftServerlessConfig(_Model):
+    """A Redshift Serverless workgroup reached through an assumed IAM role."""
+
+    type: Literal["redshift_serverless"] = _field(
+        expected="redshift_serverless", doc="The kind of connection."
+    )
+    region: Annotated[str, AfterValidator(_check_region)] = _field(
+        expected="an AWS region such as us-east-1", doc="The workgroup's AWS region."
+    )
+    workgroup: Annotated[str, AfterValidator(_check_workgroup)] = _field(
+        expected="3-64 lowercase letters, digits and -", doc="The workgroup name."
+    )
+    database: Annotated[str, AfterValidator(_check_redshift_identifier)] = _field(
+        expected="a Redshift identifier such as dev", doc="The database to read."
+    )
+    role_arn: Annotated[str, AfterValidator(_check_role_arn)] = _field(
+        expected="arn:aws:iam::<account>:role/<name>",
+        doc="The IAM role in your account that shiftsync assumes (with the workspace's "
+        "external ID).",
+    )
+    session_duration_seconds: int = _field(
+        3600,
+        expected="an integer from 900 to 43200",
+        doc="How long each assumed-role session lasts; the role's maximum session duration "
+        "must allow it.",
+        ge=900,
+        le=43200,
+    )
+    principal_arn: Annotated[str, AfterValidator(_check_principal_arn)] | None = _field(
+        None,
+        expected="an IAM user, role, account root or assumed-role ARN",
+        doc="The AWS principal shiftsync runs as, written into the generated trust policy; "
+        "default: the caller of sts:GetCallerIdentity.",
+    )
+    method: Method = _field(
+        "auto",
+        expected="auto, data_api or unload",
+        doc="How tables are read: the Data API, UNLOAD to S3, or auto (UNLOAD for big tables "
+        "when unload is set).",
+    )
+    result_format: Literal["csv", "json"] = _field(
+        "csv", expected="csv or json", doc="The Data API result format."
+    )
+    unload: UnloadConfig | None = _field(
+        None,
+        expected="a mapping with bucket (and region, prefix, kms_key_id, iam_role_arn)",
+        doc="Turns UNLOAD on: where to stage files in S3.",
+        validate_default=True,
+    )
+
+    @field_validator("role_arn")
+    @classmethod
+    def _partition_matches_region(cls, value: str, info: ValidationInfo) -> str:
+        region = info.data.get("region")
+        partition = ROLE_ARN_RE.fullmatch(value)["partition"]  # type: ignore[index]
+        prefix = _PARTITION_REGION_PREFIX.get(partition)
+        if isinstance(region, str) and (
+            (prefix is not None and not region.startswith(prefix))
+            or (prefix is None and region.startswith(("cn-", "us-gov-")))
+        ):
+            raise _invalid(
+                f"the ARN's partition {partition} does not serve region {region}",
+                "arn:aws-cn:... for cn-* regions, arn:aws-us-gov:... for us-gov-*, "
+                "arn:aws:... elsewhere",
+            )
+        return value
+
+    @field_validator("unload")
+    @classmethod
+    def _unload_when_method_is_unload(
+        cls, value: UnloadConfig | None, info: ValidationInfo
+    ) -> UnloadConfig | None:
+        if value is None and info.data.get("method") == "unload":
+            raise _invalid(
+                "missing, but method is unload", "an unload: mapping with at least bucket"
+            )
+        return value
+
+    @property
+    def role(self) -> RoleArn:
+        return parse_role_arn(self.role_arn)
+
+    @property
+    def account_id(self) -> str:
+        return self.role.account
+
+    @property
+    def partition(self) -> str:
+        return self.role.partition
+
+    @property
+    def role_name(self) -> str:
+        return self.role.name
+
+    @property
+    def unload_region(self) -> str | None:
+        """The staging bucket's region, or None when UNLOAD is off."""
+        if self.unload is None:
+            return None
+        return self.unload.region or self.region
+
+    @property
+    def unload_role_arn(self) -> str | None:
+        """The role Redshift assumes for UNLOAD, or None when UNLOAD is off."""
+        if self.unload is None:
+            return None
+        return self.unload.iam_role_arn or self.role_arn
+
+
+# One connection type today; it becomes a discriminated union when a second one arrives.
+ConnectionConfig: TypeAlias = RedshiftServerlessConfig
+
+
+class DuckDBDestinationConfig(_Model):
+    """A DuckDB database file."""
+
+    type: Literal["duckdb"] = _field(expected="duckdb", doc="The kind of destination.")
+    path: Annotated[str, AfterValidator(_check_nonblank)] = _field(
+        "shiftsync.duckdb",
+        expected="a file path",
+        doc="The DuckDB file; a relative path is relative to the workspace folder.",
+    )
+
+    def resolve_path(self, folder: Path) -> Path:
+        return _resolve(folder, self.path)
+
+
+class PostgresDestinationConfig(_Model):
+    """A PostgreSQL database."""
+
+    type: Literal["postgres"] = _field(expected="postgres", doc="The kind of destination.")
+    dsn: Annotated[SecretStr, AfterValidator(_check_dsn)] = _field(
+        expected="a postgresql:// URL or libpq key=value pairs",
+        doc="How to connect (secret: it may hold a password; prefer ${ENV_VAR}).",
+    )
+    db_schema: Annotated[str, AfterValidator(_check_postgres_identifier)] = _field(
+        "public",
+        alias="schema",
+        expected="a PostgreSQL schema name",
+        doc="The schema that receives the tables.",
+    )
+
+
+class ParquetDestinationConfig(_Model):
+    """A folder of Parquet datasets, local or in S3."""
+
+    type: Literal["parquet"] = _field(expected="parquet", doc="The kind of destination.")
+    path: Annotated[str, AfterValidator(_check_nonblank)] = _field(
+        expected="a folder path or s3://bucket/prefix",
+        doc="Where datasets are written; a relative local path is relative to the workspace "
+        "folder.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _s3_url_shape(cls, value: str) -> str:
+        if value.startswith("s3://"):
+            bucket = value[len("s3://") :].split("/", 1)[0]
+            problem = bucket_name_problem(bucket)
+            if problem:
+                raise _invalid(f"the bucket name {problem}", "s3://<bucket>/<prefix>")
+        elif "://" in value:
+            raise _invalid("not a local path or s3:// URL", "a folder path or s3://bucket/prefix")
+        return value
+
+    @property
+    def is_s3(self) -> bool:
+        return self.path.startswith("s3://")
+
+    def resolve_path(self, folder: Path) -> Path:
+        """The local folder (only for a local path)."""
+        if self.is_s3:
+            raise ConfigError(f"{self.path} is an S3 URL, not a local folder")
+        return _resolve(folder, self.path)
+
+
+def _resolve(folder: Path, path: str) -> Path:
+    candidate = Path(path).expanduser()
+    return candidate if candidate.is_absolute() else folder / candidate
+
+
+DestinationConfig: TypeAlias = Annotated[
+    DuckDBDestinationConfig | PostgresDestinationConfig | ParquetDestinationConfig,
+    Field(discriminator="type"),
+]
+
+# Keys whose values are secrets: error lines show them as <secret>. A test checks that every
+# SecretStr field of the models is listed.
+SECRET_KEYS: Final = frozenset({"dsn"})

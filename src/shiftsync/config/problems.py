@@ -1,0 +1,193 @@
+"""From pydantic's validation errors to the problem lines users see, secrets left out.
+
+A pydantic error location is walked through the models (`_locate`) to find the field it is
+about, so that the line can say what the field expects (`_field(expected=...)`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import NoneType, UnionType
+from typing import Annotated, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+
+from shiftsync.config.document import DOCS_HINT, ShiftsyncConfig
+from shiftsync.config.models import SECRET_KEYS, _expected_of
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong in the file, at a dotted key path."""
+
+    path: str
+    what: str
+    got: str
+    expected: str
+
+    def line(self, file_name: str) -> str:
+        where = f"{self.path}: " if self.path else ""
+        return f"{file_name}: {where}{self.what} (got {self.got}); expected {self.expected}"
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Annotated[...] and Optional[...] down to the type that carries the value."""
+    while True:
+        origin = get_origin(annotation)
+        if origin is Annotated:
+            annotation = get_args(annotation)[0]
+        elif origin in (Union, UnionType):
+            members = [arg for arg in get_args(annotation) if arg is not NoneType]
+            if len(members) != 1:
+                return annotation
+            annotation = members[0]
+        else:
+            return annotation
+
+
+def _is_model(annotation: Any) -> bool:
+    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+
+
+def _tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
+    """The models of a discriminated union by their `type` tag ({} if not such a union)."""
+    if get_origin(annotation) not in (Union, UnionType):
+        return {}
+    members: dict[str, type[BaseModel]] = {}
+    for member in get_args(annotation):
+        if _is_model(member) and "type" in member.model_fields:
+            for tag in get_args(member.model_fields["type"].annotation):
+                members[tag] = member
+    return members
+
+
+def _field_by_key(model: type[BaseModel], key: str) -> FieldInfo | None:
+    for name, info in model.model_fields.items():
+        if key in (name, info.alias):
+            return info
+    return None
+
+
+@dataclass
+class _Located:
+    path: str
+    field: FieldInfo | None  # the last model field on the way
+    annotation: Any  # what the value at the location should be
+    entry: bool  # the location is an entry of a mapping of names, not a field
+
+
+def _locate(loc: Sequence[int | str]) -> _Located:
+    """Walk a pydantic error location through the models, dropping union tags and [key]."""
+    parts: list[str] = []
+    annotation: Any = ShiftsyncConfig
+    field: FieldInfo | None = None
+    entry = False
+    for item in loc:
+        annotation = _unwrap(annotation)
+        tagged = _tagged_members(annotation)
+        if tagged and item in tagged:
+            annotation = tagged[str(item)]
+            continue
+        if item == "[key]":
+            continue
+        parts.append(str(item))
+        origin = get_origin(annotation)
+        entry = origin is dict
+        if _is_model(annotation):
+            field = _field_by_key(annotation, str(item))
+            annotation = field.annotation if field else None
+        elif origin is dict:
+            annotation = get_args(annotation)[1]
+        elif origin in (tuple, list):
+            annotation = get_args(annotation)[0]
+        else:
+            annotation = None
+    return _Located(".".join(parts), field, _unwrap(annotation), entry)
+
+
+def _keys_of(model: type[BaseModel]) -> list[str]:
+    return [info.alias or name for name, info in model.model_fields.items()]
+
+
+def _entry_expected(annotation: Any) -> str | None:
+    """What a named entry (a connection, a destination, a sync) should look like."""
+    tagged = _tagged_members(annotation)
+    if tagged:
+        return f"a mapping with type: one of {', '.join(tagged)}"
+    if _is_model(annotation):
+        return f"a mapping with keys among: {', '.join(_keys_of(annotation))}"
+    return None
+
+
+def _problem_from_error(error: ErrorDetails) -> Problem:
+    kind = error["type"]
+    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    loc = error["loc"]
+    located = _locate(loc)
+    expected = _expected_of(located.field)
+    if located.entry:
+        expected = _entry_expected(located.annotation) or expected
+    secret = any(part in SECRET_KEYS for part in located.path.split("."))
+    got = "<secret>" if secret else _show(error["input"])
+
+    if kind == "shiftsync_invalid":
+        # None here is a default checked against another key (tracking_field, unload).
+        got = "nothing" if error["input"] is None else got
+        return Problem(located.path, str(ctx["what"]), got, str(ctx["expected"]))
+    if kind == "extra_forbidden":
+        parent = _locate(loc[:-1]).annotation
+        keys = ", ".join(_keys_of(parent)) if _is_model(parent) else "known keys"
+        return Problem(located.path, "unknown key", _show(loc[-1]), f"one of: {keys}")
+    if kind == "missing":
+        return Problem(located.path, "missing", "nothing", expected or "a value")
+    if kind in ("union_tag_invalid", "union_tag_not_found"):
+        tags = ", ".join(_tagged_members(located.annotation)) or str(ctx.get("expected_tags"))
+        given = error["input"].get("type") if isinstance(error["input"], dict) else None
+        return Problem(
+            f"{located.path}.type",
+            "missing" if kind == "union_tag_not_found" else "unknown type",
+            "nothing" if kind == "union_tag_not_found" else _show(given),
+            f"one of: {tags}",
+        )
+    if kind == "literal_error":
+        return Problem(located.path, "not an allowed value", got, expected or str(ctx["expected"]))
+    if kind in ("greater_than_equal", "less_than_equal", "greater_than", "less_than"):
+        return Problem(located.path, "out of range", got, expected or error["msg"])
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        what = "too short" if "short" in kind else "too long"
+        if isinstance(error["input"], dict | list | tuple) and not error["input"]:
+            what = "empty"
+        return Problem(located.path, what, got, expected or error["msg"])
+    if kind.endswith(("_type", "_parsing")) or kind in ("model_attributes_type",):
+        return Problem(located.path, "wrong type", got, expected or error["msg"])
+    return Problem(located.path, error["msg"], got, expected or DOCS_HINT)
+
+
+def _redact(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            key: "<secret>" if key in SECRET_KEYS else _redact(item) for key, item in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [_redact(item) for item in value]
+    return value
+
+
+def _show(value: Any, limit: int = 80) -> str:
+    """A short, secret-free rendering of a value from the file."""
+    value = _redact(value)
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    except (TypeError, ValueError):
+        text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -1,0 +1,231 @@
+"""The sync models of shiftsync.yaml: which tables a sync copies, how, and which columns.
+
+Table patterns are "schema.table" with * and ? as wildcards, matched part by part and
+case-sensitively (`match_table`).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Annotated, Any, Final, Literal
+
+from pydantic import AfterValidator, ValidationInfo, field_validator
+
+from shiftsync.config.models import _field, _Model
+from shiftsync.config.validators import (
+    ColumnName,
+    Method,
+    Name,
+    NonEmpty,
+    TablePattern,
+    _check_cron,
+    _check_nonblank,
+    _check_target,
+    _invalid,
+)
+
+_GLOB_CHARS: Final = frozenset("*?[")
+
+
+class ColumnSelection(_Model):
+    """Which columns of a table are copied, and which are hashed."""
+
+    include: tuple[ColumnName, ...] = _field(
+        (), expected="a list of column names", doc="Copy only these columns (empty: all)."
+    )
+    exclude: tuple[ColumnName, ...] = _field(
+        (), expected="a list of column names", doc="Copy all columns but these."
+    )
+    hash: tuple[ColumnName, ...] = _field(
+        (),
+        expected="a list of column names",
+        doc="Replace these columns' values by a salted SHA-256 hash.",
+    )
+
+    @field_validator("exclude")
+    @classmethod
+    def _not_both(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        if value and info.data.get("include"):
+            raise _invalid("set together with include", "include or exclude, not both")
+        return value
+
+    @field_validator("hash")
+    @classmethod
+    def _hashed_are_copied(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        excluded = set(info.data.get("exclude") or ()) & set(value)
+        if excluded:
+            raise _invalid(f"names excluded columns {sorted(excluded)}", "columns that are copied")
+        include = info.data.get("include") or ()
+        missing = [name for name in value if include and name not in include]
+        if missing:
+            raise _invalid(f"names columns missing from include {missing}", "included columns")
+        return value
+
+    def copies(self, column: str) -> bool:
+        if self.include:
+            return column in self.include
+        return column not in self.exclude
+
+
+class TableSelection(_Model):
+    """One entry of a sync's `tables`: which tables, and how to copy them."""
+
+    include: TablePattern = _field(
+        expected='a pattern "schema.table" (* and ? are wildcards)',
+        doc="The tables this entry selects.",
+    )
+    exclude: tuple[TablePattern, ...] = _field(
+        (), expected='a list of "schema.table" patterns', doc="Tables removed from include."
+    )
+    mode: Literal["full_refresh", "incremental"] = _field(
+        "full_refresh",
+        expected="full_refresh or incremental",
+        doc="Copy whole tables, or only rows whose tracking_field grew since the last run.",
+    )
+    tracking_field: ColumnName | None = _field(
+        None,
+        expected="a column name",
+        doc="The column that grows with each change (required for incremental).",
+        validate_default=True,
+    )
+    primary_key: NonEmpty[tuple[ColumnName, ...]] | None = _field(
+        None,
+        expected="a non-empty list of column names",
+        doc="The key used to merge incremental rows; default: the table's own primary key.",
+    )
+    columns: ColumnSelection | None = _field(
+        None,
+        expected="a mapping with include, exclude and hash lists",
+        doc="Which columns to copy or hash; default: all, as they are.",
+    )
+    filter: Annotated[str, AfterValidator(_check_nonblank)] | None = _field(
+        None,
+        expected="a SQL boolean expression",
+        doc="Copy only rows where this Redshift SQL expression is true.",
+    )
+    target: Annotated[str, AfterValidator(_check_target)] | None = _field(
+        None,
+        expected="a table name",
+        doc="The destination table name (only when include names one table).",
+    )
+    method: Method | None = _field(
+        None,
+        expected="auto, data_api or unload",
+        doc="Overrides the sync's and the connection's method for these tables.",
+    )
+
+    @field_validator("tracking_field")
+    @classmethod
+    def _tracking_field_with_mode(cls, value: str | None, info: ValidationInfo) -> str | None:
+        mode = info.data.get("mode")
+        if mode == "incremental" and value is None:
+            raise _invalid("missing, but mode is incremental", "the column that grows with changes")
+        if mode == "full_refresh" and value is not None:
+            raise _invalid(
+                "set, but mode is full_refresh", "no tracking_field, or mode: incremental"
+            )
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _keys_are_copied(
+        cls, value: ColumnSelection | None, info: ValidationInfo
+    ) -> ColumnSelection | None:
+        if value is None:
+            return value
+        tracking = info.data.get("tracking_field")
+        keys = [key for key in (tracking, *(info.data.get("primary_key") or ())) if key]
+        dropped = [key for key in keys if isinstance(key, str) and not value.copies(key)]
+        if dropped:
+            raise _invalid(
+                f"leaves out key columns {dropped}",
+                "columns that keep the tracking_field and primary_key",
+            )
+        if isinstance(tracking, str) and tracking in value.hash:
+            raise _invalid(f"hashes the tracking_field {tracking}", "a tracking_field copied as is")
+        return value
+
+    @field_validator("target")
+    @classmethod
+    def _target_names_one_table(cls, value: str | None, info: ValidationInfo) -> str | None:
+        include = info.data.get("include")
+        if value is not None and isinstance(include, str) and is_glob(include):
+            raise _invalid(
+                f"set, but include {include!r} is a pattern",
+                "target only when include names one table",
+            )
+        return value
+
+    @property
+    def is_exact(self) -> bool:
+        return not is_glob(self.include)
+
+    def matches(self, schema: str, table: str) -> bool:
+        """Whether this entry selects schema.table (include matches, no exclude does)."""
+        return match_table(self.include, schema, table) and not any(
+            match_table(pattern, schema, table) for pattern in self.exclude
+        )
+
+
+def is_glob(pattern: str) -> bool:
+    return any(char in _GLOB_CHARS for char in pattern)
+
+
+def match_table(pattern: str, schema: str, table: str) -> bool:
+    """Match "schema.table" against a pattern part by part, case-sensitively."""
+    schema_pattern, _, table_pattern = pattern.partition(".")
+    return fnmatch.fnmatchcase(schema, schema_pattern) and fnmatch.fnmatchcase(table, table_pattern)
+
+
+class SyncConfig(_Model):
+    """A named copy job: which tables of a connection go to which destination."""
+
+    source: Name = _field(expected="the name of a connection", doc="The connection to read.")
+    destination: Name = _field(
+        expected="the name of a destination", doc="The destination to write."
+    )
+    concurrency: int = _field(
+        2, expected="an integer from 1 to 16", doc="Tables copied at once.", ge=1, le=16
+    )
+    method: Method | None = _field(
+        None, expected="auto, data_api or unload", doc="Overrides the connection's method."
+    )
+    normalize_names: bool = _field(
+        False, expected="true or false", doc="Write lower_snake_case table and column names."
+    )
+    schema_changes: Literal["evolve", "freeze", "fail"] = _field(
+        "evolve",
+        expected="evolve, freeze or fail",
+        doc="When a source table changes shape: add new columns (evolve), ignore them "
+        "(freeze), or stop (fail).",
+    )
+    schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(
+        None,
+        expected="a 5-field cron expression",
+        doc="When an external scheduler should run the sync (shape checked only).",
+    )
+    tables: NonEmpty[tuple[TableSelection, ...]] = _field(
+        expected='a list of "schema.table" patterns or mappings with include:',
+        doc='The tables to copy. A plain string "s.t" means {include: "s.t"}. When several '
+        "entries match a table, an entry naming it exactly wins over patterns, then the last "
+        "one wins.",
+    )
+    exclude: tuple[TablePattern, ...] = _field(
+        (), expected='a list of "schema.table" patterns', doc="Tables never copied by this sync."
+    )
+
+    @field_validator("tables", mode="before")
+    @classmethod
+    def _strings_are_includes(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            return [{"include": item} if isinstance(item, str) else item for item in value]
+        return value
+
+    def select(self, schema: str, table: str) -> TableSelection | None:
+        """The entry that governs schema.table, or None when the sync does not copy it."""
+        if any(match_table(pattern, schema, table) for pattern in self.exclude):
+            return None
+        matching = [entry for entry in self.tables if entry.matches(schema, table)]
+        exact = [entry for entry in matching if entry.is_exact]
+        chosen = exact or matching
+        return chosen[-1] if chosen else None

@@ -1,0 +1,266 @@
+"""Shapes of the values in shiftsync.yaml: regexes, field checks, S3 bucket and cron rules.
+
+Each check raises `_invalid(what, expected)` so that the error line can say both what is wrong
+and what would be right. The `Annotated` aliases at the end attach the checks to model fields.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sized
+from typing import Annotated, Final, Literal, TypeVar
+
+from pydantic import AfterValidator, SecretStr
+from pydantic_core import PydanticCustomError
+
+NAME_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,62}")
+REGION_RE: Final = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
+WORKGROUP_RE: Final = re.compile(r"[a-z0-9-]{3,64}")
+REDSHIFT_IDENTIFIER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,126}")
+POSTGRES_IDENTIFIER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
+# IAM role paths are "/" or "/seg/.../" of printable ASCII; names are [\w+=,.@-]{1,64}.
+# `[!-.0-~]` is printable ASCII without "/".
+ROLE_ARN_RE: Final = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):iam::(?P<account>\d{12}):role/"
+    r"(?P<path>(?:[!-.0-~]+/)*)(?P<name>[\w+=,.@-]{1,64})",
+    re.ASCII,
+)
+PRINCIPAL_ARN_RE: Final = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):(?:"
+    r"iam::(?P<account>\d{12}):(?P<kind>root|user/(?:[!-.0-~]+/)*[\w+=,.@-]{1,64}"
+    r"|role/(?:[!-.0-~]+/)*[\w+=,.@-]{1,64})"
+    r"|sts::(?P<sts_account>\d{12}):assumed-role/(?P<role>[\w+=,.@-]{1,64})/[\w+=,.@-]{2,64}"
+    r")",
+    re.ASCII,
+)
+KMS_KEY_RE: Final = re.compile(r"[A-Za-z0-9:/_=+.,@-]{1,2048}")
+# Characters kept out of an S3 staging prefix: "*" and "?" would widen the generated IAM
+# policy (they are wildcards in ARNs) and "$" could start a policy variable.
+PREFIX_RE: Final = re.compile(r"[A-Za-z0-9!_.'()/=+-]+")
+_TABLE_PATTERN_RE: Final = re.compile(r"[^.\s\"']+\.[^.\s\"']+")
+
+
+def _invalid(what: str, expected: str) -> PydanticCustomError:
+    return PydanticCustomError("shiftsync_invalid", "{what}", {"what": what, "expected": expected})
+
+
+def _check_name(value: str) -> str:
+    if not NAME_RE.fullmatch(value):
+        raise _invalid(
+            "not a valid name", "lowercase letters, digits, _ and -, starting with a letter"
+        )
+    return value
+
+
+def _check_region(value: str) -> str:
+    if not REGION_RE.fullmatch(value):
+        raise _invalid("not an AWS region", "a region code such as us-east-1 or eu-west-2")
+    return value
+
+
+def _check_workgroup(value: str) -> str:
+    if not WORKGROUP_RE.fullmatch(value):
+        raise _invalid(
+            "not a Redshift Serverless workgroup name", "3-64 lowercase letters, digits and -"
+        )
+    return value
+
+
+def _check_redshift_identifier(value: str) -> str:
+    if not REDSHIFT_IDENTIFIER_RE.fullmatch(value):
+        raise _invalid(
+            "not a Redshift identifier",
+            "1-127 letters, digits, _ or $, starting with a letter or _",
+        )
+    return value
+
+
+def _check_postgres_identifier(value: str) -> str:
+    if not POSTGRES_IDENTIFIER_RE.fullmatch(value):
+        raise _invalid(
+            "not a PostgreSQL schema name",
+            "1-63 letters, digits, _ or $, starting with a letter or _",
+        )
+    return value
+
+
+def _check_role_arn(value: str) -> str:
+    if not ROLE_ARN_RE.fullmatch(value):
+        raise _invalid(
+            "not an IAM role ARN", "arn:aws:iam::<12-digit account>:role/<optional path/><name>"
+        )
+    return value
+
+
+def _check_principal_arn(value: str) -> str:
+    if not PRINCIPAL_ARN_RE.fullmatch(value):
+        raise _invalid(
+            "not an AWS principal ARN",
+            "arn:aws:iam::<account>:root, :user/<name>, :role/<name>, "
+            "or arn:aws:sts::<account>:assumed-role/<role>/<session>",
+        )
+    return value
+
+
+def bucket_name_problem(name: str) -> str | None:
+    """What breaks S3's bucket naming rules in `name`, or None when it follows them."""
+    if not 3 <= len(name) <= 63:
+        return "must be 3-63 characters long"
+    if not re.fullmatch(r"[a-z0-9.-]+", name):
+        return "may only hold lowercase letters, digits, . and -"
+    if not (name[0].isalnum() and name[-1].isalnum()):
+        return "must begin and end with a letter or digit"
+    if ".." in name:
+        return "must not hold two adjacent periods"
+    if re.fullmatch(r"\d+\.\d+\.\d+\.\d+", name):
+        return "must not look like an IP address"
+    for prefix in ("xn--", "sthree-", "amzn-s3-demo-"):
+        if name.startswith(prefix):
+            return f"must not start with {prefix}"
+    for suffix in ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"):
+        if name.endswith(suffix):
+            return f"must not end with {suffix}"
+    return None
+
+
+def _check_bucket(value: str) -> str:
+    problem = bucket_name_problem(value)
+    if problem:
+        raise _invalid(f"not an S3 bucket name ({problem})", "an S3 bucket name such as my-bucket")
+    return value
+
+
+def _check_prefix(value: str) -> str:
+    expected = "a folder-like key prefix such as shiftsync/ (no leading /, no .., no * ? $)"
+    if not value:
+        raise _invalid("empty", expected)
+    if value.startswith("/"):
+        raise _invalid("starts with /", expected)
+    if ".." in value or "//" in value:
+        raise _invalid("holds .. or //", expected)
+    if not PREFIX_RE.fullmatch(value):
+        raise _invalid("holds characters that are not allowed", expected)
+    return value if value.endswith("/") else value + "/"
+
+
+def _check_kms_key(value: str) -> str:
+    if not KMS_KEY_RE.fullmatch(value):
+        raise _invalid("not a KMS key id, key ARN or alias", "a key id, key ARN or alias/<name>")
+    return value
+
+
+def _check_table_pattern(value: str) -> str:
+    if not _TABLE_PATTERN_RE.fullmatch(value):
+        raise _invalid(
+            "not a table pattern",
+            'a pattern "schema.table" with one dot, where * and ? are wildcards',
+        )
+    return value
+
+
+def _check_column(value: str) -> str:
+    if not value or len(value) > 127 or any(ord(c) < 32 for c in value):
+        raise _invalid("not a column name", "1-127 printable characters")
+    return value
+
+
+def _check_target(value: str) -> str:
+    if not value or len(value) > 63 or any(ord(c) < 32 for c in value) or "." in value:
+        raise _invalid("not a table name", "1-63 printable characters without a dot")
+    return value
+
+
+def _check_nonblank(value: str) -> str:
+    if not value.strip():
+        raise _invalid("empty", "a non-empty value")
+    return value
+
+
+def _check_dsn(value: SecretStr) -> SecretStr:
+    # The value is a secret: no message below may quote it.
+    raw = value.get_secret_value().strip()
+    expected = "a postgresql:// URL or libpq key=value pairs"
+    if not raw:
+        raise _invalid("empty", expected)
+    if "://" in raw:
+        scheme = raw.split("://", 1)[0]
+        if scheme not in ("postgresql", "postgres"):
+            raise _invalid("not a PostgreSQL URL (wrong scheme)", expected)
+    elif "=" not in raw:
+        raise _invalid("not a PostgreSQL connection string", expected)
+    return value
+
+
+_MONTHS: Final = (
+    "JAN",
+    "FEB",
+    "MAR",
+    "APR",
+    "MAY",
+    "JUN",
+    "JUL",
+    "AUG",
+    "SEP",
+    "OCT",
+    "NOV",
+    "DEC",
+)
+_DAYS: Final = ("SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT")
+# (field, lowest, highest, names numbered from `lowest`)
+_CRON_FIELDS: Final[tuple[tuple[str, int, int, tuple[str, ...]], ...]] = (
+    ("minute", 0, 59, ()),
+    ("hour", 0, 23, ()),
+    ("day of month", 1, 31, ()),
+    ("month", 1, 12, _MONTHS),
+    ("day of week", 0, 7, _DAYS),
+)
+_CRON_ITEM_RE: Final = re.compile(
+    r"(?P<range>\*|[0-9A-Za-z]+(?:-[0-9A-Za-z]+)?)(?:/(?P<step>\d+))?"
+)
+
+
+def cron_problem(expression: str) -> str | None:
+    """What is wrong with a 5-field cron expression, or None when its shape is right."""
+    fields = expression.split()
+    if len(fields) != 5:
+        return f"has {len(fields)} fields, not 5"
+    for text, (name, low, high, names) in zip(fields, _CRON_FIELDS, strict=True):
+        for item in text.split(","):
+            match = _CRON_ITEM_RE.fullmatch(item)
+            if not match or (match["step"] is not None and int(match["step"]) == 0):
+                return f"the {name} field {text!r} is malformed"
+            if match["range"] == "*":
+                continue
+            for bound in match["range"].split("-"):
+                if bound.upper() in names:
+                    continue
+                if not bound.isdigit() or not low <= int(bound) <= high:
+                    return f"the {name} field {text!r} is out of range {low}-{high}"
+    return None
+
+
+def _check_cron(value: str) -> str:
+    problem = cron_problem(value)
+    if problem:
+        raise _invalid(
+            f"not a cron expression ({problem})", 'five fields "minute hour day month weekday"'
+        )
+    return value
+
+
+_Sized = TypeVar("_Sized", bound=Sized)
+
+
+def _check_not_empty(value: _Sized) -> _Sized:
+    # An after-validator, not min_length: pydantic counts only the valid items for min_length,
+    # so a list with one bad item would also be reported as too short.
+    if not value:
+        raise _invalid("empty", "at least one entry")
+    return value
+
+
+NonEmpty = Annotated[_Sized, AfterValidator(_check_not_empty)]
+Name = Annotated[str, AfterValidator(_check_name)]
+TablePattern = Annotated[str, AfterValidator(_check_table_pattern)]
+ColumnName = Annotated[str, AfterValidator(_check_column)]
+Method = Literal["auto", "data_api", "unload"]

@@ -1,0 +1,215 @@
+"""One table of a run, start to end: plan, window, read, load, commit with state, verify.
+
+The run's orchestration (engine/sync.py) gives each table a `_TableSync` in a worker thread;
+the module docstring there says why nothing is lost or doubled whatever moment a run stops at.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pyarrow as pa
+
+from shiftsync.destinations.base import Load, LoadMode, LoadSpec
+from shiftsync.engine.pause import debug_pause
+from shiftsync.engine.run_context import _Context
+from shiftsync.engine.runs import TableRun
+from shiftsync.engine.selection import TableJob, TablePlan, load_schema, resolve_table, shape_batch
+from shiftsync.engine.state import (
+    TableState,
+    Window,
+    build_high_water_sql,
+    full_refresh_window,
+    incremental_window,
+    parse_state,
+)
+from shiftsync.engine.verify import (
+    ProfileColumn,
+    VerificationResult,
+    build_duplicate_key_sql,
+    build_profile_sql,
+    compare_profiles,
+    parse_source_profile,
+    raise_for_mismatch,
+)
+from shiftsync.errors import ConfigError, ShiftsyncError
+
+
+def _ref(job: TableJob) -> Any:
+    from shiftsync.redshift.catalog import TableRef
+
+    return TableRef(job.schema, job.table)
+
+
+class _TableSync:
+    """One table of a run, start to end."""
+
+    def __init__(self, ctx: _Context, job: TableJob, table: TableRun) -> None:
+        self.ctx, self.job, self.table = ctx, job, table
+        self.rows = 0
+        self.bytes = 0
+        self._progress_lock = threading.Lock()
+
+    def progress(self, rows: int, bytes_read: int) -> None:
+        with self._progress_lock:
+            self.rows += rows
+            self.bytes += bytes_read
+            self.table.rows, self.table.bytes = self.rows, self.bytes
+        self.ctx.observer.table_progress(self.table, self.rows, self.bytes)
+
+    def run(self) -> None:
+        ctx, job, table = self.ctx, self.job, self.table
+        source, destination = ctx.source, ctx.destination
+        info = source.describe(_ref(job))
+        plan = resolve_table(
+            job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
+        )
+        # The plan is what the read starts with; the read itself may switch (a result too big
+        # for the Data API goes through UNLOAD or key chunks), so it gets the configured method.
+        table.method = str(source.plan(info, job.method, columns=plan.columns).method)
+        table.estimated_rows = info.estimated_rows
+        table.estimated_bytes = info.estimated_bytes
+        window = self.window(plan)
+        table.load = str(window.load)
+        table.cursor_from, table.cursor_to = window.cursor_from, window.cursor_to
+        table.notes.extend(window.notes)
+        if window.read and job.mode == "incremental" and plan.primary_key:
+            self.check_unique_key(plan, window.where)
+        schema = load_schema(plan)
+        spec = LoadSpec(
+            target=job.target,
+            schema=schema,
+            mode=window.load,
+            primary_key=plan.target_key if window.load is LoadMode.MERGE else (),
+            schema_changes=ctx.sync.schema_changes,
+            state_key=job.state_key,
+        )
+        ctx.observer.table_started(table)
+        load = destination.start_load(spec)
+        try:
+            if window.read:
+                self.copy(info, plan, schema, load, window.where)
+            debug_pause("before_commit", job.name)
+            state = TableState(
+                mode=job.mode,
+                cursor=window.cursor_to,
+                tracking_field=plan.tracking.name if plan.tracking else None,
+                run_id=ctx.record.run_id,
+            )
+            outcome = load.commit(state.to_json())
+        except BaseException:
+            load.abort()
+            raise
+        table.rows = outcome.rows_written if window.read else 0
+        table.bytes = self.bytes
+        table.schema_changes = [
+            {"kind": c.kind, "column": c.column, "old_type": c.old_type, "new_type": c.new_type}
+            for c in outcome.schema_changes
+        ]
+        added = [c.column for c in outcome.schema_changes if c.kind == "add_column"]
+        if added and window.load is not LoadMode.REPLACE:
+            table.notes.append(
+                f"new column(s) {', '.join(added)}: rows not read in this run hold NULL there; "
+                "run with --full-refresh if the source filled them"
+            )
+        # The source keeps the counters of the last read started in this thread: this one's.
+        stats = getattr(source, "stats", None)
+        if window.read and stats is not None:
+            retries, method = getattr(stats, "retries", None), getattr(stats, "method", None)
+            table.retries = retries if isinstance(retries, int) else 0
+            table.method = method if isinstance(method, str) and method else table.method
+        debug_pause("before_verify", job.name)
+        if ctx.options.verify:
+            self.verify(plan, window.verify_where)
+        else:
+            table.verification = VerificationResult("skipped", note="--no-verify").to_json()
+
+    def window(self, plan: TablePlan) -> Window:
+        job, ctx = self.job, self.ctx
+        if job.mode == "full_refresh":
+            return full_refresh_window(job.filter)
+        tracking = plan.tracking
+        assert tracking is not None
+        where = f"{job.schema}.{job.table} in {ctx.destination.kind}"
+        state = parse_state(where, ctx.destination.read_state(job.state_key))
+        low = None if state is None or job.full_refresh else state.cursor_for(tracking.name)
+        rows = ctx.source.query(
+            build_high_water_sql(job.schema, job.table, tracking, low, job.filter)
+        )
+        high, at_or_above = rows[0] if rows else (None, None)
+        return incremental_window(
+            tracking,
+            has_key=bool(plan.primary_key),
+            low=low,
+            high=None if high is None else str(high),
+            at_or_above_low=None if at_or_above is None else int(at_or_above),
+            filter_sql=job.filter,
+        )
+
+    def check_unique_key(self, plan: TablePlan, where: str | None) -> None:
+        job = self.job
+        sql = build_duplicate_key_sql(job.schema, job.table, plan.primary_key, where)
+        rows = self.ctx.source.query(sql)
+        if not rows:
+            return
+        *values, count = rows[0]
+        shown = ", ".join(f"{k}={v!r}" for k, v in zip(plan.primary_key, values, strict=True))
+        raise ConfigError(
+            f"table {job.name}: primary key ({', '.join(plan.primary_key)}) is not unique: "
+            f"{count} rows have {shown}; merging by it would silently keep only one of them",
+            fix="set primary_key for this table to columns that are unique together (Redshift "
+            "does not enforce primary keys)",
+        )
+
+    def copy(
+        self,
+        info: Any,
+        plan: TablePlan,
+        schema: pa.Schema,
+        load: Load,
+        where: str | None,
+    ) -> None:
+        job = self.job
+        batches = self.ctx.source.read(
+            info,
+            columns=[c.name for c in plan.columns],
+            where=where,
+            method=job.method,
+            progress=self.progress,
+        )
+        first = True
+        try:
+            for batch in batches:
+                if self.ctx.stop.is_set():
+                    raise ShiftsyncError(
+                        f"table {job.name}: the run was interrupted; nothing was committed",
+                        fix="run the sync again",
+                    )
+                if first:
+                    debug_pause("after_first_batch_read", job.name)
+                load.write(shape_batch(plan, batch, schema, self.ctx.salt))
+                if first:
+                    debug_pause("after_first_batch_written", job.name)
+                    first = False
+        finally:
+            # Closing the generator ends the read at once: staged UNLOAD files are deleted.
+            close = getattr(batches, "close", None)
+            if callable(close):
+                close()
+
+    def verify(self, plan: TablePlan, where: str | None) -> None:
+        job, table = self.job, self.table
+        present = self.ctx.destination.table_schema(job.target)
+        names = set(present.names) if present is not None else set()
+        columns = [
+            ProfileColumn(c, plan.target_of(c.name), hashed=c.name in plan.hashed)
+            for c in plan.columns
+            if plan.target_of(c.name) in names
+        ]
+        destination_profile = self.ctx.destination.profile(job.target, [c.target for c in columns])
+        rows = self.ctx.source.query(build_profile_sql(job.schema, job.table, columns, where))
+        source_profile = parse_source_profile(rows[0], columns)
+        result = compare_profiles(columns, source_profile, destination_profile)
+        table.verification = result.to_json()
+        raise_for_mismatch(job.name, job.target, result, incremental=job.mode == "incremental")
