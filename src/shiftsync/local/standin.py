@@ -18,6 +18,7 @@ from typing import Any, Final, Self
 import boto3
 import psycopg
 
+from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS, S3_ACTIONS
 from shiftsync.errors import StandInError
 from shiftsync.local import fault_hooks, fault_http, iam, redshift_data
 from shiftsync.local.engine import DataApiEngine
@@ -38,25 +39,9 @@ WORKGROUP: Final = "shiftsync-demo"
 DATABASE: Final = "dev"
 BUCKET: Final = "shiftsync-staging-222222222222"
 
-# The product guide's nine actions and the five S3 actions of the staging bucket.
-GUIDE_ACTIONS: Final = (
-    "redshift-data:CancelStatement",
-    "redshift-data:DescribeStatement",
-    "redshift-data:DescribeTable",
-    "redshift-data:ExecuteStatement",
-    "redshift-data:GetStatementResult",
-    "redshift-data:ListDatabases",
-    "redshift-data:ListSchemas",
-    "redshift-data:ListTables",
-    "redshift-serverless:GetCredentials",
-)
-S3_ACTIONS: Final = (
-    "s3:PutObject",
-    "s3:GetObject",
-    "s3:GetObjectAttributes",
-    "s3:ListBucket",
-    "s3:DeleteObject",
-)
+# The product guide's nine actions and the five S3 actions of the staging bucket: the same
+# lists `shiftsync policy` grants, so the stand-in's role is the one the product asks for.
+GUIDE_ACTIONS: Final = REDSHIFT_DATA_ACTIONS
 
 
 @dataclass(frozen=True)
