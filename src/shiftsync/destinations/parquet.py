@@ -20,38 +20,33 @@ The type contract's INTERVAL (duration[us]) is a native Parquet column. Parquet 
 for Arrow's month_day_nano interval, so such a column is stored as its 16 raw bytes
 (fixed_size_binary(16), field metadata `shiftsync.arrow_type`) and read back as intervals;
 the pointer keeps the exact Arrow schema, field metadata included.
+
+The pointer and the file schema are in parquet_layout.py, part writing and scanning in
+parquet_files.py, MERGE's stage in parquet_merge.py, reaching S3 in s3fs.py.
 """
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import json
-import re
-import tempfile
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import urlsplit
 
-import botocore.session
 import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.destinations.base import (
-    SEQUENCE_COLUMN,
     LoadMode,
     LoadOutcome,
     LoadSpec,
     TableProfile,
     check_merge_keys,
     conform_batch,
-    decode_state,
     encode_state,
     missing_table,
     new_run_token,
@@ -61,323 +56,33 @@ from shiftsync.destinations.base import (
     validate_spec,
     with_sequence,
 )
-from shiftsync.destinations.duckdb import quote_identifier, run_profile
+from shiftsync.destinations.duckdb_sql import run_profile
+from shiftsync.destinations.parquet_files import PartWriter, scan
+from shiftsync.destinations.parquet_layout import (
+    POINTER_FILE,
+    POINTER_FORMAT,
+    STORED_AS,
+    VERSION_FOLDER,
+    DatasetPointer,
+    decode_schema,
+    describe_schema,
+    duckdb_form_schema,
+    encode_schema,
+    folders_in_use,
+    from_duckdb_form,
+    from_storage,
+    to_duckdb_form,
+    to_storage,
+    to_storage_schema,
+    version_folder,
+)
+from shiftsync.destinations.parquet_merge import MergeStage
+from shiftsync.destinations.s3fs import CredentialsProvider, s3_filesystem
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError
 
-CredentialsProvider = Callable[[], ReadOnlyCredentials]
-
-POINTER_FILE: Final = "_shiftsync.json"
-POINTER_FORMAT: Final = 1
 HISTORY_KEPT: Final = 20
 DEFAULT_ROWS_PER_FILE: Final = 1_000_000
-STORED_AS: Final = b"shiftsync.arrow_type"
-_INTERVAL: Final = pa.month_day_nano_interval()
-_INTERVAL_BYTES: Final = pa.binary(16)
-_VERSION: Final = re.compile(r"v(\d{6,})-[0-9a-f]{8}")
-_AWS_HOSTS: Final = (".amazonaws.com", ".amazonaws.com.cn")
-
-
-# --- storage form of a schema (pure) ---------------------------------------------------------
-
-
-def to_storage_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema as written to Parquet: intervals become their raw 16 bytes."""
-    fields = []
-    for f in schema:
-        if f.type == _INTERVAL:
-            metadata = {**(f.metadata or {}), STORED_AS: b"month_day_nano_interval"}
-            fields.append(pa.field(f.name, _INTERVAL_BYTES, f.nullable, metadata))
-        else:
-            fields.append(f)
-    return pa.schema(fields, metadata=schema.metadata)
-
-
-def to_storage(batch: pa.RecordBatch, storage_schema: pa.Schema) -> pa.RecordBatch:
-    arrays = [
-        column.view(_INTERVAL_BYTES) if column.type == _INTERVAL else column
-        for column in batch.columns
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=storage_schema)
-
-
-def from_storage(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """A batch read from a file, in `schema` (intervals restored, missing columns NULL)."""
-    arrays, names = [], []
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        wanted = schema.field(name).type if name in schema.names else None
-        if wanted == _INTERVAL and column.type == _INTERVAL_BYTES:
-            column = column.view(_INTERVAL)
-        arrays.append(column)
-        names.append(name)
-    restored = pa.RecordBatch.from_arrays(arrays, names=names)
-    return conform_batch(restored, schema, missing_as_null=True)
-
-
-def duckdb_form_schema(schema: pa.Schema) -> pa.Schema:
-    """The schema of `to_duckdb_form`'s batches."""
-    fields = []
-    for f in schema:
-        if f.type == _INTERVAL:
-            f = f.with_type(_INTERVAL_BYTES)
-        elif pa.types.is_duration(f.type):
-            f = f.with_type(pa.int64())
-        fields.append(f)
-    return pa.schema(fields)
-
-
-def to_duckdb_form(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """A batch DuckDB passes through exactly: DuckDB keeps intervals in microseconds and
-    exports them in int64 nanoseconds, so month_day_nano travels as its 16 bytes and a
-    duration as its int64 microseconds."""
-    arrays = []
-    for column in batch.columns:
-        if column.type == _INTERVAL:
-            column = column.view(_INTERVAL_BYTES)
-        elif pa.types.is_duration(column.type):
-            column = column.cast(pa.int64())
-        arrays.append(column)
-    return pa.RecordBatch.from_arrays(arrays, schema=duckdb_form_schema(batch.schema))
-
-
-def from_duckdb_form(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-    """The inverse of `to_duckdb_form`, then cast to `schema`."""
-    arrays = []
-    for name, column in zip(batch.schema.names, batch.columns, strict=True):
-        wanted = schema.field(name).type
-        if wanted == _INTERVAL:
-            column = column.cast(_INTERVAL_BYTES).view(_INTERVAL)
-        elif pa.types.is_duration(wanted):
-            column = column.cast(wanted)
-        arrays.append(column)
-    return conform_batch(pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), schema)
-
-
-def encode_schema(schema: pa.Schema) -> str:
-    return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
-
-
-def decode_schema(text: str) -> pa.Schema:
-    return pa.ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
-
-
-def describe_schema(schema: pa.Schema) -> list[dict[str, str]]:
-    """A readable listing of the columns, for people and tools that do not speak Arrow IPC."""
-    described = []
-    for f in schema:
-        entry = {"name": f.name, "type": str(f.type)}
-        redshift = (f.metadata or {}).get(b"shiftsync.redshift_type")
-        if redshift is not None:
-            entry["redshift_type"] = redshift.decode()
-        described.append(entry)
-    return described
-
-
-# --- the pointer ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DatasetPointer:
-    """The content of `<target>/_shiftsync.json`; file paths are relative to `<target>/`."""
-
-    version: int
-    current: str
-    files: tuple[str, ...]
-    rows: int
-    schema: pa.Schema
-    state: Mapping[str, Any] = field(default_factory=dict)
-    previous_files: tuple[str, ...] = ()
-    history: tuple[Mapping[str, Any], ...] = ()
-
-    def to_json(self, target: str) -> str:
-        document = {
-            "format": POINTER_FORMAT,
-            "target": target,
-            "version": self.version,
-            "current": self.current,
-            "files": list(self.files),
-            "rows": self.rows,
-            "schema": describe_schema(self.schema),
-            "arrow_schema": encode_schema(self.schema),
-            "state": dict(self.state),
-            "previous": {"files": list(self.previous_files)},
-            "history": list(self.history),
-        }
-        return json.dumps(document, indent=1, sort_keys=False)
-
-    @classmethod
-    def from_json(cls, text: str, where: str) -> DatasetPointer:
-        try:
-            document = json.loads(text)
-            if document.get("format") != POINTER_FORMAT:
-                raise ValueError(f"unknown format {document.get('format')!r}")
-            return cls(
-                version=int(document["version"]),
-                current=str(document["current"]),
-                files=tuple(str(f) for f in document["files"]),
-                rows=int(document["rows"]),
-                schema=decode_schema(document["arrow_schema"]),
-                state={
-                    key: decode_state(where, json.dumps(value))
-                    for key, value in document.get("state", {}).items()
-                },
-                previous_files=tuple(document.get("previous", {}).get("files", [])),
-                history=tuple(document.get("history", [])),
-            )
-        except (ValueError, KeyError, TypeError, pa.ArrowException) as exc:
-            raise DestinationError(
-                f"{where} is not a shiftsync dataset pointer: {exc}",
-                fix="restore the file from a backup, or delete the dataset folder so the next "
-                "run writes it again",
-            ) from exc
-
-
-def version_folder(version: int, token: str) -> str:
-    return f"v{version:06d}-{token}"
-
-
-def folders_in_use(pointer: DatasetPointer | None) -> set[str]:
-    if pointer is None:
-        return set()
-    return {path.split("/", 1)[0] for path in (*pointer.files, *pointer.previous_files)}
-
-
-# --- S3 -----------------------------------------------------------------------------------
-
-
-def s3_filesystem(
-    credentials: ReadOnlyCredentials | None = None,
-    session: botocore.session.Session | None = None,
-) -> pafs.S3FileSystem:
-    """An S3FileSystem configured as botocore would be.
-
-    pyarrow does not read AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL or the config files' endpoint
-    settings, so the endpoint and region come from a botocore client, the credentials from
-    `credentials` (an assumed role's) or botocore's default chain.
-    """
-    session = session or botocore.session.get_session()
-    client = session.create_client("s3")
-    endpoint = urlsplit(client.meta.endpoint_url)
-    options: dict[str, Any] = {"region": client.meta.region_name or "us-east-1"}
-    if not (endpoint.hostname or "").endswith(_AWS_HOSTS):
-        options.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme)
-    if credentials is None:
-        found = session.get_credentials()
-        credentials = found.get_frozen_credentials() if found is not None else None
-    if credentials is not None:
-        options.update(
-            access_key=credentials.access_key,
-            secret_key=credentials.secret_key,
-            session_token=credentials.token,
-        )
-    return pafs.S3FileSystem(**options)
-
-
-# --- files -----------------------------------------------------------------------------------
-
-
-class _PartWriter:
-    """Writes batches as `<folder>/part-NNNNN.parquet`, a new file every `rows_per_file`.
-
-    On a remote file system each part is first written to a local temporary file and
-    uploaded whole when it is complete: an abandoned load then leaves no half-written
-    upload behind, and nothing uploads from a destructor.
-    """
-
-    def __init__(
-        self, fs: pafs.FileSystem, folder: str, schema: pa.Schema, rows_per_file: int
-    ) -> None:
-        self._fs, self._folder = fs, folder
-        self._local = fs.type_name == "local"
-        self._storage_schema = to_storage_schema(schema)
-        self._rows_per_file = rows_per_file
-        self._spool: tempfile.TemporaryDirectory[str] | None = None
-        self._writer: pq.ParquetWriter | None = None
-        self._path = ""
-        self._rows_in_file = 0
-        self.files: list[str] = []
-        self.rows = 0
-        self.bytes = 0
-
-    def write(self, batch: pa.RecordBatch) -> None:
-        offset = 0
-        while offset < batch.num_rows:
-            if self._writer is None or self._rows_in_file >= self._rows_per_file:
-                self._open()
-            take = min(batch.num_rows - offset, self._rows_per_file - self._rows_in_file)
-            writer = self._writer
-            assert writer is not None  # _open() made it
-            writer.write_batch(to_storage(batch.slice(offset, take), self._storage_schema))
-            self._rows_in_file += take
-            self.rows += take
-            offset += take
-
-    def close(self, *, at_least_one: bool = False) -> list[str]:
-        """Finish the open file; with `at_least_one`, write an empty file if none exists, so
-        the version still carries its schema."""
-        if at_least_one and not self.files:
-            self._open()
-        self._finish_file()
-        self.discard()
-        return self.files
-
-    def discard(self) -> None:
-        """Drop the open file without publishing it (a remote part is never uploaded)."""
-        if self._writer is not None:
-            with contextlib.suppress(OSError, pa.ArrowException):
-                self._writer.close()
-            self._writer = None
-        if self._spool is not None:
-            self._spool.cleanup()
-            self._spool = None
-
-    def _open(self) -> None:
-        self._finish_file()
-        name = f"part-{len(self.files):05d}.parquet"
-        if self._local:
-            self._fs.create_dir(self._folder, recursive=True)
-            self._path = f"{self._folder}/{name}"
-        else:
-            if self._spool is None:
-                self._spool = tempfile.TemporaryDirectory(prefix="shiftsync-parquet-")
-            self._path = str(Path(self._spool.name) / name)
-        filesystem = self._fs if self._local else pafs.LocalFileSystem()
-        self._writer = pq.ParquetWriter(self._path, self._storage_schema, filesystem=filesystem)
-        self._rows_in_file = 0
-        self.files.append(name)
-
-    def _finish_file(self) -> None:
-        if self._writer is None:
-            return
-        self._writer.close()
-        self._writer = None
-        if self._local:
-            self.bytes += self._fs.get_file_info(self._path).size or 0
-            return
-        self.bytes += Path(self._path).stat().st_size
-        pafs.copy_files(
-            self._path,
-            f"{self._folder}/{Path(self._path).name}",
-            source_filesystem=pafs.LocalFileSystem(),
-            destination_filesystem=self._fs,
-        )
-        Path(self._path).unlink()
-
-
-def scan(
-    fs: pafs.FileSystem, folder: str, files: Sequence[str], schema: pa.Schema
-) -> Iterator[pa.RecordBatch]:
-    """Stream the batches of `files` (relative to `folder`) in `schema`, reading only its
-    columns."""
-    for name in files:
-        with fs.open_input_file(f"{folder}/{name}") as source:
-            parquet = pq.ParquetFile(source)
-            present = [c for c in schema.names if c in parquet.schema_arrow.names]
-            for batch in parquet.iter_batches(columns=present):
-                yield from_storage(batch, schema)
-
-
-# --- the destination -------------------------------------------------------------------------
 
 
 class ParquetLoad:
@@ -397,11 +102,10 @@ class ParquetLoad:
         self._version = (pointer.version if pointer else 0) + 1
         self._current = version_folder(self._version, new_run_token())
         self._write_schema = subschema(plan.schema, plan.write_columns)
-        self._writer = _PartWriter(
+        self._writer = PartWriter(
             fs, f"{self._folder}/{self._current}", plan.schema, destination.rows_per_file
         )
-        self._stage_dir: tempfile.TemporaryDirectory[str] | None = None
-        self._stage: duckdb.DuckDBPyConnection | None = None
+        self._stage = MergeStage(plan.schema, spec.primary_key)
         self._staged = 0
         self._done = False
 
@@ -415,23 +119,10 @@ class ParquetLoad:
         batch = conform_batch(batch, self._plan.schema, missing_as_null=True)
         with self._destination.errors(f"writing dataset {self._spec.target!r}"):
             if self._spec.mode is LoadMode.MERGE:
-                self._write_stage(with_sequence(batch, self._staged))
+                self._stage.add(with_sequence(batch, self._staged))
             else:
                 self._writer.write(batch)
         self._staged += batch.num_rows
-
-    def _write_stage(self, batch: pa.RecordBatch) -> None:
-        # Merge needs every incoming row before it can write any: they wait in a local DuckDB
-        # file, which spills to disk instead of holding the load in memory.
-        if self._stage is None:
-            self._stage_dir = tempfile.TemporaryDirectory(prefix="shiftsync-merge-")
-            self._stage = duckdb.connect(str(Path(self._stage_dir.name) / "stage.duckdb"))
-            self._stage.register("batch", to_duckdb_form(batch))
-            self._stage.execute("CREATE TABLE stage AS SELECT * FROM batch")
-        else:
-            self._stage.register("batch", to_duckdb_form(batch))
-            self._stage.execute("INSERT INTO stage SELECT * FROM batch")
-        self._stage.unregister("batch")
 
     def commit(self, state: Mapping[str, Any] | None) -> LoadOutcome:
         self._ensure_open()
@@ -459,7 +150,7 @@ class ParquetLoad:
                 history=((*old.history, history) if old else (history,))[-HISTORY_KEPT:],
             )
             self._destination.write_pointer(self._fs, spec.target, pointer)
-        self._close_stage()
+        self._stage.close()
         self._done = True
         with contextlib.suppress(OSError, pa.ArrowException):
             self._destination.collect_garbage(self._fs, spec.target, pointer)
@@ -478,7 +169,7 @@ class ParquetLoad:
             if old.schema.equals(self._plan.schema):
                 return [*old.files, *mine], old.rows + self._staged, self._staged
             # The schema changed: rewrite the old rows so every file has the new schema.
-            rewriter = _PartWriter(
+            rewriter = PartWriter(
                 self._fs,
                 f"{self._folder}/{self._current}/rewritten",
                 self._plan.schema,
@@ -492,52 +183,22 @@ class ParquetLoad:
         return self._merge()
 
     def _merge(self) -> tuple[list[str], int, int]:
-        old, keys = self._pointer, self._spec.primary_key
-        columns = ", ".join(quote_identifier(c) for c in self._plan.schema.names)
-        key_list = ", ".join(quote_identifier(k) for k in keys)
-        if self._stage is None:  # nothing incoming: the new version is the old rows
-            empty = [pa.nulls(0, f.type) for f in self._plan.schema]
-            self._write_stage(
-                with_sequence(pa.RecordBatch.from_arrays(empty, schema=self._plan.schema), 0)
-            )
-        stage = self._stage
-        assert stage is not None
-        stage.execute(
-            f"CREATE TABLE latest AS SELECT {columns} FROM stage QUALIFY row_number() OVER "
-            f"(PARTITION BY {key_list} ORDER BY {quote_identifier(SEQUENCE_COLUMN)} DESC) = 1"
-        )
-        (incoming,) = stage.execute("SELECT count(*) FROM latest").fetchall()[0]
-        query = f"SELECT {columns} FROM latest"
+        old = self._pointer
+        batches = None
         if old is not None and old.files:
             batches = scan(self._fs, self._folder, old.files, self._plan.schema)
-            reader = pa.RecordBatchReader.from_batches(
-                duckdb_form_schema(self._plan.schema), (to_duckdb_form(b) for b in batches)
-            )
-            stage.register("old", reader)
-            query = (
-                f"SELECT {columns} FROM old ANTI JOIN latest USING ({key_list}) UNION ALL " + query
-            )
-        for result in stage.sql(query).to_arrow_reader(64 * 1024):
-            self._writer.write(from_duckdb_form(result, self._plan.schema))
+        incoming = self._stage.merge(batches, self._writer.write)
         files = [f"{self._current}/{n}" for n in self._writer.close(at_least_one=True)]
-        return files, self._writer.rows, int(incoming)
+        return files, self._writer.rows, incoming
 
     def abort(self) -> None:
         if self._done:
             return
         self._done = True
         self._writer.discard()
-        self._close_stage()
+        self._stage.close()
         with contextlib.suppress(OSError, pa.ArrowException):
             self._fs.delete_dir(f"{self._folder}/{self._current}")
-
-    def _close_stage(self) -> None:
-        if self._stage is not None:
-            self._stage.close()
-            self._stage = None
-        if self._stage_dir is not None:
-            self._stage_dir.cleanup()
-            self._stage_dir = None
 
     def _ensure_open(self) -> None:
         if self._done:
@@ -655,7 +316,7 @@ class ParquetDestination:
         keep = folders_in_use(pointer)
         entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
         for entry in entries:
-            if entry.type == pafs.FileType.Directory and _VERSION.fullmatch(entry.base_name):
+            if entry.type == pafs.FileType.Directory and VERSION_FOLDER.fullmatch(entry.base_name):
                 if entry.base_name not in keep:
                     fs.delete_dir(entry.path)
             elif entry.base_name.startswith(f"{POINTER_FILE}.tmp-"):
@@ -714,3 +375,29 @@ class ParquetDestination:
 
     def close(self) -> None:
         self._s3_cache = None
+
+
+__all__ = [
+    "DEFAULT_ROWS_PER_FILE",
+    "HISTORY_KEPT",
+    "POINTER_FILE",
+    "POINTER_FORMAT",
+    "STORED_AS",
+    "CredentialsProvider",
+    "DatasetPointer",
+    "ParquetDestination",
+    "ParquetLoad",
+    "decode_schema",
+    "describe_schema",
+    "duckdb_form_schema",
+    "encode_schema",
+    "folders_in_use",
+    "from_duckdb_form",
+    "from_storage",
+    "s3_filesystem",
+    "scan",
+    "to_duckdb_form",
+    "to_storage",
+    "to_storage_schema",
+    "version_folder",
+]

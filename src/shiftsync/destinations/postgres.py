@@ -12,24 +12,22 @@ The sync state is upserted into `<schema>._shiftsync_state` in the same transact
 Values travel as CSV text that PostgreSQL parses exactly: decimals as written by Arrow (never
 through a float), timestamps with microseconds and `Z` for instants, bytea as `\\x` hex, and
 intervals as microseconds.
+
+The CSV conversion is in postgres_copy.py, the type map and SQL builders in postgres_sql.py,
+connecting and error translation in postgres_session.py.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import re
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 
 import psycopg
 import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.csv as pacsv
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from shiftsync.destinations.base import (
     SEQUENCE_COLUMN,
@@ -48,308 +46,37 @@ from shiftsync.destinations.base import (
     missing_table,
     new_run_token,
     profile_columns,
-    profile_kind,
     stage_table_name,
     state_key_of,
     subschema,
     validate_spec,
     with_sequence,
 )
-from shiftsync.destinations.schema_change import SchemaPlan, normalize_type, plan_schema
-from shiftsync.errors import DestinationError
-
-Connection = psycopg.Connection[tuple[Any, ...]]
-
-_JSON: Final = pa.json_(pa.string())
-_DURATION: Final = pa.duration("us")
-
-ARROW_TO_POSTGRES: Final[Mapping[pa.DataType, str]] = {
-    pa.int16(): "smallint",
-    pa.int32(): "integer",
-    pa.int64(): "bigint",
-    pa.float32(): "real",
-    pa.float64(): "double precision",
-    pa.bool_(): "boolean",
-    pa.string(): "text",
-    pa.binary(): "bytea",
-    pa.date32(): "date",
-    pa.timestamp("us"): "timestamp",
-    pa.timestamp("us", tz="UTC"): "timestamptz",
-    pa.time64("us"): "time",
-    # `json` keeps the text exactly (jsonb would reorder keys and drop whitespace).
-    _JSON: "json",
-    # The type contract's INTERVAL (DAY TO SECOND), kept as microseconds in the time part.
-    _DURATION: "interval",
-}
-
-# As format_type() spells them.
-POSTGRES_TO_ARROW: Final[Mapping[str, pa.DataType]] = {
-    "smallint": pa.int16(),
-    "integer": pa.int32(),
-    "bigint": pa.int64(),
-    "real": pa.float32(),
-    "double precision": pa.float64(),
-    "boolean": pa.bool_(),
-    "text": pa.string(),
-    "bytea": pa.binary(),
-    "date": pa.date32(),
-    "timestamp without time zone": pa.timestamp("us"),
-    "timestamp with time zone": pa.timestamp("us", tz="UTC"),
-    "time without time zone": pa.time64("us"),
-    "json": _JSON,
-    "interval": _DURATION,
-}
-
-CONNECT_TIMEOUT: Final = 15
-_NUMERIC: Final = re.compile(r"numeric\((\d+),(\d+)\)")
-# The session settings every value's text form depends on.
-_SESSION: Final = (
-    "SET TimeZone = 'UTC'",
-    "SET DateStyle = 'ISO, YMD'",
-    "SET IntervalStyle = 'postgres'",
-    "SET client_encoding = 'UTF8'",
+from shiftsync.destinations.postgres_copy import bytea_hex, interval_text, to_copy_csv
+from shiftsync.destinations.postgres_session import (
+    CONNECT_TIMEOUT,
+    Connection,
+    connect,
+    redact_dsn,
+    translated_errors,
 )
-_HEX_PAIRS: Final = pa.array([f"{byte:02x}" for byte in range(256)], pa.string())
-_CSV_OPTIONS: Final = pacsv.WriteOptions(include_header=False, quoting_style="all_valid")
-
-
-def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, safe to print."""
-    try:
-        params = conninfo_to_dict(dsn)
-    except psycopg.Error:
-        return "<a DSN that does not parse>"
-    params.pop("password", None)
-    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
-
-
-def postgres_type(table: str, field: pa.Field) -> str:
-    data_type = normalize_type(field.type)
-    if pa.types.is_decimal128(data_type):
-        return f"numeric({data_type.precision},{data_type.scale})"
-    try:
-        return ARROW_TO_POSTGRES[data_type]
-    except KeyError:
-        raise DestinationError(
-            f"table {table!r}: column {field.name!r} has the Arrow type {field.type}, which the "
-            "PostgreSQL destination does not store",
-            fix="cast the column in the source to a type of the type contract (docs/types.md)",
-        ) from None
-
-
-def arrow_type(table: str, column: str, postgres_type_name: str) -> pa.DataType:
-    match = _NUMERIC.fullmatch(postgres_type_name)
-    if match:
-        return pa.decimal128(int(match[1]), int(match[2]))
-    try:
-        return POSTGRES_TO_ARROW[postgres_type_name]
-    except KeyError:
-        raise DestinationError(
-            f"table {table!r} in PostgreSQL: column {column!r} has the type "
-            f"{postgres_type_name}, which shiftsync did not create and cannot load into",
-            fix=f"drop or rename the table {table!r} so shiftsync recreates it",
-        ) from None
-
-
-# --- Arrow → CSV that PostgreSQL parses exactly (pure) --------------------------------------
-
-
-def bytea_hex(array: pa.Array) -> pa.Array:
-    """Binary values as PostgreSQL's bytea hex text (`\\x00ff`), without a Python loop."""
-    array = array.cast(pa.binary())
-    _, offsets_buffer, data = array.buffers()
-    offsets = pa.Array.from_buffers(
-        pa.int32(), len(array) + 1, [None, offsets_buffer], offset=array.offset
-    )
-    data_bytes = (
-        pa.Array.from_buffers(pa.uint8(), data.size, [None, data])
-        if data is not None
-        else pa.array([], pa.uint8())
-    )
-    per_byte = pc.take(_HEX_PAIRS, data_bytes)
-    joined = pc.binary_join(pa.ListArray.from_arrays(offsets, per_byte), "")
-    text = pc.binary_join_element_wise(pa.scalar("\\x"), joined, "")
-    return pc.if_else(array.is_null(), pa.scalar(None, pa.string()), text)
-
-
-def interval_text(array: pa.Array) -> pa.Array:
-    """duration[us] values as `<n> microseconds`, which PostgreSQL keeps exactly in the
-    interval's time part (it does not fold hours into days)."""
-    text = pc.binary_join_element_wise(
-        array.cast(pa.int64()).cast(pa.string()), pa.scalar(" microseconds"), ""
-    )
-    return pc.if_else(array.is_null(), pa.scalar(None, pa.string()), text)
-
-
-def to_copy_csv(batch: pa.RecordBatch) -> bytes:
-    """The batch as CSV for `COPY … (FORMAT CSV)`.
-
-    Every non-NULL value is quoted, so an empty string is `""` and NULL is an empty field.
-    """
-    arrays: list[pa.Array] = []
-    for column in batch.columns:
-        data_type = column.type
-        if isinstance(data_type, pa.BaseExtensionType):
-            column = column.storage
-            data_type = column.type
-        if pa.types.is_binary(data_type) or pa.types.is_large_binary(data_type):
-            column = bytea_hex(column)
-        elif data_type == _DURATION:
-            column = interval_text(column)
-        arrays.append(column)
-    sink = io.BytesIO()
-    pacsv.write_csv(
-        pa.RecordBatch.from_arrays(arrays, names=batch.schema.names), sink, _CSV_OPTIONS
-    )
-    return sink.getvalue()
-
-
-# --- SQL builders (pure) -------------------------------------------------------------------
-
-
-def _columns(names: Sequence[str]) -> sql.Composable:
-    return sql.SQL(", ").join(sql.Identifier(n) for n in names)
-
-
-def build_create_table_sql(
-    name: sql.Identifier, table: str, schema: pa.Schema, *, temporary: bool = False
-) -> sql.Composed:
-    """CREATE TABLE for `schema`; a temporary stage also gets the sequence column."""
-    columns = [
-        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(postgres_type(table, f)))
-        for f in schema
-    ]
-    if temporary:
-        columns.append(sql.SQL("{} bigint").format(sql.Identifier(SEQUENCE_COLUMN)))
-        return sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
-            name, sql.SQL(", ").join(columns)
-        )
-    return sql.SQL("CREATE TABLE {} ({})").format(name, sql.SQL(", ").join(columns))
-
-
-def build_evolve_sql(name: sql.Identifier, table: str, plan: SchemaPlan) -> list[sql.Composed]:
-    statements: list[sql.Composed] = []
-    for change in plan.changes:
-        if change.kind not in ("add_column", "widen"):
-            continue
-        field = plan.schema.field(change.column)
-        column, sql_type = sql.Identifier(field.name), sql.SQL(postgres_type(table, field))
-        template = (
-            "ALTER TABLE {} ADD COLUMN {} {}"
-            if change.kind == "add_column"
-            else "ALTER TABLE {} ALTER COLUMN {} TYPE {}"
-        )
-        statements.append(sql.SQL(template).format(name, column, sql_type))
-    return statements
-
-
-def build_copy_sql(stage: sql.Identifier, columns: Sequence[str]) -> sql.Composed:
-    return sql.SQL("COPY {} ({}) FROM STDIN (FORMAT CSV)").format(stage, _columns(columns))
-
-
-def build_merge_sql(
-    target: sql.Identifier, stage: sql.Identifier, columns: Sequence[str], key: Sequence[str]
-) -> tuple[sql.Composed, sql.Composed]:
-    """DELETE the target rows whose key is staged; INSERT the stage, last row per key."""
-    matches = sql.SQL(" AND ").join(
-        sql.SQL("t.{k} = s.{k}").format(k=sql.Identifier(k)) for k in key
-    )
-    delete = sql.SQL("DELETE FROM {} AS t USING {} AS s WHERE {}").format(target, stage, matches)
-    insert = sql.SQL(
-        "INSERT INTO {target} ({columns}) SELECT {columns} FROM "
-        "(SELECT DISTINCT ON ({key}) * FROM {stage} ORDER BY {key}, {seq} DESC) AS latest"
-    ).format(
-        target=target,
-        columns=_columns(columns),
-        key=_columns(key),
-        stage=stage,
-        seq=sql.Identifier(SEQUENCE_COLUMN),
-    )
-    return delete, insert
-
-
-def build_insert_sql(
-    target: sql.Identifier, stage: sql.Identifier, columns: Sequence[str]
-) -> sql.Composed:
-    return sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {}").format(
-        target, _columns(columns), _columns(columns), stage
-    )
-
-
-def build_state_sql(schema: str) -> tuple[sql.Composed, sql.Composed]:
-    table = sql.Identifier(schema, STATE_TABLE)
-    create = sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {} (state_key text PRIMARY KEY, state jsonb NOT NULL, "
-        "updated_at timestamptz NOT NULL)"
-    ).format(table)
-    upsert = sql.SQL(
-        "INSERT INTO {} (state_key, state, updated_at) VALUES (%s, %s::jsonb, now()) "
-        "ON CONFLICT (state_key) DO UPDATE SET state = EXCLUDED.state, "
-        "updated_at = EXCLUDED.updated_at"
-    ).format(table)
-    return create, upsert
-
-
-def _profile_expressions(column: str, data_type: pa.DataType) -> list[sql.Composable]:
-    c = sql.Identifier(column)
-    data_type = normalize_type(data_type)
-    kind = profile_kind(data_type)
-    null = sql.SQL("NULL")
-    if kind == "sum":
-        return [sql.SQL("sum({})::text").format(c), null, null]
-    if kind == "octets":
-        as_text = "::text" if isinstance(data_type, pa.BaseExtensionType) else ""
-        return [sql.SQL("sum(octet_length({}" + as_text + "))").format(c), null, null]
-    if kind == "true_count":
-        return [sql.SQL("count(CASE WHEN {} THEN 1 END)").format(c), null, null]
-    if kind == "range":
-        utc = " AT TIME ZONE 'UTC'" if pa.types.is_timestamp(data_type) and data_type.tz else ""
-        return [
-            null,
-            sql.SQL("(min({})" + utc + ")::text").format(c),
-            sql.SQL("(max({})" + utc + ")::text").format(c),
-        ]
-    return [null, null, null]
-
-
-def build_profile_sql(
-    table: sql.Identifier, columns: Sequence[tuple[str, pa.DataType]]
-) -> sql.Composed:
-    """One scan: count(*), then count, total, min, max per column."""
-    parts: list[sql.Composable] = [sql.SQL("count(*)")]
-    for name, data_type in columns:
-        parts.append(sql.SQL("count({})").format(sql.Identifier(name)))
-        parts += _profile_expressions(name, data_type)
-    return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(parts), table)
-
-
-def build_read_sql(table: sql.Identifier, schema: pa.Schema) -> sql.Composed:
-    """SELECT every column in a form that converts to Arrow exactly (json as text,
-    intervals as microseconds)."""
-    parts: list[sql.Composable] = []
-    for f in schema:
-        c = sql.Identifier(f.name)
-        if f.type == _JSON:
-            parts.append(sql.SQL("{}::text").format(c))
-        elif f.type == _DURATION:
-            parts.append(sql.SQL("(extract(epoch from {}) * 1000000)::bigint").format(c))
-        else:
-            parts.append(c)
-    return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(parts), table)
-
-
-def _rows_to_table(schema: pa.Schema, rows: Sequence[tuple[Any, ...]]) -> pa.Table:
-    arrays: list[pa.Array] = []
-    for position, f in enumerate(schema):
-        column = [row[position] for row in rows]
-        if f.type == _JSON:
-            arrays.append(pa.ExtensionArray.from_storage(_JSON, pa.array(column, pa.string())))
-        else:
-            arrays.append(pa.array(column, f.type))
-    return pa.Table.from_arrays(arrays, schema=schema)
-
-
-# --- the destination -------------------------------------------------------------------------
+from shiftsync.destinations.postgres_sql import (
+    ARROW_TO_POSTGRES,
+    POSTGRES_TO_ARROW,
+    arrow_type,
+    build_copy_sql,
+    build_create_table_sql,
+    build_evolve_sql,
+    build_insert_sql,
+    build_merge_sql,
+    build_profile_sql,
+    build_read_sql,
+    build_state_sql,
+    postgres_type,
+    rows_to_table,
+)
+from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
+from shiftsync.errors import DestinationError
 
 
 class PostgresLoad:
@@ -485,54 +212,12 @@ class PostgresDestination:
     def __repr__(self) -> str:
         return f"PostgresDestination({redact_dsn(self.dsn)!r}, schema={self.schema!r})"
 
-    @contextlib.contextmanager
-    def errors(self, action: str) -> Iterator[None]:
+    def errors(self, action: str) -> contextlib.AbstractContextManager[None]:
         """Translate psycopg's errors, naming the database, the schema and the action."""
-        try:
-            yield
-        except psycopg.Error as exc:
-            raise DestinationError(
-                f"PostgreSQL ({redact_dsn(self.dsn)}), schema {self.schema!r}: {action} failed: "
-                f"{self._scrub(str(exc).strip())}",
-                fix=_fix_for(exc),
-            ) from exc
-
-    def _scrub(self, text: str) -> str:
-        with contextlib.suppress(psycopg.Error):
-            password = conninfo_to_dict(self.dsn).get("password")
-            if password:
-                return text.replace(str(password), "***")
-        return text
+        return translated_errors(self.dsn, self.schema, action)
 
     def _connect(self, *, autocommit: bool) -> Connection:
-        try:
-            params = conninfo_to_dict(self.dsn)
-        except psycopg.Error:
-            # psycopg's message quotes the DSN, which may hold the password: not repeated.
-            raise DestinationError(
-                "the PostgreSQL DSN does not parse",
-                fix="write it as 'host=… port=… dbname=… user=…' or as a postgresql:// URL",
-            ) from None
-        # Without a timeout a dropped packet hangs the sync for minutes; the DSN may override.
-        if "connect_timeout" not in params:
-            params["connect_timeout"] = CONNECT_TIMEOUT
-        try:
-            connection: Connection = psycopg.connect(
-                make_conninfo("", **params), autocommit=autocommit
-            )
-        except psycopg.Error as exc:
-            raise DestinationError(
-                f"cannot connect to PostgreSQL ({redact_dsn(self.dsn)}): "
-                f"{self._scrub(str(exc).strip())}",
-                fix="check host, port, database, user and password in the DSN, and that the "
-                "server accepts connections from this machine",
-            ) from exc
-        with self.errors("setting up the session"):
-            for statement in _SESSION:
-                connection.execute(statement)
-            if not autocommit:
-                connection.commit()
-        return connection
+        return connect(self.dsn, self.schema, autocommit=autocommit)
 
     @contextlib.contextmanager
     def _controlled(self) -> Iterator[Connection]:
@@ -647,7 +332,7 @@ class PostgresDestination:
         query = build_read_sql(sql.Identifier(self.schema, target), schema)
         with self._controlled() as connection, self.errors(f"reading table {target!r}"):
             rows = connection.execute(query).fetchall()
-        return _rows_to_table(schema, rows)
+        return rows_to_table(schema, rows)
 
     def close(self) -> None:
         with self._lock:
@@ -663,11 +348,25 @@ def _number(value: Any) -> Any:
     return Decimal(value) if isinstance(value, str) else value
 
 
-def _fix_for(exc: psycopg.Error) -> str:
-    if isinstance(exc, psycopg.errors.InsufficientPrivilege):
-        return "grant the user CREATE on the database and the schema (or use the schema's owner)"
-    if isinstance(exc, psycopg.errors.LockNotAvailable | psycopg.errors.DeadlockDetected):
-        return "another session holds a lock on the table: let it finish, then run again"
-    if isinstance(exc, psycopg.OperationalError):
-        return "check that the server is up and reachable, then run again"
-    return "read PostgreSQL's message above; fix the table or the data it names and run again"
+__all__ = [
+    "ARROW_TO_POSTGRES",
+    "CONNECT_TIMEOUT",
+    "POSTGRES_TO_ARROW",
+    "Connection",
+    "PostgresDestination",
+    "PostgresLoad",
+    "arrow_type",
+    "build_copy_sql",
+    "build_create_table_sql",
+    "build_evolve_sql",
+    "build_insert_sql",
+    "build_merge_sql",
+    "build_profile_sql",
+    "build_read_sql",
+    "build_state_sql",
+    "bytea_hex",
+    "interval_text",
+    "postgres_type",
+    "redact_dsn",
+    "to_copy_csv",
+]

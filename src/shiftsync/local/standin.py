@@ -18,7 +18,8 @@ from typing import Any, Final, Self
 import boto3
 import psycopg
 
-from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS, S3_ACTIONS
+from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
+from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
 from shiftsync.local import fault_hooks, fault_http, iam, redshift_data
 from shiftsync.local.engine import DataApiEngine

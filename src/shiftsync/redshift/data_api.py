@@ -2,24 +2,25 @@
 
 Every call waits for the process-wide rate limiter, is retried on transient failures
 (throttling, `Active*Exceeded`, 5xx, a paused or waking workgroup, dropped connections) with
-jittered backoff, and has its failures mapped once, here, into shiftsync's errors. A statement
-runs inside `running()`, which cancels it (CancelStatement) if anything ends the wait early:
-Ctrl-C, a closed generator, a timeout. `read_select` turns a SELECT into record batches, page by
-page, and checks that the rows received are the rows the Data API announced.
+jittered backoff, and has its failures mapped once, at this boundary, into shiftsync's
+errors. A statement runs inside `running()`, which cancels it (CancelStatement) if anything
+ends the wait early: Ctrl-C, a closed generator, a timeout. `read_select` turns a SELECT into
+record batches, page by page, and checks that the rows received are the rows the Data API
+announced.
+
+The error mapping is in data_api_errors.py, result paging and reading in data_api_results.py,
+the read counters in stats.py.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeVar
 
-import pyarrow as pa
 from botocore import xform_name
 from botocore.exceptions import (
     ClientError,
@@ -31,17 +32,29 @@ from botocore.exceptions import (
     ConnectionError as BotoConnectionError,
 )
 
-from shiftsync.aws.session import EXPIRED_CODES, AssumedRoleSession, error_code
+from shiftsync.aws.session import AssumedRoleSession, error_code
 from shiftsync.config import RedshiftServerlessConfig
-from shiftsync.errors import (
-    AccessError,
-    ConfigError,
-    ResultLimitError,
-    ShiftsyncError,
-    SourceError,
-    StatementError,
+from shiftsync.errors import ShiftsyncError, SourceError, StatementError
+from shiftsync.redshift.data_api_errors import (
+    ACCESS_CODES,
+    RESULT_SIZE_MESSAGE,
+    RETRIABLE_CODES,
+    ROW_SIZE_MESSAGE,
+    THROTTLING_CODES,
+    RepeatedToken,
+    is_retriable,
+    mapped_call_error,
+    mapped_client_error,
+    statement_failure,
 )
-from shiftsync.redshift.decode import csv_page_to_batches, json_records_to_batch
+from shiftsync.redshift.data_api_results import (
+    ResultPage,
+    execute_statement,
+    field_value,
+    query_rows,
+    read_select,
+    result_pages,
+)
 from shiftsync.redshift.retry import (
     PollPolicy,
     PollTimeout,
@@ -50,7 +63,7 @@ from shiftsync.redshift.retry import (
     poll,
     shared_rate_limiter,
 )
-from shiftsync.redshift.types import Column
+from shiftsync.redshift.stats import ReadStats
 
 log = logging.getLogger("shiftsync.redshift")
 
@@ -58,102 +71,11 @@ T = TypeVar("T")
 ResultFormat = Literal["CSV", "JSON"]
 
 TERMINAL: Final = frozenset({"FINISHED", "FAILED", "ABORTED"})
-# Worth another try later: throttling, busy quotas, server faults, a paused or waking workgroup.
-RETRIABLE_CODES: Final = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ActiveStatementsExceededException",
-        "ActiveSessionsExceededException",
-        "InternalServerException",
-        "InternalFailure",
-        "ServiceUnavailable",
-        "ServiceUnavailableException",
-        "DatabaseConnectionException",
-        "QueryTimeoutException",
-        "ExecuteStatementException",
-        "RequestTimeout",
-        "RequestTimeoutException",
-    }
-)
-THROTTLING_CODES: Final = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ActiveStatementsExceededException",
-        "ActiveSessionsExceededException",
-    }
-)
-ACCESS_CODES: Final = frozenset(
-    {
-        "AccessDeniedException",
-        "AccessDenied",
-        "UnrecognizedClientException",
-        "InvalidSignatureException",
-        "InvalidClientTokenId",
-        "ExpiredTokenException",
-        "ExpiredToken",
-    }
-)
-# The Data API's own words when a result passes its limits (data-api-troubleshooting).
-RESULT_SIZE_MESSAGE: Final = "Database response exceeded size limit"
-ROW_SIZE_MESSAGE: Final = "Packet for query is too large"
 LONG_POLL_SECONDS: Final = 20
 # Redshift Serverless stops a query after 86,399 s; shiftsync's default wait is as long.
 DEFAULT_STATEMENT_TIMEOUT: Final = 86_400.0
 # After CancelStatement, how long to wait for the statement to stop (an UNLOAD may still write).
 CANCEL_SETTLE_SECONDS: Final = 10.0
-_FIELD_MEMBERS: Final = ("longValue", "doubleValue", "booleanValue", "stringValue", "blobValue")
-
-
-@dataclass
-class ReadStats:
-    """Counters of one read (or one catalog call); thread-safe, readable while it runs."""
-
-    method: str = ""
-    statements: int = 0
-    retries: int = 0
-    pages: int = 0
-    rows: int = 0
-    bytes_received: int = 0
-    chunks: int = 0
-    parts: int = 0
-    staged_deleted: int = 0
-    cancelled: int = 0
-    fallbacks: list[str] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
-
-    def add(
-        self,
-        *,
-        statements: int = 0,
-        retries: int = 0,
-        pages: int = 0,
-        rows: int = 0,
-        bytes_received: int = 0,
-        chunks: int = 0,
-        parts: int = 0,
-        staged_deleted: int = 0,
-        cancelled: int = 0,
-    ) -> None:
-        with self._lock:
-            self.statements += statements
-            self.retries += retries
-            self.pages += pages
-            self.rows += rows
-            self.bytes_received += bytes_received
-            self.chunks += chunks
-            self.parts += parts
-            self.staged_deleted += staged_deleted
-            self.cancelled += cancelled
-
-    def note(self, fallback: str) -> None:
-        with self._lock:
-            self.fallbacks.append(fallback)
 
 
 @dataclass(frozen=True)
@@ -166,36 +88,6 @@ class StatementStatus:
     result_rows: int = -1
     result_size: int = -1
     has_result_set: bool = False
-
-
-@dataclass(frozen=True)
-class ResultPage:
-    """One page of GetStatementResultV2 (CSV text) or GetStatementResult (JSON records)."""
-
-    index: int
-    total_rows: int
-    column_count: int
-    text: str = ""
-    records: Sequence[Sequence[dict[str, Any]]] = ()
-    size: int = 0
-
-
-class _RepeatedToken(Exception):
-    def __init__(self, token: str) -> None:
-        super().__init__(token)
-        self.token = token
-
-
-def is_retriable(error: Exception) -> bool:
-    """Transient: throttled, busy, a 5xx, a paused workgroup or a dropped connection."""
-    if isinstance(error, ClientError):
-        status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return error_code(error) in RETRIABLE_CODES or (isinstance(status, int) and status >= 500)
-    return isinstance(error, BotoConnectionError | HTTPClientError)
-
-
-def _message(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Message", "")) or str(error)
 
 
 class DataApi:
@@ -256,73 +148,11 @@ class DataApi:
         except ClientError as error:
             if error_code(error) in passthrough:
                 raise
-            raise self._mapped(error, operation, what) from error
-        except (BotoConnectionError, HTTPClientError) as error:
-            raise SourceError(
-                f"{what}: redshift-data {operation} failed: the connection to the Data API "
-                f"kept failing ({error})",
-                fix="check network access to the Data API endpoint (redshift-data."
-                f"{self.connection.region}.amazonaws.com, or AWS_ENDPOINT_URL_REDSHIFT_DATA) "
-                "and run again",
+            raise mapped_client_error(
+                error, operation, what, self.connection, self.retry.max_attempts
             ) from error
-        except PaginationError as error:
-            raise SourceError(
-                f"{what}: redshift-data {operation} returned the same NextToken twice ({error})",
-                fix="run again; shiftsync stops rather than return an incomplete list",
-            ) from error
-        except _RepeatedToken as error:
-            raise SourceError(
-                f"{what}: redshift-data {operation} returned NextToken {error.token[:16]}… "
-                "a second time; the listing would loop",
-                fix="run again; shiftsync stops rather than return an incomplete list",
-            ) from error
-
-    def _mapped(self, error: ClientError, operation: str, what: str) -> ShiftsyncError:
-        code, message = error_code(error), _message(error)
-        where = f"{what}: redshift-data {operation} failed: {code}: {message}"
-        if code in EXPIRED_CODES:
-            return AccessError(
-                where,
-                fix="the role's session expired and a fresh one did not help: check that "
-                "shiftsync can still assume the role (`shiftsync check`)",
-            )
-        if code in ACCESS_CODES:
-            action = "GetStatementResult" if operation.startswith("GetStatement") else operation
-            return AccessError(
-                where,
-                fix=f"the role {self.connection.role_arn} needs redshift-data:{action}"
-                " and redshift-serverless:GetCredentials on workgroup "
-                f"{self.connection.workgroup}; `shiftsync policy` prints the policy it needs",
-            )
-        if code == "ResourceNotFoundException" and "orkgroup" in message:
-            return ConfigError(
-                where,
-                fix=f"check the workgroup name ({self.connection.workgroup}) and region "
-                f"({self.connection.region}) of the connection in shiftsync.yaml",
-            )
-        if code == "DatabaseConnectionException":
-            return SourceError(
-                where,
-                fix=f"workgroup {self.connection.workgroup} may be paused, resuming or at its "
-                f"capacity, or database {self.connection.database} does not exist: check it in "
-                "the Redshift console and run again",
-            )
-        if code in THROTTLING_CODES:
-            return SourceError(
-                where + f" (still after {self.retry.max_attempts} attempts)",
-                fix="lower the sync's concurrency or run fewer shiftsync processes at once: "
-                "the Data API's quotas are per AWS account and region",
-            )
-        if is_retriable(error):
-            return SourceError(
-                where + f" (still after {self.retry.max_attempts} attempts)",
-                fix="the Data API is failing on its side: run again later",
-            )
-        if code == "ValidationException":
-            return SourceError(
-                where, fix="the request was refused as invalid: see the message for which part"
-            )
-        return SourceError(where, fix="see the message; run again once it is fixed")
+        except (BotoConnectionError, HTTPClientError, PaginationError, RepeatedToken) as error:
+            raise mapped_call_error(error, operation, what, self.connection) from error
 
     def call(
         self,
@@ -369,7 +199,7 @@ class DataApi:
                 token = page.get("NextToken")
                 if token:
                     if token in seen:
-                        raise _RepeatedToken(str(token))
+                        raise RepeatedToken(str(token))
                     seen.add(str(token))
 
         return self._guarded(operation, what, stats, collect)
@@ -509,113 +339,13 @@ class DataApi:
 
     def failure(self, status: StatementStatus, what: str) -> SourceError:
         """The error a FAILED or ABORTED statement becomes."""
-        message = status.error or "(no message)"
-        if ROW_SIZE_MESSAGE.lower() in message.lower():
-            return ResultLimitError(
-                f"{what}: a row is wider than the Data API's 64 KB row limit (statement "
-                f"{status.id}: {message})",
-                fix="read the table with UNLOAD (set unload: in the connection), or exclude "
-                "its widest columns",
-            )
-        if RESULT_SIZE_MESSAGE.lower() in message.lower():
-            return ResultLimitError(
-                f"{what}: the result is larger than the Data API's result size limit "
-                f"(statement {status.id}: {message})",
-                fix="read the table with UNLOAD (set unload: in the connection), or read it in "
-                "parts with a filter",
-            )
-        if status.status == "ABORTED":
-            return StatementError(
-                f"{what}: statement {status.id} was ABORTED: {message}",
-                statement_id=status.id,
-                fix="it was cancelled by a user or by Redshift (a workgroup limit or a "
-                "restart): run again",
-            )
-        return StatementError(
-            f"{what}: statement {status.id} FAILED: {message}",
-            statement_id=status.id,
-            fix=self._failure_fix(message),
-        )
-
-    def _failure_fix(self, message: str) -> str:
-        lowered = message.lower()
-        if "column" in lowered and "does not exist" in lowered:
-            return (
-                "the table changed after shiftsync described it (a column was dropped or "
-                "renamed): describe it again (`shiftsync discover`) and run again"
-            )
-        if "does not exist" in lowered and ("relation" in lowered or "table" in lowered):
-            return (
-                "the table or view is gone or was renamed: check the name with `shiftsync discover`"
-            )
-        if "permission denied" in lowered:
-            return (
-                f'grant the database user "{self.db_user}" USAGE on the schema and SELECT on '
-                "the table (see docs/aws-setup.md)"
-            )
-        return "Redshift's message above says what failed: fix the statement or the data"
+        return statement_failure(status, what, self.db_user)
 
     def pages(
         self, statement_id: str, *, what: str, stats: ReadStats, csv: bool, prefetch: bool = True
     ) -> Iterator[ResultPage]:
-        """The result's pages, in order, following NextToken to the end.
-
-        With `prefetch`, the next page is fetched in a background thread while the caller
-        works on the current one.
-        """
-        operation = "GetStatementResultV2" if csv else "GetStatementResult"
-
-        def fetch(token: str | None) -> dict[str, Any]:
-            kwargs: dict[str, Any] = {"Id": statement_id}
-            if token:
-                kwargs["NextToken"] = token
-            return self.call(operation, what, stats, **kwargs)
-
-        pool = ThreadPoolExecutor(1, thread_name_prefix="shiftsync-page") if prefetch else None
-        seen: set[str] = set()
-        try:
-            pending: Future[dict[str, Any]] | None = None
-            response = fetch(None)
-            index = 0
-            while True:
-                token = response.get("NextToken") or None
-                if token is not None:
-                    if token in seen:
-                        raise SourceError(
-                            f"{what}: GetStatementResult returned NextToken {token[:16]}… a "
-                            f"second time for statement {statement_id}",
-                            fix="run again; shiftsync stops rather than return a result that "
-                            "is incomplete or repeated",
-                        )
-                    seen.add(token)
-                    if pool is not None:
-                        pending = pool.submit(fetch, token)
-                yield self._page(response, index, csv, what)
-                if token is None:
-                    return
-                response = pending.result() if pending is not None else fetch(token)
-                index += 1
-        finally:
-            if pool is not None:
-                pool.shutdown(wait=False, cancel_futures=True)
-
-    def _page(self, response: dict[str, Any], index: int, csv: bool, what: str) -> ResultPage:
-        records = response.get("Records") or []
-        total = int(response.get("TotalNumRows", -1))
-        columns = len(response.get("ColumnMetadata") or [])
-        if not csv:
-            return ResultPage(index, total, columns, records=records)
-        texts = []
-        for record in records:
-            if "CSVRecords" not in record:
-                raise SourceError(
-                    f"{what}: a GetStatementResultV2 page holds {sorted(record)} instead of "
-                    "CSVRecords",
-                    fix="update shiftsync, or set result_format: json on the connection",
-                )
-            texts.append(record["CSVRecords"])
-        text = "".join(texts)
-        return ResultPage(index, total, columns, text=text, size=len(text))
+        """The result's pages, in order, following NextToken to the end (`result_pages`)."""
+        return result_pages(self, statement_id, what=what, stats=stats, csv=csv, prefetch=prefetch)
 
     # -- catalog ---------------------------------------------------------------------------------
     def list_schemas(self, pattern: str, *, stats: ReadStats) -> list[str]:
@@ -663,107 +393,16 @@ def _botocore_retries(response: dict[str, Any]) -> int:
     return attempts if isinstance(attempts, int) else 0
 
 
-def read_select(
-    api: DataApi,
-    sql: str,
-    columns: Sequence[Column],
-    *,
-    table: str,
-    stats: ReadStats,
-    result_format: Literal["csv", "json"] = "csv",
-    prefetch: bool = True,
-    progress: Callable[[int, int], None] | None = None,
-    timeout: float | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """Run a SELECT built for `columns` and yield its rows as batches, page by page.
-
-    Raises SourceError if the rows received differ from TotalNumRows or ResultRows.
-    """
-    csv = result_format == "csv"
-    what = f"table {table}"
-    with api.running(
-        sql, what=what, stats=stats, result_format="CSV" if csv else "JSON", timeout=timeout
-    ) as status:
-        received = 0
-        announced: int | None = None
-        for page in api.pages(status.id, what=what, stats=stats, csv=csv, prefetch=prefetch):
-            stats.add(pages=1, bytes_received=page.size)
-            if page.column_count and page.column_count != len(columns):
-                raise SourceError(
-                    f"{what}: statement {status.id} returned {page.column_count} columns, "
-                    f"expected {len(columns)}",
-                    fix="the table changed after shiftsync described it: run again",
-                )
-            if announced is None:
-                announced = page.total_rows
-            if csv:
-                batches: Iterator[pa.RecordBatch] = csv_page_to_batches(
-                    page.text, columns, has_header=page.index == 0, table=table
-                )
-            else:
-                batches = iter([json_records_to_batch(page.records, columns, table=table)])
-            for batch in batches:
-                if batch.num_rows == 0:
-                    continue
-                received += batch.num_rows
-                stats.add(rows=batch.num_rows)
-                if progress is not None:
-                    progress(batch.num_rows, batch.nbytes)
-                yield batch
-        expected = [n for n in (announced, status.result_rows) if n is not None and n >= 0]
-        if any(n != received for n in expected):
-            raise SourceError(
-                f"{what}: statement {status.id} announced {expected[0]} rows but {received} "
-                "arrived",
-                fix="run again; shiftsync refuses a result that is incomplete",
-            )
-
-
-def field_value(field_union: dict[str, Any], *, what: str) -> Any:
-    """A GetStatementResult Field as a Python value (str for numerics, dates and times)."""
-    if field_union.get("isNull"):
-        return None
-    for member in _FIELD_MEMBERS:
-        if member in field_union:
-            return field_union[member]
-    raise SourceError(
-        f"{what}: a Data API field has no known member: {sorted(field_union)}",
-        fix="update shiftsync (the Data API sent a kind of value it does not know)",
-    )
-
-
-def query_rows(
-    api: DataApi, sql: str, *, what: str, stats: ReadStats, timeout: float | None = None
-) -> list[tuple[Any, ...]]:
-    """Run a small statement with the JSON result format; every row as a tuple of values."""
-    with api.running(sql, what=what, stats=stats, timeout=timeout) as status:
-        if not status.has_result_set:
-            return []
-        rows: list[tuple[Any, ...]] = []
-        announced = -1
-        for page in api.pages(status.id, what=what, stats=stats, csv=False, prefetch=False):
-            stats.add(pages=1)
-            announced = page.total_rows if page.index == 0 else announced
-            rows.extend(
-                tuple(field_value(item, what=what) for item in record) for record in page.records
-            )
-        if announced >= 0 and announced != len(rows):
-            raise SourceError(
-                f"{what}: statement {status.id} announced {announced} rows but {len(rows)} arrived",
-                fix="run again; shiftsync refuses a result that is incomplete",
-            )
-        return rows
-
-
-def execute_statement(
-    api: DataApi, sql: str, *, what: str, stats: ReadStats, timeout: float | None = None
-) -> int:
-    """Run a statement without a result set; the rows it affected (ResultRows, 0 if unknown)."""
-    with api.running(sql, what=what, stats=stats, timeout=timeout) as status:
-        return max(status.result_rows, 0)
-
-
 __all__ = [
+    "ACCESS_CODES",
+    "CANCEL_SETTLE_SECONDS",
+    "DEFAULT_STATEMENT_TIMEOUT",
+    "LONG_POLL_SECONDS",
+    "RESULT_SIZE_MESSAGE",
+    "RETRIABLE_CODES",
+    "ROW_SIZE_MESSAGE",
+    "TERMINAL",
+    "THROTTLING_CODES",
     "DataApi",
     "ReadStats",
     "ResultPage",

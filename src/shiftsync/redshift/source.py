@@ -5,13 +5,15 @@ is a generator of record batches with the type contract's schema; it picks its m
 planner (plan.py), falls back when the Data API's limits are hit (UNLOAD if configured, else
 key-range chunks), and leaves nothing staged in S3 once it ends, however it ends. Close a
 read you stop early (`contextlib.closing`, or let it go out of scope) so that happens at once.
+
+The key-range chunking is in chunked.py, the UNLOAD reader in unload.py.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,47 +24,31 @@ from shiftsync.config import RedshiftServerlessConfig
 from shiftsync.errors import ConfigError, ResultLimitError, ShiftsyncError, SourceError
 from shiftsync.redshift import catalog
 from shiftsync.redshift.catalog import TableInfo, TableRef, column_problem
-from shiftsync.redshift.data_api import (
-    DEFAULT_STATEMENT_TIMEOUT,
-    ROW_SIZE_MESSAGE,
-    DataApi,
-    ReadStats,
-    execute_statement,
-    query_rows,
-    read_select,
-)
+from shiftsync.redshift.chunked import MAX_CHUNK_DEPTH, read_chunked
+from shiftsync.redshift.data_api import DEFAULT_STATEMENT_TIMEOUT, DataApi
+from shiftsync.redshift.data_api_errors import ROW_SIZE_MESSAGE
+from shiftsync.redshift.data_api_results import execute_statement, query_rows, read_select
 from shiftsync.redshift.plan import (
-    KeyRange,
     ReadPlan,
-    can_split,
     choose_method,
     chunk_key,
     estimate_row_width,
     initial_chunks,
-    split_range,
     unload_blocker,
 )
 from shiftsync.redshift.retry import PollPolicy, RateLimiter, RetryPolicy
-from shiftsync.redshift.sql import build_range_predicate, build_select_sql, quote_ident
+from shiftsync.redshift.sql import build_select_sql
+from shiftsync.redshift.staging import StagedObject, StagingBucket, find_staged
+from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column, arrow_schema
-from shiftsync.redshift.unload import (
-    PART_CONCURRENCY,
-    StagedObject,
-    StagedObjectMissing,
-    StagingBucket,
-    UnloadReader,
-    find_staged,
-    new_run_id,
-    staging_location,
-)
+from shiftsync.redshift.unload import PART_CONCURRENCY, UnloadReader
+from shiftsync.redshift.unload_manifest import new_run_id
 from shiftsync.workspace import Workspace
 
 log = logging.getLogger("shiftsync.redshift")
 
 Method = Literal["auto", "data_api", "unload"]
 Progress = Callable[[int, int], None]
-# A chunk that still passes the limit is cut in two, at most this many times over.
-MAX_CHUNK_DEPTH = 12
 
 
 class RedshiftSource:
@@ -349,91 +335,12 @@ class RedshiftSource:
         progress: Progress | None,
         stats: ReadStats,
     ) -> Iterator[pa.RecordBatch]:
-        """Read [min, max] of the key in `parts` ranges (plus the NULL keys), cutting any range
-        that is still too big in two. Chunks are separate statements, so the row count is
-        checked against one COUNT(*) at the end: a table changing under the read is refused."""
-        table = str(info.ref)
-        quoted = quote_ident(key.name)
-        bounds_sql = (
-            f"SELECT min({quoted}), max({quoted}), count(*), count({quoted})\n"
-            f"FROM {info.ref.sql}" + (f"\nWHERE {where}" if where else "")
-        )
-        low, high, total, non_null = query_rows(
-            self.api, bounds_sql, what=f"table {table}", stats=stats
-        )[0]
-        ranges: list[KeyRange] = []
-        if low is not None and high is not None:
-            ranges = split_range(str(low), str(high), parts, key.type_name)
-        if int(non_null) < int(total):
-            ranges.append(KeyRange(None, None, is_null=True))
-        received = 0
-        for key_range in ranges:
-            received += yield from self._read_range(
-                info, columns, where, key, key_range, progress, stats, 0
-            )
-        if received != int(total):
-            raise SourceError(
-                f"table {table}: read in key-range chunks by {key.name}, {received} rows arrived "
-                f"but the table holds {total}: it changed during the read",
-                fix="run again when the table is not being written, or read it with UNLOAD "
-                "(one snapshot)",
-            )
+        """The table in key-range chunks by `key` (chunked.py)."""
 
-    def _read_range(
-        self,
-        info: TableInfo,
-        columns: tuple[Column, ...],
-        where: str | None,
-        key: Column,
-        key_range: KeyRange,
-        progress: Progress | None,
-        stats: ReadStats,
-        depth: int,
-    ) -> Generator[pa.RecordBatch, None, int]:
-        if key_range.is_null:
-            predicate: str | None = f"{quote_ident(key.name)} IS NULL"
-        else:
-            predicate = build_range_predicate(
-                key.name,
-                key_range.low,
-                key_range.high,
-                low_inclusive=True,
-                high_inclusive=key_range.high_inclusive,
-                type_name=key.type_name,
-            )
-        condition = f"({where}) AND {predicate}" if where else predicate
-        sql = build_select_sql(
-            info.ref.schema, info.ref.name, columns, method="data_api", where=condition
-        )
-        stats.add(chunks=1)
-        produced = 0
-        try:
-            for batch in self._select(info, columns, sql, progress, stats):
-                produced += batch.num_rows
-                yield batch
-            return produced
-        except ResultLimitError as error:
-            splittable = can_split(key_range, key.type_name)
-            if produced or not splittable or depth >= MAX_CHUNK_DEPTH:
-                raise ResultLimitError(
-                    f"{error.message}; the chunk of {key.name} from {key_range.low} to "
-                    f"{key_range.high} cannot be cut smaller",
-                    fix="read the table with UNLOAD (set unload: in the connection)",
-                ) from error
-        assert key_range.low is not None
-        assert key_range.high is not None
-        total = 0
-        for half in split_range(
-            key_range.low,
-            key_range.high,
-            2,
-            key.type_name,
-            high_inclusive=key_range.high_inclusive,
-        ):
-            total += yield from self._read_range(
-                info, columns, where, key, half, progress, stats, depth + 1
-            )
-        return total
+        def select(sql: str) -> Iterator[pa.RecordBatch]:
+            return self._select(info, columns, sql, progress, stats)
+
+        return read_chunked(self.api, select, info, columns, where, key, parts, stats)
 
     def _read_unload(
         self,
@@ -443,37 +350,9 @@ class RedshiftSource:
         progress: Progress | None,
         stats: ReadStats,
     ) -> Iterator[pa.RecordBatch]:
-        unload = self.connection.unload
-        if unload is None:
-            raise ConfigError(
-                f"table {info.ref}: UNLOAD needs unload: in the connection",
-                fix="add unload: {bucket: <staging bucket>} to the connection in shiftsync.yaml",
-            )
-        select = build_select_sql(
-            info.ref.schema, info.ref.name, columns, method="unload", where=where
+        return self.unload_reader.read_table(
+            info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
         )
-        again = False
-        while True:
-            location = staging_location(unload, self.run_id, info.ref.schema, info.ref.name)
-            produced = False
-            try:
-                for batch in self.unload_reader.read(
-                    select,
-                    columns,
-                    location=location,
-                    table=str(info.ref),
-                    stats=stats,
-                    progress=progress,
-                ):
-                    produced = True
-                    yield batch
-                return
-            except StagedObjectMissing as error:
-                if produced or again:
-                    raise
-                again = True
-                stats.note(f"{error.message}: UNLOAD ran again")
-                log.warning("%s; running the UNLOAD again", error.message)
 
     # -- statements ------------------------------------------------------------------------------
     def query(self, sql: str) -> list[tuple[Any, ...]]:
@@ -531,6 +410,7 @@ def read_table(
 
 
 __all__ = [
+    "MAX_CHUNK_DEPTH",
     "Method",
     "ReadPlan",
     "ReadStats",

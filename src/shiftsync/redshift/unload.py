@@ -6,52 +6,58 @@ manifest (`MANIFEST VERBOSE`) lists the parts with their byte length and row cou
 is checked against both before its first batch is handed out, and the rows against the
 manifest's total and the statement's. A few parts download in parallel while the consumer
 works on the current one. Whatever happens (the end, an error, a closed generator, Ctrl-C), the
-staged objects are deleted in a `finally` (DeleteObjects, 1,000 keys a call).
+staged objects are deleted in a `finally` (DeleteObjects, 1,000 keys a call). `read_table`
+runs the UNLOAD once more if a staged object vanished before its first batch.
 
-`find_staged` and `delete_keys` serve `shiftsync cleanup`, which removes what a crashed run
-left behind.
+Staging names and the manifest are in unload_manifest.py; the S3 calls, and the cleanup of
+what a crashed run left behind (`shiftsync cleanup`), in staging.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import re
 import tempfile
 import threading
-import uuid
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import IO, Any, Final
+from typing import IO, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from botocore.exceptions import (
-    ClientError,
-    HTTPClientError,
-    IncompleteReadError,
-)
-from botocore.exceptions import (
-    ConnectionError as BotoConnectionError,
-)
+from botocore.exceptions import ClientError
 
-from shiftsync.aws.session import AssumedRoleSession, error_code
-from shiftsync.config import UnloadConfig
-from shiftsync.errors import AccessError, ShiftsyncError, SourceError
-from shiftsync.redshift.data_api import ACCESS_CODES, DataApi, ReadStats, is_retriable
+from shiftsync.errors import ConfigError, SourceError
+from shiftsync.redshift.catalog import TableInfo
+from shiftsync.redshift.data_api import DataApi
 from shiftsync.redshift.decode import normalize_parquet_batch
 from shiftsync.redshift.retry import RetryPolicy
-from shiftsync.redshift.sql import build_unload_sql
+from shiftsync.redshift.sql import build_select_sql, build_unload_sql
+from shiftsync.redshift.staging import (
+    DELETE_BATCH,
+    BadObject,
+    StagedObject,
+    StagingBucket,
+    find_staged,
+    is_missing,
+)
+from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
+from shiftsync.redshift.unload_manifest import (
+    MANIFEST_NAME,
+    Manifest,
+    ManifestEntry,
+    StagingLocation,
+    announced_rows,
+    new_run_id,
+    parse_manifest,
+    path_component,
+    staging_location,
+)
 
 log = logging.getLogger("shiftsync.redshift")
 
-MANIFEST_NAME: Final = "manifest"
-DELETE_BATCH: Final = 1000
 # Bounds each part, hence the memory a part in flight takes (Parquet rounds to 32 MB steps).
 PART_MAX_FILE_SIZE_MB: Final = 64
 PART_CONCURRENCY: Final = 3
@@ -59,317 +65,14 @@ BATCH_ROWS: Final = 65_536
 DOWNLOAD_CHUNK: Final = 1024 * 1024
 # A missing part may be S3 catching up; after this many tries it is gone.
 MISSING_PART_ATTEMPTS: Final = 3
-_SAFE_CHARS: Final = re.compile(r"[^A-Za-z0-9_-]")
-_S3_URL: Final = re.compile(r"^s3://(?P<bucket>[^/]+)/(?P<key>.+)$")
-_S3_RETRIABLE: Final = frozenset(
-    {"SlowDown", "InternalError", "ServiceUnavailable", "RequestTimeout", "503", "500"}
-)
-
-
 _VANISHED_FIX: Final = (
     "make sure no lifecycle rule or `shiftsync cleanup` removes staged files younger than a "
     "day, then run again"
 )
 
 
-def _is_missing(error: ClientError) -> bool:
-    return error_code(error) in ("NoSuchKey", "404")
-
-
 class StagedObjectMissing(SourceError):
     """A part listed in the manifest is gone from S3 (the read may run the UNLOAD again)."""
-
-
-class _BadPart(Exception):
-    """A downloaded part does not match its manifest entry (retried, then a SourceError)."""
-
-
-# ------------------------------------------------------------------ names (pure)
-
-
-def new_run_id(now: datetime | None = None) -> str:
-    """A run id that sorts by time and is unique: `20240131T120000Z-1a2b3c4d`."""
-    moment = (now or datetime.now(UTC)).astimezone(UTC)
-    return f"{moment:%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
-
-
-def path_component(name: str) -> str:
-    """A schema or table name as a safe S3 key part: letters, digits, `_` and `-`.
-
-    Any other character becomes `_`, and then a short hash of the real name keeps two
-    different names apart (`Odd Schema` → `Odd_Schema-1f0e…`).
-    """
-    safe = _SAFE_CHARS.sub("_", name)
-    if safe == name and name:
-        return name
-    digest = hashlib.sha256(name.encode("utf-8")).hexdigest()[:8]
-    return f"{safe[:60]}-{digest}"
-
-
-@dataclass(frozen=True)
-class StagingLocation:
-    """Where one read's UNLOAD writes: `s3://<bucket>/<name_prefix>…`."""
-
-    bucket: str
-    name_prefix: str
-
-    @property
-    def uri(self) -> str:
-        return f"s3://{self.bucket}/{self.name_prefix}"
-
-    @property
-    def manifest_key(self) -> str:
-        # UNLOAD writes the manifest as <name-prefix>manifest.
-        return self.name_prefix + MANIFEST_NAME
-
-
-def staging_location(
-    unload: UnloadConfig, run_id: str, schema: str, table: str, read_id: str | None = None
-) -> StagingLocation:
-    """`<unload.prefix><run_id>/<schema>.<table>/<read id>_` in the staging bucket."""
-    if not re.fullmatch(r"[A-Za-z0-9_-]+", run_id):
-        raise SourceError(
-            f"run id {run_id!r} cannot be part of an S3 key",
-            fix="use letters, digits, _ and - in a run id",
-        )
-    read = read_id or uuid.uuid4().hex[:12]
-    folder = f"{unload.prefix}{run_id}/{path_component(schema)}.{path_component(table)}/"
-    return StagingLocation(unload.bucket, f"{folder}{read}_")
-
-
-# ------------------------------------------------------------------ manifest (pure)
-
-
-@dataclass(frozen=True)
-class ManifestEntry:
-    url: str
-    bucket: str
-    key: str
-    content_length: int | None
-    record_count: int | None
-
-
-@dataclass(frozen=True)
-class Manifest:
-    entries: tuple[ManifestEntry, ...]
-    record_count: int | None
-    content_length: int | None
-    column_names: tuple[str, ...]
-
-
-def _bad_manifest(table: str, where: str, problem: str) -> SourceError:
-    return SourceError(
-        f"table {table}: the UNLOAD manifest {where} is not usable: {problem}",
-        fix="run again; if it repeats, the UNLOAD did not write a MANIFEST VERBOSE file",
-    )
-
-
-def _count(value: Any, table: str, where: str, what: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise _bad_manifest(table, where, f"{what} is {value!r}, not a count")
-    return value
-
-
-def parse_manifest(
-    data: bytes | str, *, table: str, location: StagingLocation | None = None
-) -> Manifest:
-    """The manifest UNLOAD wrote (`MANIFEST VERBOSE`); SourceError if it is malformed.
-
-    With `location`, every part must lie under that read's prefix: shiftsync never reads
-    (or deletes) an object it did not stage.
-    """
-    where = location.uri + MANIFEST_NAME if location else "file"
-    try:
-        document = json.loads(data)
-    except ValueError as error:
-        raise _bad_manifest(table, where, f"not JSON ({error})") from error
-    if not isinstance(document, dict) or not isinstance(document.get("entries"), list):
-        raise _bad_manifest(table, where, "no entries list")
-    entries: list[ManifestEntry] = []
-    seen: set[str] = set()
-    for number, item in enumerate(document["entries"]):
-        url = item.get("url") if isinstance(item, dict) else None
-        match = _S3_URL.match(url) if isinstance(url, str) else None
-        if match is None:
-            raise _bad_manifest(table, where, f"entry {number} has no s3:// url")
-        if url in seen:
-            raise _bad_manifest(table, where, f"entry {number} repeats {url}")
-        seen.add(str(url))
-        bucket, key = match.group("bucket"), match.group("key")
-        if location is not None and (
-            bucket != location.bucket or not key.startswith(location.name_prefix)
-        ):
-            raise _bad_manifest(table, where, f"entry {url} lies outside {location.uri}")
-        meta = item.get("meta")
-        meta = {} if meta is None else meta
-        if not isinstance(meta, dict):
-            raise _bad_manifest(table, where, f"entry {number} has a meta that is not an object")
-        entries.append(
-            ManifestEntry(
-                url=str(url),
-                bucket=bucket,
-                key=key,
-                content_length=_count(meta.get("content_length"), table, where, "content_length"),
-                record_count=_count(meta.get("record_count"), table, where, "record_count"),
-            )
-        )
-    total = document.get("meta")
-    total = {} if total is None else total
-    if not isinstance(total, dict):
-        raise _bad_manifest(table, where, "meta is not an object")
-    record_count = _count(total.get("record_count"), table, where, "record_count")
-    counts = [entry.record_count for entry in entries]
-    if record_count is not None and None not in counts and sum(counts) != record_count:  # type: ignore[arg-type]
-        raise _bad_manifest(
-            table,
-            where,
-            f"its parts hold {sum(counts)} rows but its total says {record_count}",  # type: ignore[arg-type]
-        )
-    elements = (document.get("schema") or {}).get("elements") or []
-    names = tuple(
-        str(element["name"])
-        for element in elements
-        if isinstance(element, dict) and "name" in element
-    )
-    return Manifest(
-        entries=tuple(entries),
-        record_count=record_count,
-        content_length=_count(total.get("content_length"), table, where, "content_length"),
-        column_names=names,
-    )
-
-
-def _announced_rows(manifest: Manifest) -> int | None:
-    """The manifest's row total, or the sum of its parts' counts, or None if it has neither."""
-    if manifest.record_count is not None:
-        return manifest.record_count
-    counts = [entry.record_count for entry in manifest.entries]
-    if any(count is None for count in counts):
-        return None
-    return sum(count for count in counts if count is not None)
-
-
-# ------------------------------------------------------------------ S3
-
-
-def _s3_retriable(error: Exception) -> bool:
-    if isinstance(error, _BadPart | IncompleteReadError):
-        return True
-    if isinstance(error, ClientError) and error_code(error) in _S3_RETRIABLE:
-        return True
-    return is_retriable(error)
-
-
-def _s3_error(error: Exception, action: str, target: str, role_arn: str) -> ShiftsyncError:
-    if isinstance(error, ClientError):
-        code = error_code(error)
-        message = error.response.get("Error", {}).get("Message", "")
-        if code in ACCESS_CODES or code in ("AccessDenied", "403"):
-            return AccessError(
-                f"s3:{action} on {target} was refused: {code}: {message}",
-                fix=f"the role {role_arn} needs s3:{action} on the staging bucket; "
-                "`shiftsync policy` prints the policy",
-            )
-        return SourceError(
-            f"s3:{action} on {target} failed: {code}: {message}",
-            fix="run again; if it repeats, check the staging bucket",
-        )
-    return SourceError(
-        f"s3:{action} on {target} failed: {error}",
-        fix="check network access to S3 (or AWS_ENDPOINT_URL_S3) and run again",
-    )
-
-
-class StagingBucket:
-    """S3 calls on the staging bucket, through the assumed role's (refreshing) credentials."""
-
-    def __init__(self, session: AssumedRoleSession, retry: RetryPolicy) -> None:
-        self.session = session
-        self.retry = retry
-
-    def run(self, fn: Callable[[], Any], action: str, target: str, stats: ReadStats) -> Any:
-        def count(_retry: int, error: Exception, pause: float) -> None:
-            stats.add(retries=1)
-            log.info("s3:%s on %s failed (%s); retrying in %.2f s", action, target, error, pause)
-
-        try:
-            return self.retry.run(
-                lambda: self.session.call(fn), retriable=_s3_retriable, on_retry=count
-            )
-        except (ClientError, BotoConnectionError, HTTPClientError, IncompleteReadError) as error:
-            raise _s3_error(error, action, target, self.session.role_arn) from error
-
-    def get(self, bucket: str, key: str, *, stats: ReadStats, missing_attempts: int = 1) -> bytes:
-        """The object's bytes; a missing key is tried `missing_attempts` times in all."""
-        s3 = self.session.client("s3")
-        missing = 0
-
-        def attempt() -> bytes:
-            nonlocal missing
-            try:
-                response = s3.get_object(Bucket=bucket, Key=key)
-            except ClientError as error:
-                if _is_missing(error):
-                    missing += 1
-                    if missing < missing_attempts:
-                        raise _BadPart(f"s3://{bucket}/{key} is missing") from error
-                raise
-            body = response["Body"]
-            try:
-                return bytes(body.read())
-            finally:
-                body.close()
-
-        try:
-            data: bytes = self.run(attempt, "GetObject", f"s3://{bucket}/{key}", stats)
-        except _BadPart as error:
-            raise SourceError(str(error), fix="run again") from error
-        return data
-
-    def list(self, bucket: str, prefix: str, *, stats: ReadStats) -> list[dict[str, Any]]:
-        s3 = self.session.client("s3")
-
-        def collect() -> list[dict[str, Any]]:
-            found: list[dict[str, Any]] = []
-            for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-                found.extend(page.get("Contents") or [])
-            return found
-
-        listed: list[dict[str, Any]] = self.run(
-            collect, "ListBucket", f"s3://{bucket}/{prefix}", stats
-        )
-        return listed
-
-    def delete(self, bucket: str, keys: Sequence[str], *, stats: ReadStats) -> int:
-        """Delete keys, 1,000 a call; the number deleted. Failed keys are logged."""
-        s3 = self.session.client("s3")
-        deleted = 0
-        for start in range(0, len(keys), DELETE_BATCH):
-            batch = keys[start : start + DELETE_BATCH]
-            request = {"Objects": [{"Key": key} for key in batch], "Quiet": True}
-
-            def attempt(request: dict[str, Any] = request) -> dict[str, Any]:
-                answer: dict[str, Any] = s3.delete_objects(Bucket=bucket, Delete=request)
-                return answer
-
-            answer = self.run(attempt, "DeleteObject", f"s3://{bucket}/{batch[0]}…", stats)
-            errors = answer.get("Errors") or []
-            for item in errors:
-                log.warning(
-                    "could not delete staged object s3://%s/%s: %s",
-                    bucket,
-                    item.get("Key"),
-                    item.get("Message") or item.get("Code"),
-                )
-            deleted += len(batch) - len(errors)
-        stats.add(staged_deleted=deleted)
-        return deleted
-
-    def delete_prefix(self, bucket: str, prefix: str, *, stats: ReadStats) -> int:
-        keys = [str(item["Key"]) for item in self.list(bucket, prefix, stats=stats)]
-        return self.delete(bucket, keys, stats=stats) if keys else 0
 
 
 # ------------------------------------------------------------------ the reader
@@ -436,7 +139,7 @@ class UnloadReader:
                 if progress is not None:
                     progress(batch.num_rows, batch.nbytes)
                 yield batch
-            announced = _announced_rows(manifest)
+            announced = announced_rows(manifest)
             if announced is not None and announced != received:
                 raise SourceError(
                     f"table {table}: the UNLOAD manifest lists {announced} rows but {received} "
@@ -453,6 +156,50 @@ class UnloadReader:
                 )
         finally:
             self._clean(location, table, stats)
+
+    def read_table(
+        self,
+        info: TableInfo,
+        columns: Sequence[Column],
+        *,
+        where: str | None,
+        run_id: str,
+        stats: ReadStats,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """`read` the table's rows, staged under a new prefix of the run; if a staged object
+        vanishes before the first batch is handed out, the UNLOAD runs once more."""
+        unload = self.api.connection.unload
+        if unload is None:
+            raise ConfigError(
+                f"table {info.ref}: UNLOAD needs unload: in the connection",
+                fix="add unload: {bucket: <staging bucket>} to the connection in shiftsync.yaml",
+            )
+        select = build_select_sql(
+            info.ref.schema, info.ref.name, columns, method="unload", where=where
+        )
+        again = False
+        while True:
+            location = staging_location(unload, run_id, info.ref.schema, info.ref.name)
+            produced = False
+            try:
+                for batch in self.read(
+                    select,
+                    columns,
+                    location=location,
+                    table=str(info.ref),
+                    stats=stats,
+                    progress=progress,
+                ):
+                    produced = True
+                    yield batch
+                return
+            except StagedObjectMissing as error:
+                if produced or again:
+                    raise
+                again = True
+                stats.note(f"{error.message}: UNLOAD ran again")
+                log.warning("%s; running the UNLOAD again", error.message)
 
     def _clean(self, location: StagingLocation, table: str, stats: ReadStats) -> None:
         try:
@@ -479,7 +226,7 @@ class UnloadReader:
             )
         except SourceError as error:
             cause = error.__cause__
-            if not (isinstance(cause, ClientError) and _is_missing(cause)):
+            if not (isinstance(cause, ClientError) and is_missing(cause)):
                 raise
             if unloaded == 0:
                 return Manifest((), 0, 0, ())
@@ -508,10 +255,10 @@ class UnloadReader:
             try:
                 response = s3.get_object(Bucket=entry.bucket, Key=entry.key)
             except ClientError as error:
-                if _is_missing(error):
+                if is_missing(error):
                     missing += 1
                     if missing < MISSING_PART_ATTEMPTS:
-                        raise _BadPart(f"{entry.url} is missing") from error
+                        raise BadObject(f"{entry.url} is missing") from error
                 raise
             # Closed by _Part.close() once read, or below when the part is refused.
             spool = tempfile.TemporaryFile(prefix="shiftsync-part-")  # noqa: SIM115
@@ -526,19 +273,19 @@ class UnloadReader:
                     body.close()
                 size = spool.tell()
                 if entry.content_length is not None and size != entry.content_length:
-                    raise _BadPart(
+                    raise BadObject(
                         f"{entry.url} has {size} bytes, the manifest says {entry.content_length}"
                     )
                 spool.seek(0)
                 try:
                     parquet = pq.ParquetFile(spool)
                 except (pa.ArrowInvalid, OSError) as error:
-                    raise _BadPart(
+                    raise BadObject(
                         f"{entry.url} is not a readable Parquet file: {error}"
                     ) from error
                 rows = parquet.metadata.num_rows
                 if entry.record_count is not None and rows != entry.record_count:
-                    raise _BadPart(
+                    raise BadObject(
                         f"{entry.url} holds {rows} rows, the manifest says {entry.record_count}"
                     )
             except BaseException:
@@ -550,7 +297,7 @@ class UnloadReader:
         try:
             part: _Part = self.bucket.run(attempt, "GetObject", entry.url, stats)
             return part
-        except _BadPart as error:
+        except BadObject as error:
             raise SourceError(
                 f"table {table}: staged part {error}",
                 fix="run again; if it repeats, check that nothing else writes to the staging "
@@ -558,7 +305,7 @@ class UnloadReader:
             ) from error
         except SourceError as error:
             cause = error.__cause__
-            if isinstance(cause, ClientError) and _is_missing(cause):
+            if isinstance(cause, ClientError) and is_missing(cause):
                 raise StagedObjectMissing(
                     f"table {table}: staged part {entry.url} vanished before it was read",
                     fix=_VANISHED_FIX,
@@ -613,39 +360,14 @@ class _Part:
         self.spool.close()
 
 
-# ------------------------------------------------------------------ cleanup
-
-
-@dataclass(frozen=True)
-class StagedObject:
-    key: str
-    size: int
-    last_modified: datetime
-
-
-def find_staged(
-    bucket: StagingBucket,
-    unload: UnloadConfig,
-    *,
-    older_than_hours: float,
-    stats: ReadStats,
-    now: datetime | None = None,
-) -> list[StagedObject]:
-    """Objects under the unload prefix older than the age (what a crashed run left)."""
-    limit = (now or datetime.now(UTC)) - timedelta(hours=older_than_hours)
-    found = []
-    for item in bucket.list(unload.bucket, unload.prefix, stats=stats):
-        modified = item.get("LastModified")
-        if not isinstance(modified, datetime):
-            continue
-        if modified.tzinfo is None:
-            modified = modified.replace(tzinfo=UTC)
-        if modified <= limit:
-            found.append(StagedObject(str(item["Key"]), int(item.get("Size", 0)), modified))
-    return sorted(found, key=lambda item: item.key)
-
-
 __all__ = [
+    "BATCH_ROWS",
+    "DELETE_BATCH",
+    "DOWNLOAD_CHUNK",
+    "MANIFEST_NAME",
+    "MISSING_PART_ATTEMPTS",
+    "PART_CONCURRENCY",
+    "PART_MAX_FILE_SIZE_MB",
     "Manifest",
     "ManifestEntry",
     "StagedObject",

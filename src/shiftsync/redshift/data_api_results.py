@@ -1,0 +1,208 @@
+"""Reading a statement's result: its pages in order, checked, as record batches or rows.
+
+`result_pages` follows NextToken to the end (the next page fetched in the background while
+the caller works on the current one) and refuses a token that comes back; `read_select`
+decodes a SELECT's pages into batches and checks that the rows received are the rows the
+Data API announced; `query_rows` and `execute_statement` serve small statements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import pyarrow as pa
+
+from shiftsync.errors import SourceError
+from shiftsync.redshift.decode import csv_page_to_batches, json_records_to_batch
+from shiftsync.redshift.types import Column
+
+if TYPE_CHECKING:
+    from shiftsync.redshift.data_api import DataApi
+    from shiftsync.redshift.stats import ReadStats
+
+_FIELD_MEMBERS: Final = ("longValue", "doubleValue", "booleanValue", "stringValue", "blobValue")
+
+
+@dataclass(frozen=True)
+class ResultPage:
+    """One page of GetStatementResultV2 (CSV text) or GetStatementResult (JSON records)."""
+
+    index: int
+    total_rows: int
+    column_count: int
+    text: str = ""
+    records: Sequence[Sequence[dict[str, Any]]] = ()
+    size: int = 0
+
+
+def result_pages(
+    api: DataApi,
+    statement_id: str,
+    *,
+    what: str,
+    stats: ReadStats,
+    csv: bool,
+    prefetch: bool = True,
+) -> Iterator[ResultPage]:
+    """The result's pages, in order, following NextToken to the end.
+
+    With `prefetch`, the next page is fetched in a background thread while the caller
+    works on the current one.
+    """
+    operation = "GetStatementResultV2" if csv else "GetStatementResult"
+
+    def fetch(token: str | None) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"Id": statement_id}
+        if token:
+            kwargs["NextToken"] = token
+        return api.call(operation, what, stats, **kwargs)
+
+    pool = ThreadPoolExecutor(1, thread_name_prefix="shiftsync-page") if prefetch else None
+    seen: set[str] = set()
+    try:
+        pending: Future[dict[str, Any]] | None = None
+        response = fetch(None)
+        index = 0
+        while True:
+            token = response.get("NextToken") or None
+            if token is not None:
+                if token in seen:
+                    raise SourceError(
+                        f"{what}: GetStatementResult returned NextToken {token[:16]}… a "
+                        f"second time for statement {statement_id}",
+                        fix="run again; shiftsync stops rather than return a result that "
+                        "is incomplete or repeated",
+                    )
+                seen.add(token)
+                if pool is not None:
+                    pending = pool.submit(fetch, token)
+            yield result_page(response, index, csv, what)
+            if token is None:
+                return
+            response = pending.result() if pending is not None else fetch(token)
+            index += 1
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+
+def result_page(response: dict[str, Any], index: int, csv: bool, what: str) -> ResultPage:
+    """One GetStatementResult(V2) response as a ResultPage."""
+    records = response.get("Records") or []
+    total = int(response.get("TotalNumRows", -1))
+    columns = len(response.get("ColumnMetadata") or [])
+    if not csv:
+        return ResultPage(index, total, columns, records=records)
+    texts = []
+    for record in records:
+        if "CSVRecords" not in record:
+            raise SourceError(
+                f"{what}: a GetStatementResultV2 page holds {sorted(record)} instead of CSVRecords",
+                fix="update shiftsync, or set result_format: json on the connection",
+            )
+        texts.append(record["CSVRecords"])
+    text = "".join(texts)
+    return ResultPage(index, total, columns, text=text, size=len(text))
+
+
+def read_select(
+    api: DataApi,
+    sql: str,
+    columns: Sequence[Column],
+    *,
+    table: str,
+    stats: ReadStats,
+    result_format: Literal["csv", "json"] = "csv",
+    prefetch: bool = True,
+    progress: Callable[[int, int], None] | None = None,
+    timeout: float | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """Run a SELECT built for `columns` and yield its rows as batches, page by page.
+
+    Raises SourceError if the rows received differ from TotalNumRows or ResultRows.
+    """
+    csv = result_format == "csv"
+    what = f"table {table}"
+    with api.running(
+        sql, what=what, stats=stats, result_format="CSV" if csv else "JSON", timeout=timeout
+    ) as status:
+        received = 0
+        announced: int | None = None
+        for page in api.pages(status.id, what=what, stats=stats, csv=csv, prefetch=prefetch):
+            stats.add(pages=1, bytes_received=page.size)
+            if page.column_count and page.column_count != len(columns):
+                raise SourceError(
+                    f"{what}: statement {status.id} returned {page.column_count} columns, "
+                    f"expected {len(columns)}",
+                    fix="the table changed after shiftsync described it: run again",
+                )
+            if announced is None:
+                announced = page.total_rows
+            if csv:
+                batches: Iterator[pa.RecordBatch] = csv_page_to_batches(
+                    page.text, columns, has_header=page.index == 0, table=table
+                )
+            else:
+                batches = iter([json_records_to_batch(page.records, columns, table=table)])
+            for batch in batches:
+                if batch.num_rows == 0:
+                    continue
+                received += batch.num_rows
+                stats.add(rows=batch.num_rows)
+                if progress is not None:
+                    progress(batch.num_rows, batch.nbytes)
+                yield batch
+        expected = [n for n in (announced, status.result_rows) if n is not None and n >= 0]
+        if any(n != received for n in expected):
+            raise SourceError(
+                f"{what}: statement {status.id} announced {expected[0]} rows but {received} "
+                "arrived",
+                fix="run again; shiftsync refuses a result that is incomplete",
+            )
+
+
+def field_value(field_union: dict[str, Any], *, what: str) -> Any:
+    """A GetStatementResult Field as a Python value (str for numerics, dates and times)."""
+    if field_union.get("isNull"):
+        return None
+    for member in _FIELD_MEMBERS:
+        if member in field_union:
+            return field_union[member]
+    raise SourceError(
+        f"{what}: a Data API field has no known member: {sorted(field_union)}",
+        fix="update shiftsync (the Data API sent a kind of value it does not know)",
+    )
+
+
+def query_rows(
+    api: DataApi, sql: str, *, what: str, stats: ReadStats, timeout: float | None = None
+) -> list[tuple[Any, ...]]:
+    """Run a small statement with the JSON result format; every row as a tuple of values."""
+    with api.running(sql, what=what, stats=stats, timeout=timeout) as status:
+        if not status.has_result_set:
+            return []
+        rows: list[tuple[Any, ...]] = []
+        announced = -1
+        for page in api.pages(status.id, what=what, stats=stats, csv=False, prefetch=False):
+            stats.add(pages=1)
+            announced = page.total_rows if page.index == 0 else announced
+            rows.extend(
+                tuple(field_value(item, what=what) for item in record) for record in page.records
+            )
+        if announced >= 0 and announced != len(rows):
+            raise SourceError(
+                f"{what}: statement {status.id} announced {announced} rows but {len(rows)} arrived",
+                fix="run again; shiftsync refuses a result that is incomplete",
+            )
+        return rows
+
+
+def execute_statement(
+    api: DataApi, sql: str, *, what: str, stats: ReadStats, timeout: float | None = None
+) -> int:
+    """Run a statement without a result set; the rows it affected (ResultRows, 0 if unknown)."""
+    with api.running(sql, what=what, stats=stats, timeout=timeout) as status:
+        return max(status.result_rows, 0)
