@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from shiftsync.aws.session import AssumedRoleSession
+from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandIn, StandInInfo, StandInOptions
 
 # Keep the developer's own AWS configuration out of the tests.
@@ -63,3 +64,13 @@ def redshift_data(assumed: AssumedRoleSession) -> Any:
 @pytest.fixture(scope="session")
 def s3(assumed: AssumedRoleSession) -> Any:
     return assumed.client("s3")
+
+
+@pytest.fixture(scope="module")
+def postgres() -> Iterator[TempPostgres]:
+    """A throwaway PostgreSQL cluster, one for each test module that asks for it."""
+    server = TempPostgres().start()
+    try:
+        yield server
+    finally:
+        server.stop()

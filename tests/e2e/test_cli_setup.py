@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
+from tests.support import staging_prefix, write_role_workspace
 
 from shiftsync.aws.preflight import planned_checks
 from shiftsync.cli import main
@@ -66,41 +67,6 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
     return run
 
 
-def write_workspace(
-    folder: Path,
-    info: StandInInfo,
-    role_arn: str,
-    *,
-    external_id: str | None = None,
-    unload_prefix: str | None = None,
-    bucket: str | None = None,
-    extra: str = "",
-) -> Workspace:
-    workspace = Workspace.init(folder)
-    if external_id is not None:
-        workspace.external_id_path.write_text(external_id + "\n")
-    unload = (
-        f"    unload:\n      bucket: {bucket or info.bucket}\n      prefix: {unload_prefix}\n"
-        if unload_prefix
-        else ""
-    )
-    workspace.config_path.write_text(
-        "connections:\n"
-        "  wh:\n"
-        "    type: redshift_serverless\n"
-        f"    region: {info.region}\n"
-        f"    workgroup: {info.workgroup}\n"
-        f"    database: {info.database}\n"
-        f"    role_arn: {role_arn}\n"
-        f"{extra}{unload}"
-        "destinations:\n"
-        "  local: {type: duckdb}\n"
-        "syncs:\n"
-        "  nightly: {source: wh, destination: local, tables: [public.*]}\n"
-    )
-    return workspace
-
-
 def new_role_arn() -> str:
     return f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/cli-{uuid.uuid4().hex[:12]}"
 
@@ -116,10 +82,7 @@ def run_grants(standin: StandIn, role_name: str, grants: Sequence[str]) -> None:
 
 @pytest.fixture
 def prefix(s3: Any) -> Iterator[str]:
-    value = f"cli-{uuid.uuid4().hex[:12]}/"
-    yield value
-    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=value).get("Contents", []):
-        s3.delete_object(Bucket=BUCKET, Key=item["Key"])
+    yield from staging_prefix(s3, "cli")
 
 
 def unload_works(standin: StandIn) -> bool:
@@ -174,7 +137,7 @@ def test_init_refuses_a_damaged_external_id(cli: Cli, tmp_path: Path) -> None:
 def test_policy_json_is_the_only_thing_on_stdout(
     cli: Cli, info: StandInInfo, tmp_path: Path
 ) -> None:
-    write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     ran = cli("policy", "--workspace", str(tmp_path))
     assert ran.code == 0, ran.err
     bundle = json.loads(ran.out)
@@ -194,7 +157,7 @@ def test_policy_json_is_the_only_thing_on_stdout(
 def test_policy_other_formats(
     cli: Cli, info: StandInInfo, tmp_path: Path, fmt: str, marker: str
 ) -> None:
-    write_workspace(
+    write_role_workspace(
         tmp_path, info, info.role_arn, external_id=info.external_id, unload_prefix="stage/"
     )
     ran = cli("policy", "wh", "-f", fmt, "-w", str(tmp_path))
@@ -209,7 +172,7 @@ def test_policy_with_principal_arn_needs_no_aws_credentials(
     cli: Cli, info: StandInInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     principal = "arn:aws:sts::111111111111:assumed-role/etl-runner/session-1"
-    write_workspace(tmp_path, info, info.role_arn, extra=f"    principal_arn: {principal}\n")
+    write_role_workspace(tmp_path, info, info.role_arn, extra=f"    principal_arn: {principal}\n")
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     ran = cli("policy", "-w", str(tmp_path))
@@ -226,7 +189,7 @@ def test_policy_with_principal_arn_needs_no_aws_credentials(
 
 
 def test_check_all_green(cli: Cli, info: StandInInfo, tmp_path: Path) -> None:
-    workspace = write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     ran = cli("check", "-w", str(tmp_path))
     assert ran.code == 0, ran.out + ran.err
     assert f"external ID: {info.external_id}" in ran.out
@@ -238,7 +201,7 @@ def test_check_all_green(cli: Cli, info: StandInInfo, tmp_path: Path) -> None:
 
 
 def test_check_json_document(cli: Cli, info: StandInInfo, tmp_path: Path) -> None:
-    write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     ran = cli("check", "--json", "-w", str(tmp_path))
     assert ran.code == 0, ran.err
     document = json.loads(ran.out)
@@ -253,7 +216,7 @@ def test_check_failure_exits_3_and_json_stays_clean(
     cli: Cli, standin: StandIn, info: StandInInfo, tmp_path: Path
 ) -> None:
     arn = new_role_arn()
-    workspace = write_workspace(tmp_path, info, arn)
+    workspace = write_role_workspace(tmp_path, info, arn)
     name = arn.rsplit("/", 1)[1]
     standin.create_role(
         name,
@@ -278,7 +241,7 @@ def test_check_on_a_terminal_draws_a_table(
         def isatty(self) -> bool:
             return True
 
-    write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     screen = Terminal()
     monkeypatch.setattr(sys, "stdout", screen)
     monkeypatch.setattr(sys, "argv", ["shiftsync", "check", "-w", str(tmp_path)])
@@ -327,7 +290,7 @@ def role_from_policy(
 def test_policy_round_trip_passes_check(
     cli: Cli, standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str, unload: bool
 ) -> None:
-    write_workspace(tmp_path, info, new_role_arn(), unload_prefix=prefix if unload else None)
+    write_role_workspace(tmp_path, info, new_role_arn(), unload_prefix=prefix if unload else None)
     role_from_policy(cli, standin, tmp_path)
     ran = cli("check", "--json", "-w", str(tmp_path))
     checks = {c["name"]: c for c in json.loads(ran.out)["checks"]}
@@ -357,7 +320,7 @@ def test_policy_minus_one_action_fails_that_check(
     cli: Cli, standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str, missing: str
 ) -> None:
     unload = prefix if missing.startswith("s3:") else None
-    write_workspace(tmp_path, info, new_role_arn(), unload_prefix=unload)
+    write_role_workspace(tmp_path, info, new_role_arn(), unload_prefix=unload)
     role_from_policy(cli, standin, tmp_path, missing=missing)
     ran = cli("check", "--json", "-w", str(tmp_path))
     assert ran.code == 3
@@ -396,7 +359,7 @@ def test_malformed_config_is_a_config_error(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_unknown_connection_is_a_config_error(cli: Cli, info: StandInInfo, tmp_path: Path) -> None:
-    write_workspace(tmp_path, info, info.role_arn)
+    write_role_workspace(tmp_path, info, info.role_arn)
     ran = cli("check", "nope", "-w", str(tmp_path))
     assert ran.code == 2
     assert "no connection named 'nope'" in ran.err
@@ -407,7 +370,7 @@ def test_unknown_connection_is_a_config_error(cli: Cli, info: StandInInfo, tmp_p
 def test_role_arn_of_the_wrong_shape_is_a_config_error(
     cli: Cli, info: StandInInfo, tmp_path: Path, command: str
 ) -> None:
-    write_workspace(tmp_path, info, "arn:aws:iam::12345:role/short-account")
+    write_role_workspace(tmp_path, info, "arn:aws:iam::12345:role/short-account")
     ran = cli(command, "-w", str(tmp_path))
     assert ran.code == 2
     assert "connections.wh.role_arn: not an IAM role ARN" in ran.err
@@ -415,7 +378,7 @@ def test_role_arn_of_the_wrong_shape_is_a_config_error(
 
 
 def test_missing_external_id_is_a_config_error(cli: Cli, info: StandInInfo, tmp_path: Path) -> None:
-    workspace = write_workspace(tmp_path, info, info.role_arn)
+    workspace = write_role_workspace(tmp_path, info, info.role_arn)
     workspace.external_id_path.unlink()
     ran = cli("check", "-w", str(tmp_path))
     assert ran.code == 2
@@ -431,7 +394,7 @@ def no_credentials(info: StandInInfo, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("no_credentials")
 def test_check_without_any_credentials_exits_3(cli: Cli, info: StandInInfo, tmp_path: Path) -> None:
-    write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     ran = cli("check", "-w", str(tmp_path))
     assert ran.code == 3
     first = next(line for line in ran.out.splitlines() if "sts:GetCallerIdentity" in line)
@@ -445,7 +408,7 @@ def test_check_without_any_credentials_exits_3(cli: Cli, info: StandInInfo, tmp_
 def test_policy_without_any_credentials_exits_3(
     cli: Cli, info: StandInInfo, tmp_path: Path
 ) -> None:
-    write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     ran = cli("policy", "-w", str(tmp_path))
     assert ran.code == 3
     assert ran.out == ""
@@ -461,7 +424,7 @@ def test_bucket_in_another_region_fails_check(
     bucket = f"shiftsync-euw1-{uuid.uuid4().hex[:8]}"
     s3_backends[CUSTOMER_ACCOUNT]["aws"].create_bucket(bucket, "eu-west-1")
     arn = new_role_arn()
-    workspace = write_workspace(tmp_path, info, arn, unload_prefix="stage/", bucket=bucket)
+    workspace = write_role_workspace(tmp_path, info, arn, unload_prefix="stage/", bucket=bucket)
     permissions = guide_permission_policy(bucket)
     # Stand-in gap: moto reports a bucket's region only on HeadBucket, which it authorises as
     # s3:HeadBucket (AWS: s3:ListBucket, and the header comes even with a refusal).
@@ -509,7 +472,7 @@ def test_no_secret_in_any_output_or_file(
 ) -> None:
     folder = tmp_path / "project"
     outputs = [cli("init", str(folder))]
-    write_workspace(folder, info, new_role_arn(), unload_prefix=prefix)
+    write_role_workspace(folder, info, new_role_arn(), unload_prefix=prefix)
     role_from_policy(cli, standin, folder)
     for fmt in ("json", "terraform", "cloudformation"):
         outputs.append(cli("policy", "-f", fmt, "-w", str(folder)))

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
+from tests.support import standin_connection, write_external_id, write_sync_config
 
 from shiftsync.local.standin import StandInInfo
 
@@ -28,29 +28,13 @@ def write_workspace(
     external_id: str | None = None,
     destination: str = "local",
 ) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ".shiftsync").mkdir(exist_ok=True)
-    (folder / ".shiftsync" / "external_id").write_text((external_id or info.external_id) + "\n")
-    config = {
-        "connections": {
-            "warehouse": {
-                "type": "redshift_serverless",
-                "region": info.region,
-                "workgroup": info.workgroup,
-                "database": info.database,
-                "role_arn": info.role_arn,
-            }
-        },
-        "destinations": {"local": {"type": "duckdb", "path": "out.duckdb"}},
-        "syncs": {
-            "main": {
-                "source": "warehouse",
-                "destination": destination,
-                "tables": list(tables),
-            }
-        },
-    }
-    (folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_external_id(folder, external_id or info.external_id)
+    write_sync_config(
+        folder,
+        standin_connection(info),
+        {"local": {"type": "duckdb", "path": "out.duckdb"}},
+        {"destination": destination, "tables": list(tables)},
+    )
     return folder
 
 

@@ -80,15 +80,6 @@ class Harness:
 
 
 @pytest.fixture(scope="module")
-def postgres() -> Iterator[TempPostgres]:
-    server = TempPostgres().start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-@pytest.fixture(scope="module")
 def s3_endpoint(standin: StandIn, assumed: AssumedRoleSession) -> Iterator[str]:
     """The stand-in's S3, written with the assumed role's keys, as shiftsync's runs do."""
     credentials = assumed.frozen_credentials()

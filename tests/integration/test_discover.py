@@ -10,12 +10,13 @@ from typing import Any
 import psycopg
 import pytest
 from botocore.stub import Stubber
+from tests.support import write_template_workspace
 
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.cli import main
 from shiftsync.errors import SourceError
 from shiftsync.local.standin import StandIn, StandInInfo
-from shiftsync.redshift.catalog import TableRef
+from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import ReadStats
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
 from shiftsync.redshift.source import RedshiftSource
@@ -52,19 +53,7 @@ Conn = psycopg.Connection[Any]
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> Workspace:
     folder = tmp_path_factory.mktemp("discover")
-    (folder / "shiftsync.yaml").write_text(
-        CONFIG.format(
-            region=info.region,
-            workgroup=info.workgroup,
-            database=info.database,
-            role_arn=info.role_arn,
-            bucket=info.bucket,
-            prefix=PREFIX,
-        )
-    )
-    (folder / ".shiftsync").mkdir()
-    (folder / ".shiftsync" / "external_id").write_text(info.external_id + "\n")
-    return Workspace(folder)
+    return write_template_workspace(folder, CONFIG, info, PREFIX)
 
 
 @pytest.fixture(scope="module")
@@ -313,16 +302,22 @@ def test_a_listing_that_repeats_a_next_token_is_refused(
     assert raised.value.fix is not None
 
 
-def test_a_result_that_repeats_a_next_token_is_refused(
+def stubbable_category(
     workspace: Workspace, info: StandInInfo
-) -> None:
+) -> tuple[RedshiftSource, TableInfo, Any]:
+    """A source that tries once and polls at once, public.category, and its client to stub."""
     session = AssumedRoleSession(info.role_arn, workspace.external_id, info.region)
     _, connection = workspace.config.connection("warehouse")
     source = RedshiftSource(
         connection, session, retry=RetryPolicy(max_attempts=1), polling=PollPolicy(first=0)
     )
-    table = source.describe("public.category")
-    client = session.client("redshift-data")
+    return source, source.describe("public.category"), session.client("redshift-data")
+
+
+def test_a_result_that_repeats_a_next_token_is_refused(
+    workspace: Workspace, info: StandInInfo
+) -> None:
+    source, table, client = stubbable_category(workspace, info)
     statement = "11111111-2222-3333-4444-555555555555"
     page = {
         "Records": [{"CSVRecords": "catid\n1\n"}],
@@ -346,13 +341,7 @@ def test_a_result_that_repeats_a_next_token_is_refused(
 def test_a_result_shorter_than_announced_is_refused(
     workspace: Workspace, info: StandInInfo
 ) -> None:
-    session = AssumedRoleSession(info.role_arn, workspace.external_id, info.region)
-    _, connection = workspace.config.connection("warehouse")
-    source = RedshiftSource(
-        connection, session, retry=RetryPolicy(max_attempts=1), polling=PollPolicy(first=0)
-    )
-    table = source.describe("public.category")
-    client = session.client("redshift-data")
+    source, table, client = stubbable_category(workspace, info)
     statement = "11111111-2222-3333-4444-666666666666"
     with Stubber(client) as stubber:
         stubber.add_response("execute_statement", {"Id": statement})
@@ -373,13 +362,7 @@ def test_a_result_shorter_than_announced_is_refused(
 
 
 def test_a_refused_long_poll_falls_back_to_polling(workspace: Workspace, info: StandInInfo) -> None:
-    session = AssumedRoleSession(info.role_arn, workspace.external_id, info.region)
-    _, connection = workspace.config.connection("warehouse")
-    source = RedshiftSource(
-        connection, session, retry=RetryPolicy(max_attempts=1), polling=PollPolicy(first=0)
-    )
-    table = source.describe("public.category")
-    client = session.client("redshift-data")
+    source, table, client = stubbable_category(workspace, info)
     statement = "11111111-2222-3333-4444-777777777777"
     with Stubber(client) as stubber:
         stubber.add_response("execute_statement", {"Id": statement})

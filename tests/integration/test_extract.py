@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
+from tests.support import write_template_workspace
 
 from shiftsync import read_table
 from shiftsync.aws.session import AssumedRoleSession
@@ -73,19 +74,7 @@ Conn = psycopg.Connection[Any]
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> Workspace:
     folder = tmp_path_factory.mktemp("extract")
-    (folder / "shiftsync.yaml").write_text(
-        CONFIG.format(
-            region=info.region,
-            workgroup=info.workgroup,
-            database=info.database,
-            role_arn=info.role_arn,
-            bucket=info.bucket,
-            prefix=PREFIX,
-        )
-    )
-    (folder / ".shiftsync").mkdir()
-    (folder / ".shiftsync" / "external_id").write_text(info.external_id + "\n")
-    return Workspace(folder)
+    return write_template_workspace(folder, CONFIG, info, PREFIX)
 
 
 @pytest.fixture(scope="module")

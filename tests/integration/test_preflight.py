@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 from psycopg import sql
+from tests.support import staging_prefix, write_role_workspace
 
 from shiftsync.aws.policy import database_grants
 from shiftsync.aws.preflight import (
@@ -146,45 +147,6 @@ def test_short_list() -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def write_workspace(
-    folder: Path,
-    info: StandInInfo,
-    role_arn: str,
-    *,
-    external_id: str | None = None,
-    unload_prefix: str | None = None,
-    bucket: str | None = None,
-    tables: Sequence[str] = ("public.*",),
-) -> Workspace:
-    """A workspace whose one connection is the stand-in's workgroup, read as `role_arn`."""
-    workspace = Workspace.init(folder)
-    if external_id is not None:
-        workspace.external_id_path.write_text(external_id + "\n")
-    unload = (
-        f"    unload:\n      bucket: {bucket or info.bucket}\n      prefix: {unload_prefix}\n"
-        if unload_prefix
-        else ""
-    )
-    workspace.config_path.write_text(
-        "connections:\n"
-        "  wh:\n"
-        "    type: redshift_serverless\n"
-        f"    region: {info.region}\n"
-        f"    workgroup: {info.workgroup}\n"
-        f"    database: {info.database}\n"
-        f"    role_arn: {role_arn}\n"
-        f"{unload}"
-        "destinations:\n"
-        "  local: {type: duckdb}\n"
-        "syncs:\n"
-        "  nightly:\n"
-        "    source: wh\n"
-        "    destination: local\n"
-        f"    tables: {json.dumps(list(tables))}\n"
-    )
-    return workspace
-
-
 def grant_reads(standin: StandIn, workspace: Workspace) -> None:
     """What the customer's admin does: create the role's database user and run the grants."""
     _, conn = workspace.config.connection()
@@ -208,10 +170,7 @@ def role_arn(name: str) -> str:
 @pytest.fixture
 def prefix(s3: Any) -> Iterator[str]:
     """A staging prefix of this test's own, emptied afterwards whatever the checks left."""
-    value = f"check-{uuid.uuid4().hex[:12]}/"
-    yield value
-    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=value).get("Contents", []):
-        s3.delete_object(Bucket=BUCKET, Key=item["Key"])
+    yield from staging_prefix(s3, "check")
 
 
 def make_checked_role(
@@ -225,7 +184,7 @@ def make_checked_role(
 ) -> Workspace:
     """A fresh role with the guide's policies (minus `deny`), trusting the workspace's new ID."""
     name = unique_role()
-    workspace = write_workspace(folder, info, role_arn(name), unload_prefix=unload_prefix)
+    workspace = write_role_workspace(folder, info, role_arn(name), unload_prefix=unload_prefix)
     trusted_id = workspace.external_id if trust_external_id else None
     standin.create_role(
         name,
@@ -254,7 +213,7 @@ def unload_works(standin: StandIn) -> bool:
 
 
 def test_all_green_without_unload(info: StandInInfo, tmp_path: Path) -> None:
-    workspace = write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     seen: list[str] = []
     results = run_preflight(workspace, "wh", progress=lambda result: seen.append(result.name))
     assert [r.name for r in results] == [*IDENTITY_CHECKS, *DATA_API_CHECKS]
@@ -381,7 +340,7 @@ def test_wrong_external_id_fails_at_assume_role_with_the_expected_trust_policy(
 def test_run_preflight_with_a_bare_config_needs_the_external_id(
     info: StandInInfo, tmp_path: Path
 ) -> None:
-    workspace = write_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     results = run_preflight(workspace.config, external_id=info.external_id)
     assert preflight_ok(results)
     from shiftsync.errors import ConfigError

@@ -28,8 +28,8 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
-import yaml
 from psycopg import sql
+from tests.support import standin_connection, write_external_id, write_sync_config
 
 from shiftsync.destinations.base import Destination
 from shiftsync.destinations.registry import DestinationContext, create_destination
@@ -68,15 +68,6 @@ KEYS: Mapping[str, tuple[str, ...]] = {
 
 
 # --- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def postgres() -> Iterator[TempPostgres]:
-    server = TempPostgres().start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -134,9 +125,7 @@ def make_workspace(
     tables: Sequence[Any],
     **sync: Any,
 ) -> Workspace:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / ".shiftsync").mkdir(exist_ok=True)
-    (folder / ".shiftsync" / "external_id").write_text(info.external_id + "\n")
+    write_external_id(folder, info.external_id)
     write_config(folder, info, destination, tables, **sync)
     return Workspace(folder)
 
@@ -148,29 +137,12 @@ def write_config(
     tables: Sequence[Any],
     **sync: Any,
 ) -> None:
-    config = {
-        "connections": {
-            "warehouse": {
-                "type": "redshift_serverless",
-                "region": info.region,
-                "workgroup": info.workgroup,
-                "database": info.database,
-                "role_arn": info.role_arn,
-                "unload": {"bucket": info.bucket},
-            }
-        },
-        "destinations": {"dest": dict(destination)},
-        "syncs": {
-            "main": {
-                "source": "warehouse",
-                "destination": "dest",
-                "concurrency": 4,
-                "tables": list(tables),
-                **sync,
-            }
-        },
-    }
-    (folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    write_sync_config(
+        folder,
+        standin_connection(info, unload={"bucket": info.bucket}),
+        {"dest": dict(destination)},
+        {"destination": "dest", "concurrency": 4, "tables": list(tables), **sync},
+    )
 
 
 def open_destination(workspace: Workspace) -> Destination:

@@ -23,6 +23,7 @@ from botocore.exceptions import (
     IncompleteReadError,
     ResponseStreamingError,
 )
+from tests.support import run_statement, wait_for_statement
 from typer.testing import CliRunner
 
 from shiftsync.aws.session import AssumedRoleSession
@@ -63,19 +64,8 @@ def where(info: StandInInfo) -> dict[str, Any]:
     return {"WorkgroupName": info.workgroup, "Database": info.database}
 
 
-def wait(client: Any, statement_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = client.describe_statement(Id=statement_id)
-        if described["Status"] in ("FINISHED", "FAILED", "ABORTED"):
-            return described
-        time.sleep(0.02)
-    raise AssertionError(f"statement {statement_id} did not end")
-
-
 def run(client: Any, info: StandInInfo, sql: str) -> dict[str, Any]:
-    started = client.execute_statement(Sql=sql, **where(info))
-    return wait(client, started["Id"])
+    return run_statement(client, info, sql)[1]
 
 
 def error_of(call: Any, **kwargs: Any) -> tuple[str, int]:
@@ -126,7 +116,8 @@ def test_internal_server_error(
     )
     assert fired(standin, fault) == 1
     retried = standin.faults.add("server_error", operation="DescribeStatement")
-    assert wait(redshift_data, statement_id)["Status"] == "FINISHED"  # retried past the 500
+    # retried past the 500
+    assert wait_for_statement(redshift_data, statement_id)["Status"] == "FINISHED"
     assert fired(standin, retried) == 1
 
 
@@ -173,7 +164,7 @@ def test_a_dropped_answer_after_the_statement_started_is_retried_idempotently(
             Sql=f"insert into public.{table} values (1)", **where(info)
         )
         assert fired(standin, fault) == 1
-        assert wait(redshift_data, started["Id"])["Status"] == "FINISHED"
+        assert wait_for_statement(redshift_data, started["Id"])["Status"] == "FINISHED"
         counted = run(redshift_data, info, f"select count(*) from public.{table}")
         result = redshift_data.get_statement_result(Id=counted["Id"])
         assert result["Records"] == [[{"longValue": 1}]]  # inserted once, not twice
@@ -293,7 +284,7 @@ def test_a_delayed_statement_can_be_cancelled(
         assert time.monotonic() < deadline
         time.sleep(0.02)
     redshift_data.cancel_statement(Id=started["Id"])
-    assert wait(redshift_data, started["Id"])["Status"] == "ABORTED"
+    assert wait_for_statement(redshift_data, started["Id"])["Status"] == "ABORTED"
 
 
 def test_failing_the_next_matching_statement(

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from tests.support import run_statement
 
 from shiftsync.local.results import Limits
 from shiftsync.local.standin import (
@@ -21,22 +21,12 @@ from shiftsync.local.standin import (
     guide_trust_policy,
 )
 
-TERMINAL = ("FINISHED", "FAILED", "ABORTED")
 # lower(**changes): replace some of the engine's limits for the rest of one test.
 Lower = Callable[..., Limits]
 
 
 def _run(client: Any, info: StandInInfo, sql: str, **kwargs: Any) -> tuple[str, dict[str, Any]]:
-    started = client.execute_statement(
-        WorkgroupName=info.workgroup, Database=info.database, Sql=sql, **kwargs
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = client.describe_statement(Id=started["Id"])
-        if described["Status"] in TERMINAL:
-            return str(started["Id"]), described
-        time.sleep(0.01)
-    raise AssertionError(f"{sql!r} did not end")
+    return run_statement(client, info, sql, interval=0.01, **kwargs)
 
 
 def _error(raised: pytest.ExceptionInfo[ClientError]) -> tuple[str, str]:

@@ -5,16 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from typing import Any, Final
 
 import pytest
 from botocore.exceptions import ClientError
+from tests.support import run_statement
 
 from shiftsync.local.results import Limits
 from shiftsync.local.standin import StandInInfo
 
-TERMINAL = ("FINISHED", "FAILED", "ABORTED")
 WIDE_ROWS: Final = 2500
 # 2,500 rows of ~530 bytes: more than the default 1 MiB page, so at least two pages.
 WIDE_SQL: Final = (
@@ -49,17 +48,9 @@ REDSHIFT_TYPE_NAMES: Final = {
 
 
 def _run(client: Any, info: StandInInfo, sql: str, **kwargs: Any) -> str:
-    started = client.execute_statement(
-        WorkgroupName=info.workgroup, Database=info.database, Sql=sql, **kwargs
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described = client.describe_statement(Id=started["Id"])
-        if described["Status"] in TERMINAL:
-            assert described["Status"] == "FINISHED", described.get("Error")
-            return str(started["Id"])
-        time.sleep(0.01)
-    raise AssertionError(f"{sql!r} did not end")
+    statement_id, described = run_statement(client, info, sql, interval=0.01, **kwargs)
+    assert described["Status"] == "FINISHED", described.get("Error")
+    return statement_id
 
 
 def _pages(client: Any, statement_id: str, csv_format: bool = False) -> list[dict[str, Any]]:

@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from tests.support import wait_for_statement
 
 from shiftsync.local.standin import StandInInfo
-
-
-def _wait(client: Any, statement_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = client.describe_statement(Id=statement_id)
-        if described["Status"] in ("FINISHED", "FAILED", "ABORTED"):
-            return described
-        time.sleep(0.02)
-    raise AssertionError(f"statement {statement_id} did not end")
 
 
 def test_platform_identity_is_the_runner(info: StandInInfo) -> None:
@@ -31,7 +21,7 @@ def test_select_runs_on_postgres_as_the_role_user(redshift_data: Any, info: Stan
     started = redshift_data.execute_statement(
         WorkgroupName=info.workgroup, Database=info.database, Sql="select current_user as who"
     )
-    described = _wait(redshift_data, started["Id"])
+    described = wait_for_statement(redshift_data, started["Id"])
     assert described["Status"] == "FINISHED", described.get("Error")
     result = redshift_data.get_statement_result(Id=started["Id"])
     assert result["Records"] == [[{"stringValue": "IAMR:shiftsync-reader"}]]

@@ -14,6 +14,7 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
+from tests.support import TERMINAL, run_statement, wait_for_statement
 
 from shiftsync.local.standin import (
     BUCKET,
@@ -24,25 +25,15 @@ from shiftsync.local.standin import (
     guide_trust_policy,
 )
 
-TERMINAL = ("FINISHED", "FAILED", "ABORTED")
 ORDER = ("SUBMITTED", "PICKED", "STARTED", "FINISHED")
 
 
 def _wait(client: Any, statement_id: str, seconds: float = 30) -> dict[str, Any]:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = client.describe_statement(Id=statement_id)
-        if described["Status"] in TERMINAL:
-            return described
-        time.sleep(0.01)
-    raise AssertionError(f"statement {statement_id} did not end in {seconds} s")
+    return wait_for_statement(client, statement_id, seconds=seconds, interval=0.01)
 
 
 def _run(client: Any, info: StandInInfo, sql: str, **kwargs: Any) -> tuple[str, dict[str, Any]]:
-    started = client.execute_statement(
-        WorkgroupName=info.workgroup, Database=info.database, Sql=sql, **kwargs
-    )
-    return started["Id"], _wait(client, started["Id"])
+    return run_statement(client, info, sql, interval=0.01, **kwargs)
 
 
 def _role_client(

@@ -17,6 +17,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
+from tests.support import run_statement, wait_for_statement
 
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.local.unload import MIB
@@ -39,20 +40,11 @@ SALES_COLUMNS = [
 
 
 def run(redshift_data: Any, info: StandInInfo, sql: str) -> dict[str, Any]:
-    started = redshift_data.execute_statement(
-        WorkgroupName=info.workgroup, Database=info.database, Sql=sql
-    )
-    return run_until_done(redshift_data, started["Id"])
+    return run_statement(redshift_data, info, sql, seconds=60)[1]
 
 
 def run_until_done(redshift_data: Any, statement_id: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        described: dict[str, Any] = redshift_data.describe_statement(Id=statement_id)
-        if described["Status"] in ("FINISHED", "FAILED", "ABORTED"):
-            return described
-        time.sleep(0.02)
-    raise AssertionError(f"statement {statement_id} did not end")
+    return wait_for_statement(redshift_data, statement_id, seconds=60)
 
 
 def finished(redshift_data: Any, info: StandInInfo, sql: str) -> dict[str, Any]:

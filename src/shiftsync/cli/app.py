@@ -42,6 +42,7 @@ def _register() -> None:
     from shiftsync.cli import demo as demo_commands
     from shiftsync.cli import discover as discover_commands
     from shiftsync.cli import local as local_commands
+    from shiftsync.cli import schedule as schedule_commands
     from shiftsync.cli import setup as setup_commands
     from shiftsync.cli import sync as sync_commands
 
@@ -50,6 +51,7 @@ def _register() -> None:
     app.add_typer(local_commands.app, name="local")
     app.command("sync")(sync_commands.sync)
     app.add_typer(sync_commands.runs_app, name="runs")
+    app.command("schedule")(schedule_commands.schedule)
     app.command("demo")(demo_commands.demo)
 
 

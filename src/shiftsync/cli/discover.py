@@ -12,23 +12,9 @@ from typing import Any, Final
 import typer
 
 from shiftsync.cli import output
-from shiftsync.config import CONFIG_FILE_NAME
+from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
 from shiftsync.errors import ConfigError, ShiftsyncError
-from shiftsync.workspace import Workspace
 
-WORKSPACE_OPTION: Final[Any] = typer.Option(
-    None,
-    "--workspace",
-    "-w",
-    help="The workspace folder, or a folder inside it (default: the current folder).",
-    show_default=False,
-)
-CONNECTION_ARGUMENT: Final[Any] = typer.Argument(
-    None,
-    metavar="CONNECTION",
-    help="The connection in shiftsync.yaml (default: the only one).",
-    show_default=False,
-)
 SUMMARY_HEADERS: Final = ("table", "kind", "rows", "size", "primary key", "method")
 COLUMN_HEADERS: Final = ("column", "type", "null", "arrow")
 
@@ -37,15 +23,6 @@ def register(app: typer.Typer) -> None:
     """Add discover and cleanup to the root command."""
     app.command("discover")(discover)
     app.command("cleanup")(cleanup)
-
-
-def _workspace(path: Path | None) -> Workspace:
-    if path is not None and not path.exists():
-        raise ConfigError(
-            f"{path} does not exist",
-            fix=f"pass --workspace the folder that holds {CONFIG_FILE_NAME}",
-        )
-    return Workspace.find(path if path is not None else Path.cwd())
 
 
 def like_pattern(pattern: str) -> str:
@@ -88,7 +65,7 @@ def discover(
     """
     from shiftsync.redshift.source import RedshiftSource
 
-    found = _workspace(workspace)
+    found = find_workspace(workspace)
     name, config = found.config.connection(connection)
     source = RedshiftSource.from_workspace(found, name)
     described = source.describe_matching(like_pattern(schema), like_pattern(table))
@@ -236,7 +213,7 @@ def cleanup(
     from shiftsync.redshift.plan import size_text
     from shiftsync.redshift.source import RedshiftSource
 
-    found = _workspace(workspace)
+    found = find_workspace(workspace)
     name, config = found.config.connection(connection)
     if config.unload is None:
         raise ConfigError(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import typer
 from botocore.exceptions import BotoCoreError
@@ -16,23 +16,11 @@ from shiftsync.aws.policy import (
 from shiftsync.aws.preflight import CheckResult, planned_checks, preflight_ok, run_preflight
 from shiftsync.aws.session import base_session, caller_arn
 from shiftsync.cli import output
+from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
 from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig
-from shiftsync.errors import AccessError, ConfigError
+from shiftsync.errors import AccessError
 from shiftsync.workspace import Workspace
 
-WORKSPACE_OPTION: Final[Any] = typer.Option(
-    None,
-    "--workspace",
-    "-w",
-    help="The workspace folder, or a folder inside it (default: the current folder).",
-    show_default=False,
-)
-CONNECTION_ARGUMENT: Final[Any] = typer.Argument(
-    None,
-    metavar="CONNECTION",
-    help="The connection in shiftsync.yaml (default: the only one).",
-    show_default=False,
-)
 CHECK_HEADERS: Final = ("status", "check", "detail")
 
 
@@ -41,15 +29,6 @@ def register(app: typer.Typer) -> None:
     app.command("init")(init)
     app.command("policy")(policy)
     app.command("check")(check)
-
-
-def find_workspace(path: Path | None) -> Workspace:
-    if path is not None and not path.exists():
-        raise ConfigError(
-            f"{path} does not exist",
-            fix=f"pass --workspace the folder that holds {CONFIG_FILE_NAME}",
-        )
-    return Workspace.find(path if path is not None else Path.cwd())
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from shiftsync.cli import output
-from shiftsync.cli.setup import WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, effective_status
 from shiftsync.engine.sync import SyncObserver, SyncOptions, exit_code_of, run_sync
 

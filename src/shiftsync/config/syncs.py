@@ -202,7 +202,7 @@ class SyncConfig(_Model):
     schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(
         None,
         expected="a 5-field cron expression",
-        doc="When an external scheduler should run the sync (shape checked only).",
+        doc="When `shiftsync schedule` runs the sync: a cron expression, in UTC.",
     )
     tables: NonEmpty[tuple[TableSelection, ...]] = _field(
         expected='a list of "schema.table" patterns or mappings with include:',

@@ -144,6 +144,22 @@ def check_merge_keys(target: str, batch: pa.RecordBatch, primary_key: Sequence[s
             )
 
 
+def conform_incoming(spec: LoadSpec, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """An incoming batch conformed to `schema`, its merge keys checked first when merging."""
+    if spec.mode is LoadMode.MERGE:
+        check_merge_keys(spec.target, batch, spec.primary_key)
+    return conform_batch(batch, schema)
+
+
+def ensure_open(done: bool, target: str, noun: str = "table") -> None:
+    """Refuse to use a load that is already committed or aborted."""
+    if done:
+        raise DestinationError(
+            f"the load of {noun} {target!r} is already committed or aborted",
+            fix="start a new load",
+        )
+
+
 def new_run_token() -> str:
     return secrets.token_hex(_TOKEN_HEX // 2)
 

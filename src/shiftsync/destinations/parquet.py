@@ -45,9 +45,10 @@ from shiftsync.destinations.base import (
     LoadOutcome,
     LoadSpec,
     TableProfile,
-    check_merge_keys,
     conform_batch,
+    conform_incoming,
     encode_state,
+    ensure_open,
     missing_table,
     new_run_token,
     profile_columns,
@@ -113,9 +114,7 @@ class ParquetLoad:
         self._ensure_open()
         if batch.num_rows == 0:
             return
-        if self._spec.mode is LoadMode.MERGE:
-            check_merge_keys(self._spec.target, batch, self._spec.primary_key)
-        batch = conform_batch(batch, self._write_schema)
+        batch = conform_incoming(self._spec, batch, self._write_schema)
         batch = conform_batch(batch, self._plan.schema, missing_as_null=True)
         with self._destination.errors(f"writing dataset {self._spec.target!r}"):
             if self._spec.mode is LoadMode.MERGE:
@@ -201,11 +200,7 @@ class ParquetLoad:
             self._fs.delete_dir(f"{self._folder}/{self._current}")
 
     def _ensure_open(self) -> None:
-        if self._done:
-            raise DestinationError(
-                f"the load of dataset {self._spec.target!r} is already committed or aborted",
-                fix="start a new load",
-            )
+        ensure_open(self._done, self._spec.target, "dataset")
 
 
 class ParquetDestination:

@@ -38,10 +38,10 @@ from shiftsync.destinations.base import (
     LoadSpec,
     TableProfile,
     assemble_profile,
-    check_merge_keys,
-    conform_batch,
+    conform_incoming,
     decode_state,
     encode_state,
+    ensure_open,
     is_stage_of,
     missing_table,
     new_run_token,
@@ -116,9 +116,7 @@ class PostgresLoad:
         if batch.num_rows == 0:
             return
         columns = list(self._plan.write_columns)
-        if self._spec.mode is LoadMode.MERGE:
-            check_merge_keys(self._spec.target, batch, self._spec.primary_key)
-        batch = conform_batch(batch, self._write_schema)
+        batch = conform_incoming(self._spec, batch, self._write_schema)
         if self._spec.mode is not LoadMode.REPLACE:
             batch = with_sequence(batch, self._rows)
             columns.append(SEQUENCE_COLUMN)
@@ -183,11 +181,7 @@ class PostgresLoad:
         return None
 
     def _ensure_open(self) -> None:
-        if self._done:
-            raise DestinationError(
-                f"the load of table {self._spec.target!r} is already committed or aborted",
-                fix="start a new load",
-            )
+        ensure_open(self._done, self._spec.target)
 
     def _finish(self) -> None:
         self._done = True

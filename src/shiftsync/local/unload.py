@@ -28,6 +28,20 @@ UnloadFormat = Literal["PARQUET", "CSV"]
 _ROLE_ARN: Final = re.compile(r"arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+")
 _BUCKET: Final = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION: Final = re.compile(r"[a-z]{2}(-[a-z]+)+-\d")
+# Options parsed alike, as tables: one word that sets a flag (word → field); `WORD [AS]
+# 'text'` (word → the name a repeat is reported under, field); `WORD [AS] size` (word → field).
+_FLAG_OPTIONS: Final = {
+    "HEADER": "header",
+    "ALLOWOVERWRITE": "allow_overwrite",
+    "CLEANPATH": "clean_path",
+}
+_STRING_OPTIONS: Final = {
+    "DELIMITER": ("DELIMITER", "delimiter"),
+    "NULL": ("NULL AS", "null_as"),
+    "KMS_KEY_ID": ("KMS_KEY_ID", "kms_key_id"),
+    "REGION": ("REGION", "region"),
+}
+_SIZE_OPTIONS: Final = {"MAXFILESIZE": "max_file_bytes", "ROWGROUPSIZE": "row_group_bytes"}
 _WORD: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NUMBER: Final = re.compile(r"\d+(?:\.\d+)?")
 _LIMIT_SCAN: Final = re.compile(r"[()]|\blimit\b", re.IGNORECASE)
@@ -251,45 +265,25 @@ def parse_unload(sql: str, *, min_max_file_bytes: int = MIN_MAX_FILE_BYTES) -> U
             p.once("MANIFEST")
             fields["manifest"] = True
             fields["manifest_verbose"] = p.accept("VERBOSE") is not None
-        elif word == "HEADER":
-            p.once("HEADER")
-            fields["header"] = True
-        elif word == "DELIMITER":
-            p.once("DELIMITER")
+        elif word in _FLAG_OPTIONS:
+            p.once(word)
+            fields[_FLAG_OPTIONS[word]] = True
+        elif word in _STRING_OPTIONS:
+            once, field = _STRING_OPTIONS[word]
+            p.once(once)
             p.accept("AS")
-            fields["delimiter"] = p.expect("string").text
-        elif word == "NULL":
-            p.once("NULL AS")
-            p.accept("AS")
-            fields["null_as"] = p.expect("string").text
+            fields[field] = p.expect("string").text
+        elif word in _SIZE_OPTIONS:
+            p.once(word)
+            fields[_SIZE_OPTIONS[word]] = p.size()
         elif word == "ENCRYPTED":
             p.once("ENCRYPTED")
             fields["encrypted"] = True
             fields["encrypted_auto"] = p.accept("AUTO") is not None
-        elif word == "KMS_KEY_ID":
-            p.once("KMS_KEY_ID")
-            p.accept("AS")
-            fields["kms_key_id"] = p.expect("string").text
-        elif word == "ALLOWOVERWRITE":
-            p.once("ALLOWOVERWRITE")
-            fields["allow_overwrite"] = True
-        elif word == "CLEANPATH":
-            p.once("CLEANPATH")
-            fields["clean_path"] = True
         elif word == "PARALLEL":
             p.once("PARALLEL")
             switch = p.accept("ON", "TRUE", "OFF", "FALSE")
             fields["parallel"] = switch in (None, "ON", "TRUE")
-        elif word == "MAXFILESIZE":
-            p.once("MAXFILESIZE")
-            fields["max_file_bytes"] = p.size()
-        elif word == "ROWGROUPSIZE":
-            p.once("ROWGROUPSIZE")
-            fields["row_group_bytes"] = p.size()
-        elif word == "REGION":
-            p.once("REGION")
-            p.accept("AS")
-            fields["region"] = p.expect("string").text
         elif word == "EXTENSION":
             p.once("EXTENSION")
             fields["extension"] = p.expect("string").text

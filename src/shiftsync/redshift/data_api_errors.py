@@ -26,8 +26,8 @@ from shiftsync.errors import (
 if TYPE_CHECKING:
     from shiftsync.redshift.data_api import StatementStatus
 
-# Worth another try later: throttling, busy quotas, server faults, a paused or waking workgroup.
-RETRIABLE_CODES: Final = frozenset(
+# Throttling and busy quotas: retried, and when they persist the fix is less concurrency.
+THROTTLING_CODES: Final = frozenset(
     {
         "ThrottlingException",
         "Throttling",
@@ -35,6 +35,11 @@ RETRIABLE_CODES: Final = frozenset(
         "RequestLimitExceeded",
         "ActiveStatementsExceededException",
         "ActiveSessionsExceededException",
+    }
+)
+# Worth another try later: throttling, busy quotas, server faults, a paused or waking workgroup.
+RETRIABLE_CODES: Final = THROTTLING_CODES | frozenset(
+    {
         "InternalServerException",
         "InternalFailure",
         "ServiceUnavailable",
@@ -44,16 +49,6 @@ RETRIABLE_CODES: Final = frozenset(
         "ExecuteStatementException",
         "RequestTimeout",
         "RequestTimeoutException",
-    }
-)
-THROTTLING_CODES: Final = frozenset(
-    {
-        "ThrottlingException",
-        "Throttling",
-        "TooManyRequestsException",
-        "RequestLimitExceeded",
-        "ActiveStatementsExceededException",
-        "ActiveSessionsExceededException",
     }
 )
 ACCESS_CODES: Final = frozenset(

@@ -1,0 +1,92 @@
+"""`shiftsync schedule`: run each sync when its `schedule:` cron expression (UTC) says."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+
+from shiftsync.cli import output
+from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
+from shiftsync.engine.runs import RunStore
+from shiftsync.engine.schedule import due_syncs, next_wakeup
+from shiftsync.engine.sync import exit_code_of, run_sync
+from shiftsync.errors import EXIT_OK, ConfigError, ShiftsyncError
+from shiftsync.workspace import Workspace
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _last_started(store: RunStore, sync: str) -> datetime | None:
+    runs = store.list(limit=1, sync=sync)
+    if not runs:
+        return None
+    return datetime.fromisoformat(str(runs[0]["started_at"]).replace("Z", "+00:00"))
+
+
+def run_due(workspace: Workspace, schedules: dict[str, str], now: datetime, since: datetime) -> int:
+    """Run every sync that is due now, one after the other; the worst exit code."""
+    store = RunStore(workspace.runs_dir)
+    last = {sync: _last_started(store, sync) for sync in schedules}
+    worst = EXIT_OK
+    for slot in due_syncs(schedules, last, now, since):
+        output.note(f"{slot.sync}: due at {slot.due_at:%Y-%m-%d %H:%M} UTC, running")
+        try:
+            record = run_sync(workspace, slot.sync)
+        except ShiftsyncError as error:
+            output.note(f"{slot.sync}: could not run: {error}")
+            worst = max(worst, error.exit_code)
+            continue
+        code = exit_code_of(record)
+        output.note(f"{slot.sync}: run {record.run_id} {record.status}")
+        worst = max(worst, code)
+    return worst
+
+
+def schedule(
+    once: bool = typer.Option(
+        False, "--once", help="Run what is due now and exit (for cron, CI or a timer unit)."
+    ),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Run each sync whenever its schedule: cron expression (UTC) comes due.
+
+    Without --once it keeps running, sleeping until the next slot of any sync; stop it with
+    Ctrl-C. A sync that was due while the scheduler was down runs once to catch up. With
+    --once a sync that never ran counts as due.
+
+    Exit codes (--once): 0 every run was ok; 1 a table failed; 2 configuration; 3 AWS access.
+    """
+    found = find_workspace(workspace)
+    schedules = {name: sync.schedule for name, sync in found.config.syncs.items() if sync.schedule}
+    if not schedules:
+        raise ConfigError(
+            f"{found.config_path}: no sync has a schedule",
+            fix='add e.g. `schedule: "0 3 * * *"` (cron, UTC) to a sync in shiftsync.yaml',
+        )
+    if once:
+        raise SystemExit(run_due(found, schedules, datetime.now(UTC), EPOCH))
+    started = datetime.now(UTC)
+    output.note("schedules: " + ", ".join(f"{k} '{v}'" for k, v in schedules.items()))
+    _loop(found, schedules, started, time.sleep)
+
+
+def _loop(
+    workspace: Workspace,
+    schedules: dict[str, str],
+    started: datetime,
+    sleep: Callable[[float], None],
+) -> None:
+    while True:
+        now = datetime.now(UTC)
+        run_due(workspace, schedules, now, started)
+        wake = next_wakeup(schedules, datetime.now(UTC))
+        if wake is None:
+            return
+        output.note(f"next slot at {wake:%Y-%m-%d %H:%M} UTC")
+        while datetime.now(UTC) < wake:
+            # Short naps keep Ctrl-C responsive.
+            sleep(min(30.0, max(0.5, (wake - datetime.now(UTC)).total_seconds())))

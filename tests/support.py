@@ -1,0 +1,162 @@
+"""Plain helpers that several test modules share (fixtures stay in tests/conftest.py).
+
+Imported as `from tests.support import …`; pytest finds `tests` through `pythonpath = ["."]`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import yaml
+
+from shiftsync.local.standin import BUCKET, StandInInfo
+from shiftsync.workspace import Workspace
+
+# The Data API's statuses after which a statement changes no more.
+TERMINAL: Final = ("FINISHED", "FAILED", "ABORTED")
+
+
+# --- statements on the stand-in ---------------------------------------------------------------
+
+
+def wait_for_statement(
+    client: Any, statement_id: str, *, seconds: float = 30, interval: float = 0.02
+) -> dict[str, Any]:
+    """DescribeStatement until the statement ends; an AssertionError if it does not in time."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        described: dict[str, Any] = client.describe_statement(Id=statement_id)
+        if described["Status"] in TERMINAL:
+            return described
+        time.sleep(interval)
+    raise AssertionError(f"statement {statement_id} did not end in {seconds} s")
+
+
+def run_statement(
+    client: Any,
+    info: StandInInfo,
+    sql: str,
+    *,
+    seconds: float = 30,
+    interval: float = 0.02,
+    **kwargs: Any,
+) -> tuple[str, dict[str, Any]]:
+    """ExecuteStatement on the stand-in's workgroup, then wait: (its id, its last description)."""
+    started = client.execute_statement(
+        WorkgroupName=info.workgroup, Database=info.database, Sql=sql, **kwargs
+    )
+    statement_id = str(started["Id"])
+    return statement_id, wait_for_statement(
+        client, statement_id, seconds=seconds, interval=interval
+    )
+
+
+def staging_prefix(s3: Any, label: str) -> Iterator[str]:
+    """A staging prefix `<label>-<random>/` of one test's own, emptied afterwards."""
+    value = f"{label}-{uuid.uuid4().hex[:12]}/"
+    yield value
+    for item in s3.list_objects_v2(Bucket=BUCKET, Prefix=value).get("Contents", []):
+        s3.delete_object(Bucket=BUCKET, Key=item["Key"])
+
+
+# --- workspaces on the stand-in ---------------------------------------------------------------
+
+
+def write_external_id(folder: Path, external_id: str) -> None:
+    """The workspace's `.shiftsync/external_id`, creating the folders as needed."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / ".shiftsync").mkdir(exist_ok=True)
+    (folder / ".shiftsync" / "external_id").write_text(external_id + "\n")
+
+
+def write_template_workspace(
+    folder: Path, template: str, info: StandInInfo, prefix: str
+) -> Workspace:
+    """A workspace whose shiftsync.yaml is `template` filled in with the stand-in's names."""
+    (folder / "shiftsync.yaml").write_text(
+        template.format(
+            region=info.region,
+            workgroup=info.workgroup,
+            database=info.database,
+            role_arn=info.role_arn,
+            bucket=info.bucket,
+            prefix=prefix,
+        )
+    )
+    write_external_id(folder, info.external_id)
+    return Workspace(folder)
+
+
+def standin_connection(info: StandInInfo, **extra: Any) -> dict[str, Any]:
+    """A `redshift_serverless` connection of shiftsync.yaml to the stand-in's workgroup."""
+    return {
+        "type": "redshift_serverless",
+        "region": info.region,
+        "workgroup": info.workgroup,
+        "database": info.database,
+        "role_arn": info.role_arn,
+        **extra,
+    }
+
+
+def write_sync_config(
+    folder: Path,
+    connection: Mapping[str, Any],
+    destinations: Mapping[str, Any],
+    sync: Mapping[str, Any],
+) -> None:
+    """shiftsync.yaml with one connection `warehouse` and one sync `main` reading from it."""
+    config = {
+        "connections": {"warehouse": dict(connection)},
+        "destinations": dict(destinations),
+        "syncs": {"main": {"source": "warehouse", **sync}},
+    }
+    (folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def write_role_workspace(
+    folder: Path,
+    info: StandInInfo,
+    role_arn: str,
+    *,
+    external_id: str | None = None,
+    unload_prefix: str | None = None,
+    bucket: str | None = None,
+    tables: Sequence[str] = ("public.*",),
+    extra: str = "",
+) -> Workspace:
+    """A workspace whose one connection `wh` is the stand-in's workgroup, read as `role_arn`.
+
+    `extra` is inserted as is into the connection's settings (indented four spaces).
+    """
+    workspace = Workspace.init(folder)
+    if external_id is not None:
+        workspace.external_id_path.write_text(external_id + "\n")
+    unload = (
+        f"    unload:\n      bucket: {bucket or info.bucket}\n      prefix: {unload_prefix}\n"
+        if unload_prefix
+        else ""
+    )
+    workspace.config_path.write_text(
+        "connections:\n"
+        "  wh:\n"
+        "    type: redshift_serverless\n"
+        f"    region: {info.region}\n"
+        f"    workgroup: {info.workgroup}\n"
+        f"    database: {info.database}\n"
+        f"    role_arn: {role_arn}\n"
+        f"{extra}{unload}"
+        "destinations:\n"
+        "  local: {type: duckdb}\n"
+        "syncs:\n"
+        "  nightly:\n"
+        "    source: wh\n"
+        "    destination: local\n"
+        f"    tables: {json.dumps(list(tables))}\n"
+    )
+    return workspace
