@@ -115,6 +115,7 @@ def test_first_run_replaces_with_every_row_up_to_high() -> None:
     assert window.where == "\"saletime\" <= '2008-12-31 00:00:00.000000'::timestamp"
     assert window.verify_where == window.where
     assert (window.cursor_from, window.cursor_to) == (None, "2008-12-31 00:00:00.000000")
+    assert window.rows_estimate is None
 
 
 def test_with_a_key_the_low_bound_is_inclusive_and_rows_merge() -> None:
@@ -129,6 +130,7 @@ def test_with_a_key_the_low_bound_is_inclusive_and_rows_merge() -> None:
     )
     assert window.verify_where == "\"saletime\" <= '2008-02-01 00:00:00'::timestamp"
     assert (window.cursor_from, window.cursor_to) == ("2008-01-01 00:00:00", "2008-02-01 00:00:00")
+    assert window.rows_estimate == 5
 
 
 def test_without_a_key_the_low_bound_is_exclusive_and_rows_append() -> None:

@@ -201,6 +201,8 @@ class Window:
     cursor_to: str | None
     verify_where: str | None
     notes: tuple[str, ...] = ()
+    # How many rows the read will see, when a query already counted them (incremental runs).
+    rows_estimate: int | None = None
 
 
 def full_refresh_window(filter_sql: str | None) -> Window:
@@ -240,7 +242,7 @@ def incremental_window(
         return Window(load, False, None, low, low, keep, (note,))
     where = all_of(filter_sql, tracking_range(tracking, low, high, low_inclusive=has_key))
     upto = all_of(filter_sql, tracking_range(tracking, None, high, low_inclusive=True))
-    return Window(load, True, where, low, high, upto)
+    return Window(load, True, where, low, high, upto, rows_estimate=at_or_above_low)
 
 
 __all__ = [

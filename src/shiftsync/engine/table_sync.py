@@ -6,6 +6,7 @@ the module docstring there says why nothing is lost or doubled whatever moment a
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from typing import Any
 
@@ -34,6 +35,20 @@ from shiftsync.engine.verify import (
     raise_for_mismatch,
 )
 from shiftsync.errors import ConfigError, ShiftsyncError
+from shiftsync.redshift.catalog import TableInfo
+
+
+def sized_for_window(info: TableInfo, window: Window) -> TableInfo:
+    """The table as big as this run's read of it: an incremental run reads only its window,
+    and the planner should choose the method for that many rows, not for the whole table."""
+    rows = window.rows_estimate
+    if rows is None:
+        return info
+    stored = info.estimated_bytes
+    scaled = (
+        None if stored is None or not info.estimated_rows else stored * rows // info.estimated_rows
+    )
+    return dataclasses.replace(info, estimated_rows=rows, estimated_bytes=scaled)
 
 
 def _ref(job: TableJob) -> Any:
@@ -65,12 +80,13 @@ class _TableSync:
         plan = resolve_table(
             job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
         )
+        window = self.window(plan)
+        info = sized_for_window(info, window)
         # The plan is what the read starts with; the read itself may switch (a result too big
         # for the Data API goes through UNLOAD or key chunks), so it gets the configured method.
         table.method = str(source.plan(info, job.method, columns=plan.columns).method)
         table.estimated_rows = info.estimated_rows
         table.estimated_bytes = info.estimated_bytes
-        window = self.window(plan)
         table.load = str(window.load)
         table.cursor_from, table.cursor_to = window.cursor_from, window.cursor_to
         table.notes.extend(window.notes)
