@@ -16,7 +16,6 @@ from typing import Any
 import psycopg
 import pytest
 from psycopg import sql
-from tests.support import staging_prefix, write_role_workspace
 
 from shiftsync.aws.preflight import planned_checks
 from shiftsync.cli import main
@@ -37,6 +36,7 @@ from shiftsync.local.standin import (
     guide_trust_policy,
 )
 from shiftsync.workspace import Workspace
+from tests.support import staging_prefix, write_role_workspace
 
 
 @dataclass(frozen=True)

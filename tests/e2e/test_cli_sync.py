@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.support import standin_connection, write_external_id, write_sync_config
 
 from shiftsync.local.standin import StandInInfo
+from tests.support import standin_connection, write_external_id, write_sync_config
 
 
 def write_workspace(

@@ -10,7 +10,6 @@ from typing import Any
 import psycopg
 import pytest
 from botocore.stub import Stubber
-from tests.support import write_template_workspace
 
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.cli import main
@@ -23,6 +22,7 @@ from shiftsync.redshift.source import RedshiftSource
 from shiftsync.redshift.types import Column
 from shiftsync.redshift.unload import StagingBucket
 from shiftsync.workspace import Workspace
+from tests.support import write_template_workspace
 
 PREFIX = "shiftsync-discover/"
 READER = "IAMR:shiftsync-reader"

@@ -17,7 +17,6 @@ from typing import Any
 import psycopg
 import pyarrow as pa
 import pytest
-from tests.support import write_template_workspace
 
 from shiftsync import read_table
 from shiftsync.aws.session import AssumedRoleSession
@@ -33,6 +32,7 @@ from shiftsync.redshift.sql import quote_ident
 from shiftsync.redshift.types import Column, arrow_field, arrow_schema
 from shiftsync.redshift.unload import StagingBucket
 from shiftsync.workspace import Workspace
+from tests.support import write_template_workspace
 
 PREFIX = "shiftsync-extract/"
 READER = "IAMR:shiftsync-reader"

@@ -13,7 +13,6 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 from psycopg import sql
-from tests.support import staging_prefix, write_role_workspace
 
 from shiftsync.aws.policy import database_grants
 from shiftsync.aws.preflight import (
@@ -50,6 +49,7 @@ from shiftsync.local.standin import (
     guide_trust_policy,
 )
 from shiftsync.workspace import Workspace
+from tests.support import staging_prefix, write_role_workspace
 
 UNLOAD_SUPPORTED_MARK = "UNLOAD is not supported"
 

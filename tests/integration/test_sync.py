@@ -29,7 +29,6 @@ import psycopg
 import pyarrow as pa
 import pytest
 from psycopg import sql
-from tests.support import standin_connection, write_external_id, write_sync_config
 
 from shiftsync.destinations.base import Destination
 from shiftsync.destinations.registry import DestinationContext, create_destination
@@ -39,6 +38,7 @@ from shiftsync.errors import ConfigError
 from shiftsync.local.postgres import TempPostgres, free_port
 from shiftsync.local.standin import ROLE_NAME, StandIn, StandInInfo
 from shiftsync.workspace import Workspace
+from tests.support import standin_connection, write_external_id, write_sync_config
 
 DB_USER = f"IAMR:{ROLE_NAME}"
 SEEDED = (

@@ -23,12 +23,12 @@ from botocore.exceptions import (
     IncompleteReadError,
     ResponseStreamingError,
 )
-from tests.support import run_statement, wait_for_statement
 from typer.testing import CliRunner
 
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.cli.local import app as local_app
 from shiftsync.local.standin import StandIn, StandInInfo
+from tests.support import run_statement, wait_for_statement
 
 NO_RETRIES = Config(retries={"total_max_attempts": 1})
 

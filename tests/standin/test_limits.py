@@ -9,7 +9,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from tests.support import run_statement
 
 from shiftsync.local.results import Limits
 from shiftsync.local.standin import (
@@ -20,6 +19,7 @@ from shiftsync.local.standin import (
     guide_permission_policy,
     guide_trust_policy,
 )
+from tests.support import run_statement
 
 # lower(**changes): replace some of the engine's limits for the rest of one test.
 Lower = Callable[..., Limits]

@@ -9,10 +9,10 @@ from typing import Any, Final
 
 import pytest
 from botocore.exceptions import ClientError
-from tests.support import run_statement
 
 from shiftsync.local.results import Limits
 from shiftsync.local.standin import StandInInfo
+from tests.support import run_statement
 
 WIDE_ROWS: Final = 2500
 # 2,500 rows of ~530 bytes: more than the default 1 MiB page, so at least two pages.

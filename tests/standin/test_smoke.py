@@ -7,9 +7,9 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from tests.support import wait_for_statement
 
 from shiftsync.local.standin import StandInInfo
+from tests.support import wait_for_statement
 
 
 def test_platform_identity_is_the_runner(info: StandInInfo) -> None:

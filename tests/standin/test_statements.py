@@ -14,7 +14,6 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from tests.support import TERMINAL, run_statement, wait_for_statement
 
 from shiftsync.local.standin import (
     BUCKET,
@@ -24,6 +23,7 @@ from shiftsync.local.standin import (
     guide_permission_policy,
     guide_trust_policy,
 )
+from tests.support import TERMINAL, run_statement, wait_for_statement
 
 ORDER = ("SUBMITTED", "PICKED", "STARTED", "FINISHED")
 

@@ -17,10 +17,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
-from tests.support import run_statement, wait_for_statement
 
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.local.unload import MIB
+from tests.support import run_statement, wait_for_statement
 
 SALES_COLUMNS = [
     "salesid",

@@ -175,6 +175,9 @@ class DuckDBLoad:
             self._cursor.close()
 
 
+MEMORY_LIMIT: Final = "256MB"
+
+
 class DuckDBDestination:
     """A DuckDB database file; created on first use."""
 
@@ -200,7 +203,11 @@ class DuckDBDestination:
         with self.lock:
             if self._connection is None:
                 with self.errors("opening the database"):
-                    self._connection = duckdb.connect(str(self.path))
+                    # DuckDB's buffer pool otherwise grows to 80% of RAM with the table; a
+                    # bounded pool spills to disk instead and keeps a run's memory flat.
+                    self._connection = duckdb.connect(
+                        str(self.path), config={"memory_limit": MEMORY_LIMIT}
+                    )
                     self._connection.execute(build_state_sql()[0])
             return self._connection.cursor()
 

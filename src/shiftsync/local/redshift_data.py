@@ -20,6 +20,7 @@ import psycopg
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import BaseResponse
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
+from moto.utilities.aws_headers import gen_amzn_requestid_long
 
 from shiftsync.local import catalog, sqltext
 from shiftsync.local.engine import Statement, Submission
@@ -353,6 +354,16 @@ def install() -> None:
     response_class: Any = RedshiftDataAPIServiceResponse
     response_class._determine_resource = determine_resource
     response_class._authenticate_and_authorize_normal_action = authorize
+    response_class._enrich_response = staticmethod(_enrich_json_response)
+
+
+def _enrich_json_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:
+    """moto's response finishing without its XML RequestId regex, which the benchmark's
+    profile showed costing half the time of serving a 1 MiB JSON page."""
+    if "status" in headers:
+        headers["status"] = str(headers["status"])
+    gen_amzn_requestid_long(headers)
+    return headers, body
 
 
 __all__ = [

@@ -1,0 +1,592 @@
+"""One measured case, in a fresh process: `python -m bench.client CASE --context FILE --table S.T`.
+
+A fresh process per run makes peak RSS (ru_maxrss) belong to that run alone. The measured
+section starts after the imports and ends when the rows are where the case puts them; its
+wall time, CPU (getrusage RUSAGE_SELF, user + system, every thread) and the process's peak RSS
+are printed as one line `BENCH_RESULT {json}` on stdout, which the orchestrator reads.
+
+The context file (written by the orchestrator, mode 0600) holds the stand-in's endpoints and
+keys; they go into this process's environment as the standard AWS variables, never printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import importlib
+import json
+import os
+import resource
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from bench.report import CASES
+
+if TYPE_CHECKING:
+    from shiftsync.aws.session import AssumedRoleSession
+    from shiftsync.redshift.catalog import TableInfo
+
+RESULT_MARKER: Final = "BENCH_RESULT "
+CONNECTION: Final = "standin"
+DESTINATION: Final = "duck"
+SYNC: Final = "bench"
+STAGING_PREFIX: Final = "shiftsync-bench/"
+FLOOR_PREFIX: Final = "bench-floor/"
+# The part size shiftsync's UNLOAD asks for (redshift/unload.py), so the floor reads the same files.
+FLOOR_PART_MB: Final = 64
+POLL_SECONDS: Final = 0.02
+STATEMENT_TIMEOUT_SECONDS: Final = 3600.0
+PRELOADED: Final = ("shiftsync.redshift.source", "shiftsync.destinations.registry", "duckdb")
+
+
+@dataclass(frozen=True)
+class StandInAccess:
+    """What a client needs of the stand-in (read from the file the stand-in process wrote).
+
+    Not shiftsync.local.standin.StandInInfo: importing the stand-in would load moto into every
+    measured process and count its memory against the client."""
+
+    region: str
+    endpoint: str
+    access_key_id: str
+    secret_access_key: str
+    role_arn: str
+    external_id: str
+    workgroup: str
+    database: str
+    bucket: str
+    postgres_dsn: str
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any]) -> StandInAccess:
+        return cls(
+            region=document["region"],
+            endpoint=document["endpoints"]["redshift_data"],
+            access_key_id=document["access_key_id"],
+            secret_access_key=document["secret_access_key"],
+            role_arn=document["role_arn"],
+            external_id=document["external_id"],
+            workgroup=document["workgroup"],
+            database=document["database"],
+            bucket=document["bucket"],
+            postgres_dsn=document["postgres_dsn"],
+        )
+
+    def environment(self) -> dict[str, str]:
+        """The standard AWS variables that point boto3 at the stand-in, as the platform user."""
+        return {
+            "AWS_ACCESS_KEY_ID": self.access_key_id,
+            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_REGION": self.region,
+            "AWS_ENDPOINT_URL_STS": self.endpoint,
+            "AWS_ENDPOINT_URL_S3": self.endpoint,
+            "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoint,
+        }
+
+
+@dataclass(frozen=True)
+class CaseContext:
+    """What every case gets: the stand-in, the table, a scratch folder of its own."""
+
+    info: StandInAccess
+    schema: str
+    table: str
+    scratch: Path
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+@dataclass
+class Outcome:
+    """What a case reports besides time and memory."""
+
+    rows: int
+    bytes: int = 0
+    # For floor-statement cases: the statement's own duration, as DescribeStatement reports it.
+    server_seconds: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A case ready to run: `run` is measured; `after` (not measured) may finish the outcome."""
+
+    run: Callable[[], Outcome]
+    after: Callable[[Outcome], None] | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    case: str
+    table: str
+    wall_s: float
+    cpu_s: float
+    peak_rss_mb: float
+    rss_before_mb: float
+    rows: int
+    bytes: int
+    server_seconds: float | None
+    extra: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "case": self.case,
+            "table": self.table,
+            "wall_s": round(self.wall_s, 4),
+            "cpu_s": round(self.cpu_s, 4),
+            "peak_rss_mb": round(self.peak_rss_mb, 1),
+            "rss_before_mb": round(self.rss_before_mb, 1),
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "server_seconds": None
+            if self.server_seconds is None
+            else round(self.server_seconds, 4),
+            "extra": self.extra,
+        }
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def peak_rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def current_rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def measure(
+    case: str, context: CaseContext, prepared: Prepared, *, profile: Path | None = None
+) -> Measurement:
+    gc.collect()
+    rss_before = current_rss_mb()
+    with profiled(profile):
+        cpu_start, wall_start = cpu_seconds(), time.perf_counter()
+        outcome = prepared.run()
+        wall = time.perf_counter() - wall_start
+        cpu = cpu_seconds() - cpu_start
+    peak = peak_rss_mb()
+    if prepared.after is not None:
+        prepared.after(outcome)
+    return Measurement(
+        case=case,
+        table=context.name,
+        wall_s=wall,
+        cpu_s=cpu,
+        peak_rss_mb=peak,
+        rss_before_mb=rss_before,
+        rows=outcome.rows,
+        bytes=outcome.bytes,
+        server_seconds=outcome.server_seconds,
+        extra=outcome.extra,
+    )
+
+
+# --- shared set-up (outside the measured section) -------------------------------------------
+
+
+def workspace_yaml(info: StandInAccess, *, method: str, result_format: str, include: str) -> str:
+    """shiftsync.yaml for one table, one method, into a DuckDB file beside it."""
+    return (
+        "connections:\n"
+        f"  {CONNECTION}:\n"
+        "    type: redshift_serverless\n"
+        f"    region: {info.region}\n"
+        f"    workgroup: {info.workgroup}\n"
+        f"    database: {info.database}\n"
+        f"    role_arn: {info.role_arn}\n"
+        f"    method: {method}\n"
+        f"    result_format: {result_format}\n"
+        "    unload:\n"
+        f"      bucket: {info.bucket}\n"
+        f"      prefix: {STAGING_PREFIX}\n"
+        "destinations:\n"
+        f"  {DESTINATION}:\n"
+        "    type: duckdb\n"
+        "    path: bench.duckdb\n"
+        "syncs:\n"
+        f"  {SYNC}:\n"
+        f"    source: {CONNECTION}\n"
+        f"    destination: {DESTINATION}\n"
+        "    concurrency: 1\n"
+        "    tables:\n"
+        f'      - "{include}"\n'
+    )
+
+
+def make_workspace(context: CaseContext, *, method: str, result_format: str) -> Path:
+    from shiftsync.workspace import Workspace
+
+    folder = context.scratch / "workspace"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "shiftsync.yaml").write_text(
+        workspace_yaml(
+            context.info, method=method, result_format=result_format, include=context.name
+        )
+    )
+    dot = folder / ".shiftsync"
+    dot.mkdir(exist_ok=True)
+    (dot / "external_id").write_text(context.info.external_id + "\n")
+    Workspace.init(folder)
+    return folder
+
+
+def assumed_session(info: StandInAccess) -> AssumedRoleSession:
+    from shiftsync.aws.session import AssumedRoleSession
+
+    return AssumedRoleSession(info.role_arn, info.external_id, info.region)
+
+
+def describe_table(context: CaseContext, session: AssumedRoleSession) -> TableInfo:
+    """The table's columns as shiftsync sees them (catalog calls, outside the measured part)."""
+    from shiftsync.redshift.catalog import TableRef, describe
+    from shiftsync.redshift.data_api import DataApi, ReadStats
+
+    folder = make_workspace(context, method="data_api", result_format="csv")
+    from shiftsync.workspace import Workspace
+
+    _, connection = Workspace(folder).config.connection(CONNECTION)
+    api = DataApi(session, connection)
+    return describe(api, TableRef(context.schema, context.table), stats=ReadStats())
+
+
+def select_sql(info: TableInfo, method: Literal["data_api", "unload"]) -> str:
+    from shiftsync.redshift.sql import build_select_sql
+
+    ref = info.ref
+    return build_select_sql(ref.schema, ref.name, info.columns, method=method)
+
+
+# --- shiftsync ------------------------------------------------------------------------------
+
+
+def _sync_case(method: str, result_format: str) -> Callable[[CaseContext], Prepared]:
+    """End to end into DuckDB, as `shiftsync sync` does it (verification off: it reads twice)."""
+
+    def prepare(context: CaseContext) -> Prepared:
+        from shiftsync.engine.sync import SyncOptions, run_sync
+        from shiftsync.workspace import Workspace
+
+        folder = make_workspace(context, method=method, result_format=result_format)
+        # run_sync imports these lazily: imported now, the measured part does not pay for it.
+        for module in PRELOADED:
+            importlib.import_module(module)
+
+        def run() -> Outcome:
+            record = run_sync(Workspace(folder), SYNC, SyncOptions(verify=False))
+            if record.status != "ok" or len(record.tables) != 1:
+                errors = "; ".join(str(t.error) for t in record.tables if t.error)
+                raise RuntimeError(f"the sync of {context.name} failed: {errors}")
+            (table,) = record.tables
+            return Outcome(
+                rows=table.rows,
+                bytes=table.bytes,
+                extra={"method": table.method, "retries": table.retries},
+            )
+
+        return Prepared(run)
+
+    return prepare
+
+
+def _to_arrow(context: CaseContext) -> Prepared:
+    """The Data API (CSV) into one Arrow table in memory, like awswrangler into a DataFrame."""
+    import pyarrow as pa
+
+    from shiftsync.redshift.source import RedshiftSource, TableRef
+    from shiftsync.workspace import Workspace
+
+    folder = make_workspace(context, method="data_api", result_format="csv")
+    _, connection = Workspace(folder).config.connection(CONNECTION)
+
+    def run() -> Outcome:
+        session = assumed_session(context.info)
+        source = RedshiftSource(connection, session)
+        info = source.describe(TableRef(context.schema, context.table))
+        received = [0]
+
+        def progress(_rows: int, size: int) -> None:
+            received[0] += size
+
+        batches = list(source.read(info, method="data_api", progress=progress))
+        table = pa.Table.from_batches(batches) if batches else pa.table({})
+        return Outcome(rows=table.num_rows, bytes=received[0], extra={"arrow_bytes": table.nbytes})
+
+    return Prepared(run)
+
+
+def _awswrangler(context: CaseContext) -> Prepared:
+    """awswrangler's Data API reader into a pandas DataFrame, with the same query and role."""
+    import awswrangler as wr
+
+    sql = select_sql(describe_table(context, assumed_session(context.info)), "data_api")
+
+    def run() -> Outcome:
+        session = assumed_session(context.info)
+        connection = wr.data_api.redshift.connect(
+            workgroup_name=context.info.workgroup,
+            database=context.info.database,
+            boto3_session=session.boto3,
+        )
+        frame = wr.data_api.redshift.read_sql_query(sql, con=connection)
+        memory = int(frame.memory_usage(deep=True).sum())
+        return Outcome(rows=len(frame), bytes=0, extra={"dataframe_bytes": memory})
+
+    return Prepared(run)
+
+
+# --- the floor ------------------------------------------------------------------------------
+
+
+def _run_statement(
+    session: AssumedRoleSession, info: StandInAccess, sql: str, result_format: str
+) -> dict[str, Any]:
+    """ExecuteStatement, then DescribeStatement until it ends; the final description."""
+    client = session.client("redshift-data")
+    started = client.execute_statement(
+        WorkgroupName=info.workgroup, Database=info.database, Sql=sql, ResultFormat=result_format
+    )
+    deadline = time.monotonic() + STATEMENT_TIMEOUT_SECONDS
+    while True:
+        described: dict[str, Any] = client.describe_statement(Id=started["Id"])
+        if described["Status"] in ("FINISHED", "FAILED", "ABORTED"):
+            break
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"statement {started['Id']} did not end in time")
+        time.sleep(POLL_SECONDS)
+    if described["Status"] != "FINISHED":
+        raise RuntimeError(f"statement {started['Id']} ended {described['Status']}")
+    return described
+
+
+def _floor_statement(context: CaseContext) -> Prepared:
+    """The stand-in's time to run the SELECT and store its CSV result (no page fetched)."""
+    session = assumed_session(context.info)
+    sql = select_sql(describe_table(context, session), "data_api")
+
+    def run() -> Outcome:
+        described = _run_statement(session, context.info, sql, "CSV")
+        return Outcome(
+            rows=int(described["ResultRows"]),
+            bytes=int(described["ResultSize"]),
+            server_seconds=described["Duration"] / 1e9,
+        )
+
+    return Prepared(run)
+
+
+def _parts_folder(context: CaseContext) -> Path:
+    # Shared by floor-unload (writes) and floor-duckdb-parquet (reads) of the same table: the
+    # orchestrator gives every run of one table a scratch folder in the same parent.
+    return context.scratch.parent / "parts"
+
+
+def _floor_unload(context: CaseContext) -> Prepared:
+    """The stand-in's time to UNLOAD the table to Parquet; the parts are then downloaded for
+    floor-duckdb-parquet (not measured) and deleted from S3."""
+    from shiftsync.redshift.sql import build_unload_sql
+
+    session = assumed_session(context.info)
+    sql = select_sql(describe_table(context, session), "unload")
+    prefix = f"{FLOOR_PREFIX}{uuid.uuid4().hex}/"
+    unload = build_unload_sql(
+        sql,
+        f"s3://{context.info.bucket}/{prefix}",
+        context.info.role_arn,
+        max_file_size_mb=FLOOR_PART_MB,
+    )
+
+    def run() -> Outcome:
+        described = _run_statement(session, context.info, unload, "JSON")
+        return Outcome(
+            rows=int(described["ResultRows"]), server_seconds=described["Duration"] / 1e9
+        )
+
+    def keep_parts(outcome: Outcome) -> None:
+        outcome.bytes = _fetch_parts(session, context.info.bucket, prefix, _parts_folder(context))
+
+    return Prepared(run, after=keep_parts)
+
+
+def _fetch_parts(session: AssumedRoleSession, bucket: str, prefix: str, folder: Path) -> int:
+    """Download the Parquet parts under prefix into folder, delete them all; bytes fetched."""
+    s3 = session.client("s3")
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    keys: list[str] = []
+    size = 0
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    for number, key in enumerate(sorted(keys)):
+        if key.endswith("manifest"):
+            continue
+        target = folder / f"part-{number:05d}.parquet"
+        s3.download_file(bucket, key, str(target))
+        size += target.stat().st_size
+    for start in range(0, len(keys), 1000):
+        chunk = keys[start : start + 1000]
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk]})
+    return size
+
+
+def _floor_duckdb(context: CaseContext) -> Prepared:
+    """DuckDB's own ingest of the UNLOAD's Parquet parts from local disk, into a table."""
+    import duckdb
+
+    folder = _parts_folder(context)
+    parts = sorted(str(p) for p in folder.glob("*.parquet"))
+    if not parts:
+        raise RuntimeError(f"no Parquet parts in {folder}: run floor-unload first")
+    database = context.scratch / "floor.duckdb"
+    database.unlink(missing_ok=True)
+
+    def run() -> Outcome:
+        with duckdb.connect(str(database)) as connection:
+            connection.execute("CREATE TABLE floor AS SELECT * FROM read_parquet(?)", [parts])
+            row = connection.execute("SELECT count(*) FROM floor").fetchone()
+        assert row is not None
+        return Outcome(rows=int(row[0]), bytes=sum(Path(p).stat().st_size for p in parts))
+
+    return Prepared(run)
+
+
+def _floor_copy(context: CaseContext) -> Prepared:
+    """PostgreSQL's `COPY (query) TO STDOUT` of the same SELECT, straight from the server."""
+    import psycopg
+
+    sql = select_sql(describe_table(context, assumed_session(context.info)), "data_api")
+    command = f"COPY ({sql}) TO STDOUT (FORMAT csv)"
+
+    def run() -> Outcome:
+        size = rows = 0
+        with (
+            psycopg.connect(context.info.postgres_dsn) as connection,
+            connection.cursor() as cursor,
+            cursor.copy(command.encode()) as copy,
+        ):
+            for block in copy:
+                size += len(block)
+            rows = cursor.rowcount
+        return Outcome(rows=rows, bytes=size)
+
+    return Prepared(run)
+
+
+def _probe(context: CaseContext) -> Prepared:
+    """What `auto` picks for the table, and its estimates (not a timing)."""
+    from shiftsync.redshift.source import RedshiftSource, TableRef
+    from shiftsync.workspace import Workspace
+
+    folder = make_workspace(context, method="auto", result_format="csv")
+    _, connection = Workspace(folder).config.connection(CONNECTION)
+
+    def run() -> Outcome:
+        source = RedshiftSource(connection, assumed_session(context.info))
+        info = source.describe(TableRef(context.schema, context.table))
+        plan = source.plan(info, "auto")
+        return Outcome(
+            rows=info.estimated_rows or 0,
+            bytes=info.estimated_bytes or 0,
+            extra={
+                "auto_method": plan.method,
+                "auto_reason": plan.reason,
+                "auto_chunks": plan.chunks,
+                "columns": len(info.columns),
+                "estimated_rows": info.estimated_rows,
+                "estimated_bytes": info.estimated_bytes,
+            },
+        )
+
+    return Prepared(run)
+
+
+Prepare = Callable[[CaseContext], Prepared]
+
+CASE_FUNCTIONS: Final[Mapping[str, Prepare]] = {
+    "shiftsync-csv-duckdb": _sync_case("data_api", "csv"),
+    "shiftsync-json-duckdb": _sync_case("data_api", "json"),
+    "shiftsync-unload-duckdb": _sync_case("unload", "csv"),
+    "shiftsync-csv-arrow": _to_arrow,
+    "awswrangler-pandas": _awswrangler,
+    "floor-statement-csv": _floor_statement,
+    "floor-pg-copy": _floor_copy,
+    "floor-unload": _floor_unload,
+    "floor-duckdb-parquet": _floor_duckdb,
+    "probe": _probe,
+}
+assert set(CASE_FUNCTIONS) == set(CASES), "bench.report.CASES and the case functions differ"
+
+
+# --- the process ----------------------------------------------------------------------------
+
+
+def load_context_file(path: Path) -> StandInAccess:
+    info = StandInAccess.from_json(json.loads(path.read_text()))
+    os.environ.update(info.environment())
+    # Nothing of the machine's own AWS configuration may leak into a case.
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE"):
+        os.environ.pop(name, None)
+    return info
+
+
+@contextlib.contextmanager
+def profiled(path: Path | None) -> Iterator[None]:
+    """Run the block under pyinstrument (a development tool: `pip install pyinstrument`)."""
+    if path is None:
+        yield
+        return
+    from pyinstrument import Profiler
+
+    profiler = Profiler(interval=0.001, async_mode="disabled")
+    profiler.start()
+    try:
+        yield
+    finally:
+        profiler.stop()
+        path.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+def run_case(case: str, context: CaseContext, *, profile: Path | None = None) -> Measurement:
+    return measure(case, context, CASE_FUNCTIONS[case](context), profile=profile)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one benchmark case and print its numbers.")
+    parser.add_argument("case", choices=sorted(CASE_FUNCTIONS))
+    parser.add_argument("--context", type=Path, required=True, help="the stand-in's JSON file")
+    parser.add_argument("--table", required=True, help="schema.table")
+    parser.add_argument("--scratch", type=Path, required=True, help="a folder for this run")
+    parser.add_argument("--profile", type=Path, help="write a pyinstrument profile here")
+    args = parser.parse_args(argv)
+    schema, _, table = str(args.table).partition(".")
+    info = load_context_file(args.context)
+    args.scratch.mkdir(parents=True, exist_ok=True)
+    context = CaseContext(info, schema, table, args.scratch)
+    try:
+        measurement = run_case(args.case, context, profile=args.profile)
+    except Exception as error:  # reported to the orchestrator as a failed case
+        print(RESULT_MARKER + json.dumps({"case": args.case, "error": f"{error!r}"[:2000]}))
+        return 1
+    print(RESULT_MARKER + json.dumps(measurement.to_json()), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""`python -m bench --quick` end to end: a stand-in of its own, every case once, both reports."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench.report import CASES, TIMED_CASES
+
+REPO = Path(__file__).resolve().parents[2]
+
+HAS_AWSWRANGLER = importlib.util.find_spec("awswrangler") is not None
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_quick_bench_writes_every_case(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=880,
+        check=False,
+    )
+    markdowns = sorted(tmp_path.glob("*-quick.md"))
+    documents = sorted(tmp_path.glob("*-quick.json"))
+    assert len(markdowns) == 1, done.stderr[-3000:]
+    assert len(documents) == 1
+    data = json.loads(documents[0].read_text())
+    tables = [t["name"] for t in data["tables"]]
+    assert len(tables) == 3
+
+    summaries = {(s["table"], s["case"]): s for s in data["summary"]}
+    for table in tables:
+        assert data["auto"][table]["auto_method"] in ("data_api", "unload")
+        for case in TIMED_CASES:
+            summary = summaries[(table, case)]
+            if case == "awswrangler-pandas" and not HAS_AWSWRANGLER:
+                assert summary["failures"], "awswrangler is missing: its case must say so"
+                continue
+            assert summary["failures"] == [], (table, case, summary["failures"])
+            assert summary["seconds"]["n"] == 1
+            assert summary["seconds"]["median"] > 0
+            assert summary["peak_rss_mb"]["median"] > 0
+        # Every reader got every row of the table.
+        rows = {summaries[(table, c)]["rows"] for c in TIMED_CASES if summaries[(table, c)]["rows"]}
+        assert len(rows) == 1, (table, rows)
+    assert done.returncode == (0 if HAS_AWSWRANGLER else 1), done.stderr[-3000:]
+
+    markdown = markdowns[0].read_text()
+    assert "## Ratios and targets" in markdown
+    for case in TIMED_CASES:
+        assert f"| {CASES[case].label} |" in markdown
+    assert "UNLOAD end to end ÷ floor" in markdown
+    names = {c["name"] for c in data["checks"]}
+    assert "Data API CSV end to end ÷ floor" in names
+    assert "auto's pick ÷ the faster method" in names
