@@ -205,9 +205,10 @@ class DuckDBDestination:
                 with self.errors("opening the database"):
                     # DuckDB's buffer pool otherwise grows to 80% of RAM with the table; a
                     # bounded pool spills to disk instead and keeps a run's memory flat.
-                    self._connection = duckdb.connect(
-                        str(self.path), config={"memory_limit": MEMORY_LIMIT}
-                    )
+                    # (SET, not a connect option: other connections to the same file in this
+                    # process must be able to open it with default options.)
+                    self._connection = duckdb.connect(str(self.path))
+                    self._connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
                     self._connection.execute(build_state_sql()[0])
             return self._connection.cursor()
 
