@@ -24,6 +24,7 @@ from shiftsync.errors import StandInError
 from shiftsync.local import fault_hooks, fault_http, iam, redshift_data
 from shiftsync.local.engine import DataApiEngine
 from shiftsync.local.faults import FaultRegistry, FaultSpec
+from shiftsync.local.info import StandInInfo as StandInInfo
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.results import Limits
 from shiftsync.local.server import StandInServer, ensure_port_free
@@ -94,60 +95,6 @@ def guide_trust_policy(principal: str, external_id: str | None) -> dict[str, Any
         "Action": "sts:AssumeRole",
     }
     return {"Version": "2012-10-17", "Statement": [platform, redshift]}
-
-
-@dataclass(frozen=True)
-class StandInInfo:
-    region: str
-    endpoint: str
-    access_key_id: str
-    secret_access_key: str
-    principal_arn: str
-    role_arn: str
-    external_id: str
-    workgroup: str
-    database: str
-    bucket: str
-    postgres_dsn: str
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "region": self.region,
-            "endpoints": {
-                "sts": self.endpoint,
-                "s3": self.endpoint,
-                "redshift_data": self.endpoint,
-            },
-            "access_key_id": self.access_key_id,
-            "secret_access_key": self.secret_access_key,
-            "principal_arn": self.principal_arn,
-            "role_arn": self.role_arn,
-            "external_id": self.external_id,
-            "workgroup": self.workgroup,
-            "database": self.database,
-            "bucket": self.bucket,
-            "postgres_dsn": self.postgres_dsn,
-        }
-
-    def environment(self) -> dict[str, str]:
-        """The standard AWS variables that point any boto3 client at the stand-in."""
-        return {
-            "AWS_ACCESS_KEY_ID": self.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            "AWS_ENDPOINT_URL_STS": self.endpoint,
-            "AWS_ENDPOINT_URL_S3": self.endpoint,
-            "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoint,
-        }
-
-    def export_lines(self) -> list[str]:
-        """Shell lines for the endpoints (the keys are in the JSON file, not on the screen)."""
-        return [
-            f"export {k}={v}"
-            for k, v in self.environment().items()
-            if k.startswith("AWS_ENDPOINT_URL_") or k in ("AWS_DEFAULT_REGION", "AWS_REGION")
-        ]
 
 
 class StandIn:
