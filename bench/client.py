@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 from bench.report import CASES
+from shiftsync.local.info import StandInInfo
 
 if TYPE_CHECKING:
     from shiftsync.aws.session import AssumedRoleSession
@@ -46,50 +47,9 @@ STATEMENT_TIMEOUT_SECONDS: Final = 3600.0
 PRELOADED: Final = ("shiftsync.redshift.source", "shiftsync.destinations.registry", "duckdb")
 
 
-@dataclass(frozen=True)
-class StandInAccess:
-    """What a client needs of the stand-in (read from the file the stand-in process wrote).
-
-    Not shiftsync.local.standin.StandInInfo: importing the stand-in would load moto into every
-    measured process and count its memory against the client."""
-
-    region: str
-    endpoint: str
-    access_key_id: str
-    secret_access_key: str
-    role_arn: str
-    external_id: str
-    workgroup: str
-    database: str
-    bucket: str
-    postgres_dsn: str
-
-    @classmethod
-    def from_json(cls, document: Mapping[str, Any]) -> StandInAccess:
-        return cls(
-            region=document["region"],
-            endpoint=document["endpoints"]["redshift_data"],
-            access_key_id=document["access_key_id"],
-            secret_access_key=document["secret_access_key"],
-            role_arn=document["role_arn"],
-            external_id=document["external_id"],
-            workgroup=document["workgroup"],
-            database=document["database"],
-            bucket=document["bucket"],
-            postgres_dsn=document["postgres_dsn"],
-        )
-
-    def environment(self) -> dict[str, str]:
-        """The standard AWS variables that point boto3 at the stand-in, as the platform user."""
-        return {
-            "AWS_ACCESS_KEY_ID": self.access_key_id,
-            "AWS_SECRET_ACCESS_KEY": self.secret_access_key,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_REGION": self.region,
-            "AWS_ENDPOINT_URL_STS": self.endpoint,
-            "AWS_ENDPOINT_URL_S3": self.endpoint,
-            "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoint,
-        }
+# Not shiftsync.local.standin: importing the stand-in would load moto into every measured
+# process and count its memory against the client. shiftsync.local.info imports no moto.
+StandInAccess = StandInInfo
 
 
 @dataclass(frozen=True)

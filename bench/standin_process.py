@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import IO, Any, Final, Self
 
 from shiftsync.errors import StandInError
+from shiftsync.local.info import StandInInfo
 from shiftsync.local.results import Limits
-from shiftsync.local.standin import StandInInfo
 
 READY_POLL_SECONDS: Final = 0.2
 STOP_GRACE_SECONDS: Final = 60.0
@@ -49,23 +49,6 @@ class StandInSpec:
             "--ready",
             str(ready_file),
         ]
-
-
-def info_from_json(document: dict[str, Any]) -> StandInInfo:
-    """The StandInInfo of a stand-in's `as_json()` document."""
-    return StandInInfo(
-        region=document["region"],
-        endpoint=document["endpoints"]["redshift_data"],
-        access_key_id=document["access_key_id"],
-        secret_access_key=document["secret_access_key"],
-        principal_arn=document["principal_arn"],
-        role_arn=document["role_arn"],
-        external_id=document["external_id"],
-        workgroup=document["workgroup"],
-        database=document["database"],
-        bucket=document["bucket"],
-        postgres_dsn=document["postgres_dsn"],
-    )
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -138,7 +121,7 @@ class StandInProcess:
                     fix=f"read {self.log_file}; a large scale needs a longer timeout",
                 )
             time.sleep(READY_POLL_SECONDS)
-        self._info = info_from_json(json.loads(self.ready_file.read_text()))
+        self._info = StandInInfo.from_json(json.loads(self.ready_file.read_text()))
 
     def log_tail(self, lines: int = 5) -> str:
         try:
