@@ -292,10 +292,12 @@ class DataApiEngine:
             try:
                 self._run_one(conn, sub)
             except Exception:
-                sub.duration_ns = time.monotonic_ns() - started
-                conn.execute("ROLLBACK") if not conn.closed else None
+                # A batch is one transaction: the statements before the failing one undo too.
+                if not conn.closed:
+                    conn.execute("ROLLBACK")
                 raise
-            sub.duration_ns = time.monotonic_ns() - started
+            finally:
+                sub.duration_ns = time.monotonic_ns() - started
             sub.set_status("FINISHED")
         conn.execute("COMMIT")
         statement.result_rows = sum(max(s.result_rows, 0) for s in statement.sub_statements)
@@ -394,8 +396,6 @@ class DataApiEngine:
         finally:
             if streaming:
                 pgconn.exec_(b"ROLLBACK")
-        if result.result_format == "CSV" and not streaming:
-            pass
 
 
 def _exec(pgconn: pq.abc.PGconn, command: bytes, rows: bool = False) -> pq.abc.PGresult:
