@@ -67,7 +67,11 @@ def up(
         None, help="Write region, endpoints, keys, role, workgroup … as one JSON object here."
     ),
 ) -> None:
-    """Start the stand-in and keep it up until Ctrl-C or SIGTERM."""
+    """Start the stand-in and keep it up until Ctrl-C or SIGTERM.
+
+    Exit codes: 0 stopped by Ctrl-C or SIGTERM (its PostgreSQL is removed); 2 a bad option or
+    policy file; 4 the stand-in could not start (port taken, PostgreSQL missing).
+    """
     from shiftsync.local.standin import StandIn, StandInOptions
 
     options = StandInOptions(
