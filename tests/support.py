@@ -160,3 +160,30 @@ def write_role_workspace(
         f"    tables: {json.dumps(list(tables))}\n"
     )
     return workspace
+
+
+# public.types: column → the typeName Redshift reports for it.
+TYPES_TABLE_TYPE_NAMES: Final = {
+    "id": "int4",
+    "c_smallint": "int2",
+    "c_integer": "int4",
+    "c_bigint": "int8",
+    "c_decimal_38_0": "numeric",
+    "c_decimal_38_10": "numeric",
+    "c_decimal_10_2": "numeric",
+    "c_real": "float4",
+    "c_double": "float8",
+    "c_boolean": "bool",
+    "c_char": "bpchar",
+    "c_varchar": "varchar",
+    "c_date": "date",
+    "c_timestamp": "timestamp",
+    "c_timestamptz": "timestamptz",
+    "c_time": "time",
+    "c_timetz": "timetz",
+    "c_super": "super",
+    "c_varbyte": "varbyte",
+    "c_geometry": "geometry",
+    "c_hllsketch": "hllsketch",
+    "c_interval": "interval",
+}

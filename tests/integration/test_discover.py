@@ -80,15 +80,23 @@ def run_cli(
     return code, captured.out, captured.err
 
 
+def discover(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    workspace: Workspace,
+    *args: str,
+) -> tuple[int, str, str]:
+    """`shiftsync discover warehouse -w <workspace> ARGS`: exit code, stdout, stderr."""
+    return run_cli(capsys, monkeypatch, "discover", "warehouse", "-w", str(workspace.folder), *args)
+
+
 def discover_json(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     workspace: Workspace,
     *args: str,
 ) -> dict[str, Any]:
-    code, out, err = run_cli(
-        capsys, monkeypatch, "discover", "warehouse", "-w", str(workspace.folder), *args
-    )
+    code, out, err = discover(capsys, monkeypatch, workspace, *args)
     assert code == 0, err
     document: dict[str, Any] = json.loads(out)
     return document
@@ -166,16 +174,7 @@ def test_discover_narrows_by_schema_and_table_patterns(
 def test_discover_prints_a_readable_summary_and_columns(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, workspace: Workspace
 ) -> None:
-    code, out, err = run_cli(
-        capsys,
-        monkeypatch,
-        "discover",
-        "warehouse",
-        "-w",
-        str(workspace.folder),
-        "--table",
-        "venue",
-    )
+    code, out, err = discover(capsys, monkeypatch, workspace, "--table", "venue")
     assert code == 0, err
     lines = out.splitlines()
     assert lines[0] == "1 table or view"
@@ -199,15 +198,8 @@ def test_discover_marks_a_type_outside_the_contract(
         document = discover_json(
             capsys, monkeypatch, workspace, "--table", "shiftsync_discover_odd", "--json"
         )
-        code, out, err = run_cli(
-            capsys,
-            monkeypatch,
-            "discover",
-            "warehouse",
-            "-w",
-            str(workspace.folder),
-            "--table",
-            "shiftsync_discover_odd",
+        code, out, err = discover(
+            capsys, monkeypatch, workspace, "--table", "shiftsync_discover_odd"
         )
     finally:
         admin.execute("DROP TABLE public.shiftsync_discover_odd")
@@ -224,16 +216,7 @@ def test_discover_marks_a_type_outside_the_contract(
 def test_discover_with_no_match_says_so(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, workspace: Workspace
 ) -> None:
-    code, out, _ = run_cli(
-        capsys,
-        monkeypatch,
-        "discover",
-        "warehouse",
-        "-w",
-        str(workspace.folder),
-        "--table",
-        "nothing_here%",
-    )
+    code, out, _ = discover(capsys, monkeypatch, workspace, "--table", "nothing_here%")
     assert code == 0
     assert out.strip() == "no tables or views match"
 

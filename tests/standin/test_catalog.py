@@ -9,6 +9,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shiftsync.local.standin import StandInInfo
+from tests.support import TYPES_TABLE_TYPE_NAMES
 
 
 def _follow(call: Callable[..., dict[str, Any]], key: str, **kwargs: Any) -> list[list[Any]]:
@@ -157,30 +158,7 @@ def test_describe_table_of_the_types_table_names_redshift_types(
     )
     assert len(pages) == 5  # 22 columns, 5 a page
     type_names = {c["name"]: c["typeName"] for page in pages for c in page}
-    assert type_names == {
-        "id": "int4",
-        "c_smallint": "int2",
-        "c_integer": "int4",
-        "c_bigint": "int8",
-        "c_decimal_38_0": "numeric",
-        "c_decimal_38_10": "numeric",
-        "c_decimal_10_2": "numeric",
-        "c_real": "float4",
-        "c_double": "float8",
-        "c_boolean": "bool",
-        "c_char": "bpchar",
-        "c_varchar": "varchar",
-        "c_date": "date",
-        "c_timestamp": "timestamp",
-        "c_timestamptz": "timestamptz",
-        "c_time": "time",
-        "c_timetz": "timetz",
-        "c_super": "super",
-        "c_varbyte": "varbyte",
-        "c_geometry": "geometry",
-        "c_hllsketch": "hllsketch",
-        "c_interval": "interval",
-    }
+    assert type_names == TYPES_TABLE_TYPE_NAMES
 
 
 def test_describe_table_handles_identifiers_that_need_quotes(

@@ -12,39 +12,13 @@ from botocore.exceptions import ClientError
 
 from shiftsync.local.results import Limits
 from shiftsync.local.standin import StandInInfo
-from tests.support import run_statement
+from tests.support import TYPES_TABLE_TYPE_NAMES, run_statement
 
 WIDE_ROWS: Final = 2500
 # 2,500 rows of ~530 bytes: more than the default 1 MiB page, so at least two pages.
 WIDE_SQL: Final = (
     f"select n, repeat('x', 500) as pad from generate_series(1, {WIDE_ROWS}) as n order by n"
 )
-
-# public.types: column → the typeName Redshift reports for it.
-REDSHIFT_TYPE_NAMES: Final = {
-    "id": "int4",
-    "c_smallint": "int2",
-    "c_integer": "int4",
-    "c_bigint": "int8",
-    "c_decimal_38_0": "numeric",
-    "c_decimal_38_10": "numeric",
-    "c_decimal_10_2": "numeric",
-    "c_real": "float4",
-    "c_double": "float8",
-    "c_boolean": "bool",
-    "c_char": "bpchar",
-    "c_varchar": "varchar",
-    "c_date": "date",
-    "c_timestamp": "timestamp",
-    "c_timestamptz": "timestamptz",
-    "c_time": "time",
-    "c_timetz": "timetz",
-    "c_super": "super",
-    "c_varbyte": "varbyte",
-    "c_geometry": "geometry",
-    "c_hllsketch": "hllsketch",
-    "c_interval": "interval",
-}
 
 
 def _run(client: Any, info: StandInInfo, sql: str, **kwargs: Any) -> str:
@@ -177,7 +151,7 @@ def test_column_metadata_uses_redshift_type_names(redshift_data: Any, info: Stan
     statement_id = _run(redshift_data, info, "select * from public.types order by id")
     result = redshift_data.get_statement_result(Id=statement_id)
     metadata = {c["name"]: c for c in result["ColumnMetadata"]}
-    assert {name: c["typeName"] for name, c in metadata.items()} == REDSHIFT_TYPE_NAMES
+    assert {name: c["typeName"] for name, c in metadata.items()} == TYPES_TABLE_TYPE_NAMES
     assert (metadata["c_decimal_38_10"]["precision"], metadata["c_decimal_38_10"]["scale"]) == (
         38,
         10,
