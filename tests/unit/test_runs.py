@@ -145,6 +145,20 @@ def test_load_unknown_and_ambiguous(tmp_path: Path) -> None:
         RunStore(tmp_path / "empty").load("latest")
 
 
+def test_runs_started_in_the_same_second_list_by_their_start_time(tmp_path: Path) -> None:
+    # The random part of the id must not decide which of two same-second runs is newest.
+    store = RunStore(tmp_path)
+    earlier = record("20240101T000000Z-ffffff")
+    earlier.started_at = "2024-01-01T00:00:00.100Z"
+    later = record("20240101T000000Z-000000")
+    later.started_at = "2024-01-01T00:00:00.900Z"
+    for run in (earlier, later):
+        run.finish()
+        store.save(run)
+    assert [r["run_id"] for r in store.list()] == [later.run_id, earlier.run_id]
+    assert store.load("latest").run_id == later.run_id
+
+
 def test_list_of_a_missing_folder_is_empty(tmp_path: Path) -> None:
     assert RunStore(tmp_path / "nothing").list() == []
 

@@ -247,7 +247,10 @@ class RunStore:
             with self._locked():
                 index = self._rebuild()
                 self._write_index(index)
-        runs = [dict(index[k]) for k in sorted(index, reverse=True)]
+        # Run ids carry whole seconds only; two runs started in the same second are told
+        # apart by their millisecond start time.
+        order = sorted(index, key=lambda k: (str(index[k].get("started_at", "")), k), reverse=True)
+        runs = [dict(index[k]) for k in order]
         if sync is not None:
             runs = [r for r in runs if r.get("sync") == sync]
         for run in runs:
