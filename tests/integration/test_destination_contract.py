@@ -25,6 +25,7 @@ import boto3
 import duckdb
 import psycopg
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 from shiftsync.aws.session import AssumedRoleSession
@@ -884,6 +885,41 @@ def test_duckdb_check_reports_a_folder_it_cannot_create(tmp_path: Path) -> None:
     with pytest.raises(DestinationError, match="not writable") as caught:
         DuckDBDestination(blocker / "warehouse.duckdb").check()
     assert str(blocker) in str(caught.value)
+
+
+def test_duckdb_loads_in_a_small_pool_and_merges_what_that_pool_could_not(
+    tmp_path: Path,
+) -> None:
+    # Appending keeps DuckDB's pool at the load limit, so memory stays flat with the table;
+    # a merge of 4 million staged keys runs out of memory in that pool, so the commit raises it.
+    destination = DuckDBDestination(tmp_path / "warehouse.duckdb")
+    n = 4_000_000
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.int64())])
+    ids = pa.array(range(n), pa.int64())
+
+    def limit() -> str:
+        cursor = destination._cursor()
+        try:
+            row = cursor.execute("SELECT current_setting('memory_limit')").fetchone()
+            assert row is not None
+            return str(row[0])
+        finally:
+            cursor.close()
+
+    try:
+        load(destination, "t", [pa.record_batch([ids, ids], schema=schema)])
+        load_limit = limit()
+        spec = LoadSpec(target="t", schema=schema, mode=LoadMode.MERGE, primary_key=("id",))
+        running = destination.start_load(spec)
+        running.write(pa.record_batch([ids, pc.add(ids, 1)], schema=schema))
+        assert limit() == load_limit
+        assert running.commit(None).rows_written == n
+        assert limit() == load_limit
+        profile = destination.profile("t", ["v"])
+        assert profile.rows == n
+        assert profile.columns["v"].total == str(sum(range(1, n + 1)))
+    finally:
+        destination.close()
 
 
 def test_parquet_check_reports_a_root_it_cannot_write(tmp_path: Path) -> None:

@@ -118,7 +118,11 @@ class DuckDBLoad:
         _, upsert = build_state_sql()
         encoded = None if state is None else encode_state(target, state)
         written = self._rows
-        with self._destination.lock, self._destination.errors(f"committing table {target!r}"):
+        with (
+            self._destination.lock,
+            self._destination.errors(f"committing table {target!r}"),
+            _memory_limit(self._cursor, COMMIT_MEMORY_LIMIT),
+        ):
             self._cursor.execute("BEGIN TRANSACTION")
             try:
                 for sql in statements:
@@ -175,7 +179,24 @@ class DuckDBLoad:
             self._cursor.close()
 
 
-MEMORY_LIMIT: Final = "256MB"
+# DuckDB's buffer pool otherwise grows to 80% of RAM with the table. Appending batches needs
+# little: a bounded pool writes finished blocks to the file and keeps a run's memory flat
+# whatever the table's size. A commit's merge (a join and a window over the stage) needs more,
+# and fails below about 128 MB at 10^7 staged rows, so commits get a larger pool; they hold
+# the destination's lock, so one commit at a time raises it.
+LOAD_MEMORY_LIMIT: Final = "64MB"
+COMMIT_MEMORY_LIMIT: Final = "256MB"
+
+
+@contextlib.contextmanager
+def _memory_limit(cursor: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
+    """Raise the database's memory limit to `limit` for the block, then restore the load's."""
+    cursor.execute(f"SET memory_limit = '{limit}'")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(duckdb.Error):
+            cursor.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
 
 
 class DuckDBDestination:
@@ -203,12 +224,10 @@ class DuckDBDestination:
         with self.lock:
             if self._connection is None:
                 with self.errors("opening the database"):
-                    # DuckDB's buffer pool otherwise grows to 80% of RAM with the table; a
-                    # bounded pool spills to disk instead and keeps a run's memory flat.
-                    # (SET, not a connect option: other connections to the same file in this
-                    # process must be able to open it with default options.)
+                    # SET, not a connect option: other connections to the same file in this
+                    # process must be able to open it with default options.
                     self._connection = duckdb.connect(str(self.path))
-                    self._connection.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+                    self._connection.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
                     self._connection.execute(build_state_sql()[0])
             return self._connection.cursor()
 
@@ -315,7 +334,9 @@ class DuckDBDestination:
 
 __all__ = [
     "ARROW_TO_DUCKDB",
+    "COMMIT_MEMORY_LIMIT",
     "DUCKDB_TO_ARROW",
+    "LOAD_MEMORY_LIMIT",
     "DuckDBDestination",
     "DuckDBLoad",
     "arrow_type",
