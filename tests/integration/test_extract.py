@@ -505,6 +505,21 @@ def test_data_api_faults_are_survived_with_the_same_result(
     assert source.stats.retries >= 2
 
 
+def test_describing_a_listed_table_does_not_list_again(
+    workspace: Workspace, session: AssumedRoleSession, standin: StandIn, faults: Any
+) -> None:
+    listed = make_source(workspace, session)
+    assert TableRef("public", "venue") in listed.list_tables("public", "ven%")
+    fault_id = faults.add("server_error", times=1, operation="ListTables")
+    assert listed.describe("public.venue").primary_key == ("venueid",)
+    assert fired(standin, fault_id) == 0
+    # A table not listed before is looked up: the same fault then fires (and is retried).
+    info = make_source(workspace, session).describe("public.venue")
+    assert fired(standin, fault_id) == 1
+    assert info.kind == "TABLE"
+    assert [c.name for c in info.columns][:2] == ["venueid", "venuename"]
+
+
 def test_an_execute_whose_answer_was_lost_runs_once(
     source: RedshiftSource, standin: StandIn, faults: Any
 ) -> None:

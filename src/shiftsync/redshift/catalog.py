@@ -283,27 +283,39 @@ def _kind(api: DataApi, ref: TableRef, stats: ReadStats) -> TableKind | None:
     return None
 
 
-def describe(api: DataApi, ref: TableRef, *, stats: ReadStats) -> TableInfo:
-    """Everything about one table; SourceError naming it if it does not exist."""
-    kind = _kind(api, ref, stats)
-    columns = _columns(api, ref, stats)
-    if columns is None:
-        raise _not_found(api, ref)
-    keys = primary_keys_from_rows(
-        query_rows(api, primary_key_sql(ref.schema, ref.name), what=f"table {ref}", stats=stats)
-    )
-    estimate: tuple[int | None, int | None] = (None, None)
-    if kind != "VIEW":
-        estimate = estimates_from_rows(
-            query_rows(api, estimate_sql(ref.schema, ref.name), what=f"table {ref}", stats=stats)
-        ).get(ref, (None, None))
+def describe(
+    api: DataApi, ref: TableRef, *, stats: ReadStats, kind: TableKind | None = None
+) -> TableInfo:
+    """Everything about one table; SourceError naming it if it does not exist.
+
+    `kind` is the table's kind if a listing already said it (saves a ListTables). The catalog
+    calls do not depend on each other and each costs a round trip to the warehouse, so they
+    run at the same time.
+    """
+    what = f"table {ref}"
+    with ThreadPoolExecutor(DESCRIBE_CONCURRENCY, thread_name_prefix="shiftsync-describe") as pool:
+        listed = pool.submit(_kind, api, ref, stats) if kind is None else None
+        described = pool.submit(_columns, api, ref, stats)
+        keyed = pool.submit(
+            query_rows, api, primary_key_sql(ref.schema, ref.name), what=what, stats=stats
+        )
+        # svv_table_info has no row for a view: its estimate stays unknown.
+        estimated = pool.submit(
+            query_rows, api, estimate_sql(ref.schema, ref.name), what=what, stats=stats
+        )
+        columns = described.result()
+        if columns is None:
+            raise _not_found(api, ref)
+        found_kind = kind if listed is None else listed.result()
+        keys = primary_keys_from_rows(keyed.result())
+        rows, size = estimates_from_rows(estimated.result()).get(ref, (None, None))
     return TableInfo(
         ref=ref,
-        kind=kind or "TABLE",
+        kind=found_kind or "TABLE",
         columns=columns,
         primary_key=keys.get(ref, ()),
-        estimated_rows=estimate[0],
-        estimated_bytes=estimate[1],
+        estimated_rows=rows,
+        estimated_bytes=size,
     )
 
 

@@ -86,6 +86,8 @@ class RedshiftSource:
         self.unload_reader = UnloadReader(self.api, part_concurrency=part_concurrency)
         self.catalog_stats = ReadStats(method="catalog")
         self._local = threading.local()
+        # What list_tables saw, so that describing a listed table needs no second listing.
+        self._listed_kinds: dict[TableRef, catalog.TableKind] = {}
 
     @classmethod
     def from_workspace(
@@ -122,12 +124,14 @@ class RedshiftSource:
         entries = catalog.list_entries(
             self.api, schema_pattern, table_pattern, stats=self.catalog_stats
         )
+        self._listed_kinds.update((entry.ref, entry.kind) for entry in entries)
         return [entry.ref for entry in entries]
 
     def describe(self, ref: TableRef | str) -> TableInfo:
         """Columns, primary key and size estimates; SourceError naming the table if missing."""
         table = ref if isinstance(ref, TableRef) else TableRef.parse(ref)
-        return catalog.describe(self.api, table, stats=self.catalog_stats)
+        kind = self._listed_kinds.get(table)
+        return catalog.describe(self.api, table, stats=self.catalog_stats, kind=kind)
 
     def describe_matching(
         self, schema_pattern: str = "%", table_pattern: str = "%"
