@@ -55,6 +55,7 @@ from shiftsync.redshift.data_api_results import (
     read_select,
     result_pages,
 )
+from shiftsync.redshift.records_parser import install_records_parser
 from shiftsync.redshift.retry import (
     PollPolicy,
     PollTimeout,
@@ -111,6 +112,7 @@ class DataApi:
         self.statement_timeout = statement_timeout
         # botocore before 1.43.55 has no WaitTimeSeconds: found out on first use.
         self.long_poll = True
+        self._parsing_client: Any = None
 
     @property
     def db_user(self) -> str:
@@ -164,7 +166,7 @@ class DataApi:
         **kwargs: Any,
     ) -> dict[str, Any]:
         """One Data API call, rate-limited, retried and mapped."""
-        client = self.session.client("redshift-data")
+        client = self._client()
         method = getattr(client, xform_name(operation))
 
         def attempt() -> dict[str, Any]:
@@ -175,6 +177,13 @@ class DataApi:
 
         return self._guarded(operation, what, stats, attempt, passthrough=passthrough)
 
+    def _client(self) -> Any:
+        client = self.session.client("redshift-data")
+        if client is not self._parsing_client:
+            install_records_parser(client)
+            self._parsing_client = client
+        return client
+
     def paginate(
         self, operation: str, result_key: str, what: str, stats: ReadStats, **kwargs: Any
     ) -> list[Any]:
@@ -182,7 +191,7 @@ class DataApi:
 
         A failure part-way restarts the listing: lists are small, and a half list is worse.
         """
-        client = self.session.client("redshift-data")
+        client = self._client()
         paginator = client.get_paginator(xform_name(operation))
 
         def collect() -> list[Any]:

@@ -15,6 +15,7 @@ what a crashed run left behind (`shiftsync cleanup`), in staging.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import tempfile
 import threading
@@ -128,6 +129,7 @@ class UnloadReader:
         in every case."""
         sql = self.unload_sql(select_sql, location)
         what = f"table {table} (UNLOAD)"
+        self._prepare_s3_client()
         try:
             with self.api.running(sql, what=what, stats=stats, timeout=timeout) as status:
                 unloaded = status.result_rows
@@ -200,6 +202,17 @@ class UnloadReader:
                 again = True
                 stats.note(f"{error.message}: UNLOAD ran again")
                 log.warning("%s; running the UNLOAD again", error.message)
+
+    def _prepare_s3_client(self) -> None:
+        """Build the session's S3 client in the background while the UNLOAD runs: loading its
+        service model takes tens of milliseconds, which the manifest's GET would otherwise wait
+        for. A failure here is left for that GET to report."""
+
+        def build() -> None:
+            with contextlib.suppress(Exception):
+                self.api.session.client("s3")
+
+        threading.Thread(target=build, name="shiftsync-s3-client", daemon=True).start()
 
     def _clean(self, location: StagingLocation, table: str, stats: ReadStats) -> None:
         try:
