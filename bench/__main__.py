@@ -511,8 +511,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    # SystemExit unwinds through the `with StandInProcess` and `finally` blocks, so a
+    # terminated run stops its stand-in and removes its folder; the default action would not.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     started = time.monotonic()
     report = run(args)
     markdown, document = write_results(report, args.out)
