@@ -37,6 +37,7 @@ from shiftsync.engine.sync import PAUSE_ENV, PAUSE_MARKER, RESUME_FILE_ENV, Sync
 from shiftsync.errors import ConfigError
 from shiftsync.local.postgres import TempPostgres, free_port
 from shiftsync.local.standin import ROLE_NAME, StandIn, StandInInfo
+from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
 from tests.support import standin_connection, write_external_id, write_sync_config
 
@@ -448,6 +449,43 @@ def test_bad_tables_fail_alone_and_damage_nothing(
         assert destination.table_schema("sales") is None  # nothing half-written
     finally:
         destination.close()
+
+
+class ListingRecorder:
+    """The real source, with the ListTables patterns it is asked for written down."""
+
+    def __init__(self, source: RedshiftSource) -> None:
+        self.source = source
+        self.asked: list[tuple[str, str]] = []
+
+    def list_tables(self, schema_pattern: str = "%", table_pattern: str = "%") -> list[Any]:
+        self.asked.append((schema_pattern, table_pattern))
+        return self.source.list_tables(schema_pattern, table_pattern)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.source, name)
+
+
+def test_a_sync_lists_only_its_own_tables_unless_a_name_is_wrong(
+    tmp_path: Path, info: StandInInfo
+) -> None:
+    destination_yaml = {"type": "duckdb", "path": "out.duckdb"}
+    folder = tmp_path / "ws"
+    workspace = make_workspace(folder, info, destination_yaml, ["public.venue", "public.categ?ry"])
+    source = ListingRecorder(RedshiftSource.from_workspace(workspace))
+    record = run_sync(workspace, "main", source=source)
+    assert record.status == "ok"
+    assert sorted(t.table for t in record.tables) == ["public.category", "public.venue"]
+    assert source.asked == [("public", "categ_ry"), ("public", "venue")]
+
+    # A misspelt name: everything is listed, so that the error can name the close one.
+    write_config(folder, info, destination_yaml, ["public.venue", "public.venu"])
+    source = ListingRecorder(RedshiftSource.from_workspace(workspace))
+    record = run_sync(Workspace(folder), "main", source=source)
+    assert source.asked == [("public", "venu"), ("public", "venue"), ("%", "%")]
+    missing = {t.table: t for t in record.tables}["public.venu"]
+    assert missing.status == "failed"
+    assert "did you mean 'public.venue'" in (missing.error or "")
 
 
 def test_unreachable_and_unwritable_destinations_fail_every_table(

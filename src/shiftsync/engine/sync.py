@@ -33,6 +33,7 @@ from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
 from shiftsync.engine.housekeeping import clean_interrupted_runs as clean_interrupted_runs
 from shiftsync.engine.housekeeping import hash_salt as hash_salt
 from shiftsync.engine.housekeeping import sync_lock as sync_lock
+from shiftsync.engine.listing import EVERYTHING, listing_patterns, misses_a_named_table
 from shiftsync.engine.pause import (
     PAUSE_ENV,
     PAUSE_MARKER,
@@ -71,7 +72,12 @@ def _fail(table: TableRun, error: BaseException) -> None:
 
 
 def _select(ctx: _Context, connection_method: Method) -> Selection:
-    refs = ctx.source.list_tables()
+    patterns = listing_patterns(ctx.sync)
+    refs = [ref for schema, table in patterns for ref in ctx.source.list_tables(schema, table)]
+    if patterns != [EVERYTHING] and misses_a_named_table(
+        ctx.sync, ((ref.schema, ref.name) for ref in refs)
+    ):
+        refs = list(ctx.source.list_tables())
     return select_tables(
         ctx.sync_name,
         ctx.sync,
