@@ -5,7 +5,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import duckdb
 import typer
 
 from shiftsync.cli import output
@@ -39,6 +38,8 @@ def demo(
     Exit codes: 0 when every step worked; 1 when a step failed; 4 when the stand-in could not
     start.
     """
+    import duckdb
+
     from shiftsync import demo as scenario
     from shiftsync.local.standin import StandIn, StandInOptions
 

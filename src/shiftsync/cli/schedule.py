@@ -13,7 +13,6 @@ from shiftsync.cli import output
 from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
 from shiftsync.engine.runs import RunStore
 from shiftsync.engine.schedule import due_syncs, next_wakeup
-from shiftsync.engine.sync import exit_code_of, run_sync
 from shiftsync.errors import EXIT_OK, ConfigError, ShiftsyncError
 from shiftsync.workspace import Workspace
 
@@ -29,6 +28,9 @@ def _last_started(store: RunStore, sync: str) -> datetime | None:
 
 def run_due(workspace: Workspace, schedules: dict[str, str], now: datetime, since: datetime) -> int:
     """Run every sync that is due now, one after the other; the worst exit code."""
+    # Imported here: the engine loads boto3, pyarrow and DuckDB, which `--help` does not need.
+    from shiftsync.engine.sync import exit_code_of, run_sync
+
     store = RunStore(workspace.runs_dir)
     last = {sync: _last_started(store, sync) for sync in schedules}
     worst = EXIT_OK

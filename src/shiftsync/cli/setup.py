@@ -3,23 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import typer
-from botocore.exceptions import BotoCoreError
 
 from shiftsync.aws.policy import (
     PolicyFormat,
     render_policy_bundle,
     trust_principal,
 )
-from shiftsync.aws.preflight import CheckResult, planned_checks, preflight_ok, run_preflight
-from shiftsync.aws.session import base_session, caller_arn
 from shiftsync.cli import output
 from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
 from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig
 from shiftsync.errors import AccessError
 from shiftsync.workspace import Workspace
+
+# The checks and the AWS session load boto3; they are imported where a command needs them, so
+# that `--help` and `init` start quickly.
+if TYPE_CHECKING:
+    from shiftsync.aws.preflight import CheckResult
 
 CHECK_HEADERS: Final = ("status", "check", "detail")
 
@@ -90,6 +92,10 @@ def discover_principal(name: str, conn: ConnectionConfig) -> tuple[str, str]:
     """The principal the trust policy names, and where it came from."""
     if conn.principal_arn:
         return conn.principal_arn, f"connections.{name}.principal_arn"
+    from botocore.exceptions import BotoCoreError
+
+    from shiftsync.aws.session import base_session, caller_arn
+
     set_it = f"or set connections.{name}.principal_arn to the ARN shiftsync will run as"
     try:
         return caller_arn(base_session(conn.region)), "sts:GetCallerIdentity"
@@ -156,6 +162,8 @@ def _row(result: CheckResult) -> tuple[str, str, str]:
 
 def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
     """Print each result as it comes (logs show where a slow check is)."""
+    from shiftsync.aws.preflight import planned_checks, run_preflight
+
     widths = output.column_widths([CHECK_HEADERS, *(("skip", n, "") for n in planned_checks(conn))])
     for line in output.plain_row(CHECK_HEADERS, widths):
         output.echo(line)
@@ -168,6 +176,8 @@ def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[Chec
 
 
 def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
+    from shiftsync.aws.preflight import planned_checks, run_preflight
+
     screen = output.console()
     total = len(planned_checks(conn))
     with screen.status(f"checking 1 of {total}…") as status:
@@ -202,6 +212,8 @@ def check(
     (shiftsync.yaml, connection name, external ID); 3 a check failed, including no AWS
     credentials.
     """
+    from shiftsync.aws.preflight import preflight_ok, run_preflight
+
     found = find_workspace(workspace)
     name, conn = found.config.connection(connection)
     external_id = found.external_id

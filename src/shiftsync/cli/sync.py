@@ -24,8 +24,8 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 
 from shiftsync.cli import output
 from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
+from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, effective_status
-from shiftsync.engine.sync import SyncObserver, SyncOptions, exit_code_of, run_sync
 
 MB: Final = 1024 * 1024
 
@@ -272,6 +272,9 @@ def sync(
 
     Exit codes: 0 all tables ok; 1 some table failed; 2 configuration or usage; 3 AWS access.
     """
+    # The engine loads boto3, pyarrow and DuckDB: only a sync needs them, not `runs` or --help.
+    from shiftsync.engine.sync import exit_code_of, run_sync
+
     found = find_workspace(workspace)
     options = SyncOptions(
         tables=tuple(tables), full_refresh=full_refresh, dry_run=dry_run, verify=not no_verify

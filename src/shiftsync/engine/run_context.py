@@ -15,7 +15,8 @@ import pyarrow as pa
 
 from shiftsync.config import Method, SyncConfig
 from shiftsync.destinations.base import Destination
-from shiftsync.engine.runs import RunRecord, RunStore, TableRun
+from shiftsync.engine.observer import SyncObserver, SyncOptions
+from shiftsync.engine.runs import RunRecord, RunStore
 from shiftsync.redshift.types import Column
 from shiftsync.workspace import Workspace
 
@@ -80,41 +81,6 @@ class Source(Protocol):
     ) -> Iterator[pa.RecordBatch]: ...
 
     def query(self, sql: str) -> list[tuple[Any, ...]]: ...
-
-
-# --- options, observer ------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SyncOptions:
-    tables: tuple[str, ...] = ()
-    full_refresh: bool = False
-    dry_run: bool = False
-    verify: bool = True
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "tables": list(self.tables),
-            "full_refresh": self.full_refresh,
-            "dry_run": self.dry_run,
-            "verify": self.verify,
-        }
-
-
-class SyncObserver:
-    """Hooks the CLI uses to show progress; every method may be called from worker threads."""
-
-    def run_planned(self, record: RunRecord) -> None:
-        """The tables of the run are known (with estimates on a dry run)."""
-
-    def table_started(self, table: TableRun) -> None:
-        """A table's read starts; `table.method` and `table.load` are set."""
-
-    def table_progress(self, table: TableRun, rows: int, bytes_read: int) -> None:
-        """Cumulative rows and bytes read so far."""
-
-    def table_finished(self, table: TableRun) -> None:
-        """A table ended (status ok or failed)."""
 
 
 @dataclass

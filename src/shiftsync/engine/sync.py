@@ -34,6 +34,7 @@ from shiftsync.engine.housekeeping import clean_interrupted_runs as clean_interr
 from shiftsync.engine.housekeeping import hash_salt as hash_salt
 from shiftsync.engine.housekeeping import sync_lock as sync_lock
 from shiftsync.engine.listing import EVERYTHING, listing_patterns, misses_a_named_table
+from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.pause import (
     PAUSE_ENV,
     PAUSE_MARKER,
@@ -43,7 +44,7 @@ from shiftsync.engine.pause import (
 )
 from shiftsync.engine.pause import PAUSE_SECONDS_ENV as PAUSE_SECONDS_ENV
 from shiftsync.engine.pause import PausePoint as PausePoint
-from shiftsync.engine.run_context import Source, SyncObserver, SyncOptions, _Context
+from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
