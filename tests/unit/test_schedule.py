@@ -14,6 +14,20 @@ def test_previous_slot_includes_the_current_minute() -> None:
     assert previous_slot("30 2 * * *", at("2026-01-05 02:29:59")) == at("2026-01-04 02:30:00")
 
 
+def test_the_last_second_before_a_slot_is_not_the_slot() -> None:
+    just_before = at("2026-01-05 02:29:59.500000")
+    assert previous_slot("30 2 * * *", just_before) == at("2026-01-04 02:30:00")
+    assert previous_slot("30 2 * * *", at("2026-01-05 02:30:00.250000")) == at(
+        "2026-01-05 02:30:00"
+    )
+    # A run started just before the slot does not count for it; a run at the slot does.
+    since = at("2026-01-01 00:00:00")
+    schedules = {"nightly": "30 2 * * *"}
+    assert due_syncs(schedules, {"nightly": just_before}, at("2026-01-05 02:30:00.2"), since) == [
+        Slot("nightly", at("2026-01-05 02:30:00"))
+    ]
+
+
 def test_next_slot_is_strictly_after() -> None:
     assert next_slot("*/15 * * * *", at("2026-01-05 10:15:00")) == at("2026-01-05 10:30:00")
     assert next_slot("0 0 * * MON", at("2026-01-05 00:00:00")) == at("2026-01-12 00:00:00")

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
 
-from shiftsync.config import SyncConfig
+from shiftsync.config import ColumnSelection, SyncConfig
 from shiftsync.engine.selection import (
     TableJob,
     check_table_patterns,
@@ -278,6 +278,14 @@ def test_resolve_incremental_with_excluded_catalog_key_is_refused() -> None:
 def test_resolve_full_refresh_with_excluded_catalog_key_drops_the_key() -> None:
     plan = resolve_table(job(columns={"exclude": ["salesid"]}), COLUMNS, ("salesid",))
     assert plan.primary_key == ()
+
+
+def test_resolve_configured_key_that_is_not_copied_is_refused() -> None:
+    # The configuration refuses this too; a TableJob built in Python must get the same answer.
+    entry = replace(job(primary_key=["buyerid"]), columns=ColumnSelection(exclude=("buyerid",)))
+    with pytest.raises(ConfigError, match="primary_key column 'buyerid' is not copied") as caught:
+        resolve_table(entry, COLUMNS, ("salesid",))
+    assert "public.sales" in str(caught.value)
 
 
 def test_resolve_normalizes_column_names_and_key() -> None:

@@ -77,6 +77,9 @@ def clean_interrupted_runs(ctx: _Context) -> None:
     for summary in ctx.store.list():
         if summary["status"] != "interrupted" or summary["sync"] != ctx.sync_name:
             continue
+        if summary.get("finished_at"):
+            # Already cleaned up and closed by an earlier run: its record says when it ended.
+            continue
         try:
             if unload is not None and session is not None and api is not None:
                 bucket = StagingBucket(session, api.retry)

@@ -22,9 +22,11 @@ class Slot:
 
 def previous_slot(expression: str, now: datetime) -> datetime:
     """The latest time the expression names at or before `now` (UTC)."""
-    probe = croniter(expression, now)
-    # croniter's get_prev is strictly before its start: start one second later to include now.
-    probe.set_current(now.timestamp() + 1)
+    # Slots fall on whole seconds and croniter's get_prev is strictly before its start: start
+    # one second after `now` cut to its second, so that `now` counts but the next slot does not.
+    start = now.replace(microsecond=0)
+    probe = croniter(expression, start)
+    probe.set_current(start.timestamp() + 1)
     slot: datetime = probe.get_prev(datetime)
     return slot.astimezone(UTC)
 

@@ -334,6 +334,13 @@ def _primary_key(
         for name in job.primary_key:
             if name not in names:
                 raise _unknown_column(job, "primary_key", name, names)
+            if name not in read:
+                raise ConfigError(
+                    f"table {job.name}: primary_key column {name!r} is not copied, so rows "
+                    "cannot be matched by key in the destination",
+                    fix="copy the key column (remove it from columns.exclude or add it to "
+                    "include), or set primary_key to copied columns",
+                )
         return tuple(job.primary_key)
     key = tuple(catalog_key)
     dropped = [name for name in key if name not in read]

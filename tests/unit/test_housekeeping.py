@@ -1,0 +1,49 @@
+"""Closing the records of killed runs: once, not on every later run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+from shiftsync.engine.housekeeping import clean_interrupted_runs
+from shiftsync.engine.runs import RunRecord, RunStore
+
+
+def dead_pid() -> int:
+    """The pid of a process that has ended (reaped, so it cannot be a zombie)."""
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+def context(store: RunStore) -> Any:
+    # A source without a connection: there is no staging bucket to clean, only records.
+    return SimpleNamespace(
+        store=store, source=object(), sync_name="main", record=SimpleNamespace(notes=[])
+    )
+
+
+def test_a_killed_run_is_closed_once(tmp_path: Path) -> None:
+    store = RunStore(tmp_path / "runs")
+    killed = RunRecord(
+        run_id="20240101T000000Z-aaaaaa",
+        sync="main",
+        started_at="2024-01-01T00:00:00.000Z",
+        pid=dead_pid(),
+    )
+    store.save(killed)
+    assert [r["status"] for r in store.list()] == ["interrupted"]
+
+    clean_interrupted_runs(context(store))
+    closed = store.load(killed.run_id)
+    assert closed.status == "interrupted"
+    assert closed.finished_at is not None
+    assert "interrupted" in (closed.error or "")
+
+    time.sleep(0.01)  # a second closing would record a later end (milliseconds)
+    clean_interrupted_runs(context(store))
+    assert store.load(killed.run_id).finished_at == closed.finished_at
