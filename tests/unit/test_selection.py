@@ -167,6 +167,33 @@ def test_only_pattern_matching_nothing_is_a_config_error() -> None:
         select_tables("s", sync(tables=["public.*"]), SOURCE, only=["public.nosuch"])
 
 
+def test_targets_that_duckdb_takes_for_one_table_are_refused() -> None:
+    source = [Ref("public", "Sales"), Ref("public", "sales"), Ref("public", "users")]
+    config = sync(tables=["public.*"])
+    duckdb = select_tables("s", config, source, destination_kind="duckdb")
+    assert names(duckdb.jobs) == ["public.users"]
+    assert sorted(p.table for p in duckdb.problems) == ["public.Sales", "public.sales"]
+    assert "'Sales' and 'sales'" in str(duckdb.problems[0].error)
+    # PostgreSQL (quoted names) and Parquet folders keep case: two tables.
+    for kind in ("postgres", "parquet"):
+        selection = select_tables("s", config, source, destination_kind=kind)
+        assert names(selection.jobs) == ["public.Sales", "public.sales", "public.users"]
+
+
+def test_a_target_postgres_would_cut_is_refused() -> None:
+    long_name = "marketing_attribution_customer_lifetime_value_by_region_and_segment_q1"
+    fits = "x" * 63
+    source = [Ref("public", long_name), Ref("public", fits)]
+    selection = select_tables("s", sync(tables=["public.*"]), source, destination_kind="postgres")
+    assert names(selection.jobs) == [f"public.{fits}"]
+    (problem,) = selection.problems
+    assert problem.table == f"public.{long_name}"
+    assert "70 bytes" in str(problem.error)
+    assert "at most 63 bytes" in (problem.error.fix or "")
+    duckdb = select_tables("s", sync(tables=["public.*"]), source, destination_kind="duckdb")
+    assert len(duckdb.jobs) == 2
+
+
 def test_selecting_nothing_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match="selects no table"):
         select_tables("s", sync(tables=["nothing.*"]), SOURCE)

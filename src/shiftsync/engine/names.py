@@ -55,6 +55,30 @@ def default_target(schema: str, table: str) -> str:
     return table if schema == DEFAULT_SCHEMA else f"{schema}_{table}"
 
 
+# PostgreSQL keeps the first NAMEDATALEN - 1 bytes of a name and drops the rest without a word.
+POSTGRES_NAME_BYTES: Final = 63
+
+
+def same_table_key(destination_kind: str, name: str) -> str:
+    """`name` as the destination compares table names: two targets with one key are one table.
+
+    DuckDB matches names without regard to case, even quoted ones; PostgreSQL (quoted) and
+    Parquet folders keep case.
+    """
+    return name.lower() if destination_kind == "duckdb" else name
+
+
+def check_target_length(destination_kind: str, table: str, name: str) -> None:
+    """ConfigError when the destination would cut the name and could mix it up with another."""
+    size = len(name.encode("utf-8"))
+    if destination_kind == "postgres" and size > POSTGRES_NAME_BYTES:
+        raise ConfigError(
+            f"table {table}: the destination name {name!r} is {size} bytes; PostgreSQL keeps "
+            f"only the first {POSTGRES_NAME_BYTES}, so two such tables could become one",
+            fix=f"set a target of at most {POSTGRES_NAME_BYTES} bytes for this table",
+        )
+
+
 def target_name(schema: str, table: str, target: str | None, *, normalize: bool) -> str:
     """The destination table name: the explicit `target` as written, else the default
     (normalized when `normalize_names` is on)."""
@@ -101,9 +125,12 @@ def column_names(table: str, names: Iterable[str], *, normalize: bool) -> Mappin
 
 __all__ = [
     "DEFAULT_SCHEMA",
+    "POSTGRES_NAME_BYTES",
     "RESERVED_PREFIX",
+    "check_target_length",
     "column_names",
     "default_target",
     "normalize_name",
+    "same_table_key",
     "target_name",
 ]

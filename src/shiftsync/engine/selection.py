@@ -24,7 +24,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from shiftsync.config import ColumnSelection, Method, SyncConfig, is_glob, match_table
-from shiftsync.engine.names import column_names, target_name
+from shiftsync.engine.names import (
+    check_target_length,
+    column_names,
+    same_table_key,
+    target_name,
+)
 from shiftsync.engine.state import state_key
 from shiftsync.errors import ConfigError
 from shiftsync.redshift.types import Column, arrow_field
@@ -136,11 +141,14 @@ def select_tables(
     connection_method: Method = "auto",
     only: Sequence[str] = (),
     full_refresh: bool = False,
+    destination_kind: str = "",
 ) -> Selection:
     """The jobs of a sync over the source's `tables`.
 
     `only` (from `--tables`) narrows the run; a pattern there that matches none of the sync's
-    tables is a ConfigError, as is a run that selects nothing at all.
+    tables is a ConfigError, as is a run that selects nothing at all. `destination_kind` says
+    how the destination compares and cuts table names, so that two targets it would take for
+    one table are refused rather than written over each other.
     """
     patterns = check_table_patterns(only)
     listed = sorted({(t.schema, t.name) for t in tables})
@@ -152,6 +160,7 @@ def select_tables(
             continue
         try:
             target = target_name(schema, table, entry.target, normalize=sync.normalize_names)
+            check_target_length(destination_kind, f"{schema}.{table}", target)
         except ConfigError as error:
             problems.append(TableProblem(f"{schema}.{table}", error))
             continue
@@ -171,7 +180,7 @@ def select_tables(
             )
         )
     problems += _missing_exact(sync_name, sync, listed)
-    jobs, collisions = _split_collisions(jobs)
+    jobs, collisions = _split_collisions(jobs, destination_kind)
     problems += collisions
     return _narrow(sync_name, jobs, problems, patterns)
 
@@ -202,23 +211,31 @@ def _missing_exact(
     return problems
 
 
-def _split_collisions(jobs: list[TableJob]) -> tuple[list[TableJob], list[TableProblem]]:
+def _split_collisions(
+    jobs: list[TableJob], destination_kind: str
+) -> tuple[list[TableJob], list[TableProblem]]:
     by_target: dict[str, list[TableJob]] = {}
     for job in jobs:
-        by_target.setdefault(job.target, []).append(job)
+        by_target.setdefault(same_table_key(destination_kind, job.target), []).append(job)
     kept: list[TableJob] = []
     problems: list[TableProblem] = []
-    for target, group in by_target.items():
+    for group in by_target.values():
         if len(group) == 1:
             kept.append(group[0])
             continue
         names = ", ".join(j.name for j in group)
+        targets = " and ".join(sorted({repr(j.target) for j in group}))
         for job in group:
             problems.append(
                 TableProblem(
                     job.name,
                     ConfigError(
-                        f"tables {names} would all be written to destination table {target!r}",
+                        f"tables {names} would all be written to destination table {targets}"
+                        + (
+                            f" ({destination_kind} does not tell their case apart)"
+                            if len({j.target for j in group}) > 1
+                            else ""
+                        ),
                         fix=f"give {job.name} its own target in shiftsync.yaml",
                     ),
                 )

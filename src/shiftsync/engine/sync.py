@@ -86,6 +86,7 @@ def _select(ctx: _Context, connection_method: Method) -> Selection:
         connection_method=connection_method,
         only=ctx.options.tables,
         full_refresh=ctx.options.full_refresh,
+        destination_kind=ctx.destination.kind,
     )
 
 
