@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import signal
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -23,7 +25,12 @@ from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.errors import ConfigError, ResultLimitError, SourceError, StatementError
 from shiftsync.local import iam
 from shiftsync.local.seed import EDGE_STRINGS, TICKIT_KEYS
-from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.local.standin import (
+    StandIn,
+    StandInInfo,
+    guide_permission_policy,
+    guide_trust_policy,
+)
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import ReadStats
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
@@ -32,7 +39,7 @@ from shiftsync.redshift.sql import quote_ident
 from shiftsync.redshift.types import Column, arrow_field, arrow_schema
 from shiftsync.redshift.unload import StagingBucket
 from shiftsync.workspace import Workspace
-from tests.support import write_template_workspace
+from tests.support import write_external_id, write_template_workspace
 
 PREFIX = "shiftsync-extract/"
 READER = "IAMR:shiftsync-reader"
@@ -242,9 +249,13 @@ def test_the_json_result_format_gives_the_same_table_as_csv(
 ) -> None:
     through_json = make_source(workspace, session, "json")
     info = source.describe("public.types")
-    assert_same_values(
-        read_all(through_json, info), read_all(source, info, method="data_api"), info.columns
-    )
+    from_json = read_all(through_json, info)
+    assert_same_values(from_json, read_all(source, info, method="data_api"), info.columns)
+    # The float columns hold NaN and both infinities, which travel as JSON strings.
+    for name in ("c_real", "c_double"):
+        values = [v for v in from_json.column(name).to_pylist() if v is not None]
+        assert any(math.isnan(v) for v in values), name
+        assert {math.inf, -math.inf} <= set(values), name
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -629,6 +640,152 @@ def test_a_part_deleted_before_it_is_read_makes_the_unload_run_again(
     assert_same_table(actual, expected_table(admin, info), ["salesid"])
     assert source.stats.fallbacks
     assert "UNLOAD ran again" in source.stats.fallbacks[0]
+
+
+@pytest.fixture
+def unload_reports_no_rows(standin: StandIn) -> Iterator[None]:
+    """UNLOAD statements report ResultRows 0 whatever they wrote.
+
+    AWS does not document ResultRows for UNLOAD (for COPY the Data API reports 0), while the
+    stand-in reports the real count; this swaps the stand-in's UNLOAD handler for one that
+    runs the real UNLOAD and reports 0, the case the stand-in cannot produce by itself.
+    """
+    engine = standin.engine
+    assert engine is not None
+    real = engine.unload_handler
+    assert real is not None
+
+    def reports_zero(*args: Any) -> int:
+        real(*args)
+        return 0
+
+    engine.unload_handler = reports_zero
+    try:
+        yield
+    finally:
+        engine.unload_handler = real
+
+
+def test_a_missing_manifest_of_an_empty_select_is_confirmed_by_a_count(
+    source: RedshiftSource, standin: StandIn, faults: Any
+) -> None:
+    marker = "empty-manifest-marker"
+    info = source.describe("public.types")
+    fault_id = faults.add("s3_vanish", key="manifest$")
+    batches = list(source.read(info, method="unload", where=f"'{marker}' = ''"))
+    assert fired(standin, fault_id) == 1
+    assert [batch.num_rows for batch in batches] == [0]
+    assert batches[0].schema.equals(arrow_schema(info.columns), check_metadata=True)
+    statements = statements_with(standin, marker)
+    assert [s.query_string.split()[0] for s in statements] == ["UNLOAD", "SELECT"]
+    assert statements[1].query_string.startswith("SELECT count(*)")
+    assert statements[1].status == "FINISHED"
+    assert source.stats.fallbacks == []
+
+
+@pytest.mark.usefixtures("unload_reports_no_rows")
+def test_a_missing_manifest_with_rows_runs_the_unload_again_even_if_it_reported_none(
+    source: RedshiftSource, admin: Conn, standin: StandIn, faults: Any
+) -> None:
+    info = source.describe("public.sales")
+    fault_id = faults.add("s3_vanish", key="manifest$")
+    actual = read_all(source, info, method="unload")
+    assert fired(standin, fault_id) == 1
+    assert_same_table(actual, expected_table(admin, info), ["salesid"])
+    assert len(source.stats.fallbacks) == 1
+    assert "manifest" in source.stats.fallbacks[0]
+    assert "UNLOAD ran again" in source.stats.fallbacks[0]
+
+
+@pytest.mark.usefixtures("unload_reports_no_rows")
+def test_a_manifest_missing_twice_with_rows_is_an_error_not_an_empty_table(
+    source: RedshiftSource, standin: StandIn, faults: Any
+) -> None:
+    info = source.describe("public.sales")
+    fault_id = faults.add("s3_vanish", key="manifest$", times=2)
+    with pytest.raises(SourceError) as raised:
+        read_all(source, info, method="unload")
+    assert fired(standin, fault_id) == 2
+    assert "public.sales" in raised.value.message
+    assert "manifest" in raised.value.message
+
+
+# ---------------------------------------------------------------- cleanup failures
+
+UNLISTABLE_PREFIX = "shiftsync-extract-unlisted/"
+
+
+@pytest.fixture(scope="module")
+def unlistable(
+    tmp_path_factory: pytest.TempPathFactory, standin: StandIn, info: StandInInfo, admin: Conn
+) -> Iterator[RedshiftSource]:
+    """A role without s3:ListBucket: its UNLOAD reads work, but its cleanup is refused."""
+    name = f"no-list-{uuid.uuid4().hex[:10]}"
+    external_id = f"shiftsync-{uuid.uuid4()}"
+    role_arn = standin.create_role(
+        name,
+        guide_permission_policy(info.bucket, deny=["s3:ListBucket"]),
+        guide_trust_policy(info.principal_arn, external_id),
+    )
+    db_user = quote_ident(f"IAMR:{name}")
+    admin.execute(f"CREATE ROLE {db_user} LOGIN")
+    admin.execute(f"GRANT SELECT ON public.category TO {db_user}")
+    folder = tmp_path_factory.mktemp("unlistable")
+    (folder / "shiftsync.yaml").write_text(
+        CONFIG.format(
+            region=info.region,
+            workgroup=info.workgroup,
+            database=info.database,
+            role_arn=role_arn,
+            bucket=info.bucket,
+            prefix=UNLISTABLE_PREFIX,
+        )
+    )
+    write_external_id(folder, external_id)
+    workspace = Workspace(folder)
+    try:
+        yield make_source(workspace, AssumedRoleSession(role_arn, external_id, info.region))
+    finally:
+        admin.execute(f"REVOKE SELECT ON public.category FROM {db_user}")
+
+
+@pytest.fixture
+def left_staged(session: AssumedRoleSession, info: StandInInfo) -> Iterator[StagingBucket]:
+    """Removes what the unlistable role could not, through the reader role."""
+    bucket = StagingBucket(session, FAST_RETRY)
+    yield bucket
+    bucket.delete_prefix(info.bucket, UNLISTABLE_PREFIX, stats=ReadStats())
+
+
+def test_a_refused_cleanup_does_not_fail_the_read(
+    unlistable: RedshiftSource,
+    admin: Conn,
+    info: StandInInfo,
+    left_staged: StagingBucket,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    table = unlistable.describe("public.category")
+    with caplog.at_level(logging.WARNING, logger="shiftsync.redshift"):
+        actual = read_all(unlistable, table, method="unload")
+    assert_same_table(actual, expected_table(admin, table), ["catid"])
+    left = left_staged.list(info.bucket, UNLISTABLE_PREFIX, stats=ReadStats())
+    assert left, "the staged files stay: the role may not list them"
+    [warning] = [r for r in caplog.records if "could not be deleted" in r.getMessage()]
+    message = warning.getMessage()
+    assert "public.category" in message
+    assert f"s3://{info.bucket}/{UNLISTABLE_PREFIX}" in message
+    assert "`shiftsync cleanup` removes them" in message
+    assert "s3:ListBucket" in message
+
+
+def test_a_refused_cleanup_does_not_replace_the_reads_own_error(
+    unlistable: RedshiftSource, left_staged: StagingBucket
+) -> None:
+    table = unlistable.describe("public.category")
+    with pytest.raises(StatementError) as raised:
+        read_all(unlistable, table, method="unload", where='1 / ("catid" - "catid") = 1')
+    assert "division by zero" in raised.value.message
+    assert "public.category" in raised.value.message
 
 
 # ---------------------------------------------------------------- cancelling

@@ -10,6 +10,7 @@ from typing import Any, Final
 import pytest
 from botocore.exceptions import ClientError
 
+from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.local.results import Limits
 from shiftsync.local.standin import StandInInfo
 from tests.support import TYPES_TABLE_TYPE_NAMES, run_statement
@@ -145,6 +146,41 @@ def test_field_unions_follow_the_type(redshift_data: Any, info: StandInInfo) -> 
         {"stringValue": "1969-12-31 23:59:59.999999"},
         {"stringValue": "ff"},
     ]
+
+
+def test_non_finite_doubles_travel_as_json_strings(
+    redshift_data: Any, info: StandInInfo, assumed: AssumedRoleSession
+) -> None:
+    """JSON has no NaN or infinities: the AWS JSON 1.1 protocol sends them as strings, and
+    the body stays strict JSON (Python's json would otherwise write bare NaN tokens)."""
+    sql = (
+        "select 'NaN'::float8 as a, 'Infinity'::float8 as b, '-Infinity'::float4 as c,"
+        " 1.5::float8 as d, -0.0::float8 as e"
+    )
+    statement_id = _run(redshift_data, info, sql)
+    bodies: list[bytes] = []
+
+    def keep_body(response_dict: dict[str, Any], **_: Any) -> None:
+        bodies.append(bytes(response_dict["body"]))
+
+    client = assumed.boto3.client("redshift-data")
+    client.meta.events.register("before-parse.redshift-data.GetStatementResult", keep_body)
+    result = client.get_statement_result(Id=statement_id)
+    assert result["Records"] == [
+        [
+            {"doubleValue": "NaN"},
+            {"doubleValue": "Infinity"},
+            {"doubleValue": "-Infinity"},
+            {"doubleValue": 1.5},
+            {"doubleValue": -0.0},
+        ]
+    ]
+
+    def refuse(token: str) -> None:
+        raise AssertionError(f"{token} is not JSON")
+
+    [body] = bodies
+    assert json.loads(body, parse_constant=refuse)["Records"] == result["Records"]
 
 
 def test_column_metadata_uses_redshift_type_names(redshift_data: Any, info: StandInInfo) -> None:

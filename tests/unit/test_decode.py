@@ -614,6 +614,40 @@ def test_json_mixed_members_go_through_text() -> None:
     assert [_canonical(v) for v in batch.column(0).to_pylist()] == [(1.25).hex(), "nan", None]
 
 
+@pytest.mark.parametrize("type_name", ["float8", "float4"])
+def test_json_non_finite_doubles_sent_as_strings_become_floats(type_name: str) -> None:
+    """The AWS JSON 1.1 protocol sends NaN and the infinities as JSON strings in doubleValue;
+    botocore and our records parser leave them as str."""
+    columns = [Column("f", type_name)]
+    records: list[list[dict[str, Any]]] = [
+        [{"doubleValue": "NaN"}],
+        [{"doubleValue": "Infinity"}],
+        [{"doubleValue": "-Infinity"}],
+        [{"doubleValue": 1.5}],
+        [NULL],
+    ]
+    values = json_records_to_batch(records, columns).column(0).to_pylist()
+    assert [_canonical(v) for v in values] == [
+        "nan",
+        math.inf.hex(),
+        (-math.inf).hex(),
+        (1.5).hex(),
+        None,
+    ]
+
+
+@pytest.mark.parametrize("text", ["nan", "inf", "1.5", ""])
+def test_json_other_string_doubles_are_refused_naming_the_column(text: str) -> None:
+    records = [[{"doubleValue": "NaN"}], [{"doubleValue": text}]]
+    with pytest.raises(SourceError) as caught:
+        json_records_to_batch(records, [Column("ratio", "float8")], table="public.odds")
+    # The value refused is the bad one, not the NaN before it.
+    assert repr(text) in caught.value.message
+    assert "'ratio'" in caught.value.message
+    assert "public.odds" in caught.value.message
+    assert caught.value.fix
+
+
 def test_json_blob_for_varbyte() -> None:
     batch = json_records_to_batch([[{"blobValue": b"\x01\x02"}]], [Column("vb", "varbyte")])
     assert batch.column(0).to_pylist() == [b"\x01\x02"]

@@ -336,6 +336,71 @@ def test_split_huge_decimals_stays_within_the_bounds() -> None:
     assert len(ranges) == 3
 
 
+def test_small_decimal_bounds_are_written_in_plain_digits() -> None:
+    # str(Decimal) writes 1E-7, which the range predicate refuses and Redshift reads as a float.
+    ranges = split_range("0.0000001", "0.0000009", 4, "numeric")
+    assert ranges == [
+        KeyRange("0.0000001", "0.0000003", False),
+        KeyRange("0.0000003", "0.0000005", False),
+        KeyRange("0.0000005", "0.0000007", False),
+        KeyRange("0.0000007", "0.0000009", True),
+    ]
+    assert split_range("1E-7", "3E-7", 2, "numeric") == [
+        KeyRange("0.0000001", "0.0000002", False),
+        KeyRange("0.0000002", "0.0000003", True),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("low", "high", "parts", "scale", "expected"),
+    [
+        # One third of 1 is 0.33 at scale 2, not 0.333… to 80 digits.
+        ("0.00", "1.00", 3, 2, ["0.00", "0.33", "0.66", "1.00"]),
+        ("0", "1", 3, 2, ["0", "0.33", "0.66", "1"]),
+        # Without a scale, the one the bounds are written with.
+        ("0.00", "1.00", 3, None, ["0.00", "0.33", "0.66", "1.00"]),
+        ("10", "20", 3, 0, ["10", "13", "16", "20"]),
+        # Rounded down: -1/3 is -0.4 at scale 1.
+        ("-1.0", "1.0", 3, 1, ["-1.0", "-0.4", "0.3", "1.0"]),
+    ],
+)
+def test_decimal_split_points_are_rounded_to_the_scale(
+    low: str, high: str, parts: int, scale: int | None, expected: list[str]
+) -> None:
+    ranges = split_range(low, high, parts, "numeric", scale=scale)
+    assert [r.low for r in ranges] + [ranges[-1].high] == expected
+    assert [r.high_inclusive for r in ranges] == [False] * (len(ranges) - 1) + [True]
+
+
+def test_decimal_points_that_round_together_are_kept_once() -> None:
+    # 0.01 to 0.03 has one value in between at scale 2: eight parts give two ranges.
+    ranges = split_range("0.01", "0.03", 8, "numeric", scale=2)
+    assert ranges == [KeyRange("0.01", "0.02", False), KeyRange("0.02", "0.03", True)]
+    # Adjacent values at the scale: the high one goes alone, as for integers.
+    assert split_range("0.01", "0.02", 4, "numeric") == [
+        KeyRange("0.01", "0.02", False),
+        KeyRange("0.02", "0.02", True),
+    ]
+    assert not can_split(KeyRange("0.01", "0.02", False), "numeric", scale=2)
+    assert can_split(KeyRange("0.01", "0.03", False), "numeric", scale=2)
+
+
+def test_huge_decimal_split_points_fit_in_38_digits() -> None:
+    low, high = "-" + "9" * 28 + "." + "9" * 10, "9" * 28 + "." + "9" * 10
+    ranges = split_range(low, high, 7, "numeric", scale=10)
+    for bound in [r.low for r in ranges] + [ranges[-1].high]:
+        assert bound is not None
+        digits = bound.lstrip("-").replace(".", "")
+        assert len(digits) <= 38, bound
+        assert "E" not in bound
+        assert len(bound.partition(".")[2]) == 10
+
+
+def test_split_refuses_a_negative_scale() -> None:
+    with pytest.raises(ConfigError, match="scale"):
+        split_range("0", "1", 2, "numeric", scale=-1)
+
+
 def test_split_refuses_reversed_bounds() -> None:
     with pytest.raises(ConfigError, match="above"):
         split_range("10", "1", 2, "int4")

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from shiftsync.errors import ConfigError, SourceError
+from shiftsync.redshift.plan import split_range
 from shiftsync.redshift.sql import (
     build_count_sql,
     build_range_predicate,
+    build_select_count_sql,
     build_select_sql,
     build_unload_sql,
     qualified,
@@ -222,6 +224,15 @@ def test_count_sql() -> None:
     )
 
 
+def test_count_of_a_select_wraps_it_whole() -> None:
+    select = build_select_sql("public", "sales", TICKIT_SALES[:2], method="unload", where="1 = 0")
+    assert build_select_count_sql(select) == (
+        f'SELECT count(*) AS "row_count"\nFROM (\n{select}\n) AS "q"'
+    )
+    with pytest.raises(ConfigError, match="empty SELECT"):
+        build_select_count_sql("  ")
+
+
 # ---------------------------------------------------------------- range predicates
 
 
@@ -300,6 +311,25 @@ def test_range_predicate_refuses_values_not_of_the_type(type_name: str, bad: str
         build_range_predicate(
             "k", bad, None, low_inclusive=True, high_inclusive=False, type_name=type_name
         )
+
+
+@pytest.mark.parametrize(
+    ("low", "high"),
+    [("0.0000001", "0.0000009"), ("-0.0000009", "0.0000001"), ("1E-7", "1E-6")],
+)
+def test_key_range_bounds_of_small_decimals_make_valid_predicates(low: str, high: str) -> None:
+    """split_range's bounds go straight into build_range_predicate (redshift/chunked.py)."""
+    for key_range in split_range(low, high, 4, "numeric"):
+        predicate = build_range_predicate(
+            "k",
+            key_range.low,
+            key_range.high,
+            low_inclusive=True,
+            high_inclusive=key_range.high_inclusive,
+            type_name="numeric(10,7)",
+        )
+        assert predicate is not None
+        assert "E" not in predicate
 
 
 @pytest.mark.parametrize("type_name", ["super", "varbyte", "geometry", "interval", "timetz"])

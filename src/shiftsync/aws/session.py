@@ -131,13 +131,25 @@ class AssumedRoleSession:
                 self._clients[service] = factory(service, config=CLIENT_CONFIG)
             return self._clients[service]
 
-    def force_refresh(self) -> None:
-        """Fetch new credentials now (after AWS said the current ones expired)."""
-        with self._lock:
+    def force_refresh(self, stale_access_key: str | None = None) -> None:
+        """Fetch new credentials now (after AWS said the current ones expired).
+
+        `stale_access_key` is the key AWS refused (default: the current one). If another
+        thread has replaced it by the time this one gets the lock, its keys are used and no
+        second AssumeRole is made.
+        """
+        credentials = self._credentials
+        seen = stale_access_key if stale_access_key is not None else credentials._access_key
+        # botocore's own refresh (RefreshableCredentials._refresh) sets and publishes the keys
+        # under this lock: holding another one would let the two interleave and publish one
+        # refresh's access key with the other's secret.
+        with credentials._refresh_lock:
+            if credentials._access_key != seen:
+                return
             fresh = self._fetch()
-            self._credentials._set_from_data(fresh)
+            credentials._set_from_data(fresh)
             # botocore signs with the frozen copy: publish the new keys to it.
-            self._credentials._publish_refresh()
+            credentials._publish_refresh()
 
     def frozen_credentials(self) -> Any:
         """Current access key, secret and token (for pyarrow's S3 filesystem); never log them."""
@@ -145,10 +157,12 @@ class AssumedRoleSession:
 
     def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
         """Call an AWS client method; on ExpiredToken refresh once and call again."""
+        # The key the call signs with, so that threads refused together refresh only once.
+        used = self._credentials.get_frozen_credentials().access_key
         try:
             return fn(**kwargs)
         except ClientError as error:
             if error_code(error) not in EXPIRED_CODES:
                 raise
-            self.force_refresh()
+            self.force_refresh(used)
             return fn(**kwargs)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -90,12 +91,23 @@ def json_field(raw: bytes | None, type_name: str) -> dict[str, Any]:
     if type_name in LONG_TYPES:
         return {"longValue": int(raw)}
     if type_name in DOUBLE_TYPES:
-        return {"doubleValue": float(raw)}
+        return {"doubleValue": _double(float(raw))}
     if type_name == "bool":
         return {"booleanValue": raw == b"t"}
     if type_name == "varbyte" and raw.startswith(b"\\x"):
         return {"stringValue": raw[2:].decode()}
     return {"stringValue": raw.decode()}
+
+
+def _double(number: float) -> float | str:
+    """A doubleValue: JSON has no NaN or infinities, so the AWS JSON 1.1 protocol sends them as
+    the strings "NaN", "Infinity" and "-Infinity" (Python's json would write bare NaN tokens,
+    which are not JSON)."""
+    if math.isnan(number):
+        return "NaN"
+    if math.isinf(number):
+        return "Infinity" if number > 0 else "-Infinity"
+    return number
 
 
 def csv_field(raw: bytes | None) -> bytes:
@@ -148,7 +160,8 @@ class StoredResult:
             self._flush()
 
     def add_json_row(self, fields: list[dict[str, Any]]) -> None:
-        encoded = json.dumps(fields, separators=(",", ":")).encode()
+        # allow_nan=False: a bare NaN token is not JSON, and AWS never sends one.
+        encoded = json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
         self._check_row(len(encoded))
         self._buffer += (b"[" if self._json_first else b",") + encoded
         self._json_first = False

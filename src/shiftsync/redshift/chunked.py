@@ -50,7 +50,7 @@ def read_chunked(
     low, high, total, non_null = query_rows(api, bounds_sql, what=f"table {table}", stats=stats)[0]
     ranges: list[KeyRange] = []
     if low is not None and high is not None:
-        ranges = split_range(str(low), str(high), parts, key.type_name)
+        ranges = split_range(str(low), str(high), parts, key.type_name, scale=key.scale)
     if int(non_null) < int(total):
         ranges.append(KeyRange(None, None, is_null=True))
     received = 0
@@ -98,7 +98,7 @@ def _read_range(
             yield batch
         return produced
     except ResultLimitError as error:
-        splittable = can_split(key_range, key.type_name)
+        splittable = can_split(key_range, key.type_name, scale=key.scale)
         if produced or not splittable or depth >= MAX_CHUNK_DEPTH:
             raise ResultLimitError(
                 f"{error.message}; the chunk of {key.name} from {key_range.low} to "
@@ -114,6 +114,7 @@ def _read_range(
         2,
         key.type_name,
         high_inclusive=key_range.high_inclusive,
+        scale=key.scale,
     ):
         total += yield from _read_range(select, info, columns, where, key, half, stats, depth + 1)
     return total

@@ -12,6 +12,7 @@ text) go through one set of vectorised decoders (`decode_text`), so every path a
 from __future__ import annotations
 
 import binascii
+import math
 import re
 from collections.abc import Iterator, Sequence
 from typing import Any, Final
@@ -45,6 +46,9 @@ _INTERVAL_TEXT: Final = (
 )
 _CSV_COLUMN_INDEX: Final = re.compile(r"CSV column #(\d+)")
 _JSON_MEMBERS: Final = ("longValue", "doubleValue", "booleanValue", "stringValue", "blobValue")
+# JSON has no NaN or infinities: the AWS JSON 1.1 protocol sends such doubles as these strings,
+# and botocore (like our records parser) leaves them as strings.
+_NON_FINITE_DOUBLES: Final = {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}
 
 
 def _error(column: Column, what: str, detail: str, table: str | None) -> SourceError:
@@ -310,7 +314,10 @@ def _json_column(fields: list[dict[str, Any]], column: Column, table: str | None
         if member is None:
             raise _error(column, "a Data API field has no known member", repr(field), table)
         members.add(member)
-        values.append(field[member])
+        value = field[member]
+        if member == "doubleValue" and isinstance(value, str):
+            value = _non_finite_double(value, column, table)
+        values.append(value)
     rule = rule_for(column, table=table)
     target = rule.arrow_type(column)
     if not members:
@@ -328,6 +335,18 @@ def _json_column(fields: list[dict[str, Any]], column: Column, table: str | None
         raise _error(column, "a Data API value does not fit", str(exc), table) from exc
     # Strings, or an unusual mix (a float column may carry "NaN" as a string): go through text.
     return decode_text(pa.array([_as_text(value) for value in values]), column, table=table)
+
+
+def _non_finite_double(text: str, column: Column, table: str | None) -> float:
+    try:
+        return _NON_FINITE_DOUBLES[text]
+    except KeyError:
+        raise _error(
+            column,
+            "a Data API doubleValue could not be decoded",
+            f"{text!r} is not a number, nor NaN, Infinity or -Infinity",
+            table,
+        ) from None
 
 
 def _as_text(value: object) -> str | None:

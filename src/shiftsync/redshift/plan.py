@@ -25,7 +25,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation, localcontext
+from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
 from typing import Final, Literal
 
 from shiftsync.errors import ConfigError
@@ -285,15 +285,30 @@ def _format(value: int | Decimal | date | datetime, type_name: str) -> str:
         return value.isoformat(sep=" ", timespec="microseconds")
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, Decimal):
+        # str() writes small and large values in exponent form (1E-7), which the range
+        # predicate refuses and Redshift would read as a float: always plain digits.
+        return format(abs(value) if value.is_zero() else value, "f")
     return str(value)
+
+
+def _scale_of(*values: Decimal) -> int:
+    """The digits after the point the values are written with (a NUMERIC's display scale)."""
+    exponents = [value.as_tuple().exponent for value in values]
+    return max([0, *(-e for e in exponents if isinstance(e, int))])
 
 
 def _points(
     low: int | Decimal | date | datetime,
     high: int | Decimal | date | datetime,
     parts: int,
+    scale: int = 0,
 ) -> list[int | Decimal | date | datetime]:
-    """parts - 1 points strictly between low and high, evenly spaced, in order, unique."""
+    """parts - 1 points strictly between low and high, evenly spaced, in order, unique.
+
+    Decimal points are rounded to `scale` digits after the point: a bound with more digits
+    than the column has no use, and past 38 digits Redshift cannot take it at all.
+    """
     inner: list[int | Decimal | date | datetime] = []
     for i in range(1, parts):
         if isinstance(low, datetime) and isinstance(high, datetime):
@@ -306,8 +321,11 @@ def _points(
             inner.append(low + (high - low) * i // parts)
         elif isinstance(low, Decimal) and isinstance(high, Decimal):
             with localcontext() as context:
-                context.prec = 80
-                inner.append(low + (high - low) * i / parts)
+                # Enough digits for any two 38-digit bounds, and for the scale's own digits.
+                context.prec = 80 + scale
+                exact = low + (high - low) * i / parts
+                inner.append(exact.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_FLOOR))
+    # Rounding can put a point on a bound or on its neighbour: keep each once, inside.
     unique: list[int | Decimal | date | datetime] = []
     for point in inner:
         if low < point < high and (not unique or point > unique[-1]):  # type: ignore[operator]
@@ -322,21 +340,30 @@ def split_range(
     type_name: str,
     *,
     high_inclusive: bool = True,
+    scale: int | None = None,
 ) -> list[KeyRange]:
     """Cut [low, high] (or [low, high)) into at most `parts` adjacent ranges that cover it.
 
     Each range but the last excludes its high bound, so every key falls in exactly one.
-    A range that cannot be cut (one value, or a unit step) comes back whole.
+    A range that cannot be cut (one value, or a unit step) comes back whole. For a NUMERIC
+    key, `scale` is the column's; without it, the scale the bounds are written with (Redshift
+    writes a NUMERIC with all of its column's digits after the point).
     """
     if parts < 1:
         raise ConfigError(f"cannot cut a key range into {parts} parts", fix="use 1 or more")
+    if scale is not None and scale < 0:
+        raise ConfigError(
+            f"a NUMERIC scale of {scale} is not possible", fix="give the key column's scale (0-37)"
+        )
     first, last = _parse(low, type_name), _parse(high, type_name)
     if last < first:  # type: ignore[operator]
         raise ConfigError(
             f"key range low {low!r} is above high {high!r}",
             fix="report this: the bounds come from the table's own MIN and MAX",
         )
-    bounds = [first, *_points(first, last, parts), last]
+    if scale is None and isinstance(first, Decimal) and isinstance(last, Decimal):
+        scale = _scale_of(first, last)
+    bounds = [first, *_points(first, last, parts, scale or 0), last]
     if len(bounds) == 2 and high_inclusive and first < last and parts > 1:  # type: ignore[operator]
         # Adjacent keys (5 and 6): nothing lies between them, but the high one can go alone.
         bounds.append(last)
@@ -346,12 +373,17 @@ def split_range(
     return ranges
 
 
-def can_split(key_range: KeyRange, type_name: str) -> bool:
-    """Whether bisecting the range gives two non-empty parts."""
+def can_split(key_range: KeyRange, type_name: str, *, scale: int | None = None) -> bool:
+    """Whether bisecting the range gives two non-empty parts (`scale` as in split_range)."""
     if key_range.is_null or key_range.low is None or key_range.high is None:
         return False
     parts = split_range(
-        key_range.low, key_range.high, 2, type_name, high_inclusive=key_range.high_inclusive
+        key_range.low,
+        key_range.high,
+        2,
+        type_name,
+        high_inclusive=key_range.high_inclusive,
+        scale=scale,
     )
     return len(parts) > 1
 

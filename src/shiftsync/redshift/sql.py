@@ -150,6 +150,14 @@ def build_count_sql(schema: str, table: str, where: str | None = None) -> str:
     return sql
 
 
+def build_select_count_sql(select_sql: str) -> str:
+    """`SELECT count(*)` of the rows an already-built SELECT returns."""
+    if not select_sql.strip():
+        raise ConfigError("an empty SELECT cannot be counted", fix="give the SELECT to count")
+    count = quote_ident("row_count")
+    return f"SELECT count(*) AS {count}\nFROM (\n{select_sql}\n) AS {quote_ident('q')}"
+
+
 def build_range_predicate(
     column: str,
     low: str | None,

@@ -27,14 +27,15 @@ from typing import IO, Final
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
-from shiftsync.errors import ConfigError, SourceError
+from shiftsync.errors import ConfigError, ShiftsyncError, SourceError
 from shiftsync.redshift.catalog import TableInfo
 from shiftsync.redshift.data_api import DataApi
+from shiftsync.redshift.data_api_results import query_rows
 from shiftsync.redshift.decode import normalize_parquet_batch
 from shiftsync.redshift.retry import RetryPolicy
-from shiftsync.redshift.sql import build_select_sql, build_unload_sql
+from shiftsync.redshift.sql import build_select_count_sql, build_select_sql, build_unload_sql
 from shiftsync.redshift.staging import (
     DELETE_BATCH,
     BadObject,
@@ -133,7 +134,7 @@ class UnloadReader:
         try:
             with self.api.running(sql, what=what, stats=stats, timeout=timeout) as status:
                 unloaded = status.result_rows
-            manifest = self._manifest(location, table, unloaded, stats)
+            manifest = self._manifest(select_sql, location, table, unloaded, stats)
             received = 0
             for batch in self._parts(manifest, columns, table, stats):
                 received += batch.num_rows
@@ -215,9 +216,14 @@ class UnloadReader:
         threading.Thread(target=build, name="shiftsync-s3-client", daemon=True).start()
 
     def _clean(self, location: StagingLocation, table: str, stats: ReadStats) -> None:
+        """Delete the read's staged files. Runs in `read`'s `finally`, so it never raises: a
+        failure here must not replace the read's own result or error."""
         try:
             self.bucket.delete_prefix(location.bucket, location.name_prefix, stats=stats)
-        except SourceError as error:
+        except (ShiftsyncError, BotoCoreError, ClientError) as error:
+            # AccessError when the role may not list the prefix (a refused DeleteObject comes
+            # back per key and is logged by delete()); botocore's own errors when the client
+            # cannot be built or reach S3.
             log.warning(
                 "table %s: staged files under %s could not be deleted (%s); "
                 "`shiftsync cleanup` removes them",
@@ -227,21 +233,28 @@ class UnloadReader:
             )
 
     def _manifest(
-        self, location: StagingLocation, table: str, unloaded: int, stats: ReadStats
+        self,
+        select_sql: str,
+        location: StagingLocation,
+        table: str,
+        unloaded: int,
+        stats: ReadStats,
     ) -> Manifest:
         try:
             data = self.bucket.get(
                 location.bucket,
                 location.manifest_key,
                 stats=stats,
-                # An empty result may come without files: no point waiting for them.
+                # A result of no rows may come without files: no point waiting for them.
                 missing_attempts=1 if unloaded == 0 else MISSING_PART_ATTEMPTS,
             )
         except SourceError as error:
             cause = error.__cause__
             if not (isinstance(cause, ClientError) and is_missing(cause)):
                 raise
-            if unloaded == 0:
+            # ResultRows of an UNLOAD is not documented (the Data API reports 0 for COPY), so
+            # 0 cannot prove the result empty: only a count of the same select can.
+            if unloaded <= 0 and self._count(select_sql, table, stats) == 0:
                 return Manifest((), 0, 0, ())
             raise StagedObjectMissing(
                 f"table {table}: the UNLOAD manifest {location.uri}{MANIFEST_NAME} vanished "
@@ -249,6 +262,18 @@ class UnloadReader:
                 fix=_VANISHED_FIX,
             ) from error
         return parse_manifest(data, table=table, location=location)
+
+    def _count(self, select_sql: str, table: str, stats: ReadStats) -> int:
+        """The rows the UNLOAD's select returns now."""
+        what = f"table {table} (UNLOAD row count)"
+        rows = query_rows(self.api, build_select_count_sql(select_sql), what=what, stats=stats)
+        try:
+            return int(rows[0][0])
+        except (IndexError, TypeError, ValueError) as error:
+            raise SourceError(
+                f"{what}: the count of the UNLOAD select came back as {rows!r}",
+                fix="run again; if it repeats, report it with this message",
+            ) from error
 
     def _download(
         self, entry: ManifestEntry, table: str, stats: ReadStats, stop: threading.Event
