@@ -27,6 +27,7 @@ import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+from psycopg import sql
 
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.config import (
@@ -46,7 +47,7 @@ from shiftsync.destinations.base import (
     stage_table_name,
 )
 from shiftsync.destinations.duckdb import DuckDBDestination
-from shiftsync.destinations.parquet import ParquetDestination
+from shiftsync.destinations.parquet import DatasetPointer, ParquetDestination
 from shiftsync.destinations.postgres import PostgresDestination
 from shiftsync.destinations.registry import FACTORIES, DestinationContext, create_destination
 from shiftsync.destinations.schema_change import SchemaChange
@@ -422,7 +423,7 @@ def test_replace_swaps_the_whole_table(dest: Destination) -> None:
     outcome = load(dest, "t", [simple([7], ["x"]), simple([8], ["y"])], state={"run": 2})
     assert outcome.rows_written == 2
     assert pairs(dest, "t") == [(7, "x"), (8, "y")]
-    assert dest.read_state("t") == {"run": 2}
+    assert dest.read_state("t", "t") == {"run": 2}
 
 
 def test_replace_aborted_midway_leaves_the_old_rows(dest: Destination, harness: Harness) -> None:
@@ -432,7 +433,7 @@ def test_replace_aborted_midway_leaves_the_old_rows(dest: Destination, harness: 
     running.write(simple([6], ["newer"]))
     running.abort()
     assert pairs(dest, "t") == [(1, "a"), (2, "b")]
-    assert dest.read_state("t") == {"run": 1}
+    assert dest.read_state("t", "t") == {"run": 1}
     assert harness.leftovers("t") == []
     running.abort()  # a second abort is harmless
     with pytest.raises(DestinationError, match="already committed or aborted"):
@@ -449,7 +450,7 @@ def test_crash_leaves_old_table_and_the_next_load_cleans_the_stage(harness: Harn
 
     second = harness.open()
     assert pairs(second, "t") == [(1, "a"), (2, "b")]
-    assert second.read_state("t") == {"run": 1}
+    assert second.read_state("t", "t") == {"run": 1}
     assert bool(harness.leftovers("t")) is harness.crash_leaves_stage
 
     load(second, "t", [simple([3], ["c"])], state={"run": 2})
@@ -470,7 +471,7 @@ elif kind == "postgres":
     from shiftsync.destinations.postgres import PostgresDestination
     destination = PostgresDestination(args[0], args[1])
 else:
-    from shiftsync.destinations.parquet import ParquetDestination
+    from shiftsync.destinations.parquet import DatasetPointer, ParquetDestination
     destination = ParquetDestination(args[0])
 schema = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string())])
 load = destination.start_load(LoadSpec("t", schema, LoadMode.REPLACE))
@@ -500,7 +501,7 @@ def test_killed_process_leaves_the_old_table(harness: Harness, tmp_path: Path) -
 
     second = harness.open()
     assert pairs(second, "t") == [(1, "a"), (2, "b")]
-    assert second.read_state("t") == {"run": 1}
+    assert second.read_state("t", "t") == {"run": 1}
     load(second, "t", [simple([3], ["c"])])
     assert pairs(second, "t") == [(3, "c")]
     assert harness.leftovers("t") == []
@@ -521,7 +522,7 @@ def test_merge_upserts_by_key_and_the_last_written_row_wins(dest: Destination) -
     )
     assert outcome.rows_written == 2
     assert pairs(dest, "t") == [(1, "a"), (2, "w"), (3, "c"), (4, "last")]
-    assert dest.read_state("t") == {"cursor": "2024-01-01"}
+    assert dest.read_state("t", "t") == {"cursor": "2024-01-01"}
 
 
 def test_merge_with_a_composite_key(dest: Destination) -> None:
@@ -568,7 +569,7 @@ def test_append_adds_rows_and_keeps_the_old_ones(dest: Destination) -> None:
 
 def test_state_is_committed_with_the_data_and_not_when_aborted(dest: Destination) -> None:
     key = "redshift:dev.public.orders"
-    assert dest.read_state(key) is None
+    assert dest.read_state(key, "orders") is None
     load(
         dest,
         "orders",
@@ -576,19 +577,38 @@ def test_state_is_committed_with_the_data_and_not_when_aborted(dest: Destination
         state={"cursor": 10, "nested": [1, "x"]},
         state_key=key,
     )
-    assert dest.read_state(key) == {"cursor": 10, "nested": [1, "x"]}
+    assert dest.read_state(key, "orders") == {"cursor": 10, "nested": [1, "x"]}
 
     running = dest.start_load(LoadSpec("orders", SIMPLE, LoadMode.APPEND, state_key=key))
     running.write(simple([2], ["b"]))
     running.abort()
-    assert dest.read_state(key) == {"cursor": 10, "nested": [1, "x"]}
+    assert dest.read_state(key, "orders") == {"cursor": 10, "nested": [1, "x"]}
     assert pairs(dest, "orders") == [(1, "a")]
 
     load(dest, "orders", [simple([3], ["c"])], LoadMode.APPEND, state_key=key)  # state None
-    assert dest.read_state(key) == {"cursor": 10, "nested": [1, "x"]}
+    assert dest.read_state(key, "orders") == {"cursor": 10, "nested": [1, "x"]}
     load(dest, "orders", [simple([4], ["d"])], LoadMode.APPEND, state={"cursor": 20}, state_key=key)
-    assert dest.read_state(key) == {"cursor": 20}
-    assert dest.read_state("someone-else") is None
+    assert dest.read_state(key, "orders") == {"cursor": 20}
+    assert dest.read_state("someone-else", "orders") is None
+
+
+def test_a_target_never_reads_the_state_another_target_committed(dest: Destination) -> None:
+    # One source table, its entry's target changed from `sales` to `sales_v2`: the state key
+    # stays, but a cursor describes the rows of the table it was committed with.
+    key = "nightly:public.sales"
+    load(dest, "sales", [simple([1, 2, 3], ["a", "b", "c"])], state={"cursor": 3}, state_key=key)
+    assert dest.read_state(key, "sales") == {"cursor": 3}
+    assert dest.read_state(key, "sales_v2") is None
+    assert dest.read_state(key, "never_loaded") is None
+
+    rows_1_to_6 = simple(range(1, 7), list("abcdef"))
+    load(dest, "sales_v2", [rows_1_to_6], state={"cursor": 6}, state_key=key)
+    assert dest.read_state(key, "sales_v2") == {"cursor": 6}
+    # `sales` still ends at 3: it may keep its own state (Parquet keeps it in its pointer) or
+    # have none (one row per key), never the state of `sales_v2`.
+    assert dest.read_state(key, "sales") in (None, {"cursor": 3})
+    load(dest, "sales_v2", [simple([7], ["g"])], LoadMode.APPEND, state_key=key)  # state None
+    assert dest.read_state(key, "sales_v2") == {"cursor": 6}
 
 
 def test_state_that_is_not_json_is_refused_before_anything_changes(dest: Destination) -> None:
@@ -599,7 +619,7 @@ def test_state_that_is_not_json_is_refused_before_anything_changes(dest: Destina
         running.commit({"when": dt.datetime(2024, 1, 1)})
     running.abort()
     assert pairs(dest, "t") == [(1, "a")]
-    assert dest.read_state("t") == {"run": 1}
+    assert dest.read_state("t", "t") == {"run": 1}
 
 
 # --- schema changes ---------------------------------------------------------------------------
@@ -804,7 +824,7 @@ def test_parallel_loads_from_threads(dest: Destination) -> None:
         assert len(got) == 51
         assert got[0] == (0, f"merged {n}")
         assert got[-1] == (1000 + n, "new")
-        assert dest.read_state(f"table_{n}") == {"n": n}
+        assert dest.read_state(f"table_{n}", f"table_{n}") == {"n": n}
 
 
 # --- the profile's text form (what the engine reproduces on the Redshift side) -----------------
@@ -961,6 +981,112 @@ def test_parquet_layout_pointer_and_version_retention(tmp_path: Path) -> None:
     # Only the current and the previous version stay.
     assert folders == sorted({pointer["current"], pointer["history"][-2]["current"]})
     assert pairs(destination, "orders") == [(10, "y")]
+
+
+def test_parquet_reads_a_state_from_its_own_dataset_only(tmp_path: Path) -> None:
+    destination = ParquetDestination(str(tmp_path))
+    load(destination, "orders", [simple([1], ["a"])], state={"cursor": 1}, state_key="k")
+    # A damaged pointer of another dataset (sorted first) is that dataset's problem alone.
+    damaged = tmp_path / "a_damaged"
+    damaged.mkdir()
+    (damaged / "_shiftsync.json").write_text("{not json")
+    assert destination.read_state("k", "orders") == {"cursor": 1}
+    assert destination.read_state("k", "b_never_loaded") is None
+    with pytest.raises(DestinationError, match="a_damaged") as caught:
+        destination.read_state("k", "a_damaged")
+    assert caught.value.fix
+
+
+class _PointerLandsThenRaises(ParquetDestination):
+    """Its pointer write lands, then the call raises, as an S3 upload does whose response
+    times out after S3 stored the object.
+
+    No stand-in can make a write succeed and its call fail, so this one step is overridden;
+    the files, the pointer and the abort are the real destination's.
+    """
+
+    def write_pointer(self, fs: Any, target: str, pointer: DatasetPointer) -> None:
+        super().write_pointer(fs, target, pointer)
+        raise OSError("timed out waiting for the response")
+
+
+@pytest.mark.parametrize("mode", list(LoadMode))
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_parquet_abort_after_the_pointer_landed_keeps_what_it_published(
+    where: str, mode: LoadMode, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if where == "local":
+        root = str(tmp_path / "datasets")
+    else:
+        request.getfixturevalue("s3_endpoint")
+        root = f"s3://{BUCKET}/runs/{uuid.uuid4().hex[:10]}"
+    plain = ParquetDestination(root)
+    load(plain, "t", [simple([1, 2], ["a", "b"])], state={"run": 1})
+
+    key = ("id",) if mode is LoadMode.MERGE else ()
+    running = _PointerLandsThenRaises(root).start_load(LoadSpec("t", SIMPLE, mode, key))
+    running.write(simple([2, 3], ["b2", "c"]))
+    with pytest.raises(DestinationError, match="timed out"):
+        running.commit({"run": 2})
+    running.abort()  # what the engine does when a commit raises
+
+    # The pointer that landed is the dataset now: its files must all be there.
+    expected = {
+        LoadMode.REPLACE: [(2, "b2"), (3, "c")],
+        LoadMode.MERGE: [(1, "a"), (2, "b2"), (3, "c")],
+        LoadMode.APPEND: [(1, "a"), (2, "b"), (2, "b2"), (3, "c")],
+    }[mode]
+    assert sorted(pairs(plain, "t")) == expected
+    assert plain.read_state("t", "t") == {"run": 2}
+    load(plain, "t", [simple([4], ["d"])], LoadMode.APPEND, state={"run": 3})
+    assert sorted(pairs(plain, "t")) == [*expected, (4, "d")]
+    assert plain.read_state("t", "t") == {"run": 3}
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_a_state_table_from_before_states_named_their_target(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """An earlier shiftsync's state table has no target column: its rows, which cannot say
+    whose they are, are read for any target, until a commit records one."""
+    key, legacy = "nightly:public.orders", '{"cursor": 1}'
+    destination: Destination
+    if kind == "duckdb":
+        path = tmp_path / "warehouse.duckdb"
+        with duckdb.connect(str(path)) as connection:
+            connection.execute(
+                'CREATE TABLE "_shiftsync_state" ("state_key" VARCHAR PRIMARY KEY, '
+                '"state" JSON, "updated_at" TIMESTAMP)'
+            )
+            connection.execute(
+                'INSERT INTO "_shiftsync_state" VALUES (?, ?, now()::TIMESTAMP)', [key, legacy]
+            )
+        destination = DuckDBDestination(path)
+    else:
+        server: TempPostgres = request.getfixturevalue("postgres")
+        schema = f"legacy_{uuid.uuid4().hex[:10]}"
+        table = sql.Identifier(schema, "_shiftsync_state")
+        with psycopg.connect(server.dsn(), autocommit=True) as connection:
+            connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            connection.execute(
+                sql.SQL(
+                    'CREATE TABLE {} ("state_key" text PRIMARY KEY, "state" jsonb NOT NULL, '
+                    '"updated_at" timestamptz NOT NULL)'
+                ).format(table)
+            )
+            connection.execute(
+                sql.SQL("INSERT INTO {} VALUES (%s, %s::jsonb, now())").format(table),
+                (key, legacy),
+            )
+        destination = PostgresDestination(server.dsn(), schema)
+    try:
+        assert destination.read_state(key, "orders") == {"cursor": 1}
+        assert destination.read_state(key, "orders_v2") == {"cursor": 1}
+        load(destination, "orders", [simple([1], ["a"])], state={"cursor": 2}, state_key=key)
+        assert destination.read_state(key, "orders") == {"cursor": 2}
+        assert destination.read_state(key, "orders_v2") is None
+    finally:
+        destination.close()
 
 
 def test_registry_builds_each_destination_from_its_config(tmp_path: Path) -> None:

@@ -276,7 +276,8 @@ def test_postgres_state_table_lives_in_the_schema() -> None:
     assert create.as_string().startswith(
         'CREATE TABLE IF NOT EXISTS "my schema"."_shiftsync_state" '
     )
-    assert "ON CONFLICT (state_key) DO UPDATE" in upsert.as_string()
+    assert 'ON CONFLICT ("state_key") DO UPDATE' in upsert.as_string()
+    assert '"target" = EXCLUDED."target"' in upsert.as_string()
 
 
 def test_postgres_read_returns_json_as_text_and_intervals_as_microseconds() -> None:

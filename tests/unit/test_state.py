@@ -28,9 +28,10 @@ def test_state_key_names_sync_schema_and_table() -> None:
 
 
 def test_round_trip() -> None:
-    state = TableState("incremental", "2008-12-31 00:00:00.000000", "saletime", "r1")
+    state = TableState("incremental", "2008-12-31 00:00:00.000000", "saletime", "r1", "sales")
     document = state.to_json()
     assert document["version"] == STATE_VERSION
+    assert document["target"] == "sales"
     assert parse_state("k", document) == state
 
 
@@ -56,13 +57,32 @@ def test_cursor_after_full_refresh_starts_over() -> None:
 def test_migrates_version_0() -> None:
     old = {"cursor_value": "17", "cursor_field": "id"}
     migrated = migrate_state("k", old)
-    assert migrated["version"] == 1
+    assert migrated["version"] == STATE_VERSION
     assert migrated["cursor"] == "17"
     assert migrated["tracking_field"] == "id"
     assert migrated["mode"] == "incremental"
     parsed = parse_state("k", old)
     assert parsed is not None
     assert parsed.cursor_for("id") == "17"
+
+
+def test_a_state_belongs_to_the_target_it_was_committed_with() -> None:
+    state = TableState("incremental", "3", "id", "r", target="sales")
+    assert state.belongs_to("sales")
+    assert not state.belongs_to("sales_v2")
+
+
+def test_version_1_names_no_target_and_is_taken_as_any_targets() -> None:
+    # What shiftsync wrote before states named their target.
+    old = {"version": 1, "mode": "incremental", "cursor": "3", "tracking_field": "id",
+           "run_id": "r"}  # fmt: skip
+    migrated = migrate_state("k", old)
+    assert migrated == {**old, "version": 2, "target": None}
+    parsed = parse_state("k", old)
+    assert parsed == TableState("incremental", "3", "id", "r", target=None)
+    assert parsed.belongs_to("sales")
+    assert parsed.belongs_to("sales_v2")
+    assert parsed.cursor_for("id") == "3"
 
 
 def test_migrate_does_not_change_its_input() -> None:
@@ -93,6 +113,14 @@ def test_newer_version_is_refused() -> None:
         {"version": 1, "mode": "incremental", "cursor": 17, "tracking_field": "id", "run_id": ""},
         {"version": 1, "mode": "incremental", "cursor": "1", "tracking_field": 3, "run_id": ""},
         {"version": 1, "mode": "incremental", "cursor": "1", "tracking_field": "a", "run_id": 9},
+        {
+            "version": STATE_VERSION,
+            "mode": "incremental",
+            "cursor": "1",
+            "tracking_field": "a",
+            "run_id": "",
+            "target": 7,
+        },
     ],
 )
 def test_malformed_state_is_a_state_error(document: dict[str, Any]) -> None:

@@ -2,7 +2,9 @@
 
 A load is `start_load(spec)` → `write(batch)`… → `commit(state)` (or `abort()`): data and
 state land together in one transaction (or one pointer switch), or not at all. Arrow record
-batches are the only input format.
+batches are the only input format. A state belongs to the target it was committed with:
+`read_state(state_key, target)` never returns the state a load of another target committed,
+so a cursor can only ever resume the table whose rows it describes.
 
 The profile helpers define the verification contract: the engine computes the same numbers
 on the Redshift side in SQL, and `ColumnProfile` values are compared as plain text.
@@ -94,7 +96,7 @@ class Destination(Protocol):
 
     def table_schema(self, target: str) -> pa.Schema | None: ...
 
-    def read_state(self, state_key: str) -> dict[str, Any] | None: ...
+    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None: ...
 
     def start_load(self, spec: LoadSpec) -> Load: ...
 

@@ -3,7 +3,9 @@
 Atomicity: incoming batches go to a stage table (`_shiftsync_stage_<target>_<token>`, each
 insert its own transaction, so a crash leaves only a stale stage). The commit is ONE
 transaction that swaps or merges the stage into the target and writes the sync state to
-`_shiftsync_state`. A later load of the same target drops stale stages first.
+`_shiftsync_state`, with the target it was committed with (`read_state` returns only the state
+of the target asked for; a row from before that column existed has NULL there and matches
+any). A later load of the same target drops stale stages first.
 
 Threads: the engine may load several tables at once. Each load has its own cursor (DuckDB's
 per-thread connection to the same database), so stage inserts run in parallel; the short
@@ -27,7 +29,6 @@ import pyarrow as pa
 
 from shiftsync.destinations.base import (
     SEQUENCE_COLUMN,
-    STATE_TABLE,
     LoadMode,
     LoadOutcome,
     LoadSpec,
@@ -57,7 +58,9 @@ from shiftsync.destinations.duckdb_sql import (
     build_merge_sql,
     build_profile_sql,
     build_read_sql,
+    build_read_state_sql,
     build_state_sql,
+    build_state_upgrade_sql,
     decode_total,
     duckdb_type,
     quote_identifier,
@@ -132,7 +135,7 @@ class DuckDBLoad:
                     self._cursor.execute(f"DROP TABLE {quote_identifier(self._stage)}")
                     written = int(inserted)
                 if encoded is not None:
-                    self._cursor.execute(upsert, [state_key_of(self._spec), encoded])
+                    self._cursor.execute(upsert, [state_key_of(self._spec), encoded, target])
                 self._cursor.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(duckdb.Error):
@@ -229,6 +232,7 @@ class DuckDBDestination:
                     self._connection = duckdb.connect(str(self.path))
                     self._connection.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
                     self._connection.execute(build_state_sql()[0])
+                    self._connection.execute(build_state_upgrade_sql())
             return self._connection.cursor()
 
     def check(self) -> None:
@@ -262,14 +266,11 @@ class DuckDBDestination:
             return None
         return pa.schema([pa.field(name, arrow_type(target, name, kind)) for name, kind in rows])
 
-    def read_state(self, state_key: str) -> dict[str, Any] | None:
+    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
         cursor = self._cursor()
         try:
-            with self.errors(f"reading the sync state {state_key!r}"):
-                row = cursor.execute(
-                    f"SELECT state FROM {quote_identifier(STATE_TABLE)} WHERE state_key = ?",
-                    [state_key],
-                ).fetchone()
+            with self.errors(f"reading the sync state {state_key!r} of table {target!r}"):
+                row = cursor.execute(build_read_state_sql(), [state_key, target]).fetchone()
         finally:
             cursor.close()
         if row is None or row[0] is None:

@@ -166,16 +166,40 @@ def build_read_sql(table: str, schema: pa.Schema) -> str:
 
 
 def build_state_sql() -> tuple[str, str]:
+    """The state table's CREATE, and the upsert of (state_key, state, target) by its key."""
     table = quote_identifier(STATE_TABLE)
+    key, state, updated, target = (
+        quote_identifier(c) for c in ("state_key", "state", "updated_at", "target")
+    )
     create = (
         f"CREATE TABLE IF NOT EXISTS {table} "
-        "(state_key VARCHAR PRIMARY KEY, state JSON, updated_at TIMESTAMP)"
+        f"({key} VARCHAR PRIMARY KEY, {state} JSON, {updated} TIMESTAMP, {target} VARCHAR)"
     )
     upsert = (
-        f"INSERT INTO {table} VALUES (?, ?, now()::TIMESTAMP) ON CONFLICT (state_key) "
-        "DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at"
+        f"INSERT INTO {table} ({key}, {state}, {updated}, {target}) "
+        f"VALUES (?, ?, now()::TIMESTAMP, ?) ON CONFLICT ({key}) DO UPDATE SET "
+        f"{state} = excluded.{state}, {updated} = excluded.{updated}, "
+        f"{target} = excluded.{target}"
     )
     return create, upsert
+
+
+def build_state_upgrade_sql() -> str:
+    """Add the target column to a state table made before states were tied to targets; its
+    rows keep NULL there, which `build_read_state_sql` takes as any target."""
+    return (
+        f"ALTER TABLE {quote_identifier(STATE_TABLE)} "
+        f"ADD COLUMN IF NOT EXISTS {quote_identifier('target')} VARCHAR"
+    )
+
+
+def build_read_state_sql() -> str:
+    """The state of (state_key, target): a row another target committed is not it."""
+    target = quote_identifier("target")
+    return (
+        f"SELECT {quote_identifier('state')} FROM {quote_identifier(STATE_TABLE)} "
+        f"WHERE {quote_identifier('state_key')} = ? AND ({target} = ? OR {target} IS NULL)"
+    )
 
 
 def _profile_expressions(column: str, data_type: pa.DataType) -> tuple[str, str, str]:

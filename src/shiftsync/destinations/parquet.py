@@ -8,9 +8,11 @@ Layout of one table (a "dataset"):
 A load writes a new version folder that no reader looks at, then replaces the pointer in one
 step (local: a temporary file renamed over it; S3: one PutObject). Readers list the pointer's
 `files`, never the folders, so they see the old version or the new one, never a part. The
-sync state lives in the same pointer, so data and state switch together. After the switch,
-folders that neither the current nor the previous version uses are deleted; a crashed load's
-folder is deleted by the next load of the table.
+sync state lives in the same pointer, so data and state switch together, and a table's state
+is read from its own pointer only. After the switch, folders that neither the current nor the
+previous version uses are deleted; a crashed load's folder is deleted by the next load of the
+table. Once the pointer write has started, an abort keeps the new folder: the write may have
+landed although it raised (a timeout on the response), and then the pointer uses the folder.
 
 APPEND references the previous files and adds its own (a schema change rewrites the old rows
 into the new version, so every file of a version has the pointer's schema). MERGE writes a
@@ -109,6 +111,7 @@ class ParquetLoad:
         self._stage = MergeStage(plan.schema, spec.primary_key)
         self._staged = 0
         self._done = False
+        self._publishing = False
 
     def write(self, batch: pa.RecordBatch) -> None:
         self._ensure_open()
@@ -148,8 +151,11 @@ class ParquetLoad:
                 previous_files=old.files if old else (),
                 history=((*old.history, history) if old else (history,))[-HISTORY_KEPT:],
             )
+            # Closed before publishing, so nothing that can fail runs between the pointer
+            # write and the end of the load.
+            self._stage.close()
+            self._publishing = True
             self._destination.write_pointer(self._fs, spec.target, pointer)
-        self._stage.close()
         self._done = True
         with contextlib.suppress(OSError, pa.ArrowException):
             self._destination.collect_garbage(self._fs, spec.target, pointer)
@@ -196,6 +202,11 @@ class ParquetLoad:
         self._done = True
         self._writer.discard()
         self._stage.close()
+        if self._publishing:
+            # The pointer may use the folder now, or may yet (an upload whose response timed
+            # out can still land): re-reading it cannot rule that out. The next load of the
+            # dataset deletes the folder if its pointer does not use it.
+            return
         with contextlib.suppress(OSError, pa.ArrowException):
             self._fs.delete_dir(f"{self._folder}/{self._current}")
 
@@ -321,18 +332,13 @@ class ParquetDestination:
         pointer = self.read_pointer(self.filesystem(), target)
         return pointer.schema if pointer else None
 
-    def read_state(self, state_key: str) -> dict[str, Any] | None:
-        fs = self.filesystem()
-        with self.errors("listing the datasets"):
-            entries = fs.get_file_info(pafs.FileSelector(self._base, allow_not_found=True))
-        for entry in sorted(entries, key=lambda e: e.base_name):
-            name = entry.base_name
-            if entry.type != pafs.FileType.Directory or name.startswith(".") or "\\" in name:
-                continue
-            pointer = self.read_pointer(fs, name)
-            if pointer is not None and state_key in pointer.state:
-                return dict(pointer.state[state_key])
-        return None
+    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
+        # Only the target's own pointer: a state in another dataset's pointer describes that
+        # dataset's rows, not this one's.
+        pointer = self.read_pointer(self.filesystem(), target)
+        if pointer is None or state_key not in pointer.state:
+            return None
+        return dict(pointer.state[state_key])
 
     def start_load(self, spec: LoadSpec) -> ParquetLoad:
         validate_spec(spec)

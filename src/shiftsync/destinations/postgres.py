@@ -7,7 +7,9 @@ stage behind (the transaction rolls back):
   renames the stage in its place; readers wait on the lock and then see the new table whole.
 - MERGE and APPEND COPY into a temporary stage (session-local, dropped at commit), then
   evolve the target, delete the staged keys (merge), insert the stage, last row per key.
-The sync state is upserted into `<schema>._shiftsync_state` in the same transaction.
+The sync state is upserted into `<schema>._shiftsync_state` in the same transaction, with the
+target it was committed with (`read_state` returns only the state of the target asked for; a
+row from before that column existed has NULL there and matches any).
 
 Values travel as CSV text that PostgreSQL parses exactly: decimals as written by Arrow (never
 through a float), timestamps with microseconds and `Z` for instants, bytea as `\\x` hex, and
@@ -71,7 +73,9 @@ from shiftsync.destinations.postgres_sql import (
     build_merge_sql,
     build_profile_sql,
     build_read_sql,
+    build_read_state_sql,
     build_state_sql,
+    build_state_upgrade_sql,
     postgres_type,
     rows_to_table,
 )
@@ -141,7 +145,7 @@ class PostgresLoad:
                 written = self._connection.execute(insert).rowcount
             if encoded is not None:
                 _, upsert = build_state_sql(destination.schema)
-                self._connection.execute(upsert, (state_key_of(spec), encoded))
+                self._connection.execute(upsert, (state_key_of(spec), encoded, spec.target))
             self._connection.commit()
         self._finish()
         return LoadOutcome(written, self._plan.changes, self._bytes)
@@ -234,6 +238,16 @@ class PostgresDestination:
                 sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
             )
         connection.execute(build_state_sql(self.schema)[0])
+        has_target = connection.execute(
+            "SELECT 1 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = %s AND c.relname = %s AND a.attname = %s AND NOT a.attisdropped",
+            (self.schema, STATE_TABLE, "target"),
+        ).fetchone()
+        # Looked up first: ALTER TABLE takes an exclusive lock even when the column exists,
+        # and would wait for every load in flight that has written its state.
+        if has_target is None:
+            connection.execute(build_state_upgrade_sql(self.schema))
 
     def forget(self, connection: Connection) -> None:
         with self._lock:
@@ -264,12 +278,13 @@ class PostgresDestination:
             return None
         return pa.schema([pa.field(name, arrow_type(target, name, kind)) for name, kind in rows])
 
-    def read_state(self, state_key: str) -> dict[str, Any] | None:
-        table = sql.Identifier(self.schema, STATE_TABLE)
-        with self._controlled() as connection, self.errors(f"reading the state {state_key!r}"):
+    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
+        with (
+            self._controlled() as connection,
+            self.errors(f"reading the state {state_key!r} of table {target!r}"),
+        ):
             row = connection.execute(
-                sql.SQL("SELECT state::text FROM {} WHERE state_key = %s").format(table),
-                (state_key,),
+                build_read_state_sql(self.schema), (state_key, target)
             ).fetchone()
         if row is None:
             return None

@@ -160,18 +160,41 @@ def build_insert_sql(
     )
 
 
+_STATE_COLUMNS: Final = {
+    c: sql.Identifier(c) for c in ("state_key", "state", "updated_at", "target")
+}
+
+
 def build_state_sql(schema: str) -> tuple[sql.Composed, sql.Composed]:
+    """The state table's CREATE, and the upsert of (state_key, state, target) by its key."""
     table = sql.Identifier(schema, STATE_TABLE)
     create = sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {} (state_key text PRIMARY KEY, state jsonb NOT NULL, "
-        "updated_at timestamptz NOT NULL)"
-    ).format(table)
+        "CREATE TABLE IF NOT EXISTS {table} ({state_key} text PRIMARY KEY, "
+        "{state} jsonb NOT NULL, {updated_at} timestamptz NOT NULL, {target} text)"
+    ).format(table=table, **_STATE_COLUMNS)
     upsert = sql.SQL(
-        "INSERT INTO {} (state_key, state, updated_at) VALUES (%s, %s::jsonb, now()) "
-        "ON CONFLICT (state_key) DO UPDATE SET state = EXCLUDED.state, "
-        "updated_at = EXCLUDED.updated_at"
-    ).format(table)
+        "INSERT INTO {table} ({state_key}, {state}, {updated_at}, {target}) "
+        "VALUES (%s, %s::jsonb, now(), %s) ON CONFLICT ({state_key}) DO UPDATE SET "
+        "{state} = EXCLUDED.{state}, {updated_at} = EXCLUDED.{updated_at}, "
+        "{target} = EXCLUDED.{target}"
+    ).format(table=table, **_STATE_COLUMNS)
     return create, upsert
+
+
+def build_state_upgrade_sql(schema: str) -> sql.Composed:
+    """Add the target column to a state table made before states were tied to targets; its
+    rows keep NULL there, which `build_read_state_sql` takes as any target."""
+    return sql.SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS {} text").format(
+        sql.Identifier(schema, STATE_TABLE), _STATE_COLUMNS["target"]
+    )
+
+
+def build_read_state_sql(schema: str) -> sql.Composed:
+    """The state of (state_key, target), as text: a row another target committed is not it."""
+    return sql.SQL(
+        "SELECT {state}::text FROM {table} WHERE {state_key} = %s "
+        "AND ({target} = %s OR {target} IS NULL)"
+    ).format(table=sql.Identifier(schema, STATE_TABLE), **_STATE_COLUMNS)
 
 
 def _profile_expressions(column: str, data_type: pa.DataType) -> list[sql.Composable]:

@@ -1,16 +1,19 @@
 """The per-table sync state: the cursor of an incremental table, versioned and migrated.
 
 The state lives in the destination, next to the data (`Load.commit(state)` writes both in one
-transaction), under the key `<sync>:<schema>.<table>`. Its shape, version 1:
+transaction), under the key `<sync>:<schema>.<table>`. Its shape, version 2:
 
-    {"version": 1, "mode": "incremental", "cursor": "2008-12-31 23:59:59.000000",
-     "tracking_field": "saletime", "run_id": "20240101T000000Z-1a2b3c"}
+    {"version": 2, "mode": "incremental", "cursor": "2008-12-31 23:59:59.000000",
+     "tracking_field": "saletime", "run_id": "20240101T000000Z-1a2b3c", "target": "sales"}
 
 `cursor` is the high-water mark of the last committed run, as text (NULL when the table was
 empty); a full refresh stores `"mode": "full_refresh"` and no cursor, so a table switched back
-to incremental starts over instead of trusting a cursor older than its data. Older shapes are
-upgraded by `migrate_state`, one version at a time; a newer version than this code knows is
-refused rather than guessed at.
+to incremental starts over instead of trusting a cursor older than its data. `target` is the
+destination table the state was committed with: the key names the source table, and a cursor
+says which rows one particular destination table holds, so a state of another target is no
+state for this one. Older shapes are upgraded by `migrate_state`, one version at a time (a
+version 1 state has no target and is taken as the current target's); a newer version than
+this code knows is refused rather than guessed at.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from shiftsync.errors import ConfigError, StateError
 from shiftsync.redshift.sql import build_range_predicate, qualified, quote_ident
 from shiftsync.redshift.types import Column
 
-STATE_VERSION: Final = 1
+STATE_VERSION: Final = 2
 Mode = Literal["full_refresh", "incremental"]
 
 _FIX_RESET: Final = (
@@ -40,6 +43,8 @@ class TableState:
     cursor: str | None
     tracking_field: str | None
     run_id: str
+    # None only for a state written before states named their target (version 1).
+    target: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,7 +53,16 @@ class TableState:
             "cursor": self.cursor,
             "tracking_field": self.tracking_field,
             "run_id": self.run_id,
+            "target": self.target,
         }
+
+    def belongs_to(self, target: str) -> bool:
+        """Whether this state describes the rows of destination table `target`.
+
+        A state that names no target comes from before states did; nothing says it is of
+        another table, and treating it as foreign would reload every table once.
+        """
+        return self.target is None or self.target == target
 
     def cursor_for(self, tracking_field: str) -> str | None:
         """The cursor to resume from with this tracking field, or None to start over.
@@ -77,8 +91,19 @@ def _from_v0(raw: Mapping[str, Any]) -> dict[str, Any]:
     return upgraded
 
 
+def _from_v1(raw: Mapping[str, Any]) -> dict[str, Any]:
+    # Version 1 did not record the target; None means "unknown", see TableState.belongs_to.
+    upgraded = dict(raw)
+    upgraded.setdefault("target", None)
+    upgraded["version"] = 2
+    return upgraded
+
+
 # MIGRATIONS[n] turns a version-n document into version n+1.
-MIGRATIONS: Final[Mapping[int, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {0: _from_v0}
+MIGRATIONS: Final[Mapping[int, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
+    0: _from_v0,
+    1: _from_v1,
+}
 
 
 def migrate_state(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -110,6 +135,7 @@ def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
     cursor = document.get("cursor")
     tracking_field = document.get("tracking_field")
     run_id = document.get("run_id", "")
+    target = document.get("target")
     if mode not in ("full_refresh", "incremental"):
         raise StateError(f"{where}: the stored state has an unknown mode {mode!r}", fix=_FIX_RESET)
     if cursor is not None and not isinstance(cursor, str):
@@ -120,7 +146,9 @@ def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
         raise StateError(f"{where}: the stored tracking_field is not text", fix=_FIX_RESET)
     if not isinstance(run_id, str):
         raise StateError(f"{where}: the stored run_id is not text", fix=_FIX_RESET)
-    return TableState(mode, cursor, tracking_field, run_id)
+    if target is not None and not isinstance(target, str):
+        raise StateError(f"{where}: the stored target is not text", fix=_FIX_RESET)
+    return TableState(mode, cursor, tracking_field, run_id, target)
 
 
 # --- the window a run reads, and the cursor it commits (pure) ---------------------------------

@@ -112,6 +112,7 @@ class _TableSync:
                 cursor=window.cursor_to,
                 tracking_field=plan.tracking.name if plan.tracking else None,
                 run_id=ctx.record.run_id,
+                target=job.target,
             )
             outcome = load.commit(state.to_json())
         except BaseException:
@@ -148,13 +149,25 @@ class _TableSync:
         tracking = plan.tracking
         assert tracking is not None
         where = f"{job.schema}.{job.table} in {ctx.destination.kind}"
-        state = parse_state(where, ctx.destination.read_state(job.state_key))
+        state = parse_state(where, ctx.destination.read_state(job.state_key, job.target))
         low = None if state is None or job.full_refresh else state.cursor_for(tracking.name)
+        notes: tuple[str, ...] = ()
+        if state is None and not job.full_refresh:
+            # Destinations return only a state committed with this target, so a changed
+            # target finds none: say why the table loads in full, as a user who renamed it
+            # may expect the old cursor to carry over.
+            notes = (
+                f"no cursor is stored for table {job.target!r} (its first incremental run, or "
+                "the target changed): the table is loaded in full",
+            )
+        elif state is not None and low is not None:
+            notes = self.unusable_cursor(state)
+            low = None if notes else low
         rows = ctx.source.query(
             build_high_water_sql(job.schema, job.table, tracking, low, job.filter)
         )
         high, at_or_above = rows[0] if rows else (None, None)
-        return incremental_window(
+        window = incremental_window(
             tracking,
             has_key=bool(plan.primary_key),
             low=low,
@@ -162,6 +175,29 @@ class _TableSync:
             at_or_above_low=None if at_or_above is None else int(at_or_above),
             filter_sql=job.filter,
         )
+        return dataclasses.replace(window, notes=(*notes, *window.notes))
+
+    def unusable_cursor(self, state: TableState) -> tuple[str, ...]:
+        """Why a stored cursor cannot resume this table (then it loads in full), or nothing.
+
+        Merging or appending only the rows after a cursor is right only into the table whose
+        rows the cursor describes: another target's, or a table no longer there, would be
+        left holding just the latest rows.
+        """
+        job = self.job
+        if not state.belongs_to(job.target):
+            return (
+                f"the stored cursor is of target {state.target!r}, not {job.target!r} (the "
+                "target changed): the table is loaded in full",
+            )
+        # A state from before states named their target (or a table dropped by hand) can
+        # still point at a table that is not there.
+        if self.ctx.destination.table_schema(job.target) is None:
+            return (
+                f"a cursor is stored but table {job.target!r} is not in the destination: "
+                "the table is loaded in full",
+            )
+        return ()
 
     def check_unique_key(self, plan: TablePlan, where: str | None) -> None:
         job = self.job
