@@ -7,14 +7,18 @@ tests reach it only through the standard AWS variables, as a user's shell would.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandIn, StandInInfo, StandInOptions
+from tests.support import ROLE_DB_USER, SEED_KEYS
 
 # Keep the developer's own AWS configuration out of the tests.
 _SCRUBBED = (
@@ -74,3 +78,42 @@ def postgres() -> Iterator[TempPostgres]:
         yield server
     finally:
         server.stop()
+
+
+# --- the stand-in's PostgreSQL as its superuser, and throwaway copies of seed tables -------
+
+
+@pytest.fixture
+def admin(standin: StandIn) -> Iterator[psycopg.Connection[Any]]:
+    with standin.admin_connection() as connection:
+        yield connection
+
+
+@pytest.fixture
+def copies(admin: psycopg.Connection[Any]) -> Iterator[Callable[[str, str], str]]:
+    """`copy(seed_table, kind)` → the name of a fresh copy in public, dropped after the test."""
+    made: list[str] = []
+
+    def copy(seed: str, kind: str) -> str:
+        name = f"t_{kind}_{uuid.uuid4().hex[:8]}"
+        table = sql.Identifier("public", name)
+        admin.execute(
+            sql.SQL("CREATE TABLE {} AS SELECT * FROM {}").format(
+                table, sql.Identifier("public", seed)
+            )
+        )
+        if seed in SEED_KEYS:
+            admin.execute(
+                sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
+                    table, sql.SQL(", ").join(map(sql.Identifier, SEED_KEYS[seed]))
+                )
+            )
+        reader = sql.Identifier(ROLE_DB_USER)
+        admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, reader))
+        admin.execute(sql.SQL("ANALYZE {}").format(table))
+        made.append(name)
+        return name
+
+    yield copy
+    for name in made:
+        admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", name)))

@@ -14,11 +14,26 @@ from typing import Any, Final
 
 import yaml
 
-from shiftsync.local.standin import BUCKET, StandInInfo
+from shiftsync.local.standin import BUCKET, ROLE_NAME, StandInInfo
 from shiftsync.workspace import Workspace
 
 # The Data API's statuses after which a statement changes no more.
 TERMINAL: Final = ("FINISHED", "FAILED", "ABORTED")
+# The database user the stand-in maps the role to, as Redshift Serverless does.
+ROLE_DB_USER: Final = f"IAMR:{ROLE_NAME}"
+# The seeded tables' keys (also the row order for comparisons; tables without one sort by
+# every column).
+SEED_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
+    "category": ("catid",),
+    "date": ("dateid",),
+    "event": ("eventid",),
+    "listing": ("listid",),
+    "sales": ("salesid",),
+    "sales_summary": ("eventid",),
+    "types": ("id",),
+    "users": ("userid",),
+    "venue": ("venueid",),
+}
 
 
 # --- statements on the stand-in ---------------------------------------------------------------

@@ -8,8 +8,7 @@ holds. These runs go through the stand-in: an incremental table is synced, its e
 from __future__ import annotations
 
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,17 +20,16 @@ from psycopg import sql
 from shiftsync.engine.runs import RunRecord, TableRun
 from shiftsync.engine.sync import SyncOptions, run_sync
 from shiftsync.local.postgres import TempPostgres
-from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.local.standin import StandInInfo
 from shiftsync.workspace import Workspace
 from tests.integration.test_sync import (
-    DB_USER,
-    KEYS,
     assert_same_table,
     destination_config,
     make_workspace,
     open_destination,
     write_config,
 )
+from tests.support import SEED_KEYS
 
 # What each seed table is tracked by, and an INSERT of rows past the last cursor (`{n}`
 # makes each batch's ids and times its own).
@@ -48,36 +46,6 @@ LATER_ROWS = {
         "FROM generate_series(1, 7) AS g(i)"
     ),
 }
-
-
-@pytest.fixture
-def admin(standin: StandIn) -> Iterator[psycopg.Connection[Any]]:
-    with standin.admin_connection() as connection:
-        yield connection
-
-
-@pytest.fixture
-def copy_of(admin: psycopg.Connection[Any]) -> Iterator[Callable[[str], str]]:
-    """`copy_of(seed)` → a fresh copy of a seed table in public (with the seed's key, if it
-    has one), dropped after the test, so the seed stays as other tests expect it."""
-    made: list[str] = []
-
-    def copy(seed: str) -> str:
-        name = f"t_target_{uuid.uuid4().hex[:8]}"
-        table = sql.Identifier("public", name)
-        source = sql.Identifier("public", seed)
-        admin.execute(sql.SQL("CREATE TABLE {} AS SELECT * FROM {}").format(table, source))
-        if seed in KEYS:
-            key = sql.SQL(", ").join(map(sql.Identifier, KEYS[seed]))
-            admin.execute(sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(table, key))
-        admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(DB_USER)))
-        admin.execute(sql.SQL("ANALYZE {}").format(table))
-        made.append(name)
-        return name
-
-    yield copy
-    for name in made:
-        admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", name)))
 
 
 def add_rows(admin: psycopg.Connection[Any], seed: str, table: str, n: int) -> None:
@@ -139,12 +107,12 @@ def test_a_changed_target_gets_the_whole_table_once(
     info: StandInInfo,
     postgres: TempPostgres,
     admin: psycopg.Connection[Any],
-    copy_of: Callable[[str], str],
+    copies: Callable[[str, str], str],
 ) -> None:
     """Synced to `<t>`, then `target: <t>_v2` (with or without --full-refresh), then synced
     again after more rows arrived: `<t>_v2` equals the source each time, with no row doubled
     (events_log has no key, so a re-read row would be appended twice)."""
-    table = copy_of(seed)
+    table = copies(seed, "target")
     folder = tmp_path / "ws"
     destination = destination_config(kind, tmp_path, postgres)
     workspace = make_workspace(folder, info, destination, [entry(table, seed, table)])
@@ -165,7 +133,7 @@ def test_a_changed_target_gets_the_whole_table_once(
     # <t>_v2's own state now resumes it, whatever <t> still holds.
     add_rows(admin, seed, table, 2)
     third = only_table(run_sync(workspace, "main"))
-    assert third.load == ("merge" if seed in KEYS else "append")
+    assert third.load == ("merge" if seed in SEED_KEYS else "append")
     assert third.cursor_from == second.cursor_to
     assert_holds_the_source(admin, workspace, table, renamed)
 
@@ -174,13 +142,13 @@ def test_a_state_from_before_targets_resumes_its_table_but_not_a_new_one(
     tmp_path: Path,
     info: StandInInfo,
     admin: psycopg.Connection[Any],
-    copy_of: Callable[[str], str],
+    copies: Callable[[str, str], str],
 ) -> None:
     """A version-1 state in a state table without the target column (as shiftsync wrote them
     before states named their target) still resumes its table; after a target change it
     cannot say whose it is, but the new table is not there, so the table loads in full."""
     seed = "events_log"
-    table = copy_of(seed)
+    table = copies(seed, "target")
     folder = tmp_path / "ws"
     destination = destination_config("duckdb", tmp_path, None)
     workspace = make_workspace(folder, info, destination, [entry(table, seed, table)])
@@ -226,7 +194,7 @@ def test_a_state_that_names_another_target_is_not_resumed(
     tmp_path: Path,
     info: StandInInfo,
     admin: psycopg.Connection[Any],
-    copy_of: Callable[[str], str],
+    copies: Callable[[str, str], str],
 ) -> None:
     """Synced to `<t>`, then to `<t>_v2`, then back to `<t>`, which still holds the rows of the
     first run. The state now describes `<t>_v2`; even when the destination hands it over (its
@@ -234,7 +202,7 @@ def test_a_state_that_names_another_target_is_not_resumed(
     target in the document and loads `<t>` in full instead of appending after `<t>_v2`'s
     cursor, which would leave out the rows in between."""
     seed = "events_log"
-    table = copy_of(seed)
+    table = copies(seed, "target")
     folder = tmp_path / "ws"
     destination = destination_config("duckdb", tmp_path, None)
     workspace = make_workspace(folder, info, destination, [entry(table, seed, table)])

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from datetime import time as clock_time
 from pathlib import Path
@@ -36,12 +36,15 @@ from shiftsync.engine.runs import RunStore
 from shiftsync.engine.sync import PAUSE_ENV, PAUSE_MARKER, RESUME_FILE_ENV, SyncOptions, run_sync
 from shiftsync.errors import ConfigError
 from shiftsync.local.postgres import TempPostgres, free_port
-from shiftsync.local.standin import ROLE_NAME, StandIn, StandInInfo
+from shiftsync.local.standin import StandInInfo
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
-from tests.support import standin_connection, write_external_id, write_sync_config
+from tests.support import (
+    standin_connection,
+    write_external_id,
+    write_sync_config,
+)
 
-DB_USER = f"IAMR:{ROLE_NAME}"
 SEEDED = (
     "category",
     "date",
@@ -54,56 +57,9 @@ SEEDED = (
     "users",
     "venue",
 )
-# Row order for the comparison: the key, or every column for tables without one.
-KEYS: Mapping[str, tuple[str, ...]] = {
-    "category": ("catid",),
-    "date": ("dateid",),
-    "event": ("eventid",),
-    "listing": ("listid",),
-    "sales": ("salesid",),
-    "sales_summary": ("eventid",),
-    "types": ("id",),
-    "users": ("userid",),
-    "venue": ("venueid",),
-}
 
 
 # --- fixtures and helpers ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def admin(standin: StandIn) -> Iterator[psycopg.Connection[Any]]:
-    with standin.admin_connection() as connection:
-        yield connection
-
-
-@pytest.fixture
-def copies(admin: psycopg.Connection[Any]) -> Iterator[Callable[[str, str], str]]:
-    """`copy(seed_table, kind)` → the name of a fresh copy in public, dropped after the test."""
-    made: list[str] = []
-
-    def copy(seed: str, kind: str) -> str:
-        name = f"t_{kind}_{uuid.uuid4().hex[:8]}"
-        table = sql.Identifier("public", name)
-        admin.execute(
-            sql.SQL("CREATE TABLE {} AS SELECT * FROM {}").format(
-                table, sql.Identifier("public", seed)
-            )
-        )
-        if seed in KEYS:
-            admin.execute(
-                sql.SQL("ALTER TABLE {} ADD PRIMARY KEY ({})").format(
-                    table, sql.SQL(", ").join(map(sql.Identifier, KEYS[seed]))
-                )
-            )
-        admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(DB_USER)))
-        admin.execute(sql.SQL("ANALYZE {}").format(table))
-        made.append(name)
-        return name
-
-    yield copy
-    for name in made:
-        admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", name)))
 
 
 def destination_config(kind: str, folder: Path, postgres: TempPostgres | None) -> dict[str, Any]:
