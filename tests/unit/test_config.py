@@ -308,6 +308,7 @@ BAD: list[tuple[str, Any, str, str]] = [
     (f"{U}.prefix", "/abs/", f"{U}.prefix", "starts with /"),
     (f"{U}.prefix", "a/../b/", f"{U}.prefix", "holds .. or //"),
     (f"{U}.prefix", "a*/", f"{U}.prefix", "characters that are not allowed"),
+    (f"{U}.prefix", "it's/", f"{U}.prefix", "characters that are not allowed"),
     (f"{U}.prefix", "${}/", f"{U}.prefix", "malformed ${...} reference"),
     (f"{U}.prefix", "", f"{U}.prefix", "empty"),
     (f"{U}.kms_key_id", "my key", f"{U}.kms_key_id", "not a KMS key id"),

@@ -203,6 +203,12 @@ def test_a_separate_unload_role_leaves_writing_to_it() -> None:
             f"arn:aws:kms:us-east-1:{ACCOUNT}:key/*",
             {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/staging"}},
         ),
+        (
+            # An alias of another region and account: the keys it names live there.
+            "arn:aws:kms:eu-west-1:999999999999:alias/shared",
+            "arn:aws:kms:eu-west-1:999999999999:key/*",
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/shared"}},
+        ),
     ],
 )
 def test_kms_key_is_allowed_for_staged_files(

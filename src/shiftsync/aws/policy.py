@@ -149,8 +149,12 @@ def _kms_statement(conn: ConnectionConfig, key: str) -> dict[str, Any]:
     if key.startswith("arn:") and ":alias/" not in key:
         statement["Resource"] = key
     elif key.startswith(("arn:", "alias/")):
-        # An alias cannot be a policy resource: allow the keys that carry this alias.
+        # An alias cannot be a policy resource: allow the keys that carry this alias, in the
+        # alias ARN's own region and account when it names them.
         alias = "alias/" + key.split(":alias/", 1)[-1].removeprefix("alias/")
+        if key.startswith("arn:"):
+            _, partition, _, alias_region, alias_account, _ = key.split(":", 5)
+            key_arns = f"arn:{partition}:kms:{alias_region}:{alias_account}:key/*"
         statement["Resource"] = key_arns
         statement["Condition"] = {"ForAnyValue:StringEquals": {"kms:ResourceAliases": alias}}
     else:

@@ -36,7 +36,8 @@ PRINCIPAL_ARN_RE: Final = re.compile(
 KMS_KEY_RE: Final = re.compile(r"[A-Za-z0-9:/_=+.,@-]{1,2048}")
 # Characters kept out of an S3 staging prefix: "*" and "?" would widen the generated IAM
 # policy (they are wildcards in ARNs) and "$" could start a policy variable.
-PREFIX_RE: Final = re.compile(r"[A-Za-z0-9!_.'()/=+-]+")
+# S3's safe key characters, less the quote: the prefix goes into UNLOAD's quoted TO '...'.
+PREFIX_RE: Final = re.compile(r"[A-Za-z0-9!_.()/=+-]+")
 _TABLE_PATTERN_RE: Final = re.compile(r"[^.\s\"']+\.[^.\s\"']+")
 
 
@@ -131,7 +132,7 @@ def _check_bucket(value: str) -> str:
 
 
 def _check_prefix(value: str) -> str:
-    expected = "a folder-like key prefix such as shiftsync/ (no leading /, no .., no * ? $)"
+    expected = "a folder-like key prefix such as shiftsync/ (no leading /, no .., no * ? $ ')"
     if not value:
         raise _invalid("empty", expected)
     if value.startswith("/"):
