@@ -535,3 +535,15 @@ def test_rich_table_keeps_brackets_and_styles_statuses() -> None:
     screen.print(rich_table(["status", "detail"], [["fail", "[bold]not markup[/bold]"]]))
     assert "[bold]not markup[/bold]" in screen.export_text(clear=False)
     assert "\x1b[1;31mfail" in screen.export_text(styles=True)
+
+
+@pytest.mark.parametrize("command", ["check", "policy", "discover"])
+def test_a_missing_aws_profile_is_one_clear_error(
+    cli: Cli, info: StandInInfo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    ran = cli(command, "-w", str(tmp_path))
+    assert ran.code == 3
+    assert "the AWS profile 'no-such-profile'" in ran.err
+    assert "Traceback" not in ran.err

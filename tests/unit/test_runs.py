@@ -179,3 +179,18 @@ def test_running_record_of_a_dead_process_is_interrupted() -> None:
     assert effective_status({**summary, "pid": dead_pid, "host": "elsewhere"}) == "running"
     assert effective_status({**summary, "status": "ok", "pid": dead_pid}) == "ok"
     assert os.getpid() == summary["pid"]
+
+
+@pytest.mark.parametrize("text", ["/abs", "../20240101", "2024*", "a b"])
+def test_show_refuses_what_is_not_a_run_id(tmp_path: Path, text: str) -> None:
+    store = RunStore(tmp_path)
+    store.save(record("20240101T000000Z-aaaaaa"))
+    with pytest.raises(ConfigError, match="is not a run id"):
+        store.load(text)
+
+
+def test_a_run_record_that_is_not_an_object_is_a_state_error(tmp_path: Path) -> None:
+    store = RunStore(tmp_path)
+    store.path("20240101T000000Z-aaaaaa").write_text("[]", encoding="utf-8")
+    with pytest.raises(StateError, match="cannot be read"):
+        store.load("20240101T000000Z-aaaaaa")

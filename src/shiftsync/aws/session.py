@@ -18,7 +18,13 @@ import boto3
 import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
-from botocore.exceptions import ClientError, NoCredentialsError, NoRegionError
+from botocore.exceptions import (
+    ClientError,
+    ConfigParseError,
+    NoCredentialsError,
+    NoRegionError,
+    ProfileNotFound,
+)
 
 from shiftsync.errors import AccessError
 
@@ -38,7 +44,20 @@ def error_code(error: ClientError) -> str:
 
 def base_session(region: str) -> boto3.Session:
     """The platform identity shiftsync runs as, from the standard credential chain."""
-    return boto3.Session(region_name=region)
+    try:
+        return boto3.Session(region_name=region)
+    except ProfileNotFound as error:
+        raise AccessError(
+            f"the AWS profile {error.kwargs.get('profile')!r} (from AWS_PROFILE or "
+            "AWS_DEFAULT_PROFILE) is not in the AWS config or credentials files",
+            fix="name a profile of ~/.aws/config (`aws configure list-profiles`), or unset "
+            "AWS_PROFILE to use the other sources of credentials",
+        ) from error
+    except ConfigParseError as error:
+        raise AccessError(
+            f"the AWS config file {error.kwargs.get('path')!r} does not parse",
+            fix="fix the file (or point AWS_CONFIG_FILE at a good one)",
+        ) from error
 
 
 def caller_arn(session: boto3.Session) -> str:

@@ -193,6 +193,8 @@ def cleanup(
         "--older-than",
         metavar="HOURS",
         min=0,
+        # A hundred years: any older cut-off would fall before datetime's year 1.
+        max=876_000,
         help="Only objects staged at least this many hours ago (0: everything).",
     ),
     dry_run: bool = typer.Option(

@@ -7,10 +7,11 @@ about, so that the line can say what the field expects (`_field(expected=...)`).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import NoneType, UnionType
-from typing import Annotated, Any, Union, get_args, get_origin
+from typing import Annotated, Any, Final, Union, get_args, get_origin
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
@@ -167,6 +168,17 @@ def _problem_from_error(error: ErrorDetails) -> Problem:
     return Problem(located.path, error["msg"], got, expected or DOCS_HINT)
 
 
+# A DSN can sit under any key when it is in the wrong place: its credentials never show.
+_URL_CREDENTIALS: Final = re.compile(r"(?<=://)[^/@\s]+@")
+_PASSWORD_SETTING: Final = re.compile(r"(?i)\b(password|passwd|pwd)\s*=\s*\S+")
+
+
+def mask_credentials(text: str) -> str:
+    """`text` with URL user:password parts and password=… settings replaced by <secret>."""
+    text = _URL_CREDENTIALS.sub("<secret>@", text)
+    return _PASSWORD_SETTING.sub(lambda match: f"{match.group(1)}=<secret>", text)
+
+
 def _redact(value: Any) -> Any:
     if isinstance(value, dict):
         return {
@@ -174,6 +186,8 @@ def _redact(value: Any) -> Any:
         }
     if isinstance(value, list | tuple):
         return [_redact(item) for item in value]
+    if isinstance(value, str):
+        return mask_credentials(value)
     return value
 
 

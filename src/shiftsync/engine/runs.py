@@ -35,6 +35,8 @@ RECORD_VERSION: Final = 1
 INDEX_FILE: Final = "index.json"
 LOCK_FILE: Final = ".index.lock"
 RUN_ID_RE: Final = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
+# What `runs show` accepts: a run id or its start (no path, no glob characters).
+_RUN_ID_PREFIX_RE: Final = re.compile(r"[0-9A-Za-z-]+")
 
 TableStatus = Literal["ok", "failed", "running", "planned"]
 RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
@@ -232,7 +234,7 @@ class RunStore:
     def _read(self, path: Path) -> RunRecord:
         try:
             return RunRecord.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as error:
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise StateError(
                 f"the run record {path} cannot be read: {error}",
                 fix="delete the file; the rest of the history is unaffected",
@@ -264,6 +266,11 @@ class RunStore:
             if not runs:
                 raise ConfigError("there is no run yet", fix="run `shiftsync sync` first")
             run_id = str(runs[0]["run_id"])
+        if not _RUN_ID_PREFIX_RE.fullmatch(run_id):
+            raise ConfigError(
+                f"{run_id!r} is not a run id (like 20240131T235959Z-1a2b3c, or its start)",
+                fix="list the runs with `shiftsync runs`, or say `latest`",
+            )
         exact = self.path(run_id)
         if RUN_ID_RE.fullmatch(run_id) and exact.is_file():
             return self._read(exact)
