@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 from psycopg import sql
 
-from shiftsync.aws.policy import database_grants
+from shiftsync.aws.policy import database_grants, render_json
 from shiftsync.aws.preflight import (
     DATA_API_CHECKS,
     IDENTITY_CHECKS,
@@ -29,9 +29,15 @@ from shiftsync.aws.preflight import (
 )
 from shiftsync.aws.preflight.checks import (
     ASSUME,
+    ATTRIBUTES,
     BUCKET_REGION,
     CLEANUP,
+    DELETE,
     EXTERNAL_ID_REQUIRED,
+    GET,
+    LIST_BUCKET,
+    PUT,
+    STAGING_CHECKS,
     UNLOAD,
     Outcome,
     attempt,
@@ -142,6 +148,27 @@ def test_short_list() -> None:
     assert short_list([str(i) for i in range(12)], limit=3) == "0, 1, 2 and 9 more"
 
 
+def test_planned_checks_follow_who_writes_the_staged_files(
+    info: StandInInfo, tmp_path: Path
+) -> None:
+    same = write_role_workspace(tmp_path / "same", info, role_arn("a"), unload_prefix="p/")
+    assert planned_checks(same.config.connection()[1])[-len(STAGING_CHECKS) :] == STAGING_CHECKS
+    split = write_role_workspace(
+        tmp_path / "split", info, role_arn("a"), extra=unload_settings(info, "p/", role_arn("b"))
+    )
+    # UNLOAD writes first (as its own role), then shiftsync's role reads what it wrote.
+    assert planned_checks(split.config.connection()[1])[-8:] == (
+        BUCKET_REGION,
+        UNLOAD,
+        PUT,
+        GET,
+        ATTRIBUTES,
+        LIST_BUCKET,
+        DELETE,
+        CLEANUP,
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # Workspaces and roles on the stand-in
 # ---------------------------------------------------------------------------------------------
@@ -205,6 +232,59 @@ def failed(results: Sequence[CheckResult]) -> list[str]:
 
 def unload_works(standin: StandIn) -> bool:
     return standin.engine is not None and standin.engine.unload_handler is not None
+
+
+def unload_settings(info: StandInInfo, prefix: str, unload_role_arn: str) -> str:
+    """The connection's `unload:` block (for write_role_workspace's `extra`) with its own role."""
+    return (
+        "    unload:\n"
+        f"      bucket: {info.bucket}\n"
+        f"      prefix: {prefix}\n"
+        f"      iam_role_arn: {unload_role_arn}\n"
+    )
+
+
+def without_action(policy: dict[str, Any], action: str | None) -> dict[str, Any]:
+    """The policy with `action` taken out of every statement (emptied statements dropped)."""
+    statements = []
+    for statement in policy["Statement"]:
+        actions = [a for a in statement["Action"] if a != action]
+        if actions:
+            statements.append({**statement, "Action": actions})
+    return {**policy, "Statement": statements}
+
+
+def make_split_roles(
+    standin: StandIn,
+    info: StandInInfo,
+    folder: Path,
+    prefix: str,
+    *,
+    reader_lacks: str | None = None,
+    unloader_lacks: str | None = None,
+) -> Workspace:
+    """shiftsync's role and a separate UNLOAD role, each created from exactly the documents
+    `shiftsync policy --format json` prints for the connection (minus one action if asked)."""
+    name, unloader = unique_role(), f"unloader-{uuid.uuid4().hex[:12]}"
+    workspace = write_role_workspace(
+        folder, info, role_arn(name), extra=unload_settings(info, prefix, role_arn(unloader))
+    )
+    _, conn = workspace.config.connection()
+    bundle = json.loads(render_json(conn, info.principal_arn, workspace.external_id))
+    standin.create_role(
+        bundle["role_name"],
+        without_action(bundle["permission_policy"], reader_lacks),
+        bundle["trust_policy"],
+    )
+    unload_role = bundle["unload_role"]
+    assert unload_role["role_arn"] == role_arn(unloader)
+    standin.create_role(
+        unload_role["role_name"],
+        without_action(unload_role["permission_policy"], unloader_lacks),
+        unload_role["trust_policy"],
+    )
+    grant_reads(standin, workspace)
+    return workspace
 
 
 # ---------------------------------------------------------------------------------------------
@@ -287,6 +367,93 @@ def test_denied_s3_action_fails_its_check(
     assert (checks[CLEANUP].status == "pass") == (left == 0)
     if left:
         assert "aws s3 rm --recursive" in str(checks[CLEANUP].fix)
+
+
+# ---------------------------------------------------------------------------------------------
+# A separate UNLOAD role: it writes the staged files, shiftsync's role only reads and deletes
+# ---------------------------------------------------------------------------------------------
+
+
+def test_separate_unload_role_passes_with_the_generated_policies(
+    standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str, s3: Any
+) -> None:
+    workspace = make_split_roles(standin, info, tmp_path, prefix)
+    _, conn = workspace.config.connection()
+    assert conn.unload is not None
+    unloader = str(conn.unload.iam_role_arn)
+    # The split is real: shiftsync's role may not write under the staging prefix.
+    reader = AssumedRoleSession(conn.role_arn, workspace.external_id, info.region).client("s3")
+    with pytest.raises(ClientError) as refused:
+        reader.put_object(Bucket=BUCKET, Key=f"{prefix}not-mine.txt", Body=b"x")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+    results = run_preflight(workspace)
+    checks = by_name(results)
+    assert [r.name for r in results] == list(planned_checks(conn))
+    assert checks[BUCKET_REGION].status == "warn"  # moto names no region (see above)
+    if not unload_works(standin):
+        pytest.fail("the stand-in cannot UNLOAD yet: " + checks[UNLOAD].detail)
+    others = [r for r in results if r.name != BUCKET_REGION]
+    assert all(r.status == "pass" for r in others), [r for r in others if r.status != "pass"]
+    assert preflight_ok(results)
+    assert f"Redshift assumed {unloader} and wrote" in checks[UNLOAD].detail
+    assert f"not needed by {conn.role_arn}" in checks[PUT].detail
+    assert unloader in checks[PUT].detail
+    assert "manifest UNLOAD wrote" in checks[GET].detail
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize("action", [GET, ATTRIBUTES, LIST_BUCKET, DELETE])
+def test_separate_unload_role_reader_without_an_action_fails_its_check(
+    standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str, action: str, s3: Any
+) -> None:
+    workspace = make_split_roles(standin, info, tmp_path, prefix, reader_lacks=action)
+    results = run_preflight(workspace)
+    checks = by_name(results)
+    if not unload_works(standin):
+        pytest.fail("the stand-in cannot UNLOAD yet: " + checks[UNLOAD].detail)
+    assert failed(results) == [action], results
+    assert checks[UNLOAD].status == "pass"
+    assert checks[PUT].status == "pass"
+    fix = checks[action].fix
+    assert fix is not None
+    if action == LIST_BUCKET:
+        assert fix.startswith(
+            f"allow s3:ListBucket on arn:aws:s3:::{BUCKET} with Condition StringLike "
+            f's3:prefix "{prefix}*" in the role\'s permission policy'
+        )
+    else:
+        assert fix.startswith(f"allow {action} on arn:aws:s3:::{BUCKET}/{prefix}* in the role's")
+    assert PUT not in fix  # shiftsync's role is not told to write
+    if action == GET:
+        assert checks[ATTRIBUTES].status == "skip"
+    left = s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount", 0)
+    assert (checks[CLEANUP].status == "pass") == (left == 0)
+
+
+def test_separate_unload_role_that_cannot_write_fails_unload(
+    standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str, s3: Any
+) -> None:
+    workspace = make_split_roles(standin, info, tmp_path, prefix, unloader_lacks="s3:PutObject")
+    _, conn = workspace.config.connection()
+    assert conn.unload is not None
+    unloader = str(conn.unload.iam_role_arn)
+    results = run_preflight(workspace)
+    checks = by_name(results)
+    if not unload_works(standin):
+        pytest.fail("the stand-in cannot UNLOAD yet: " + checks[UNLOAD].detail)
+    assert failed(results) == [UNLOAD], results
+    fix = checks[UNLOAD].fix
+    assert fix is not None
+    assert f"give {unloader} the UNLOAD role's permission policy" in fix
+    assert f"s3:PutObject on arn:aws:s3:::{BUCKET}/{prefix}*" in fix
+    assert f"s3:ListBucket on arn:aws:s3:::{BUCKET} with Condition" in fix
+    for name in (PUT, GET, ATTRIBUTES, DELETE):
+        assert checks[name].status == "skip"
+        assert f"{UNLOAD} did not write" in checks[name].detail
+    assert checks[LIST_BUCKET].status == "pass"
+    assert checks[CLEANUP].status == "pass"
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("KeyCount", 0) == 0
 
 
 # ---------------------------------------------------------------------------------------------

@@ -25,8 +25,11 @@ from shiftsync.aws.policy import (
     render_json,
     render_policy_bundle,
     render_terraform,
+    separate_unload_role,
     trust_policy,
     trust_principal,
+    unload_role_policy,
+    unload_role_trust_policy,
 )
 from shiftsync.config import RedshiftServerlessConfig
 from shiftsync.errors import ConfigError
@@ -53,6 +56,14 @@ def make_conn(**changes: Any) -> RedshiftServerlessConfig:
 
 def unload_conn(**unload: Any) -> RedshiftServerlessConfig:
     return make_conn(unload={"bucket": "unload-example", **unload})
+
+
+UNLOADER = f"arn:aws:iam::{ACCOUNT}:role/redshift-unloader"
+
+
+def split_conn(**unload: Any) -> RedshiftServerlessConfig:
+    """UNLOAD writes with a role of its own."""
+    return unload_conn(iam_role_arn=UNLOADER, **unload)
 
 
 DATA_API_STATEMENTS: list[dict[str, Any]] = [
@@ -171,13 +182,164 @@ def test_statement_ids_are_unique_and_alphanumeric() -> None:
 
 
 def test_a_separate_unload_role_leaves_writing_to_it() -> None:
-    other = f"arn:aws:iam::{ACCOUNT}:role/redshift-unloader"
-    conn = unload_conn(iam_role_arn=other)
+    conn = split_conn()
+    assert separate_unload_role(conn)
+    assert not separate_unload_role(unload_conn())
+    assert not separate_unload_role(unload_conn(iam_role_arn=ROLE))  # named, but the same
+    assert not separate_unload_role(make_conn())
     objects = permission_policy(conn)["Statement"][4]
     assert objects["Action"] == ["s3:GetObject", "s3:GetObjectAttributes", "s3:DeleteObject"]
+
+
+def test_a_separate_unload_role_leaves_its_kms_data_keys_to_it() -> None:
+    conn = split_conn(kms_key_id="k1")
+    assert permission_policy(conn)["Statement"][-1]["Action"] == ["kms:Decrypt"]
+    assert unload_role_policy(conn)["Statement"][-1]["Action"] == [
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    ]
+
+
+# --- a separate UNLOAD role -----------------------------------------------------------------
+
+
+def test_unload_role_policy_is_exact() -> None:
+    # AWS: UNLOAD needs GET, LIST and PUT on the bucket; ListBucket applies to the bucket (with
+    # an s3:prefix condition), the object actions to keys under the prefix.
+    assert unload_role_policy(split_conn(prefix="teams/data")) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "UnloadListPrefix",
+                "Effect": "Allow",
+                "Action": ["s3:ListBucket"],
+                "Resource": "arn:aws:s3:::unload-example",
+                "Condition": {"StringLike": {"s3:prefix": ["teams/data/*"]}},
+            },
+            {
+                "Sid": "UnloadObjects",
+                "Effect": "Allow",
+                "Action": ["s3:GetObject", "s3:PutObject"],
+                "Resource": "arn:aws:s3:::unload-example/teams/data/*",
+            },
+        ],
+    }
+
+
+def test_unload_role_policy_lists_like_shiftsyncs_role() -> None:
+    conn = split_conn(prefix="teams/data")
+    listing = unload_role_policy(conn)["Statement"][0]
+    ours = permission_policy(conn)["Statement"][3]
+    assert {k: v for k, v in listing.items() if k != "Sid"} == {
+        k: v for k, v in ours.items() if k != "Sid"
+    }
+
+
+def test_unload_role_policy_grants_nothing_else() -> None:
+    policy = unload_role_policy(split_conn(kms_key_id="alias/k"))
+    assert actions_of(policy) == {
+        "s3:ListBucket",
+        "s3:GetObject",
+        "s3:PutObject",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
+    }
+    for statement in policy["Statement"]:
+        resource = statement["Resource"]
+        if "s3:ListBucket" in statement["Action"]:
+            assert statement["Action"] == ["s3:ListBucket"]
+            assert resource == "arn:aws:s3:::unload-example"
+        elif statement["Action"][0].startswith("s3:"):
+            assert resource == "arn:aws:s3:::unload-example/shiftsync/*"
+    sids = [statement["Sid"] for statement in policy["Statement"]]
+    assert len(sids) == len(set(sids)) == 3
+    assert all(re.fullmatch(r"[A-Za-z0-9]+", sid) for sid in sids)
+
+
+@pytest.mark.parametrize(
+    ("key", "resource", "condition"),
+    [
+        ("k1", f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/k1", None),
+        (
+            "arn:aws:kms:eu-west-1:210987654321:key/k1",
+            "arn:aws:kms:eu-west-1:210987654321:key/k1",
+            None,
+        ),
+        (
+            "alias/staging",
+            f"arn:aws:kms:eu-west-1:{ACCOUNT}:key/*",
+            {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/staging"}},
+        ),
+    ],
+)
+def test_unload_role_policy_allows_the_kms_key(
+    key: str, resource: str, condition: dict[str, Any] | None
+) -> None:
+    # UNLOAD with KMS_KEY_ID: a data key per object written, Decrypt for multipart uploads; the
+    # key lives in the bucket's region.
+    statement = unload_role_policy(split_conn(kms_key_id=key, region="eu-west-1"))["Statement"][-1]
+    assert statement["Sid"] == "UnloadKmsKey"
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Resource"] == resource
+    assert statement.get("Condition") == condition
+
+
+def test_unload_role_policy_follows_the_partition() -> None:
+    conn = make_conn(
+        region="cn-north-1",
+        role_arn=f"arn:aws-cn:iam::{ACCOUNT}:role/shiftsync-reader",
+        unload={"bucket": "unload-example", "iam_role_arn": f"arn:aws-cn:iam::{ACCOUNT}:role/u"},
+    )
+    resources = [statement["Resource"] for statement in unload_role_policy(conn)["Statement"]]
+    assert resources == [
+        "arn:aws-cn:s3:::unload-example",
+        "arn:aws-cn:s3:::unload-example/shiftsync/*",
+    ]
+
+
+def test_unload_role_policy_needs_unload() -> None:
+    with pytest.raises(ConfigError, match="UNLOAD is off"):
+        unload_role_policy(make_conn())
+
+
+def test_unload_role_trust_policy_lets_redshift_assume_it() -> None:
+    assert unload_role_trust_policy() == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "RedshiftUnload",
+                "Effect": "Allow",
+                "Principal": {"Service": "redshift.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("kms", [None, "alias/k"])
+def test_namespace_steps_print_the_unload_roles_policy(kms: str | None) -> None:
+    conn = split_conn(kms_key_id=kms)
     steps = namespace_association_steps(conn)
-    assert other in steps
-    assert "s3:PutObject" in steps
+    assert f"--iam-roles <existing role ARNs...> {UNLOADER}" in steps
+    assert f"{UNLOADER} is not the role shiftsync assumes" in steps
+    assert "redshift.amazonaws.com" in steps
+    assert "GET, LIST and PUT" in steps
+    assert ("and the KMS key" in steps) == (kms is not None)
+    policy = json.dumps(unload_role_policy(conn), indent=2)
+    indented = "\n".join(f"  {line}" for line in policy.splitlines())
+    assert steps.endswith("\n" + indented)
+    # Not the old advice: ListBucket on object keys, and no GetObject.
+    assert "s3:ListBucket on arn:aws:s3:::unload-example/" not in steps
+
+
+def test_namespace_steps_of_a_template_point_to_its_policy_resource() -> None:
+    conn = split_conn()
+    steps = namespace_association_steps(conn, "resource X below")
+    assert steps.endswith(": resource X below.")
+    assert '"Statement"' not in steps
+    assert namespace_association_steps(unload_conn(), "resource X below") == (
+        namespace_association_steps(unload_conn())
+    )
 
 
 @pytest.mark.parametrize(
@@ -415,9 +577,63 @@ def test_json_bundle(conn: RedshiftServerlessConfig) -> None:
 
 
 def test_separate_unload_role_keeps_redshift_out_of_the_trust_policy() -> None:
-    conn = unload_conn(iam_role_arn=f"arn:aws:iam::{ACCOUNT}:role/redshift-unloader")
+    conn = split_conn()
     bundle = json.loads(render_json(conn, PRINCIPAL, EXTERNAL_ID))
     assert len(bundle["trust_policy"]["Statement"]) == 1
+
+
+def test_json_bundle_with_a_separate_unload_role() -> None:
+    conn = make_conn(
+        unload={
+            "bucket": "unload-example",
+            "kms_key_id": "alias/k",
+            "iam_role_arn": f"arn:aws:iam::{ACCOUNT}:role/service/redshift-unloader",
+        }
+    )
+    bundle = json.loads(render_json(conn, PRINCIPAL, EXTERNAL_ID))
+    assert bundle["unload_role"] == {
+        "role_arn": f"arn:aws:iam::{ACCOUNT}:role/service/redshift-unloader",
+        "role_name": "redshift-unloader",
+        "trust_policy": unload_role_trust_policy(),
+        "permission_policy": unload_role_policy(conn),
+    }
+    assert bundle["namespace_association"] == namespace_association_steps(conn)
+    # Without a separate role there is none.
+    for other in (make_conn(), unload_conn(), unload_conn(iam_role_arn=ROLE)):
+        assert "unload_role" not in json.loads(render_json(other, PRINCIPAL, EXTERNAL_ID))
+
+
+def test_cloudformation_adds_the_unload_roles_policy() -> None:
+    conn = split_conn(kms_key_id="alias/k")
+    text = render_cloudformation(conn, PRINCIPAL, EXTERNAL_ID)
+    resources = yaml.safe_load(text)["Resources"]
+    assert resources["ShiftsyncUnloadPolicy"] == {
+        "Type": "AWS::IAM::RolePolicy",
+        "Properties": {
+            "RoleName": "redshift-unloader",
+            "PolicyName": "shiftsync-unload",
+            "PolicyDocument": unload_role_policy(conn),
+        },
+    }
+    assert "resource ShiftsyncUnloadPolicy below" in text
+    assert (
+        "ShiftsyncUnloadPolicy"
+        not in yaml.safe_load(render_cloudformation(unload_conn(), PRINCIPAL, EXTERNAL_ID))[
+            "Resources"
+        ]
+    )
+
+
+def test_terraform_adds_the_unload_roles_policy() -> None:
+    text = render_terraform(split_conn(), PRINCIPAL, EXTERNAL_ID)
+    assert (
+        'resource "aws_iam_role_policy" "shiftsync_unload" {\n'
+        '  name   = "shiftsync-unload"\n'
+        '  role   = "redshift-unloader"\n'
+        "  policy = jsonencode(local.shiftsync_unload_permission_policy)\n"
+        "}\n"
+    ) in text
+    assert "shiftsync_unload" not in render_terraform(unload_conn(), PRINCIPAL, EXTERNAL_ID)
 
 
 def test_cloudformation_template() -> None:
@@ -491,7 +707,9 @@ def run_terraform(args: list[str], folder: Path, stdin: str) -> subprocess.Compl
 
 
 @pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not installed")
-@pytest.mark.parametrize("conn", [make_conn(), unload_conn(kms_key_id="alias/k")])
+@pytest.mark.parametrize(
+    "conn", [make_conn(), unload_conn(kms_key_id="alias/k"), split_conn(kms_key_id="alias/k")]
+)
 def test_terraform_is_valid_and_formatted(tmp_path: Path, conn: RedshiftServerlessConfig) -> None:
     text = render_terraform(conn, PRINCIPAL, EXTERNAL_ID)
     result = run_terraform(["fmt", "-check", "-"], tmp_path, text)
@@ -506,17 +724,21 @@ def test_terraform_fmt_rejects_broken_hcl(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(TERRAFORM is None, reason="the terraform binary is not installed")
-def test_terraform_evaluates_to_the_same_policies(tmp_path: Path) -> None:
-    conn = unload_conn(kms_key_id="alias/k")
+@pytest.mark.parametrize("separate", [False, True], ids=["one_role", "unload_role"])
+def test_terraform_evaluates_to_the_same_policies(tmp_path: Path, separate: bool) -> None:
+    conn = split_conn(kms_key_id="alias/k") if separate else unload_conn(kms_key_id="alias/k")
     text = render_terraform(conn, PRINCIPAL, EXTERNAL_ID)
     # Evaluate the locals block alone: the aws provider is not available offline.
     start = text.index("locals {")
     end = text.index("\n}\n", start) + 3
     (tmp_path / "main.tf").write_text(text[start:end], encoding="utf-8")
-    for local, expected in (
-        ("shiftsync_trust_policy", trust_policy(PRINCIPAL, EXTERNAL_ID, unload=True)),
+    expectations = [
+        ("shiftsync_trust_policy", trust_policy(PRINCIPAL, EXTERNAL_ID, unload=not separate)),
         ("shiftsync_permission_policy", permission_policy(conn)),
-    ):
+    ]
+    if separate:
+        expectations.append(("shiftsync_unload_permission_policy", unload_role_policy(conn)))
+    for local, expected in expectations:
         result = run_terraform(["console"], tmp_path, f"jsonencode(local.{local})\n")
         assert result.returncode == 0, result.stderr
         assert json.loads(json.loads(result.stdout)) == expected
@@ -567,3 +789,7 @@ def test_aws_setup_doc_shows_what_the_code_generates() -> None:
     assert namespace_association_steps(conn) in doc
     terraform = render_terraform(conn, principal, external_id)
     assert terraform[terraform.index('resource "aws_iam_role"') :].strip() in doc
+    split = make_conn(
+        unload={"bucket": "my-staging-bucket", "iam_role_arn": f"arn:aws:iam::{ACCOUNT}:role/u"}
+    )
+    assert json.dumps(unload_role_policy(split), indent=2) in doc

@@ -4,6 +4,8 @@
   allow.
 - `trust_policy(principal, external_id, unload)`: who may assume the role (only with the
   external ID), plus Redshift itself when UNLOAD writes with this role.
+- `unload_role_policy(conn)`, `unload_role_trust_policy()`: the same for a separate UNLOAD role
+  (`unload.iam_role_arn`), which Redshift assumes to write the staged files.
 - `database_grants(conn)`: the SQL an admin runs so the role's database user can read.
 - `render_policy_bundle(...)`: all of it as one JSON, Terraform or CloudFormation document.
 
@@ -23,7 +25,7 @@ from shiftsync.errors import ConfigError
 from shiftsync.workspace import is_valid_external_id
 
 if TYPE_CHECKING:
-    from shiftsync.config import ConnectionConfig
+    from shiftsync.config import ConnectionConfig, UnloadConfig
 
 PolicyDocument = dict[str, Any]
 PolicyFormat = Literal["json", "terraform", "cloudformation"]
@@ -65,6 +67,13 @@ _OWN_STATEMENT_ACTIONS: Final = (
 STATEMENT_OWNER_KEY: Final = "redshift-data:statement-owner-iam-userid"
 REDSHIFT_SERVICE_PRINCIPAL: Final = "redshift.amazonaws.com"
 INLINE_POLICY_NAME: Final = "shiftsync-access"
+UNLOAD_INLINE_POLICY_NAME: Final = "shiftsync-unload"
+# What Redshift needs on the staging prefix to UNLOAD ("GET, LIST, and PUT permissions for the
+# Amazon S3 bucket to which the data files are being unloaded"); s3:ListBucket goes on the
+# bucket, the others on the prefix's objects.
+UNLOAD_OBJECT_ACTIONS: Final[tuple[str, ...]] = ("s3:GetObject", "s3:PutObject")
+# With a KMS key: a data key for each object written, and Decrypt for multipart uploads.
+UNLOAD_KMS_ACTIONS: Final[tuple[str, ...]] = ("kms:Decrypt", "kms:GenerateDataKey")
 _EXTERNAL_ID_EXPECTED: Final = "2-1224 characters of letters, digits and _+=,.@:/-"
 
 
@@ -109,42 +118,88 @@ def _unload_uses_this_role(conn: ConnectionConfig) -> bool:
     return conn.unload is not None and conn.unload_role_arn == conn.role_arn
 
 
+def separate_unload_role(conn: ConnectionConfig) -> bool:
+    """True when UNLOAD writes with a role of its own (`unload.iam_role_arn`), not shiftsync's."""
+    return conn.unload is not None and not _unload_uses_this_role(conn)
+
+
+def _bucket_arn(conn: ConnectionConfig, bucket: str) -> str:
+    return f"arn:{conn.partition}:s3:::{bucket}"
+
+
+def _list_prefix_statement(
+    conn: ConnectionConfig, unload: UnloadConfig, sid: str
+) -> dict[str, Any]:
+    """s3:ListBucket on the staging bucket, for listings under the staging prefix only."""
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": _bucket_arn(conn, unload.bucket),
+        "Condition": {"StringLike": {"s3:prefix": [f"{unload.prefix}*"]}},
+    }
+
+
 def _staging_statements(conn: ConnectionConfig) -> list[dict[str, Any]]:
     unload = conn.unload
     if unload is None:
         return []
-    bucket_arn = f"arn:{conn.partition}:s3:::{unload.bucket}"
     # shiftsync reads and deletes staged files; it writes them only when Redshift uses this
     # same role for UNLOAD.
     object_actions = [action for action in S3_ACTIONS if action != "s3:ListBucket"]
     if not _unload_uses_this_role(conn):
         object_actions.remove("s3:PutObject")
     statements: list[dict[str, Any]] = [
-        {
-            "Sid": "StagingListPrefix",
-            "Effect": "Allow",
-            "Action": ["s3:ListBucket"],
-            "Resource": bucket_arn,
-            "Condition": {"StringLike": {"s3:prefix": [f"{unload.prefix}*"]}},
-        },
+        _list_prefix_statement(conn, unload, "StagingListPrefix"),
         {
             "Sid": "StagingObjects",
             "Effect": "Allow",
             "Action": object_actions,
-            "Resource": f"{bucket_arn}/{unload.prefix}*",
+            "Resource": f"{_bucket_arn(conn, unload.bucket)}/{unload.prefix}*",
         },
     ]
     if unload.kms_key_id:
-        statements.append(_kms_statement(conn, unload.kms_key_id))
+        actions = ["kms:Decrypt"]
+        if _unload_uses_this_role(conn):
+            actions.append("kms:GenerateDataKey")
+        statements.append(_kms_statement(conn, unload.kms_key_id, "StagingKmsKey", actions))
     return statements
 
 
-def _kms_statement(conn: ConnectionConfig, key: str) -> dict[str, Any]:
+def unload_role_policy(conn: ConnectionConfig) -> PolicyDocument:
+    """The permission policy of a separate UNLOAD role: what Redshift needs to write there.
+
+    AWS: UNLOAD needs GET, LIST and PUT on the bucket it unloads to, and with a KMS key
+    kms:GenerateDataKey (kms:Decrypt too, for multipart uploads). Listing is limited to the
+    staging prefix, as for shiftsync's role, and objects to keys under it.
+    """
+    unload = conn.unload
+    if unload is None:
+        raise ConfigError(
+            "UNLOAD is off for this connection: there is no UNLOAD role",
+            fix="add an unload: mapping (bucket, and iam_role_arn for a separate role)",
+        )
+    statements: list[dict[str, Any]] = [
+        _list_prefix_statement(conn, unload, "UnloadListPrefix"),
+        {
+            "Sid": "UnloadObjects",
+            "Effect": "Allow",
+            "Action": list(UNLOAD_OBJECT_ACTIONS),
+            "Resource": f"{_bucket_arn(conn, unload.bucket)}/{unload.prefix}*",
+        },
+    ]
+    if unload.kms_key_id:
+        statements.append(
+            _kms_statement(conn, unload.kms_key_id, "UnloadKmsKey", list(UNLOAD_KMS_ACTIONS))
+        )
+    return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _kms_statement(
+    conn: ConnectionConfig, key: str, sid: str, actions: list[str]
+) -> dict[str, Any]:
     region = conn.unload_region or conn.region
-    actions = ["kms:Decrypt"]
-    if _unload_uses_this_role(conn):
-        actions.append("kms:GenerateDataKey")
-    statement: dict[str, Any] = {"Sid": "StagingKmsKey", "Effect": "Allow", "Action": actions}
+    statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": actions}
     key_arns = f"arn:{conn.partition}:kms:{region}:{conn.account_id}:key/*"
     if key.startswith("arn:") and ":alias/" not in key:
         statement["Resource"] = key
@@ -204,15 +259,22 @@ def trust_policy(principal_arn: str, external_id: str, unload: bool) -> PolicyDo
         }
     ]
     if unload:
-        statements.append(
-            {
-                "Sid": "RedshiftUnload",
-                "Effect": "Allow",
-                "Principal": {"Service": REDSHIFT_SERVICE_PRINCIPAL},
-                "Action": "sts:AssumeRole",
-            }
-        )
+        statements.append(_redshift_trust_statement())
     return {"Version": POLICY_VERSION, "Statement": statements}
+
+
+def _redshift_trust_statement() -> dict[str, Any]:
+    return {
+        "Sid": "RedshiftUnload",
+        "Effect": "Allow",
+        "Principal": {"Service": REDSHIFT_SERVICE_PRINCIPAL},
+        "Action": "sts:AssumeRole",
+    }
+
+
+def unload_role_trust_policy() -> PolicyDocument:
+    """The trust policy of a separate UNLOAD role: Redshift may assume it."""
+    return {"Version": POLICY_VERSION, "Statement": [_redshift_trust_statement()]}
 
 
 def quote_identifier(name: str) -> str:
@@ -247,8 +309,12 @@ def database_grants(conn: ConnectionConfig, schemas: Sequence[str] = ("public",)
     return grants
 
 
-def namespace_association_steps(conn: ConnectionConfig) -> str:
-    """How to let Redshift use the role for UNLOAD (associate it with the namespace)."""
+def namespace_association_steps(conn: ConnectionConfig, policy_where: str | None = None) -> str:
+    """How to let Redshift use the role for UNLOAD (associate it with the namespace).
+
+    With a separate UNLOAD role, also what that role needs: its permission policy as JSON, or,
+    when `policy_where` is given, a pointer to where the document holds it.
+    """
     if conn.unload is None:
         return (
             "UNLOAD is off for this connection: no role needs to be associated with the namespace."
@@ -279,13 +345,29 @@ def namespace_association_steps(conn: ConnectionConfig) -> str:
         f"--namespace-name <namespace> --iam-roles <existing role ARNs...> {role_arn}",
     ]
     if not _unload_uses_this_role(conn):
-        lines += [
-            "",
-            f"{role_arn} is not the role shiftsync assumes: give it s3:PutObject and "
-            f"s3:ListBucket on arn:{conn.partition}:s3:::{conn.unload.bucket}/"
-            f"{conn.unload.prefix}* and a trust policy for {REDSHIFT_SERVICE_PRINCIPAL}.",
-        ]
+        lines += ["", *_unload_role_lines(conn, conn.unload, policy_where)]
     return "\n".join(lines)
+
+
+def _unload_role_lines(
+    conn: ConnectionConfig, unload: UnloadConfig, policy_where: str | None
+) -> list[str]:
+    kms = ", and the KMS key" if unload.kms_key_id else ""
+    needs = f"UNLOAD needs GET, LIST and PUT on the staging prefix{kms}"
+    lines = [
+        f"{conn.unload_role_arn} is not the role shiftsync assumes: shiftsync's role only reads "
+        "and deletes the staged files, Redshift writes them with this one, which needs:",
+        f"- a trust policy that lets the service {REDSHIFT_SERVICE_PRINCIPAL} call sts:AssumeRole;",
+    ]
+    if policy_where is not None:
+        return [*lines, f"- its permission policy ({needs}): {policy_where}."]
+    policy = json.dumps(unload_role_policy(conn), indent=2)
+    return [
+        *lines,
+        f"- this permission policy ({needs}), for example as its inline policy "
+        f"{UNLOAD_INLINE_POLICY_NAME}:",
+        *(f"  {line}" for line in policy.splitlines()),
+    ]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -306,19 +388,36 @@ def _max_session_duration(conn: ConnectionConfig) -> int:
     return max(3600, conn.session_duration_seconds)
 
 
+def _unload_role(conn: ConnectionConfig) -> RoleArn | None:
+    """The separate UNLOAD role, or None when UNLOAD is off or writes with shiftsync's role."""
+    if not separate_unload_role(conn) or conn.unload_role_arn is None:
+        return None
+    return parse_role_arn(conn.unload_role_arn)
+
+
 def render_json(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
-    bundle = {
+    bundle: dict[str, Any] = {
         "role_name": role.name,
         "trust_policy": trust,
         "permission_policy": permissions,
         "database_grants": database_grants(conn),
         "namespace_association": namespace_association_steps(conn),
     }
+    unload_role = _unload_role(conn)
+    if unload_role is not None:
+        bundle["unload_role"] = {
+            "role_arn": unload_role.arn,
+            "role_name": unload_role.name,
+            "trust_policy": unload_role_trust_policy(),
+            "permission_policy": unload_role_policy(conn),
+        }
     return json.dumps(bundle, indent=2) + "\n"
 
 
-def _comment_block(prefix: str, conn: ConnectionConfig, how: str) -> list[str]:
+def _comment_block(
+    prefix: str, conn: ConnectionConfig, how: str, policy_where: str | None = None
+) -> list[str]:
     lines = [
         f"shiftsync: the IAM role for Redshift Serverless workgroup {conn.workgroup} "
         f"({conn.region}).",
@@ -329,7 +428,8 @@ def _comment_block(prefix: str, conn: ConnectionConfig, how: str) -> list[str]:
     if conn.unload is not None:
         lines += ["For UNLOAD, associate the role with the namespace:"]
         lines += [
-            f"  {line}" if line else "" for line in namespace_association_steps(conn).splitlines()
+            f"  {line}" if line else ""
+            for line in namespace_association_steps(conn, policy_where).splitlines()
         ]
     return [f"{prefix} {line}".rstrip() for line in lines]
 
@@ -349,14 +449,33 @@ def _hcl_object(document: PolicyDocument, indent: int) -> str:
 
 def render_terraform(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+    unload_role = _unload_role(conn)
     header = _comment_block(
-        "#", conn, "Add this file to a Terraform configuration with the aws provider, then apply."
+        "#",
+        conn,
+        "Add this file to a Terraform configuration with the aws provider, then apply.",
+        "resource aws_iam_role_policy.shiftsync_unload below adds it as "
+        f'"{UNLOAD_INLINE_POLICY_NAME}" (the role must exist)',
     )
+    unload_local = unload_resource = ""
+    if unload_role is not None:
+        unload_local = (
+            f"\n\n  shiftsync_unload_permission_policy = {_hcl_object(unload_role_policy(conn), 2)}"
+        )
+        unload_resource = f"""
+# The separate UNLOAD role's permissions (the role itself is yours: it must exist and trust
+# {REDSHIFT_SERVICE_PRINCIPAL}).
+resource "aws_iam_role_policy" "shiftsync_unload" {{
+  name   = {_hcl_string(UNLOAD_INLINE_POLICY_NAME)}
+  role   = {_hcl_string(unload_role.name)}
+  policy = jsonencode(local.shiftsync_unload_permission_policy)
+}}
+"""
     body = f"""
 locals {{
   shiftsync_trust_policy = {_hcl_object(trust, 2)}
 
-  shiftsync_permission_policy = {_hcl_object(permissions, 2)}
+  shiftsync_permission_policy = {_hcl_object(permissions, 2)}{unload_local}
 }}
 
 resource "aws_iam_role" "shiftsync" {{
@@ -376,19 +495,22 @@ resource "aws_iam_role_policy" "shiftsync" {{
 output "shiftsync_role_arn" {{
   value = aws_iam_role.shiftsync.arn
 }}
-"""
+{unload_resource}"""
     return "\n".join(header) + "\n" + body
 
 
 def render_cloudformation(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+    unload_role = _unload_role(conn)
     header = _comment_block(
         "#",
         conn,
         "Deploy with: aws cloudformation deploy --template-file <this file> "
         "--stack-name shiftsync-role --capabilities CAPABILITY_NAMED_IAM",
+        f'resource ShiftsyncUnloadPolicy below adds it as "{UNLOAD_INLINE_POLICY_NAME}" '
+        "(the role must exist)",
     )
-    template = {
+    template: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"shiftsync: the role that reads Redshift Serverless {conn.workgroup}",
         "Resources": {
@@ -406,6 +528,16 @@ def render_cloudformation(conn: ConnectionConfig, principal_arn: str, external_i
         },
         "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["ShiftsyncRole", "Arn"]}}},
     }
+    if unload_role is not None:
+        # The separate UNLOAD role is the customer's: only its inline policy is added here.
+        template["Resources"]["ShiftsyncUnloadPolicy"] = {
+            "Type": "AWS::IAM::RolePolicy",
+            "Properties": {
+                "RoleName": unload_role.name,
+                "PolicyName": UNLOAD_INLINE_POLICY_NAME,
+                "PolicyDocument": unload_role_policy(conn),
+            },
+        }
     body = yaml.safe_dump(template, sort_keys=False, default_flow_style=False, width=1000)
     return "\n".join(header) + "\n" + body
 

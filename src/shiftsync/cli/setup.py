@@ -114,8 +114,8 @@ def policy(
         "json",
         "--format",
         "-f",
-        help="json (trust_policy, permission_policy, database_grants, namespace_association), "
-        "terraform or cloudformation.",
+        help="json (trust_policy, permission_policy, database_grants, namespace_association, "
+        "and unload_role when UNLOAD uses a role of its own), terraform or cloudformation.",
     ),
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
@@ -206,7 +206,9 @@ def check(
     it, which must be refused (if not, nothing else runs); the nine Data API actions, each for
     real; SELECT on every table the connection's syncs read; with UNLOAD, a probe object
     through the five S3 actions, the bucket's region and a real UNLOAD, then every probe
-    object removed. Each check prints pass, fail, warn or skip, and its fix.
+    object removed. When UNLOAD uses a role of its own, that role writes the probe files (by
+    the real UNLOAD) and shiftsync's role only reads, lists and deletes them. Each check
+    prints pass, fail, warn or skip, and its fix.
 
     Exit codes: 0 every check passed (warnings allowed); 2 configuration error
     (shiftsync.yaml, connection name, external ID); 3 a check failed, including no AWS

@@ -15,9 +15,12 @@ exact fix. The order follows the path of a sync:
     UNLOAD                          a real UNLOAD: Redshift assumes the role and writes Parquet
     probe cleanup                   every object under the probe prefix removed
 
-The last four run only when the connection has `unload:`. "skip" means not reached because an
-earlier required step failed; its detail says which. No check output holds a credential: details
-carry ARNs, error codes and AWS's messages only.
+The last four run only when the connection has `unload:`. With a separate UNLOAD role
+(`unload.iam_role_arn`) shiftsync's role may not write (its generated policy has no
+s3:PutObject): the bucket region and UNLOAD come first, UNLOAD writes the probe files as the
+UNLOAD role, and the S3 checks read, list and delete the manifest it wrote. "skip" means not
+reached because an earlier required step failed; its detail says which. No check output holds
+a credential: details carry ARNs, error codes and AWS's messages only.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from shiftsync.aws.policy import separate_unload_role
 from shiftsync.aws.session import AssumedRoleSession, error_code
 from shiftsync.config import ConnectionConfig, ShiftsyncConfig, SyncConfig
 
@@ -55,6 +56,9 @@ DATA_API_CHECKS: Final = (
 )
 S3_ACTION_CHECKS: Final = (PUT, GET, ATTRIBUTES, LIST_BUCKET, DELETE)
 STAGING_CHECKS: Final = (*S3_ACTION_CHECKS, BUCKET_REGION, UNLOAD, CLEANUP)
+# With a separate UNLOAD role, shiftsync's role writes nothing: UNLOAD writes the probe files
+# with its own role, then shiftsync's role reads, lists and deletes them.
+SEPARATE_UNLOAD_ROLE_STAGING_CHECKS: Final = (BUCKET_REGION, UNLOAD, *S3_ACTION_CHECKS, CLEANUP)
 
 SESSION_NAME: Final = "shiftsync-check"
 DENIED_CODES: Final = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden"})
@@ -83,7 +87,11 @@ def preflight_ok(results: Iterable[CheckResult]) -> bool:
 
 def planned_checks(conn: ConnectionConfig) -> tuple[str, ...]:
     """The names of the checks run for this connection, in order."""
-    staging = STAGING_CHECKS if conn.unload is not None else ()
+    staging: tuple[str, ...] = ()
+    if separate_unload_role(conn):
+        staging = SEPARATE_UNLOAD_ROLE_STAGING_CHECKS
+    elif conn.unload is not None:
+        staging = STAGING_CHECKS
     return (*IDENTITY_CHECKS, *DATA_API_CHECKS, *staging)
 
 

@@ -1,12 +1,20 @@
 """UNLOAD's staging: a probe object through the five S3 actions, the bucket's region, a real
-UNLOAD, and the removal of everything the checks wrote under their probe prefix."""
+UNLOAD, and the removal of everything the checks wrote under their probe prefix.
+
+With a separate UNLOAD role (`unload.iam_role_arn`), shiftsync's role has no s3:PutObject (the
+policy `shiftsync policy` prints leaves it out): the real UNLOAD writes the probe files with
+the UNLOAD role first, and shiftsync's role then reads, measures, lists and deletes what it
+wrote, as a sync does.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
+from shiftsync.aws.policy import REDSHIFT_SERVICE_PRINCIPAL, separate_unload_role
 from shiftsync.aws.preflight.checks import (
     ATTRIBUTES,
     BUCKET_REGION,
@@ -27,6 +35,8 @@ from shiftsync.aws.session import CLIENT_CONFIG
 from shiftsync.redshift.sql import build_unload_sql
 
 REGION_HEADER: Final = "x-amz-bucket-region"
+# UNLOAD ... MANIFEST writes its manifest as <target>manifest.
+MANIFEST_NAME: Final = "manifest"
 
 
 class StagingChecks:
@@ -39,7 +49,14 @@ class StagingChecks:
         self.bucket = conn.unload.bucket
         self.expected_region = conn.unload_region or conn.region
         self.probe = f"{conn.unload.prefix}shiftsync-check-{uuid.uuid4().hex}/"
-        self.key = self.probe + "probe.txt"
+        self.unload_target = self.probe + "unload/"
+        # The role Redshift writes with; when it is not shiftsync's, the object the S3 checks
+        # read is the manifest UNLOAD writes, not one shiftsync puts.
+        self.unload_role = conn.unload_role_arn or conn.role_arn
+        self.separate_role = separate_unload_role(conn)
+        self.key = (
+            self.unload_target + MANIFEST_NAME if self.separate_role else self.probe + "probe.txt"
+        )
         self.body = f"shiftsync check probe {uuid.uuid4().hex}\n".encode()
         self.regions: list[str] = []
         self.get_refused = False
@@ -61,9 +78,14 @@ class StagingChecks:
 
     def run(self) -> None:
         try:
-            self.objects()
-            self.ctx.add(self.region_check())
-            self.ctx.add(self.unload_check())
+            if self.separate_role:
+                self.ctx.add(self.region_check())
+                unloaded = self.ctx.add(self.unload_check()).status == "pass"
+                self.unloaded_objects(unloaded)
+            else:
+                self.objects()
+                self.ctx.add(self.region_check())
+                self.ctx.add(self.unload_check())
         finally:
             self.ctx.add(self.cleanup())
 
@@ -103,7 +125,39 @@ class StagingChecks:
             extra = {"ServerSideEncryption": "aws:kms", "SSEKMSKeyId": self.unload.kms_key_id}
         put, failed = self.s3_call(PUT, self.s3.put_object, Key=self.key, Body=self.body, **extra)
         self.ctx.add(failed or CheckResult(PUT, "pass", f"wrote s3://{self.bucket}/{self.key}"))
-        if put.ok:
+        self.read_checks(
+            put.ok,
+            f"not reached: there is no probe object ({PUT} failed)",
+            f"not reached: {PUT} failed",
+        )
+
+    def unloaded_objects(self, unloaded: bool) -> None:
+        """The five S3 checks when a separate role writes: on the files UNLOAD wrote."""
+        role = self.ctx.conn.role_arn
+        if unloaded:
+            self.ctx.add(
+                CheckResult(
+                    PUT,
+                    "pass",
+                    f"not needed by {role}: Redshift wrote the probe files as the UNLOAD role "
+                    f"{self.unload_role}",
+                )
+            )
+        else:
+            self.ctx.add(
+                CheckResult(
+                    PUT,
+                    "skip",
+                    f"not reached: {UNLOAD} did not write the probe files (Redshift writes them "
+                    f"as the UNLOAD role {self.unload_role}; {role} needs no {PUT})",
+                )
+            )
+        no_files = f"not reached: there are no probe files ({UNLOAD} did not write them)"
+        self.read_checks(unloaded, no_files, no_files)
+
+    def read_checks(self, written: bool, no_object: str, no_delete: str) -> None:
+        """GetObject, GetObjectAttributes, ListBucket and DeleteObject on the probe object."""
+        if written:
             self.ctx.add(self.get_object())
             if self.get_refused:
                 # AWS wants s3:GetObject as well for GetObjectAttributes: no verdict of its own.
@@ -112,27 +166,49 @@ class StagingChecks:
             else:
                 self.ctx.add(self.object_attributes())
         else:
-            no_object = f"not reached: there is no probe object ({PUT} failed)"
             self.ctx.add(CheckResult(GET, "skip", no_object))
             self.ctx.add(CheckResult(ATTRIBUTES, "skip", no_object))
-        self.ctx.add(self.list_probe(put.ok))
-        if put.ok:
+        self.ctx.add(self.list_probe(written))
+        if written:
             _, failed = self.s3_call(DELETE, self.s3.delete_object, Key=self.key)
-            self.ctx.add(failed or CheckResult(DELETE, "pass", "deleted the probe object"))
+            self.ctx.add(failed or CheckResult(DELETE, "pass", f"deleted {self.what}"))
         else:
-            self.ctx.add(CheckResult(DELETE, "skip", f"not reached: {PUT} failed"))
+            self.ctx.add(CheckResult(DELETE, "skip", no_delete))
+
+    @property
+    def what(self) -> str:
+        """The object the read checks use, in words."""
+        if self.separate_role:
+            return f"the manifest UNLOAD wrote (s3://{self.bucket}/{self.key})"
+        return "the probe object"
 
     def get_object(self) -> CheckResult:
         got, failed = self.s3_call(GET, self.s3.get_object, Key=self.key)
         self.get_refused = got.denied
         if failed is not None:
             return failed
-        if got.value["Body"].read() != self.body:
+        body = got.value["Body"].read()
+        if self.separate_role:
+            return self.judge_manifest(body)
+        if body != self.body:
             self.ctx.staging_failed = True
             return CheckResult(
                 GET, "fail", "the probe object read back differs from what was written"
             )
         return CheckResult(GET, "pass", "read the probe object back")
+
+    def judge_manifest(self, body: bytes) -> CheckResult:
+        try:
+            entries = json.loads(body).get("entries")
+        except (ValueError, AttributeError):
+            entries = None
+        if not isinstance(entries, list):
+            self.ctx.staging_failed = True
+            return CheckResult(
+                GET, "fail", f"{self.what} read back is not an UNLOAD manifest (no entries list)"
+            )
+        files = f"{len(entries)} file" + ("" if len(entries) == 1 else "s")
+        return CheckResult(GET, "pass", f"read back {self.what}: it lists {files}")
 
     def object_attributes(self) -> CheckResult:
         attributes, failed = self.s3_call(
@@ -140,22 +216,23 @@ class StagingChecks:
         )
         if failed is not None:
             return failed
-        return CheckResult(
-            ATTRIBUTES,
-            "pass",
-            f"the probe object's size is {attributes.value.get('ObjectSize')} bytes",
-        )
+        size = attributes.value.get("ObjectSize")
+        if self.separate_role:
+            return CheckResult(ATTRIBUTES, "pass", f"{self.what} is {size} bytes")
+        return CheckResult(ATTRIBUTES, "pass", f"the probe object's size is {size} bytes")
 
     def list_probe(self, expect_object: bool) -> CheckResult:
+        # UNLOAD writes a file per slice before its manifest: list them all to find it.
+        keys_wanted = 1000 if self.separate_role else 10
         listed, failed = self.s3_call(
-            LIST_BUCKET, self.s3.list_objects_v2, Prefix=self.probe, MaxKeys=10
+            LIST_BUCKET, self.s3.list_objects_v2, Prefix=self.probe, MaxKeys=keys_wanted
         )
         if failed is not None:
             return failed
         keys = [item["Key"] for item in listed.value.get("Contents", [])]
         if expect_object and self.key not in keys:
             return CheckResult(
-                LIST_BUCKET, "warn", f"the probe object is not listed in {self.probe_url}"
+                LIST_BUCKET, "warn", f"{self.what} is not listed in {self.probe_url}"
             )
         return CheckResult(LIST_BUCKET, "pass", f"listed {self.probe_url}")
 
@@ -199,8 +276,8 @@ class StagingChecks:
             return CheckResult(UNLOAD, "skip", "not reached: an S3 staging check failed")
         if self.ctx.region_failed:
             return CheckResult(UNLOAD, "skip", f"not reached: {BUCKET_REGION} failed")
-        role = conn.unload_role_arn or conn.role_arn
-        target = f"{self.probe_url}unload/"
+        role = self.unload_role
+        target = f"s3://{self.bucket}/{self.unload_target}"
         region = self.expected_region if self.expected_region != conn.region else None
         sql = build_unload_sql(
             "select 1", target, role, kms_key_id=self.unload.kms_key_id, region=region
@@ -217,9 +294,8 @@ class StagingChecks:
                 f"UNLOAD to {target} ended {ended.value['Status']}: {ended.value.get('Error', '')}",
                 f"Redshift must be able to assume {role} and write to s3://{self.bucket}/"
                 f"{self.unload.prefix}: associate the role with the namespace of workgroup "
-                f"{conn.workgroup}, let its trust policy allow redshift.amazonaws.com, and allow "
-                f"s3:PutObject on arn:{conn.partition}:s3:::{self.bucket}/{self.unload.prefix}* "
-                "(`shiftsync policy` prints each step)",
+                f"{conn.workgroup}, let its trust policy allow {REDSHIFT_SERVICE_PRINCIPAL}, and "
+                f"{self.unload_grants()} (`shiftsync policy` prints each step)",
             )
         listed = self.ctx.call(
             self.s3.list_objects_v2,
@@ -231,6 +307,23 @@ class StagingChecks:
             return CheckResult(UNLOAD, "fail", f"UNLOAD finished but wrote nothing to {target}")
         wrote = f"{count} objects" if count is not None else "its files"
         return CheckResult(UNLOAD, "pass", f"Redshift assumed {role} and wrote {wrote} to {target}")
+
+    def unload_grants(self) -> str:
+        """What the UNLOAD role must be allowed, in words."""
+        partition = self.ctx.conn.partition
+        objects = f"arn:{partition}:s3:::{self.bucket}/{self.unload.prefix}*"
+        if not self.separate_role:
+            return f"allow s3:PutObject on {objects}"
+        kms = (
+            f", and kms:GenerateDataKey and kms:Decrypt on the key {self.unload.kms_key_id}"
+            if self.unload.kms_key_id
+            else ""
+        )
+        return (
+            f"give {self.unload_role} the UNLOAD role's permission policy: s3:GetObject and "
+            f"s3:PutObject on {objects}, s3:ListBucket on arn:{partition}:s3:::{self.bucket} "
+            f'with Condition StringLike s3:prefix "{self.unload.prefix}*"{kms}'
+        )
 
     # -- cleanup ------------------------------------------------------------------------------
     def cleanup(self) -> CheckResult:
