@@ -6,16 +6,34 @@ standard `AWS_ENDPOINT_URL_*` variables) and the keys point at the local stand-i
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 from typing import Final
 
+from shiftsync.config import CONFIG_FILE_NAME
+from shiftsync.errors import ConfigError
 from shiftsync.local.standin import StandInInfo
-from shiftsync.workspace import Workspace, atomic_write_text
+from shiftsync.workspace import DOT_DIR_NAME, Workspace, atomic_write_text
 
 # About a million rows of TICKIT sales (172,456 x 5.8).
 DEMO_SCALE: Final = 5.8
 DEMO_SYNC: Final = "tickit"
+DEMO_DATABASE_FILES: Final = ("demo.duckdb", "demo.duckdb.wal")
+
+# The first line of every shiftsync.yaml the demo writes carries a digest of the rest: a file
+# with that line intact is the demo's own and may be rewritten; any edit makes it the user's.
+DEMO_HEADER: Final = "# Written by `shiftsync demo`"
+# What the demo's folder holds until the stand-in is up and the real configuration is written.
+PLACEHOLDER_BODY: Final = "# The stand-in did not start; run `shiftsync demo` again.\n"
+_MAX_DEMO_CONFIG_BYTES: Final = 64 * 1024
+
+
+def stamped(body: str) -> str:
+    """body under the demo's first line, which carries the digest of body."""
+    digest = hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
+    return f"{DEMO_HEADER} [{digest}]; the demo rewrites this file only while unedited.\n{body}"
+
 
 DEMO_QUERY: Final = """
 SELECT e.eventname AS event, count(*) AS tickets_sold, sum(s.pricepaid) AS revenue
@@ -28,9 +46,9 @@ LIMIT 5
 
 def demo_config(info: StandInInfo) -> str:
     """shiftsync.yaml for the stand-in: the same keys a real account uses."""
-    return f"""\
-# Written by `shiftsync demo`. To use a real account, change region, workgroup, database,
-# role_arn and the bucket, run `shiftsync policy` and `shiftsync check` (docs/aws-setup.md).
+    return stamped(f"""\
+# To use a real account, change region, workgroup, database, role_arn and the bucket, run
+# `shiftsync policy` and `shiftsync check` (docs/aws-setup.md).
 connections:
   warehouse:
     type: redshift_serverless
@@ -64,14 +82,66 @@ syncs:
         mode: incremental
         tracking_field: listtime
         primary_key: [listid]
-"""
+""")
+
+
+def is_demo_config(path: Path) -> bool:
+    """Whether path is a shiftsync.yaml the demo wrote and nobody edited since."""
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_DEMO_CONFIG_BYTES + 1)
+        text = data.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if len(data) > _MAX_DEMO_CONFIG_BYTES or not text.startswith(DEMO_HEADER):
+        return False
+    return text == stamped(text.partition("\n")[2])
+
+
+def check_demo_folder(folder: Path) -> None:
+    """ConfigError unless `folder` is missing, holds no workspace, or is an earlier demo's.
+
+    The demo rewrites shiftsync.yaml, deletes demo.duckdb and records runs in .shiftsync/: it
+    must never do that to a user's workspace.
+    """
+    config_path = folder / CONFIG_FILE_NAME
+    fix = (
+        "pass --folder an empty (or new) folder, or one an earlier `shiftsync demo` wrote; "
+        "the default is ./demo"
+    )
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"--folder {folder} is a file, not a folder", fix=fix)
+    if config_path.is_file() and is_demo_config(config_path):
+        return
+    if config_path.is_file() or config_path.is_symlink() or config_path.exists():
+        raise ConfigError(
+            f"--folder {folder} holds a {CONFIG_FILE_NAME} that `shiftsync demo` did not write "
+            "(or that was edited since): the demo would replace it, delete the folder's "
+            "demo.duckdb and add its runs to the workspace's history",
+            fix=fix,
+        )
+    for name in (DOT_DIR_NAME, *DEMO_DATABASE_FILES):
+        taken = folder / name
+        if taken.exists() or taken.is_symlink():
+            raise ConfigError(
+                f"--folder {folder} holds {name} but no {CONFIG_FILE_NAME} of the demo: the "
+                f"demo would {'delete' if name != DOT_DIR_NAME else 'write into'} it",
+                fix=fix,
+            )
+
+
+def start_workspace(folder: Path) -> Workspace:
+    """The demo's workspace before the stand-in runs: its external ID, a placeholder config."""
+    check_demo_folder(folder)
+    return Workspace.init(folder, config_text=stamped(PLACEHOLDER_BODY))
 
 
 def prepare_workspace(folder: Path, info: StandInInfo) -> Workspace:
     """A fresh workspace in `folder` whose external ID the stand-in's role trusts."""
-    for stale in ("demo.duckdb", "demo.duckdb.wal"):
+    check_demo_folder(folder)
+    for stale in DEMO_DATABASE_FILES:
         (folder / stale).unlink(missing_ok=True)
-    workspace = Workspace.init(folder)
+    workspace = Workspace.init(folder, config_text=stamped(PLACEHOLDER_BODY))
     atomic_write_text(workspace.config_path, demo_config(info))
     return workspace
 

@@ -87,6 +87,23 @@ def write_new_text(path: Path, text: str) -> bool:
     return True
 
 
+def _refuse_irregular_config(path: Path) -> None:
+    """ConfigError when path exists (or is a link) but is not a regular file."""
+    if path.is_file() or not (path.is_symlink() or path.exists()):
+        return
+    if path.is_dir():
+        kind = "a folder"
+    elif path.is_symlink() and not path.exists():
+        kind = "a symbolic link to nothing"
+    else:
+        kind = "not a regular file"
+    raise ConfigError(
+        f"{path} is {kind}: the configuration must be a regular file",
+        fix=f"move {path} out of the way, then run `shiftsync init {path.parent}` to write a "
+        f"new {CONFIG_FILE_NAME} (or put your configuration file there)",
+    )
+
+
 class Workspace:
     """A shiftsync project folder."""
 
@@ -97,12 +114,18 @@ class Workspace:
         return f"Workspace({str(self._folder)!r})"
 
     @classmethod
-    def init(cls, folder: Path) -> Workspace:
-        """Create (or complete) a workspace; keeps an existing shiftsync.yaml and external ID."""
+    def init(cls, folder: Path, *, config_text: str | None = None) -> Workspace:
+        """Create (or complete) a workspace; keeps an existing shiftsync.yaml and external ID.
+
+        A new shiftsync.yaml gets `config_text`, by default the commented template.
+        """
         workspace = cls(folder)
         try:
             workspace.folder.mkdir(parents=True, exist_ok=True)
-            write_new_text(workspace.config_path, config_template())
+            _refuse_irregular_config(workspace.config_path)
+            write_new_text(
+                workspace.config_path, config_template() if config_text is None else config_text
+            )
             for directory in (workspace.dot_dir, workspace.state_dir, workspace.runs_dir):
                 directory.mkdir(exist_ok=True)
             write_new_text(workspace.dot_dir / ".gitignore", GITIGNORE_TEXT)
@@ -118,13 +141,29 @@ class Workspace:
 
     @classmethod
     def find(cls, start: Path) -> Workspace:
-        """The workspace whose shiftsync.yaml is in start or the nearest folder above it."""
-        here = start.expanduser().resolve()
-        if here.is_file():
-            here = here.parent
+        """The workspace whose shiftsync.yaml is in start or the nearest folder above it.
+
+        `start` is a folder, or the path of a shiftsync.yaml; any other file is an error rather
+        than a hint to look next to it (`-w prod.yaml` must not load shiftsync.yaml quietly).
+        """
+        start = start.expanduser()
+        if start.exists() and not start.is_dir():
+            if start.name != CONFIG_FILE_NAME:
+                raise ConfigError(
+                    f"{start.resolve()} is a file, not a workspace: --workspace takes the "
+                    f"workspace folder or its {CONFIG_FILE_NAME}",
+                    fix=f"pass the folder that holds {CONFIG_FILE_NAME} (or that file); the "
+                    f"configuration of a workspace is always named {CONFIG_FILE_NAME}",
+                )
+            start = start.parent
+        here = start.resolve()
         for folder in (here, *here.parents):
-            if (folder / CONFIG_FILE_NAME).is_file():
+            config_path = folder / CONFIG_FILE_NAME
+            if config_path.is_file():
                 return cls(folder)
+            # A folder (or a dangling link) named shiftsync.yaml is not skipped: climbing past
+            # it would quietly pick a workspace further up.
+            _refuse_irregular_config(config_path)
         raise ConfigError(
             f"no {CONFIG_FILE_NAME} in {here} or any folder above it",
             fix="run `shiftsync init` to create a workspace here, or cd into the folder that "

@@ -651,6 +651,29 @@ def test_malformed_references_are_reported(tmp_path: Path, text: str) -> None:
     assert "malformed ${...} reference" in line
 
 
+@pytest.mark.parametrize("text", ["${A:-${B}}", "${A:-x${B:-y}z}", "pre ${A:-${B}} post"])
+def test_nested_references_are_reported_not_kept_as_text(tmp_path: Path, text: str) -> None:
+    # `[^}]*` stops at the first }: `${A:-${B}}` used to become the text "${B}" (or "${B}}").
+    for env in ({}, {"B": "b"}):
+        line = line_for(
+            problems(tmp_path, with_value(f"{C}.workgroup", text), env), C + ".workgroup"
+        )
+        assert "nested ${...} references are not supported" in line
+        assert f"(got {text!r}".replace("'", '"') in line
+
+
+def test_nested_reference_in_a_secret_hides_the_value(tmp_path: Path) -> None:
+    dsn = f"postgresql://me:{PASSWORD}@h/${{DB:-${{OTHER}}}}"
+    data = with_value("destinations.local", {"type": "postgres", "dsn": dsn})
+    line = line_for(problems(tmp_path, data), "destinations.local.dsn")
+    assert "nested ${...} references are not supported (got <secret>)" in line
+    assert PASSWORD not in line
+
+
+def test_docs_say_references_do_not_nest() -> None:
+    assert "nested ${...} references are not supported" in DOCS.read_text(encoding="utf-8")
+
+
 def test_missing_variable_in_a_secret_hides_the_value(tmp_path: Path) -> None:
     dsn = f"postgresql://me:{PASSWORD}@h/${{DB}}"
     data = with_value("destinations.local", {"type": "postgres", "dsn": dsn})
@@ -714,6 +737,34 @@ def test_empty_file_and_non_mapping_are_refused(tmp_path: Path) -> None:
 def test_unsafe_yaml_tags_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="invalid YAML"):
         load(tmp_path, "connections: !!python/object/apply:os.system ['true']\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        # PyYAML raises a plain ValueError past Python's limit on the digits of an int.
+        (
+            "connections:\n  w:\n    session_duration_seconds: " + "9" * 5000 + "\n",
+            "a value cannot be read (Exceeds the limit (4300 digits)",
+        ),
+        ("connections:\n  w:\n    since: 2020-13-45\n", "a value cannot be read (month must be"),
+        # PyYAML's parser recurses once per level: RecursionError long before _shape_problem.
+        ("connections: " + "[" * 5000 + "]" * 5000 + "\n", "nests too deep to read"),
+        ("connections: " + "{a: " * 3000 + "1" + "}" * 3000 + "\n", "nests too deep to read"),
+    ],
+    ids=["huge-int", "bad-date", "deep-lists", "deep-mappings"],
+)
+def test_yaml_the_loader_cannot_build_is_a_config_error(
+    tmp_path: Path, text: str, said: str
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, text)
+    assert info.value.message.startswith("shiftsync.yaml: invalid YAML: ")
+    assert said in info.value.message
+    assert "set_int_max_str_digits" not in info.value.message
+    assert "9" * 50 not in info.value.message
+    assert str(tmp_path / "shiftsync.yaml") in str(info.value.fix)
+    assert info.value.exit_code == EXIT_CONFIG
 
 
 def test_yaml_anchors_still_work(tmp_path: Path) -> None:

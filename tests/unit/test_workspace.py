@@ -134,10 +134,56 @@ def test_find_walks_up(tmp_path: Path) -> None:
     deep = tmp_path / "project" / "a" / "b"
     deep.mkdir(parents=True)
     assert Workspace.find(deep).folder == (tmp_path / "project").resolve()
-    a_file = deep / "notes.txt"
-    a_file.write_text("x")
-    assert Workspace.find(a_file).folder == (tmp_path / "project").resolve()
     assert Workspace.find(tmp_path / "project").folder == (tmp_path / "project").resolve()
+    config = tmp_path / "project" / "shiftsync.yaml"
+    assert Workspace.find(config).folder == (tmp_path / "project").resolve()
+
+
+@pytest.mark.parametrize("name", ["prod.yaml", "notes.txt"])
+def test_find_refuses_a_file_other_than_shiftsync_yaml(tmp_path: Path, name: str) -> None:
+    # `-w w1/prod.yaml` used to load w1/shiftsync.yaml without a word.
+    Workspace.init(tmp_path / "w1")
+    other = tmp_path / "w1" / name
+    other.write_text("connections: {}\n")
+    with pytest.raises(ConfigError) as info:
+        Workspace.find(other)
+    assert str(other) in info.value.message
+    assert "--workspace takes the workspace folder or its shiftsync.yaml" in info.value.message
+    assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize("kind", ["folder", "dangling link"])
+def test_find_stops_at_a_shiftsync_yaml_that_is_not_a_file(tmp_path: Path, kind: str) -> None:
+    # It used to be skipped, and the lookup climbed to the workspace further up.
+    Workspace.init(tmp_path / "outer")
+    inner = tmp_path / "outer" / "inner"
+    inner.mkdir()
+    odd = inner / "shiftsync.yaml"
+    if kind == "folder":
+        odd.mkdir()
+    else:
+        odd.symlink_to(inner / "gone.yaml")
+    for start in (inner, odd):
+        with pytest.raises(ConfigError) as info:
+            Workspace.find(start)
+        assert f"{odd} is a " in info.value.message
+        assert "must be a regular file" in info.value.message
+        assert info.value.fix is not None
+
+
+def test_init_refuses_a_shiftsync_yaml_that_is_a_folder(tmp_path: Path) -> None:
+    (tmp_path / "shiftsync.yaml").mkdir()
+    with pytest.raises(ConfigError, match=r"shiftsync\.yaml is a folder") as info:
+        Workspace.init(tmp_path)
+    assert info.value.exit_code == 2
+    assert not (tmp_path / ".shiftsync").exists()
+
+
+def test_init_writes_the_given_config_text_only_when_there_is_none(tmp_path: Path) -> None:
+    workspace = Workspace.init(tmp_path, config_text="# mine\n")
+    assert workspace.config_path.read_text(encoding="utf-8") == "# mine\n"
+    Workspace.init(tmp_path, config_text="# other\n")
+    assert workspace.config_path.read_text(encoding="utf-8") == "# mine\n"
 
 
 def test_find_takes_the_nearest_workspace(tmp_path: Path) -> None:

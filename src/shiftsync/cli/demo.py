@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from shiftsync.cli import output
+from shiftsync.errors import ShiftsyncError
 
 
 def _step(title: str) -> None:
@@ -16,18 +17,28 @@ def _step(title: str) -> None:
 
 
 def _run(arguments: list[str]) -> int:
-    """Run a shiftsync command in this process, as a user would type it."""
+    """Run a shiftsync command in this process, as a user would type it; its exit code.
+
+    A ShiftsyncError is reported as `shiftsync.cli.main` reports it, and the demo goes on.
+    """
     from shiftsync.cli.app import app
 
     try:
-        app(arguments, standalone_mode=False)
+        # Under standalone_mode=False a `typer.Exit(code)` comes back as the return value.
+        code = app(arguments, standalone_mode=False)
     except SystemExit as stop:
         return int(stop.code or 0)
-    return 0
+    except ShiftsyncError as error:
+        typer.echo(f"error: {error}", err=True)
+        return error.exit_code
+    return code if isinstance(code, int) else 0
 
 
 def demo(
-    folder: Path = typer.Option(Path("demo"), help="Where to write the demo's workspace."),
+    folder: Path = typer.Option(
+        Path("demo"),
+        help="Where to write the demo's workspace: a new or empty folder, or an earlier demo's.",
+    ),
     scale: float = typer.Option(
         5.8, help="TICKIT scale of the stand-in (5.8 puts about a million rows in sales)."
     ),
@@ -35,8 +46,10 @@ def demo(
 ) -> None:
     """Start the stand-in with TICKIT, check the role, sync into DuckDB, add rows, sync again.
 
-    Exit codes: 0 when every step worked; 1 when a step failed; 4 when the stand-in could not
-    start.
+    A step that fails prints its error and the demo goes on with the next one.
+
+    Exit codes: 0 when every step worked; 1 when a step failed; 2 when --folder holds a workspace
+    the demo did not write; 4 when the stand-in could not start.
     """
     import duckdb
 
@@ -44,12 +57,10 @@ def demo(
     from shiftsync.local.standin import StandIn, StandInOptions
 
     started = time.monotonic()
-    folder.mkdir(parents=True, exist_ok=True)
+    # Refuse someone's workspace before anything is written or started.
+    external_id = scenario.start_workspace(folder).external_id
     workspace_folder = folder.resolve()
     _step(f"Starting the local stand-in of Redshift Serverless (TICKIT at scale {scale})")
-    from shiftsync.workspace import Workspace
-
-    external_id = Workspace.init(workspace_folder).external_id
     stand_in = StandIn(StandInOptions(seed="tickit", scale=scale, external_id=external_id))
     stand_in.start()
     try:
@@ -70,26 +81,38 @@ def demo(
         failures += _run(["check", *workspace_args]) != 0
 
         _step("shiftsync sync: every table, small ones by the Data API, big ones by UNLOAD")
-        failures += _run(["sync", scenario.DEMO_SYNC, *workspace_args]) != 0
+        first_sync = _run(["sync", scenario.DEMO_SYNC, *workspace_args])
+        failures += first_sync != 0
 
         _step("An analytic query, answered from demo.duckdb")
-        with duckdb.connect(str(workspace.folder / "demo.duckdb"), read_only=True) as db:
-            rows = db.execute(scenario.DEMO_QUERY).fetchall()
-        output.print_table(
-            ["event", "tickets sold", "revenue"],
-            [[str(event), f"{sold:,}", f"{revenue:,.2f}"] for event, sold, revenue in rows],
-        )
+        rows = None
+        if first_sync != 0:
+            output.echo("skipped: the sync above failed")
+        else:
+            try:
+                with duckdb.connect(str(workspace.folder / "demo.duckdb"), read_only=True) as db:
+                    rows = db.execute(scenario.DEMO_QUERY).fetchall()
+            except duckdb.Error as error:
+                failures += 1
+                output.echo(f"error: demo.duckdb cannot answer the query ({error})", err=True)
+        if rows is not None:
+            output.print_table(
+                ["event", "tickets sold", "revenue"],
+                [[str(event), f"{sold:,}", f"{revenue:,.2f}"] for event, sold, revenue in rows],
+            )
 
         _step(f"Adding {new_rows:,} sales in Redshift, then syncing again")
         with stand_in.admin_connection() as admin:
             admin.execute(scenario.NEW_SALES_SQL, (new_rows,))
             admin.execute("ANALYZE public.sales")
-        failures += _run(["sync", scenario.DEMO_SYNC, *workspace_args]) != 0
-        output.echo("")
-        output.echo(
-            "Only the new sales moved: the incremental tables read rows past their "
-            "stored cursor and merged them by primary key."
-        )
+        second_sync = _run(["sync", scenario.DEMO_SYNC, *workspace_args])
+        failures += second_sync != 0
+        if first_sync == 0 and second_sync == 0:
+            output.echo("")
+            output.echo(
+                "Only the new sales moved: the incremental tables read rows past their "
+                "stored cursor and merged them by primary key."
+            )
     finally:
         stand_in.stop()
     output.echo(
@@ -97,4 +120,5 @@ def demo(
         f"the workspace stays in {workspace_folder}"
     )
     if failures:
+        output.echo(f"{failures} step{'s' if failures != 1 else ''} failed", err=True)
         raise SystemExit(1)

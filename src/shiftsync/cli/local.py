@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import signal
 import threading
 import time
+import uuid
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import typer
 
-from shiftsync.errors import ConfigError
+from shiftsync.errors import ConfigError, StandInError
 
 app = typer.Typer(
     help="Run the local stand-in of Redshift Serverless (STS, IAM, S3, Redshift Data API).",
@@ -47,10 +51,46 @@ def _read_policy(path: Path | None, what: str) -> dict[str, Any] | None:
     return document
 
 
+def _json_out_error(path: Path, reason: str) -> ConfigError:
+    return ConfigError(
+        f"--json-out {path}: {reason}",
+        fix="pass a file path in a folder that exists and that you can write to",
+    )
+
+
+def _check_json_out(path: Path) -> None:
+    """Fail before the stand-in starts when --json-out cannot possibly be written."""
+    if path.is_dir():
+        raise _json_out_error(path, "is a folder, not a file")
+    if not path.parent.is_dir():
+        raise _json_out_error(path, f"{path.parent} is not an existing folder")
+
+
+def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
+    """Write the document (it holds access keys) readable by its owner only, from the start.
+
+    The file is created 0600 under a temporary name and renamed into place: no moment exists
+    when others can read the keys, and an existing file's wider mode is not kept.
+    """
+    temp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with open(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(dict(document), indent=2) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, path)
+    except OSError as error:
+        raise _json_out_error(path, f"cannot be written ({error.strerror or error})") from error
+    finally:
+        with contextlib.suppress(OSError):
+            temp.unlink(missing_ok=True)
+
+
 @app.command("up")
 def up(
-    port: int = typer.Option(0, help="Port on 127.0.0.1 (0 picks a free one)."),
-    seed: str = typer.Option("tickit", help="Sample data: tickit or none."),
+    port: int = typer.Option(0, min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
+    seed: Literal["tickit", "none"] = typer.Option("tickit", help="Sample data."),
     scale: float = typer.Option(0.01, help="TICKIT scale: 1 is the real sample (172,456 sales)."),
     deny: list[str] = typer.Option(
         [], "--deny", help="Leave this action out of the role's policy (repeatable)."
@@ -69,11 +109,14 @@ def up(
 ) -> None:
     """Start the stand-in and keep it up until Ctrl-C or SIGTERM.
 
-    Exit codes: 0 stopped by Ctrl-C or SIGTERM (its PostgreSQL is removed); 2 a bad option or
-    policy file; 4 the stand-in could not start (port taken, PostgreSQL missing).
+    Exit codes: 0 stopped by Ctrl-C or SIGTERM (its PostgreSQL is removed); 2 a bad option,
+    policy file or --json-out path; 4 the stand-in could not start (port taken, PostgreSQL
+    missing).
     """
     from shiftsync.local.standin import StandIn, StandInOptions
 
+    if json_out is not None:
+        _check_json_out(json_out)
     options = StandInOptions(
         port=port,
         seed=seed,
@@ -97,8 +140,7 @@ def up(
     try:
         info = stand_in.info
         if json_out is not None:
-            json_out.write_text(json.dumps(info.as_json(), indent=2) + "\n")
-            json_out.chmod(0o600)
+            _write_private_json(json_out, info.as_json())
         typer.echo(
             f"# shiftsync stand-in up on {info.endpoint} in {time.monotonic() - started:.1f} s"
         )
@@ -131,52 +173,90 @@ _ENDPOINT_HELP = (
 )
 
 
-def _fault_control(endpoint: str, method: str, payload: dict[str, Any] | None = None) -> Any:
-    """One call to the stand-in's fault control endpoint; errors become ShiftsyncErrors."""
-    import http.client
+_NOT_A_STAND_IN_FIX = "pass the endpoint `shiftsync local up` prints"
+
+
+def _not_a_stand_in(endpoint: str, method: str, what: str) -> StandInError:
+    return StandInError(
+        f"{endpoint} did not answer like a shiftsync stand-in ({what} to {method} "
+        "/_shiftsync/faults)",
+        fix=_NOT_A_STAND_IN_FIX,
+    )
+
+
+def _parse_endpoint(endpoint: str) -> tuple[str, str, int | None]:
+    """(scheme, host, port) of --endpoint; ConfigError when it is not an http(s) URL."""
     from urllib.parse import urlsplit
 
-    from shiftsync.errors import StandInError
+    bad = ConfigError(
+        f"--endpoint {endpoint!r} is not an http:// URL with a host and a port from 1 to 65535",
+        fix="pass the stand-in's endpoint, e.g. --endpoint http://127.0.0.1:5000",
+    )
+    try:
+        parts = urlsplit(endpoint)
+        port = parts.port  # ValueError for a port that is not a number or out of range
+    except ValueError:
+        raise bad from None
+    if parts.scheme not in ("http", "https") or not parts.hostname or port == 0:
+        raise bad
+    return parts.scheme, parts.hostname, port
 
-    parts = urlsplit(endpoint)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(
-            f"--endpoint {endpoint!r} is not an http:// URL",
-            fix="pass the stand-in's endpoint, e.g. --endpoint http://127.0.0.1:5000",
-        )
-    factory = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
-    connection = factory(parts.hostname, parts.port, timeout=10)
+
+def _fault_control(
+    endpoint: str, method: str, key: str, payload: dict[str, Any] | None = None
+) -> Any:
+    """One call to the stand-in's fault control endpoint: the answer's `key`.
+
+    Errors become ShiftsyncErrors: a bad endpoint or a refused fault is a ConfigError; no
+    answer, or an answer that is not a stand-in's, a StandInError.
+    """
+    import http.client
+
+    scheme, host, port = _parse_endpoint(endpoint)
+    factory = http.client.HTTPSConnection if scheme == "https" else http.client.HTTPConnection
     body = json.dumps(payload).encode() if payload is not None else None
     try:
-        connection.request(
-            method, "/_shiftsync/faults", body=body, headers={"Content-Type": "application/json"}
-        )
-        response = connection.getresponse()
-        raw = response.read()
+        connection = factory(host, port, timeout=10)
+        try:
+            connection.request(
+                method,
+                "/_shiftsync/faults",
+                body=body,
+                headers={"Content-Type": "application/json"},
+            )
+            response = connection.getresponse()
+            status, raw = response.status, response.read()
+        finally:
+            connection.close()
     except OSError as error:
         raise StandInError(
             f"cannot reach the stand-in at {endpoint} ({error})",
             fix="start it with `shiftsync local up` and pass the endpoint it prints",
         ) from error
-    finally:
-        connection.close()
+    except http.client.HTTPException as error:
+        # Something answered, but not in HTTP (or cut its answer short).
+        what = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        raise _not_a_stand_in(endpoint, method, f"not an HTTP answer, {what}") from error
+    except ValueError as error:  # a host name that cannot be encoded, for one
+        raise ConfigError(
+            f"--endpoint {endpoint!r} cannot be used ({error})",
+            fix="pass the stand-in's endpoint, e.g. --endpoint http://127.0.0.1:5000",
+        ) from error
     try:
         answer = json.loads(raw)
     except ValueError:
         answer = None
-    if response.status == 400 and isinstance(answer, dict):
+    if status == 400 and isinstance(answer, dict):
         field = answer.get("field", "?")
         raise ConfigError(
             f"the stand-in refused the fault: {answer.get('error')} (field {field})",
             fix="see `shiftsync local fault add --help` for the kinds and their fields",
         )
-    if response.status != 200 or answer is None:
-        raise StandInError(
-            f"{endpoint} answered {response.status} to {method} /_shiftsync/faults: is it a "
-            "shiftsync stand-in?",
-            fix="pass the endpoint `shiftsync local up` prints",
-        )
-    return answer
+    if status != 200:
+        raise _not_a_stand_in(endpoint, method, f"status {status}")
+    if not isinstance(answer, dict) or key not in answer:
+        raise _not_a_stand_in(endpoint, method, f"a 200 answer without {key!r}")
+    return answer[key]
 
 
 @fault_app.command("add")
@@ -208,7 +288,11 @@ def fault_add(
         None, "--delete/--no-delete", help="s3_vanish: really delete the object."
     ),
 ) -> None:
-    """Add a fault; prints its id."""
+    """Add a fault; prints its id.
+
+    Exit codes: 0 added; 2 a bad --endpoint, or a fault the stand-in refused; 4 no shiftsync
+    stand-in answers at the endpoint.
+    """
     fields = {
         "times": times,
         "service": service,
@@ -226,7 +310,7 @@ def fault_add(
         "delete": delete,
     }
     payload = {"kind": kind, **{k: v for k, v in fields.items() if v is not None}}
-    typer.echo(_fault_control(endpoint, "POST", payload)["id"])
+    typer.echo(_fault_control(endpoint, "POST", "id", payload))
 
 
 @fault_app.command("list")
@@ -234,8 +318,16 @@ def fault_list(
     endpoint: str = typer.Option(..., envvar="AWS_ENDPOINT_URL_REDSHIFT_DATA", help=_ENDPOINT_HELP),
     json_output: bool = typer.Option(False, "--json", help="Print the faults as JSON."),
 ) -> None:
-    """List the faults with how often each fired."""
-    faults = _fault_control(endpoint, "GET")["faults"]
+    """List the faults with how often each fired.
+
+    Exit codes: 0 listed; 2 a bad --endpoint; 4 no shiftsync stand-in answers at the endpoint.
+    """
+    faults = _fault_control(endpoint, "GET", "faults")
+    shown = {"id", "kind", "times", "fired", "active"}
+    if not isinstance(faults, list) or not all(
+        isinstance(fault, dict) and shown <= fault.keys() for fault in faults
+    ):
+        raise _not_a_stand_in(endpoint, "GET", "a list of faults without id, kind, fired …")
     if json_output:
         typer.echo(json.dumps(faults, indent=2))
         return
@@ -255,6 +347,9 @@ def fault_list(
 def fault_clear(
     endpoint: str = typer.Option(..., envvar="AWS_ENDPOINT_URL_REDSHIFT_DATA", help=_ENDPOINT_HELP),
 ) -> None:
-    """Remove every fault (spent ones too)."""
-    cleared = _fault_control(endpoint, "DELETE")["cleared"]
+    """Remove every fault (spent ones too).
+
+    Exit codes: 0 cleared; 2 a bad --endpoint; 4 no shiftsync stand-in answers at the endpoint.
+    """
+    cleared = _fault_control(endpoint, "DELETE", "cleared")
     typer.echo(f"cleared {cleared} fault{'s' if cleared != 1 else ''}")

@@ -73,6 +73,19 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> ShiftsyncCo
         ) from exc
     except yaml.YAMLError as exc:
         raise ConfigError(f"{name}: invalid YAML: {exc}", fix=fix) from exc
+    except RecursionError as exc:
+        raise ConfigError(
+            f"{name}: invalid YAML: nests too deep to read (more than {_MAX_DEPTH} levels are "
+            "never a configuration)",
+            fix=fix,
+        ) from exc
+    except ValueError as exc:
+        # PyYAML's constructors raise plain ValueErrors, e.g. for an integer past Python's limit
+        # on digits. The message describes the value (never quotes it); its advice is Python's.
+        detail = str(exc).split("; use sys.", 1)[0]
+        raise ConfigError(
+            f"{name}: invalid YAML: a value cannot be read ({detail})", fix=fix
+        ) from exc
     if data is None:
         raise ConfigError(
             f"{path} is empty", fix=f"run `shiftsync init` elsewhere and copy it; {DOCS_HINT}"
@@ -139,7 +152,8 @@ def validate_config_data(
     return (None if problems else config), problems
 
 
-# ${VAR}, ${VAR:-default}; $${ is a literal ${; a ${ without } is an error.
+# ${VAR}, ${VAR:-default}; $${ is a literal ${; a ${ without } is an error, and so is a ${
+# inside a reference (nesting is not supported, and the first } would end the outer one).
 _REFERENCE_RE: Final = re.compile(r"\$\$\{|\$\{(?P<body>[^}]*)\}|\$\{")
 _REFERENCE_BODY_RE: Final = re.compile(
     r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::-(?P<default>.*))?", re.S
@@ -182,6 +196,16 @@ def _interpolate_string(
             return "${"
         shown = "<secret>" if secret else _show(reference)
         body = match["body"]
+        if body is not None and "${" in body:
+            problems.append(
+                Problem(
+                    dotted,
+                    "nested ${...} references are not supported",
+                    "<secret>" if secret else _show(text),
+                    "${VAR} or ${VAR:-default} with a plain default",
+                )
+            )
+            return reference
         parsed = _REFERENCE_BODY_RE.fullmatch(body) if body is not None else None
         if parsed is None:
             problems.append(
