@@ -8,7 +8,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -34,6 +35,19 @@ SEED_KEYS: Final[Mapping[str, tuple[str, ...]]] = {
     "users": ("userid",),
     "venue": ("venueid",),
 }
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What a `shiftsync` command did: its exit code and what it printed."""
+
+    code: int
+    out: str
+    err: str
+
+
+# The `cli` fixture (tests/e2e/conftest.py): `cli("sync", "-w", folder)` runs in-process.
+Cli = Callable[..., Ran]
 
 
 # --- statements on the stand-in ---------------------------------------------------------------

@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,15 +22,9 @@ from shiftsync.demo import (
 )
 from shiftsync.errors import ConfigError
 from shiftsync.local.info import StandInInfo
+from tests.support import Ran
 
 SMALL = ("--scale", "0.01", "--new-rows", "10")
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
 
 
 def _environment() -> dict[str, str]:

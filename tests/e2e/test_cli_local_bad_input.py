@@ -14,23 +14,15 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from shiftsync.cli import main
 from shiftsync.local.info import StandInInfo
+from tests.support import Ran
 
 SECRET = "stand-in-secret-key-0123456789abcdefghij"
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
 
 
 def _clean_environment() -> dict[str, str]:
@@ -48,24 +40,6 @@ def shiftsync(*args: str, cwd: Path | None = None) -> Ran:
         env=_clean_environment(),
     )
     return Ran(done.returncode, done.stdout, done.stderr)
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Callable[..., Ran]:
-    """Run `shiftsync <args>` in-process, as the console script does."""
-
-    def run(*args: str) -> Ran:
-        monkeypatch.setattr(sys, "argv", ["shiftsync", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
 
 
 def assert_one_error(ran: Ran, code: int, *said: str) -> None:

@@ -8,8 +8,7 @@ import io
 import json
 import sys
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,35 +35,7 @@ from shiftsync.local.standin import (
     guide_trust_policy,
 )
 from shiftsync.workspace import Workspace
-from tests.support import staging_prefix, write_role_workspace
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Ran]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run `shiftsync <args>` in-process, as the console script does."""
-
-    def run(*args: str) -> Ran:
-        monkeypatch.setattr(sys, "argv", ["shiftsync", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
+from tests.support import Cli, staging_prefix, write_role_workspace
 
 
 def new_role_arn() -> str:

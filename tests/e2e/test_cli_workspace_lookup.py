@@ -4,42 +4,11 @@ never a workspace further up because the nearer shiftsync.yaml is not a file."""
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from shiftsync.cli import main
-
-
-@dataclass(frozen=True)
-class Ran:
-    code: int
-    out: str
-    err: str
-
-
-Cli = Callable[..., Ran]
-
-
-@pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run `shiftsync <args>` in-process, as the console script does."""
-
-    def run(*args: str) -> Ran:
-        monkeypatch.setattr(sys, "argv", ["shiftsync", *args])
-        capsys.readouterr()
-        try:
-            main()
-            code = 0
-        except SystemExit as exit_:
-            code = int(exit_.code or 0)
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
+from tests.support import Cli
 
 
 @pytest.mark.parametrize("command", [["runs"], ["policy"], ["check"]])
