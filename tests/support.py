@@ -50,6 +50,27 @@ class Ran:
 Cli = Callable[..., Ran]
 
 
+# The secret key of a stand-in that points nowhere.
+FAKE_SECRET: Final = "fake-secret-of-no-account"
+
+
+def fake_standin_info(secret_access_key: str = FAKE_SECRET) -> StandInInfo:
+    """What a stand-in would report, pointing nowhere: for code that only writes or shows it."""
+    return StandInInfo(
+        region="us-east-1",
+        endpoint="http://127.0.0.1:1",
+        access_key_id="AKIAFAKEFAKEFAKEFAKE",
+        secret_access_key=secret_access_key,
+        principal_arn="arn:aws:iam::111111111111:user/shiftsync-runner",
+        role_arn="arn:aws:iam::222222222222:role/shiftsync-reader",
+        external_id="shiftsync-0123456789abcdef0123456789abcdef",
+        workgroup="shiftsync-demo",
+        database="dev",
+        bucket="shiftsync-staging-222222222222",
+        postgres_dsn="postgresql://postgres@127.0.0.1:1/dev",
+    )
+
+
 # --- statements on the stand-in ---------------------------------------------------------------
 
 

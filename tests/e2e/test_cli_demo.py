@@ -21,8 +21,7 @@ from shiftsync.demo import (
     stamped,
 )
 from shiftsync.errors import ConfigError
-from shiftsync.local.info import StandInInfo
-from tests.support import Ran
+from tests.support import Ran, fake_standin_info
 
 SMALL = ("--scale", "0.01", "--new-rows", "10")
 
@@ -52,22 +51,6 @@ def shiftsync(cwd: Path, *args: str) -> Ran:
     return run_python(cwd, *args)
 
 
-def _info() -> StandInInfo:
-    return StandInInfo(
-        region="us-east-1",
-        endpoint="http://127.0.0.1:1",
-        access_key_id="AKIAFAKEFAKEFAKEFAKE",
-        secret_access_key="fake-secret",
-        principal_arn="arn:aws:iam::111111111111:user/shiftsync-runner",
-        role_arn="arn:aws:iam::222222222222:role/shiftsync-reader",
-        external_id="shiftsync-0123456789abcdef0123456789abcdef",
-        workgroup="shiftsync-demo",
-        database="dev",
-        bucket="shiftsync-staging-222222222222",
-        postgres_dsn="postgresql://postgres@127.0.0.1:1/dev",
-    )
-
-
 # --- the folder: never someone else's workspace ----------------------------------------------
 
 
@@ -92,7 +75,7 @@ def test_demo_refuses_a_workspace_it_did_not_write(tmp_path: Path) -> None:
 def test_demo_refuses_its_own_config_once_edited(tmp_path: Path) -> None:
     folder = tmp_path / "demo"
     folder.mkdir()
-    edited = demo_config(_info()).replace("region: us-east-1", "region: eu-west-1")
+    edited = demo_config(fake_standin_info()).replace("region: us-east-1", "region: eu-west-1")
     (folder / "shiftsync.yaml").write_text(edited)
     ran = shiftsync(tmp_path, "demo", *SMALL)
     assert ran.code == 2, ran
@@ -118,14 +101,14 @@ def test_what_counts_as_the_demos_own_folder(tmp_path: Path) -> None:
     config = tmp_path / "shiftsync.yaml"
     check_demo_folder(tmp_path / "new")  # missing: fine
     check_demo_folder(tmp_path)  # empty: fine
-    for text in (demo_config(_info()), stamped(PLACEHOLDER_BODY)):
+    for text in (demo_config(fake_standin_info()), stamped(PLACEHOLDER_BODY)):
         config.write_text(text)
         assert is_demo_config(config)
         check_demo_folder(tmp_path)
-    assert demo_config(_info()).startswith(DEMO_HEADER)
+    assert demo_config(fake_standin_info()).startswith(DEMO_HEADER)
     for text in (
-        demo_config(_info()) + "# one more line\n",
-        demo_config(_info()).replace("\n", "\r\n"),
+        demo_config(fake_standin_info()) + "# one more line\n",
+        demo_config(fake_standin_info()).replace("\n", "\r\n"),
         # The header of the demo before it carried a digest: refused, being unverifiable.
         "# Written by `shiftsync demo`. To use a real account, change region\nconnections: {}\n",
         "connections: {}\n",

@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from shiftsync.local.info import StandInInfo
-from tests.support import Ran
+from tests.support import Ran, fake_standin_info
 
 SECRET = "stand-in-secret-key-0123456789abcdefghij"
 
@@ -78,27 +77,11 @@ def test_up_refuses_a_json_out_it_cannot_write(tmp_path: Path, where: str) -> No
 # --- local up: the keys file --------------------------------------------------------------------
 
 
-def _fake_info() -> StandInInfo:
-    return StandInInfo(
-        region="us-east-1",
-        endpoint="http://127.0.0.1:1",
-        access_key_id="AKIAFAKEFAKEFAKEFAKE",
-        secret_access_key=SECRET,
-        principal_arn="arn:aws:iam::111111111111:user/shiftsync-runner",
-        role_arn="arn:aws:iam::222222222222:role/shiftsync-reader",
-        external_id="shiftsync-0123456789abcdef0123456789abcdef",
-        workgroup="shiftsync-demo",
-        database="dev",
-        bucket="shiftsync-staging-222222222222",
-        postgres_dsn="postgresql://postgres@127.0.0.1:1/dev",
-    )
-
-
 class _FakeStandIn:
     """Starts nothing; `local up` only needs its info, start() and stop()."""
 
     def __init__(self, _options: Any) -> None:
-        self.info = _fake_info()
+        self.info = fake_standin_info(SECRET)
 
     def start(self) -> _FakeStandIn:
         return self
