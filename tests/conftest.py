@@ -83,8 +83,9 @@ def postgres() -> Iterator[TempPostgres]:
 # --- the stand-in's PostgreSQL as its superuser, and throwaway copies of seed tables -------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def admin(standin: StandIn) -> Iterator[psycopg.Connection[Any]]:
+    """A superuser connection (autocommit) to the stand-in's database, one per test module."""
     with standin.admin_connection() as connection:
         yield connection
 

@@ -14,7 +14,7 @@ from botocore.stub import Stubber
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.cli import main
 from shiftsync.errors import SourceError
-from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.local.standin import StandInInfo
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import ReadStats
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
@@ -59,12 +59,6 @@ def workspace(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> Wo
 @pytest.fixture(scope="module")
 def source(workspace: Workspace) -> RedshiftSource:
     return RedshiftSource.from_workspace(workspace, "warehouse")
-
-
-@pytest.fixture(scope="module")
-def admin(standin: StandIn) -> Iterator[Conn]:
-    with standin.admin_connection() as conn:
-        yield conn
 
 
 def run_cli(

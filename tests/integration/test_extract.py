@@ -109,12 +109,6 @@ def plain(workspace: Workspace, session: AssumedRoleSession) -> RedshiftSource:
     return make_source(workspace, session, "plain")
 
 
-@pytest.fixture(scope="module")
-def admin(standin: StandIn) -> Iterator[Conn]:
-    with standin.admin_connection() as conn:
-        yield conn
-
-
 @pytest.fixture(autouse=True)
 def nothing_left_staged(
     standin: StandIn, session: AssumedRoleSession, info: StandInInfo
