@@ -277,7 +277,8 @@ class RunStore:
         candidates = (
             sorted(
                 p
-                for p in self.folder.glob(f"{glob_escape(run_id)}*.json")
+                # _RUN_ID_PREFIX_RE leaves no glob character in run_id.
+                for p in self.folder.glob(f"{run_id}*.json")
                 if RUN_ID_RE.fullmatch(p.stem)
             )
             if self.folder.is_dir()
@@ -294,10 +295,6 @@ class RunStore:
             f"{run_id!r} matches {len(candidates)} runs",
             fix="give more characters of the run id",
         )
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?\[])", r"[\1]", text)
 
 
 __all__ = [
