@@ -38,6 +38,8 @@ REDSHIFT_DATA_OPERATIONS: Final = frozenset(
         "ListStatements",
     }
 )
+# Operations whose resource is the workgroup (the rest act on statements: resource "*"); IAM
+# authorises them against the workgroup ARN, and a paused workgroup refuses them.
 WORKGROUP_OPERATIONS: Final = frozenset(
     {
         "ExecuteStatement",

@@ -17,20 +17,10 @@ from moto.core.exceptions import _RESTError as RESTError
 from moto.core.responses import BaseResponse
 
 from shiftsync.local import iam
+from shiftsync.local.faults import WORKGROUP_OPERATIONS
 from shiftsync.local.redshift_data_request import api_error, request_body
 from shiftsync.local.redshift_data_state import active, find_workgroup
 
-# Operations whose resource is the workgroup (the rest act on statements: resource "*").
-_WORKGROUP_OPERATIONS: Final = frozenset(
-    {
-        "ExecuteStatement",
-        "BatchExecuteStatement",
-        "ListDatabases",
-        "ListSchemas",
-        "ListTables",
-        "DescribeTable",
-    }
-)
 _STATEMENT_OPERATIONS: Final = frozenset(
     {"DescribeStatement", "GetStatementResult", "GetStatementResultV2", "CancelStatement"}
 )
@@ -78,7 +68,7 @@ def find_caller(response: BaseResponse) -> Caller:
 def determine_resource(self: BaseResponse) -> str:
     """moto's hook: the IAM resource of the request (the workgroup's ARN, or "*")."""
     operation = self._get_action()
-    if operation in _WORKGROUP_OPERATIONS:
+    if operation in WORKGROUP_OPERATIONS:
         try:
             return find_workgroup(request_body(self)).arn
         except JsonRESTError:
@@ -141,7 +131,7 @@ def authorize(self: BaseResponse, resource: str = "*") -> None:
         raise api_error(error_type, error.message, status) from error
     finally:
         iam.REQUEST_CONTEXT.reset(token)
-    if operation in _WORKGROUP_OPERATIONS and resource != "*":
+    if operation in WORKGROUP_OPERATIONS and resource != "*":
         _check_get_credentials(self, resource)
 
 
