@@ -82,6 +82,9 @@ class Source(Protocol):
 
     def query(self, sql: str) -> list[tuple[Any, ...]]: ...
 
+    def interrupt(self) -> None:
+        """Cancel what the source's threads wait on: the run is stopping (Ctrl-C)."""
+
 
 @dataclass
 class _Context:

@@ -247,6 +247,9 @@ def _run(ctx: _Context, connection_method: Method) -> None:
             future.result()
     except BaseException:
         ctx.stop.set()
+        # Workers notice `stop` between batches; one waiting on a long statement would not
+        # until it ends, so its statement is cancelled now.
+        ctx.source.interrupt()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

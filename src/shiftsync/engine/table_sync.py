@@ -106,7 +106,7 @@ class _TableSync:
         try:
             if window.read:
                 self.copy(info, plan, schema, load, window.where)
-            debug_pause("before_commit", job.name)
+            debug_pause("before_commit", job.name, stop=self.ctx.stop)
             state = TableState(
                 mode=job.mode,
                 cursor=window.cursor_to,
@@ -136,7 +136,7 @@ class _TableSync:
             retries, method = getattr(stats, "retries", None), getattr(stats, "method", None)
             table.retries = retries if isinstance(retries, int) else 0
             table.method = method if isinstance(method, str) and method else table.method
-        debug_pause("before_verify", job.name)
+        debug_pause("before_verify", job.name, stop=self.ctx.stop)
         if ctx.options.verify:
             self.verify(plan, window.verify_where)
         else:
@@ -239,10 +239,10 @@ class _TableSync:
                         fix="run the sync again",
                     )
                 if first:
-                    debug_pause("after_first_batch_read", job.name)
+                    debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
                 load.write(shape_batch(plan, batch, schema, self.ctx.salt))
                 if first:
-                    debug_pause("after_first_batch_written", job.name)
+                    debug_pause("after_first_batch_written", job.name, stop=self.ctx.stop)
                     first = False
         finally:
             # Closing the generator ends the read at once: staged UNLOAD files are deleted.

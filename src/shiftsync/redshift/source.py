@@ -364,6 +364,10 @@ class RedshiftSource:
         numerics and timestamps, as the Data API gives them)."""
         return query_rows(self.api, sql, what="query", stats=self.catalog_stats)
 
+    def interrupt(self) -> None:
+        """Stop the statements every thread of this source waits on (the run is stopping)."""
+        self.api.cancel_running(self.catalog_stats)
+
     def execute(self, sql: str) -> int:
         """Run a statement without a result set; the rows it affected."""
         return execute_statement(self.api, sql, what="statement", stats=self.catalog_stats)
