@@ -6,14 +6,22 @@ import json
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from psycopg import sql
 
+from shiftsync.engine.pause import PAUSE_ENV, PAUSE_MARKER, RESUME_FILE_ENV
 from shiftsync.engine.runs import RunStore
 from shiftsync.engine.sync import run_sync
-from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.local.standin import (
+    StandIn,
+    StandInInfo,
+    guide_permission_policy,
+    guide_trust_policy,
+)
 from tests.integration.test_sync import (
     cli_env,
     make_workspace,
@@ -22,6 +30,7 @@ from tests.integration.test_sync import (
     staged_keys,
     start_paused,
 )
+from tests.support import standin_connection, write_external_id, write_sync_config
 
 
 def test_a_second_run_of_a_sync_is_refused_while_the_first_runs(
@@ -106,3 +115,63 @@ def test_ctrl_c_cancels_the_statement_a_table_waits_on(
     assert statement.done.wait(30)
     # Cancelled, not waited out: without the cancel it would have FINISHED after its delay.
     assert statement.status == "ABORTED"
+
+
+def test_a_permission_lost_in_the_middle_of_a_sync_exits_3(
+    tmp_path: Path, info: StandInInfo, standin: StandIn, admin: psycopg.Connection[Any]
+) -> None:
+    name = f"loses-{uuid.uuid4().hex[:10]}"
+    external_id = f"shiftsync-{uuid.uuid4()}"
+    trust = guide_trust_policy(info.principal_arn, external_id)
+    role_arn = standin.create_role(name, guide_permission_policy(info.bucket), trust)
+    db_user = sql.Identifier(f"IAMR:{name}")
+    admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(db_user))
+    admin.execute(sql.SQL("GRANT SELECT ON public.category, public.venue TO {}").format(db_user))
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    write_external_id(folder, external_id)
+    write_sync_config(
+        folder,
+        {**standin_connection(info), "role_arn": role_arn},
+        {"dest": {"type": "duckdb", "path": "out.duckdb"}},
+        {"destination": "dest", "concurrency": 1, "tables": ["public.category", "public.venue"]},
+    )
+    resume = tmp_path / "resume"
+    env = {
+        **cli_env(info),
+        PAUSE_ENV: "before_commit:public.category",
+        RESUME_FILE_ENV: str(resume),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shiftsync", "sync", "--json"],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        for line in process.stderr:
+            if line.startswith(f"{PAUSE_MARKER} before_commit public.category"):
+                break
+        # An administrator takes ExecuteStatement away while the run is under way.
+        standin.set_role_policy(
+            name, guide_permission_policy(info.bucket, deny=["redshift-data:ExecuteStatement"])
+        )
+        resume.touch()
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+        admin.execute(
+            sql.SQL("REVOKE SELECT ON public.category, public.venue FROM {}").format(db_user)
+        )
+    assert process.returncode == 3, out + err
+    document = json.loads(out)
+    assert document["exit_code"] == 3
+    refused = [t for t in document["tables"] if t["status"] == "failed"]
+    assert refused, out
+    assert all(t["error_type"] == "AccessError" for t in refused), out
+    assert any("redshift-data:ExecuteStatement" in (t["error"] or "") for t in refused), out

@@ -48,14 +48,19 @@ from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
-from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
+from shiftsync.errors import EXIT_ACCESS, EXIT_FAILED, EXIT_OK, AccessError, ShiftsyncError
 from shiftsync.workspace import Workspace
 
 
 def exit_code_of(record: RunRecord) -> int:
-    """0 when every table is ok, else 1. (A run that cannot start at all raises instead: its
-    error carries exit code 2 for configuration, 3 for AWS access.)"""
-    return EXIT_OK if record.status == "ok" else EXIT_FAILED
+    """0 when every table is ok; 3 when AWS refused access to a table (a permission lost or
+    missing: the fix is in IAM, not in the data); else 1. (A run that cannot start at all
+    raises instead: its error carries exit code 2 for configuration, 3 for AWS access.)"""
+    if record.status == "ok":
+        return EXIT_OK
+    if any(t.status == "failed" and t.error_type == AccessError.__name__ for t in record.tables):
+        return EXIT_ACCESS
+    return EXIT_FAILED
 
 
 def _fail(table: TableRun, error: BaseException) -> None:
