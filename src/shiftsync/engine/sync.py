@@ -64,17 +64,19 @@ def exit_code_of(record: RunRecord) -> int:
 
 
 def _fail(table: TableRun, error: BaseException) -> None:
-    table.status = "failed"
     if isinstance(error, ShiftsyncError):
-        table.error = error.message
-        table.fix = error.fix
-        table.error_type = type(error).__name__
-    else:
-        # A bug, not a data problem: keep the traceback's last line for the report.
-        table.error = f"internal error: {type(error).__name__}: {error}"
-        table.fix = "this is a bug in shiftsync: report it with the run record"
-        table.error_type = "InternalError"
-        table.notes.append("".join(traceback.format_exception_only(error)).strip())
+        table.update(
+            status="failed", error=error.message, fix=error.fix, error_type=type(error).__name__
+        )
+        return
+    # A bug, not a data problem: keep the traceback's last line for the report.
+    table.update(
+        status="failed",
+        error=f"internal error: {type(error).__name__}: {error}",
+        fix="this is a bug in shiftsync: report it with the run record",
+        error_type="InternalError",
+    )
+    table.note("".join(traceback.format_exception_only(error)).strip())
 
 
 def _select(ctx: _Context, connection_method: Method) -> Selection:
@@ -198,10 +200,10 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
                 table.load = str(LoadMode.REPLACE)
             elif job.full_refresh:
                 table.load = str(LoadMode.REPLACE)
-                table.notes.append("--full-refresh: the stored cursor is ignored")
+                table.note("--full-refresh: the stored cursor is ignored")
             else:
                 table.load = str(LoadMode.MERGE if plan.primary_key else LoadMode.APPEND)
-                table.notes.append("replace instead when no cursor is stored yet")
+                table.note("replace instead when no cursor is stored yet")
         except Exception as error:
             _fail(table, error)
 
