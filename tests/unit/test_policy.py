@@ -22,7 +22,6 @@ from shiftsync.aws.policy import (
     database_grants,
     namespace_association_steps,
     permission_policy,
-    quote_identifier,
     render_cloudformation,
     render_json,
     render_policy_bundle,
@@ -526,19 +525,6 @@ def test_database_grants_quote_odd_names() -> None:
         'ALTER DEFAULT PRIVILEGES IN SCHEMA "Mixed Case" GRANT SELECT ON TABLES '
         'TO "IAMR:x.y@z+=,-q"',
     ]
-
-
-@pytest.mark.parametrize(
-    ("name", "quoted"), [("a", '"a"'), ('"', '""""'), ('a""b', '"a""""b"'), ("é", '"é"')]
-)
-def test_quote_identifier(name: str, quoted: str) -> None:
-    assert quote_identifier(name) == quoted
-
-
-@pytest.mark.parametrize("name", ["", "a\x00b", "x" * 128])
-def test_quote_identifier_refuses_impossible_names(name: str) -> None:
-    with pytest.raises(ConfigError):
-        quote_identifier(name)
 
 
 # --- namespace association ------------------------------------------------------------------
