@@ -136,11 +136,9 @@ class _TableSync:
                 "run with --full-refresh if the source filled them"
             )
         # The source keeps the counters of the last read started in this thread: this one's.
-        stats = getattr(source, "stats", None)
-        if window.read and stats is not None:
-            retries, method = getattr(stats, "retries", None), getattr(stats, "method", None)
-            table.retries = retries if isinstance(retries, int) else 0
-            table.method = method if isinstance(method, str) and method else table.method
+        if window.read:
+            stats = source.stats
+            table.update(retries=stats.retries, method=stats.method or table.method)
         debug_pause("before_verify", job.name, stop=self.ctx.stop)
         if ctx.options.verify:
             self.verify(plan, window.verify_where)

@@ -397,6 +397,16 @@ class RedshiftSource:
         keys = [item.key for item in objects]
         return bucket.delete(unload.bucket, keys, stats=self.catalog_stats)
 
+    def delete_run_staging(self, run_id: str) -> int:
+        """Delete what run `run_id` staged under `<prefix><run_id>/`; 0 without unload:."""
+        unload = self.connection.unload
+        if unload is None:
+            return 0
+        bucket = StagingBucket(self.session, self.api.retry)
+        return bucket.delete_prefix(
+            unload.bucket, f"{unload.prefix}{run_id}/", stats=self.catalog_stats
+        )
+
     def cleanup_staged(self, *, older_than_hours: float = 24) -> int:
         """Delete staged UNLOAD objects older than the age (a crashed run's); how many."""
         return self.delete_staged(self.staged_objects(older_than_hours=older_than_hours))
