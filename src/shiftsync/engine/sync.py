@@ -25,7 +25,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from shiftsync.config import Method, RedshiftServerlessConfig
+from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
 from shiftsync.destinations.base import Destination, LoadMode
 
 # The `X as X` imports keep names that were public here before the split importable from here.
@@ -141,7 +141,7 @@ def run_sync(
             store.save(record)
         try:
             if source is None:
-                source = _build_source(workspace, connection, record.run_id)
+                source = _build_source(workspace, connection, record.run_id, sync, options)
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 
@@ -166,7 +166,11 @@ def run_sync(
 
 
 def _build_source(
-    workspace: Workspace, connection: RedshiftServerlessConfig, run_id: str
+    workspace: Workspace,
+    connection: RedshiftServerlessConfig,
+    run_id: str,
+    sync: SyncConfig,
+    options: SyncOptions,
 ) -> Source:
     from shiftsync.aws.session import AssumedRoleSession
     from shiftsync.redshift.source import RedshiftSource
@@ -177,8 +181,14 @@ def _build_source(
         connection.region,
         duration_seconds=connection.session_duration_seconds,
     )
-    source: Source = RedshiftSource(connection, session, run_id=run_id)
-    return source
+    local = RedshiftSource(connection, session, run_id=run_id)
+    if (options.executor or sync.executor) != "ray":
+        return local
+    from shiftsync.executors.ray_source import RaySource, ray_address
+
+    return RaySource(
+        local, workspace.external_id, ray_address(options.ray_address or sync.ray_address)
+    )
 
 
 def _dry_run(ctx: _Context, connection_method: Method) -> None:
