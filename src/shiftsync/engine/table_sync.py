@@ -135,6 +135,8 @@ class _TableSync:
         if window.read and stats is not None:
             retries, method = getattr(stats, "retries", None), getattr(stats, "method", None)
             table.retries = retries if isinstance(retries, int) else 0
+            statements = getattr(stats, "statements", None)
+            table.statements = statements if isinstance(statements, int) else 0
             table.method = method if isinstance(method, str) and method else table.method
         debug_pause("before_verify", job.name)
         if ctx.options.verify:

@@ -1,0 +1,17 @@
+"""`shiftsync serve`: the REST API (/api/v1), the web console, /metrics and the scheduler.
+
+    app.py         the FastAPI application: routes mounted, errors in one shape
+    api.py         /api/v1: connections, checks, syncs, runs, tables, destinations
+    console.py     the console's server-rendered pages and htmx fragments
+    security.py    loopback binding, bearer tokens, console sessions, CSRF and Origin checks
+    problems.py    the one JSON error shape and the handlers that produce it
+    jobs.py        runs and connection checks in background threads, one run per sync
+    scheduler.py   the in-server scheduler (engine/schedule.py's cron rules)
+    workspace_edit.py  adding a connection to shiftsync.yaml, comments kept
+    views.py       what the API and the console show (no secret ever)
+    charts.py      per-table charts as inline SVG, rendered server-side
+    metrics.py     Prometheus metrics from the run history
+
+Every route calls the library the CLI calls (engine, aws, config); nothing is duplicated here.
+Needs the `serve` extra: pip install 'shiftsync[serve]'.
+"""
