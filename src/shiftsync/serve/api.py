@@ -304,7 +304,12 @@ def _run(state: ServeState, run_id: str) -> dict[str, Any]:
         if job is not None:
             return views.pending_run_view(job)
         raise ApiError("not_found", error.message, error.fix) from None
-    return views.run_view(record, dict(job.live) if job is not None else None)
+    view = views.run_view(record, dict(job.live) if job is not None else None)
+    if job is not None and not job.done.is_set():
+        # The record says finished a moment before the run lets go of its destination and
+        # sends its alerts: it is done for clients only when all of that is.
+        view["status"] = "running"
+    return view
 
 
 @router.get("/runs/{run_id}", summary="Show a run", responses=_ERROR_RESPONSES)

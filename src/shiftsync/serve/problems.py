@@ -54,6 +54,8 @@ def error_body(code: str, message: str, fix: str | None) -> dict[str, Any]:
 
 
 def _respond(code: str, message: str, fix: str | None, headers: Any = None) -> JSONResponse:
+    if code == "unauthorized":
+        headers = {"WWW-Authenticate": "Bearer"}
     return JSONResponse(error_body(code, message, fix), ERROR_CODES[code], headers=headers)
 
 
