@@ -15,12 +15,16 @@ def serve(
     host: str = typer.Option(
         "127.0.0.1",
         "--host",
+        metavar="<host>",
         help="The address to listen on. Anything but a loopback address needs an API token.",
     ),
-    port: int = typer.Option(8765, "--port", "-p", min=0, max=65535, help="The TCP port."),
+    port: int = typer.Option(
+        8765, "--port", "-p", min=0, max=65535, metavar="<port>", help="The TCP port (0-65535)."
+    ),
     token: str | None = typer.Option(
         None,
         "--token",
+        metavar="<token>",
         envvar="SHIFTSYNC_API_TOKEN",
         show_envvar=True,
         help="The API token (16+ characters): clients send Authorization: Bearer <token>, the "
@@ -32,7 +36,10 @@ def serve(
         False, "--no-scheduler", help="Do not run the syncs' schedules in this server."
     ),
     log_level: str = typer.Option(
-        "info", "--log-level", help="uvicorn's log level: critical, error, warning, info, debug."
+        "info",
+        "--log-level",
+        metavar="<level>",
+        help="uvicorn's log level: critical, error, warning, info, debug.",
     ),
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
