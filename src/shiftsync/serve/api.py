@@ -83,6 +83,16 @@ class SyncIn(_Body):
     tables: list[str] = Field(min_length=1, description='"schema.table" patterns.')
     schedule: str | None = Field(None, description="A cron expression, UTC.")
 
+    def entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "source": self.source,
+            "destination": self.destination,
+            "tables": list(self.tables),
+        }
+        if self.schedule:
+            entry["schedule"] = self.schedule
+        return entry
+
 
 class RunIn(_Body):
     sync: str = Field(description="The sync to run.")
@@ -222,14 +232,7 @@ def list_syncs(state: State) -> list[dict[str, Any]]:
 
 @router.post("/syncs", status_code=201, summary="Add a sync", responses=_ERROR_RESPONSES)
 def create_sync(body: SyncIn, state: State, response: Response) -> dict[str, Any]:
-    entry: dict[str, Any] = {
-        "source": body.source,
-        "destination": body.destination,
-        "tables": body.tables,
-    }
-    if body.schedule:
-        entry["schedule"] = body.schedule
-    add_entry(state.workspace(), "syncs", body.name, entry)
+    add_entry(state.workspace(), "syncs", body.name, body.entry())
     response.headers["Location"] = f"/api/v1/syncs/{body.name}"
     return _sync_views(state, body.name)[0]
 

@@ -29,7 +29,7 @@ from shiftsync.aws.policy import POLICY_FORMATS
 from shiftsync.config import RedshiftServerlessConfig
 from shiftsync.errors import ShiftsyncError
 from shiftsync.serve import charts, views
-from shiftsync.serve.api import ConnectionIn, UnloadIn
+from shiftsync.serve.api import ConnectionIn, SyncIn, UnloadIn
 from shiftsync.serve.problems import ApiError, validation_message
 from shiftsync.serve.security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, TOKEN_ENV
 from shiftsync.serve.state import ServeState, serve_state
@@ -275,17 +275,63 @@ def _syncs(state: ServeState) -> list[dict[str, Any]]:
     return _sync_views(state)
 
 
-@console.get("/syncs")
-def syncs_page(request: Request, state: State) -> Response:
+def _syncs_page(
+    request: Request, state: ServeState, *, form: dict[str, str] | None = None, error: str = ""
+) -> Response:
     workspace = state.workspace()
     return page(
         request,
         "syncs.html",
+        status=422 if error else 200,
         syncs=_syncs(state),
+        connections=list(workspace.config.connections),
         destinations=[
             views.destination_view(n, d) for n, d in workspace.config.destinations.items()
         ],
+        form=form or {},
+        error=error,
     )
+
+
+@console.get("/syncs")
+def syncs_page(request: Request, state: State) -> Response:
+    return _syncs_page(request, state)
+
+
+@console.post("/syncs")
+def add_sync(
+    request: Request,
+    state: State,
+    csrf_token: Annotated[str, Form()],
+    name: Annotated[str, Form()] = "",
+    source: Annotated[str, Form()] = "",
+    destination: Annotated[str, Form()] = "",
+    tables: Annotated[str, Form()] = "",
+    schedule: Annotated[str, Form()] = "",
+) -> Response:
+    state.guard.check_csrf(request, csrf_token)
+    form = {
+        "name": name.strip(),
+        "source": source,
+        "destination": destination,
+        "tables": tables,
+        "schedule": schedule.strip(),
+    }
+    patterns = [t.strip() for t in tables.replace(",", "\n").splitlines() if t.strip()]
+    try:
+        body = SyncIn(
+            name=form["name"],
+            source=source,
+            destination=destination,
+            tables=patterns,
+            schedule=form["schedule"] or None,
+        )
+        add_entry(state.workspace(), "syncs", body.name, body.entry())
+    except ValidationError as error:
+        return _syncs_page(request, state, form=form, error=validation_message(error.errors()))
+    except ApiError as error:
+        return _syncs_page(request, state, form=form, error=error.message)
+    return RedirectResponse("/syncs", status_code=303)
 
 
 @console.post("/syncs/{name}/runs")
@@ -327,7 +373,7 @@ def run_tables_fragment(request: Request, run_id: str, state: State) -> Response
 def table_page(request: Request, name: str, table: str, state: State) -> Response:
     views.need_sync(state.workspace(), name)
     points = views.table_history(state.store(), name, table)
-    labels = [p.started_at[:16].replace("T", " ") for p in points]
+    labels = [p.started_at[:19].replace("T", " ") for p in points]
     failed = [p.status != "ok" for p in points]
     rows_chart = charts.line_chart(
         f"{table}: rows per run", [p.rows for p in points], labels, failed=failed

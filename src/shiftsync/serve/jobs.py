@@ -39,8 +39,14 @@ class _LiveObserver(SyncObserver):
     def __init__(self, job: RunJob) -> None:
         self.job = job
 
+    def table_started(self, table: TableRun) -> None:
+        self.job.live[table.table] = (0, 0)
+
     def table_progress(self, table: TableRun, rows: int, bytes_read: int) -> None:
         self.job.live[table.table] = (rows, bytes_read)
+
+    def table_finished(self, table: TableRun) -> None:
+        self.job.live.pop(table.table, None)
 
 
 class RunJobs:

@@ -111,6 +111,8 @@ def run_view(record: RunRecord, live: dict[str, tuple[int, int]] | None = None) 
     data.pop("host", None)
     for table in data["tables"]:
         if live and table["status"] in ("planned", "running") and table["table"] in live:
+            # The record is written per finished table; the server knows which ones are going.
+            table["status"] = "running"
             table["rows_read_so_far"], table["bytes_read_so_far"] = live[table["table"]]
     return data
 
