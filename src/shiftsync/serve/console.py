@@ -232,22 +232,25 @@ def add_connection(
 def connection_page(request: Request, name: str, state: State) -> Response:
     workspace = state.workspace()
     name, conn = views.need_connection(workspace, name)
-    policies: dict[str, Any] | None = None
-    policy_error: ShiftsyncError | None = None
-    try:
-        policies = views.policies_view(workspace, name)
-    except ShiftsyncError as error:
-        policy_error = error
     check = state.checks.latest(name)
     return page(
         request,
         "connection.html",
         connection=views.connection_view(name, conn, workspace.external_id),
-        policies=policies,
-        policy_error=policy_error,
-        formats=POLICY_FORMATS,
         check=check.to_json() if check else None,
     )
+
+
+@console.get("/connections/{name}/policies")
+def policies_fragment(request: Request, name: str, state: State) -> Response:
+    """Loaded by the connection page after it shows: finding the principal asks AWS STS."""
+    workspace = state.workspace()
+    name, _ = views.need_connection(workspace, name)
+    try:
+        policies = views.policies_view(workspace, name)
+    except ShiftsyncError as error:
+        return page(request, "_message.html", error=error.message, fix=error.fix)
+    return page(request, "_policies.html", policies=policies, formats=POLICY_FORMATS)
 
 
 @console.post("/connections/{name}/checks")
