@@ -339,3 +339,33 @@ def test_console_forms_need_the_csrf_token(client: TestClient) -> None:
     wrong = client.post("/syncs/nightly/runs", headers={"X-CSRF-Token": "forged"})
     assert wrong.status_code == 403
     assert "CSRF" in wrong.text
+
+
+def test_a_failing_check_says_which_check_and_the_fix(
+    client: TestClient, info: StandInInfo
+) -> None:
+    account = info.role_arn.split(":")[4]
+    created = client.post(
+        "/api/v1/connections",
+        json={
+            "name": "norole",
+            "region": info.region,
+            "workgroup": info.workgroup,
+            "database": info.database,
+            "role_arn": f"arn:aws:iam::{account}:role/no-such-role",
+        },
+    )
+    assert created.status_code == 201
+    check_id = client.post("/api/v1/connections/norole/checks").json()["check_id"]
+    done = poll(
+        lambda: client.get(f"/api/v1/checks/{check_id}").json(),
+        lambda body: body["status"] != "running",
+    )
+    assert done["status"] == "failed"
+    by_name = {r["name"]: r for r in done["results"]}
+    assert by_name["sts:GetCallerIdentity"]["status"] == "pass"
+    assume = by_name["sts:AssumeRole"]
+    assert assume["status"] == "fail"
+    assert assume["fix"]
+    assert {r["status"] for r in done["results"][3:]} == {"skip"}
+    _no_secret(json.dumps(done), info)
