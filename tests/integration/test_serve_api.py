@@ -369,3 +369,53 @@ def test_a_failing_check_says_which_check_and_the_fix(
     assert assume["fix"]
     assert {r["status"] for r in done["results"][3:]} == {"skip"}
     _no_secret(json.dumps(done), info)
+
+
+# --- the console's forms (the browser test walks the happy path) -------------------------------
+
+
+def _form(client: TestClient, **fields: str) -> Any:
+    client.get("/connections")
+    csrf = client.cookies["shiftsync_csrf"]
+    return client.post("/connections", data={"csrf_token": csrf, **fields}, follow_redirects=False)
+
+
+def test_console_connection_form(client: TestClient, folder: Path, info: StandInInfo) -> None:
+    fields = {
+        "name": "staged",
+        "region": info.region,
+        "workgroup": info.workgroup,
+        "database": info.database,
+        "role_arn": info.role_arn,
+    }
+    checked_but_empty = _form(client, **fields, unload="on")
+    assert checked_but_empty.status_code == 422
+    assert "the bucket is empty" in checked_but_empty.text
+    assert 'value="staged"' in checked_but_empty.text  # what was typed is kept
+    # A bucket typed but the box unchecked: no UNLOAD.
+    plain = _form(client, **fields, bucket=info.bucket)
+    assert plain.status_code == 303
+    assert plain.headers["location"] == "/connections/staged"
+    assert client.get("/api/v1/connections/staged").json()["unload"] is None
+    staged = _form(
+        client,
+        **{**fields, "name": "staged2"},
+        unload="on",
+        bucket=info.bucket,
+        bucket_region=info.region,
+    )
+    assert staged.status_code == 303
+    unload = client.get("/api/v1/connections/staged2").json()["unload"]
+    assert unload["bucket"] == info.bucket
+    assert unload["region"] == info.region
+    page = client.get("/connections/staged2")
+    assert info.external_id in page.text
+    assert f"s3://{info.bucket}/" in page.text
+    policies = client.get("/connections/staged2/policies")
+    assert f"arn:aws:s3:::{info.bucket}" in policies.text
+    assert "redshift.amazonaws.com" in policies.text
+    assert _form(client, **fields).status_code == 422  # the name is taken
+    missing = client.get("/connections/nope")
+    assert missing.status_code == 404
+    assert "text/html" in missing.headers["content-type"]
+    assert "no connection named" in missing.text

@@ -190,11 +190,13 @@ def add_connection(
     workgroup: Annotated[str, Form()] = "",
     database: Annotated[str, Form()] = "",
     role_arn: Annotated[str, Form()] = "",
+    unload: Annotated[str, Form()] = "",
     bucket: Annotated[str, Form()] = "",
     bucket_region: Annotated[str, Form()] = "",
 ) -> Response:
     state.guard.check_csrf(request, csrf_token)
     form = {
+        "unload": unload,
         "name": name.strip(),
         "region": region.strip(),
         "workgroup": workgroup.strip(),
@@ -203,10 +205,18 @@ def add_connection(
         "bucket": bucket.strip(),
         "bucket_region": bucket_region.strip(),
     }
+    if unload and not form["bucket"]:
+        return _connections_page(
+            request,
+            state,
+            form=form,
+            error="Unload data to S3 is checked but the bucket is empty: enter the bucket name "
+            "(or uncheck it)",
+        )
     try:
-        unload = (
+        staging = (
             UnloadIn(bucket=form["bucket"], region=form["bucket_region"] or None)
-            if form["bucket"]
+            if unload
             else None
         )
         body = ConnectionIn(
@@ -215,7 +225,7 @@ def add_connection(
             workgroup=form["workgroup"],
             database=form["database"],
             role_arn=form["role_arn"],
-            unload=unload,
+            unload=staging,
         )
         RedshiftServerlessConfig.model_validate(body.entry())
         add_entry(state.workspace(), "connections", body.name, body.entry())
