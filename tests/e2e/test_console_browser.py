@@ -196,8 +196,12 @@ def test_console_end_to_end(
             assert page.locator("#time-chart svg circle").count() == 2
             assert page.locator("#rows-chart svg polyline").count() == 1
             shot("07-table-chart")
+            page.goto(f"{console_url}/runs")
+            statuses = page.locator("table tbody tr td:nth-child(5)").all_inner_texts()
+            assert statuses == ["ok", "ok"]
+            shot("08-runs")
             assert errors == [], errors
         finally:
             context.close()
     names = sorted(p.name for p in ARTIFACTS.glob("*.png"))
-    assert len(names) == 7, names
+    assert len(names) == 8, names
