@@ -2,6 +2,7 @@
 
     app.py         the FastAPI application: routes mounted, errors in one shape
     api.py         /api/v1: connections, checks, syncs, runs, tables, destinations
+    bodies.py      the API's request and answer models (the console's forms use them too)
     console.py     the console's server-rendered pages and htmx fragments
     security.py    loopback binding, bearer tokens, console sessions, CSRF and Origin checks
     problems.py    the one JSON error shape and the handlers that produce it
@@ -9,6 +10,7 @@
     scheduler.py   the in-server scheduler (engine/schedule.py's cron rules)
     workspace_edit.py  adding a connection to shiftsync.yaml, comments kept
     views.py       what the API and the console show (no secret ever)
+    state.py       what one server holds: workspace folder, guard, background jobs
     charts.py      per-table charts as inline SVG, rendered server-side
     metrics.py     Prometheus metrics from the run history
 

@@ -5,18 +5,16 @@ problems.py. Starting a run or a check answers 202 with an id to poll.
 from __future__ import annotations
 
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ValidationError
 
 from shiftsync.config import RedshiftServerlessConfig
-from shiftsync.config.validators import NAME_RE
 from shiftsync.engine.observer import SyncOptions
-from shiftsync.errors import ConfigError
 from shiftsync.serve import views
-from shiftsync.serve.jobs import RunJob
-from shiftsync.serve.problems import ApiError, error_body
+from shiftsync.serve.bodies import ConnectionIn, RunIn, RunOptionsIn, Started, SyncIn
+from shiftsync.serve.problems import ApiError, error_body, validation_message
 from shiftsync.serve.state import ServeState, serve_state
 from shiftsync.serve.workspace_edit import add_entry
 
@@ -42,78 +40,6 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class UnloadIn(_Body):
-    bucket: str = Field(description="The S3 bucket UNLOAD stages Parquet files in.")
-    region: str | None = Field(None, description="The bucket's region (default: the workgroup's).")
-
-
-class ConnectionIn(_Body):
-    """The product guide's form: workgroup, database, role ARN; optionally bucket and region."""
-
-    name: str = Field(pattern=NAME_RE.pattern, description="The connection's name.")
-    region: str = Field(description="The workgroup's AWS region.")
-    workgroup: str
-    database: str
-    role_arn: str
-    unload: UnloadIn | None = None
-
-    def entry(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "type": "redshift_serverless",
-            "region": self.region,
-            "workgroup": self.workgroup,
-            "database": self.database,
-            "role_arn": self.role_arn,
-        }
-        if self.unload is not None:
-            entry["unload"] = {"bucket": self.unload.bucket}
-            if self.unload.region:
-                entry["unload"]["region"] = self.unload.region
-        return entry
-
-
-class SyncIn(_Body):
-    name: str = Field(pattern=NAME_RE.pattern)
-    source: str = Field(description="A connection's name.")
-    destination: str = Field(description="A destination's name.")
-    tables: list[str] = Field(min_length=1, description='"schema.table" patterns.')
-    schedule: str | None = Field(None, description="A cron expression, UTC.")
-
-    def entry(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {
-            "source": self.source,
-            "destination": self.destination,
-            "tables": list(self.tables),
-        }
-        if self.schedule:
-            entry["schedule"] = self.schedule
-        return entry
-
-
-class RunIn(_Body):
-    sync: str = Field(description="The sync to run.")
-    full_refresh: bool = False
-    tables: list[str] = Field(default_factory=list)
-    verify: bool = True
-
-
-class RunOptionsIn(_Body):
-    full_refresh: bool = False
-    tables: list[str] = Field(default_factory=list)
-    verify: bool = True
-
-
-class Started(BaseModel):
-    run_id: str
-    sync: str
-    status: Literal["running"] = "running"
-    url: str
-
-
 # --- connections ------------------------------------------------------------------------------
 
 
@@ -135,13 +61,9 @@ def create_connection(body: ConnectionIn, state: State, response: Response) -> d
     workspace = state.workspace()
     entry = body.entry()
     # The connection model says exactly what is wrong with a field, secret-free.
-    from pydantic import ValidationError
-
     try:
         RedshiftServerlessConfig.model_validate(entry)
     except ValidationError as error:
-        from shiftsync.serve.problems import validation_message
-
         raise ApiError(
             "invalid_request",
             validation_message(error.errors()),
@@ -212,35 +134,22 @@ def list_destinations(state: State) -> list[dict[str, Any]]:
 # --- syncs ------------------------------------------------------------------------------------
 
 
-def _sync_views(state: ServeState, only: str | None = None) -> list[dict[str, Any]]:
-    workspace = state.workspace()
-    store = state.store()
-    out = []
-    for name, sync in workspace.config.syncs.items():
-        if only is not None and name != only:
-            continue
-        last = store.list(limit=1, sync=name)
-        job = state.runs.get_for_sync(name)
-        out.append(views.sync_view(name, sync, last[0] if last else None, job))
-    return out
-
-
 @router.get("/syncs", summary="List syncs with schedules and last runs", responses=_ERROR_RESPONSES)
 def list_syncs(state: State) -> list[dict[str, Any]]:
-    return _sync_views(state)
+    return views.sync_views(state)
 
 
 @router.post("/syncs", status_code=201, summary="Add a sync", responses=_ERROR_RESPONSES)
 def create_sync(body: SyncIn, state: State, response: Response) -> dict[str, Any]:
     add_entry(state.workspace(), "syncs", body.name, body.entry())
     response.headers["Location"] = f"/api/v1/syncs/{body.name}"
-    return _sync_views(state, body.name)[0]
+    return views.sync_views(state, body.name)[0]
 
 
 @router.get("/syncs/{name}", summary="Show a sync", responses=_ERROR_RESPONSES)
 def get_sync(name: str, state: State) -> dict[str, Any]:
     views.need_sync(state.workspace(), name)
-    return _sync_views(state, name)[0]
+    return views.sync_views(state, name)[0]
 
 
 def _start(state: ServeState, sync: str, options: SyncOptions, response: Response) -> Started:
@@ -299,31 +208,15 @@ def start_run(body: RunIn, state: State, response: Response) -> Started:
     return _start(state, body.sync, _options(body), response)
 
 
-def _run(state: ServeState, run_id: str) -> dict[str, Any]:
-    job: RunJob | None = state.runs.get(run_id)
-    try:
-        record = state.store().load(run_id)
-    except ConfigError as error:
-        if job is not None:
-            return views.pending_run_view(job)
-        raise ApiError("not_found", error.message, error.fix) from None
-    view = views.run_view(record, dict(job.live) if job is not None else None)
-    if job is not None and not job.done.is_set():
-        # The record says finished a moment before the run lets go of its destination and
-        # sends its alerts: it is done for clients only when all of that is.
-        view["status"] = "running"
-    return view
-
-
 @router.get("/runs/{run_id}", summary="Show a run", responses=_ERROR_RESPONSES)
 def get_run(run_id: str, state: State) -> dict[str, Any]:
     """`latest` or a unique prefix work as in `shiftsync runs show`."""
-    return _run(state, run_id)
+    return views.run_detail(state, run_id)
 
 
 @router.get("/runs/{run_id}/tables", summary="The tables of a run", responses=_ERROR_RESPONSES)
 def get_run_tables(run_id: str, state: State) -> list[dict[str, Any]]:
-    tables: list[dict[str, Any]] = _run(state, run_id)["tables"]
+    tables: list[dict[str, Any]] = views.run_detail(state, run_id)["tables"]
     return tables
 
 

@@ -29,7 +29,7 @@ from shiftsync.aws.policy import POLICY_FORMATS
 from shiftsync.config import RedshiftServerlessConfig
 from shiftsync.errors import ShiftsyncError
 from shiftsync.serve import charts, views
-from shiftsync.serve.api import ConnectionIn, SyncIn, UnloadIn
+from shiftsync.serve.bodies import ConnectionIn, SyncIn, UnloadIn
 from shiftsync.serve.problems import ApiError, validation_message
 from shiftsync.serve.security import CSRF_COOKIE, CSRF_FIELD, SESSION_COOKIE, TOKEN_ENV
 from shiftsync.serve.state import ServeState, serve_state
@@ -282,12 +282,6 @@ def check_fragment(request: Request, check_id: str, state: State) -> Response:
 # --- syncs and runs -----------------------------------------------------------------------------
 
 
-def _syncs(state: ServeState) -> list[dict[str, Any]]:
-    from shiftsync.serve.api import _sync_views
-
-    return _sync_views(state)
-
-
 def _syncs_page(
     request: Request, state: ServeState, *, form: dict[str, str] | None = None, error: str = ""
 ) -> Response:
@@ -296,7 +290,7 @@ def _syncs_page(
         request,
         "syncs.html",
         status=422 if error else 200,
-        syncs=_syncs(state),
+        syncs=views.sync_views(state),
         connections=list(workspace.config.connections),
         destinations=[
             views.destination_view(n, d) for n, d in workspace.config.destinations.items()
@@ -366,9 +360,7 @@ def runs_page(request: Request, state: State) -> Response:
 
 
 def _run_context(state: ServeState, run_id: str) -> dict[str, Any]:
-    from shiftsync.serve.api import _run
-
-    run = _run(state, run_id)
+    run = views.run_detail(state, run_id)
     return {"run": run, "live": run["status"] not in TERMINAL}
 
 

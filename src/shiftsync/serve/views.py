@@ -23,9 +23,10 @@ from shiftsync.config import (
 )
 from shiftsync.engine.runs import RunRecord, RunStore
 from shiftsync.engine.schedule import next_slot
-from shiftsync.errors import ShiftsyncError
+from shiftsync.errors import ConfigError, ShiftsyncError
 from shiftsync.serve.jobs import RunJob
 from shiftsync.serve.problems import ApiError
+from shiftsync.serve.state import ServeState
 from shiftsync.workspace import Workspace
 
 HISTORY_RUNS: Final = 30
@@ -172,6 +173,37 @@ def table_history(store: RunStore, sync: str, table: str) -> list[TablePoint]:
     return sorted(points, key=lambda p: p.started_at)
 
 
+def sync_views(state: ServeState, only: str | None = None) -> list[dict[str, Any]]:
+    """Every sync (or `only` one) with its schedule, last run and running run."""
+    workspace = state.workspace()
+    store = state.store()
+    out = []
+    for name, sync in workspace.config.syncs.items():
+        if only is not None and name != only:
+            continue
+        last = store.list(limit=1, sync=name)
+        job = state.runs.get_for_sync(name)
+        out.append(sync_view(name, sync, last[0] if last else None, job))
+    return out
+
+
+def run_detail(state: ServeState, run_id: str) -> dict[str, Any]:
+    """A run's record, or what this server knows of a run it started but has not recorded."""
+    job: RunJob | None = state.runs.get(run_id)
+    try:
+        record = state.store().load(run_id)
+    except ConfigError as error:
+        if job is not None:
+            return pending_run_view(job)
+        raise ApiError("not_found", error.message, error.fix) from None
+    view = run_view(record, dict(job.live) if job is not None else None)
+    if job is not None and not job.done.is_set():
+        # The record says finished a moment before the run lets go of its destination and
+        # sends its alerts: it is done for clients only when all of that is.
+        view["status"] = "running"
+    return view
+
+
 def need_sync(workspace: Workspace, name: str) -> tuple[str, SyncConfig]:
     syncs = workspace.config.syncs
     if name not in syncs:
@@ -202,7 +234,9 @@ __all__ = [
     "need_sync",
     "pending_run_view",
     "policies_view",
+    "run_detail",
     "run_view",
     "sync_view",
+    "sync_views",
     "table_history",
 ]
