@@ -14,6 +14,7 @@ def _record(run_id: str, *tables: TableRun) -> RunRecord:
     record = RunRecord(run_id=run_id, sync="nightly", started_at=f"2024-01-01T00:00:0{run_id[-1]}Z")
     record.tables = list(tables)
     record.finish()
+    record.finished_at = f"2024-01-01T00:00:1{run_id[-1]}Z"  # each run lasts 10 s
     return record
 
 
@@ -47,6 +48,7 @@ def test_counters_add_up_the_run_history(tmp_path: Path) -> None:
     assert samples[("shiftsync_retries_total", a)] == 2
     assert samples[("shiftsync_verification_failures_total", a)] == 1
     assert samples[("shiftsync_runs_total", (("status", "ok"), ("sync", "nightly")))] == 1
+    assert samples[("shiftsync_run_seconds_total", (("sync", "nightly"),))] == 20
     assert samples[("shiftsync_runs_total", (("status", "partial"), ("sync", "nightly")))] == 1
     outcome = (("status", "failed"), ("sync", "nightly"), ("table", "public.b"))
     assert samples[("shiftsync_table_runs_total", outcome)] == 1

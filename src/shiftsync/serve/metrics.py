@@ -9,6 +9,7 @@ in .shiftsync/runs/, and survive a restart of the server.
     shiftsync_runs_total{sync,status}                     finished runs
     shiftsync_runs_running{sync}                          runs going now
     shiftsync_last_run_timestamp_seconds{sync,status}     when the last run of each sync ended
+    shiftsync_run_seconds_total{sync}                     wall time of finished runs
     shiftsync_table_rows_total{sync,table}                rows written
     shiftsync_table_bytes_total{sync,table}               bytes read from the source
     shiftsync_table_seconds_total{sync,table}             time spent per table
@@ -64,12 +65,16 @@ class _Totals:
         self.table_runs: dict[tuple[str, str, str], int] = defaultdict(int)
         self.mismatches: dict[tuple[str, str], int] = defaultdict(int)
         self.last: dict[str, tuple[float, str]] = {}
+        self.run_seconds: dict[str, float] = defaultdict(float)
 
     def add(self, record: RunRecord) -> None:
         self.runs[(record.sync, record.status)] += 1
         ended = _seconds(record.finished_at)
         if ended is not None and ended >= self.last.get(record.sync, (0.0, ""))[0]:
             self.last[record.sync] = (ended, record.status)
+        began = _seconds(record.started_at)
+        if ended is not None and began is not None and ended >= began:
+            self.run_seconds[record.sync] += ended - began
         for table in record.tables:
             key = (record.sync, table.table)
             data: dict[str, Any] = vars(table)
@@ -133,6 +138,12 @@ class RunHistoryCollector(Collector):
             for sync, (ended, status) in sorted(totals.last.items()):
                 last.add_metric([sync, status], ended)
             yield last
+            wall = CounterMetricFamily(
+                "shiftsync_run_seconds", "Wall time of finished runs, by sync.", labels=["sync"]
+            )
+            for sync, seconds in sorted(totals.run_seconds.items()):
+                wall.add_metric([sync], seconds)
+            yield wall
             for name, _, text in _TABLE_COUNTERS:
                 family = CounterMetricFamily(f"shiftsync_{name}", text, labels=["sync", "table"])
                 for (sync, table), value in sorted(totals.table[name].items()):
