@@ -37,6 +37,9 @@ def test_a_non_loopback_host_without_a_token_is_refused(
     short = cli("serve", "--token", "short", "-w", str(folder))
     assert short.code == 2
     assert "shorter than 16 characters" in short.err
+    level = cli("serve", "--log-level", "loud", "-w", str(folder))
+    assert level.code == 2
+    assert "fix: use one of critical, error, warning, info, debug" in level.err
 
 
 def _get(url: str, token: str | None = None) -> tuple[int, Any]:

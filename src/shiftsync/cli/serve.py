@@ -10,6 +10,8 @@ from shiftsync.cli import output
 from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
 from shiftsync.errors import ConfigError
 
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
 
 def serve(
     host: str = typer.Option(
@@ -56,6 +58,11 @@ def serve(
     """
     from shiftsync.serve.security import check_bind
 
+    if log_level not in LOG_LEVELS:
+        raise ConfigError(
+            f"--log-level {log_level!r} is not a log level",
+            fix=f"use one of {', '.join(LOG_LEVELS)}, e.g. --log-level info",
+        )
     check_bind(host, token)
     found = find_workspace(workspace)
     try:

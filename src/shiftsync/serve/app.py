@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -117,6 +118,19 @@ def _login_required(request: Request, _: Exception) -> Response:
     return console.html_error(401, "log in first", "open /login and paste the API token")
 
 
+def _log_to_stderr(level: str) -> None:
+    """The scheduler's and the server's own lines, next to uvicorn's, unless logging is set up."""
+    logger = logging.getLogger("shiftsync")
+    if logger.handlers:
+        return
+    handler = logging.StreamHandler()
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%dT%H:%M:%S")
+    )
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
 def serve(
     workspace: Workspace,
     *,
@@ -129,6 +143,7 @@ def serve(
     """Run the server until Ctrl-C (the caller checks the bind with security.check_bind)."""
     import uvicorn
 
+    _log_to_stderr(log_level)
     app = create_app(workspace, token=token, host=host, scheduler=scheduler)
     uvicorn.run(app, host=host, port=port, log_level=log_level, server_header=False)
 
