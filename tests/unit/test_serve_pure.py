@@ -187,7 +187,7 @@ def test_alert_config_secrets_are_hidden() -> None:
     assert "token=abc" not in shown
     assert "s" * 20 not in shown
     assert "slack://T/B/C" not in shown
-    assert config.on == ["failed", "partial", "recovered"]
+    assert config.events == ["failed", "partial", "recovered"]
 
 
 @pytest.mark.parametrize(
@@ -217,3 +217,9 @@ def test_validation_messages_name_the_field_not_the_value() -> None:
     assert "the body is not valid JSON (bad)" in text
     assert "pw=1" not in text
     assert re.search(r"\btraceback\b", text, re.IGNORECASE) is None
+
+
+def test_alert_events_read_from_yaml() -> None:
+    # `events`, not `on`: YAML 1.1 reads a bare `on:` key as the boolean true.
+    data = yaml.safe_load("events: [failed]\napprise: ['json://127.0.0.1:1/x']\n")
+    assert AlertsConfig.model_validate(data).events == ["failed"]

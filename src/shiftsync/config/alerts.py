@@ -72,7 +72,7 @@ class WebhookConfig(_Model):
 class AlertsConfig(_Model):
     """Alerts after runs: webhooks and apprise URLs (Slack, e-mail, Teams and more)."""
 
-    on: list[AlertEvent] = _field(
+    events: list[AlertEvent] = _field(
         list(ALERT_EVENTS),
         expected="a list of failed, partial, recovered",
         doc="Which runs alert: failed (every table or the run failed), partial (some "

@@ -1,7 +1,7 @@
 """Alerts after a run: signed JSON webhooks and apprise notifications.
 
 A run alerts when it ends `failed` or `partial`, or `ok` right after a failed or partial run
-of the same sync (`recovered`), as far as `alerts.on` allows. Each webhook gets this body,
+of the same sync (`recovered`), as far as `alerts.events` allows. Each webhook gets this body,
 POSTed as application/json:
 
     {"event": "failed", "sync": "nightly", "run_id": "...", "status": "failed",
@@ -219,7 +219,7 @@ def alert_after_run(
     if alerts is None or record.status == "running":
         return []
     event = alert_event(previous_status, record.status)
-    if event is None or event not in alerts.on:
+    if event is None or event not in alerts.events:
         return []
     deliveries = send_alerts(alerts, event, record)
     for delivery in deliveries:
