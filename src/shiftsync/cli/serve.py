@@ -74,7 +74,7 @@ def serve(
         ) from error
     shown = f"[{host}]" if ":" in host else host
     output.note(f"shiftsync serve: workspace {found.folder}")
-    output.note(f"console http://{shown}:{port}/  API http://{shown}:{port}/api/v1/docs")
+    output.note(f"console http://{shown}:{port}/  API http://{shown}:{port}/api/v1/openapi.json")
     run_server(
         found,
         host=host,

@@ -67,7 +67,8 @@ def create_app(
         description="The REST API of `shiftsync serve`. Errors: "
         '{"error": {"code", "message", "fix"}}. With a token: Authorization: Bearer <token>.',
         openapi_url="/api/v1/openapi.json",
-        docs_url="/api/v1/docs",
+        # No Swagger UI: it loads its scripts from a CDN, and the server makes no such calls.
+        docs_url=None,
         redoc_url=None,
         lifespan=lifespan,
     )

@@ -115,7 +115,11 @@ def install(app: FastAPI, html: HtmlError | None = None, wants_html: Any = None)
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, error: StarletteHTTPException) -> JSONResponse:
         if error.status_code == 404:
-            return _respond("not_found", "no such page or resource", "see /api/v1/docs")
+            return _respond(
+                "not_found",
+                "no such page or resource",
+                "the API is described at /api/v1/openapi.json",
+            )
         if error.status_code == 405:
             return _respond("method_not_allowed", "this method is not allowed here", None)
         if error.status_code == 401:
