@@ -3,7 +3,8 @@
     app.py         the FastAPI application: routes mounted, errors in one shape
     api.py         /api/v1: connections, checks, syncs, runs, tables, destinations
     bodies.py      the API's request and answer models (the console's forms use them too)
-    console.py     the console's server-rendered pages and htmx fragments
+    console/       the console's server-rendered pages and htmx fragments: base.py
+                   (templates, login, errors), connections.py, runs.py
     security.py    loopback binding, bearer tokens, console sessions, CSRF and Origin checks
     problems.py    the one JSON error shape and the handlers that produce it
     jobs.py        runs and connection checks in background threads, one run per sync
