@@ -14,9 +14,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shiftsync.engine.sync import PAUSE_ENV, RESUME_FILE_ENV
+from shiftsync.local.postgres import free_port
 from shiftsync.local.standin import StandInInfo
 from shiftsync.serve.app import create_app
 from tests.serve_support import (
+    HOOK_SECRET,
     PG_PASSWORD,
     TOKEN,
     assert_error_shape,
@@ -419,3 +421,63 @@ def test_console_connection_form(client: TestClient, folder: Path, info: StandIn
     assert missing.status_code == 404
     assert "text/html" in missing.headers["content-type"]
     assert "no connection named" in missing.text
+
+
+def test_no_page_or_answer_shows_a_secret(
+    tmp_path: Path, info: StandInInfo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every GET of the API and the console, after a run, on a workspace holding secrets."""
+    from shiftsync.workspace import Workspace
+
+    hook_token = "hook-path-token-never-shown"
+    monkeypatch.setenv("SERVE_TEST_PG_DSN", pg_dsn())
+    # Nothing listens there: the alert cannot be delivered.
+    monkeypatch.setenv("HOOK_URL", f"http://127.0.0.1:{free_port()}/{hook_token}")
+    monkeypatch.setenv("HOOK_SECRET", HOOK_SECRET)
+    folder = tmp_path / "ws"
+    alerts = (
+        "alerts:\n  webhooks:\n    - url: ${HOOK_URL}\n      secret: ${HOOK_SECRET}\n"
+        "      attempts: 1\n"
+    )
+    serve_workspace(folder, info, tables=("public.category", "public.no_such"), alerts=alerts)
+    app = create_app(Workspace(folder), scheduler=False)
+    with TestClient(app, base_url=BASE) as client:
+        run_id = client.post("/api/v1/syncs/nightly/runs").json()["run_id"]
+        run = _finished(client, run_id)
+        assert run["status"] == "partial"
+        # The undelivered alert is in the run record, its URL named by host only.
+        assert any("not delivered to webhook 1 (127.0.0.1)" in n for n in run["notes"])
+        check_id = client.post("/api/v1/connections/wh/checks").json()["check_id"]
+        poll(
+            lambda: client.get(f"/api/v1/checks/{check_id}").json(),
+            lambda body: body["status"] != "running",
+        )
+        paths = [
+            "/api/v1/connections",
+            "/api/v1/connections/wh",
+            "/api/v1/connections/wh/policies",
+            f"/api/v1/checks/{check_id}",
+            "/api/v1/destinations",
+            "/api/v1/syncs",
+            "/api/v1/syncs/nightly",
+            "/api/v1/runs",
+            f"/api/v1/runs/{run_id}",
+            f"/api/v1/runs/{run_id}/tables",
+            "/api/v1/syncs/nightly/tables/public.category/history",
+            "/api/v1/openapi.json",
+            "/metrics",
+            "/connections",
+            "/connections/wh",
+            "/connections/wh/policies",
+            f"/checks/{check_id}",
+            "/syncs",
+            "/runs",
+            f"/runs/{run_id}",
+            f"/runs/{run_id}/tables",
+            "/syncs/nightly/tables/public.category",
+        ]
+        for path in paths:
+            answer = client.get(path)
+            assert answer.status_code == 200, (path, answer.text)
+            for secret in (PG_PASSWORD, HOOK_SECRET, hook_token, info.secret_access_key):
+                assert secret not in answer.text, (path, secret)
