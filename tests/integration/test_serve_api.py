@@ -283,6 +283,12 @@ def test_openapi_document_lists_every_endpoint(client: TestClient) -> None:
         "/api/v1/runs/{run_id}/tables",
         "/api/v1/syncs/{name}/tables/{table}/history",
     }
+    error = document["components"]["schemas"]["ErrorBody"]
+    assert error["properties"]["error"]["$ref"].endswith("/ErrorDetail")
+    detail = document["components"]["schemas"]["ErrorDetail"]
+    assert set(detail["properties"]) == {"code", "message", "fix"}
+    runs = document["paths"]["/api/v1/syncs/{name}/runs"]["post"]["responses"]
+    assert {"202", "401", "404", "409", "422"} <= set(runs)
     assert client.get("/api/v1/docs").status_code == 404  # no Swagger UI: it needs a CDN
 
 

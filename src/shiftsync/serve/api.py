@@ -13,8 +13,15 @@ from pydantic import ValidationError
 from shiftsync.config import RedshiftServerlessConfig
 from shiftsync.engine.observer import SyncOptions
 from shiftsync.serve import views
-from shiftsync.serve.bodies import ConnectionIn, RunIn, RunOptionsIn, Started, SyncIn
-from shiftsync.serve.problems import ApiError, error_body, validation_message
+from shiftsync.serve.bodies import (
+    ConnectionIn,
+    ErrorBody,
+    RunIn,
+    RunOptionsIn,
+    Started,
+    SyncIn,
+)
+from shiftsync.serve.problems import ApiError, validation_message
 from shiftsync.serve.state import ServeState, serve_state
 from shiftsync.serve.workspace_edit import add_entry
 
@@ -28,15 +35,16 @@ def _authorized(request: Request) -> None:
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(_authorized)])
 
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: {
-        "description": text,
-        "content": {"application/json": {"example": error_body("code", "what", "fix")}},
-    }
+    code: {"description": text, "model": ErrorBody}
     for code, text in (
         (401, "No token, or a wrong one (when the server has a token)."),
         (404, "No such connection, sync, run or check."),
         (422, "A malformed body or parameter."),
     )
+}
+_RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    **_ERROR_RESPONSES,
+    409: {"description": "The sync is already running (code sync_running).", "model": ErrorBody},
 }
 
 
@@ -166,9 +174,6 @@ def _options(body: RunOptionsIn | RunIn | None) -> SyncOptions:
     return SyncOptions(
         tables=tuple(body.tables), full_refresh=body.full_refresh, verify=body.verify
     )
-
-
-_RUN_RESPONSES = {**_ERROR_RESPONSES, 409: {"description": "The sync is already running."}}
 
 
 @router.post(

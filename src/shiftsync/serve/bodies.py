@@ -74,6 +74,18 @@ class RunOptionsIn(_Body):
     verify: bool = True
 
 
+class ErrorDetail(BaseModel):
+    code: str = Field(description="Stable: clients branch on it (docs/serve.md lists them).")
+    message: str = Field(description="What was wrong, naming the thing.")
+    fix: str | None = Field(description="What to do about it.")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API has this shape."""
+
+    error: ErrorDetail
+
+
 class Started(BaseModel):
     run_id: str
     sync: str
@@ -81,4 +93,13 @@ class Started(BaseModel):
     url: str
 
 
-__all__ = ["ConnectionIn", "RunIn", "RunOptionsIn", "Started", "SyncIn", "UnloadIn"]
+__all__ = [
+    "ConnectionIn",
+    "ErrorBody",
+    "ErrorDetail",
+    "RunIn",
+    "RunOptionsIn",
+    "Started",
+    "SyncIn",
+    "UnloadIn",
+]
