@@ -52,11 +52,12 @@ def receiver() -> Iterator[Receiver]:
                 code = 503
             else:
                 code = 200 if (signed or self.path.startswith("/apprise")) else 401
+            # Recorded before answering: the sender returns as soon as it has the answer.
+            if code == 200:
+                state.received.set()
             self.send_response(code)
             self.send_header("Content-Length", "0")
             self.end_headers()
-            if code == 200:
-                state.received.set()
 
         def log_message(self, format: str, *args: Any) -> None:
             pass
