@@ -58,3 +58,22 @@ def test_a_sync_without_schedule_is_never_started(tmp_path: Path, info: StandInI
     scheduler = Scheduler(RunJobs(folder), started=EPOCH)
     assert scheduler.schedules() == {}
     assert scheduler.tick(datetime.now(UTC)) == []
+
+
+def test_the_server_runs_its_scheduler_while_it_is_up(tmp_path: Path, info: StandInInfo) -> None:
+    from fastapi.testclient import TestClient
+
+    from shiftsync.serve.app import create_app
+    from shiftsync.workspace import Workspace
+
+    folder = tmp_path / "ws"
+    serve_workspace(folder, info, schedule="0 3 * * *")
+    app = create_app(Workspace(folder), scheduler=True)
+    scheduler = app.state.scheduler
+    assert isinstance(scheduler, Scheduler)
+    assert not scheduler.running
+    with TestClient(app, base_url="http://127.0.0.1:8765"):
+        assert scheduler.running
+        assert scheduler.schedules() == {"nightly": "0 3 * * *"}
+    assert not scheduler.running
+    assert create_app(Workspace(folder), scheduler=False).state.scheduler is None

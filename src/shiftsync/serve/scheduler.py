@@ -74,6 +74,10 @@ class Scheduler:
                 nap = min(MAX_NAP_SECONDS, max(0.5, (wake - datetime.now(UTC)).total_seconds()))
             self._stop.wait(nap)
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="scheduler", daemon=True)
         self._thread.start()
