@@ -72,6 +72,8 @@ class TableRun:
     bytes: int = 0
     duration_seconds: float = 0.0
     retries: int = 0
+    # Data API statements the read ran (ExecuteStatement), for metrics and cost.
+    statements: int = 0
     schema_changes: list[dict[str, Any]] = field(default_factory=list)
     verification: dict[str, Any] | None = None
     cursor_from: str | None = None

@@ -26,6 +26,7 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
+from shiftsync.config.alerts import AlertsConfig
 from shiftsync.destinations.base import Destination, LoadMode
 
 # The `X as X` imports keep names that were public here before the split importable from here.
@@ -117,13 +118,15 @@ def run_sync(
     source: Source | None = None,
     destination: Destination | None = None,
     observer: SyncObserver | None = None,
+    run_id: str | None = None,
 ) -> RunRecord:
     """Run (or plan, with `dry_run`) one sync of the workspace and return its record.
 
     Problems with one table fail that table; the record says which and why. Problems that
     stop the whole run before any table (unknown sync, refused role, bad --tables, an
     unreachable catalog) are recorded, then raised. `source` and `destination` are built from
-    the configuration unless given (tests inject them).
+    the configuration unless given (tests inject them). `run_id` (from `new_run_id()`) lets a
+    caller that answers before the run starts, such as `shiftsync serve`, name the run.
     """
     options = options or SyncOptions()
     observer = observer or SyncObserver()
@@ -132,12 +135,14 @@ def run_sync(
     _, connection = config.connection(sync.source)
     _, destination_config = config.destination(sync.destination)
     record = RunRecord(
-        run_id=new_run_id(), sync=name, started_at=utc_now(), options=options.to_json()
+        run_id=run_id or new_run_id(), sync=name, started_at=utc_now(), options=options.to_json()
     )
     store = None if options.dry_run else RunStore(workspace.runs_dir)
+    previous: str | None = None
     with contextlib.ExitStack() as stack:
         if store is not None:
             stack.enter_context(sync_lock(workspace, name))
+            previous = _last_status(store, name)
             store.save(record)
         try:
             if source is None:
@@ -159,10 +164,31 @@ def run_sync(
         except BaseException as error:
             if store is not None:
                 record.finish(error=str(error) if isinstance(error, Exception) else "interrupted")
+                if isinstance(error, Exception):
+                    _alert(config.alerts, previous, record)
                 with contextlib.suppress(ShiftsyncError):
                     store.save(record)
             raise
+    if store is not None and _alert(config.alerts, previous, record):
+        with contextlib.suppress(ShiftsyncError):
+            store.save(record)
     return record
+
+
+def _last_status(store: RunStore, sync_name: str) -> str | None:
+    runs = store.list(limit=1, sync=sync_name)
+    return str(runs[0]["status"]) if runs else None
+
+
+def _alert(alerts: AlertsConfig | None, previous: str | None, record: RunRecord) -> bool:
+    """Send the run's alert, if any; True when the record changed (an undelivered alert)."""
+    if alerts is None:
+        return False
+    from shiftsync.engine.alerts import alert_after_run
+
+    notes = len(record.notes)
+    alert_after_run(alerts, previous, record)
+    return len(record.notes) != notes
 
 
 def _build_source(

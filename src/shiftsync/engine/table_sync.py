@@ -138,7 +138,11 @@ class _TableSync:
         # The source keeps the counters of the last read started in this thread: this one's.
         if window.read:
             stats = source.stats
-            table.update(retries=stats.retries, method=stats.method or table.method)
+            table.update(
+                retries=stats.retries,
+                statements=stats.statements,
+                method=stats.method or table.method,
+            )
         debug_pause("before_verify", job.name, stop=self.ctx.stop)
         if ctx.options.verify:
             self.verify(plan, window.verify_where)
