@@ -152,3 +152,26 @@ def strip_trailing_semicolon(sql: str) -> str:
             text = text[:-1].rstrip()
         tokens[-1] = Token("code", text)
     return "".join(t.text for t in tokens)
+
+
+_ASCII_UPPER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold_quoted_identifiers(sql: str) -> str:
+    """The SQL with the ASCII letters of every quoted identifier in lower case.
+
+    Redshift folds delimited identifiers too unless `enable_case_sensitive_identifier` is on
+    ("ASCII letters in standard and delimited identifiers are case-insensitive and are folded
+    to lowercase"); PostgreSQL keeps their case. Strings, comments and dollar quotes are kept.
+    """
+    return "".join(
+        t.text.translate(_ASCII_UPPER) if t.kind == "ident" else t.text for t in tokenize(sql)
+    )
+
+
+def unquoted_identifier_bytes(sql: str) -> Iterator[tuple[str, int]]:
+    """Each quoted identifier (without its quotes, `""` undoubled) with its UTF-8 length."""
+    for token in tokenize(sql):
+        if token.kind == "ident" and len(token.text) >= 2:
+            name = token.text[1:-1].replace('""', '"')
+            yield name, len(name.encode())
