@@ -21,7 +21,7 @@ import psycopg
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
-from shiftsync.local import fault_hooks, fault_http, iam, redshift_data
+from shiftsync.local import fault_hooks, fault_http, front_rules, iam, redshift_data
 from shiftsync.local.engine import DataApiEngine
 from shiftsync.local.faults import FaultRegistry, FaultSpec
 from shiftsync.local.info import StandInInfo as StandInInfo
@@ -136,6 +136,7 @@ class StandIn:
         from moto.core.authorization import ActionAuthenticatorMixin
 
         iam.install()
+        front_rules.install()
         redshift_data.install()
         self.pg = TempPostgres().start()
         self._prepare_database()
