@@ -21,7 +21,7 @@ import psycopg
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
-from shiftsync.local import fault_hooks, fault_http, front_rules, iam, redshift_data
+from shiftsync.local import char_bytes, fault_hooks, fault_http, front_rules, iam, redshift_data
 from shiftsync.local.engine import DataApiEngine
 from shiftsync.local.faults import FaultRegistry, FaultSpec
 from shiftsync.local.info import StandInInfo as StandInInfo
@@ -59,6 +59,8 @@ class StandInOptions:
     limits: Limits = field(default_factory=Limits)
     # UNLOAD writes one or more files per slice, as a Redshift workgroup with this many slices.
     slices: int = 2
+    # Redshift's setting of that name: off (the default) folds quoted identifiers to lower case.
+    enable_case_sensitive_identifier: bool = False
 
 
 def guide_permission_policy(bucket: str, deny: Sequence[str] = ()) -> dict[str, Any]:
@@ -141,6 +143,7 @@ class StandIn:
         self.pg = TempPostgres().start()
         self._prepare_database()
         self.engine = DataApiEngine(self.pg, self.options.limits)
+        self.engine.case_sensitive_identifiers = self.options.enable_case_sensitive_identifier
         self.engine.unload_handler = UnloadExecutor(self.unload_settings)
         self.engine.statement_hook = fault_hooks.statement_hook(self.faults, self.engine)
         redshift_data.activate(
@@ -171,6 +174,7 @@ class StandIn:
             from shiftsync.local import flavour, seed
 
             flavour.install_flavour(conn, DATABASE)
+            char_bytes.install_character_rules(conn)
             db_user = f"IAMR:{ROLE_NAME}"
             conn.execute(
                 psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(db_user))
