@@ -151,7 +151,7 @@ def test_discover_lists_every_table_and_view_with_columns_keys_and_plans(
 def test_discover_narrows_by_schema_and_table_patterns(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, workspace: Workspace
 ) -> None:
-    odd = by_name(discover_json(capsys, monkeypatch, workspace, "--schema", "Odd*", "--json"))
+    odd = by_name(discover_json(capsys, monkeypatch, workspace, "--schema", "odd*", "--json"))
     assert list(odd) == ["odd schema.mixed case"]
     assert [c["name"] for c in odd["odd schema.mixed case"]["columns"]] == [
         "id",

@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import boto3
-from botocore.config import Config
 import psycopg
 import pytest
+from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from shiftsync.aws.session import AssumedRoleSession
@@ -160,8 +160,7 @@ def test_result_metadata_as_aws_fills_it(redshift_data: Any, info: StandInInfo) 
         "limit 1",
     )
     columns = {
-        c["name"]: c
-        for c in redshift_data.get_statement_result(Id=statement_id)["ColumnMetadata"]
+        c["name"]: c for c in redshift_data.get_statement_result(Id=statement_id)["ColumnMetadata"]
     }
     assert (columns["catid"]["precision"], columns["catid"]["nullable"]) == (5, 0)
     assert (columns["catname"]["precision"], columns["catname"]["length"]) == (10, 0)
@@ -177,7 +176,9 @@ def test_quoted_identifiers_fold_to_lower_case_by_default(
     redshift_data: Any, info: StandInInfo
 ) -> None:
     statement_id, _ = _run(redshift_data, info, 'select 1 as "MyCol"')
-    names = [c["name"] for c in redshift_data.get_statement_result(Id=statement_id)["ColumnMetadata"]]
+    names = [
+        c["name"] for c in redshift_data.get_statement_result(Id=statement_id)["ColumnMetadata"]
+    ]
     assert names == ["mycol"]
 
 
@@ -185,7 +186,9 @@ def test_case_sensitive_identifiers_keep_their_case(
     case_sensitive: None, redshift_data: Any, info: StandInInfo
 ) -> None:
     statement_id, _ = _run(redshift_data, info, 'select 1 as "MyCol"')
-    names = [c["name"] for c in redshift_data.get_statement_result(Id=statement_id)["ColumnMetadata"]]
+    names = [
+        c["name"] for c in redshift_data.get_statement_result(Id=statement_id)["ColumnMetadata"]
+    ]
     assert names == ["MyCol"]
 
 
@@ -386,9 +389,7 @@ def test_execute_with_wait_time_says_where_the_statement_got(
     assert answer["HasResultSet"] is True
 
 
-def test_head_bucket_needs_list_bucket_and_names_the_region(
-    s3: Any, info: StandInInfo
-) -> None:
+def test_head_bucket_needs_list_bucket_and_names_the_region(s3: Any, info: StandInInfo) -> None:
     answer = s3.head_bucket(Bucket=info.bucket)
     assert answer["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == info.region
 

@@ -26,8 +26,9 @@ BEGIN
   IF fixed THEN
     IF octet_length(val) <> char_length(val) THEN
       bad := substring(val FROM '[^\x01-\x7f]');
-      RAISE EXCEPTION 'Multibyte character not supported for CHAR (Hint: try using VARCHAR). Invalid char: %',
-        encode(convert_to(bad, 'UTF8'), 'hex') USING ERRCODE = '22001';
+      RAISE EXCEPTION '%', 'Multibyte character not supported for CHAR '
+        || '(Hint: try using VARCHAR). Invalid char: '
+        || encode(convert_to(bad, 'UTF8'), 'hex') USING ERRCODE = '22001';
     END IF;
     RETURN true;
   END IF;
@@ -72,7 +73,8 @@ BEGIN
       IF col.atttypmod >= 4 AND NOT EXISTS (
            SELECT 1 FROM pg_catalog.pg_constraint
            WHERE conrelid = cmd.objid AND conname = name) THEN
-        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK (rs_catalog.fits_bytes(%I::text, %s, %L))',
+        EXECUTE format('ALTER TABLE %s ADD CONSTRAINT %I CHECK '
+                       '(rs_catalog.fits_bytes(%I::text, %s, %L))',
                        cmd.object_identity, name, col.attname, col.atttypmod - 4,
                        col.typname = 'bpchar');
       END IF;

@@ -24,6 +24,7 @@ from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
 
 from shiftsync.local import catalog, sqltext
+from shiftsync.local.csv_framing import frame_page
 from shiftsync.local.engine import Statement, Submission
 from shiftsync.local.redshift_data_auth import (
     Caller,
@@ -155,8 +156,7 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
     unused = [p["name"] for p in parameters if p["name"] not in used]
     if unused:
         raise validation_error(
-            "Parameters list contains unused parameters. "
-            f"Unused parameters: [{', '.join(unused)}]"
+            f"Parameters list contains unused parameters. Unused parameters: [{', '.join(unused)}]"
         )
     if body.get("DbUser"):
         raise validation_error(
@@ -265,7 +265,11 @@ def get_statement_result_v2(self: BaseResponse, body: dict[str, Any]) -> Respons
     page, pages = _result_page(body, statement, "CSV")
     assert statement.result is not None
     text = statement.result.page(page).decode()
-    return result_envelope(statement, page, pages, json.dumps([{"CSVRecords": text}]))
+    header = statement.result.csv_header.decode()
+    entries = frame_page(text, header, page, current().csv_framing)
+    return result_envelope(
+        statement, page, pages, json.dumps([{"CSVRecords": entry} for entry in entries])
+    )
 
 
 def _catalog_connection(self: BaseResponse, body: dict[str, Any]) -> psycopg.Connection[Any]:
@@ -282,7 +286,9 @@ def _catalog_connection(self: BaseResponse, body: dict[str, Any]) -> psycopg.Con
         try:
             engine.ensure_db_user(name, caller.db_user)
         except psycopg.OperationalError as error:
-            raise connection_error(f"Database {name} does not exist or cannot be reached") from error
+            raise connection_error(
+                f"Database {name} does not exist or cannot be reached"
+            ) from error
     try:
         return psycopg.connect(engine.pg.dsn(database, user=caller.db_user), autocommit=True)
     except psycopg.OperationalError as error:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from shiftsync.local.csv_framing import CsvFraming
 from shiftsync.local.engine import DataApiEngine
 from shiftsync.local.redshift_data_request import api_error, not_found, validation_error
 
@@ -36,6 +37,8 @@ class PluginState:
     workgroups: dict[str, Workgroup]
     # Called before every operation with (operation, request body); may raise JsonRESTError.
     before_operation: Callable[[str, dict[str, Any]], None] | None = None
+    # How GetStatementResultV2 frames CSV pages (AWS's framing is undocumented).
+    csv_framing: CsvFraming = field(default_factory=CsvFraming)
 
 
 _state: PluginState | None = None

@@ -159,6 +159,8 @@ class StoredResult:
     _buffer: bytearray = field(default_factory=bytearray)
     _buffer_rows: int = 0
     _json_first: bool = True
+    # The CSV header line (kept to serve it again under a framing that repeats it).
+    csv_header: bytes = b""
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -177,7 +179,9 @@ class StoredResult:
     def add_csv_line(
         self, line: bytes | bytearray | memoryview, *, is_header: bool = False
     ) -> None:
-        if not is_header:
+        if is_header:
+            self.csv_header = bytes(line)
+        else:
             self._check_row(len(line))
             self._buffer_rows += 1
             self.total_rows += 1

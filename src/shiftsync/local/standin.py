@@ -21,7 +21,16 @@ import psycopg
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
-from shiftsync.local import char_bytes, fault_hooks, fault_http, front_rules, iam, redshift_data
+from shiftsync.local import (
+    char_bytes,
+    fault_hooks,
+    fault_http,
+    front_rules,
+    iam,
+    redshift_data,
+    redshift_data_state,
+)
+from shiftsync.local.csv_framing import CsvFraming
 from shiftsync.local.engine import DataApiEngine
 from shiftsync.local.faults import FaultRegistry, FaultSpec
 from shiftsync.local.info import StandInInfo as StandInInfo
@@ -274,6 +283,13 @@ class StandIn:
         )
         backend.put_role_policy(name, "shiftsync", json.dumps(permission_policy))
         return str(role.arn)
+
+    def set_csv_framing(self, framing: CsvFraming) -> None:
+        """Serve GetStatementResultV2 pages in this framing from now on (tests, demos)."""
+        state = redshift_data_state.active()
+        if state is None:
+            raise StandInError("the stand-in is not running", fix="call start() first")
+        state.csv_framing = framing
 
     def admin_connection(self) -> psycopg.Connection[Any]:
         """A superuser connection to the workgroup's database (for tests and the demo)."""
