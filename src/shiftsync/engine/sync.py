@@ -162,6 +162,7 @@ def _build_source(
     workspace: Workspace, connection: RedshiftServerlessConfig, run_id: str
 ) -> Source:
     from shiftsync.aws.session import AssumedRoleSession
+    from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
     from shiftsync.redshift.source import RedshiftSource
 
     session = AssumedRoleSession(
@@ -170,7 +171,12 @@ def _build_source(
         connection.region,
         duration_seconds=connection.session_duration_seconds,
     )
-    source: Source = RedshiftSource(connection, session, run_id=run_id)
+    source: Source = RedshiftSource(
+        connection,
+        session,
+        run_id=run_id,
+        csv_dialect_cache=workspace.dot_dir / CSV_DIALECT_CACHE,
+    )
     return source
 
 

@@ -123,6 +123,9 @@ class DataApiEngine:
         # Redshift's `enable_case_sensitive_identifier` (off by default): while off, quoted
         # identifiers are folded to lower case as unquoted ones are.
         self.case_sensitive_identifiers = False
+        # A CSV dialect other than PostgreSQL's, to show a client that probes it: NULL as this
+        # text instead of an empty field (None: PostgreSQL's).
+        self.csv_null_text: str | None = None
 
     def fold_identifiers(self, text: str) -> str:
         """The SQL as Redshift reads it under the current identifier setting."""
@@ -386,7 +389,9 @@ class DataApiEngine:
 
     def _copy_csv(self, conn: psycopg.Connection[Any], text: str, result: StoredResult) -> None:
         body = sqltext.strip_trailing_semicolon(text)
-        command = f"COPY ({body}) TO STDOUT (FORMAT csv, HEADER true)"
+        null = self.csv_null_text
+        options = "" if null is None else ", NULL '" + null.replace("'", "''") + "'"
+        command = f"COPY ({body}) TO STDOUT (FORMAT csv, HEADER true{options})"
         with conn.cursor() as cursor, cursor.copy(command.encode()) as copy:
             first = True
             for line in copy:
