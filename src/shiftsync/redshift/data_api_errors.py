@@ -7,6 +7,7 @@ says what to do; `is_retriable` decides which failures are worth another try fir
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import ClientError, HTTPClientError, PaginationError
@@ -174,6 +175,15 @@ def mapped_call_error(
         "a second time; the listing would loop",
         fix="run again; shiftsync stops rather than return an incomplete list",
     )
+
+
+_MISSING_DATABASE: Final = re.compile(r'database "([^"]+)" does not exist')
+
+
+def missing_database_named(message: str) -> str | None:
+    """The database a `database "x" does not exist` error names (pure)."""
+    found = _MISSING_DATABASE.search(message)
+    return found.group(1) if found else None
 
 
 def statement_failure(status: StatementStatus, what: str, db_user: str) -> SourceError:
