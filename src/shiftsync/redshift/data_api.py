@@ -356,9 +356,9 @@ class DataApi:
 
     def failure(self, status: StatementStatus, what: str) -> ShiftsyncError:
         """The error a FAILED or ABORTED statement becomes."""
-        if missing_database_named(status.error or "") == self.connection.database:
-            if self._other_databases() is not None:
-                return self._unknown_database(what)
+        missing = missing_database_named(status.error or "")
+        if missing == self.connection.database and self._other_databases() is not None:
+            return self._unknown_database(what)
         return statement_failure(status, what, self.db_user)
 
     # -- an unknown database ---------------------------------------------------------------------
