@@ -20,7 +20,7 @@ from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
-from tests.support import write_template_workspace
+from tests.support import run_statement, write_template_workspace
 
 CONFIG = """\
 connections:
@@ -120,3 +120,33 @@ def test_the_odd_table_survives_records_one_per_entry(
     framed(CsvFraming(per_record=True, trailing_newline=False, header_every_page=True))
     assert _read(sources["csv"], name, None).equals(expected)
     assert sources["csv"].stats.pages > 1
+
+
+@pytest.fixture
+def varbyte_as_blob(standin: StandIn) -> Iterator[None]:
+    assert standin.engine is not None
+    standin.engine.varbyte_as_blob = True
+    try:
+        yield
+    finally:
+        standin.engine.varbyte_as_blob = False
+
+
+def test_varbyte_as_blob_value_reads_as_hex_string_value(
+    standin: StandIn,
+    sources: dict[str, RedshiftSource],
+    varbyte_as_blob: None,
+    redshift_data: Any,
+    info: StandInInfo,
+) -> None:
+    """JSON results may carry VARBYTE as blobValue (AWS does not say): same bytes either way."""
+    statement_id, _ = run_statement(redshift_data, info, "select c_varbyte from public.types")
+    records = redshift_data.get_statement_result(Id=statement_id)["Records"]
+    assert {"blobValue"} <= {member for record in records for member in record[0]}
+    columns = ["id", "c_varbyte"]
+    as_blob = _read(sources["json"], "public.types", columns)
+    assert standin.engine is not None
+    standin.engine.varbyte_as_blob = False
+    as_hex = _read(sources["json"], "public.types", columns)
+    assert as_blob.equals(as_hex)
+    assert bytes(range(256)) in as_blob.column("c_varbyte").to_pylist()

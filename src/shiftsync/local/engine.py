@@ -126,6 +126,8 @@ class DataApiEngine:
         # A CSV dialect other than PostgreSQL's, to show a client that probes it: NULL as this
         # text instead of an empty field (None: PostgreSQL's).
         self.csv_null_text: str | None = None
+        # VARBYTE in JSON results as blobValue instead of hex stringValue (AWS: undocumented).
+        self.varbyte_as_blob = False
 
     def fold_identifiers(self, text: str) -> str:
         """The SQL as Redshift reads it under the current identifier setting."""
@@ -419,7 +421,10 @@ class DataApiEngine:
                     values = [batch.get_value(row, col) for col in range(batch.nfields)]
                     if result.result_format == "JSON":
                         result.add_json_row(
-                            [json_field(v, t) for v, t in zip(values, type_names, strict=True)]
+                            [
+                                json_field(v, t, blob=self.varbyte_as_blob)
+                                for v, t in zip(values, type_names, strict=True)
+                            ]
                         )
                     else:
                         line = b",".join(csv_field(v) for v in values) + b"\n"

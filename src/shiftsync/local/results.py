@@ -110,10 +110,16 @@ def column_metadata(
     return meta
 
 
-def json_field(raw: bytes | None, type_name: str) -> dict[str, Any]:
-    """A Field union from PostgreSQL's text form of a value."""
+def json_field(raw: bytes | None, type_name: str, *, blob: bool = False) -> dict[str, Any]:
+    """A Field union from PostgreSQL's text form of a value.
+
+    `blob`: VARBYTE as `blobValue` (base64 on the wire) instead of hex `stringValue`; AWS does
+    not say which it sends, so the stand-in can serve both.
+    """
     if raw is None:
         return {"isNull": True}
+    if blob and type_name == "varbyte" and raw.startswith(b"\\x"):
+        return {"blobValue": base64.b64encode(bytes.fromhex(raw[2:].decode())).decode()}
     if type_name in LONG_TYPES:
         return {"longValue": int(raw)}
     if type_name in DOUBLE_TYPES:
