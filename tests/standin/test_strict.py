@@ -434,3 +434,25 @@ def test_search_path_does_not_show_the_stand_in_schema(
     records = redshift_data.get_statement_result(Id=statement_id)["Records"]
     assert "rs_catalog" not in records[0][0]["stringValue"]
     assert "public" in records[0][0]["stringValue"]
+
+
+# -- 5. identifier lengths -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("size", "words"),
+    [(64, "the shiftsync stand-in (PostgreSQL) holds at most 63"), (128, "at most 127")],
+)
+def test_a_long_identifier_is_refused_rather_than_cut(
+    redshift_data: Any, info: StandInInfo, size: int, words: str
+) -> None:
+    _, described = _run(redshift_data, info, f'select 1 as "{"é" * (size // 2)}"')
+    assert described["Status"] == "FAILED"
+    assert words in described["Error"]
+
+
+def test_an_identifier_of_63_bytes_is_kept_whole(redshift_data: Any, info: StandInInfo) -> None:
+    name = "c" * 63
+    statement_id, _ = _run(redshift_data, info, f"select 1 as {name}")
+    columns = redshift_data.get_statement_result(Id=statement_id)["ColumnMetadata"]
+    assert [c["name"] for c in columns] == [name]

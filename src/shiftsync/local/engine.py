@@ -327,6 +327,7 @@ class DataApiEngine:
 
     def _run_one(self, conn: psycopg.Connection[Any], statement: Statement) -> None:
         text = _bind_parameters(self.fold_identifiers(statement.query_string), statement.parameters)
+        _check_identifier_lengths(text)
         keyword = sqltext.first_keyword(text)
         if _SHOW_SEARCH_PATH.fullmatch(sqltext.strip_trailing_semicolon(text)):
             # rs_catalog is the stand-in's own schema: Redshift's path does not show it.
@@ -434,6 +435,27 @@ class DataApiEngine:
         finally:
             if streaming:
                 pgconn.exec_(b"ROLLBACK")
+
+
+# Redshift's identifiers hold up to 127 bytes; PostgreSQL (NAMEDATALEN 64) cuts them at 63
+# without failing, so two long names could silently become one. The stand-in refuses instead.
+REDSHIFT_IDENTIFIER_BYTES = 127
+POSTGRES_IDENTIFIER_BYTES = 63
+
+
+def _check_identifier_lengths(text: str) -> None:
+    for name, size in sqltext.identifier_lengths(text):
+        if size > REDSHIFT_IDENTIFIER_BYTES:
+            raise StatementFailure(
+                f'ERROR: identifier "{name[:40]}…" is {size} bytes; Redshift identifiers hold '
+                f"at most {REDSHIFT_IDENTIFIER_BYTES}"
+            )
+        if size > POSTGRES_IDENTIFIER_BYTES:
+            raise StatementFailure(
+                f'ERROR: identifier "{name[:40]}…" is {size} bytes: Redshift takes up to '
+                f"{REDSHIFT_IDENTIFIER_BYTES}, but the shiftsync stand-in (PostgreSQL) holds at "
+                f"most {POSTGRES_IDENTIFIER_BYTES}"
+            )
 
 
 def _exec(pgconn: pq.abc.PGconn, command: bytes, rows: bool = False) -> pq.abc.PGresult:

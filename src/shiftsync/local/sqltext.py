@@ -169,9 +169,18 @@ def fold_quoted_identifiers(sql: str) -> str:
     )
 
 
-def unquoted_identifier_bytes(sql: str) -> Iterator[tuple[str, int]]:
-    """Each quoted identifier (without its quotes, `""` undoubled) with its UTF-8 length."""
+_WORD: Final = re.compile(r"[^\W\d][\w$]*")
+
+
+def identifier_lengths(sql: str) -> Iterator[tuple[str, int]]:
+    """Each identifier (quoted ones without quotes, unquoted words) with its UTF-8 length.
+
+    Unquoted words include keywords; none of those is long enough to matter to a length check.
+    """
     for token in tokenize(sql):
         if token.kind == "ident" and len(token.text) >= 2:
             name = token.text[1:-1].replace('""', '"')
             yield name, len(name.encode())
+        elif token.kind == "code":
+            for word in _WORD.finditer(token.text):
+                yield word.group(0), len(word.group(0).encode())
