@@ -50,7 +50,7 @@ EVENTS_LOG_SQL: Final = (
 
 
 def seed_odd_identifiers(conn: psycopg.Connection[Any], grantee: str | None = None) -> None:
-    """(Re)create "Odd Schema"."Mixed Case", view public.sales_summary, public.events_log.
+    """(Re)create "odd schema"."mixed case", view public.sales_summary, public.events_log.
 
     The view reads public.sales, so seed_tickit must have run first.
     """
