@@ -1,0 +1,60 @@
+"""Delete detection on the stand-in: rows deleted in the source leave the destination (`hard`)
+or are marked with `_shiftsync_deleted_at` (`soft`), in every destination and both read
+methods, and the run verifies.
+
+Tables are throwaway copies of the seed (`copies`), dropped after each test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from shiftsync.engine.sync import run_sync
+from shiftsync.local.postgres import TempPostgres
+from shiftsync.local.standin import StandInInfo
+from tests.integration.test_sync import (
+    destination_config,
+    make_workspace,
+)
+
+
+def _delete(admin: psycopg.Connection[Any], table: str, where: str) -> int:
+    cursor = admin.execute(
+        sql.SQL("DELETE FROM {} WHERE ").format(sql.Identifier("public", table)) + sql.SQL(where)
+    )
+    return cursor.rowcount
+
+
+def test_without_delete_detection_a_delete_fails_every_later_incremental_run(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    """The defect of issue 10, kept as the documented behaviour of `deletes: ignore`."""
+    venue = copies("venue", "del")
+    entry = {"include": f"public.{venue}", "mode": "incremental", "tracking_field": "venueid"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert _delete(admin, venue, "venueid = 7") == 1
+
+    again = run_sync(workspace, "main")
+    assert again.status == "failed"
+    (table,) = again.tables
+    assert table.error_type == "VerificationError"
+    assert table.verification is not None
+    assert table.verification["source_rows"] == table.verification["destination_rows"] - 1
+
+
+@pytest.fixture
+def venue_copy(copies: Callable[[str, str], str]) -> str:
+    return copies("venue", "del")
