@@ -19,8 +19,10 @@ from shiftsync.engine.sync import run_sync
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandInInfo
 from tests.integration.test_sync import (
+    assert_same_table,
     destination_config,
     make_workspace,
+    open_destination,
 )
 
 
@@ -58,3 +60,58 @@ def test_without_delete_detection_a_delete_fails_every_later_incremental_run(
 @pytest.fixture
 def venue_copy(copies: Callable[[str, str], str]) -> str:
     return copies("venue", "del")
+
+
+def _entry(table: str, deletes: str, method: str = "data_api", **more: Any) -> dict[str, Any]:
+    return {
+        "include": f"public.{table}",
+        "mode": "incremental",
+        "tracking_field": "venueid",
+        "method": method,
+        "deletes": deletes,
+        **more,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "method"),
+    [("duckdb", "data_api"), ("postgres", "unload"), ("parquet", "data_api")],
+)
+def test_hard_deletes_remove_the_rows_and_the_run_verifies(
+    kind: str,
+    method: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    workspace = make_workspace(
+        tmp_path / "ws",
+        info,
+        destination_config(kind, tmp_path, postgres),
+        [_entry(venue, "hard", method)],
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert _delete(admin, venue, "venueid IN (7, 8, 100)") == 3
+
+    again = run_sync(workspace, "main")
+    (table,) = again.tables
+    assert again.status == "ok", table.error
+    assert table.deletes is not None
+    assert table.deletes["deleted"] == 3
+    assert table.deletes["statements"] <= 3
+    destination = open_destination(workspace)
+    try:
+        assert_same_table(admin, destination, venue, venue)
+    finally:
+        destination.close()
+
+    # Nothing changed: one statement proves it.
+    quiet = run_sync(workspace, "main")
+    assert quiet.status == "ok", quiet.tables[0].error
+    report = quiet.tables[0].deletes
+    assert report is not None
+    assert (report["deleted"], report["statements"], report["strategy"]) == (0, 1, "summary")
+    assert report["bytes"] < 1024

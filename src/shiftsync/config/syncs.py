@@ -26,6 +26,12 @@ from shiftsync.config.validators import (
 
 _GLOB_CHARS: Final = frozenset("*?[")
 
+DeletesPolicy = Literal["ignore", "hard", "soft"]
+_DELETES_DOC: Final = (
+    "Rows deleted in the source: left in the destination (ignore), deleted there too (hard), "
+    "or kept with _shiftsync_deleted_at set (soft). hard and soft need a primary key."
+)
+
 
 class ColumnSelection(_Model):
     """Which columns of a table are copied, and which are hashed."""
@@ -113,6 +119,11 @@ class TableSelection(_Model):
         expected="auto, data_api or unload",
         doc="Overrides the sync's and the connection's method for these tables.",
     )
+    deletes: DeletesPolicy | None = _field(
+        None,
+        expected="ignore, hard or soft",
+        doc=_DELETES_DOC + " Default: the sync's deletes.",
+    )
 
     @field_validator("tracking_field")
     @classmethod
@@ -199,6 +210,7 @@ class SyncConfig(_Model):
         doc="When a source table changes shape: add new columns (evolve), ignore them "
         "(freeze), or stop (fail).",
     )
+    deletes: DeletesPolicy = _field("ignore", expected="ignore, hard or soft", doc=_DELETES_DOC)
     schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(
         None,
         expected="a 5-field cron expression",

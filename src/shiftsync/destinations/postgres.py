@@ -32,6 +32,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from shiftsync.destinations.base import (
+    KEYED_MODES,
     SEQUENCE_COLUMN,
     STAGE_PREFIX,
     STATE_TABLE,
@@ -45,6 +46,7 @@ from shiftsync.destinations.base import (
     encode_state,
     ensure_open,
     is_stage_of,
+    live_only_filter,
     missing_table,
     new_run_token,
     profile_columns,
@@ -168,7 +170,7 @@ class PostgresLoad:
         if not self._target_exists:
             return [build_create_table_sql(self._target, self._spec.target, self._plan.schema)]
         statements = build_evolve_sql(self._target, self._spec.target, self._plan)
-        if self._spec.mode is LoadMode.MERGE:
+        if self._spec.mode in KEYED_MODES:
             delete, _ = build_merge_sql(
                 self._target, self._stage, self._plan.schema.names, self._spec.primary_key
             )
@@ -318,12 +320,20 @@ class PostgresDestination:
                         sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.schema, name))
                     )
 
-    def profile(self, target: str, columns: Sequence[str]) -> TableProfile:
+    def profile(
+        self, target: str, columns: Sequence[str], *, live_only: bool = False
+    ) -> TableProfile:
         schema = self.table_schema(target)
         if schema is None:
             raise missing_table(target, f"PostgreSQL schema {self.schema!r}")
         selected = profile_columns(target, schema, columns)
-        query = build_profile_sql(sql.Identifier(self.schema, target), selected)
+        relation: sql.Composable = sql.Identifier(self.schema, target)
+        deleted = live_only_filter(schema, live_only)
+        if deleted is not None:
+            relation = sql.SQL("(SELECT * FROM {} WHERE {} IS NULL) AS live").format(
+                relation, sql.Identifier(deleted)
+            )
+        query = build_profile_sql(relation, selected)
         with self._controlled() as connection, self.errors(f"profiling table {target!r}"):
             row = connection.execute(query).fetchone()
         if row is None:

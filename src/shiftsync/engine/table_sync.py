@@ -13,6 +13,14 @@ from typing import Any
 import pyarrow as pa
 
 from shiftsync.destinations.base import Load, LoadMode, LoadSpec
+from shiftsync.engine.deletes import (
+    check_deletes,
+    delete_key,
+    deleted_at_field,
+    deletes_wanted,
+    run_delete_pass,
+    soft_window,
+)
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
@@ -36,6 +44,7 @@ from shiftsync.engine.verify import (
 )
 from shiftsync.errors import ConfigError, ShiftsyncError
 from shiftsync.redshift.catalog import TableInfo
+from shiftsync.redshift.types import Column
 
 
 def sized_for_window(info: TableInfo, window: Window) -> TableInfo:
@@ -80,7 +89,10 @@ class _TableSync:
         plan = resolve_table(
             job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
         )
+        key_columns = delete_key(plan)
+        check_deletes(job.name, job.deletes, kind=info.kind, key=key_columns, hashed=plan.hashed)
         window = self.window(plan)
+        window = soft_window(window, job.deletes, destination.table_schema(job.target))
         info = sized_for_window(info, window)
         # The plan is what the read starts with; the read itself may switch (a result too big
         # for the Data API goes through UNLOAD or key chunks), so it gets the configured method.
@@ -90,9 +102,12 @@ class _TableSync:
         table.load = str(window.load)
         table.cursor_from, table.cursor_to = window.cursor_from, window.cursor_to
         table.notes.extend(window.notes)
-        if window.read and job.mode == "incremental" and plan.primary_key:
+        merging = job.mode == "incremental" or window.load is LoadMode.MERGE
+        if window.read and merging and plan.primary_key:
             self.check_unique_key(plan, window.where)
         schema = load_schema(plan)
+        if job.deletes == "soft":
+            schema = schema.append(deleted_at_field())
         spec = LoadSpec(
             target=job.target,
             schema=schema,
@@ -118,6 +133,8 @@ class _TableSync:
         except BaseException:
             load.abort()
             raise
+        if deletes_wanted(job.deletes, window.load):
+            self.delete_pass(info, plan, key_columns, window, state.to_json())
         table.rows = outcome.rows_written if window.read else 0
         table.bytes = self.bytes
         table.schema_changes = [
@@ -138,7 +155,7 @@ class _TableSync:
             table.method = method if isinstance(method, str) and method else table.method
         debug_pause("before_verify", job.name)
         if ctx.options.verify:
-            self.verify(plan, window.verify_where)
+            self.verify(plan, window.verify_where, live_only=job.deletes == "soft")
         else:
             table.verification = VerificationResult("skipped", note="--no-verify").to_json()
 
@@ -250,7 +267,40 @@ class _TableSync:
             if callable(close):
                 close()
 
-    def verify(self, plan: TablePlan, where: str | None) -> None:
+    def delete_pass(
+        self,
+        info: TableInfo,
+        plan: TablePlan,
+        key: tuple[Column, ...],
+        window: Window,
+        state: dict[str, Any],
+    ) -> None:
+        """Rows gone from the source leave the destination (or are marked): engine/deletes.py."""
+        job, source = self.job, self.ctx.source
+
+        def read_source_keys() -> tuple[pa.Table, int]:
+            names = [c.name for c in key]
+            batches = list(source.read(info, columns=names, where=job.filter, method=job.method))
+            table = pa.Table.from_batches(batches) if batches else pa.table({})
+            return table, table.nbytes
+
+        report = run_delete_pass(
+            info=info,
+            policy=job.deletes,
+            key=key,
+            key_targets=plan.target_key,
+            target=job.target,
+            state_key=job.state_key,
+            state=state,
+            where=job.filter,
+            window=window.verify_where if job.mode == "incremental" else None,
+            query=source.query,
+            read_source_keys=read_source_keys,
+            destination=self.ctx.destination,
+        )
+        self.table.deletes = report.to_json()
+
+    def verify(self, plan: TablePlan, where: str | None, *, live_only: bool = False) -> None:
         job, table = self.job, self.table
         present = self.ctx.destination.table_schema(job.target)
         names = set(present.names) if present is not None else set()
@@ -259,7 +309,12 @@ class _TableSync:
             for c in plan.columns
             if plan.target_of(c.name) in names
         ]
-        destination_profile = self.ctx.destination.profile(job.target, [c.target for c in columns])
+        targets = [c.target for c in columns]
+        destination_profile = (
+            self.ctx.destination.profile(job.target, targets, live_only=True)
+            if live_only
+            else self.ctx.destination.profile(job.target, targets)
+        )
         rows = self.ctx.source.query(build_profile_sql(job.schema, job.table, columns, where))
         source_profile = parse_source_profile(rows[0], columns)
         result = compare_profiles(columns, source_profile, destination_profile)
