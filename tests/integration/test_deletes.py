@@ -115,3 +115,70 @@ def test_hard_deletes_remove_the_rows_and_the_run_verifies(
     assert report is not None
     assert (report["deleted"], report["statements"], report["strategy"]) == (0, 1, "summary")
     assert report["bytes"] < 1024
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode"), [("postgres", "incremental"), ("parquet", "full_refresh")]
+)
+def test_soft_deletes_keep_the_rows_and_mark_them(
+    kind: str,
+    mode: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    entry: dict[str, Any] = {"include": f"public.{venue}", "deletes": "soft"}
+    if mode == "incremental":
+        entry |= {"mode": "incremental", "tracking_field": "venueid"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config(kind, tmp_path, postgres), [entry]
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert _delete(admin, venue, "venueid IN (3, 150)") == 2
+
+    again = run_sync(workspace, "main")
+    (table,) = again.tables
+    assert again.status == "ok", table.error
+    assert table.deletes is not None and table.deletes["deleted"] == 2
+    assert table.verification is not None and table.verification["status"] == "ok"
+    destination = open_destination(workspace)
+    try:
+        rows = destination.read_table(venue).to_pylist()
+    finally:
+        destination.close()
+    assert len(rows) == 202
+    marked = sorted(r["venueid"] for r in rows if r["_shiftsync_deleted_at"] is not None)
+    assert marked == [3, 150]
+
+    # Marked rows are not deleted again, and the run stays green.
+    quiet = run_sync(workspace, "main")
+    assert quiet.status == "ok", quiet.tables[0].error
+    assert quiet.tables[0].deletes is not None and quiet.tables[0].deletes["deleted"] == 0
+
+
+def test_deletes_on_a_table_without_a_key_is_refused_before_anything_is_written(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    copies: Callable[[str, str], str],
+) -> None:
+    log = copies("events_log", "del")  # no primary key
+    entry = {"include": f"public.{log}", "mode": "incremental", "tracking_field": "created_at",
+             "deletes": "hard"}  # fmt: skip
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+    )
+    record = run_sync(workspace, "main")
+    (table,) = record.tables
+    assert table.status == "failed"
+    assert table.error_type == "ConfigError"
+    assert "needs a primary key" in (table.error or "")
+    assert "primary_key:" in (table.fix or "")
+    destination = open_destination(workspace)
+    try:
+        assert destination.table_schema(log) is None
+    finally:
+        destination.close()

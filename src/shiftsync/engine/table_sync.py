@@ -257,7 +257,7 @@ class _TableSync:
                     )
                 if first:
                     debug_pause("after_first_batch_read", job.name)
-                load.write(shape_batch(plan, batch, schema, self.ctx.salt))
+                load.write(self.shaped(plan, batch, schema))
                 if first:
                     debug_pause("after_first_batch_written", job.name)
                     first = False
@@ -299,6 +299,14 @@ class _TableSync:
             destination=self.ctx.destination,
         )
         self.table.deletes = report.to_json()
+
+    def shaped(self, plan: TablePlan, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+        """A batch as written; under `deletes: soft` with `_shiftsync_deleted_at` NULL (live)."""
+        if self.job.deletes != "soft":
+            return shape_batch(plan, batch, schema, self.ctx.salt)
+        mark = schema.field(len(schema) - 1)
+        shaped = shape_batch(plan, batch, schema.remove(len(schema) - 1), self.ctx.salt)
+        return shaped.append_column(mark, pa.nulls(shaped.num_rows, mark.type))
 
     def verify(self, plan: TablePlan, where: str | None, *, live_only: bool = False) -> None:
         job, table = self.job, self.table
