@@ -142,8 +142,10 @@ def test_soft_deletes_keep_the_rows_and_mark_them(
     again = run_sync(workspace, "main")
     (table,) = again.tables
     assert again.status == "ok", table.error
-    assert table.deletes is not None and table.deletes["deleted"] == 2
-    assert table.verification is not None and table.verification["status"] == "ok"
+    assert table.deletes is not None
+    assert table.deletes["deleted"] == 2
+    assert table.verification is not None
+    assert table.verification["status"] == "ok"
     destination = open_destination(workspace)
     try:
         rows = destination.read_table(venue).to_pylist()
@@ -156,7 +158,8 @@ def test_soft_deletes_keep_the_rows_and_mark_them(
     # Marked rows are not deleted again, and the run stays green.
     quiet = run_sync(workspace, "main")
     assert quiet.status == "ok", quiet.tables[0].error
-    assert quiet.tables[0].deletes is not None and quiet.tables[0].deletes["deleted"] == 0
+    assert quiet.tables[0].deletes is not None
+    assert quiet.tables[0].deletes["deleted"] == 0
 
 
 def test_deletes_on_a_table_without_a_key_is_refused_before_anything_is_written(
