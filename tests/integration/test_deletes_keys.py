@@ -59,7 +59,7 @@ def keys_table(admin: psycopg.Connection[Any]) -> Iterator[str]:
             "k_tstz timestamptz, k_bool boolean)"
         ).format(table)
     )
-    admin.execute(sql.SQL("INSERT INTO {} VALUES ").format(table) + sql.SQL(ROWS))  # type: ignore[arg-type]
+    admin.execute(sql.SQL("INSERT INTO {} VALUES ").format(table) + sql.SQL(ROWS))
     try:
         yield name
     finally:
