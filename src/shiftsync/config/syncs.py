@@ -19,6 +19,7 @@ from shiftsync.config.validators import (
     NonEmpty,
     TablePattern,
     _check_cron,
+    _check_lookback,
     _check_nonblank,
     _check_target,
     _invalid,
@@ -124,6 +125,13 @@ class TableSelection(_Model):
         expected="ignore, hard or soft",
         doc=_DELETES_DOC + " Default: the sync's deletes.",
     )
+    lookback: Annotated[str | int, AfterValidator(_check_lookback)] | None = _field(
+        None,
+        expected="a duration such as 2h, 30m, 7d, or a number",
+        doc="Incremental: also read again the rows this far below the cursor (a duration for "
+        "timestamp and date cursors, a number for integer ones) and merge them by key, to "
+        "catch rows committed late. Needs a primary key.",
+    )
 
     @field_validator("tracking_field")
     @classmethod
@@ -135,6 +143,13 @@ class TableSelection(_Model):
             raise _invalid(
                 "set, but mode is full_refresh", "no tracking_field, or mode: incremental"
             )
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback_is_incremental(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("mode") != "incremental":
+            raise _invalid("set, but mode is not incremental", "no lookback, or mode: incremental")
         return value
 
     @field_validator("columns")

@@ -21,6 +21,7 @@ from shiftsync.engine.deletes import (
     run_delete_pass,
     soft_window,
 )
+from shiftsync.engine.lookback import Lookback, check_lookback, lowered_cursor, parse_lookback
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
@@ -91,7 +92,10 @@ class _TableSync:
         )
         key_columns = delete_key(plan)
         check_deletes(job.name, job.deletes, kind=info.kind, key=key_columns, hashed=plan.hashed)
-        window = self.window(plan)
+        lookback = parse_lookback(job.lookback) if job.lookback else None
+        if lookback is not None and plan.tracking is not None:
+            check_lookback(job.name, lookback, plan.tracking, plan.primary_key)
+        window = self.window(plan, lookback)
         window = soft_window(window, job.deletes, destination.table_schema(job.target))
         info = sized_for_window(info, window)
         # The plan is what the read starts with; the read itself may switch (a result too big
@@ -159,7 +163,7 @@ class _TableSync:
         else:
             table.verification = VerificationResult("skipped", note="--no-verify").to_json()
 
-    def window(self, plan: TablePlan) -> Window:
+    def window(self, plan: TablePlan, lookback: Lookback | None = None) -> Window:
         job, ctx = self.job, self.ctx
         if job.mode == "full_refresh":
             return full_refresh_window(job.filter)
@@ -180,6 +184,9 @@ class _TableSync:
         elif state is not None and low is not None:
             notes = self.unusable_cursor(state)
             low = None if notes else low
+        if low is not None and lookback is not None:
+            # Rows committed late sit just below the cursor: read them again (merged by key).
+            low = lowered_cursor(low, tracking, lookback)
         rows = ctx.source.query(
             build_high_water_sql(job.schema, job.table, tracking, low, job.filter)
         )
