@@ -15,7 +15,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from shiftsync.engine.sync import run_sync
+from shiftsync.engine.sync import SyncOptions, run_sync
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandInInfo
 from tests.integration.test_sync import (
@@ -174,6 +174,9 @@ def test_deletes_on_a_table_without_a_key_is_refused_before_anything_is_written(
     workspace = make_workspace(
         tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
     )
+    (planned,) = run_sync(workspace, "main", SyncOptions(dry_run=True)).tables
+    assert planned.error_type == "ConfigError"
+    assert "needs a primary key" in (planned.error or "")
     record = run_sync(workspace, "main")
     (table,) = record.tables
     assert table.status == "failed"

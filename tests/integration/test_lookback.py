@@ -11,7 +11,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from shiftsync.engine.sync import run_sync
+from shiftsync.engine.sync import SyncOptions, run_sync
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandInInfo
 from tests.integration.test_sync import (
@@ -84,9 +84,11 @@ def test_lookback_without_a_key_is_refused_before_anything_is_written(
     workspace = make_workspace(
         tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
     )
+    (planned,) = run_sync(workspace, "main", SyncOptions(dry_run=True)).tables
+    assert planned.error_type == "ConfigError"
     (table,) = run_sync(workspace, "main").tables
     assert table.status == "failed"
-    assert table.error_type == "ConfigError"
+    assert table.error_type == "ConfigError", table.error
     assert "without a primary key" in (table.error or "")
     assert "primary_key:" in (table.fix or "")
     destination = open_destination(workspace)

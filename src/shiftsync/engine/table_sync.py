@@ -13,15 +13,15 @@ from typing import Any
 import pyarrow as pa
 
 from shiftsync.destinations.base import Load, LoadMode, LoadSpec
+from shiftsync.engine.change_checks import check_change_options
 from shiftsync.engine.deletes import (
-    check_deletes,
     delete_key,
     deleted_at_field,
     deletes_wanted,
     run_delete_pass,
     soft_window,
 )
-from shiftsync.engine.lookback import Lookback, check_lookback, lowered_cursor, parse_lookback
+from shiftsync.engine.lookback import Lookback, lowered_cursor
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
@@ -91,10 +91,7 @@ class _TableSync:
             job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
         )
         key_columns = delete_key(plan)
-        check_deletes(job.name, job.deletes, kind=info.kind, key=key_columns, hashed=plan.hashed)
-        lookback = parse_lookback(job.lookback) if job.lookback else None
-        if lookback is not None and plan.tracking is not None:
-            check_lookback(job.name, lookback, plan.tracking, plan.primary_key)
+        lookback = check_change_options(job, info.kind, plan)
         window = self.window(plan, lookback)
         window = soft_window(window, job.deletes, destination.table_schema(job.target))
         info = sized_for_window(info, window)
