@@ -188,3 +188,16 @@ def test_deletes_on_a_table_without_a_key_is_refused_before_anything_is_written(
         assert destination.table_schema(log) is None
     finally:
         destination.close()
+
+
+def test_deletes_on_a_view_is_refused_at_the_configuration_check(
+    tmp_path: Path, info: StandInInfo, postgres: TempPostgres
+) -> None:
+    entry = {"include": "public.sales_summary", "primary_key": ["eventid"], "deletes": "soft"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+    )
+    (planned,) = run_sync(workspace, "main", SyncOptions(dry_run=True)).tables
+    assert planned.error_type == "ConfigError"
+    assert "on a view" in (planned.error or "")
+    assert "deletes: ignore" in (planned.fix or "")
