@@ -150,10 +150,12 @@ def deletes_wanted(policy: str, load: LoadMode) -> bool:
     return policy != "ignore" and load is not LoadMode.REPLACE
 
 
-def bucket_count(keys: int) -> int:
-    """The first split: a power of two giving about `BUCKET_KEYS` keys per bucket."""
+def bucket_count(keys: int, missing: int = 0) -> int:
+    """The first split: a power of two giving about `BUCKET_KEYS` keys per bucket, and at
+    least four buckets per missing key, so that most gone keys are alone in their bucket (and
+    resolved from the checksums alone)."""
     buckets = MIN_BUCKETS
-    while buckets * BUCKET_KEYS < keys and buckets < MAX_BUCKETS:
+    while (buckets * BUCKET_KEYS < keys or buckets < 4 * missing) and buckets < MAX_BUCKETS:
         buckets *= 2
     return buckets
 
@@ -203,8 +205,10 @@ def find_deleted(
     if everything == mine or (window is not None and _summary(row, 2) == mine):
         return []
     missing = mine.count - everything.count
-    buckets = bucket_count(max(mine.count, everything.count))
-    if missing > buckets // 2 or missing > FULL_READ_SHARE * mine.count:
+    if missing > FULL_READ_SHARE * mine.count:
+        return _full_read(read_keys, key, destination, report)
+    buckets = bucket_count(max(mine.count, everything.count), missing)
+    if buckets > max(mine.count, everything.count):  # more buckets than keys: list the keys
         return _full_read(read_keys, key, destination, report)
     report.strategy = "buckets"
     deleted: list[str] = []
