@@ -81,9 +81,10 @@ def test_identifiers_are_quoted() -> None:
 def test_summary_is_one_row_of_count_and_checksum() -> None:
     sql = build_key_summary_sql("public", "sales", [ID], "\"region\" = 'eu'")
     assert sql == (
-        "SELECT count(h), sum(cast(strtol(substring(h, 9, 12), 16) as decimal(38,0)))\n"
-        'FROM (SELECT md5(cast("id" as varchar)) AS h FROM "public"."sales" '
-        'WHERE "region" = \'eu\') AS "keys"'
+        "SELECT count(h), sum(v)\n"
+        "FROM (SELECT h, cast(strtol(substring(h, 9, 12), 16) as decimal(38,0)) AS v FROM "
+        '(SELECT md5(cast("id" as varchar)) AS h FROM "public"."sales" '
+        'WHERE "region" = \'eu\') AS "hashed") AS "keys"'
     )
 
 
@@ -91,7 +92,8 @@ def test_summary_with_a_window_also_sums_the_rows_inside_it() -> None:
     sql = build_key_summary_sql("public", "sales", [ID], window='"id" <= 10')
     assert 'CASE WHEN "id" <= 10 THEN 1 ELSE 0 END AS w' in sql
     assert "count(CASE WHEN w = 1 THEN h END)" in sql
-    assert sql.count("strtol") == 2
+    assert "sum(CASE WHEN w = 1 THEN v END)" in sql
+    assert sql.count("strtol") == 1  # each key's value is computed once
 
 
 def test_buckets_group_by_the_first_eight_hex_digits() -> None:
@@ -122,7 +124,8 @@ def test_bucket_counts_must_be_powers_of_two(buckets: int) -> None:
 
 def test_bucket_keys_lists_the_key_text_of_chosen_buckets() -> None:
     sql = build_bucket_keys_sql("public", "sales", [ID], None, buckets=16, within=[2, 1])
-    assert sql.startswith("SELECT k\nFROM (SELECT md5(")
+    assert sql.startswith("SELECT k\nFROM (SELECT h, k FROM (SELECT md5(")
+    assert sql.count("strtol") == 1  # the bucket only: no value is summed
     assert 'cast("id" as varchar) AS k FROM "public"."sales"' in sql
     assert sql.endswith("IN (1, 2)")
 

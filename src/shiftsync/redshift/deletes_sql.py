@@ -61,6 +61,7 @@ MAX_BUCKETS: Final = 1 << 24  # well below the 2^32 values of eight hex digits
 _HASH: Final = "h"
 _IN_WINDOW: Final = "w"
 _KEY: Final = "k"
+_VALUE: Final = "v"
 
 
 def key_problem(column: Column) -> str | None:
@@ -123,18 +124,27 @@ def _hashed_keys(
     *,
     window: str | None = None,
     with_text: bool = False,
+    with_value: bool = True,
 ) -> str:
-    """`(SELECT md5(<key text>) AS h [, <in window> AS w] [, <key text> AS k] FROM ...)`."""
+    """`(SELECT h [, v] [, w] [, k] FROM (SELECT md5(<key text>) AS h ... FROM t) ...)`.
+
+    h: the key's hash, v: its 48-bit value (computed once per key), w: 1 inside `window`,
+    k: the key text.
+    """
     text = key_text_sql(key)
-    select = [f"md5({text}) AS {_HASH}"]
+    inner = [f"md5({text}) AS {_HASH}"]
+    outer = [_HASH, f"{value_sql()} AS {_VALUE}"] if with_value else [_HASH]
     if window is not None:
-        select.append(f"CASE WHEN {window} THEN 1 ELSE 0 END AS {_IN_WINDOW}")
+        inner.append(f"CASE WHEN {window} THEN 1 ELSE 0 END AS {_IN_WINDOW}")
+        outer.append(_IN_WINDOW)
     if with_text:
-        select.append(f"{text} AS {_KEY}")
-    sql = f"SELECT {', '.join(select)} FROM {qualified(schema, table)}"
+        inner.append(f"{text} AS {_KEY}")
+        outer.append(_KEY)
+    sql = f"SELECT {', '.join(inner)} FROM {qualified(schema, table)}"
     if where:
         sql += f" WHERE {where}"
-    return f"({sql}) AS {quote_ident('keys')}"
+    hashed = f"SELECT {', '.join(outer)} FROM ({sql}) AS {quote_ident('hashed')}"
+    return f"({hashed}) AS {quote_ident('keys')}"
 
 
 def build_key_summary_sql(
@@ -151,12 +161,11 @@ def build_key_summary_sql(
     more columns give the same of the rows inside it: either pair equal to the destination's
     proves that no destination key is missing from the source.
     """
-    value = value_sql()
-    parts = [f"count({_HASH})", f"sum({value})"]
+    parts = [f"count({_HASH})", f"sum({_VALUE})"]
     if window is not None:
         parts += [
             f"count(CASE WHEN {_IN_WINDOW} = 1 THEN {_HASH} END)",
-            f"sum(CASE WHEN {_IN_WINDOW} = 1 THEN {value} END)",
+            f"sum(CASE WHEN {_IN_WINDOW} = 1 THEN {_VALUE} END)",
         ]
     source = _hashed_keys(schema, table, key, where, window=window)
     return f"SELECT {', '.join(parts)}\nFROM {source}"
@@ -185,7 +194,7 @@ def build_bucket_sql(
     """
     bucket = bucket_sql(buckets)
     sql = (
-        f"SELECT {bucket} AS {quote_ident('bucket')}, count(*), sum({value_sql()})\n"
+        f"SELECT {bucket} AS {quote_ident('bucket')}, count(*), sum({_VALUE})\n"
         f"FROM {_hashed_keys(schema, table, key, where)}\nWHERE {_HASH} IS NOT NULL"
     )
     if within:
@@ -208,7 +217,7 @@ def build_bucket_keys_sql(
     within: Sequence[int],
 ) -> str:
     """The key texts of the source's keys in the buckets `within` (of `buckets`)."""
-    source = _hashed_keys(schema, table, key, where, with_text=True)
+    source = _hashed_keys(schema, table, key, where, with_text=True, with_value=False)
     return (
         f"SELECT {_KEY}\nFROM {source}\n"
         f"WHERE {_HASH} IS NOT NULL AND {bucket_sql(buckets)} IN ({_in_list(within)})"
