@@ -7,6 +7,7 @@ Tables are throwaway copies of the seed (`copies`), dropped after each test.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,11 @@ from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandInInfo
 from tests.integration.test_sync import (
     assert_same_table,
+    cli_env,
     destination_config,
     make_workspace,
     open_destination,
+    start_paused,
 )
 
 
@@ -201,3 +204,43 @@ def test_deletes_on_a_view_is_refused_at_the_configuration_check(
     assert planned.error_type == "ConfigError"
     assert "on a view" in (planned.error or "")
     assert "deletes: ignore" in (planned.fix or "")
+
+
+def test_a_delete_pass_killed_before_its_commit_changes_nothing(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    folder = tmp_path / "ws"
+    workspace = make_workspace(
+        folder, info, destination_config("duckdb", tmp_path, postgres), [_entry(venue, "hard")]
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    destination = open_destination(workspace)
+    try:
+        state = destination.read_state(f"main:public.{venue}", venue)
+        assert state is not None
+    finally:
+        destination.close()
+    assert _delete(admin, venue, "venueid IN (10, 11)") == 2
+
+    process = start_paused(folder, cli_env(info), "before_delete_commit", f"public.{venue}")
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+
+    destination = open_destination(workspace)
+    try:
+        assert destination.read_table(venue).num_rows == 202  # nothing deleted
+        # The killed run's load committed (nothing new to read); its deletes did not.
+        after = destination.read_state(f"main:public.{venue}", venue)
+        assert after is not None
+        assert after["cursor"] == state["cursor"]
+    finally:
+        destination.close()
+    again = run_sync(workspace, "main")
+    assert again.status == "ok", again.tables[0].error
+    assert again.tables[0].deletes is not None
+    assert again.tables[0].deletes["deleted"] == 2

@@ -38,6 +38,7 @@ import pyarrow.compute as pc
 
 from shiftsync.destinations.base import DELETED_AT_COLUMN, Destination, LoadMode, LoadSpec
 from shiftsync.engine.deletes_digest import KeySet, Summary
+from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.selection import TablePlan
 from shiftsync.engine.state import Window
 from shiftsync.errors import ConfigError
@@ -301,6 +302,7 @@ def apply_deletes(
     policy: Policy,
     state: dict[str, Any],
     now: datetime | None = None,
+    table_name: str = "",
 ) -> int:
     """Delete (hard) or mark (soft) the rows of `deleted_keys`, with the state, in one commit."""
     if deleted_keys.num_rows == 0:
@@ -339,6 +341,7 @@ def apply_deletes(
     try:
         for batch in batches:
             load.write(batch)
+        debug_pause("before_delete_commit", table_name or target)
         load.commit(state)
     except BaseException:
         load.abort()
@@ -391,6 +394,7 @@ def run_delete_pass(
         deleted_keys=deleted_keys,
         policy=policy,
         state=state,
+        table_name=f"{info.ref.schema}.{info.ref.name}",
     )
     report.seconds = time.monotonic() - started
     return report
