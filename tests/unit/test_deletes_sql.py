@@ -296,3 +296,17 @@ def test_rows_with_keys_keeps_every_column_type() -> None:
     table = pa.table({"id": ids, "doc": pa.array(['{"a":1}', None, "x"])})
     picked = rows_with_keys(table, pa.table({"id": pa.array([3, 1], pa.int32())}), ["id"])
     assert picked.to_pylist() == [{"id": 1, "doc": '{"a":1}'}, {"id": 3, "doc": "x"}]
+
+
+def test_a_destination_that_cannot_apply_deletes_is_refused() -> None:
+    with pytest.raises(ConfigError, match="not supported by iceberg") as raised:
+        check_deletes(
+            "public.t",
+            "hard",
+            kind="TABLE",
+            key=[ID],
+            hashed=(),
+            destination_kind="iceberg",
+            destination_supports=False,
+        )
+    assert "deletes: ignore" in (raised.value.fix or "")

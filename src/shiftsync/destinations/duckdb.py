@@ -213,6 +213,8 @@ class DuckDBDestination:
     """A DuckDB database file; created on first use."""
 
     kind = "duckdb"
+    # LoadMode.DELETE and profile(live_only=...): what deletes: hard/soft need.
+    supports_deletes = True
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)

@@ -228,6 +228,8 @@ class ParquetDestination:
     """
 
     kind = "parquet"
+    # LoadMode.DELETE and profile(live_only=...): what deletes: hard/soft need.
+    supports_deletes = True
 
     def __init__(
         self,

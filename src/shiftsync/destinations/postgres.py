@@ -200,6 +200,8 @@ class PostgresDestination:
     """Tables in one schema of a PostgreSQL database."""
 
     kind = "postgres"
+    # LoadMode.DELETE and profile(live_only=...): what deletes: hard/soft need.
+    supports_deletes = True
 
     def __init__(self, dsn: str, schema: str) -> None:
         self.dsn = dsn

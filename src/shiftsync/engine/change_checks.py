@@ -7,14 +7,28 @@ before anything is read or written.
 
 from __future__ import annotations
 
+from typing import Any
+
 from shiftsync.engine.deletes import check_deletes, delete_key
 from shiftsync.engine.lookback import Lookback, check_lookback, parse_lookback
 from shiftsync.engine.selection import TableJob, TablePlan
 
 
-def check_change_options(job: TableJob, kind: str, plan: TablePlan) -> Lookback | None:
-    """Refuse a `deletes` or `lookback` the table cannot support; the parsed look-back."""
-    check_deletes(job.name, job.deletes, kind=kind, key=delete_key(plan), hashed=plan.hashed)
+def check_change_options(
+    job: TableJob, kind: str, plan: TablePlan, destination: Any = None
+) -> Lookback | None:
+    """Refuse a `deletes` or `lookback` the table (or the destination) cannot support; the
+    parsed look-back. A destination says it can apply deletes with `supports_deletes`."""
+    check_deletes(
+        job.name,
+        job.deletes,
+        kind=kind,
+        key=delete_key(plan),
+        hashed=plan.hashed,
+        destination_kind=str(getattr(destination, "kind", "")),
+        destination_supports=destination is None
+        or bool(getattr(destination, "supports_deletes", False)),
+    )
     lookback = parse_lookback(job.lookback) if job.lookback else None
     if lookback is not None and plan.tracking is not None:
         check_lookback(job.name, lookback, plan.tracking, plan.primary_key)

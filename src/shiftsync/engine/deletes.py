@@ -100,10 +100,18 @@ def check_deletes(
     kind: str,
     key: Sequence[Column],
     hashed: Iterable[str],
+    destination_kind: str = "",
+    destination_supports: bool = True,
 ) -> None:
     """Refuse, before anything is read, a `deletes` the table cannot support."""
     if policy == "ignore":
         return
+    if not destination_supports:
+        raise ConfigError(
+            f"table {name}: deletes: {policy} is not supported by {destination_kind or 'this'} "
+            "destinations yet",
+            fix=f"set deletes: ignore for {name}, or sync it into DuckDB, PostgreSQL or Parquet",
+        )
     if kind == "VIEW":
         raise ConfigError(
             f"table {name}: deletes: {policy} on a view: a view's rows are computed again by "

@@ -187,7 +187,7 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
             plan = resolve_table(
                 job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
             )
-            check_change_options(job, info.kind, plan)
+            check_change_options(job, info.kind, plan, ctx.destination)
             table.method = str(ctx.source.plan(info, job.method, columns=plan.columns).method)
             table.estimated_rows = info.estimated_rows
             table.estimated_bytes = info.estimated_bytes

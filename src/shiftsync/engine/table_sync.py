@@ -91,7 +91,7 @@ class _TableSync:
             job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
         )
         key_columns = delete_key(plan)
-        lookback = check_change_options(job, info.kind, plan)
+        lookback = check_change_options(job, info.kind, plan, destination)
         window = self.window(plan, lookback)
         window = soft_window(window, job.deletes, destination.table_schema(job.target))
         info = sized_for_window(info, window)
