@@ -299,6 +299,17 @@ def test_first_load_of_any_mode_creates_the_table(dest: Destination, mode: LoadM
     assert pairs(dest, "fresh") == [(1, "a"), (2, "b")]
 
 
+def test_read_table_of_some_columns(dest: Destination) -> None:
+    load(dest, "t", [simple([1, 2], ["a", "b"])])
+    reader: Any = dest
+    assert reader.read_table("t", columns=["id"]).to_pylist() in (
+        [{"id": 1}, {"id": 2}],
+        [{"id": 2}, {"id": 1}],
+    )
+    with pytest.raises(DestinationError, match="no column 'nope'"):
+        reader.read_table("t", columns=["nope"])
+
+
 def test_a_delete_load_removes_the_keys_with_the_state(dest: Destination) -> None:
     load(dest, "t", [simple([1, 2, 3], ["a", "b", "c"])], state={"run": 1})
     keys = pa.schema([SIMPLE.field("id")])

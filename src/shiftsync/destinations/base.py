@@ -378,6 +378,11 @@ def profile_columns(
     return [(c, schema.field(c).type) for c in columns]
 
 
+def profile_columns_names(target: str, schema: pa.Schema, columns: Sequence[str]) -> list[str]:
+    """`columns`, each checked to be in `schema` (for reads of some columns only)."""
+    return [name for name, _ in profile_columns(target, schema, columns)]
+
+
 def live_only_filter(schema: pa.Schema, live_only: bool) -> str | None:
     """The column whose NULL marks a live row, when the profile must skip soft-deleted rows."""
     return DELETED_AT_COLUMN if live_only and DELETED_AT_COLUMN in schema.names else None

@@ -44,6 +44,7 @@ from shiftsync.destinations.base import (
     missing_table,
     new_run_token,
     profile_columns,
+    profile_columns_names,
     stage_table_name,
     state_key_of,
     subschema,
@@ -329,10 +330,12 @@ class DuckDBDestination:
         finally:
             cursor.close()
 
-    def read_table(self, target: str) -> pa.Table:
+    def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         schema = self.table_schema(target)
         if schema is None:
             raise missing_table(target, f"DuckDB file {str(self.path)!r}")
+        if columns is not None:
+            schema = subschema(schema, profile_columns_names(target, schema, columns))
         cursor = self._cursor()
         try:
             with self.errors(f"reading table {target!r}"):

@@ -56,6 +56,7 @@ from shiftsync.destinations.base import (
     missing_table,
     new_run_token,
     profile_columns,
+    profile_columns_names,
     state_key_of,
     subschema,
     validate_spec,
@@ -382,11 +383,14 @@ class ParquetDestination:
             connection.register("dataset", reader)
             return run_profile(connection, relation, selected)
 
-    def read_table(self, target: str) -> pa.Table:
+    def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         fs, pointer = self._current(target)
+        schema = pointer.schema
+        if columns is not None:
+            schema = subschema(schema, profile_columns_names(target, schema, columns))
         with self.errors(f"reading dataset {target!r}"):
-            batches = list(scan(fs, self.path(target), pointer.files, pointer.schema))
-        return pa.Table.from_batches(batches, schema=pointer.schema)
+            batches = list(scan(fs, self.path(target), pointer.files, schema))
+        return pa.Table.from_batches(batches, schema=schema)
 
     def close(self) -> None:
         self._s3_cache = None

@@ -50,6 +50,7 @@ from shiftsync.destinations.base import (
     missing_table,
     new_run_token,
     profile_columns,
+    profile_columns_names,
     stage_table_name,
     state_key_of,
     subschema,
@@ -346,10 +347,12 @@ class PostgresDestination:
         ]
         return assemble_profile(row[0], selected, values)
 
-    def read_table(self, target: str) -> pa.Table:
+    def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         schema = self.table_schema(target)
         if schema is None:
             raise missing_table(target, f"PostgreSQL schema {self.schema!r}")
+        if columns is not None:
+            schema = subschema(schema, profile_columns_names(target, schema, columns))
         query = build_read_sql(sql.Identifier(self.schema, target), schema)
         with self._controlled() as connection, self.errors(f"reading table {target!r}"):
             rows = connection.execute(query).fetchall()

@@ -305,17 +305,21 @@ def apply_deletes(
     target: str,
     state_key: str,
     key_targets: Sequence[str],
-    current: pa.Table,
+    schema: pa.Schema,
+    read_rows: Callable[[], pa.Table],
     deleted_keys: pa.Table,
     policy: Policy,
     state: dict[str, Any],
     now: datetime | None = None,
     table_name: str = "",
 ) -> int:
-    """Delete (hard) or mark (soft) the rows of `deleted_keys`, with the state, in one commit."""
+    """Delete (hard) or mark (soft) the rows of `deleted_keys`, with the state, in one commit.
+
+    `schema` is the destination table's; `read_rows` reads its rows (soft only: the marked
+    rows are merged back whole).
+    """
     if deleted_keys.num_rows == 0:
         return 0
-    schema = current.schema
     if policy == "soft" and DELETED_AT_COLUMN not in schema.names:
         raise ConfigError(
             f"table {target!r}: deletes: soft needs the column {DELETED_AT_COLUMN}, which the "
@@ -333,7 +337,7 @@ def apply_deletes(
         )
         batches = deleted_keys.select(list(key_targets)).cast(key_schema).to_batches()
     else:
-        rows = rows_with_keys(live_rows(current), deleted_keys, key_targets)
+        rows = rows_with_keys(live_rows(read_rows()), deleted_keys, key_targets)
         stamp = pa.array([now or datetime.now(UTC)] * rows.num_rows, DELETED_AT_TYPE)
         index = rows.schema.get_field_index(DELETED_AT_COLUMN)
         rows = rows.set_column(index, deleted_at_field(), stamp)
@@ -357,6 +361,15 @@ def apply_deletes(
     return int(deleted_keys.num_rows)
 
 
+def read_columns(destination: Destination, target: str, names: Sequence[str]) -> pa.Table:
+    """Some columns of a destination table: only those read when the destination can."""
+    if getattr(destination, "supports_deletes", False):
+        reader: Any = destination
+        table: pa.Table = reader.read_table(target, columns=list(names))
+        return table
+    return destination.read_table(target).select(list(names))
+
+
 def run_delete_pass(
     *,
     info: TableInfo,
@@ -378,8 +391,8 @@ def run_delete_pass(
     present = destination.table_schema(target)
     if present is None:
         return report
-    current = destination.read_table(target)
-    live = live_rows(current)
+    names = [*key_targets, *([DELETED_AT_COLUMN] if DELETED_AT_COLUMN in present.names else [])]
+    live = live_rows(read_columns(destination, target, names))
     with KeySet(live, list(zip(key, key_targets, strict=True))) as keys:
         texts = find_deleted(
             query,
@@ -398,7 +411,8 @@ def run_delete_pass(
         target=target,
         state_key=state_key,
         key_targets=key_targets,
-        current=current,
+        schema=present,
+        read_rows=lambda: destination.read_table(target),
         deleted_keys=deleted_keys,
         policy=policy,
         state=state,
