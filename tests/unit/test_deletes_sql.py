@@ -310,3 +310,17 @@ def test_a_destination_that_cannot_apply_deletes_is_refused() -> None:
             destination_supports=False,
         )
     assert "deletes: ignore" in (raised.value.fix or "")
+
+
+def test_the_run_line_says_how_many_rows_were_deleted() -> None:
+    from shiftsync.cli.sync import deletes_text
+    from shiftsync.engine.runs import TableRun
+
+    table = TableRun("public.t", "t", "incremental")
+    assert deletes_text(table) == ""
+    table.deletes = {"policy": "hard", "deleted": 1234}
+    assert deletes_text(table) == ", 1,234 deleted"
+    table.deletes = {"policy": "soft", "deleted": 2}
+    assert deletes_text(table) == ", 2 marked deleted"
+    table.deletes = {"policy": "soft", "deleted": 0}
+    assert deletes_text(table) == ""
