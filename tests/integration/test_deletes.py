@@ -244,3 +244,36 @@ def test_a_delete_pass_killed_before_its_commit_changes_nothing(
     assert again.status == "ok", again.tables[0].error
     assert again.tables[0].deletes is not None
     assert again.tables[0].deletes["deleted"] == 2
+
+
+@pytest.mark.parametrize(("kind", "method"), [("parquet", "unload"), ("postgres", "data_api")])
+def test_many_deletes_are_found_by_one_key_only_read(
+    kind: str,
+    method: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    workspace = make_workspace(
+        tmp_path / "ws",
+        info,
+        destination_config(kind, tmp_path, postgres),
+        [_entry(venue, "hard", method)],
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert _delete(admin, venue, "venueid % 4 = 0") == 50
+
+    again = run_sync(workspace, "main")
+    (table,) = again.tables
+    assert again.status == "ok", table.error
+    assert table.deletes is not None
+    assert (table.deletes["deleted"], table.deletes["strategy"]) == (50, "full_read")
+    assert table.deletes["statements"] == 2
+    destination = open_destination(workspace)
+    try:
+        assert_same_table(admin, destination, venue, venue)
+    finally:
+        destination.close()
