@@ -8,6 +8,7 @@ Tables are throwaway copies of the seed (`copies`), dropped after each test.
 from __future__ import annotations
 
 import signal
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from tests.integration.test_sync import (
     open_destination,
     start_paused,
 )
+from tests.support import ROLE_DB_USER as DB_USER
 
 
 def _delete(admin: psycopg.Connection[Any], table: str, where: str) -> int:
@@ -277,3 +279,45 @@ def test_many_deletes_are_found_by_one_key_only_read(
         assert_same_table(admin, destination, venue, venue)
     finally:
         destination.close()
+
+
+def test_a_composite_key_with_text_and_timestamp_parts(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+) -> None:
+    name = f"t_del_pair_{uuid.uuid4().hex[:8]}"
+    table = sql.Identifier("public", name)
+    admin.execute(
+        sql.SQL(
+            "CREATE TABLE {} (region varchar(20), at timestamptz, n int, PRIMARY KEY (region, at))"
+        ).format(table)
+    )
+    try:
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT CASE WHEN i % 2 = 0 THEN 'a|1:b' ELSE 'a' END, "
+                "TIMESTAMPTZ '2026-01-01 00:00:00+02' + i * interval '1 microsecond', i "
+                "FROM generate_series(1, 300) AS g(i)"
+            ).format(table)
+        )
+        admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(DB_USER)))
+        entry = {"include": f"public.{name}", "mode": "incremental", "tracking_field": "n",
+                 "deletes": "hard"}  # fmt: skip
+        workspace = make_workspace(
+            tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+        )
+        assert run_sync(workspace, "main").status == "ok"
+        assert _delete(admin, name, "n IN (2, 3, 299)") == 3
+        again = run_sync(workspace, "main")
+        assert again.status == "ok", again.tables[0].error
+        assert again.tables[0].deletes is not None
+        assert again.tables[0].deletes["deleted"] == 3
+        destination = open_destination(workspace)
+        try:
+            assert_same_table(admin, destination, name, name)
+        finally:
+            destination.close()
+    finally:
+        admin.execute(sql.SQL("DROP TABLE {}").format(table))
