@@ -373,6 +373,13 @@ def _detail_lines(table: TableRun) -> list[str]:
             lines.append(
                 f"  mismatch: {where}: source {m['source']}, destination {m['destination']}"
             )
+    if table.deletes:
+        d = table.deletes
+        lines.append(
+            f"deletes ({d.get('policy')}): {d.get('deleted')} found by {d.get('strategy')} in "
+            f"{d.get('statements')} statement(s), {thousands(d.get('bytes'))} bytes, "
+            f"{d.get('seconds')}s"
+        )
     if table.retries:
         lines.append(f"retries: {table.retries}")
     lines += [f"note: {note}" for note in table.notes]
