@@ -321,3 +321,34 @@ def test_a_composite_key_with_text_and_timestamp_parts(
             destination.close()
     finally:
         admin.execute(sql.SQL("DROP TABLE {}").format(table))
+
+
+def test_a_soft_deleted_row_that_comes_back_is_live_again(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    entry = {"include": f"public.{venue}", "deletes": "soft"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    table = sql.Identifier("public", venue)
+    saved = admin.execute(sql.SQL("SELECT * FROM {} WHERE venueid = 42").format(table)).fetchone()
+    assert saved is not None
+    assert _delete(admin, venue, "venueid = 42") == 1
+    assert run_sync(workspace, "main").status == "ok"
+    admin.execute(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s)").format(table), saved)
+
+    back = run_sync(workspace, "main")
+    assert back.status == "ok", back.tables[0].error
+    destination = open_destination(workspace)
+    try:
+        rows = destination.read_table(venue).to_pylist()
+    finally:
+        destination.close()
+    assert len(rows) == 202
+    assert [r["venueid"] for r in rows if r["_shiftsync_deleted_at"] is not None] == []
