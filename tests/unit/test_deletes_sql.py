@@ -228,7 +228,9 @@ class _Source:
         return [(b, len(v), str(sum(v))) for b, v in groups.items()]
 
 
-def _find(source_keys: list[int], destination_keys: list[int]) -> tuple[list[str], DeletePass]:
+def _find(
+    source_keys: list[int], destination_keys: list[int], keys_per_fetch: int = 65_536
+) -> tuple[list[str], DeletePass]:
     source = _Source(source_keys)
     report = DeletePass("hard")
 
@@ -247,6 +249,7 @@ def _find(source_keys: list[int], destination_keys: list[int]) -> tuple[list[str
             window=None,
             destination=keys,
             report=report,
+            keys_per_fetch=keys_per_fetch,
         )
     return sorted(found, key=int), report
 
@@ -335,3 +338,14 @@ def test_runs_show_gives_the_delete_pass() -> None:
     assert _detail_lines(table) == [
         "deletes (hard): 37 found by buckets in 2 statement(s), 27,846 bytes, 1.25s"
     ]
+
+
+def test_a_bucket_with_two_gone_keys_is_split_again() -> None:
+    keys = list(range(20_000))
+    buckets = bucket_count(len(keys), 2)
+    first = 123
+    target = python_hash_parts(str(first), buckets)[0]
+    second = next(k for k in keys if k != first and python_hash_parts(str(k), buckets)[0] == target)
+    found, report = _find([k for k in keys if k not in (first, second)], keys, keys_per_fetch=10)
+    assert found == sorted([str(first), str(second)], key=int)
+    assert report.steps[:3] == ["summary", f"buckets/{buckets}", f"buckets/{buckets * 64}"]

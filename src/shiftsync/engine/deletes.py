@@ -203,6 +203,7 @@ def find_deleted(
     window: str | None,
     destination: KeySet,
     report: DeletePass,
+    keys_per_fetch: int = KEYS_PER_FETCH,
 ) -> list[str]:
     """The texts of the destination's keys that the source no longer has."""
     ask = _Counter(report, query)
@@ -245,7 +246,7 @@ def find_deleted(
         listed = sum(max(ours[b].count, theirs.get(b, Summary(0, 0)).count) for b in unresolved)
         if listed > FULL_READ_SHARE * mine.count * 4 or len(unresolved) > MAX_LISTED_BUCKETS:
             return _full_read(read_keys, key, destination, report)
-        if listed <= KEYS_PER_FETCH or buckets * SPLIT > MAX_BUCKETS:
+        if listed <= keys_per_fetch or buckets * SPLIT > MAX_BUCKETS:
             break
         within, coarser, buckets = unresolved, buckets, buckets * SPLIT
     report.strategy = "keys"
