@@ -234,9 +234,9 @@ def _find(
     source = _Source(source_keys)
     report = DeletePass("hard")
 
-    def read_all() -> tuple[pa.Table, int]:
+    def read_all() -> tuple[pa.Table, int, int]:
         table = pa.table({"id": pa.array(source_keys, pa.int32())})
-        return table, table.nbytes
+        return table, table.nbytes, 1
 
     with _keyset(pa.table({"id": pa.array(destination_keys, pa.int32())}), [ID]) as keys:
         found = find_deleted(

@@ -63,7 +63,8 @@ FULL_READ_SHARE: Final = 0.05  # past this share of the keys, read them all at o
 DELETED_AT_TYPE: Final = pa.timestamp("us", tz="UTC")
 
 Query = Callable[[str], list[tuple[Any, ...]]]
-ReadKeys = Callable[[], Iterable[pa.RecordBatch]]
+# Reads every source key once: (the keys, bytes received, statements run).
+ReadKeys = Callable[[], tuple[pa.Table, int, int]]
 
 
 @dataclass
@@ -194,7 +195,7 @@ def _summary(row: Sequence[Any], offset: int = 0) -> Summary:
 
 def find_deleted(
     query: Query,
-    read_keys: Callable[[], tuple[pa.Table, int]],
+    read_keys: ReadKeys,
     *,
     schema: str,
     table: str,
@@ -257,14 +258,14 @@ def find_deleted(
 
 
 def _full_read(
-    read_keys: Callable[[], tuple[pa.Table, int]],
+    read_keys: ReadKeys,
     key: Sequence[Column],
     destination: KeySet,
     report: DeletePass,
 ) -> list[str]:
     report.strategy = "full_read"
-    keys, received = read_keys()
-    report.statements += 1
+    keys, received, statements = read_keys()
+    report.statements += statements
     report.bytes += received
     report.steps.append("full_read")
     with KeySet(keys, [(c, c.name) for c in key]) as source:
@@ -383,7 +384,7 @@ def run_delete_pass(
     where: str | None,
     window: str | None,
     query: Query,
-    read_source_keys: Callable[[], tuple[pa.Table, int]],
+    read_source_keys: ReadKeys,
     destination: Destination,
 ) -> DeletePass:
     """Find the destination's rows gone from the source and delete or mark them."""

@@ -282,11 +282,15 @@ class _TableSync:
         """Rows gone from the source leave the destination (or are marked): engine/deletes.py."""
         job, source = self.job, self.ctx.source
 
-        def read_source_keys() -> tuple[pa.Table, int]:
+        def read_source_keys() -> tuple[pa.Table, int, int]:
             names = [c.name for c in key]
             batches = list(source.read(info, columns=names, where=job.filter, method=job.method))
             table = pa.Table.from_batches(batches) if batches else pa.table({})
-            return table, table.nbytes
+            # The read's own counters (this thread's last read), when the source keeps them.
+            stats = getattr(source, "stats", None)
+            received = getattr(stats, "bytes_received", 0) or table.nbytes
+            statements = getattr(stats, "statements", 0) or 1
+            return table, int(received), int(statements)
 
         report = run_delete_pass(
             info=info,
