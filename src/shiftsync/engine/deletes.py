@@ -26,6 +26,7 @@ finds the same keys again.
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from shiftsync.redshift.deletes_sql import (
     key_problem,
 )
 from shiftsync.redshift.types import Column
+from shiftsync.sql_quote import quote_standard
 
 Policy = Literal["ignore", "hard", "soft"]
 
@@ -291,7 +293,7 @@ def rows_with_keys(table: pa.Table, keys: pa.Table, names: Sequence[str]) -> pa.
     positions = table.select(list(names)).append_column(
         "_shiftsync_row", pa.array(range(table.num_rows), pa.int64())
     )
-    using = ", ".join('"' + n.replace('"', '""') + '"' for n in names)
+    using = ", ".join(quote_standard(n) for n in names)
     with duckdb.connect() as db:
         db.register("t", positions)
         db.register("wanted", keys.select(list(names)))
@@ -314,6 +316,7 @@ def apply_deletes(
     state: dict[str, Any],
     now: datetime | None = None,
     table_name: str = "",
+    stop: threading.Event | None = None,
 ) -> int:
     """Delete (hard) or mark (soft) the rows of `deleted_keys`, with the state, in one commit.
 
@@ -355,7 +358,7 @@ def apply_deletes(
     try:
         for batch in batches:
             load.write(batch)
-        debug_pause("before_delete_commit", table_name or target)
+        debug_pause("before_delete_commit", table_name or target, stop=stop)
         load.commit(state)
     except BaseException:
         load.abort()
@@ -386,6 +389,7 @@ def run_delete_pass(
     query: Query,
     read_source_keys: ReadKeys,
     destination: Destination,
+    stop: threading.Event | None = None,
 ) -> DeletePass:
     """Find the destination's rows gone from the source and delete or mark them."""
     started = time.monotonic()
@@ -419,6 +423,7 @@ def run_delete_pass(
         policy=policy,
         state=state,
         table_name=f"{info.ref.schema}.{info.ref.name}",
+        stop=stop,
     )
     report.seconds = time.monotonic() - started
     return report

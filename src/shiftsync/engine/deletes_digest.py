@@ -27,6 +27,7 @@ from shiftsync.redshift.deletes_sql import (
     check_buckets,
 )
 from shiftsync.redshift.types import Column
+from shiftsync.sql_quote import quote_standard
 
 TIMESTAMP_FORMAT: Final = "%Y-%m-%d %H:%M:%S.%f"
 
@@ -49,18 +50,14 @@ _KEYS: Final = "_keys"
 _ARROW: Final = "_arrow_keys"
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 def key_text_duckdb(columns: Sequence[tuple[Column, str]]) -> str:
     """The key text as a DuckDB expression over Arrow columns: (source column, Arrow name)."""
     parts: list[str] = []
     for column, name in columns:
-        text = KEY_TEXT_DUCKDB[column.type_name].replace("{col}", _quote(name))
+        text = KEY_TEXT_DUCKDB[column.type_name].replace("{col}", quote_standard(name))
         if column.type_name == "numeric" and column.scale is not None:
             # A destination may hold a widened decimal; Redshift prints the source's scale.
-            cast = f"cast({_quote(name)} AS DECIMAL(38, {int(column.scale)}))"
+            cast = f"cast({quote_standard(name)} AS DECIMAL(38, {int(column.scale)}))"
             text = f"cast({cast} AS VARCHAR)"
         if len(columns) > 1 and column.type_name in LENGTH_PREFIXED:
             text = f"cast(strlen({text}) AS VARCHAR) || ':' || {text}"
@@ -91,7 +88,7 @@ class KeySet:
         self._db.register(_ARROW, keys.select(self.names))
         text = key_text_duckdb(columns)
         # Key columns become _c0, _c1, ... so that no key name can meet k, x or v.
-        originals = ", ".join(f"{_quote(n)} AS _c{i}" for i, n in enumerate(self.names))
+        originals = ", ".join(f"{quote_standard(n)} AS _c{i}" for i, n in enumerate(self.names))
         positional = ", ".join(f"_c{i}" for i in range(len(self.names)))
         self._db.execute(
             f"CREATE TABLE {_KEYS} AS SELECT {positional}, _k AS k, "
@@ -148,7 +145,7 @@ class KeySet:
         """The original key columns of the keys whose text is in `texts`."""
         self._db.register("_wanted", pa.table({"k": pa.array(list(texts), pa.string())}))
         try:
-            originals = ", ".join(f"_c{i} AS {_quote(n)}" for i, n in enumerate(self.names))
+            originals = ", ".join(f"_c{i} AS {quote_standard(n)}" for i, n in enumerate(self.names))
             return self._db.sql(
                 f"SELECT {originals} FROM {_KEYS} SEMI JOIN _wanted USING (k)"
             ).to_arrow_table()

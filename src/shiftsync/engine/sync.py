@@ -25,7 +25,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from shiftsync.config import Method, RedshiftServerlessConfig
+from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
 from shiftsync.destinations.base import Destination, LoadMode
 
 # The `X as X` imports keep names that were public here before the split importable from here.
@@ -49,28 +49,35 @@ from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
-from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
+from shiftsync.errors import EXIT_ACCESS, EXIT_FAILED, EXIT_OK, AccessError, ShiftsyncError
 from shiftsync.workspace import Workspace
 
 
 def exit_code_of(record: RunRecord) -> int:
-    """0 when every table is ok, else 1. (A run that cannot start at all raises instead: its
-    error carries exit code 2 for configuration, 3 for AWS access.)"""
-    return EXIT_OK if record.status == "ok" else EXIT_FAILED
+    """0 when every table is ok; 3 when AWS refused access to a table (a permission lost or
+    missing: the fix is in IAM, not in the data); else 1. (A run that cannot start at all
+    raises instead: its error carries exit code 2 for configuration, 3 for AWS access.)"""
+    if record.status == "ok":
+        return EXIT_OK
+    if any(t.status == "failed" and t.error_type == AccessError.__name__ for t in record.tables):
+        return EXIT_ACCESS
+    return EXIT_FAILED
 
 
 def _fail(table: TableRun, error: BaseException) -> None:
-    table.status = "failed"
     if isinstance(error, ShiftsyncError):
-        table.error = error.message
-        table.fix = error.fix
-        table.error_type = type(error).__name__
-    else:
-        # A bug, not a data problem: keep the traceback's last line for the report.
-        table.error = f"internal error: {type(error).__name__}: {error}"
-        table.fix = "this is a bug in shiftsync: report it with the run record"
-        table.error_type = "InternalError"
-        table.notes.append("".join(traceback.format_exception_only(error)).strip())
+        table.update(
+            status="failed", error=error.message, fix=error.fix, error_type=type(error).__name__
+        )
+        return
+    # A bug, not a data problem: keep the traceback's last line for the report.
+    table.update(
+        status="failed",
+        error=f"internal error: {type(error).__name__}: {error}",
+        fix="this is a bug in shiftsync: report it with the run record",
+        error_type="InternalError",
+    )
+    table.note("".join(traceback.format_exception_only(error)).strip())
 
 
 def _select(ctx: _Context, connection_method: Method) -> Selection:
@@ -135,7 +142,7 @@ def run_sync(
             store.save(record)
         try:
             if source is None:
-                source = _build_source(workspace, connection, record.run_id)
+                source = _build_source(workspace, connection, record.run_id, sync, options)
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 
@@ -160,7 +167,11 @@ def run_sync(
 
 
 def _build_source(
-    workspace: Workspace, connection: RedshiftServerlessConfig, run_id: str
+    workspace: Workspace,
+    connection: RedshiftServerlessConfig,
+    run_id: str,
+    sync: SyncConfig,
+    options: SyncOptions,
 ) -> Source:
     from shiftsync.aws.session import AssumedRoleSession
     from shiftsync.redshift.source import RedshiftSource
@@ -171,8 +182,14 @@ def _build_source(
         connection.region,
         duration_seconds=connection.session_duration_seconds,
     )
-    source: Source = RedshiftSource(connection, session, run_id=run_id)
-    return source
+    local = RedshiftSource(connection, session, run_id=run_id)
+    if (options.executor or sync.executor) != "ray":
+        return local
+    from shiftsync.executors.ray_source import RaySource, ray_address
+
+    return RaySource(
+        local, workspace.external_id, ray_address(options.ray_address or sync.ray_address)
+    )
 
 
 def _dry_run(ctx: _Context, connection_method: Method) -> None:
@@ -195,10 +212,10 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
                 table.load = str(LoadMode.REPLACE)
             elif job.full_refresh:
                 table.load = str(LoadMode.REPLACE)
-                table.notes.append("--full-refresh: the stored cursor is ignored")
+                table.note("--full-refresh: the stored cursor is ignored")
             else:
                 table.load = str(LoadMode.MERGE if plan.primary_key else LoadMode.APPEND)
-                table.notes.append("replace instead when no cursor is stored yet")
+                table.note("replace instead when no cursor is stored yet")
         except Exception as error:
             _fail(table, error)
 
@@ -249,6 +266,9 @@ def _run(ctx: _Context, connection_method: Method) -> None:
             future.result()
     except BaseException:
         ctx.stop.set()
+        # Workers notice `stop` between batches; one waiting on a long statement would not
+        # until it ends, so its statement is cancelled now.
+        ctx.source.interrupt()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -80,7 +80,7 @@ class _TableSync:
         with self._progress_lock:
             self.rows += rows
             self.bytes += bytes_read
-            self.table.rows, self.table.bytes = self.rows, self.bytes
+            self.table.update(rows=self.rows, bytes=self.bytes)
         self.ctx.observer.table_progress(self.table, self.rows, self.bytes)
 
     def run(self) -> None:
@@ -97,12 +97,15 @@ class _TableSync:
         info = sized_for_window(info, window)
         # The plan is what the read starts with; the read itself may switch (a result too big
         # for the Data API goes through UNLOAD or key chunks), so it gets the configured method.
-        table.method = str(source.plan(info, job.method, columns=plan.columns).method)
-        table.estimated_rows = info.estimated_rows
-        table.estimated_bytes = info.estimated_bytes
-        table.load = str(window.load)
-        table.cursor_from, table.cursor_to = window.cursor_from, window.cursor_to
-        table.notes.extend(window.notes)
+        table.update(
+            method=str(source.plan(info, job.method, columns=plan.columns).method),
+            estimated_rows=info.estimated_rows,
+            estimated_bytes=info.estimated_bytes,
+            load=str(window.load),
+            cursor_from=window.cursor_from,
+            cursor_to=window.cursor_to,
+        )
+        table.note(*window.notes)
         merging = job.mode == "incremental" or window.load is LoadMode.MERGE
         if window.read and merging and plan.primary_key:
             self.check_unique_key(plan, window.where)
@@ -122,7 +125,7 @@ class _TableSync:
         try:
             if window.read:
                 self.copy(info, plan, schema, load, window.where)
-            debug_pause("before_commit", job.name)
+            debug_pause("before_commit", job.name, stop=self.ctx.stop)
             state = TableState(
                 mode=job.mode,
                 cursor=window.cursor_to,
@@ -136,25 +139,25 @@ class _TableSync:
             raise
         if deletes_wanted(job.deletes, window.load):
             self.delete_pass(info, plan, key_columns, window, state.to_json())
-        table.rows = outcome.rows_written if window.read else 0
-        table.bytes = self.bytes
-        table.schema_changes = [
-            {"kind": c.kind, "column": c.column, "old_type": c.old_type, "new_type": c.new_type}
-            for c in outcome.schema_changes
-        ]
+        table.update(
+            rows=outcome.rows_written if window.read else 0,
+            bytes=self.bytes,
+            schema_changes=[
+                {"kind": c.kind, "column": c.column, "old_type": c.old_type, "new_type": c.new_type}
+                for c in outcome.schema_changes
+            ],
+        )
         added = [c.column for c in outcome.schema_changes if c.kind == "add_column"]
         if added and window.load is not LoadMode.REPLACE:
-            table.notes.append(
+            table.note(
                 f"new column(s) {', '.join(added)}: rows not read in this run hold NULL there; "
                 "run with --full-refresh if the source filled them"
             )
         # The source keeps the counters of the last read started in this thread: this one's.
-        stats = getattr(source, "stats", None)
-        if window.read and stats is not None:
-            retries, method = getattr(stats, "retries", None), getattr(stats, "method", None)
-            table.retries = retries if isinstance(retries, int) else 0
-            table.method = method if isinstance(method, str) and method else table.method
-        debug_pause("before_verify", job.name)
+        if window.read:
+            stats = source.stats
+            table.update(retries=stats.retries, method=stats.method or table.method)
+        debug_pause("before_verify", job.name, stop=self.ctx.stop)
         if ctx.options.verify:
             self.verify(plan, window.verify_where, live_only=job.deletes == "soft")
         else:
@@ -260,10 +263,10 @@ class _TableSync:
                         fix="run the sync again",
                     )
                 if first:
-                    debug_pause("after_first_batch_read", job.name)
+                    debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
                 load.write(self.shaped(plan, batch, schema))
                 if first:
-                    debug_pause("after_first_batch_written", job.name)
+                    debug_pause("after_first_batch_written", job.name, stop=self.ctx.stop)
                     first = False
         finally:
             # Closing the generator ends the read at once: staged UNLOAD files are deleted.
@@ -286,11 +289,8 @@ class _TableSync:
             names = [c.name for c in key]
             batches = list(source.read(info, columns=names, where=job.filter, method=job.method))
             table = pa.Table.from_batches(batches) if batches else pa.table({})
-            # The read's own counters (this thread's last read), when the source keeps them.
-            stats = getattr(source, "stats", None)
-            received = getattr(stats, "bytes_received", 0) or table.nbytes
-            statements = getattr(stats, "statements", 0) or 1
-            return table, int(received), int(statements)
+            stats = source.stats  # this thread's last read: this one
+            return table, stats.bytes_received or table.nbytes, stats.statements or 1
 
         report = run_delete_pass(
             info=info,
@@ -305,8 +305,9 @@ class _TableSync:
             query=source.query,
             read_source_keys=read_source_keys,
             destination=self.ctx.destination,
+            stop=self.ctx.stop,
         )
-        self.table.deletes = report.to_json()
+        self.table.update(deletes=report.to_json())
 
     def shaped(self, plan: TablePlan, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         """A batch as written; under `deletes: soft` with `_shiftsync_deleted_at` NULL (live)."""
