@@ -65,6 +65,7 @@ def test_a_row_committed_late_is_caught_only_with_lookback(
         assert (9999999 in keys) is caught
         if caught:
             assert again.status == "ok", table.error
+            assert any(n.startswith("lookback 2h: rows from ") for n in table.notes)
             assert_same_table(admin, destination, sales, sales)
         else:
             assert table.error_type == "VerificationError"

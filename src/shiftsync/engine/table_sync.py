@@ -186,7 +186,12 @@ class _TableSync:
             low = None if notes else low
         if low is not None and lookback is not None:
             # Rows committed late sit just below the cursor: read them again (merged by key).
-            low = lowered_cursor(low, tracking, lookback)
+            stored, low = low, lowered_cursor(low, tracking, lookback)
+            notes = (
+                *notes,
+                f"lookback {lookback.text}: rows from {low} are read again (stored cursor "
+                f"{stored})",
+            )
         rows = ctx.source.query(
             build_high_water_sql(job.schema, job.table, tracking, low, job.filter)
         )
