@@ -61,3 +61,25 @@ def test_quick_bench_writes_every_case(tmp_path: Path) -> None:
     names = {c["name"] for c in data["checks"]}
     assert "Data API CSV end to end ÷ floor" in names
     assert "auto's pick ÷ the faster method" in names
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_deletes_bench_writes_its_report(tmp_path: Path) -> None:
+    """`python -m bench.deletes` at a small size: every case runs and finds its deletes."""
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.deletes", "--rows", "3000", "--out", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=580,
+        check=False,
+    )
+    documents = sorted(tmp_path.glob("deletes-*.json"))
+    assert len(documents) == 1, done.stderr[-3000:]
+    data = json.loads(documents[0].read_text())
+    cases = {c["case"]: c for c in data["cases"]}
+    assert cases["no change"]["statements"] == 1
+    assert cases["37 deleted"]["deleted"] == 37
+    assert cases["10% deleted (unload)"]["deleted"] == 300
+    assert sorted(tmp_path.glob("deletes-*.md"))

@@ -284,7 +284,10 @@ def same(left: Any, right: Any) -> bool:
 # --- first load -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", list(LoadMode))
+ROW_MODES = [m for m in LoadMode if m is not LoadMode.DELETE]
+
+
+@pytest.mark.parametrize("mode", ROW_MODES)
 def test_first_load_of_any_mode_creates_the_table(dest: Destination, mode: LoadMode) -> None:
     assert dest.table_schema("fresh") is None
     outcome = load(dest, "fresh", [simple([1, 2], ["a", "b"])], mode, primary_key=("id",))
@@ -294,6 +297,35 @@ def test_first_load_of_any_mode_creates_the_table(dest: Destination, mode: LoadM
     assert created is not None
     assert [(f.name, f.type) for f in created] == [("id", pa.int64()), ("v", pa.string())]
     assert pairs(dest, "fresh") == [(1, "a"), (2, "b")]
+
+
+def test_read_table_of_some_columns(dest: Destination) -> None:
+    load(dest, "t", [simple([1, 2], ["a", "b"])])
+    reader: Any = dest
+    assert reader.read_table("t", columns=["id"]).to_pylist() in (
+        [{"id": 1}, {"id": 2}],
+        [{"id": 2}, {"id": 1}],
+    )
+    with pytest.raises(DestinationError, match="no column 'nope'"):
+        reader.read_table("t", columns=["nope"])
+
+
+def test_a_delete_load_removes_the_keys_with_the_state(dest: Destination) -> None:
+    load(dest, "t", [simple([1, 2, 3], ["a", "b", "c"])], state={"run": 1})
+    keys = pa.schema([SIMPLE.field("id")])
+    outcome = load(
+        dest,
+        "t",
+        [batch(keys, id=[3, 1, 9])],
+        LoadMode.DELETE,
+        schema=keys,
+        primary_key=("id",),
+        state={"run": 2},
+    )
+    assert outcome.rows_written == 3
+    assert pairs(dest, "t") == [(2, "b")]
+    assert dest.read_state("t", "t") == {"run": 2}
+    assert [f.name for f in dest.table_schema("t") or ()] == ["id", "v"]
 
 
 # --- every type, exactly ----------------------------------------------------------------------
@@ -1010,7 +1042,7 @@ class _PointerLandsThenRaises(ParquetDestination):
         raise OSError("timed out waiting for the response")
 
 
-@pytest.mark.parametrize("mode", list(LoadMode))
+@pytest.mark.parametrize("mode", ROW_MODES)
 @pytest.mark.parametrize("where", ["local", "s3"])
 def test_parquet_abort_after_the_pointer_landed_keeps_what_it_published(
     where: str, mode: LoadMode, tmp_path: Path, request: pytest.FixtureRequest

@@ -326,3 +326,18 @@ def test_resolve_normalized_collision_is_refused() -> None:
     columns = (Column("UserId", "int4"), Column("user_id", "int4"))
     with pytest.raises(ConfigError, match="both become 'user_id'"):
         resolve_table(job(), columns, normalize=True)
+
+
+def test_deletes_default_to_the_sync_and_an_entry_overrides_them() -> None:
+    config = sync(
+        deletes="soft",
+        tables=[
+            "public.*",
+            {"include": "public.sales", "deletes": "ignore"},
+            {"include": "public.event", "mode": "incremental", "tracking_field": "t",
+             "lookback": "2h"},
+        ],
+    )  # fmt: skip
+    jobs = {j.name: j for j in select_tables("s", config, SOURCE).jobs}
+    assert (jobs["public.users"].deletes, jobs["public.sales"].deletes) == ("soft", "ignore")
+    assert (jobs["public.event"].lookback, jobs["public.users"].lookback) == ("2h", None)

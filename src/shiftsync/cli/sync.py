@@ -103,11 +103,21 @@ class PlainProgress(SyncObserver):
         if table.status == "ok":
             verified = verification_text(table)
             self._line(
-                f"{table.table}: ok, {thousands(table.rows)} rows, {megabytes(table.bytes)} MB "
+                f"{table.table}: ok, {thousands(table.rows)} rows, {megabytes(table.bytes)} MB"
+                f"{deletes_text(table)} "
                 f"in {table.duration_seconds:.1f}s{', ' + verified if verified else ''}"
             )
         else:
             self._line(f"{table.table}: FAILED: {table.error}")
+
+
+def deletes_text(table: TableRun) -> str:
+    """`, 3 deleted` (or `marked deleted` under soft) after a delete pass that found rows."""
+    found = int((table.deletes or {}).get("deleted") or 0)
+    if not found:
+        return ""
+    verb = "marked deleted" if (table.deletes or {}).get("policy") == "soft" else "deleted"
+    return f", {thousands(found)} {verb}"
 
 
 class LiveProgress(SyncObserver):
@@ -382,6 +392,13 @@ def _detail_lines(table: TableRun) -> list[str]:
             lines.append(
                 f"  mismatch: {where}: source {m['source']}, destination {m['destination']}"
             )
+    if table.deletes:
+        d = table.deletes
+        lines.append(
+            f"deletes ({d.get('policy')}): {d.get('deleted')} found by {d.get('strategy')} in "
+            f"{d.get('statements')} statement(s), {thousands(d.get('bytes'))} bytes, "
+            f"{d.get('seconds')}s"
+        )
     if table.retries:
         lines.append(f"retries: {table.retries}")
     lines += [f"note: {note}" for note in table.notes]

@@ -19,12 +19,19 @@ from shiftsync.config.validators import (
     NonEmpty,
     TablePattern,
     _check_cron,
+    _check_lookback,
     _check_nonblank,
     _check_target,
     _invalid,
 )
 
 _GLOB_CHARS: Final = frozenset("*?[")
+
+DeletesPolicy = Literal["ignore", "hard", "soft"]
+_DELETES_DOC: Final = (
+    "Rows deleted in the source: left in the destination (ignore), deleted there too (hard), "
+    "or kept with _shiftsync_deleted_at set (soft). hard and soft need a primary key."
+)
 
 
 class ColumnSelection(_Model):
@@ -113,6 +120,18 @@ class TableSelection(_Model):
         expected="auto, data_api or unload",
         doc="Overrides the sync's and the connection's method for these tables.",
     )
+    deletes: DeletesPolicy | None = _field(
+        None,
+        expected="ignore, hard or soft",
+        doc=_DELETES_DOC + " Default: the sync's deletes.",
+    )
+    lookback: Annotated[str | int, AfterValidator(_check_lookback)] | None = _field(
+        None,
+        expected="a duration such as 2h, 30m, 7d, or a number",
+        doc="Incremental: also read again the rows this far below the cursor (a duration for "
+        "timestamp and date cursors, a number for integer ones) and merge them by key, to "
+        "catch rows committed late. Needs a primary key.",
+    )
 
     @field_validator("tracking_field")
     @classmethod
@@ -124,6 +143,13 @@ class TableSelection(_Model):
             raise _invalid(
                 "set, but mode is full_refresh", "no tracking_field, or mode: incremental"
             )
+        return value
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback_is_incremental(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("mode") != "incremental":
+            raise _invalid("set, but mode is not incremental", "no lookback, or mode: incremental")
         return value
 
     @field_validator("columns")
@@ -199,6 +225,7 @@ class SyncConfig(_Model):
         doc="When a source table changes shape: add new columns (evolve), ignore them "
         "(freeze), or stop (fail).",
     )
+    deletes: DeletesPolicy = _field("ignore", expected="ignore, hard or soft", doc=_DELETES_DOC)
     schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(
         None,
         expected="a 5-field cron expression",

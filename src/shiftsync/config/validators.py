@@ -249,6 +249,26 @@ def _check_cron(value: str) -> str:
     return value
 
 
+LOOKBACK_RE: Final = re.compile(r"^(?:[1-9]\d*\s*[smhd]|\d*\.?\d+)$")
+
+
+def _check_lookback(value: str | int) -> str:
+    """A positive duration (2h, 30m, 90s, 7d) or a positive number, kept as text."""
+    text = str(value).strip()
+    if isinstance(value, bool) or not LOOKBACK_RE.match(text) or _is_zero(text):
+        raise _invalid(
+            "not a positive duration or number", "a duration such as 2h, 30m, 7d, or a number"
+        )
+    return text
+
+
+def _is_zero(text: str) -> bool:
+    try:
+        return float(text) == 0
+    except ValueError:
+        return False
+
+
 _Sized = TypeVar("_Sized", bound=Sized)
 
 

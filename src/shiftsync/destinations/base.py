@@ -31,6 +31,8 @@ from shiftsync.errors import DestinationError
 STATE_TABLE: Final = "_shiftsync_state"
 STAGE_PREFIX: Final = "_shiftsync_stage_"
 SEQUENCE_COLUMN: Final = "_shiftsync_seq"
+# Set (UTC) on rows that `deletes: soft` found gone from the source; NULL on live rows.
+DELETED_AT_COLUMN: Final = "_shiftsync_deleted_at"
 # PostgreSQL truncates identifiers past 63 bytes; one naming rule keeps all destinations alike.
 MAX_IDENTIFIER_BYTES: Final = 63
 _TOKEN_HEX: Final = 8
@@ -40,6 +42,12 @@ class LoadMode(StrEnum):
     REPLACE = "replace"  # full refresh: stage, then swap atomically
     MERGE = "merge"  # upsert by primary key (incoming deduplicated by key, last written wins)
     APPEND = "append"  # insert only
+    # delete the target rows whose key is written (the batches hold key columns only); with
+    # the state, in one transaction: how a delete pass removes rows gone from the source
+    DELETE = "delete"
+
+
+KEYED_MODES: Final = frozenset({LoadMode.MERGE, LoadMode.DELETE})
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,9 @@ class Destination(Protocol):
 
     def start_load(self, spec: LoadSpec) -> Load: ...
 
-    def profile(self, target: str, columns: Sequence[str]) -> TableProfile: ...
+    def profile(
+        self, target: str, columns: Sequence[str], *, live_only: bool = False
+    ) -> TableProfile: ...
 
     def read_table(self, target: str) -> pa.Table: ...
 
@@ -121,7 +131,7 @@ def validate_spec(spec: LoadSpec) -> None:
             "a load was started without a target table name",
             fix="this is a bug in the caller: report it with the sync's configuration",
         )
-    if spec.mode is LoadMode.MERGE:
+    if spec.mode in KEYED_MODES:
         if not spec.primary_key:
             raise DestinationError(
                 f"table {spec.target!r}: a merge load needs a primary key, and none was given",
@@ -148,7 +158,7 @@ def check_merge_keys(target: str, batch: pa.RecordBatch, primary_key: Sequence[s
 
 def conform_incoming(spec: LoadSpec, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     """An incoming batch conformed to `schema`, its merge keys checked first when merging."""
-    if spec.mode is LoadMode.MERGE:
+    if spec.mode in KEYED_MODES:
         check_merge_keys(spec.target, batch, spec.primary_key)
     return conform_batch(batch, schema)
 
@@ -366,6 +376,16 @@ def profile_columns(
             fix="run the sync again so the destination table has every source column",
         )
     return [(c, schema.field(c).type) for c in columns]
+
+
+def profile_columns_names(target: str, schema: pa.Schema, columns: Sequence[str]) -> list[str]:
+    """`columns`, each checked to be in `schema` (for reads of some columns only)."""
+    return [name for name, _ in profile_columns(target, schema, columns)]
+
+
+def live_only_filter(schema: pa.Schema, live_only: bool) -> str | None:
+    """The column whose NULL marks a live row, when the profile must skip soft-deleted rows."""
+    return DELETED_AT_COLUMN if live_only and DELETED_AT_COLUMN in schema.names else None
 
 
 def missing_table(target: str, where: str) -> DestinationError:

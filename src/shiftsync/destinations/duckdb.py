@@ -28,6 +28,7 @@ import duckdb
 import pyarrow as pa
 
 from shiftsync.destinations.base import (
+    KEYED_MODES,
     SEQUENCE_COLUMN,
     LoadMode,
     LoadOutcome,
@@ -39,9 +40,11 @@ from shiftsync.destinations.base import (
     encode_state,
     ensure_open,
     is_stage_of,
+    live_only_filter,
     missing_table,
     new_run_token,
     profile_columns,
+    profile_columns_names,
     stage_table_name,
     state_key_of,
     subschema,
@@ -103,7 +106,7 @@ class DuckDBLoad:
             return
         columns = list(self._plan.write_columns)
         batch = conform_incoming(self._spec, batch, self._write_schema)
-        if self._spec.mode is LoadMode.MERGE:
+        if self._spec.mode in KEYED_MODES:
             batch = with_sequence(batch, self._rows)
             columns.append(SEQUENCE_COLUMN)
         with self._destination.errors(f"writing table {self._spec.target!r}"):
@@ -134,6 +137,8 @@ class DuckDBLoad:
                     (inserted,) = self._cursor.execute(insert).fetchall()[0]
                     self._cursor.execute(f"DROP TABLE {quote_identifier(self._stage)}")
                     written = int(inserted)
+                elif self._spec.mode is LoadMode.DELETE:
+                    self._cursor.execute(f"DROP TABLE {quote_identifier(self._stage)}")
                 if encoded is not None:
                     self._cursor.execute(upsert, [state_key_of(self._spec), encoded, target])
                 self._cursor.execute("COMMIT")
@@ -154,6 +159,9 @@ class DuckDBLoad:
     def _commit_statements(self) -> tuple[list[str], str | None]:
         """The commit's statements, and for merge/append the INSERT of the stage (then dropped)."""
         target, stage, plan = self._spec.target, self._stage, self._plan
+        if self._spec.mode is LoadMode.DELETE:
+            delete, _ = build_merge_sql(target, stage, plan.schema.names, self._spec.primary_key)
+            return [delete], None
         if self._spec.mode is LoadMode.REPLACE:
             swap = [
                 f"DROP TABLE IF EXISTS {quote_identifier(target)}",
@@ -206,6 +214,8 @@ class DuckDBDestination:
     """A DuckDB database file; created on first use."""
 
     kind = "duckdb"
+    # LoadMode.DELETE and profile(live_only=...): what deletes: hard/soft need.
+    supports_deletes = True
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -282,7 +292,7 @@ class DuckDBDestination:
         existing = self.table_schema(spec.target)
         plan = plan_schema(spec.target, existing, spec.schema, spec.schema_changes)
         stage = stage_table_name(spec.target, new_run_token())
-        create = build_create_table_sql(stage, plan.schema, sequence=spec.mode is LoadMode.MERGE)
+        create = build_create_table_sql(stage, plan.schema, sequence=spec.mode in KEYED_MODES)
         cursor = self._cursor()
         try:
             with self.lock, self.errors(f"preparing the load of table {spec.target!r}"):
@@ -302,22 +312,30 @@ class DuckDBDestination:
             if is_stage_of(name, target):
                 cursor.execute(f"DROP TABLE IF EXISTS {quote_identifier(name)}")
 
-    def profile(self, target: str, columns: Sequence[str]) -> TableProfile:
+    def profile(
+        self, target: str, columns: Sequence[str], *, live_only: bool = False
+    ) -> TableProfile:
         schema = self.table_schema(target)
         if schema is None:
             raise missing_table(target, f"DuckDB file {str(self.path)!r}")
         selected = profile_columns(target, schema, columns)
+        relation = quote_identifier(target)
+        deleted = live_only_filter(schema, live_only)
+        if deleted is not None:
+            relation = f"(SELECT * FROM {relation} WHERE {quote_identifier(deleted)} IS NULL)"
         cursor = self._cursor()
         try:
             with self.errors(f"profiling table {target!r}"):
-                return run_profile(cursor, quote_identifier(target), selected)
+                return run_profile(cursor, relation, selected)
         finally:
             cursor.close()
 
-    def read_table(self, target: str) -> pa.Table:
+    def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         schema = self.table_schema(target)
         if schema is None:
             raise missing_table(target, f"DuckDB file {str(self.path)!r}")
+        if columns is not None:
+            schema = subschema(schema, profile_columns_names(target, schema, columns))
         cursor = self._cursor()
         try:
             with self.errors(f"reading table {target!r}"):

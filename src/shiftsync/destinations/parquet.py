@@ -43,6 +43,7 @@ import pyarrow.fs as pafs
 from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.destinations.base import (
+    KEYED_MODES,
     LoadMode,
     LoadOutcome,
     LoadSpec,
@@ -51,15 +52,17 @@ from shiftsync.destinations.base import (
     conform_incoming,
     encode_state,
     ensure_open,
+    live_only_filter,
     missing_table,
     new_run_token,
     profile_columns,
+    profile_columns_names,
     state_key_of,
     subschema,
     validate_spec,
     with_sequence,
 )
-from shiftsync.destinations.duckdb_sql import run_profile
+from shiftsync.destinations.duckdb_sql import quote_identifier, run_profile
 from shiftsync.destinations.parquet_files import PartWriter, scan
 from shiftsync.destinations.parquet_layout import (
     POINTER_FILE,
@@ -120,7 +123,7 @@ class ParquetLoad:
         batch = conform_incoming(self._spec, batch, self._write_schema)
         batch = conform_batch(batch, self._plan.schema, missing_as_null=True)
         with self._destination.errors(f"writing dataset {self._spec.target!r}"):
-            if self._spec.mode is LoadMode.MERGE:
+            if self._spec.mode in KEYED_MODES:
                 self._stage.add(with_sequence(batch, self._staged))
             else:
                 self._writer.write(batch)
@@ -192,7 +195,9 @@ class ParquetLoad:
         batches = None
         if old is not None and old.files:
             batches = scan(self._fs, self._folder, old.files, self._plan.schema)
-        incoming = self._stage.merge(batches, self._writer.write)
+        incoming = self._stage.merge(
+            batches, self._writer.write, keep_incoming=self._spec.mode is LoadMode.MERGE
+        )
         files = [f"{self._current}/{n}" for n in self._writer.close(at_least_one=True)]
         return files, self._writer.rows, incoming
 
@@ -224,6 +229,8 @@ class ParquetDestination:
     """
 
     kind = "parquet"
+    # LoadMode.DELETE and profile(live_only=...): what deletes: hard/soft need.
+    supports_deletes = True
 
     def __init__(
         self,
@@ -357,22 +364,33 @@ class ParquetDestination:
             raise missing_table(target, f"Parquet root {self.root!r}")
         return fs, pointer
 
-    def profile(self, target: str, columns: Sequence[str]) -> TableProfile:
+    def profile(
+        self, target: str, columns: Sequence[str], *, live_only: bool = False
+    ) -> TableProfile:
         fs, pointer = self._current(target)
         selected = profile_columns(target, pointer.schema, columns)
-        schema = subschema(pointer.schema, [name for name, _ in selected])
+        names = [name for name, _ in selected]
+        deleted = live_only_filter(pointer.schema, live_only)
+        relation = "dataset"
+        if deleted is not None:
+            names = [*names, deleted] if deleted not in names else names
+            relation = f"(SELECT * FROM dataset WHERE {quote_identifier(deleted)} IS NULL)"
+        schema = subschema(pointer.schema, names)
         reader = pa.RecordBatchReader.from_batches(
             schema, scan(fs, self.path(target), pointer.files, schema)
         )
         with self.errors(f"profiling dataset {target!r}"), duckdb.connect() as connection:
             connection.register("dataset", reader)
-            return run_profile(connection, "dataset", selected)
+            return run_profile(connection, relation, selected)
 
-    def read_table(self, target: str) -> pa.Table:
+    def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         fs, pointer = self._current(target)
+        schema = pointer.schema
+        if columns is not None:
+            schema = subschema(schema, profile_columns_names(target, schema, columns))
         with self.errors(f"reading dataset {target!r}"):
-            batches = list(scan(fs, self.path(target), pointer.files, pointer.schema))
-        return pa.Table.from_batches(batches, schema=pointer.schema)
+            batches = list(scan(fs, self.path(target), pointer.files, schema))
+        return pa.Table.from_batches(batches, schema=schema)
 
     def close(self) -> None:
         self._s3_cache = None

@@ -46,10 +46,15 @@ class MergeStage:
         self._stage.unregister("batch")
 
     def merge(
-        self, old: Iterator[pa.RecordBatch] | None, write: Callable[[pa.RecordBatch], None]
+        self,
+        old: Iterator[pa.RecordBatch] | None,
+        write: Callable[[pa.RecordBatch], None],
+        *,
+        keep_incoming: bool = True,
     ) -> int:
         """Hand the merged rows to `write`: the `old` rows whose key is not staged, then the
-        staged rows, last per key. Returns how many staged keys there were."""
+        staged rows, last per key (not with `keep_incoming` False: a delete by the staged
+        keys). Returns how many staged keys there were."""
         columns = ", ".join(quote_identifier(c) for c in self._schema.names)
         key_list = ", ".join(quote_identifier(k) for k in self._primary_key)
         if self._stage is None:  # nothing incoming: the new version is the old rows
@@ -63,6 +68,8 @@ class MergeStage:
         )
         (incoming,) = stage.execute("SELECT count(*) FROM latest").fetchall()[0]
         query = f"SELECT {columns} FROM latest"
+        if not keep_incoming:
+            query += " WHERE false"
         if old is not None:
             reader = pa.RecordBatchReader.from_batches(
                 duckdb_form_schema(self._schema), (to_duckdb_form(b) for b in old)

@@ -32,6 +32,7 @@ import pyarrow as pa
 from psycopg import sql
 
 from shiftsync.destinations.base import (
+    KEYED_MODES,
     SEQUENCE_COLUMN,
     STAGE_PREFIX,
     STATE_TABLE,
@@ -45,9 +46,11 @@ from shiftsync.destinations.base import (
     encode_state,
     ensure_open,
     is_stage_of,
+    live_only_filter,
     missing_table,
     new_run_token,
     profile_columns,
+    profile_columns_names,
     stage_table_name,
     state_key_of,
     subschema,
@@ -168,7 +171,7 @@ class PostgresLoad:
         if not self._target_exists:
             return [build_create_table_sql(self._target, self._spec.target, self._plan.schema)]
         statements = build_evolve_sql(self._target, self._spec.target, self._plan)
-        if self._spec.mode is LoadMode.MERGE:
+        if self._spec.mode in KEYED_MODES:
             delete, _ = build_merge_sql(
                 self._target, self._stage, self._plan.schema.names, self._spec.primary_key
             )
@@ -198,6 +201,8 @@ class PostgresDestination:
     """Tables in one schema of a PostgreSQL database."""
 
     kind = "postgres"
+    # LoadMode.DELETE and profile(live_only=...): what deletes: hard/soft need.
+    supports_deletes = True
 
     def __init__(self, dsn: str, schema: str) -> None:
         self.dsn = dsn
@@ -318,12 +323,20 @@ class PostgresDestination:
                         sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.schema, name))
                     )
 
-    def profile(self, target: str, columns: Sequence[str]) -> TableProfile:
+    def profile(
+        self, target: str, columns: Sequence[str], *, live_only: bool = False
+    ) -> TableProfile:
         schema = self.table_schema(target)
         if schema is None:
             raise missing_table(target, f"PostgreSQL schema {self.schema!r}")
         selected = profile_columns(target, schema, columns)
-        query = build_profile_sql(sql.Identifier(self.schema, target), selected)
+        relation: sql.Composable = sql.Identifier(self.schema, target)
+        deleted = live_only_filter(schema, live_only)
+        if deleted is not None:
+            relation = sql.SQL("(SELECT * FROM {} WHERE {} IS NULL) AS live").format(
+                relation, sql.Identifier(deleted)
+            )
+        query = build_profile_sql(relation, selected)
         with self._controlled() as connection, self.errors(f"profiling table {target!r}"):
             row = connection.execute(query).fetchone()
         if row is None:
@@ -334,10 +347,12 @@ class PostgresDestination:
         ]
         return assemble_profile(row[0], selected, values)
 
-    def read_table(self, target: str) -> pa.Table:
+    def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         schema = self.table_schema(target)
         if schema is None:
             raise missing_table(target, f"PostgreSQL schema {self.schema!r}")
+        if columns is not None:
+            schema = subschema(schema, profile_columns_names(target, schema, columns))
         query = build_read_sql(sql.Identifier(self.schema, target), schema)
         with self._controlled() as connection, self.errors(f"reading table {target!r}"):
             rows = connection.execute(query).fetchall()

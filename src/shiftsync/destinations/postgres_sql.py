@@ -220,7 +220,7 @@ def _profile_expressions(column: str, data_type: pa.DataType) -> list[sql.Compos
 
 
 def build_profile_sql(
-    table: sql.Identifier, columns: Sequence[tuple[str, pa.DataType]]
+    table: sql.Composable, columns: Sequence[tuple[str, pa.DataType]]
 ) -> sql.Composed:
     """One scan: count(*), then count, total, min, max per column."""
     parts: list[sql.Composable] = [sql.SQL("count(*)")]

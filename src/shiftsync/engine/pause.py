@@ -19,13 +19,18 @@ PAUSE_SECONDS_ENV: Final = "SHIFTSYNC_DEBUG_PAUSE_SECONDS"
 RESUME_FILE_ENV: Final = "SHIFTSYNC_DEBUG_RESUME_FILE"
 PAUSE_MARKER: Final = "SHIFTSYNC_PAUSED"
 PausePoint = Literal[
-    "after_first_batch_read", "after_first_batch_written", "before_commit", "before_verify"
+    "after_first_batch_read",
+    "after_first_batch_written",
+    "before_commit",
+    "before_verify",
+    "before_delete_commit",
 ]
 PAUSE_POINTS: Final[tuple[str, ...]] = (
     "after_first_batch_read",
     "after_first_batch_written",
     "before_commit",
     "before_verify",
+    "before_delete_commit",
 )
 
 

@@ -76,6 +76,7 @@ class TableRun:
     statements: int = 0
     schema_changes: list[dict[str, Any]] = field(default_factory=list)
     verification: dict[str, Any] | None = None
+    deletes: dict[str, Any] | None = None  # the delete pass: engine/deletes.py DeletePass
     cursor_from: str | None = None
     cursor_to: str | None = None
     estimated_rows: int | None = None

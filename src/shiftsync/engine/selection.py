@@ -70,6 +70,8 @@ class TableJob:
     method: Method
     state_key: str
     full_refresh: bool = False  # --full-refresh: ignore the stored cursor
+    deletes: Literal["ignore", "hard", "soft"] = "ignore"
+    lookback: str | None = None  # incremental: read again this far below the cursor
 
     @property
     def name(self) -> str:
@@ -177,6 +179,8 @@ def select_tables(
                 method=entry.method or sync.method or connection_method,
                 state_key=state_key(sync_name, schema, table),
                 full_refresh=full_refresh,
+                deletes=entry.deletes or sync.deletes,
+                lookback=None if entry.lookback is None else str(entry.lookback),
             )
         )
     problems += _missing_exact(sync_name, sync, listed)

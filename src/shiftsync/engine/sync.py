@@ -30,6 +30,7 @@ from shiftsync.config.alerts import AlertsConfig
 from shiftsync.destinations.base import Destination, LoadMode
 
 # The `X as X` imports keep names that were public here before the split importable from here.
+from shiftsync.engine.change_checks import check_change_options
 from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
 from shiftsync.engine.housekeeping import clean_interrupted_runs as clean_interrupted_runs
 from shiftsync.engine.housekeeping import hash_salt as hash_salt
@@ -235,6 +236,7 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
             plan = resolve_table(
                 job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
             )
+            check_change_options(job, info.kind, plan, ctx.destination)
             table.method = str(ctx.source.plan(info, job.method, columns=plan.columns).method)
             table.estimated_rows = info.estimated_rows
             table.estimated_bytes = info.estimated_bytes

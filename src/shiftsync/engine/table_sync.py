@@ -13,6 +13,15 @@ from typing import Any
 import pyarrow as pa
 
 from shiftsync.destinations.base import Load, LoadMode, LoadSpec
+from shiftsync.engine.change_checks import check_change_options
+from shiftsync.engine.deletes import (
+    delete_key,
+    deleted_at_field,
+    deletes_wanted,
+    run_delete_pass,
+    soft_window,
+)
+from shiftsync.engine.lookback import Lookback, lowered_cursor
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
@@ -36,6 +45,7 @@ from shiftsync.engine.verify import (
 )
 from shiftsync.errors import ConfigError, ShiftsyncError
 from shiftsync.redshift.catalog import TableInfo
+from shiftsync.redshift.types import Column
 
 
 def sized_for_window(info: TableInfo, window: Window) -> TableInfo:
@@ -80,7 +90,10 @@ class _TableSync:
         plan = resolve_table(
             job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
         )
-        window = self.window(plan)
+        key_columns = delete_key(plan)
+        lookback = check_change_options(job, info.kind, plan, destination)
+        window = self.window(plan, lookback)
+        window = soft_window(window, job.deletes, destination.table_schema(job.target))
         info = sized_for_window(info, window)
         # The plan is what the read starts with; the read itself may switch (a result too big
         # for the Data API goes through UNLOAD or key chunks), so it gets the configured method.
@@ -93,9 +106,12 @@ class _TableSync:
             cursor_to=window.cursor_to,
         )
         table.note(*window.notes)
-        if window.read and job.mode == "incremental" and plan.primary_key:
+        merging = job.mode == "incremental" or window.load is LoadMode.MERGE
+        if window.read and merging and plan.primary_key:
             self.check_unique_key(plan, window.where)
         schema = load_schema(plan)
+        if job.deletes == "soft":
+            schema = schema.append(deleted_at_field())
         spec = LoadSpec(
             target=job.target,
             schema=schema,
@@ -121,6 +137,8 @@ class _TableSync:
         except BaseException:
             load.abort()
             raise
+        if deletes_wanted(job.deletes, window.load):
+            self.delete_pass(info, plan, key_columns, window, state.to_json())
         table.update(
             rows=outcome.rows_written if window.read else 0,
             bytes=self.bytes,
@@ -145,11 +163,11 @@ class _TableSync:
             )
         debug_pause("before_verify", job.name, stop=self.ctx.stop)
         if ctx.options.verify:
-            self.verify(plan, window.verify_where)
+            self.verify(plan, window.verify_where, live_only=job.deletes == "soft")
         else:
             table.verification = VerificationResult("skipped", note="--no-verify").to_json()
 
-    def window(self, plan: TablePlan) -> Window:
+    def window(self, plan: TablePlan, lookback: Lookback | None = None) -> Window:
         job, ctx = self.job, self.ctx
         if job.mode == "full_refresh":
             return full_refresh_window(job.filter)
@@ -170,6 +188,14 @@ class _TableSync:
         elif state is not None and low is not None:
             notes = self.unusable_cursor(state)
             low = None if notes else low
+        if low is not None and lookback is not None:
+            # Rows committed late sit just below the cursor: read them again (merged by key).
+            stored, low = low, lowered_cursor(low, tracking, lookback)
+            notes = (
+                *notes,
+                f"lookback {lookback.text}: rows from {low} are read again (stored cursor "
+                f"{stored})",
+            )
         rows = ctx.source.query(
             build_high_water_sql(job.schema, job.table, tracking, low, job.filter)
         )
@@ -247,7 +273,7 @@ class _TableSync:
                     )
                 if first:
                     debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
-                load.write(shape_batch(plan, batch, schema, self.ctx.salt))
+                load.write(self.shaped(plan, batch, schema))
                 if first:
                     debug_pause("after_first_batch_written", job.name, stop=self.ctx.stop)
                     first = False
@@ -257,7 +283,50 @@ class _TableSync:
             if callable(close):
                 close()
 
-    def verify(self, plan: TablePlan, where: str | None) -> None:
+    def delete_pass(
+        self,
+        info: TableInfo,
+        plan: TablePlan,
+        key: tuple[Column, ...],
+        window: Window,
+        state: dict[str, Any],
+    ) -> None:
+        """Rows gone from the source leave the destination (or are marked): engine/deletes.py."""
+        job, source = self.job, self.ctx.source
+
+        def read_source_keys() -> tuple[pa.Table, int, int]:
+            names = [c.name for c in key]
+            batches = list(source.read(info, columns=names, where=job.filter, method=job.method))
+            table = pa.Table.from_batches(batches) if batches else pa.table({})
+            stats = source.stats  # this thread's last read: this one
+            return table, stats.bytes_received or table.nbytes, stats.statements or 1
+
+        report = run_delete_pass(
+            info=info,
+            policy=job.deletes,
+            key=key,
+            key_targets=plan.target_key,
+            target=job.target,
+            state_key=job.state_key,
+            state=state,
+            where=job.filter,
+            window=window.verify_where if job.mode == "incremental" else None,
+            query=source.query,
+            read_source_keys=read_source_keys,
+            destination=self.ctx.destination,
+            stop=self.ctx.stop,
+        )
+        self.table.update(deletes=report.to_json())
+
+    def shaped(self, plan: TablePlan, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+        """A batch as written; under `deletes: soft` with `_shiftsync_deleted_at` NULL (live)."""
+        if self.job.deletes != "soft":
+            return shape_batch(plan, batch, schema, self.ctx.salt)
+        mark = schema.field(len(schema) - 1)
+        shaped = shape_batch(plan, batch, schema.remove(len(schema) - 1), self.ctx.salt)
+        return shaped.append_column(mark, pa.nulls(shaped.num_rows, mark.type))
+
+    def verify(self, plan: TablePlan, where: str | None, *, live_only: bool = False) -> None:
         job, table = self.job, self.table
         present = self.ctx.destination.table_schema(job.target)
         names = set(present.names) if present is not None else set()
@@ -266,7 +335,12 @@ class _TableSync:
             for c in plan.columns
             if plan.target_of(c.name) in names
         ]
-        destination_profile = self.ctx.destination.profile(job.target, [c.target for c in columns])
+        targets = [c.target for c in columns]
+        destination_profile = (
+            self.ctx.destination.profile(job.target, targets, live_only=True)
+            if live_only
+            else self.ctx.destination.profile(job.target, targets)
+        )
         rows = self.ctx.source.query(build_profile_sql(job.schema, job.table, columns, where))
         source_profile = parse_source_profile(rows[0], columns)
         result = compare_profiles(columns, source_profile, destination_profile)

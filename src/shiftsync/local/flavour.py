@@ -148,6 +148,10 @@ FUNCTIONS_SQL: Final[tuple[str, ...]] = (
       code integer;
       digit integer;
     BEGIN
+      -- Plain hex of at most 15 digits (delete detection's hash parts): one cast, not a loop.
+      IF base = 16 AND num_string ~ '^[0-9a-fA-F]{1,15}$' THEN
+        RETURN ('x' || lpad(num_string, 16, '0'))::bit(64)::bigint;
+      END IF;
       IF base < 2 OR base > 36 THEN
         RAISE EXCEPTION 'strtol: base % is out of range', base
           USING ERRCODE = '22023', HINT = 'base must be between 2 and 36';

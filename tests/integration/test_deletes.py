@@ -1,0 +1,354 @@
+"""Delete detection on the stand-in: rows deleted in the source leave the destination (`hard`)
+or are marked with `_shiftsync_deleted_at` (`soft`), in every destination and both read
+methods, and the run verifies.
+
+Tables are throwaway copies of the seed (`copies`), dropped after each test.
+"""
+
+from __future__ import annotations
+
+import signal
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from shiftsync.engine.sync import SyncOptions, run_sync
+from shiftsync.local.postgres import TempPostgres
+from shiftsync.local.standin import StandInInfo
+from tests.integration.test_sync import (
+    assert_same_table,
+    cli_env,
+    destination_config,
+    make_workspace,
+    open_destination,
+    start_paused,
+)
+from tests.support import ROLE_DB_USER as DB_USER
+
+
+def _delete(admin: psycopg.Connection[Any], table: str, where: str) -> int:
+    cursor = admin.execute(
+        sql.SQL("DELETE FROM {} WHERE ").format(sql.Identifier("public", table)) + sql.SQL(where)
+    )
+    return cursor.rowcount
+
+
+def test_without_delete_detection_a_delete_fails_every_later_incremental_run(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    """The defect of issue 10, kept as the documented behaviour of `deletes: ignore`."""
+    venue = copies("venue", "del")
+    entry = {"include": f"public.{venue}", "mode": "incremental", "tracking_field": "venueid"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert _delete(admin, venue, "venueid = 7") == 1
+
+    again = run_sync(workspace, "main")
+    assert again.status == "failed"
+    (table,) = again.tables
+    assert table.error_type == "VerificationError"
+    assert table.verification is not None
+    assert table.verification["source_rows"] == table.verification["destination_rows"] - 1
+
+
+@pytest.fixture
+def venue_copy(copies: Callable[[str, str], str]) -> str:
+    return copies("venue", "del")
+
+
+def _entry(table: str, deletes: str, method: str = "data_api", **more: Any) -> dict[str, Any]:
+    return {
+        "include": f"public.{table}",
+        "mode": "incremental",
+        "tracking_field": "venueid",
+        "method": method,
+        "deletes": deletes,
+        **more,
+    }
+
+
+@pytest.mark.parametrize(
+    ("kind", "method"),
+    [("duckdb", "data_api"), ("postgres", "unload"), ("parquet", "data_api")],
+)
+def test_hard_deletes_remove_the_rows_and_the_run_verifies(
+    kind: str,
+    method: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    workspace = make_workspace(
+        tmp_path / "ws",
+        info,
+        destination_config(kind, tmp_path, postgres),
+        [_entry(venue, "hard", method)],
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert _delete(admin, venue, "venueid IN (7, 8, 100)") == 3
+
+    again = run_sync(workspace, "main")
+    (table,) = again.tables
+    assert again.status == "ok", table.error
+    assert table.deletes is not None
+    assert table.deletes["deleted"] == 3
+    assert table.deletes["statements"] <= 3
+    destination = open_destination(workspace)
+    try:
+        assert_same_table(admin, destination, venue, venue)
+    finally:
+        destination.close()
+
+    # Nothing changed: one statement proves it.
+    quiet = run_sync(workspace, "main")
+    assert quiet.status == "ok", quiet.tables[0].error
+    report = quiet.tables[0].deletes
+    assert report is not None
+    assert (report["deleted"], report["statements"], report["strategy"]) == (0, 1, "summary")
+    assert report["bytes"] < 1024
+
+
+@pytest.mark.parametrize(
+    ("kind", "mode"), [("postgres", "incremental"), ("parquet", "full_refresh")]
+)
+def test_soft_deletes_keep_the_rows_and_mark_them(
+    kind: str,
+    mode: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    entry: dict[str, Any] = {"include": f"public.{venue}", "deletes": "soft"}
+    if mode == "incremental":
+        entry |= {"mode": "incremental", "tracking_field": "venueid"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config(kind, tmp_path, postgres), [entry]
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert _delete(admin, venue, "venueid IN (3, 150)") == 2
+
+    again = run_sync(workspace, "main")
+    (table,) = again.tables
+    assert again.status == "ok", table.error
+    assert table.deletes is not None
+    assert table.deletes["deleted"] == 2
+    assert table.verification is not None
+    assert table.verification["status"] == "ok"
+    destination = open_destination(workspace)
+    try:
+        rows = destination.read_table(venue).to_pylist()
+    finally:
+        destination.close()
+    assert len(rows) == 202
+    marked = sorted(r["venueid"] for r in rows if r["_shiftsync_deleted_at"] is not None)
+    assert marked == [3, 150]
+
+    # Marked rows are not deleted again, and the run stays green.
+    quiet = run_sync(workspace, "main")
+    assert quiet.status == "ok", quiet.tables[0].error
+    assert quiet.tables[0].deletes is not None
+    assert quiet.tables[0].deletes["deleted"] == 0
+
+
+def test_deletes_on_a_table_without_a_key_is_refused_before_anything_is_written(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    copies: Callable[[str, str], str],
+) -> None:
+    log = copies("events_log", "del")  # no primary key
+    entry = {"include": f"public.{log}", "mode": "incremental", "tracking_field": "created_at",
+             "deletes": "hard"}  # fmt: skip
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+    )
+    (planned,) = run_sync(workspace, "main", SyncOptions(dry_run=True)).tables
+    assert planned.error_type == "ConfigError"
+    assert "needs a primary key" in (planned.error or "")
+    record = run_sync(workspace, "main")
+    (table,) = record.tables
+    assert table.status == "failed"
+    assert table.error_type == "ConfigError"
+    assert "needs a primary key" in (table.error or "")
+    assert "primary_key:" in (table.fix or "")
+    destination = open_destination(workspace)
+    try:
+        assert destination.table_schema(log) is None
+    finally:
+        destination.close()
+
+
+def test_deletes_on_a_view_is_refused_at_the_configuration_check(
+    tmp_path: Path, info: StandInInfo, postgres: TempPostgres
+) -> None:
+    entry = {"include": "public.sales_summary", "primary_key": ["eventid"], "deletes": "soft"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+    )
+    (planned,) = run_sync(workspace, "main", SyncOptions(dry_run=True)).tables
+    assert planned.error_type == "ConfigError"
+    assert "on a view" in (planned.error or "")
+    assert "deletes: ignore" in (planned.fix or "")
+
+
+def test_a_delete_pass_killed_before_its_commit_changes_nothing(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    folder = tmp_path / "ws"
+    workspace = make_workspace(
+        folder, info, destination_config("duckdb", tmp_path, postgres), [_entry(venue, "hard")]
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    destination = open_destination(workspace)
+    try:
+        state = destination.read_state(f"main:public.{venue}", venue)
+        assert state is not None
+    finally:
+        destination.close()
+    assert _delete(admin, venue, "venueid IN (10, 11)") == 2
+
+    process = start_paused(folder, cli_env(info), "before_delete_commit", f"public.{venue}")
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=60)
+
+    destination = open_destination(workspace)
+    try:
+        assert destination.read_table(venue).num_rows == 202  # nothing deleted
+        # The killed run's load committed (nothing new to read); its deletes did not.
+        after = destination.read_state(f"main:public.{venue}", venue)
+        assert after is not None
+        assert after["cursor"] == state["cursor"]
+    finally:
+        destination.close()
+    again = run_sync(workspace, "main")
+    assert again.status == "ok", again.tables[0].error
+    assert again.tables[0].deletes is not None
+    assert again.tables[0].deletes["deleted"] == 2
+
+
+@pytest.mark.parametrize(("kind", "method"), [("parquet", "unload"), ("postgres", "data_api")])
+def test_many_deletes_are_found_by_one_key_only_read(
+    kind: str,
+    method: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    workspace = make_workspace(
+        tmp_path / "ws",
+        info,
+        destination_config(kind, tmp_path, postgres),
+        [_entry(venue, "hard", method)],
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert _delete(admin, venue, "venueid % 4 = 0") == 50
+
+    again = run_sync(workspace, "main")
+    (table,) = again.tables
+    assert again.status == "ok", table.error
+    assert table.deletes is not None
+    assert (table.deletes["deleted"], table.deletes["strategy"]) == (50, "full_read")
+    assert table.deletes["statements"] == 2
+    destination = open_destination(workspace)
+    try:
+        assert_same_table(admin, destination, venue, venue)
+    finally:
+        destination.close()
+
+
+def test_a_composite_key_with_text_and_timestamp_parts(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+) -> None:
+    name = f"t_del_pair_{uuid.uuid4().hex[:8]}"
+    table = sql.Identifier("public", name)
+    admin.execute(
+        sql.SQL(
+            "CREATE TABLE {} (region varchar(20), at timestamptz, n int, PRIMARY KEY (region, at))"
+        ).format(table)
+    )
+    try:
+        admin.execute(
+            sql.SQL(
+                "INSERT INTO {} SELECT CASE WHEN i % 2 = 0 THEN 'a|1:b' ELSE 'a' END, "
+                "TIMESTAMPTZ '2026-01-01 00:00:00+02' + i * interval '1 microsecond', i "
+                "FROM generate_series(1, 300) AS g(i)"
+            ).format(table)
+        )
+        admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(DB_USER)))
+        entry = {"include": f"public.{name}", "mode": "incremental", "tracking_field": "n",
+                 "deletes": "hard"}  # fmt: skip
+        workspace = make_workspace(
+            tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+        )
+        assert run_sync(workspace, "main").status == "ok"
+        assert _delete(admin, name, "n IN (2, 3, 299)") == 3
+        again = run_sync(workspace, "main")
+        assert again.status == "ok", again.tables[0].error
+        assert again.tables[0].deletes is not None
+        assert again.tables[0].deletes["deleted"] == 3
+        destination = open_destination(workspace)
+        try:
+            assert_same_table(admin, destination, name, name)
+        finally:
+            destination.close()
+    finally:
+        admin.execute(sql.SQL("DROP TABLE {}").format(table))
+
+
+def test_a_soft_deleted_row_that_comes_back_is_live_again(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    venue_copy: str,
+) -> None:
+    venue = venue_copy
+    entry = {"include": f"public.{venue}", "deletes": "soft"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config("duckdb", tmp_path, postgres), [entry]
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    table = sql.Identifier("public", venue)
+    saved = admin.execute(sql.SQL("SELECT * FROM {} WHERE venueid = 42").format(table)).fetchone()
+    assert saved is not None
+    assert _delete(admin, venue, "venueid = 42") == 1
+    assert run_sync(workspace, "main").status == "ok"
+    admin.execute(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s)").format(table), saved)
+
+    back = run_sync(workspace, "main")
+    assert back.status == "ok", back.tables[0].error
+    destination = open_destination(workspace)
+    try:
+        rows = destination.read_table(venue).to_pylist()
+    finally:
+        destination.close()
+    assert len(rows) == 202
+    assert [r["venueid"] for r in rows if r["_shiftsync_deleted_at"] is not None] == []
