@@ -65,6 +65,8 @@ class Statement:
     parameters: list[dict[str, str]]
     result_format: ResultFormat
     statement_name: str | None = None
+    # The request's key for `workgroup`: WorkgroupName, or ClusterIdentifier (a cluster).
+    target_key: str = "WorkgroupName"
     created_at: float = field(default_factory=time.time)
     updated_at: float = field(default_factory=time.time)
     status: str = "SUBMITTED"
@@ -100,6 +102,7 @@ class Submission:
     result_format: ResultFormat
     statement_name: str | None
     client_token: str | None
+    target_key: str = "WorkgroupName"
 
 
 # A hook the UNLOAD plug-in fills: (engine, connection, statement, sql) → rows written.
@@ -173,6 +176,7 @@ class DataApiEngine:
             result_format=request.result_format,
             statement_name=request.statement_name,
             is_batch=request.is_batch,
+            target_key=request.target_key,
         )
         if request.is_batch:
             statement.redshift_query_id = 0

@@ -29,6 +29,7 @@ from shiftsync.local.engine import Statement, Submission
 from shiftsync.local.redshift_data_auth import (
     Caller,
     authorize,
+    cluster_db_user,
     determine_resource,
     find_caller,
 )
@@ -51,11 +52,12 @@ from shiftsync.local.redshift_data_request import (
     validation_error,
 )
 from shiftsync.local.redshift_data_state import (
+    Cluster,
     PluginState,
     Workgroup,
     activate,
     current,
-    find_workgroup,
+    find_target,
 )
 from shiftsync.local.results import decode_token
 
@@ -71,8 +73,20 @@ def signed_region(self: BaseResponse) -> str | None:
     return found.group(1) if found else None
 
 
-def _workgroup(self: BaseResponse, body: dict[str, Any]) -> Workgroup:
-    return find_workgroup(body, signed_region(self))
+def _target(self: BaseResponse, body: dict[str, Any]) -> Workgroup | Cluster:
+    return find_target(body, signed_region(self))
+
+
+def _db_user(body: dict[str, Any], target: Workgroup | Cluster, caller: Caller) -> str:
+    """The database user the statement runs as: the IAM identity's on a workgroup."""
+    if isinstance(target, Cluster):
+        return cluster_db_user(body, target, caller)
+    if body.get("DbUser"):
+        raise validation_error(
+            "DbUser is for provisioned clusters; Serverless maps the IAM identity "
+            "to its database user"
+        )
+    return caller.db_user
 
 
 def _statement(body: dict[str, Any], caller: Caller) -> Statement:
@@ -126,7 +140,7 @@ def _guarded(
 
 
 def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bool) -> Statement:
-    workgroup = _workgroup(self, body)
+    target = _target(self, body)
     database = required(body, "Database")
     state = current()
     for text in sqls:
@@ -158,20 +172,17 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
         raise validation_error(
             f"Parameters list contains unused parameters. Unused parameters: [{', '.join(unused)}]"
         )
-    if body.get("DbUser"):
-        raise validation_error(
-            "DbUser is for provisioned clusters; Serverless maps the IAM identity "
-            "to its database user"
-        )
     caller = find_caller(self)
+    db_user = _db_user(body, target, caller)
     try:
         return state.engine.submit(
             Submission(
                 owner_arn=caller.arn,
                 owner_userid=caller.userid,
-                db_user=caller.db_user,
+                db_user=db_user,
                 database=str(database),
-                workgroup=workgroup.name,
+                workgroup=target.name,
+                target_key="ClusterIdentifier" if isinstance(target, Cluster) else "WorkgroupName",
                 sqls=sqls,
                 is_batch=batch,
                 parameters=parameters,
@@ -278,19 +289,20 @@ def _catalog_connection(self: BaseResponse, body: dict[str, Any]) -> psycopg.Con
     `ConnectedDatabase`, when given, is the one the credentials connect to: it must exist too,
     but what is listed is `Database`'s catalog, never the connected one's.
     """
-    _workgroup(self, body)
+    target = _target(self, body)
     database = str(required(body, "Database"))
     caller = find_caller(self)
+    db_user = _db_user(body, target, caller)
     engine = current().engine
     for name in dict.fromkeys([str(body.get("ConnectedDatabase") or database), database]):
         try:
-            engine.ensure_db_user(name, caller.db_user)
+            engine.ensure_db_user(name, db_user)
         except psycopg.OperationalError as error:
             raise connection_error(
                 f"Database {name} does not exist or cannot be reached"
             ) from error
     try:
-        return psycopg.connect(engine.pg.dsn(database, user=caller.db_user), autocommit=True)
+        return psycopg.connect(engine.pg.dsn(database, user=db_user), autocommit=True)
     except psycopg.OperationalError as error:
         raise connection_error(
             f"Database {database} does not exist or cannot be reached"
@@ -344,7 +356,8 @@ def list_statements(self: BaseResponse, body: dict[str, Any]) -> Response:
     status = body.get("Status", "FINISHED")
     name_prefix = body.get("StatementName")
     database = body.get("Database")
-    workgroup = _workgroup(self, body).name if body.get("WorkgroupName") else None
+    named = body.get("WorkgroupName") or body.get("ClusterIdentifier")
+    workgroup = _target(self, body).name if named else None
 
     def wanted(s: Statement) -> bool:
         return (

@@ -1,5 +1,8 @@
 """Who calls the plug-in and whether IAM lets them: moto's IAM engine, AWS's resources.
 
+A provisioned cluster's database user comes from the caller's authentication mode, each with
+its own action (`cluster_db_user`).
+
 IAM runs first through moto's engine (patched in iam.py), with the workgroup's ARN as the
 resource of the operations that name one, and denials go back as JSON `AccessDeniedException`.
 The Data API also calls redshift-serverless:GetCredentials for the caller, so the caller's
@@ -8,9 +11,10 @@ role must allow that too.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from moto.core.exceptions import JsonRESTError
 from moto.core.exceptions import _RESTError as RESTError
@@ -18,8 +22,8 @@ from moto.core.responses import BaseResponse
 
 from shiftsync.local import iam
 from shiftsync.local.faults import WORKGROUP_OPERATIONS
-from shiftsync.local.redshift_data_request import api_error, request_body
-from shiftsync.local.redshift_data_state import active, find_workgroup
+from shiftsync.local.redshift_data_request import api_error, request_body, validation_error
+from shiftsync.local.redshift_data_state import Cluster, active, find_target
 
 _STATEMENT_OPERATIONS: Final = frozenset(
     {"DescribeStatement", "GetStatementResult", "GetStatementResultV2", "CancelStatement"}
@@ -69,10 +73,17 @@ def determine_resource(self: BaseResponse) -> str:
     """moto's hook: the IAM resource of the request (the workgroup's ARN, or "*")."""
     operation = self._get_action()
     if operation in WORKGROUP_OPERATIONS:
+        body: dict[str, Any] | None = None
         try:
-            return find_workgroup(request_body(self)).arn
+            body = request_body(self)
+            if body.get("ClusterIdentifier") and body.get("WorkgroupName"):
+                return "*"  # a malformed request: the operation refuses it as invalid
+            return find_target(body).arn
         except JsonRESTError:
             # The operation itself reports the bad workgroup once IAM has let the call in.
+            cluster = body.get("ClusterIdentifier") if isinstance(body, dict) else None
+            if cluster:
+                return f"arn:aws:redshift:{self.region}:{self.current_account}:cluster:{cluster}"
             return (
                 f"arn:aws:redshift-serverless:{self.region}:{self.current_account}:"
                 "workgroup/unknown"
@@ -131,7 +142,7 @@ def authorize(self: BaseResponse, resource: str = "*") -> None:
         raise api_error(error_type, error.message, status) from error
     finally:
         iam.REQUEST_CONTEXT.reset(token)
-    if operation in WORKGROUP_OPERATIONS and resource != "*":
+    if operation in WORKGROUP_OPERATIONS and ":workgroup/" in resource:
         _check_get_credentials(self, resource)
 
 
@@ -156,3 +167,78 @@ def _check_get_credentials(self: BaseResponse, workgroup_arn: str) -> None:
             "identity-based policy allows the redshift-serverless:GetCredentials action",
             403,
         )
+
+
+def _allowed(caller: Caller, action: str, resource: str) -> bool:
+    role = iam.find_role(caller.role_arn) if caller.role_arn else None
+    documents = iam.role_policy_documents(role) if role is not None else []
+    verdict = iam.evaluate_identity_policies(
+        documents, action, resource, {"aws:userid": caller.userid, "aws:PrincipalArn": caller.arn}
+    )
+    return verdict == "allow"
+
+
+def _denied(caller: Caller, action: str, resource: str) -> JsonRESTError:
+    return api_error(
+        "AccessDeniedException",
+        f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource} "
+        f"because no identity-based policy allows the {action} action",
+        403,
+    )
+
+
+def cluster_db_user(body: dict[str, Any], cluster: Cluster, caller: Caller) -> str:
+    """The database user of a request to a provisioned cluster, by its authentication mode.
+
+    The Data API gets the user's credentials for the caller, so the caller needs the action
+    that gets them: a Secrets Manager secret (`SecretArn`: secretsmanager:GetSecretValue, the
+    secret's `username`), a named user (`DbUser`: redshift:GetClusterCredentials on the
+    dbuser), or the IAM identity itself (redshift:GetClusterCredentialsWithIAM on the dbname;
+    the user is `IAMR:<role>`).
+    """
+    prefix = f"arn:aws:redshift:{cluster.region}:{cluster.account_id}"
+    database = str(body.get("Database") or "")
+    secret_arn = body.get("SecretArn")
+    if secret_arn:
+        if body.get("DbUser"):
+            raise validation_error("Specify either SecretArn or DbUser, not both.")
+        if not _allowed(caller, "secretsmanager:GetSecretValue", str(secret_arn)):
+            raise _denied(caller, "secretsmanager:GetSecretValue", str(secret_arn))
+        return _secret_user(str(secret_arn), cluster)
+    db_user = body.get("DbUser")
+    if db_user:
+        resource = f"{prefix}:dbuser:{cluster.name}/{db_user}"
+        if not _allowed(caller, "redshift:GetClusterCredentials", resource):
+            raise _denied(caller, "redshift:GetClusterCredentials", resource)
+        return str(db_user)
+    resource = f"{prefix}:dbname:{cluster.name}/{database}"
+    if caller.role_arn is None or not _allowed(
+        caller, "redshift:GetClusterCredentialsWithIAM", resource
+    ):
+        raise _denied(caller, "redshift:GetClusterCredentialsWithIAM", resource)
+    return caller.db_user
+
+
+def _secret_user(secret_arn: str, cluster: Cluster) -> str:
+    """The `username` of a Redshift secret in moto's Secrets Manager."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    parts = secret_arn.split(":")
+    if len(parts) < 7 or parts[2] != "secretsmanager":
+        raise validation_error(f"SecretArn {secret_arn} is not a Secrets Manager secret ARN")
+    region, account = parts[3], parts[4]
+    try:
+        value = secretsmanager_backends[account][region].get_secret_value(
+            secret_arn, "", "AWSCURRENT"
+        )
+        document = json.loads(value.get("SecretString") or "{}")
+    except Exception as error:  # moto's own not-found error types vary by version
+        raise validation_error(f"Secret {secret_arn} could not be read") from error
+    username = document.get("username") if isinstance(document, dict) else None
+    named = document.get("dbClusterIdentifier") if isinstance(document, dict) else None
+    if not username or (named and named != cluster.name):
+        raise validation_error(
+            f"Secret {secret_arn} is not a secret of cluster {cluster.name}: it needs "
+            "username (and dbClusterIdentifier, if given, naming the cluster)"
+        )
+    return str(username)

@@ -26,7 +26,7 @@ def submitted_payload(statement: Statement, *, waited: bool = False) -> dict[str
         "CreatedAt": statement.created_at,
         "Database": statement.database,
         "DbUser": statement.db_user,
-        "WorkgroupName": statement.workgroup,
+        statement.target_key: statement.workgroup,
     }
     if waited:
         # With WaitTimeSeconds the answer says where the statement got to (the model's
@@ -44,7 +44,7 @@ def described_payload(statement: Statement) -> dict[str, Any]:
         "UpdatedAt": statement.updated_at,
         "Database": statement.database,
         "DbUser": statement.db_user,
-        "WorkgroupName": statement.workgroup,
+        statement.target_key: statement.workgroup,
         "Duration": statement.duration_ns if statement.status in TERMINAL else -1,
         "HasResultSet": statement.has_result_set,
         "RedshiftPid": statement.redshift_pid,

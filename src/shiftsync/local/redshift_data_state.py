@@ -32,6 +32,19 @@ class Workgroup:
 
 
 @dataclass
+class Cluster:
+    """A provisioned cluster beside the workgroup (same database, its own IAM rules)."""
+
+    name: str
+    account_id: str
+    region: str
+
+    @property
+    def arn(self) -> str:
+        return f"arn:aws:redshift:{self.region}:{self.account_id}:cluster:{self.name}"
+
+
+@dataclass
 class PluginState:
     engine: DataApiEngine
     workgroups: dict[str, Workgroup]
@@ -39,6 +52,7 @@ class PluginState:
     before_operation: Callable[[str, dict[str, Any]], None] | None = None
     # How GetStatementResultV2 frames CSV pages (AWS's framing is undocumented).
     csv_framing: CsvFraming = field(default_factory=CsvFraming)
+    clusters: dict[str, Cluster] = field(default_factory=dict)
 
 
 _state: PluginState | None = None
@@ -58,6 +72,20 @@ def current() -> PluginState:
 def active() -> PluginState | None:
     """The state, or None while the stand-in is not running."""
     return _state
+
+
+def find_target(body: dict[str, Any], region: str | None = None) -> Workgroup | Cluster:
+    """The workgroup or the provisioned cluster a request names."""
+    identifier = body.get("ClusterIdentifier")
+    if not identifier:
+        return find_workgroup(body, region)
+    if body.get("WorkgroupName"):
+        # AWS's wording unverified: the model says only one of the two may be given.
+        raise validation_error("Specify either ClusterIdentifier or WorkgroupName, not both.")
+    found = current().clusters.get(str(identifier))
+    if found is None or (region is not None and found.region != region):
+        raise not_found(f"Cluster {identifier} not found", str(identifier))
+    return found
 
 
 def find_workgroup(body: dict[str, Any], region: str | None = None) -> Workgroup:

@@ -47,6 +47,9 @@ REGION: Final = "us-east-1"
 USER_NAME: Final = "shiftsync-runner"
 ROLE_NAME: Final = "shiftsync-reader"
 WORKGROUP: Final = "shiftsync-demo"
+# A provisioned cluster beside the workgroup, on the same database (Data API with
+# ClusterIdentifier: IAM temporary credentials, DbUser or a Secrets Manager secret).
+CLUSTER: Final = "shiftsync-cluster"
 DATABASE: Final = "dev"
 BUCKET: Final = "shiftsync-staging-222222222222"
 
@@ -118,6 +121,7 @@ class StandIn:
         self.server: StandInServer | None = None
         self._info: StandInInfo | None = None
         self.workgroup = redshift_data.Workgroup(WORKGROUP, CUSTOMER_ACCOUNT, REGION)
+        self.cluster = redshift_data_state.Cluster(CLUSTER, CUSTOMER_ACCOUNT, REGION)
         self.faults = FaultRegistry(actions={"expire_credentials": _expire_credentials})
         self.unload_settings = UnloadSettings(REGION, CUSTOMER_ACCOUNT, slices=self.options.slices)
 
@@ -160,6 +164,7 @@ class StandIn:
                 self.engine,
                 {self.workgroup.name: self.workgroup},
                 before_operation=fault_hooks.before_operation(self.faults),
+                clusters={CLUSTER: self.cluster},
             )
         )
         # Fixtures are made over HTTP with enforcement off, then enforcement goes on for good.
