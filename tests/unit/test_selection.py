@@ -326,3 +326,14 @@ def test_resolve_normalized_collision_is_refused() -> None:
     columns = (Column("UserId", "int4"), Column("user_id", "int4"))
     with pytest.raises(ConfigError, match="both become 'user_id'"):
         resolve_table(job(), columns, normalize=True)
+
+
+def test_null_tracking_carry_needs_a_key_and_an_incremental_mode() -> None:
+    carry = {"mode": "incremental", "tracking_field": "saletime", "null_tracking": "carry"}
+    assert resolve_table(job(**carry), COLUMNS, ("salesid",)).primary_key == ("salesid",)
+    with pytest.raises(ConfigError, match="null_tracking: carry") as caught:
+        resolve_table(job(**carry), COLUMNS)
+    assert caught.value.fix is not None
+    assert "primary_key" in caught.value.fix
+    with pytest.raises(ValueError, match="null_tracking"):
+        job(null_tracking="carry")

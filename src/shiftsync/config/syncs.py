@@ -88,6 +88,12 @@ class TableSelection(_Model):
         doc="The column that grows with each change (required for incremental).",
         validate_default=True,
     )
+    null_tracking: Literal["warn", "carry"] = _field(
+        "warn",
+        expected="warn or carry",
+        doc="Incremental rows whose tracking_field is NULL: count them on every run as a "
+        "warning (warn), or read them again on every run and merge them by key (carry).",
+    )
     primary_key: NonEmpty[tuple[ColumnName, ...]] | None = _field(
         None,
         expected="a non-empty list of column names",
@@ -124,6 +130,13 @@ class TableSelection(_Model):
             raise _invalid(
                 "set, but mode is full_refresh", "no tracking_field, or mode: incremental"
             )
+        return value
+
+    @field_validator("null_tracking")
+    @classmethod
+    def _null_tracking_with_mode(cls, value: str, info: ValidationInfo) -> str:
+        if value == "carry" and info.data.get("mode") != "incremental":
+            raise _invalid("carry, but mode is not incremental", "warn, or mode: incremental")
         return value
 
     @field_validator("columns")

@@ -70,6 +70,7 @@ class TableJob:
     method: Method
     state_key: str
     full_refresh: bool = False  # --full-refresh: ignore the stored cursor
+    null_tracking: Literal["warn", "carry"] = "warn"
 
     @property
     def name(self) -> str:
@@ -177,6 +178,7 @@ def select_tables(
                 method=entry.method or sync.method or connection_method,
                 state_key=state_key(sync_name, schema, table),
                 full_refresh=full_refresh,
+                null_tracking=entry.null_tracking,
             )
         )
     problems += _missing_exact(sync_name, sync, listed)
@@ -313,6 +315,13 @@ def resolve_table(
     if job.mode == "incremental":
         tracking = _tracking_column(job, columns, read_names)
     primary_key = _primary_key(job, names, read_names, catalog_key)
+    if job.mode == "incremental" and job.null_tracking == "carry" and not primary_key:
+        raise ConfigError(
+            f"table {job.name}: null_tracking: carry merges the rows whose tracking_field is "
+            "NULL by key on every run, and the table has no primary key",
+            fix="set primary_key for this table to columns that are unique together, or "
+            "remove null_tracking (the rows are then counted as a warning on every run)",
+        )
     targets = column_names(job.name, read_names, normalize=normalize)
     return TablePlan(
         columns=read,

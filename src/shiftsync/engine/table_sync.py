@@ -166,7 +166,7 @@ class _TableSync:
         rows = ctx.source.query(
             build_high_water_sql(job.schema, job.table, tracking, low, job.filter)
         )
-        high, at_or_above = rows[0] if rows else (None, None)
+        high, at_or_above, nulls = rows[0] if rows else (None, None, 0)
         window = incremental_window(
             tracking,
             has_key=bool(plan.primary_key),
@@ -174,6 +174,8 @@ class _TableSync:
             high=None if high is None else str(high),
             at_or_above_low=None if at_or_above is None else int(at_or_above),
             filter_sql=job.filter,
+            null_rows=int(nulls or 0),
+            carry_nulls=job.null_tracking == "carry",
         )
         return dataclasses.replace(window, notes=(*notes, *window.notes))
 

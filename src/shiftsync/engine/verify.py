@@ -318,8 +318,9 @@ def raise_for_mismatch(
     if incremental:
         fix = (
             f"{again}. An incremental sync copies only rows whose tracking field passed the "
-            "cursor: rows changed without moving it, deleted rows, and old rows of a new "
-            "column are not copied"
+            "cursor: rows changed without moving it, deleted rows, rows whose tracking field "
+            "is NULL (null_tracking: carry merges those by key) and old rows of a new column "
+            "are not copied; on_mismatch: full_refresh copies the table again by itself"
         )
     elif any(m.column is None for m in result.mismatches):
         fix = f"{again}; a source that changed during the run explains a different row count"

@@ -1,0 +1,171 @@
+"""Incremental syncs that stay exact: NULL tracking values, verification of the whole selection,
+`on_mismatch`, one writer per destination table, schema changes on full refresh.
+
+Every run goes through the stand-in; each destination table is compared with the stand-in's
+PostgreSQL directly (tests/integration/test_sync.py's helpers).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from shiftsync.engine.runs import RunRecord, TableRun
+from shiftsync.engine.sync import SyncOptions, run_sync
+from shiftsync.local.postgres import TempPostgres
+from shiftsync.local.standin import StandInInfo
+from tests.integration.test_sync import (
+    assert_same_table,
+    destination_config,
+    make_workspace,
+    open_destination,
+)
+
+
+def one_table(record: RunRecord) -> TableRun:
+    (table,) = record.tables
+    return table
+
+
+def verified(table: TableRun) -> bool:
+    return table.verification is not None and table.verification["status"] == "ok"
+
+
+def holds_the_source(
+    admin: psycopg.Connection[Any], workspace: Any, table: str, target: str | None = None
+) -> None:
+    destination = open_destination(workspace)
+    try:
+        assert_same_table(admin, destination, table, target or table)
+    finally:
+        destination.close()
+
+
+def null_saletime(admin: psycopg.Connection[Any], table: str, where: str) -> None:
+    admin.execute(
+        sql.SQL("UPDATE {} SET saletime = NULL WHERE " + where).format(
+            sql.Identifier("public", table)
+        )
+    )
+
+
+# --- NULL tracking values ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
+def test_the_first_incremental_run_and_full_refresh_copy_null_tracked_rows(
+    kind: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    """Before: the rows whose saletime is NULL were left out and the run said `verified`."""
+    sales = copies("sales", "nulls")
+    null_saletime(admin, sales, "salesid % 100 = 7")
+    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config(kind, tmp_path, postgres), [entry]
+    )
+    first = one_table(run_sync(workspace, "main"))
+    assert (first.status, first.load) == ("ok", "replace"), first.error
+    assert verified(first)
+    holds_the_source(admin, workspace, sales)
+    again = one_table(run_sync(workspace, "main", SyncOptions(full_refresh=True)))
+    assert again.status == "ok", again.error
+    assert verified(again)
+    holds_the_source(admin, workspace, sales)
+
+
+def test_an_incremental_run_warns_of_null_tracked_rows_and_never_says_verified(
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    """`null_tracking: warn` (the default): every incremental run counts the NULL-tracked rows;
+    a row that became NULL-tracked since is not copied, so the run fails verification."""
+    sales = copies("sales", "nullwarn")
+    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, {"type": "duckdb", "path": "o.duckdb"}, [entry]
+    )
+    assert one_table(run_sync(workspace, "main")).status == "ok"
+    admin.execute(
+        sql.SQL(
+            "INSERT INTO {} SELECT salesid + 5000000, listid, sellerid, buyerid, eventid, dateid, "
+            "qtysold, pricepaid, commission, NULL FROM public.sales WHERE salesid <= 3"
+        ).format(sql.Identifier("public", sales))
+    )
+    second = one_table(run_sync(workspace, "main"))
+    assert any("3 row(s)" in n and "NULL" in n for n in second.notes), second.notes
+    assert second.status == "failed"
+    assert second.verification is not None
+    assert second.verification["status"] == "mismatch"
+    assert second.error is not None
+    assert "null_tracking: carry" in (second.fix or "")
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
+def test_null_tracking_carry_merges_null_tracked_rows_by_key_on_every_run(
+    kind: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    sales = copies("sales", "nullcarry")
+    entry = {
+        "include": f"public.{sales}",
+        "mode": "incremental",
+        "tracking_field": "saletime",
+        "null_tracking": "carry",
+    }
+    workspace = make_workspace(
+        tmp_path / "ws", info, destination_config(kind, tmp_path, postgres), [entry]
+    )
+    assert one_table(run_sync(workspace, "main")).status == "ok"
+    # Rows that lose their tracking value (and change), and new rows that never had one.
+    admin.execute(
+        sql.SQL("UPDATE {} SET saletime = NULL, qtysold = qtysold + 1 WHERE salesid <= 4").format(
+            sql.Identifier("public", sales)
+        )
+    )
+    admin.execute(
+        sql.SQL(
+            "INSERT INTO {} SELECT salesid + 5000000, listid, sellerid, buyerid, eventid, dateid, "
+            "qtysold, pricepaid, commission, NULL FROM public.sales WHERE salesid <= 3"
+        ).format(sql.Identifier("public", sales))
+    )
+    second = one_table(run_sync(workspace, "main"))
+    assert (second.status, second.load) == ("ok", "merge"), second.error
+    assert verified(second)
+    holds_the_source(admin, workspace, sales)
+
+
+def test_null_tracking_carry_needs_a_key(
+    tmp_path: Path, info: StandInInfo, copies: Callable[[str, str], str]
+) -> None:
+    log = copies("events_log", "nullkey")
+    entry = {
+        "include": f"public.{log}",
+        "mode": "incremental",
+        "tracking_field": "created_at",
+        "null_tracking": "carry",
+    }
+    workspace = make_workspace(
+        tmp_path / "ws", info, {"type": "duckdb", "path": "o.duckdb"}, [entry]
+    )
+    table = one_table(run_sync(workspace, "main"))
+    assert table.status == "failed"
+    assert "null_tracking" in (table.error or "")
+    assert "primary key" in (table.error or "")
+    assert "primary_key" in (table.fix or "")
