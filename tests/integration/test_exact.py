@@ -169,3 +169,64 @@ def test_null_tracking_carry_needs_a_key(
     assert "null_tracking" in (table.error or "")
     assert "primary key" in (table.error or "")
     assert "primary_key" in (table.fix or "")
+
+
+# --- on_mismatch ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["sync", "table"])
+def test_on_mismatch_full_refresh_copies_the_table_again_in_the_same_run(
+    where: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    """A row changed without moving its tracking value: the incremental run cannot see it,
+    verification finds the difference, and the table is copied again and verified."""
+    sales = copies("sales", "heal")
+    entry: dict[str, Any] = {
+        "include": f"public.{sales}",
+        "mode": "incremental",
+        "tracking_field": "saletime",
+    }
+    sync: dict[str, Any] = {}
+    if where == "table":
+        entry["on_mismatch"] = "full_refresh"
+    else:
+        sync["on_mismatch"] = "full_refresh"
+    destination = {"type": "duckdb", "path": "o.duckdb"}
+    workspace = make_workspace(tmp_path / "ws", info, destination, [entry], **sync)
+    assert one_table(run_sync(workspace, "main")).status == "ok"
+    admin.execute(
+        sql.SQL("UPDATE {} SET qtysold = qtysold + 1 WHERE salesid <= 5").format(
+            sql.Identifier("public", sales)
+        )
+    )
+    record = run_sync(workspace, "main")
+    table = one_table(record)
+    assert (record.status, table.status, table.load) == ("ok", "ok", "replace"), table.error
+    assert verified(table)
+    assert any("on_mismatch: full_refresh copied the table again" in n for n in table.notes)
+    holds_the_source(admin, workspace, sales)
+
+
+def test_on_mismatch_fail_is_the_default(
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    sales = copies("sales", "noheal")
+    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    destination = {"type": "duckdb", "path": "o.duckdb"}
+    workspace = make_workspace(tmp_path / "ws", info, destination, [entry])
+    assert one_table(run_sync(workspace, "main")).status == "ok"
+    admin.execute(
+        sql.SQL("UPDATE {} SET qtysold = qtysold + 1 WHERE salesid <= 5").format(
+            sql.Identifier("public", sales)
+        )
+    )
+    table = one_table(run_sync(workspace, "main"))
+    assert (table.status, table.error_type) == ("failed", "VerificationError")
+    assert "on_mismatch: full_refresh" in (table.fix or "")

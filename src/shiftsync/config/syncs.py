@@ -120,6 +120,13 @@ class TableSelection(_Model):
         doc="Overrides the sync's and the connection's method for these tables.",
     )
 
+    on_mismatch: Literal["fail", "full_refresh"] | None = _field(
+        None,
+        expected="fail or full_refresh",
+        doc="After a verification mismatch: fail the table, or copy it again in full in the "
+        "same run (then verify again); default: the sync's on_mismatch.",
+    )
+
     @field_validator("tracking_field")
     @classmethod
     def _tracking_field_with_mode(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -211,6 +218,12 @@ class SyncConfig(_Model):
         expected="evolve, freeze or fail",
         doc="When a source table changes shape: add new columns (evolve), ignore them "
         "(freeze), or stop (fail).",
+    )
+    on_mismatch: Literal["fail", "full_refresh"] = _field(
+        "fail",
+        expected="fail or full_refresh",
+        doc="After a verification mismatch: fail the table, or copy it again in full in the "
+        "same run (then verify again). A table's entry can override it.",
     )
     schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(
         None,

@@ -71,6 +71,7 @@ class TableJob:
     state_key: str
     full_refresh: bool = False  # --full-refresh: ignore the stored cursor
     null_tracking: Literal["warn", "carry"] = "warn"
+    on_mismatch: Literal["fail", "full_refresh"] = "fail"
 
     @property
     def name(self) -> str:
@@ -179,6 +180,7 @@ def select_tables(
                 state_key=state_key(sync_name, schema, table),
                 full_refresh=full_refresh,
                 null_tracking=entry.null_tracking,
+                on_mismatch=entry.on_mismatch or sync.on_mismatch,
             )
         )
     problems += _missing_exact(sync_name, sync, listed)

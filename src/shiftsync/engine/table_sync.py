@@ -34,7 +34,7 @@ from shiftsync.engine.verify import (
     parse_source_profile,
     raise_for_mismatch,
 )
-from shiftsync.errors import ConfigError, ShiftsyncError
+from shiftsync.errors import ConfigError, ShiftsyncError, VerificationError
 from shiftsync.redshift.catalog import TableInfo
 
 
@@ -65,6 +65,7 @@ class _TableSync:
         self.rows = 0
         self.bytes = 0
         self._progress_lock = threading.Lock()
+        self.healed = False  # on_mismatch: full_refresh copied the table again
 
     def progress(self, rows: int, bytes_read: int) -> None:
         with self._progress_lock:
@@ -138,9 +139,27 @@ class _TableSync:
             table.method = method if isinstance(method, str) and method else table.method
         debug_pause("before_verify", job.name)
         if ctx.options.verify:
-            self.verify(plan, window.verify_where)
+            try:
+                self.verify(plan, window.verify_where)
+            except VerificationError as mismatch:
+                if not self.copy_again(mismatch):
+                    raise
         else:
             table.verification = VerificationResult("skipped", note="--no-verify").to_json()
+
+    def copy_again(self, mismatch: VerificationError) -> bool:
+        """`on_mismatch: full_refresh`: copy the table again in full, once, in this run."""
+        if self.job.on_mismatch != "full_refresh" or self.healed:
+            return False
+        self.healed = True
+        self.table.notes.append(
+            f"verification found a mismatch ({mismatch.message}); on_mismatch: full_refresh "
+            "copied the table again in full in this run"
+        )
+        self.job = dataclasses.replace(self.job, full_refresh=True)
+        self.rows = self.bytes = 0
+        self.run()
+        return True
 
     def window(self, plan: TablePlan) -> Window:
         job, ctx = self.job, self.ctx
