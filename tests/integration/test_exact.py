@@ -7,24 +7,29 @@ PostgreSQL directly (tests/integration/test_sync.py's helpers).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import yaml
 from psycopg import sql
 
 from shiftsync.engine.runs import RunRecord, TableRun
 from shiftsync.engine.sync import SyncOptions, run_sync
+from shiftsync.errors import ConfigError
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandInInfo
+from shiftsync.workspace import Workspace
 from tests.integration.test_sync import (
     assert_same_table,
     destination_config,
     make_workspace,
     open_destination,
 )
+from tests.support import ROLE_DB_USER, standin_connection, write_external_id
 
 
 def one_table(record: RunRecord) -> TableRun:
@@ -230,3 +235,77 @@ def test_on_mismatch_fail_is_the_default(
     table = one_table(run_sync(workspace, "main"))
     assert (table.status, table.error_type) == ("failed", "VerificationError")
     assert "on_mismatch: full_refresh" in (table.fix or "")
+
+
+# --- one writer per destination table ---------------------------------------------------------
+
+
+def two_syncs(folder: Path, info: StandInInfo, first: list[Any], second: list[Any]) -> Workspace:
+    """A workspace whose syncs `main` and `other` write one DuckDB file."""
+    write_external_id(folder, info.external_id)
+    config = {
+        "connections": {"warehouse": standin_connection(info)},
+        "destinations": {"dest": {"type": "duckdb", "path": "o.duckdb"}},
+        "syncs": {
+            "main": {"source": "warehouse", "destination": "dest", "tables": first},
+            "other": {"source": "warehouse", "destination": "dest", "tables": second},
+        },
+    }
+    (folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return Workspace(folder)
+
+
+def test_two_syncs_naming_one_target_are_refused_before_anything_is_written(
+    tmp_path: Path, info: StandInInfo, copies: Callable[[str, str], str]
+) -> None:
+    """An hourly incremental and a nightly full refresh of one table: before, the nightly
+    run replaced the table and the hourly one trusted its cursor over it."""
+    sales = copies("sales", "twosyncs")
+    hourly = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    workspace = two_syncs(tmp_path / "ws", info, [hourly], [f"public.{sales}"])
+    for name in ("main", "other"):
+        with pytest.raises(ConfigError, match=f"both write destination table '{sales}'") as caught:
+            run_sync(workspace, name)
+        assert caught.value.fix is not None
+        assert "target" in caught.value.fix
+    assert not (tmp_path / "ws" / "o.duckdb").exists()
+
+
+def test_a_public_table_cannot_replace_another_syncs_target(
+    tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any]
+) -> None:
+    """Any database user may create `public.<schema>_orders`; a sync whose pattern matches it
+    must not write over the target of `<schema>.orders` that another sync names."""
+    schema = f"fin_{uuid.uuid4().hex[:8]}"
+    decoy = f"{schema}_orders"
+    try:
+        admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+        for table, rows in ((sql.Identifier(schema, "orders"), 5), (sql.Identifier(decoy), 2)):
+            admin.execute(
+                sql.SQL(
+                    "CREATE TABLE {} AS SELECT i AS id FROM generate_series(1, {}) g(i)"
+                ).format(table, sql.Literal(rows))
+            )
+            admin.execute(
+                sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(ROLE_DB_USER))
+            )
+        admin.execute(
+            sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(
+                sql.Identifier(schema), sql.Identifier(ROLE_DB_USER)
+            )
+        )
+        workspace = two_syncs(tmp_path / "ws", info, [f"{schema}.orders"], [f"public.{schema}_*"])
+        main = one_table(run_sync(workspace, "main"))
+        assert (main.status, main.target) == ("ok", decoy)
+        other = run_sync(workspace, "other")
+        (refused,) = other.tables
+        assert refused.status == "failed"
+        assert f"sync main (table {schema}.orders)" in (refused.error or "")
+        destination = open_destination(workspace)
+        try:
+            assert destination.read_table(decoy).num_rows == 5
+        finally:
+            destination.close()
+    finally:
+        admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(decoy)))

@@ -48,6 +48,7 @@ from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
+from shiftsync.engine.writers import check_one_writer
 from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
 from shiftsync.workspace import Workspace
 
@@ -79,6 +80,7 @@ def _select(ctx: _Context, connection_method: Method) -> Selection:
         ctx.sync, ((ref.schema, ref.name) for ref in refs)
     ):
         refs = list(ctx.source.list_tables())
+    claims = check_one_writer(ctx.workspace.config, ctx.sync_name, ctx.destination.kind)
     return select_tables(
         ctx.sync_name,
         ctx.sync,
@@ -87,6 +89,7 @@ def _select(ctx: _Context, connection_method: Method) -> Selection:
         only=ctx.options.tables,
         full_refresh=ctx.options.full_refresh,
         destination_kind=ctx.destination.kind,
+        claimed={key: claim.describe() for key, claim in claims.items()},
     )
 
 
