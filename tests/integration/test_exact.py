@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import psycopg
 import pytest
 import yaml
@@ -309,3 +310,82 @@ def test_a_public_table_cannot_replace_another_syncs_target(
     finally:
         admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(decoy)))
+
+
+def shared_destination(kind: str, tmp_path: Path, postgres: TempPostgres) -> dict[str, Any]:
+    """One destination that two workspaces both write (absolute paths)."""
+    if kind == "duckdb":
+        return {"type": "duckdb", "path": str(tmp_path / "shared.duckdb")}
+    if kind == "parquet":
+        return {"type": "parquet", "path": str(tmp_path / "shared-lake")}
+    return destination_config(kind, tmp_path, postgres)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
+def test_a_foreign_replace_of_the_table_invalidates_the_cursor(
+    kind: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    """Another workspace's sync (no configuration shows both) replaces the table with a
+    filtered copy. Before, the incremental sync then trusted its cursor and merged only the new
+    rows into what the other sync left."""
+    sales = copies("sales", "foreign")
+    destination = shared_destination(kind, tmp_path, postgres)
+    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    hourly = make_workspace(tmp_path / "hourly", info, destination, [entry])
+    assert one_table(run_sync(hourly, "main")).status == "ok"
+
+    nightly_folder = tmp_path / "nightly"
+    nightly_folder.mkdir()
+    write_external_id(nightly_folder, info.external_id)
+    config = {
+        "connections": {"warehouse": standin_connection(info)},
+        "destinations": {"dest": destination},
+        "syncs": {
+            "nightly": {
+                "source": "warehouse",
+                "destination": "dest",
+                "tables": [{"include": f"public.{sales}", "filter": "salesid <= 100"}],
+            }
+        },
+    }
+    (nightly_folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    assert one_table(run_sync(Workspace(nightly_folder), "nightly")).status == "ok"
+
+    admin.execute(
+        sql.SQL(
+            "INSERT INTO {} SELECT salesid + 5000000, listid, sellerid, buyerid, eventid, dateid, "
+            "qtysold, pricepaid, commission, saletime + interval '900 days' FROM public.sales "
+            "WHERE salesid <= 3"
+        ).format(sql.Identifier("public", sales))
+    )
+    again = one_table(run_sync(hourly, "main"))
+    assert (again.status, again.load) == ("ok", "replace"), again.error
+    assert any("nightly:public." in n and "loaded in full" in n for n in again.notes), again.notes
+    assert verified(again)
+    holds_the_source(admin, hourly, sales)
+
+
+def test_a_table_replaced_by_hand_invalidates_the_cursor(
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    sales = copies("sales", "byhand")
+    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    workspace = make_workspace(
+        tmp_path / "ws", info, {"type": "duckdb", "path": "o.duckdb"}, [entry]
+    )
+    assert one_table(run_sync(workspace, "main")).status == "ok"
+    with duckdb.connect(str(tmp_path / "ws" / "o.duckdb")) as connection:
+        name = '"' + sales + '"'
+        connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name} LIMIT 10")
+    again = one_table(run_sync(workspace, "main"))
+    assert (again.status, again.load) == ("ok", "replace"), again.error
+    assert any("something other than shiftsync" in n for n in again.notes), again.notes
+    holds_the_source(admin, workspace, sales)

@@ -56,6 +56,9 @@ class LoadSpec:
     primary_key: tuple[str, ...] = ()
     schema_changes: SchemaPolicy = "evolve"
     state_key: str = ""
+    # Who writes, stamped on the table at commit (see `identity_comment`): a state records the
+    # stamp it was committed with, so a table that something else wrote since is noticed.
+    identity: str = ""
 
 
 @dataclass(frozen=True)
@@ -112,6 +115,21 @@ class Destination(Protocol):
 
 def state_key_of(spec: LoadSpec) -> str:
     return spec.state_key or spec.target
+
+
+IDENTITY_PREFIX: Final = "shiftsync:"
+
+
+def identity_comment(identity: str) -> str:
+    """The table comment that names the last load committed into a table."""
+    return IDENTITY_PREFIX + identity
+
+
+def identity_of_comment(comment: str | None) -> str | None:
+    """The identity in a table comment, or None (no comment, or not one of shiftsync's)."""
+    if comment is None or not comment.startswith(IDENTITY_PREFIX):
+        return None
+    return comment[len(IDENTITY_PREFIX) :]
 
 
 def validate_spec(spec: LoadSpec) -> None:

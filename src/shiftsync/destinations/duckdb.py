@@ -38,6 +38,8 @@ from shiftsync.destinations.base import (
     decode_state,
     encode_state,
     ensure_open,
+    identity_comment,
+    identity_of_comment,
     is_stage_of,
     missing_table,
     new_run_token,
@@ -64,6 +66,7 @@ from shiftsync.destinations.duckdb_sql import (
     decode_total,
     duckdb_type,
     quote_identifier,
+    quote_literal,
     run_profile,
 )
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
@@ -134,6 +137,11 @@ class DuckDBLoad:
                     (inserted,) = self._cursor.execute(insert).fetchall()[0]
                     self._cursor.execute(f"DROP TABLE {quote_identifier(self._stage)}")
                     written = int(inserted)
+                if self._spec.identity:
+                    self._cursor.execute(
+                        f"COMMENT ON TABLE {quote_identifier(target)} IS "
+                        f"{quote_literal(identity_comment(self._spec.identity))}"
+                    )
                 if encoded is not None:
                     self._cursor.execute(upsert, [state_key_of(self._spec), encoded, target])
                 self._cursor.execute("COMMIT")
@@ -249,6 +257,20 @@ class DuckDBDestination:
             ) from exc
         cursor = self._cursor()
         cursor.close()
+
+    def table_identity(self, target: str) -> str | None:
+        """The identity of the last load committed into `target` (its comment), or None."""
+        cursor = self._cursor()
+        try:
+            with self.errors(f"reading the comment of table {target!r}"):
+                row = cursor.execute(
+                    "SELECT comment FROM duckdb_tables() "
+                    "WHERE schema_name = current_schema() AND table_name = ?",
+                    [target],
+                ).fetchone()
+        finally:
+            cursor.close()
+        return identity_of_comment(None if row is None else row[0])
 
     def table_schema(self, target: str) -> pa.Schema | None:
         cursor = self._cursor()

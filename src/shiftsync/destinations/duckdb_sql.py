@@ -77,6 +77,11 @@ def quote_identifier(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+def quote_literal(value: str) -> str:
+    """A DuckDB string literal (a backslash is an ordinary character in DuckDB's strings)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def duckdb_type(table: str, field: pa.Field) -> str:
     data_type = normalize_type(field.type)
     if pa.types.is_decimal128(data_type):

@@ -44,6 +44,8 @@ from shiftsync.destinations.base import (
     decode_state,
     encode_state,
     ensure_open,
+    identity_comment,
+    identity_of_comment,
     is_stage_of,
     missing_table,
     new_run_token,
@@ -143,6 +145,12 @@ class PostgresLoad:
             insert = self._insert_statement()
             if insert is not None:
                 written = self._connection.execute(insert).rowcount
+            if spec.identity:
+                self._connection.execute(
+                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        self._target, sql.Literal(identity_comment(spec.identity))
+                    )
+                )
             if encoded is not None:
                 _, upsert = build_state_sql(destination.schema)
                 self._connection.execute(upsert, (state_key_of(spec), encoded, spec.target))
@@ -263,6 +271,17 @@ class PostgresDestination:
             connection.transaction(force_rollback=True),
         ):
             connection.execute(sql.SQL("CREATE TABLE {} (x int)").format(probe))
+
+    def table_identity(self, target: str) -> str | None:
+        """The identity of the last load committed into `target` (its comment), or None."""
+        with self._controlled() as connection, self.errors(f"reading the comment of {target!r}"):
+            row = connection.execute(
+                "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+                (self.schema, target),
+            ).fetchone()
+        return identity_of_comment(None if row is None else row[0])
 
     def table_schema(self, target: str) -> pa.Schema | None:
         with self._controlled() as connection, self.errors(f"reading the columns of {target!r}"):

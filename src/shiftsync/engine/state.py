@@ -45,6 +45,10 @@ class TableState:
     run_id: str
     # None only for a state written before states named their target (version 1).
     target: str | None = None
+    # The stamp the commit left on the destination table (LoadSpec.identity); None for a
+    # state written before states recorded it. Another stamp on the table now means another
+    # writer replaced or changed it since, so the cursor no longer describes its rows.
+    table_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +58,7 @@ class TableState:
             "tracking_field": self.tracking_field,
             "run_id": self.run_id,
             "target": self.target,
+            "table_id": self.table_id,
         }
 
     def belongs_to(self, target: str) -> bool:
@@ -136,6 +141,7 @@ def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
     tracking_field = document.get("tracking_field")
     run_id = document.get("run_id", "")
     target = document.get("target")
+    table_id = document.get("table_id")
     if mode not in ("full_refresh", "incremental"):
         raise StateError(f"{where}: the stored state has an unknown mode {mode!r}", fix=_FIX_RESET)
     if cursor is not None and not isinstance(cursor, str):
@@ -148,7 +154,9 @@ def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
         raise StateError(f"{where}: the stored run_id is not text", fix=_FIX_RESET)
     if target is not None and not isinstance(target, str):
         raise StateError(f"{where}: the stored target is not text", fix=_FIX_RESET)
-    return TableState(mode, cursor, tracking_field, run_id, target)
+    if table_id is not None and not isinstance(table_id, str):
+        raise StateError(f"{where}: the stored table_id is not text", fix=_FIX_RESET)
+    return TableState(mode, cursor, tracking_field, run_id, target, table_id)
 
 
 # --- the window a run reads, and the cursor it commits (pure) ---------------------------------

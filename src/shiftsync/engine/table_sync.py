@@ -34,6 +34,7 @@ from shiftsync.engine.verify import (
     parse_source_profile,
     raise_for_mismatch,
 )
+from shiftsync.engine.writers import foreign_writer, load_identity
 from shiftsync.errors import ConfigError, ShiftsyncError, VerificationError
 from shiftsync.redshift.catalog import TableInfo
 
@@ -101,6 +102,7 @@ class _TableSync:
             primary_key=plan.target_key if window.load is LoadMode.MERGE else (),
             schema_changes=ctx.sync.schema_changes,
             state_key=job.state_key,
+            identity=load_identity(job.state_key, ctx.record.run_id),
         )
         ctx.observer.table_started(table)
         load = destination.start_load(spec)
@@ -114,6 +116,7 @@ class _TableSync:
                 tracking_field=plan.tracking.name if plan.tracking else None,
                 run_id=ctx.record.run_id,
                 target=job.target,
+                table_id=spec.identity,
             )
             outcome = load.commit(state.to_json())
         except BaseException:
@@ -217,6 +220,13 @@ class _TableSync:
             return (
                 f"a cursor is stored but table {job.target!r} is not in the destination: "
                 "the table is loaded in full",
+            )
+        writer = foreign_writer(self.ctx.destination, job.target, state.table_id)
+        if writer is not None:
+            return (
+                f"table {job.target!r} was replaced or changed by {writer} after this sync's "
+                "last run, so the stored cursor no longer says which rows it holds: the table "
+                "is loaded in full",
             )
         return ()
 

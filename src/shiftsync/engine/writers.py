@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from shiftsync.config import ShiftsyncConfig, SyncConfig, is_glob
 from shiftsync.engine.names import same_table_key, target_name
@@ -86,4 +87,35 @@ def check_one_writer(
     return others
 
 
-__all__ = ["Claim", "check_one_writer", "exact_claims", "other_claims"]
+def load_identity(state_key: str, run_id: str) -> str:
+    """The stamp one table's commit leaves on its destination table: which sync's table, in
+    which run."""
+    return f"{state_key}@{run_id}"
+
+
+def foreign_writer(destination: Any, target: str, table_id: str | None) -> str | None:
+    """Who wrote `target` since the commit that stamped it `table_id`, or None when it still
+    holds that stamp (or no stamp was recorded, or the destination keeps none).
+
+    Destinations that keep a stamp have `table_identity(target)`; it is optional so that a
+    destination without table comments still works (its cursors are then not checked).
+    """
+    read = getattr(destination, "table_identity", None)
+    if table_id is None or not callable(read):
+        return None
+    stamp = read(target)
+    if stamp == table_id:
+        return None
+    if stamp is None:
+        return "something other than shiftsync (the table no longer carries this sync's stamp)"
+    return f"another load ({stamp})"
+
+
+__all__ = [
+    "Claim",
+    "check_one_writer",
+    "exact_claims",
+    "foreign_writer",
+    "load_identity",
+    "other_claims",
+]
