@@ -29,6 +29,7 @@ from tests.integration.test_sync import (
     destination_config,
     make_workspace,
     open_destination,
+    write_config,
 )
 from tests.support import ROLE_DB_USER, standin_connection, write_external_id
 
@@ -389,3 +390,79 @@ def test_a_table_replaced_by_hand_invalidates_the_cursor(
     assert (again.status, again.load) == ("ok", "replace"), again.error
     assert any("something other than shiftsync" in n for n in again.notes), again.notes
     holds_the_source(admin, workspace, sales)
+
+
+# --- schema changes on full refresh ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
+def test_recreate_rebuilds_a_table_after_a_type_change_and_a_rename(
+    kind: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    """Before: the type change failed the table ("drop the destination table"), and a renamed
+    column stayed behind as an all-NULL column for good."""
+    venue = copies("venue", "recreate")
+    workspace = make_workspace(
+        tmp_path / "ws",
+        info,
+        destination_config(kind, tmp_path, postgres),
+        [f"public.{venue}"],
+        schema_changes="recreate",
+    )
+    assert one_table(run_sync(workspace, "main")).status == "ok"
+    table = sql.Identifier("public", venue)
+    admin.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN venueseats TYPE varchar(12)").format(table))
+    admin.execute(sql.SQL("ALTER TABLE {} RENAME COLUMN venuecity TO city").format(table))
+    again = one_table(run_sync(workspace, "main"))
+    assert again.status == "ok", again.error
+    kinds = {(c["kind"], c["column"]) for c in again.schema_changes}
+    assert {("retype", "venueseats"), ("drop_column", "venuecity"), ("add_column", "city")} <= kinds
+    destination = open_destination(workspace)
+    try:
+        schema = destination.table_schema(venue)
+        assert schema is not None
+        assert "venuecity" not in schema.names
+        assert_same_table(admin, destination, venue, venue)
+    finally:
+        destination.close()
+
+
+def test_a_table_gone_from_the_source_or_the_selection_is_reported_on_every_run(
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    kept, dropped, left_out = (copies("category", k) for k in ("kept", "gone", "left"))
+    destination = {"type": "duckdb", "path": "o.duckdb"}
+    folder = tmp_path / "ws"
+    every = [f"public.{kept}", f"public.{dropped}", f"public.{left_out}"]
+    workspace = make_workspace(folder, info, destination, every)
+    assert run_sync(workspace, "main").status == "ok"
+
+    admin.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("public", dropped)))
+    write_config(folder, info, destination, [f"public.{kept}", "public.t_gone_*"])
+    workspace = Workspace(folder)
+    for _ in range(2):  # on every run, not only the first after the change
+        record = run_sync(workspace, "main")
+        assert record.status == "ok", [t.error for t in record.tables]
+        notes = " ".join(record.notes)
+        assert f"table public.{dropped} was copied by this sync before" in notes
+        assert f"table public.{left_out} was copied by this sync before" in notes
+    destination_ = open_destination(workspace)
+    try:
+        for target in (dropped, left_out):  # reported, never dropped
+            assert destination_.table_schema(target) is not None
+    finally:
+        destination_.close()
+    # Dropping the destination table by hand ends the notes.
+    with duckdb.connect(str(folder / "o.duckdb")) as connection:
+        connection.execute(f'DROP TABLE "{left_out}"')
+    notes = " ".join(run_sync(workspace, "main").notes)
+    assert f"public.{left_out}" not in notes
+    assert f"public.{dropped}" in notes

@@ -213,11 +213,12 @@ class SyncConfig(_Model):
     normalize_names: bool = _field(
         False, expected="true or false", doc="Write lower_snake_case table and column names."
     )
-    schema_changes: Literal["evolve", "freeze", "fail"] = _field(
+    schema_changes: Literal["evolve", "freeze", "fail", "recreate"] = _field(
         "evolve",
-        expected="evolve, freeze or fail",
+        expected="evolve, freeze, fail or recreate",
         doc="When a source table changes shape: add new columns (evolve), ignore them "
-        "(freeze), or stop (fail).",
+        "(freeze), stop (fail), or, when a load replaces the table whole, rebuild it with "
+        "the source's columns and types (recreate; merges and appends then evolve).",
     )
     on_mismatch: Literal["fail", "full_refresh"] = _field(
         "fail",

@@ -139,6 +139,12 @@ def validate_spec(spec: LoadSpec) -> None:
             "a load was started without a target table name",
             fix="this is a bug in the caller: report it with the sync's configuration",
         )
+    if spec.schema_changes == "recreate" and spec.mode is not LoadMode.REPLACE:
+        raise DestinationError(
+            f"table {spec.target!r}: schema_changes 'recreate' rebuilds a table that a load "
+            f"replaces whole, and this load is a {spec.mode}",
+            fix="this is a bug in the caller: pass 'evolve' for merge and append loads",
+        )
     if spec.mode is LoadMode.MERGE:
         if not spec.primary_key:
             raise DestinationError(

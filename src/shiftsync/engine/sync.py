@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.destinations.base import Destination, LoadMode
+from shiftsync.engine.departed import report_departed
 
 # The `X as X` imports keep names that were public here before the split importable from here.
 from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
@@ -253,6 +254,14 @@ def _run(ctx: _Context, connection_method: Method) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    with contextlib.suppress(ShiftsyncError):  # a note only: never fails the run
+        record.notes += report_departed(
+            ctx.workspace,
+            ctx.sync_name,
+            ctx.destination,
+            {job.name: job.target for job in selection.jobs},
+            narrowed=bool(ctx.options.tables),
+        )
     record.finish()
     ctx.save()
 

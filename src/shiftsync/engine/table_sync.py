@@ -13,6 +13,7 @@ from typing import Any
 import pyarrow as pa
 
 from shiftsync.destinations.base import Load, LoadMode, LoadSpec
+from shiftsync.destinations.schema_change import SchemaPolicy
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
@@ -50,6 +51,11 @@ def sized_for_window(info: TableInfo, window: Window) -> TableInfo:
         None if stored is None or not info.estimated_rows else stored * rows // info.estimated_rows
     )
     return dataclasses.replace(info, estimated_rows=rows, estimated_bytes=scaled)
+
+
+def load_policy(policy: SchemaPolicy, load: LoadMode) -> SchemaPolicy:
+    """`recreate` rebuilds only a table that the load replaces whole; merges evolve."""
+    return "evolve" if policy == "recreate" and load is not LoadMode.REPLACE else policy
 
 
 def _ref(job: TableJob) -> Any:
@@ -100,7 +106,7 @@ class _TableSync:
             schema=schema,
             mode=window.load,
             primary_key=plan.target_key if window.load is LoadMode.MERGE else (),
-            schema_changes=ctx.sync.schema_changes,
+            schema_changes=load_policy(ctx.sync.schema_changes, window.load),
             state_key=job.state_key,
             identity=load_identity(job.state_key, ctx.record.run_id),
         )
