@@ -8,7 +8,7 @@ PostgreSQL directly (tests/integration/test_sync.py's helpers).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -466,3 +466,64 @@ def test_a_table_gone_from_the_source_or_the_selection_is_reported_on_every_run(
     notes = " ".join(run_sync(workspace, "main").notes)
     assert f"public.{left_out}" not in notes
     assert f"public.{dropped}" in notes
+
+
+# --- wide tables ------------------------------------------------------------------------------
+
+WIDE_COLUMNS = 1600  # Redshift's most columns in a table
+
+
+@pytest.fixture
+def wide_table(admin: psycopg.Connection[Any]) -> Iterator[str]:
+    """public.t_wide_*: 1,600 columns of several types, 3 rows."""
+    name = f"t_wide_{uuid.uuid4().hex[:8]}"
+    kinds = ("int4", "varchar(8)", "numeric(10,2)", "date", "bool")
+    columns = sql.SQL(", ").join(
+        sql.SQL("{} {}").format(sql.Identifier(f"c{i:04d}"), sql.SQL(kinds[i % len(kinds)]))
+        for i in range(WIDE_COLUMNS)
+    )
+    table = sql.Identifier("public", name)
+    admin.execute(sql.SQL("CREATE TABLE {} ({})").format(table, columns))
+    values = {
+        "int4": "{r} * 7",
+        "varchar(8)": "'v' || {r}",
+        "numeric(10,2)": "{r} + 0.25",
+        "date": "DATE '2024-01-01' + {r}",
+        "bool": "{r} % 2 = 0",
+    }
+    for row in range(3):
+        expressions = ", ".join(
+            values[kinds[i % len(kinds)]].format(r=row) if (i + row) % 4 else "NULL"
+            for i in range(WIDE_COLUMNS)
+        )
+        admin.execute(sql.SQL(f"INSERT INTO {{}} VALUES ({expressions})").format(table))  # type: ignore[arg-type]
+    admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(ROLE_DB_USER)))
+    try:
+        yield name
+    finally:
+        admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
+def test_a_table_of_1600_columns_is_verified_on_every_destination(
+    kind: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    wide_table: str,
+) -> None:
+    """Before: the profile query of a table past ~550 columns passed PostgreSQL's 1,664-entry
+    target list, and every such table failed verification."""
+    workspace = make_workspace(
+        tmp_path / "ws",
+        info,
+        destination_config(kind, tmp_path, postgres),
+        [f"public.{wide_table}"],
+    )
+    table = one_table(run_sync(workspace, "main"))
+    assert table.status == "ok", table.error
+    assert table.verification is not None
+    assert table.verification["status"] == "ok"
+    assert table.verification["columns_checked"] == WIDE_COLUMNS
+    holds_the_source(admin, workspace, wide_table)

@@ -1033,3 +1033,24 @@ def test_a_null_type_is_shown_as_null(tmp_path: Path) -> None:
         problems(tmp_path, with_value("destinations.local.type", None)), "destinations.local.type"
     )
     assert "unknown type (got null); expected one of: duckdb, postgres, parquet" in line
+
+
+# --- DuckDB memory limit ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("512MB", 512 * 10**6), ("4GB", 4 * 10**9), ("1.5GiB", 3 * 2**29), (" 300 mib ", 300 * 2**20)],
+)
+def test_memory_sizes(text: str, size: int) -> None:
+    from shiftsync.config.validators import memory_bytes
+
+    assert memory_bytes(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "12", "1 PB", "-3GB", "10MB"])
+def test_a_memory_limit_that_is_not_a_size_is_refused(text: str) -> None:
+    from shiftsync.config import DuckDBDestinationConfig
+
+    with pytest.raises(ValueError, match="memory_limit"):
+        DuckDBDestinationConfig.model_validate({"type": "duckdb", "memory_limit": text})

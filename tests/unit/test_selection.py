@@ -407,3 +407,17 @@ def test_two_syncs_naming_one_target_exactly_are_refused() -> None:
     # Another destination's sync, or a case DuckDB would not confuse elsewhere, is no writer.
     assert check_one_writer(config, "elsewhere", "duckdb") == {}
     assert set(check_one_writer(config, "hourly", "postgres")) == {"Sales"}
+
+
+def test_a_column_name_postgres_would_cut_is_refused_there_only() -> None:
+    long_name = "a_rather_long_column_name_" + "x" * 60  # 86 bytes: Redshift allows 127
+    columns = (*COLUMNS, Column(long_name, "int4"))
+    for kind in ("duckdb", "parquet", ""):
+        assert long_name in resolve_table(job(), columns, destination_kind=kind).targets
+    with pytest.raises(ConfigError, match="86 bytes long") as caught:
+        resolve_table(job(), columns, destination_kind="postgres")
+    assert repr(long_name) in str(caught.value)
+    assert caught.value.fix is not None
+    assert "exclude" in caught.value.fix
+    excluded = job(columns={"exclude": [long_name]})
+    assert long_name not in resolve_table(excluded, columns, destination_kind="postgres").targets

@@ -18,6 +18,7 @@ The type map and the SQL builders are in duckdb_sql.py.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -127,7 +128,6 @@ class DuckDBLoad:
         with (
             self._destination.lock,
             self._destination.errors(f"committing table {target!r}"),
-            _memory_limit(self._cursor, COMMIT_MEMORY_LIMIT),
         ):
             self._cursor.execute("BEGIN TRANSACTION")
             try:
@@ -190,24 +190,28 @@ class DuckDBLoad:
             self._cursor.close()
 
 
-# DuckDB's buffer pool otherwise grows to 80% of RAM with the table. Appending batches needs
-# little: a bounded pool writes finished blocks to the file and keeps a run's memory flat
-# whatever the table's size. A commit's merge (a join and a window over the stage) needs more,
-# and fails below about 128 MB at 10^7 staged rows, so commits get a larger pool; they hold
-# the destination's lock, so one commit at a time raises it.
-LOAD_MEMORY_LIMIT: Final = "64MB"
-COMMIT_MEMORY_LIMIT: Final = "256MB"
+# DuckDB's buffer pool otherwise grows to 80% of RAM with the table, per database: several
+# loads share it. A bounded pool writes finished blocks to the file and spills sorts and
+# joins, so a run's memory stays flat whatever the table's size. The bound comes from the
+# destination's `memory_limit`, by default a quarter of the machine's memory: a fixed small
+# bound failed wide tables (a 1,201-column load ran out of 64 MB). A commit's merge (a join
+# and a window over the stage) fails below about 128 MB at 10^7 staged rows, so no bound is
+# below COMMIT_MEMORY_LIMIT.
+COMMIT_MEMORY_LIMIT: Final = 256 * 2**20
 
 
-@contextlib.contextmanager
-def _memory_limit(cursor: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """Raise the database's memory limit to `limit` for the block, then restore the load's."""
-    cursor.execute(f"SET memory_limit = '{limit}'")
+def default_memory_limit() -> int:
+    """A quarter of the machine's physical memory, at least COMMIT_MEMORY_LIMIT."""
     try:
-        yield
-    finally:
-        with contextlib.suppress(duckdb.Error):
-            cursor.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 0
+    return max(COMMIT_MEMORY_LIMIT, physical // 4)
+
+
+def memory_setting(limit: int) -> str:
+    """`SET memory_limit` for a number of bytes (whole MiB)."""
+    return f"SET memory_limit = '{max(1, limit // 2**20)}MiB'"
 
 
 class DuckDBDestination:
@@ -215,8 +219,11 @@ class DuckDBDestination:
 
     kind = "duckdb"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, memory_limit: int | None = None) -> None:
         self.path = Path(path)
+        self.memory_limit = max(
+            COMMIT_MEMORY_LIMIT, default_memory_limit() if memory_limit is None else memory_limit
+        )
         self.lock = threading.RLock()
         self._connection: duckdb.DuckDBPyConnection | None = None
 
@@ -225,6 +232,15 @@ class DuckDBDestination:
         """Translate DuckDB's errors, naming the file and the action."""
         try:
             yield
+        except duckdb.OutOfMemoryException as exc:
+            # Not a file problem: the fix is the limit, which the message names.
+            limit = f"{self.memory_limit // 2**20}MiB"
+            raise DestinationError(
+                f"DuckDB file {str(self.path)!r}: {action} ran out of memory (memory_limit "
+                f"{limit}): {exc}",
+                fix=f"raise memory_limit of this DuckDB destination in shiftsync.yaml above "
+                f"{limit} (for example memory_limit: 4GB), or lower the sync's concurrency",
+            ) from exc
         except duckdb.Error as exc:
             raise DestinationError(
                 f"DuckDB file {str(self.path)!r}: {action} failed: {exc}",
@@ -238,7 +254,7 @@ class DuckDBDestination:
                     # SET, not a connect option: other connections to the same file in this
                     # process must be able to open it with default options.
                     self._connection = duckdb.connect(str(self.path))
-                    self._connection.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+                    self._connection.execute(memory_setting(self.memory_limit))
                     self._connection.execute(build_state_sql()[0])
                     self._connection.execute(build_state_upgrade_sql())
             return self._connection.cursor()
@@ -359,7 +375,6 @@ __all__ = [
     "ARROW_TO_DUCKDB",
     "COMMIT_MEMORY_LIMIT",
     "DUCKDB_TO_ARROW",
-    "LOAD_MEMORY_LIMIT",
     "DuckDBDestination",
     "DuckDBLoad",
     "arrow_type",
@@ -371,7 +386,9 @@ __all__ = [
     "build_read_sql",
     "build_state_sql",
     "decode_total",
+    "default_memory_limit",
     "duckdb_type",
+    "memory_setting",
     "quote_identifier",
     "run_profile",
 ]

@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from shiftsync.config import ColumnSelection, Method, SyncConfig, is_glob, match_table
 from shiftsync.engine.names import (
+    check_column_lengths,
     check_target_length,
     column_names,
     same_table_key,
@@ -326,8 +327,10 @@ def resolve_table(
     catalog_key: Sequence[str] = (),
     *,
     normalize: bool = False,
+    destination_kind: str = "",
 ) -> TablePlan:
-    """Check `job` against the table's columns and say exactly what to read and write."""
+    """Check `job` against the table's columns and say exactly what to read and write
+    (`destination_kind` says which name lengths the destination keeps)."""
     names = [c.name for c in columns]
     selection = job.columns or ColumnSelection()
     for key, listed in (
@@ -357,6 +360,7 @@ def resolve_table(
             "remove null_tracking (the rows are then counted as a warning on every run)",
         )
     targets = column_names(job.name, read_names, normalize=normalize)
+    check_column_lengths(destination_kind, job.name, targets.values())
     return TablePlan(
         columns=read,
         targets=targets,

@@ -188,7 +188,11 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
         try:
             info = ctx.source.describe(_ref(job))
             plan = resolve_table(
-                job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
+                job,
+                info.columns,
+                info.primary_key,
+                normalize=ctx.sync.normalize_names,
+                destination_kind=ctx.destination.kind,
             )
             table.method = str(ctx.source.plan(info, job.method, columns=plan.columns).method)
             table.estimated_rows = info.estimated_rows

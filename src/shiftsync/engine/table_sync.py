@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 import pyarrow as pa
 
-from shiftsync.destinations.base import Load, LoadMode, LoadSpec
+from shiftsync.destinations.base import Load, LoadMode, LoadSpec, TableProfile
 from shiftsync.destinations.schema_change import SchemaPolicy
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
@@ -31,7 +32,9 @@ from shiftsync.engine.verify import (
     VerificationResult,
     build_duplicate_key_sql,
     build_profile_sql,
+    column_chunks,
     compare_profiles,
+    merge_profiles,
     parse_source_profile,
     raise_for_mismatch,
 )
@@ -86,7 +89,11 @@ class _TableSync:
         source, destination = ctx.source, ctx.destination
         info = source.describe(_ref(job))
         plan = resolve_table(
-            job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
+            job,
+            info.columns,
+            info.primary_key,
+            normalize=ctx.sync.normalize_names,
+            destination_kind=ctx.destination.kind,
         )
         window = self.window(plan)
         info = sized_for_window(info, window)
@@ -287,6 +294,10 @@ class _TableSync:
             if callable(close):
                 close()
 
+    def source_profile(self, columns: Sequence[ProfileColumn], where: str | None) -> TableProfile:
+        sql = build_profile_sql(self.job.schema, self.job.table, columns, where)
+        return parse_source_profile(self.ctx.source.query(sql)[0], columns)
+
     def verify(self, plan: TablePlan, where: str | None) -> None:
         job, table = self.job, self.table
         present = self.ctx.destination.table_schema(job.target)
@@ -296,9 +307,18 @@ class _TableSync:
             for c in plan.columns
             if plan.target_of(c.name) in names
         ]
-        destination_profile = self.ctx.destination.profile(job.target, [c.target for c in columns])
-        rows = self.ctx.source.query(build_profile_sql(job.schema, job.table, columns, where))
-        source_profile = parse_source_profile(rows[0], columns)
+        # In column chunks: one statement of a wide table's profile passes SQL's limits.
+        chunks = column_chunks(columns)
+        destination_profile = merge_profiles(
+            f"destination table {job.target!r}",
+            [
+                self.ctx.destination.profile(job.target, [c.target for c in chunk])
+                for chunk in chunks
+            ],
+        )
+        source_profile = merge_profiles(
+            f"table {job.name}", [self.source_profile(chunk, where) for chunk in chunks]
+        )
         result = compare_profiles(columns, source_profile, destination_profile)
         table.verification = result.to_json()
         raise_for_mismatch(job.name, job.target, result, incremental=job.mode == "incremental")
