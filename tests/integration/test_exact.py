@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -527,3 +528,106 @@ def test_a_table_of_1600_columns_is_verified_on_every_destination(
     assert table.verification["status"] == "ok"
     assert table.verification["columns_checked"] == WIDE_COLUMNS
     holds_the_source(admin, workspace, wide_table)
+
+
+# --- destination tables that carry keys -------------------------------------------------------
+
+
+def key_columns(kind: str, workspace: Workspace, target: str) -> list[str]:
+    """The PRIMARY KEY columns of a destination table, read from the destination's catalog."""
+    _, config = workspace.config.destination("dest")
+    if kind == "duckdb":
+        with duckdb.connect(str(workspace.folder / "out.duckdb"), read_only=True) as connection:
+            rows = connection.execute(
+                "SELECT constraint_column_names FROM duckdb_constraints() "
+                "WHERE table_name = ? AND constraint_type = 'PRIMARY KEY'",
+                [target],
+            ).fetchall()
+        return list(rows[0][0]) if rows else []
+    dsn = config.dsn.get_secret_value()  # type: ignore[union-attr]
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT a.attname, a.attnotnull FROM pg_index i "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey) "
+            "WHERE i.indisprimary AND i.indrelid = to_regclass(%s)",
+            (f'"{config.db_schema}"."{target}"',),  # type: ignore[union-attr]
+        ).fetchall()
+    assert all(not_null for _, not_null in rows)
+    return [name for name, _ in rows]
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_an_incremental_tables_key_is_the_destination_tables_primary_key(
+    kind: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    sales = copies("sales", "keys")
+    venue = copies("venue", "nokey")  # full refresh: its key is not checked, so not carried
+    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    workspace = make_workspace(
+        tmp_path / "ws",
+        info,
+        destination_config(kind, tmp_path, postgres),
+        [entry, f"public.{venue}"],
+    )
+    assert run_sync(workspace, "main").status == "ok"
+    assert key_columns(kind, workspace, sales) == ["salesid"]
+    assert key_columns(kind, workspace, venue) == []
+    admin.execute(
+        sql.SQL(
+            "UPDATE {} SET qtysold = qtysold + 1, saletime = saletime + interval '900 days' "
+            "WHERE salesid <= 5"
+        ).format(sql.Identifier("public", sales))
+    )
+    merged = run_sync(workspace, "main", SyncOptions(tables=(sales,)))
+    assert merged.status == "ok", [t.error for t in merged.tables]
+    assert merged.tables[0].load == "merge"
+    assert key_columns(kind, workspace, sales) == ["salesid"]
+    holds_the_source(admin, workspace, sales)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
+def test_load_columns_say_when_and_by_which_run_each_row_was_written(
+    kind: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    sales = copies("sales", "loadcols")
+    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    destination = destination_config(kind, tmp_path, postgres)
+    workspace = make_workspace(tmp_path / "ws", info, destination, [entry], load_columns=True)
+    first = run_sync(workspace, "main")
+    assert one_table(first).status == "ok"
+    admin.execute(
+        sql.SQL(
+            "UPDATE {} SET qtysold = qtysold + 1, saletime = saletime + interval '900 days' "
+            "WHERE salesid <= 5"
+        ).format(sql.Identifier("public", sales))
+    )
+    second = run_sync(workspace, "main")
+    table = one_table(second)
+    assert table.status == "ok", table.error
+    assert verified(table)
+    opened = open_destination(workspace)
+    try:
+        rows = opened.read_table(sales).to_pylist()
+    finally:
+        opened.close()
+    by_run = {r["_shiftsync_run_id"] for r in rows if r["salesid"] <= 5}
+    assert by_run == {second.run_id}
+    # The others keep the first run's, but for the rows at the old cursor, read again.
+    again = [r for r in rows if r["salesid"] > 5 and r["_shiftsync_run_id"] != first.run_id]
+    assert {r["_shiftsync_run_id"] for r in again} <= {second.run_id}
+    assert len(again) == table.rows - 5
+    started = datetime.fromisoformat(second.started_at.replace("Z", "+00:00"))
+    moments = {r["_shiftsync_synced_at"] for r in rows if r["salesid"] <= 5}
+    assert {m.astimezone(UTC).replace(microsecond=0) for m in moments} == {
+        started.replace(microsecond=0)
+    }

@@ -226,6 +226,12 @@ class SyncConfig(_Model):
         doc="After a verification mismatch: fail the table, or copy it again in full in the "
         "same run (then verify again). A table's entry can override it.",
     )
+    load_columns: bool = _field(
+        False,
+        expected="true or false",
+        doc="Add _shiftsync_synced_at (when the run that wrote each row started) and "
+        "_shiftsync_run_id to every destination table.",
+    )
     schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(
         None,
         expected="a 5-field cron expression",

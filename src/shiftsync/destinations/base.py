@@ -59,6 +59,9 @@ class LoadSpec:
     # Who writes, stamped on the table at commit (see `identity_comment`): a state records the
     # stamp it was committed with, so a table that something else wrote since is noticed.
     identity: str = ""
+    # The key a table this load creates carries (PRIMARY KEY where the destination has one);
+    # empty: none. The engine sets it where the key was checked unique in the source.
+    table_key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -145,6 +148,12 @@ def validate_spec(spec: LoadSpec) -> None:
             f"replaces whole, and this load is a {spec.mode}",
             fix="this is a bug in the caller: pass 'evolve' for merge and append loads",
         )
+    missing_key = [k for k in spec.table_key if k not in spec.schema.names]
+    if missing_key:
+        raise DestinationError(
+            f"table {spec.target!r}: key column {missing_key[0]!r} is not in the data",
+            fix="fix primary_key for this table so it names columns of the source",
+        )
     if spec.mode is LoadMode.MERGE:
         if not spec.primary_key:
             raise DestinationError(
@@ -174,6 +183,8 @@ def conform_incoming(spec: LoadSpec, batch: pa.RecordBatch, schema: pa.Schema) -
     """An incoming batch conformed to `schema`, its merge keys checked first when merging."""
     if spec.mode is LoadMode.MERGE:
         check_merge_keys(spec.target, batch, spec.primary_key)
+    elif spec.table_key:
+        check_merge_keys(spec.target, batch, spec.table_key)  # a PRIMARY KEY holds no NULL
     return conform_batch(batch, schema)
 
 

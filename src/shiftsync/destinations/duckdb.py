@@ -171,7 +171,7 @@ class DuckDBLoad:
         statements = (
             build_evolve_sql(target, plan)
             if self._target_exists
-            else [build_create_table_sql(target, plan.schema)]
+            else [build_create_table_sql(target, plan.schema, key=self._spec.table_key)]
         )
         columns = plan.schema.names
         if self._spec.mode is LoadMode.MERGE:
@@ -320,7 +320,13 @@ class DuckDBDestination:
         existing = self.table_schema(spec.target)
         plan = plan_schema(spec.target, existing, spec.schema, spec.schema_changes)
         stage = stage_table_name(spec.target, new_run_token())
-        create = build_create_table_sql(stage, plan.schema, sequence=spec.mode is LoadMode.MERGE)
+        replace = spec.mode is LoadMode.REPLACE
+        create = build_create_table_sql(
+            stage,
+            plan.schema,
+            sequence=spec.mode is LoadMode.MERGE,
+            key=spec.table_key if replace else (),  # the stage becomes the table
+        )
         cursor = self._cursor()
         try:
             with self.lock, self.errors(f"preparing the load of table {spec.target!r}"):

@@ -113,10 +113,16 @@ def arrow_type(table: str, column: str, duckdb_type_name: str) -> pa.DataType:
 # --- SQL builders (pure) -------------------------------------------------------------------
 
 
-def build_create_table_sql(table: str, schema: pa.Schema, *, sequence: bool = False) -> str:
+def build_create_table_sql(
+    table: str, schema: pa.Schema, *, sequence: bool = False, key: Sequence[str] = ()
+) -> str:
+    """CREATE TABLE for `schema`; a merge stage also gets the sequence column, a table that
+    carries a key its PRIMARY KEY (so merges find rows through its index)."""
     columns = [f"{quote_identifier(f.name)} {duckdb_type(table, f)}" for f in schema]
     if sequence:
         columns.append(f"{quote_identifier(SEQUENCE_COLUMN)} BIGINT")
+    if key:
+        columns.append(f"PRIMARY KEY ({', '.join(quote_identifier(k) for k in key)})")
     return f"CREATE TABLE {quote_identifier(table)} ({', '.join(columns)})"
 
 

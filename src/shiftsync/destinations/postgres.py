@@ -113,7 +113,11 @@ class PostgresLoad:
         self._done = False
         with destination.errors(f"preparing the load of table {spec.target!r}"):
             create = build_create_table_sql(
-                self._stage, spec.target, plan.schema, temporary=spec.mode is not LoadMode.REPLACE
+                self._stage,
+                spec.target,
+                plan.schema,
+                temporary=spec.mode is not LoadMode.REPLACE,
+                key=spec.table_key,  # a replace's stage becomes the table
             )
             connection.execute(create)
 
@@ -174,7 +178,11 @@ class PostgresLoad:
                 ),
             ]
         if not self._target_exists:
-            return [build_create_table_sql(self._target, self._spec.target, self._plan.schema)]
+            return [
+                build_create_table_sql(
+                    self._target, self._spec.target, self._plan.schema, key=self._spec.table_key
+                )
+            ]
         statements = build_evolve_sql(self._target, self._spec.target, self._plan)
         if self._spec.mode is LoadMode.MERGE:
             delete, _ = build_merge_sql(

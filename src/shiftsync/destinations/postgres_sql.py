@@ -96,13 +96,23 @@ def _columns(names: Sequence[str]) -> sql.Composable:
 
 
 def build_create_table_sql(
-    name: sql.Identifier, table: str, schema: pa.Schema, *, temporary: bool = False
+    name: sql.Identifier,
+    table: str,
+    schema: pa.Schema,
+    *,
+    temporary: bool = False,
+    key: Sequence[str] = (),
 ) -> sql.Composed:
-    """CREATE TABLE for `schema`; a temporary stage also gets the sequence column."""
+    """CREATE TABLE for `schema`; a temporary stage also gets the sequence column, a table
+    that carries a key its PRIMARY KEY (so merges find rows through its index)."""
     columns = [
         sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(postgres_type(table, f)))
         for f in schema
     ]
+    if key and not temporary:
+        columns.append(
+            sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, key)))
+        )
     if temporary:
         columns.append(sql.SQL("{} bigint").format(sql.Identifier(SEQUENCE_COLUMN)))
         return sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(

@@ -9,12 +9,14 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
 from shiftsync.destinations.base import Load, LoadMode, LoadSpec, TableProfile
 from shiftsync.destinations.schema_change import SchemaPolicy
+from shiftsync.engine.load_columns import add_load_columns, with_load_columns
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
@@ -107,7 +109,9 @@ class _TableSync:
         table.notes.extend(window.notes)
         if window.read and job.mode == "incremental" and plan.primary_key:
             self.check_unique_key(plan, window.where)
-        schema = load_schema(plan)
+        schema = self.shaped = load_schema(plan)
+        if ctx.sync.load_columns:
+            schema = with_load_columns(job.name, schema)
         spec = LoadSpec(
             target=job.target,
             schema=schema,
@@ -116,6 +120,9 @@ class _TableSync:
             schema_changes=load_policy(ctx.sync.schema_changes, window.load),
             state_key=job.state_key,
             identity=load_identity(job.state_key, ctx.record.run_id),
+            # Only an incremental table's key is checked unique in the source (Redshift does
+            # not enforce keys), so only its destination table carries it as a PRIMARY KEY.
+            table_key=plan.target_key if job.mode == "incremental" else (),
         )
         ctx.observer.table_started(table)
         load = destination.start_load(spec)
@@ -284,7 +291,7 @@ class _TableSync:
                     )
                 if first:
                     debug_pause("after_first_batch_read", job.name)
-                load.write(shape_batch(plan, batch, schema, self.ctx.salt))
+                load.write(self.stamped(shape_batch(plan, batch, self.shaped, self.ctx.salt)))
                 if first:
                     debug_pause("after_first_batch_written", job.name)
                     first = False
@@ -297,6 +304,14 @@ class _TableSync:
     def source_profile(self, columns: Sequence[ProfileColumn], where: str | None) -> TableProfile:
         sql = build_profile_sql(self.job.schema, self.job.table, columns, where)
         return parse_source_profile(self.ctx.source.query(sql)[0], columns)
+
+    def stamped(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with the load columns, when the sync asks for them."""
+        if not self.ctx.sync.load_columns:
+            return batch
+        record = self.ctx.record
+        started = datetime.fromisoformat(record.started_at.replace("Z", "+00:00"))
+        return add_load_columns(batch, record.run_id, started)
 
     def verify(self, plan: TablePlan, where: str | None) -> None:
         job, table = self.job, self.table
