@@ -497,7 +497,7 @@ def wide_table(admin: psycopg.Connection[Any]) -> Iterator[str]:
             values[kinds[i % len(kinds)]].format(r=row) if (i + row) % 4 else "NULL"
             for i in range(WIDE_COLUMNS)
         )
-        admin.execute(sql.SQL(f"INSERT INTO {{}} VALUES ({expressions})").format(table))  # type: ignore[arg-type]
+        admin.execute(sql.SQL(f"INSERT INTO {{}} VALUES ({expressions})").format(table))
     admin.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(table, sql.Identifier(ROLE_DB_USER)))
     try:
         yield name
