@@ -51,3 +51,31 @@ def test_out_of_memory_names_the_limit_not_a_file_lock(tmp_path: Path) -> None:
     assert caught.value.fix is not None
     assert "memory_limit" in caught.value.fix
     assert "opened by another program" not in caught.value.fix
+
+
+def test_a_merge_that_must_widen_a_key_column_is_refused_with_a_full_refresh_fix(
+    tmp_path: Path,
+) -> None:
+    """DuckDB cannot change a PRIMARY KEY column's type; a replace rebuilds the table."""
+    import pyarrow as pa
+
+    from shiftsync.destinations.base import LoadMode, LoadSpec
+
+    destination = DuckDBDestination(tmp_path / "o.duckdb")
+    narrow = pa.schema([pa.field("id", pa.int16()), pa.field("v", pa.string())])
+    wide = pa.schema([pa.field("id", pa.int32()), pa.field("v", pa.string())])
+    try:
+        first = destination.start_load(LoadSpec("t", narrow, LoadMode.REPLACE, table_key=("id",)))
+        first.write(pa.RecordBatch.from_pylist([{"id": 1, "v": "a"}], schema=narrow))
+        first.commit(None)
+        merge = LoadSpec("t", wide, LoadMode.MERGE, ("id",), table_key=("id",))
+        with pytest.raises(DestinationError, match="key column 'id' must be widened") as caught:
+            destination.start_load(merge)
+        assert caught.value.fix is not None
+        assert "--full-refresh" in caught.value.fix
+        again = destination.start_load(LoadSpec("t", wide, LoadMode.REPLACE, table_key=("id",)))
+        again.write(pa.RecordBatch.from_pylist([{"id": 70000, "v": "b"}], schema=wide))
+        again.commit(None)
+        assert destination.read_table("t").to_pylist() == [{"id": 70000, "v": "b"}]
+    finally:
+        destination.close()

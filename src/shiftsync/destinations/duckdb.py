@@ -319,8 +319,10 @@ class DuckDBDestination:
         validate_spec(spec)
         existing = self.table_schema(spec.target)
         plan = plan_schema(spec.target, existing, spec.schema, spec.schema_changes)
-        stage = stage_table_name(spec.target, new_run_token())
         replace = spec.mode is LoadMode.REPLACE
+        if not replace:
+            self._check_key_widening(spec.target, plan)
+        stage = stage_table_name(spec.target, new_run_token())
         create = build_create_table_sql(
             stage,
             plan.schema,
@@ -336,6 +338,32 @@ class DuckDBDestination:
             cursor.close()
             raise
         return DuckDBLoad(self, cursor, spec, plan, stage, existing is not None)
+
+    def _check_key_widening(self, target: str, plan: SchemaPlan) -> None:
+        """DuckDB cannot change the type of a PRIMARY KEY column in place: a merge or append
+        that must widen one is refused before anything is staged (a replace rebuilds it)."""
+        widened = {c.column for c in plan.changes if c.kind == "widen"}
+        if not widened:
+            return
+        cursor = self._cursor()
+        try:
+            with self.errors(f"reading the key of table {target!r}"):
+                rows = cursor.execute(
+                    "SELECT constraint_column_names FROM duckdb_constraints() WHERE "
+                    "schema_name = current_schema() AND table_name = ? AND "
+                    "constraint_type = 'PRIMARY KEY'",
+                    [target],
+                ).fetchall()
+        finally:
+            cursor.close()
+        keyed = sorted(widened & {name for (names,) in rows for name in names})
+        if keyed:
+            raise DestinationError(
+                f"table {target!r}: key column {keyed[0]!r} must be widened, and DuckDB cannot "
+                "change the type of a PRIMARY KEY column in place",
+                fix=f"run `shiftsync sync --full-refresh` for this table: the replace rebuilds "
+                f"{target!r} with the wider type",
+            )
 
     def _drop_stale_stages(self, cursor: duckdb.DuckDBPyConnection, target: str) -> None:
         names = cursor.execute(
