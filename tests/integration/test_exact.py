@@ -265,13 +265,20 @@ def test_two_syncs_naming_one_target_are_refused_before_anything_is_written(
     run replaced the table and the hourly one trusted its cursor over it."""
     sales = copies("sales", "twosyncs")
     hourly = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    # The same table in both: refused as the file is loaded.
     workspace = two_syncs(tmp_path / "ws", info, [hourly], [f"public.{sales}"])
+    with pytest.raises(ConfigError, match="writes the same destination table"):
+        run_sync(workspace, "main")
+    # Another table whose target is the first one's default name: refused when either runs.
+    other = {"include": "public.venue", "target": sales}
+    workspace = two_syncs(tmp_path / "ws2", info, [hourly], [other])
     for name in ("main", "other"):
         with pytest.raises(ConfigError, match=f"both write destination table '{sales}'") as caught:
             run_sync(workspace, name)
         assert caught.value.fix is not None
         assert "target" in caught.value.fix
     assert not (tmp_path / "ws" / "o.duckdb").exists()
+    assert not (tmp_path / "ws2" / "o.duckdb").exists()
 
 
 def test_a_public_table_cannot_replace_another_syncs_target(

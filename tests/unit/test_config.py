@@ -1054,3 +1054,34 @@ def test_a_memory_limit_that_is_not_a_size_is_refused(text: str) -> None:
 
     with pytest.raises(ValueError, match="memory_limit"):
         DuckDBDestinationConfig.model_validate({"type": "duckdb", "memory_limit": text})
+
+
+# --- one writer per destination table ---------------------------------------------------------
+
+
+def test_two_syncs_writing_one_destination_table_are_refused_at_load(tmp_path: Path) -> None:
+    data = copy.deepcopy(BASE)
+    incremental = {"include": "public.sales", "mode": "incremental", "tracking_field": "t"}
+    data["destinations"]["other"] = {"type": "duckdb", "path": "other.duckdb"}
+    data["syncs"] = {
+        "hourly": {"source": "warehouse", "destination": "local", "tables": [incremental]},
+        "nightly": {
+            "source": "warehouse",
+            "destination": "local",
+            "tables": ["public.sales", {"include": "public.a", "target": "shared"}],
+        },
+        "again": {
+            "source": "warehouse",
+            "destination": "local",
+            "tables": [{"include": "public.b", "target": "shared"}, "public.*"],
+        },
+        # Another destination: no conflict.
+        "elsewhere": {"source": "warehouse", "destination": "other", "tables": ["public.sales"]},
+    }
+    lines = problems(tmp_path, data)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("shiftsync.yaml: syncs.nightly.tables.0.include: writes the same")
+    assert "syncs.hourly.tables.0" in lines[0]
+    assert lines[1].startswith("shiftsync.yaml: syncs.again.tables.0.target:")
+    assert "syncs.nightly.tables.1" in lines[1]
+    assert all(LINE_RE.match(line) for line in lines)
