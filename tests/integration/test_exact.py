@@ -638,3 +638,53 @@ def test_load_columns_say_when_and_by_which_run_each_row_was_written(
     assert {m.astimezone(UTC).replace(microsecond=0) for m in moments} == {
         started.replace(microsecond=0)
     }
+
+
+def not_null_columns(kind: str, workspace: Workspace, target: str) -> set[str]:
+    _, config = workspace.config.destination("dest")
+    if kind == "duckdb":
+        with duckdb.connect(str(workspace.folder / "out.duckdb"), read_only=True) as connection:
+            rows = connection.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE table_name = ? AND NOT is_nullable",
+                [target],
+            ).fetchall()
+        return {name for (name,) in rows}
+    dsn = config.dsn.get_secret_value()  # type: ignore[union-attr]
+    with psycopg.connect(dsn) as connection:
+        rows = connection.execute(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+            "AND NOT attisdropped AND attnotnull",
+            (f'"{config.db_schema}"."{target}"',),  # type: ignore[union-attr]
+        ).fetchall()
+    return {name for (name,) in rows}
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "postgres"])
+def test_source_not_null_columns_are_not_null_and_relaxed_when_the_source_relaxes(
+    kind: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    postgres: TempPostgres,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+) -> None:
+    sales = copies("sales", "notnull")
+    table = sql.Identifier("public", sales)
+    admin.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN qtysold SET NOT NULL").format(table))
+    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    destination = destination_config(kind, tmp_path, postgres)
+    workspace = make_workspace(tmp_path / "ws", info, destination, [entry])
+    assert one_table(run_sync(workspace, "main")).status == "ok"
+    assert not_null_columns(kind, workspace, sales) == {"salesid", "qtysold"}
+    # The source drops the constraint and a row gets NULL: the merge relaxes the column.
+    admin.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN qtysold DROP NOT NULL").format(table))
+    admin.execute(
+        sql.SQL(
+            "UPDATE {} SET qtysold = NULL, saletime = saletime + interval '900 days' "
+            "WHERE salesid = 1"
+        ).format(table)
+    )
+    merged = one_table(run_sync(workspace, "main"))
+    assert (merged.status, merged.load) == ("ok", "merge"), merged.error
+    assert not_null_columns(kind, workspace, sales) == {"salesid"}
+    holds_the_source(admin, workspace, sales)

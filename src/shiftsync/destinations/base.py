@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
 from enum import StrEnum
@@ -62,6 +62,9 @@ class LoadSpec:
     # The key a table this load creates carries (PRIMARY KEY where the destination has one);
     # empty: none. The engine sets it where the key was checked unique in the source.
     table_key: tuple[str, ...] = ()
+    # Columns the source declares NOT NULL: NOT NULL in a table this load creates (DuckDB,
+    # PostgreSQL); any other NOT NULL column of an existing table is relaxed by the commit.
+    not_null: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,13 @@ def identity_of_comment(comment: str | None) -> str | None:
     if comment is None or not comment.startswith(IDENTITY_PREFIX):
         return None
     return comment[len(IDENTITY_PREFIX) :]
+
+
+def columns_to_relax(existing_not_null: Collection[str], spec: LoadSpec) -> tuple[str, ...]:
+    """The NOT NULL columns of an existing table that may now receive NULL (the source
+    dropped its NOT NULL, or no longer has the column); key columns stay NOT NULL."""
+    kept = {*spec.not_null, *spec.table_key, *spec.primary_key}
+    return tuple(sorted(c for c in existing_not_null if c not in kept))
 
 
 def validate_spec(spec: LoadSpec) -> None:

@@ -34,6 +34,7 @@ from shiftsync.destinations.base import (
     LoadOutcome,
     LoadSpec,
     TableProfile,
+    columns_to_relax,
     conform_incoming,
     conform_table,
     decode_state,
@@ -62,6 +63,7 @@ from shiftsync.destinations.duckdb_sql import (
     build_profile_sql,
     build_read_sql,
     build_read_state_sql,
+    build_relax_sql,
     build_state_sql,
     build_state_upgrade_sql,
     decode_total,
@@ -90,6 +92,7 @@ class DuckDBLoad:
         plan: SchemaPlan,
         stage: str,
         target_exists: bool,
+        relax: tuple[str, ...] = (),
     ) -> None:
         self._destination = destination
         self._cursor = cursor
@@ -97,6 +100,7 @@ class DuckDBLoad:
         self._plan = plan
         self._stage = stage
         self._target_exists = target_exists
+        self._relax = relax  # NOT NULL columns that may now receive NULL
         self._write_schema = subschema(plan.schema, plan.write_columns)
         self._rows = 0
         self._done = False
@@ -168,10 +172,15 @@ class DuckDBLoad:
                 f"ALTER TABLE {quote_identifier(stage)} RENAME TO {quote_identifier(target)}",
             ]
             return swap, None
+        spec = self._spec
         statements = (
-            build_evolve_sql(target, plan)
+            [*build_evolve_sql(target, plan), *build_relax_sql(target, self._relax)]
             if self._target_exists
-            else [build_create_table_sql(target, plan.schema, key=self._spec.table_key)]
+            else [
+                build_create_table_sql(
+                    target, plan.schema, key=spec.table_key, not_null=spec.not_null
+                )
+            ]
         )
         columns = plan.schema.names
         if self._spec.mode is LoadMode.MERGE:
@@ -320,14 +329,18 @@ class DuckDBDestination:
         existing = self.table_schema(spec.target)
         plan = plan_schema(spec.target, existing, spec.schema, spec.schema_changes)
         replace = spec.mode is LoadMode.REPLACE
+        relax: tuple[str, ...] = ()
         if not replace:
             self._check_key_widening(spec.target, plan)
+            if existing is not None:
+                relax = columns_to_relax(self._not_null_columns(spec.target), spec)
         stage = stage_table_name(spec.target, new_run_token())
         create = build_create_table_sql(
             stage,
             plan.schema,
             sequence=spec.mode is LoadMode.MERGE,
             key=spec.table_key if replace else (),  # the stage becomes the table
+            not_null=spec.not_null if replace else (),
         )
         cursor = self._cursor()
         try:
@@ -337,7 +350,20 @@ class DuckDBDestination:
         except BaseException:
             cursor.close()
             raise
-        return DuckDBLoad(self, cursor, spec, plan, stage, existing is not None)
+        return DuckDBLoad(self, cursor, spec, plan, stage, existing is not None, relax)
+
+    def _not_null_columns(self, target: str) -> list[str]:
+        cursor = self._cursor()
+        try:
+            with self.errors(f"reading the columns of table {target!r}"):
+                rows = cursor.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE schema_name = "
+                    "current_schema() AND table_name = ? AND NOT is_nullable",
+                    [target],
+                ).fetchall()
+        finally:
+            cursor.close()
+        return [str(name) for (name,) in rows]
 
     def _check_key_widening(self, target: str, plan: SchemaPlan) -> None:
         """DuckDB cannot change the type of a PRIMARY KEY column in place: a merge or append

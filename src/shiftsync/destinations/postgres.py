@@ -40,6 +40,7 @@ from shiftsync.destinations.base import (
     LoadSpec,
     TableProfile,
     assemble_profile,
+    columns_to_relax,
     conform_incoming,
     decode_state,
     encode_state,
@@ -76,6 +77,7 @@ from shiftsync.destinations.postgres_sql import (
     build_profile_sql,
     build_read_sql,
     build_read_state_sql,
+    build_relax_sql,
     build_state_sql,
     build_state_upgrade_sql,
     postgres_type,
@@ -95,12 +97,14 @@ class PostgresLoad:
         spec: LoadSpec,
         plan: SchemaPlan,
         target_exists: bool,
+        relax: tuple[str, ...] = (),
     ) -> None:
         self._destination = destination
         self._connection = connection
         self._spec = spec
         self._plan = plan
         self._target_exists = target_exists
+        self._relax = relax  # NOT NULL columns that may now receive NULL
         self._write_schema = subschema(plan.schema, plan.write_columns)
         self._target = sql.Identifier(destination.schema, spec.target)
         name = stage_table_name(spec.target, new_run_token())
@@ -118,6 +122,7 @@ class PostgresLoad:
                 plan.schema,
                 temporary=spec.mode is not LoadMode.REPLACE,
                 key=spec.table_key,  # a replace's stage becomes the table
+                not_null=spec.not_null,
             )
             connection.execute(create)
 
@@ -180,10 +185,15 @@ class PostgresLoad:
         if not self._target_exists:
             return [
                 build_create_table_sql(
-                    self._target, self._spec.target, self._plan.schema, key=self._spec.table_key
+                    self._target,
+                    self._spec.target,
+                    self._plan.schema,
+                    key=self._spec.table_key,
+                    not_null=self._spec.not_null,
                 )
             ]
         statements = build_evolve_sql(self._target, self._spec.target, self._plan)
+        statements += build_relax_sql(self._target, self._relax)
         if self._spec.mode is LoadMode.MERGE:
             delete, _ = build_merge_sql(
                 self._target, self._stage, self._plan.schema.names, self._spec.primary_key
@@ -325,12 +335,25 @@ class PostgresDestination:
         connection = self._connect(autocommit=False)
         with self._lock:
             self._loads.add(connection)
+        relax: tuple[str, ...] = ()
+        if existing is not None and spec.mode is not LoadMode.REPLACE:
+            relax = columns_to_relax(self._not_null_columns(spec.target), spec)
         try:
-            return PostgresLoad(self, connection, spec, plan, existing is not None)
+            return PostgresLoad(self, connection, spec, plan, existing is not None, relax)
         except BaseException:
             self.forget(connection)
             connection.close()
             raise
+
+    def _not_null_columns(self, target: str) -> list[str]:
+        with self._controlled() as connection, self.errors(f"reading the columns of {target!r}"):
+            rows = connection.execute(
+                "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND "
+                "c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull",
+                (self.schema, target),
+            ).fetchall()
+        return [str(name) for (name,) in rows]
 
     def _drop_stale_stages(self, target: str) -> None:
         with self._controlled() as connection, self.errors(f"dropping old stages of {target!r}"):

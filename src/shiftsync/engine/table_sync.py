@@ -123,6 +123,7 @@ class _TableSync:
             # Only an incremental table's key is checked unique in the source (Redshift does
             # not enforce keys), so only its destination table carries it as a PRIMARY KEY.
             table_key=plan.target_key if job.mode == "incremental" else (),
+            not_null=tuple(plan.target_of(c.name) for c in plan.columns if not c.nullable),
         )
         ctx.observer.table_started(table)
         load = destination.start_load(spec)
