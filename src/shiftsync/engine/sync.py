@@ -258,7 +258,7 @@ def _run(ctx: _Context, connection_method: Method) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
-    with contextlib.suppress(ShiftsyncError):  # a note only: never fails the run
+    with contextlib.suppress(ShiftsyncError, OSError):  # a note only: never fails the run
         record.notes += report_departed(
             ctx.workspace,
             ctx.sync_name,
