@@ -12,33 +12,22 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
-from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.destinations.base import LoadMode, LoadSpec
 from shiftsync.destinations.parquet import ParquetDestination
 from shiftsync.errors import DestinationError
-from shiftsync.local.standin import BUCKET, StandIn
+from shiftsync.local.standin import BUCKET
+from tests.integration.test_destination_contract import s3_endpoint
+
+# The stand-in's S3 with the assumed role's keys, as in the destination contract tests.
+__all__ = ["s3_endpoint"]
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string())])
 TRIES = 20
-
-
-@pytest.fixture
-def s3_keys(standin: StandIn, assumed: AssumedRoleSession) -> Iterator[None]:
-    credentials = assumed.frozen_credentials()
-    patch = pytest.MonkeyPatch()
-    patch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key)
-    patch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_key)
-    patch.setenv("AWS_SESSION_TOKEN", credentials.token)
-    try:
-        yield
-    finally:
-        patch.undo()
 
 
 def batch(ids: list[int], text: str) -> pa.RecordBatch:
@@ -84,7 +73,7 @@ def test_two_concurrent_loads_never_leave_a_pointer_to_missing_files(
     if where == "local":
         root = str(tmp_path / "datasets")
     else:
-        request.getfixturevalue("s3_keys")
+        request.getfixturevalue("s3_endpoint")
         root = f"s3://{BUCKET}/race/{uuid.uuid4().hex[:10]}"
     reader = ParquetDestination(root)
     first = reader.start_load(LoadSpec("t", SCHEMA, LoadMode.REPLACE))
