@@ -40,7 +40,7 @@ from shiftsync.engine.verify import (
     parse_source_profile,
     raise_for_mismatch,
 )
-from shiftsync.engine.writers import foreign_writer, load_identity
+from shiftsync.engine.writers import foreign_writer, last_writer_elsewhere, load_identity
 from shiftsync.errors import ConfigError, ShiftsyncError, VerificationError
 from shiftsync.redshift.catalog import TableInfo
 
@@ -125,6 +125,13 @@ class _TableSync:
             table_key=plan.target_key if job.mode == "incremental" else (),
             not_null=tuple(plan.target_of(c.name) for c in plan.columns if not c.nullable),
         )
+        other = last_writer_elsewhere(destination, job.target, job.state_key)
+        if other is not None:
+            table.notes.append(
+                f"warning: destination table {job.target!r} was last written by {other}, not "
+                "by this sync's table: two writers undo each other's rows (give one of them "
+                "its own target)"
+            )
         ctx.observer.table_started(table)
         load = destination.start_load(spec)
         try:

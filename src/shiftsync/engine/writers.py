@@ -111,11 +111,25 @@ def foreign_writer(destination: Any, target: str, table_id: str | None) -> str |
     return f"another load ({stamp})"
 
 
+def last_writer_elsewhere(destination: Any, target: str, state_key: str) -> str | None:
+    """The stamp of `target` when another sync's table (another state key) wrote it last,
+    else None: two writers that no configuration shows (two workspaces, two syncs whose
+    patterns overlap) are then at least reported on each run."""
+    read = getattr(destination, "table_identity", None)
+    if not callable(read):
+        return None
+    stamp = read(target)
+    if not isinstance(stamp, str) or stamp.startswith(f"{state_key}@"):
+        return None
+    return stamp
+
+
 __all__ = [
     "Claim",
     "check_one_writer",
     "exact_claims",
     "foreign_writer",
+    "last_writer_elsewhere",
     "load_identity",
     "other_claims",
 ]
