@@ -76,6 +76,11 @@ class DestinationError(ShiftsyncError):
     """The destination could not be reached or written."""
 
 
+class WriteConflictError(DestinationError):
+    """Another load published the destination table while this one ran; nothing of this one
+    was published."""
+
+
 class StateError(ShiftsyncError):
     """The workspace's state or run history could not be read or written."""
 

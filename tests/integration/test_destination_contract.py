@@ -1037,8 +1037,10 @@ class _PointerLandsThenRaises(ParquetDestination):
     the files, the pointer and the abort are the real destination's.
     """
 
-    def write_pointer(self, fs: Any, target: str, pointer: DatasetPointer) -> None:
-        super().write_pointer(fs, target, pointer)
+    def write_pointer(
+        self, fs: Any, target: str, pointer: DatasetPointer, *, base: Any = None
+    ) -> None:
+        super().write_pointer(fs, target, pointer, base=base)
         raise OSError("timed out waiting for the response")
 
 

@@ -1033,3 +1033,55 @@ def test_a_null_type_is_shown_as_null(tmp_path: Path) -> None:
         problems(tmp_path, with_value("destinations.local.type", None)), "destinations.local.type"
     )
     assert "unknown type (got null); expected one of: duckdb, postgres, parquet" in line
+
+
+# --- DuckDB memory limit ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("512MB", 512 * 10**6), ("4GB", 4 * 10**9), ("1.5GiB", 3 * 2**29), (" 300 mib ", 300 * 2**20)],
+)
+def test_memory_sizes(text: str, size: int) -> None:
+    from shiftsync.config.validators import memory_bytes
+
+    assert memory_bytes(text) == size
+
+
+@pytest.mark.parametrize("text", ["lots", "12", "1 PB", "-3GB", "10MB"])
+def test_a_memory_limit_that_is_not_a_size_is_refused(text: str) -> None:
+    from shiftsync.config import DuckDBDestinationConfig
+
+    with pytest.raises(ValueError, match="memory_limit"):
+        DuckDBDestinationConfig.model_validate({"type": "duckdb", "memory_limit": text})
+
+
+# --- one writer per destination table ---------------------------------------------------------
+
+
+def test_two_syncs_writing_one_destination_table_are_refused_at_load(tmp_path: Path) -> None:
+    data = copy.deepcopy(BASE)
+    incremental = {"include": "public.sales", "mode": "incremental", "tracking_field": "t"}
+    data["destinations"]["other"] = {"type": "duckdb", "path": "other.duckdb"}
+    data["syncs"] = {
+        "hourly": {"source": "warehouse", "destination": "local", "tables": [incremental]},
+        "nightly": {
+            "source": "warehouse",
+            "destination": "local",
+            "tables": ["public.sales", {"include": "public.a", "target": "shared"}],
+        },
+        "again": {
+            "source": "warehouse",
+            "destination": "local",
+            "tables": [{"include": "public.b", "target": "shared"}, "public.*"],
+        },
+        # Another destination: no conflict.
+        "elsewhere": {"source": "warehouse", "destination": "other", "tables": ["public.sales"]},
+    }
+    lines = problems(tmp_path, data)
+    assert len(lines) == 2, lines
+    assert lines[0].startswith("shiftsync.yaml: syncs.nightly.tables.0.include: writes the same")
+    assert "syncs.hourly.tables.0" in lines[0]
+    assert lines[1].startswith("shiftsync.yaml: syncs.again.tables.0.target:")
+    assert "syncs.nightly.tables.1" in lines[1]
+    assert all(LINE_RE.match(line) for line in lines)

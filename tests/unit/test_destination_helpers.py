@@ -531,3 +531,33 @@ def test_folders_in_use_cover_the_current_and_the_previous_files() -> None:
     )
     assert folders_in_use(pointer) == {"v000002-aaaaaaaa", "v000001-bbbbbbbb"}
     assert folders_in_use(None) == set()
+
+
+def test_not_null_columns_are_relaxed_unless_the_source_or_a_key_keeps_them() -> None:
+    from shiftsync.destinations.base import LoadMode, LoadSpec, columns_to_relax
+
+    schema = pa.schema([pa.field("id", pa.int32()), pa.field("v", pa.string())])
+    spec = LoadSpec("t", schema, LoadMode.MERGE, ("id",), table_key=("id",), not_null=("v",))
+    assert columns_to_relax(["id", "v", "gone"], spec) == ("gone",)
+    loose = LoadSpec("t", schema, LoadMode.APPEND)
+    assert columns_to_relax(["v", "id"], loose) == ("id", "v")
+
+
+def test_create_and_relax_sql_carry_the_sources_not_null() -> None:
+    from psycopg import sql
+
+    from shiftsync.destinations.duckdb_sql import build_create_table_sql, build_relax_sql
+    from shiftsync.destinations.postgres_sql import build_create_table_sql as pg_create
+    from shiftsync.destinations.postgres_sql import build_relax_sql as pg_relax
+
+    schema = pa.schema([pa.field("id", pa.int32()), pa.field("v", pa.string())])
+    assert build_create_table_sql("t", schema, not_null={"v"}) == (
+        'CREATE TABLE "t" ("id" INTEGER, "v" VARCHAR NOT NULL)'
+    )
+    assert build_relax_sql("t", ["v"]) == ['ALTER TABLE "t" ALTER COLUMN "v" DROP NOT NULL']
+    created = pg_create(sql.Identifier("s", "t"), "t", schema, not_null={"v"}).as_string(None)
+    assert '"v" text NOT NULL' in created
+    temporary = pg_create(sql.Identifier("st"), "t", schema, temporary=True, not_null={"v"})
+    assert "NOT NULL" not in temporary.as_string(None)
+    relaxed = pg_relax(sql.Identifier("s", "t"), ["v"])[0].as_string(None)
+    assert relaxed == 'ALTER TABLE "s"."t" ALTER COLUMN "v" DROP NOT NULL'

@@ -287,3 +287,46 @@ def test_describe_names_each_kind() -> None:
     assert "not written" in SchemaChange("ignore_column", "x", None, "int64").describe()
     assert "missing" in SchemaChange("keep_dropped", "x", "int64", None).describe()
     assert "from int16 to int32" in SchemaChange("widen", "x", "int16", "int32").describe()
+
+
+# --- recreate (replace loads) -------------------------------------------------------------------
+
+
+def test_recreate_takes_new_types_and_drops_and_renames_columns() -> None:
+    existing = schema(("id", pa.int64()), ("code", pa.string()), ("city", pa.string()))
+    incoming = schema(("id", pa.int32()), ("code", pa.int64()), ("town", pa.string()))
+    plan = plan_schema("orders", existing, incoming, "recreate")
+    assert types_of(plan.schema) == types_of(incoming)
+    assert plan.write_columns == ("id", "code", "town")
+    assert [(c.kind, c.column, c.old_type, c.new_type) for c in plan.changes] == [
+        ("retype", "id", "int64", "int32"),
+        ("retype", "code", "string", "int64"),
+        ("drop_column", "city", "string", None),
+        ("add_column", "town", None, "string"),
+    ]
+    assert "recreated as int64" in plan.changes[1].describe()
+    assert "dropped" in plan.changes[2].describe()
+
+
+def test_recreate_of_the_same_schema_changes_nothing() -> None:
+    existing = schema(("id", pa.int64()), ("at", pa.timestamp("us", tz="UTC")))
+    incoming = schema(("id", pa.int64()), ("at", pa.timestamp("us", tz="Europe/Paris")))
+    assert plan_schema("t", existing, incoming, "recreate").changes == ()
+
+
+def test_recreate_is_refused_for_a_load_that_does_not_replace() -> None:
+    from shiftsync.destinations.base import LoadMode, LoadSpec, validate_spec
+
+    incoming = schema(("id", pa.int64()))
+    validate_spec(LoadSpec("t", incoming, LoadMode.REPLACE, schema_changes="recreate"))
+    with pytest.raises(DestinationError, match="recreate"):
+        validate_spec(LoadSpec("t", incoming, LoadMode.APPEND, schema_changes="recreate"))
+
+
+def test_the_engine_recreates_only_replaced_tables() -> None:
+    from shiftsync.destinations.base import LoadMode
+    from shiftsync.engine.table_sync import load_policy
+
+    assert load_policy("recreate", LoadMode.REPLACE) == "recreate"
+    assert load_policy("recreate", LoadMode.MERGE) == "evolve"
+    assert load_policy("freeze", LoadMode.MERGE) == "freeze"

@@ -341,3 +341,98 @@ def test_deletes_default_to_the_sync_and_an_entry_overrides_them() -> None:
     jobs = {j.name: j for j in select_tables("s", config, SOURCE).jobs}
     assert (jobs["public.users"].deletes, jobs["public.sales"].deletes) == ("soft", "ignore")
     assert (jobs["public.event"].lookback, jobs["public.users"].lookback) == ("2h", None)
+
+
+def test_null_tracking_carry_needs_a_key_and_an_incremental_mode() -> None:
+    carry = {"mode": "incremental", "tracking_field": "saletime", "null_tracking": "carry"}
+    assert resolve_table(job(**carry), COLUMNS, ("salesid",)).primary_key == ("salesid",)
+    with pytest.raises(ConfigError, match="null_tracking: carry") as caught:
+        resolve_table(job(**carry), COLUMNS)
+    assert caught.value.fix is not None
+    assert "primary_key" in caught.value.fix
+    with pytest.raises(ValueError, match="null_tracking"):
+        job(null_tracking="carry")
+
+
+# --- one writer per destination table ----------------------------------------------------------
+
+FINANCE = [Ref("finance", "orders"), Ref("public", "finance_orders"), Ref("public", "users")]
+
+
+def test_a_table_named_exactly_wins_over_a_pattern_matched_one_with_its_target() -> None:
+    """public.finance_orders (any user may create it) must not replace finance.orders' rows."""
+    config = sync(tables=["finance.orders", "public.*"])
+    selection = select_tables("s", config, FINANCE)
+    assert names(selection.jobs) == ["finance.orders", "public.users"]
+    (problem,) = selection.problems
+    assert problem.table == "public.finance_orders"
+    assert "'finance_orders'" in str(problem.error)
+    assert "finance.orders" in str(problem.error)
+    assert problem.error.fix is not None
+    assert "exclude" in problem.error.fix
+
+
+def test_a_pattern_matched_table_never_takes_another_syncs_exact_target() -> None:
+    selection = select_tables(
+        "s",
+        sync(tables=["public.*"]),
+        FINANCE,
+        claimed={"finance_orders": "sync nightly (table finance.orders)"},
+    )
+    assert names(selection.jobs) == ["public.users"]
+    (problem,) = selection.problems
+    assert "sync nightly (table finance.orders)" in str(problem.error)
+
+
+def test_two_syncs_naming_one_target_exactly_are_refused() -> None:
+    from shiftsync.config import ShiftsyncConfig
+    from shiftsync.engine.writers import check_one_writer
+
+    connection = {
+        "type": "redshift_serverless",
+        "region": "us-east-1",
+        "workgroup": "wg-main",
+        "database": "dev",
+        "role_arn": "arn:aws:iam::123456789012:role/r",
+    }
+    entry = {"include": "public.sales", "mode": "incremental", "tracking_field": "saletime"}
+    config = ShiftsyncConfig.model_validate(
+        {
+            "connections": {"w": connection},
+            "destinations": {
+                "d": {"type": "duckdb"},
+                "other": {"type": "duckdb", "path": "o.duckdb"},
+            },
+            "syncs": {
+                "hourly": {"source": "w", "destination": "d", "tables": [entry]},
+                "nightly": {
+                    "source": "w",
+                    "destination": "d",
+                    "tables": ["public.*", "public.Sales"],
+                },
+                "elsewhere": {"source": "w", "destination": "other", "tables": ["public.sales"]},
+            },
+        }
+    )
+    with pytest.raises(ConfigError, match="sync nightly") as caught:
+        check_one_writer(config, "hourly", "duckdb")
+    assert "'sales'" in str(caught.value)
+    assert caught.value.fix is not None
+    assert "target" in caught.value.fix
+    # Another destination's sync, or a case DuckDB would not confuse elsewhere, is no writer.
+    assert check_one_writer(config, "elsewhere", "duckdb") == {}
+    assert set(check_one_writer(config, "hourly", "postgres")) == {"Sales"}
+
+
+def test_a_column_name_postgres_would_cut_is_refused_there_only() -> None:
+    long_name = "a_rather_long_column_name_" + "x" * 60  # 86 bytes: Redshift allows 127
+    columns = (*COLUMNS, Column(long_name, "int4"))
+    for kind in ("duckdb", "parquet", ""):
+        assert long_name in resolve_table(job(), columns, destination_kind=kind).targets
+    with pytest.raises(ConfigError, match="86 bytes long") as caught:
+        resolve_table(job(), columns, destination_kind="postgres")
+    assert repr(long_name) in str(caught.value)
+    assert caught.value.fix is not None
+    assert "exclude" in caught.value.fix
+    excluded = job(columns={"exclude": [long_name]})
+    assert long_name not in resolve_table(excluded, columns, destination_kind="postgres").targets

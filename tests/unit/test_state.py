@@ -140,8 +140,12 @@ def test_first_run_replaces_with_every_row_up_to_high() -> None:
     )
     assert window.load is LoadMode.REPLACE
     assert window.read
-    assert window.where == "\"saletime\" <= '2008-12-31 00:00:00.000000'::timestamp"
-    assert window.verify_where == window.where
+    # Rows whose tracking value is NULL are part of the table: a full load takes them.
+    assert window.where == (
+        '("saletime" <= \'2008-12-31 00:00:00.000000\'::timestamp OR "saletime" IS NULL)'
+    )
+    # Verification compares the whole selection, never the cursor's window.
+    assert window.verify_where is None
     assert (window.cursor_from, window.cursor_to) == (None, "2008-12-31 00:00:00.000000")
     assert window.rows_estimate is None
 
@@ -156,7 +160,7 @@ def test_with_a_key_the_low_bound_is_inclusive_and_rows_merge() -> None:
         "\"saletime\" >= '2008-01-01 00:00:00'::timestamp AND "
         "\"saletime\" <= '2008-02-01 00:00:00'::timestamp"
     )
-    assert window.verify_where == "\"saletime\" <= '2008-02-01 00:00:00'::timestamp"
+    assert window.verify_where is None
     assert (window.cursor_from, window.cursor_to) == ("2008-01-01 00:00:00", "2008-02-01 00:00:00")
     assert window.rows_estimate == 5
 
@@ -175,7 +179,7 @@ def test_filter_applies_to_read_and_verification() -> None:
         filter_sql="qty > 0",
     )  # fmt: skip
     assert window.where == '(qty > 0) AND ("id" >= 1 AND "id" <= 9)'
-    assert window.verify_where == '(qty > 0) AND ("id" <= 9)'
+    assert window.verify_where == "qty > 0"
     full = full_refresh_window("qty > 0")
     assert (full.load, full.read, full.where, full.verify_where) == (
         LoadMode.REPLACE, True, "qty > 0", "qty > 0",
@@ -197,7 +201,7 @@ def test_maximum_below_the_cursor_keeps_the_cursor_and_reads_nothing() -> None:
     )
     assert not window.read
     assert (window.cursor_from, window.cursor_to) == ("50", "50")
-    assert window.verify_where == '"id" <= 50'
+    assert window.verify_where is None
     assert "below the stored cursor" in window.notes[0]
 
 
@@ -239,12 +243,14 @@ def test_max_expression(column: Column, expected: str) -> None:
 def test_high_water_sql_first_run_and_later() -> None:
     first = build_high_water_sql("public", "sales", SALETIME, None, None)
     assert first == (
-        'SELECT to_char(max("saletime"), \'YYYY-MM-DD HH24:MI:SS.US\'), NULL\nFROM "public"."sales"'
+        "SELECT to_char(max(\"saletime\"), 'YYYY-MM-DD HH24:MI:SS.US'), NULL, "
+        'count(CASE WHEN "saletime" IS NULL THEN 1 END)\nFROM "public"."sales"'
     )
     later = build_high_water_sql("Odd Schema", "T", SALETIME, "2008-01-01 00:00:00", "qty > 0")
     assert later == (
         "SELECT to_char(max(\"saletime\"), 'YYYY-MM-DD HH24:MI:SS.US'), "
-        "count(CASE WHEN \"saletime\" >= '2008-01-01 00:00:00'::timestamp THEN 1 END)\n"
+        "count(CASE WHEN \"saletime\" >= '2008-01-01 00:00:00'::timestamp THEN 1 END), "
+        'count(CASE WHEN "saletime" IS NULL THEN 1 END)\n'
         'FROM "Odd Schema"."T"\n'
         "WHERE qty > 0"
     )
@@ -264,3 +270,56 @@ def test_timestamptz_cursor_text_is_read_back_as_an_instant() -> None:
     )  # fmt: skip
     assert window.where is not None
     assert "'2024-02-29 12:00:00.123456+00'::timestamptz" in window.where
+
+
+# --- rows whose tracking value is NULL ----------------------------------------------------------
+
+
+def test_a_table_whose_every_tracking_value_is_null_is_still_copied_in_full() -> None:
+    window = incremental_window(
+        SALETIME, has_key=True, low=None, high=None, at_or_above_low=None, null_rows=4,
+        filter_sql="qty > 0",
+    )  # fmt: skip
+    assert (window.load, window.read) == (LoadMode.REPLACE, True)
+    assert window.where == '(qty > 0) AND ("saletime" IS NULL)'
+    assert window.verify_where == "qty > 0"
+    assert window.cursor_to is None
+
+
+def test_null_tracked_rows_are_counted_as_a_warning_by_default() -> None:
+    window = incremental_window(
+        Column("id", "int4"), has_key=True, low="1", high="9", at_or_above_low=3, null_rows=2
+    )
+    assert window.where == '"id" >= 1 AND "id" <= 9'
+    assert window.notes[0].startswith("warning: 2 row(s) have a NULL id")
+    assert "null_tracking: carry" in window.notes[0]
+
+
+def test_carry_merges_null_tracked_rows_on_every_run() -> None:
+    window = incremental_window(
+        Column("id", "int4"), has_key=True, low="1", high="9", at_or_above_low=3, null_rows=2,
+        carry_nulls=True, filter_sql="qty > 0",
+    )  # fmt: skip
+    assert window.load is LoadMode.MERGE
+    assert window.where == '(qty > 0) AND (("id" >= 1 AND "id" <= 9 OR "id" IS NULL))'
+    assert window.rows_estimate == 5
+    assert window.notes == ()
+
+
+def test_carry_reads_null_tracked_rows_when_nothing_passed_the_cursor() -> None:
+    window = incremental_window(
+        Column("id", "int4"), has_key=True, low="9", high="9", at_or_above_low=0, null_rows=2,
+        carry_nulls=True,
+    )  # fmt: skip
+    assert window.read
+    assert window.where == '"id" IS NULL'
+    assert (window.cursor_from, window.cursor_to) == ("9", "9")
+
+
+def test_carry_without_a_key_only_warns() -> None:
+    window = incremental_window(
+        Column("id", "int4"), has_key=False, low="1", high="9", at_or_above_low=3, null_rows=2,
+        carry_nulls=True,
+    )  # fmt: skip
+    assert window.where == '"id" > 1 AND "id" <= 9'
+    assert window.notes[0].startswith("warning:")

@@ -283,3 +283,37 @@ def test_mismatch_fix_explains_incremental_limits() -> None:
         raise_for_mismatch("public.t", "t", result)
     assert caught.value.fix is not None
     assert "tracking field" not in caught.value.fix
+
+
+# --- wide tables: the profile in column chunks -------------------------------------------------
+
+
+def wide(n: int) -> list[ProfileColumn]:
+    return [ProfileColumn(Column(f"c{i}", "int4"), f"c{i}") for i in range(n)]
+
+
+def test_1600_columns_make_six_statements_each_under_sql_limits() -> None:
+    from shiftsync.engine.verify import PROFILE_CHUNK, column_chunks
+
+    chunks = column_chunks(wide(1600))
+    assert [len(c) for c in chunks] == [300, 300, 300, 300, 300, 100]
+    assert [c.target for chunk in chunks for c in chunk] == [f"c{i}" for i in range(1600)]
+    for chunk in chunks:
+        # The select list: count(*), then four entries per column (NULLs included), under
+        # PostgreSQL's 1,664 target-list entries and Redshift's 1,600 columns.
+        select_list = build_profile_sql("public", "t", chunk).split("\nFROM")[0]
+        assert select_list.count(", ") + 1 == 1 + 4 * len(chunk) <= 1 + 4 * PROFILE_CHUNK < 1600
+    assert column_chunks([]) == [()]
+
+
+def test_chunk_profiles_merge_and_a_changing_row_count_is_refused() -> None:
+    from shiftsync.engine.verify import merge_profiles
+
+    first = TableProfile(3, {"a": ColumnProfile(3, "6")})
+    second = TableProfile(3, {"b": ColumnProfile(2, "1")})
+    merged = merge_profiles("table public.t", [first, second])
+    assert merged.rows == 3
+    assert set(merged.columns) == {"a", "b"}
+    with pytest.raises(VerificationError, match="row count changed") as caught:
+        merge_profiles("table public.t", [first, TableProfile(4, {})])
+    assert "3, 4" in str(caught.value)

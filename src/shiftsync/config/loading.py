@@ -231,6 +231,43 @@ def _interpolate_string(
     return _REFERENCE_RE.sub(replace, text), problems
 
 
+def _one_writer(syncs: Mapping[Any, Any]) -> list[Problem]:
+    """Two syncs of one destination whose entries write one table: the same table named
+    exactly without a target, or the same explicit target. (Targets that only the source's
+    listing or the naming rules reveal are checked when a sync runs: engine/writers.py.)"""
+    seen: dict[tuple[Any, str], str] = {}
+    problems: list[Problem] = []
+    for sync_name, sync in syncs.items():
+        if not isinstance(sync, dict) or not isinstance(sync.get("tables"), list):
+            continue
+        for index, entry in enumerate(sync["tables"]):
+            entry = {"include": entry} if isinstance(entry, str) else entry
+            if not isinstance(entry, dict) or not isinstance(entry.get("include"), str):
+                continue
+            include, target = entry["include"], entry.get("target")
+            if target is None and any(c in include for c in "*?["):
+                continue
+            key = (
+                (sync.get("destination"), f"target {target}")
+                if isinstance(target, str)
+                else (sync.get("destination"), f"table {include}")
+            )
+            where = f"syncs.{sync_name}.tables.{index}"
+            other = seen.setdefault(key, where)
+            if other.split(".")[1] != str(sync_name):
+                problems.append(
+                    Problem(
+                        f"{where}.{'target' if isinstance(target, str) else 'include'}",
+                        f"writes the same destination table as {other} (destination "
+                        f"{sync.get('destination')}): two writers undo each other's rows",
+                        _show(target if isinstance(target, str) else include),
+                        "one sync per destination table: give this entry a target of its own, "
+                        "or copy the table with one sync",
+                    )
+                )
+    return problems
+
+
 def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
     """Names that must refer to something defined elsewhere in the file."""
     connections = data.get("connections")
@@ -281,4 +318,4 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
                 for key, method in methods
                 if method == "unload"
             )
-    return problems
+    return problems + _one_writer(syncs)

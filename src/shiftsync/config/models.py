@@ -29,6 +29,7 @@ from shiftsync.config.validators import (
     _check_bucket,
     _check_dsn,
     _check_kms_key,
+    _check_memory,
     _check_nonblank,
     _check_postgres_identifier,
     _check_prefix,
@@ -242,6 +243,12 @@ class DuckDBDestinationConfig(_Model):
         "shiftsync.duckdb",
         expected="a file path",
         doc="The DuckDB file; a relative path is relative to the workspace folder.",
+    )
+    memory_limit: Annotated[str, AfterValidator(_check_memory)] | None = _field(
+        None,
+        expected="a size such as 512MB or 4GB",
+        doc="DuckDB's memory limit while loading (larger sorts and merges spill to disk "
+        "beyond it); default: a quarter of the machine's memory, at least 256MB.",
     )
 
     def resolve_path(self, folder: Path) -> Path:

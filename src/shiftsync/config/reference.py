@@ -64,7 +64,7 @@ syncs:
     source: warehouse
     destination: local
     concurrency: 2                     # tables copied at once, 1-16
-    schema_changes: evolve             # evolve | freeze | fail
+    schema_changes: evolve             # evolve | freeze | fail | recreate
     tables:
       - "public.*"                     # CHANGE: the tables to copy ("schema.table", * and ?)
       # - include: "public.sales"

@@ -95,6 +95,12 @@ class TableSelection(_Model):
         doc="The column that grows with each change (required for incremental).",
         validate_default=True,
     )
+    null_tracking: Literal["warn", "carry"] = _field(
+        "warn",
+        expected="warn or carry",
+        doc="Incremental rows whose tracking_field is NULL: count them on every run as a "
+        "warning (warn), or read them again on every run and merge them by key (carry).",
+    )
     primary_key: NonEmpty[tuple[ColumnName, ...]] | None = _field(
         None,
         expected="a non-empty list of column names",
@@ -133,6 +139,13 @@ class TableSelection(_Model):
         "catch rows committed late. Needs a primary key.",
     )
 
+    on_mismatch: Literal["fail", "full_refresh"] | None = _field(
+        None,
+        expected="fail or full_refresh",
+        doc="After a verification mismatch: fail the table, or copy it again in full in the "
+        "same run (then verify again); default: the sync's on_mismatch.",
+    )
+
     @field_validator("tracking_field")
     @classmethod
     def _tracking_field_with_mode(cls, value: str | None, info: ValidationInfo) -> str | None:
@@ -150,6 +163,13 @@ class TableSelection(_Model):
     def _lookback_is_incremental(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is not None and info.data.get("mode") != "incremental":
             raise _invalid("set, but mode is not incremental", "no lookback, or mode: incremental")
+        return value
+
+    @field_validator("null_tracking")
+    @classmethod
+    def _null_tracking_with_mode(cls, value: str, info: ValidationInfo) -> str:
+        if value == "carry" and info.data.get("mode") != "incremental":
+            raise _invalid("carry, but mode is not incremental", "warn, or mode: incremental")
         return value
 
     @field_validator("columns")
@@ -219,11 +239,24 @@ class SyncConfig(_Model):
     normalize_names: bool = _field(
         False, expected="true or false", doc="Write lower_snake_case table and column names."
     )
-    schema_changes: Literal["evolve", "freeze", "fail"] = _field(
+    schema_changes: Literal["evolve", "freeze", "fail", "recreate"] = _field(
         "evolve",
-        expected="evolve, freeze or fail",
+        expected="evolve, freeze, fail or recreate",
         doc="When a source table changes shape: add new columns (evolve), ignore them "
-        "(freeze), or stop (fail).",
+        "(freeze), stop (fail), or, when a load replaces the table whole, rebuild it with "
+        "the source's columns and types (recreate; merges and appends then evolve).",
+    )
+    on_mismatch: Literal["fail", "full_refresh"] = _field(
+        "fail",
+        expected="fail or full_refresh",
+        doc="After a verification mismatch: fail the table, or copy it again in full in the "
+        "same run (then verify again). A table's entry can override it.",
+    )
+    load_columns: bool = _field(
+        False,
+        expected="true or false",
+        doc="Add _shiftsync_synced_at (when the run that wrote each row started) and "
+        "_shiftsync_run_id to every destination table.",
     )
     deletes: DeletesPolicy = _field("ignore", expected="ignore, hard or soft", doc=_DELETES_DOC)
     schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(

@@ -7,7 +7,7 @@ and what would be right. The `Annotated` aliases at the end attach the checks to
 from __future__ import annotations
 
 import re
-from collections.abc import Sized
+from collections.abc import Mapping, Sized
 from typing import Annotated, Final, Literal, TypeVar
 
 from pydantic import AfterValidator, SecretStr
@@ -168,6 +168,32 @@ def _check_column(value: str) -> str:
 def _check_target(value: str) -> str:
     if not value or len(value) > 63 or any(ord(c) < 32 for c in value) or "." in value:
         raise _invalid("not a table name", "1-63 printable characters without a dot")
+    return value
+
+
+_MEMORY_RE: Final = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", re.I)
+_MEMORY_UNITS: Final[Mapping[str, int]] = {
+    "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+    "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40,
+}  # fmt: skip
+MIN_MEMORY_BYTES: Final = 64 * 2**20
+
+
+def memory_bytes(value: str) -> int:
+    """`512MB`, `4GiB` … as a number of bytes (ValueError when it is not one)."""
+    match = _MEMORY_RE.fullmatch(value)
+    if match is None:
+        raise ValueError(value)
+    return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
+
+
+def _check_memory(value: str) -> str:
+    try:
+        size = memory_bytes(value)
+    except ValueError:
+        raise _invalid("not a memory size", "a size such as 512MB or 4GB") from None
+    if size < MIN_MEMORY_BYTES:
+        raise _invalid("too small", "at least 64MB")
     return value
 
 

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
 from enum import StrEnum
@@ -64,6 +64,15 @@ class LoadSpec:
     primary_key: tuple[str, ...] = ()
     schema_changes: SchemaPolicy = "evolve"
     state_key: str = ""
+    # Who writes, stamped on the table at commit (see `identity_comment`): a state records the
+    # stamp it was committed with, so a table that something else wrote since is noticed.
+    identity: str = ""
+    # The key a table this load creates carries (PRIMARY KEY where the destination has one);
+    # empty: none. The engine sets it where the key was checked unique in the source.
+    table_key: tuple[str, ...] = ()
+    # Columns the source declares NOT NULL: NOT NULL in a table this load creates (DuckDB,
+    # PostgreSQL); any other NOT NULL column of an existing table is relaxed by the commit.
+    not_null: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,12 +133,46 @@ def state_key_of(spec: LoadSpec) -> str:
     return spec.state_key or spec.target
 
 
+IDENTITY_PREFIX: Final = "shiftsync:"
+
+
+def identity_comment(identity: str) -> str:
+    """The table comment that names the last load committed into a table."""
+    return IDENTITY_PREFIX + identity
+
+
+def identity_of_comment(comment: str | None) -> str | None:
+    """The identity in a table comment, or None (no comment, or not one of shiftsync's)."""
+    if comment is None or not comment.startswith(IDENTITY_PREFIX):
+        return None
+    return comment[len(IDENTITY_PREFIX) :]
+
+
+def columns_to_relax(existing_not_null: Collection[str], spec: LoadSpec) -> tuple[str, ...]:
+    """The NOT NULL columns of an existing table that may now receive NULL (the source
+    dropped its NOT NULL, or no longer has the column); key columns stay NOT NULL."""
+    kept = {*spec.not_null, *spec.table_key, *spec.primary_key}
+    return tuple(sorted(c for c in existing_not_null if c not in kept))
+
+
 def validate_spec(spec: LoadSpec) -> None:
     """Refuse a spec no destination can load (a MERGE needs a primary key it can find)."""
     if not spec.target:
         raise DestinationError(
             "a load was started without a target table name",
             fix="this is a bug in the caller: report it with the sync's configuration",
+        )
+    if spec.schema_changes == "recreate" and spec.mode is not LoadMode.REPLACE:
+        raise DestinationError(
+            f"table {spec.target!r}: schema_changes 'recreate' rebuilds a table that a load "
+            f"replaces whole, and this load is a {spec.mode}",
+            fix="this is a bug in the caller: pass 'evolve' for merge and append loads",
+        )
+    missing_key = [k for k in spec.table_key if k not in spec.schema.names]
+    if missing_key:
+        raise DestinationError(
+            f"table {spec.target!r}: key column {missing_key[0]!r} is not in the data",
+            fix="fix primary_key for this table so it names columns of the source",
         )
     if spec.mode in KEYED_MODES:
         if not spec.primary_key:
@@ -160,6 +203,8 @@ def conform_incoming(spec: LoadSpec, batch: pa.RecordBatch, schema: pa.Schema) -
     """An incoming batch conformed to `schema`, its merge keys checked first when merging."""
     if spec.mode in KEYED_MODES:
         check_merge_keys(spec.target, batch, spec.primary_key)
+    elif spec.table_key:
+        check_merge_keys(spec.target, batch, spec.table_key)  # a PRIMARY KEY holds no NULL
     return conform_batch(batch, schema)
 
 

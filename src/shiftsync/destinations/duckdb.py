@@ -18,6 +18,7 @@ The type map and the SQL builders are in duckdb_sql.py.
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import threading
 from collections.abc import Iterator, Mapping, Sequence
@@ -34,11 +35,14 @@ from shiftsync.destinations.base import (
     LoadOutcome,
     LoadSpec,
     TableProfile,
+    columns_to_relax,
     conform_incoming,
     conform_table,
     decode_state,
     encode_state,
     ensure_open,
+    identity_comment,
+    identity_of_comment,
     is_stage_of,
     live_only_filter,
     missing_table,
@@ -62,11 +66,13 @@ from shiftsync.destinations.duckdb_sql import (
     build_profile_sql,
     build_read_sql,
     build_read_state_sql,
+    build_relax_sql,
     build_state_sql,
     build_state_upgrade_sql,
     decode_total,
     duckdb_type,
     quote_identifier,
+    quote_literal,
     run_profile,
 )
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
@@ -89,6 +95,7 @@ class DuckDBLoad:
         plan: SchemaPlan,
         stage: str,
         target_exists: bool,
+        relax: tuple[str, ...] = (),
     ) -> None:
         self._destination = destination
         self._cursor = cursor
@@ -96,6 +103,7 @@ class DuckDBLoad:
         self._plan = plan
         self._stage = stage
         self._target_exists = target_exists
+        self._relax = relax  # NOT NULL columns that may now receive NULL
         self._write_schema = subschema(plan.schema, plan.write_columns)
         self._rows = 0
         self._done = False
@@ -127,7 +135,6 @@ class DuckDBLoad:
         with (
             self._destination.lock,
             self._destination.errors(f"committing table {target!r}"),
-            _memory_limit(self._cursor, COMMIT_MEMORY_LIMIT),
         ):
             self._cursor.execute("BEGIN TRANSACTION")
             try:
@@ -139,6 +146,11 @@ class DuckDBLoad:
                     written = int(inserted)
                 elif self._spec.mode is LoadMode.DELETE:
                     self._cursor.execute(f"DROP TABLE {quote_identifier(self._stage)}")
+                if self._spec.identity:
+                    self._cursor.execute(
+                        f"COMMENT ON TABLE {quote_identifier(target)} IS "
+                        f"{quote_literal(identity_comment(self._spec.identity))}"
+                    )
                 if encoded is not None:
                     self._cursor.execute(upsert, [state_key_of(self._spec), encoded, target])
                 self._cursor.execute("COMMIT")
@@ -168,10 +180,15 @@ class DuckDBLoad:
                 f"ALTER TABLE {quote_identifier(stage)} RENAME TO {quote_identifier(target)}",
             ]
             return swap, None
+        spec = self._spec
         statements = (
-            build_evolve_sql(target, plan)
+            [*build_evolve_sql(target, plan), *build_relax_sql(target, self._relax)]
             if self._target_exists
-            else [build_create_table_sql(target, plan.schema)]
+            else [
+                build_create_table_sql(
+                    target, plan.schema, key=spec.table_key, not_null=spec.not_null
+                )
+            ]
         )
         columns = plan.schema.names
         if self._spec.mode is LoadMode.MERGE:
@@ -190,24 +207,28 @@ class DuckDBLoad:
             self._cursor.close()
 
 
-# DuckDB's buffer pool otherwise grows to 80% of RAM with the table. Appending batches needs
-# little: a bounded pool writes finished blocks to the file and keeps a run's memory flat
-# whatever the table's size. A commit's merge (a join and a window over the stage) needs more,
-# and fails below about 128 MB at 10^7 staged rows, so commits get a larger pool; they hold
-# the destination's lock, so one commit at a time raises it.
-LOAD_MEMORY_LIMIT: Final = "64MB"
-COMMIT_MEMORY_LIMIT: Final = "256MB"
+# DuckDB's buffer pool otherwise grows to 80% of RAM with the table, per database: several
+# loads share it. A bounded pool writes finished blocks to the file and spills sorts and
+# joins, so a run's memory stays flat whatever the table's size. The bound comes from the
+# destination's `memory_limit`, by default a quarter of the machine's memory: a fixed small
+# bound failed wide tables (a 1,201-column load ran out of 64 MB). A commit's merge (a join
+# and a window over the stage) fails below about 128 MB at 10^7 staged rows, so no bound is
+# below COMMIT_MEMORY_LIMIT.
+COMMIT_MEMORY_LIMIT: Final = 256 * 2**20
 
 
-@contextlib.contextmanager
-def _memory_limit(cursor: duckdb.DuckDBPyConnection, limit: str) -> Iterator[None]:
-    """Raise the database's memory limit to `limit` for the block, then restore the load's."""
-    cursor.execute(f"SET memory_limit = '{limit}'")
+def default_memory_limit() -> int:
+    """A quarter of the machine's physical memory, at least COMMIT_MEMORY_LIMIT."""
     try:
-        yield
-    finally:
-        with contextlib.suppress(duckdb.Error):
-            cursor.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 0
+    return max(COMMIT_MEMORY_LIMIT, physical // 4)
+
+
+def memory_setting(limit: int) -> str:
+    """`SET memory_limit` for a number of bytes (whole MiB)."""
+    return f"SET memory_limit = '{max(1, limit // 2**20)}MiB'"
 
 
 class DuckDBDestination:
@@ -217,8 +238,11 @@ class DuckDBDestination:
     # LoadMode.DELETE and profile(live_only=...): what deletes: hard/soft need.
     supports_deletes = True
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, memory_limit: int | None = None) -> None:
         self.path = Path(path)
+        self.memory_limit = max(
+            COMMIT_MEMORY_LIMIT, default_memory_limit() if memory_limit is None else memory_limit
+        )
         self.lock = threading.RLock()
         self._connection: duckdb.DuckDBPyConnection | None = None
 
@@ -227,6 +251,15 @@ class DuckDBDestination:
         """Translate DuckDB's errors, naming the file and the action."""
         try:
             yield
+        except duckdb.OutOfMemoryException as exc:
+            # Not a file problem: the fix is the limit, which the message names.
+            limit = f"{self.memory_limit // 2**20}MiB"
+            raise DestinationError(
+                f"DuckDB file {str(self.path)!r}: {action} ran out of memory (memory_limit "
+                f"{limit}): {exc}",
+                fix=f"raise memory_limit of this DuckDB destination in shiftsync.yaml above "
+                f"{limit} (for example memory_limit: 4GB), or lower the sync's concurrency",
+            ) from exc
         except duckdb.Error as exc:
             raise DestinationError(
                 f"DuckDB file {str(self.path)!r}: {action} failed: {exc}",
@@ -240,7 +273,7 @@ class DuckDBDestination:
                     # SET, not a connect option: other connections to the same file in this
                     # process must be able to open it with default options.
                     self._connection = duckdb.connect(str(self.path))
-                    self._connection.execute(f"SET memory_limit = '{LOAD_MEMORY_LIMIT}'")
+                    self._connection.execute(memory_setting(self.memory_limit))
                     self._connection.execute(build_state_sql()[0])
                     self._connection.execute(build_state_upgrade_sql())
             return self._connection.cursor()
@@ -259,6 +292,20 @@ class DuckDBDestination:
             ) from exc
         cursor = self._cursor()
         cursor.close()
+
+    def table_identity(self, target: str) -> str | None:
+        """The identity of the last load committed into `target` (its comment), or None."""
+        cursor = self._cursor()
+        try:
+            with self.errors(f"reading the comment of table {target!r}"):
+                row = cursor.execute(
+                    "SELECT comment FROM duckdb_tables() "
+                    "WHERE schema_name = current_schema() AND table_name = ?",
+                    [target],
+                ).fetchone()
+        finally:
+            cursor.close()
+        return identity_of_comment(None if row is None else row[0])
 
     def table_schema(self, target: str) -> pa.Schema | None:
         cursor = self._cursor()
@@ -291,8 +338,20 @@ class DuckDBDestination:
         validate_spec(spec)
         existing = self.table_schema(spec.target)
         plan = plan_schema(spec.target, existing, spec.schema, spec.schema_changes)
+        replace = spec.mode is LoadMode.REPLACE
+        relax: tuple[str, ...] = ()
+        if not replace:
+            self._check_key_widening(spec.target, plan)
+            if existing is not None:
+                relax = columns_to_relax(self._not_null_columns(spec.target), spec)
         stage = stage_table_name(spec.target, new_run_token())
-        create = build_create_table_sql(stage, plan.schema, sequence=spec.mode in KEYED_MODES)
+        create = build_create_table_sql(
+            stage,
+            plan.schema,
+            sequence=spec.mode in KEYED_MODES,
+            key=spec.table_key if replace else (),  # the stage becomes the table
+            not_null=spec.not_null if replace else (),
+        )
         cursor = self._cursor()
         try:
             with self.lock, self.errors(f"preparing the load of table {spec.target!r}"):
@@ -301,7 +360,46 @@ class DuckDBDestination:
         except BaseException:
             cursor.close()
             raise
-        return DuckDBLoad(self, cursor, spec, plan, stage, existing is not None)
+        return DuckDBLoad(self, cursor, spec, plan, stage, existing is not None, relax)
+
+    def _not_null_columns(self, target: str) -> list[str]:
+        cursor = self._cursor()
+        try:
+            with self.errors(f"reading the columns of table {target!r}"):
+                rows = cursor.execute(
+                    "SELECT column_name FROM duckdb_columns() WHERE schema_name = "
+                    "current_schema() AND table_name = ? AND NOT is_nullable",
+                    [target],
+                ).fetchall()
+        finally:
+            cursor.close()
+        return [str(name) for (name,) in rows]
+
+    def _check_key_widening(self, target: str, plan: SchemaPlan) -> None:
+        """DuckDB cannot change the type of a PRIMARY KEY column in place: a merge or append
+        that must widen one is refused before anything is staged (a replace rebuilds it)."""
+        widened = {c.column for c in plan.changes if c.kind == "widen"}
+        if not widened:
+            return
+        cursor = self._cursor()
+        try:
+            with self.errors(f"reading the key of table {target!r}"):
+                rows = cursor.execute(
+                    "SELECT constraint_column_names FROM duckdb_constraints() WHERE "
+                    "schema_name = current_schema() AND table_name = ? AND "
+                    "constraint_type = 'PRIMARY KEY'",
+                    [target],
+                ).fetchall()
+        finally:
+            cursor.close()
+        keyed = sorted(widened & {name for (names,) in rows for name in names})
+        if keyed:
+            raise DestinationError(
+                f"table {target!r}: key column {keyed[0]!r} must be widened, and DuckDB cannot "
+                "change the type of a PRIMARY KEY column in place",
+                fix=f"run `shiftsync sync --full-refresh` for this table: the replace rebuilds "
+                f"{target!r} with the wider type",
+            )
 
     def _drop_stale_stages(self, cursor: duckdb.DuckDBPyConnection, target: str) -> None:
         names = cursor.execute(
@@ -355,7 +453,6 @@ __all__ = [
     "ARROW_TO_DUCKDB",
     "COMMIT_MEMORY_LIMIT",
     "DUCKDB_TO_ARROW",
-    "LOAD_MEMORY_LIMIT",
     "DuckDBDestination",
     "DuckDBLoad",
     "arrow_type",
@@ -367,7 +464,9 @@ __all__ = [
     "build_read_sql",
     "build_state_sql",
     "decode_total",
+    "default_memory_limit",
     "duckdb_type",
+    "memory_setting",
     "quote_identifier",
     "run_profile",
 ]

@@ -7,7 +7,7 @@ same SQL through an in-memory DuckDB.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from decimal import Context, Decimal
 from typing import Any, Final
 
@@ -79,6 +79,11 @@ def quote_identifier(name: str) -> str:
     return quote_duckdb(name)
 
 
+def quote_literal(value: str) -> str:
+    """A DuckDB string literal (a backslash is an ordinary character in DuckDB's strings)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
 def duckdb_type(table: str, field: pa.Field) -> str:
     data_type = normalize_type(field.type)
     if pa.types.is_decimal128(data_type):
@@ -110,10 +115,26 @@ def arrow_type(table: str, column: str, duckdb_type_name: str) -> pa.DataType:
 # --- SQL builders (pure) -------------------------------------------------------------------
 
 
-def build_create_table_sql(table: str, schema: pa.Schema, *, sequence: bool = False) -> str:
-    columns = [f"{quote_identifier(f.name)} {duckdb_type(table, f)}" for f in schema]
+def build_create_table_sql(
+    table: str,
+    schema: pa.Schema,
+    *,
+    sequence: bool = False,
+    key: Sequence[str] = (),
+    not_null: Collection[str] = (),
+) -> str:
+    """CREATE TABLE for `schema`; a merge stage also gets the sequence column, a table that
+    carries a key its PRIMARY KEY (so merges find rows through its index), the source's NOT
+    NULL columns NOT NULL."""
+    columns = [
+        f"{quote_identifier(f.name)} {duckdb_type(table, f)}"
+        + (" NOT NULL" if f.name in not_null else "")
+        for f in schema
+    ]
     if sequence:
         columns.append(f"{quote_identifier(SEQUENCE_COLUMN)} BIGINT")
+    if key:
+        columns.append(f"PRIMARY KEY ({', '.join(quote_identifier(k) for k in key)})")
     return f"CREATE TABLE {quote_identifier(table)} ({', '.join(columns)})"
 
 
@@ -132,6 +153,14 @@ def build_evolve_sql(table: str, plan: SchemaPlan) -> list[str]:
                 f"ALTER TABLE {table_sql} ALTER COLUMN {column} SET DATA TYPE {sql_type}"
             )
     return statements
+
+
+def build_relax_sql(table: str, columns: Sequence[str]) -> list[str]:
+    """DROP NOT NULL of each column: it may receive NULL from now on."""
+    return [
+        f"ALTER TABLE {quote_identifier(table)} ALTER COLUMN {quote_identifier(c)} DROP NOT NULL"
+        for c in columns
+    ]
 
 
 def build_merge_sql(

@@ -41,6 +41,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
 from botocore.credentials import ReadOnlyCredentials
+from botocore.exceptions import ClientError
 
 from shiftsync.destinations.base import (
     KEYED_MODES,
@@ -68,7 +69,6 @@ from shiftsync.destinations.parquet_layout import (
     POINTER_FILE,
     POINTER_FORMAT,
     STORED_AS,
-    VERSION_FOLDER,
     DatasetPointer,
     decode_schema,
     describe_schema,
@@ -83,9 +83,16 @@ from shiftsync.destinations.parquet_layout import (
     version_folder,
 )
 from shiftsync.destinations.parquet_merge import MergeStage
-from shiftsync.destinations.s3fs import CredentialsProvider, s3_filesystem
+from shiftsync.destinations.parquet_publish import (
+    CONFLICT_CODES,
+    PointerBase,
+    collectable,
+    conflict,
+    dataset_lock,
+)
+from shiftsync.destinations.s3fs import CredentialsProvider, s3_client, s3_filesystem
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
-from shiftsync.errors import DestinationError
+from shiftsync.errors import DestinationError, WriteConflictError
 
 HISTORY_KEPT: Final = 20
 DEFAULT_ROWS_PER_FILE: Final = 1_000_000
@@ -101,9 +108,11 @@ class ParquetLoad:
         spec: LoadSpec,
         plan: SchemaPlan,
         pointer: DatasetPointer | None,
+        etag: str | None = None,
     ) -> None:
         self._destination, self._fs, self._spec, self._plan = destination, fs, spec, plan
         self._pointer = pointer
+        self._etag = etag
         self._folder = destination.path(spec.target)
         self._version = (pointer.version if pointer else 0) + 1
         self._current = version_folder(self._version, new_run_token())
@@ -143,6 +152,7 @@ class ParquetLoad:
                 "mode": str(spec.mode),
                 "rows_written": written,
                 "committed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "identity": spec.identity or None,
             }
             pointer = DatasetPointer(
                 version=self._version,
@@ -158,7 +168,13 @@ class ParquetLoad:
             # write and the end of the load.
             self._stage.close()
             self._publishing = True
-            self._destination.write_pointer(self._fs, spec.target, pointer)
+            try:
+                self._destination.publish(
+                    self._fs, spec.target, pointer, PointerBase(old, self._etag)
+                )
+            except WriteConflictError:
+                self._publishing = False  # refused before anything landed
+                raise
         self._done = True
         with contextlib.suppress(OSError, pa.ArrowException):
             self._destination.collect_garbage(self._fs, spec.target, pointer)
@@ -307,9 +323,81 @@ class ParquetDestination:
                 text = source.read().decode()
         return DatasetPointer.from_json(text, where)
 
-    def write_pointer(self, fs: pafs.FileSystem, target: str, pointer: DatasetPointer) -> None:
+    def _conditional_s3(self) -> bool:
+        """Whether pointers go through S3's API (conditional writes), not a given file system."""
+        return self._is_s3 and self._filesystem is None
+
+    def _s3_client(self) -> Any:
+        credentials = self._credentials_provider() if self._credentials_provider else None
+        return s3_client(credentials)
+
+    def _s3_location(self, target: str) -> tuple[str, str]:
+        bucket, _, key = self.path(target, POINTER_FILE).partition("/")
+        return bucket, key
+
+    def read_pointer_for_load(
+        self, fs: pafs.FileSystem, target: str
+    ) -> tuple[DatasetPointer | None, str | None]:
+        """The pointer a load starts from, and on S3 its ETag (for the conditional write)."""
+        if not self._conditional_s3():
+            return self.read_pointer(fs, target), None
+        bucket, key = self._s3_location(target)
+        where = self.path(target, POINTER_FILE)
+        client = self._s3_client()
+        try:
+            response = client.get_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                return None, None
+            raise self._s3_error(f"reading {where}", exc) from exc
+        text = response["Body"].read().decode()
+        return DatasetPointer.from_json(text, where), str(response["ETag"])
+
+    def _s3_error(self, action: str, exc: Exception) -> DestinationError:
+        return DestinationError(
+            f"Parquet root {self.root!r}: {action} failed: {exc}",
+            fix="check the bucket exists and is writable with these credentials",
+        )
+
+    def publish(
+        self, fs: pafs.FileSystem, target: str, pointer: DatasetPointer, base: PointerBase
+    ) -> None:
+        """Write the pointer only over the version `base` (see parquet_publish.py)."""
+        if self._conditional_s3():
+            self.write_pointer(fs, target, pointer, base=base)
+        elif not self._is_s3 and isinstance(fs, pafs.LocalFileSystem):
+            with dataset_lock(self.path(target)):
+                if not base.same_version(self.read_pointer(fs, target)):
+                    raise conflict(self.root, target)
+                self.write_pointer(fs, target, pointer)
+        else:
+            # A file system given by the caller offers no conditional write.
+            self.write_pointer(fs, target, pointer)
+
+    def write_pointer(
+        self,
+        fs: pafs.FileSystem,
+        target: str,
+        pointer: DatasetPointer,
+        *,
+        base: PointerBase | None = None,
+    ) -> None:
         final = self.path(target, POINTER_FILE)
         data = pointer.to_json(target).encode()
+        if base is not None and self._conditional_s3():
+            bucket, key = self._s3_location(target)
+            condition = (
+                {"IfNoneMatch": "*"} if base.pointer is None else {"IfMatch": base.etag or ""}
+            )
+            try:
+                self._s3_client().put_object(Bucket=bucket, Key=key, Body=data, **condition)
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if error.get("Code") in CONFLICT_CODES or status in (409, 412):
+                    raise conflict(self.root, target) from exc
+                raise OSError(f"writing {final}: {exc}") from exc
+            return
         if self._is_s3 or not isinstance(fs, pafs.LocalFileSystem):
             # One PutObject replaces an object atomically: readers get the old or the new.
             with fs.open_output_stream(final) as out:
@@ -326,18 +414,32 @@ class ParquetDestination:
         """Delete version folders no pointer uses (crashed loads, versions before the
         previous one) and leftover temporary pointers."""
         folder = self.path(target)
-        keep = folders_in_use(pointer)
-        entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
-        for entry in entries:
-            if entry.type == pafs.FileType.Directory and VERSION_FOLDER.fullmatch(entry.base_name):
-                if entry.base_name not in keep:
-                    fs.delete_dir(entry.path)
-            elif entry.base_name.startswith(f"{POINTER_FILE}.tmp-"):
-                fs.delete_file(entry.path)
+        local = not self._is_s3 and isinstance(fs, pafs.LocalFileSystem)
+        if local and fs.get_file_info(folder).type != pafs.FileType.Directory:
+            return
+        with dataset_lock(folder) if local else contextlib.nullcontext():
+            if local:
+                pointer = self.read_pointer(fs, target)  # the current one, under the lock
+            keep = folders_in_use(pointer)
+            entries = fs.get_file_info(pafs.FileSelector(folder, allow_not_found=True))
+            for entry in entries:
+                if entry.type == pafs.FileType.Directory:
+                    if collectable(entry.base_name, pointer, keep):
+                        fs.delete_dir(entry.path)
+                elif entry.base_name.startswith(f"{POINTER_FILE}.tmp-") and local:
+                    fs.delete_file(entry.path)
 
     def table_schema(self, target: str) -> pa.Schema | None:
         pointer = self.read_pointer(self.filesystem(), target)
         return pointer.schema if pointer else None
+
+    def table_identity(self, target: str) -> str | None:
+        """The identity of the last load published into `target` (its pointer's history)."""
+        pointer = self.read_pointer(self.filesystem(), target)
+        if pointer is None or not pointer.history:
+            return None
+        identity = pointer.history[-1].get("identity")
+        return identity if isinstance(identity, str) else None
 
     def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
         # Only the target's own pointer: a state in another dataset's pointer describes that
@@ -350,12 +452,12 @@ class ParquetDestination:
     def start_load(self, spec: LoadSpec) -> ParquetLoad:
         validate_spec(spec)
         fs = self.filesystem()
-        pointer = self.read_pointer(fs, spec.target)
+        pointer, etag = self.read_pointer_for_load(fs, spec.target)
         existing = pointer.schema if pointer else None
         plan = plan_schema(spec.target, existing, spec.schema, spec.schema_changes)
         with self.errors(f"removing old versions of dataset {spec.target!r}"):
             self.collect_garbage(fs, spec.target, pointer)
-        return ParquetLoad(self, fs, spec, plan, pointer)
+        return ParquetLoad(self, fs, spec, plan, pointer, etag)
 
     def _current(self, target: str) -> tuple[pafs.FileSystem, DatasetPointer]:
         fs = self.filesystem()

@@ -41,10 +41,13 @@ from shiftsync.destinations.base import (
     LoadSpec,
     TableProfile,
     assemble_profile,
+    columns_to_relax,
     conform_incoming,
     decode_state,
     encode_state,
     ensure_open,
+    identity_comment,
+    identity_of_comment,
     is_stage_of,
     live_only_filter,
     missing_table,
@@ -77,6 +80,7 @@ from shiftsync.destinations.postgres_sql import (
     build_profile_sql,
     build_read_sql,
     build_read_state_sql,
+    build_relax_sql,
     build_state_sql,
     build_state_upgrade_sql,
     postgres_type,
@@ -96,12 +100,14 @@ class PostgresLoad:
         spec: LoadSpec,
         plan: SchemaPlan,
         target_exists: bool,
+        relax: tuple[str, ...] = (),
     ) -> None:
         self._destination = destination
         self._connection = connection
         self._spec = spec
         self._plan = plan
         self._target_exists = target_exists
+        self._relax = relax  # NOT NULL columns that may now receive NULL
         self._write_schema = subschema(plan.schema, plan.write_columns)
         self._target = sql.Identifier(destination.schema, spec.target)
         name = stage_table_name(spec.target, new_run_token())
@@ -114,7 +120,12 @@ class PostgresLoad:
         self._done = False
         with destination.errors(f"preparing the load of table {spec.target!r}"):
             create = build_create_table_sql(
-                self._stage, spec.target, plan.schema, temporary=spec.mode is not LoadMode.REPLACE
+                self._stage,
+                spec.target,
+                plan.schema,
+                temporary=spec.mode is not LoadMode.REPLACE,
+                key=spec.table_key,  # a replace's stage becomes the table
+                not_null=spec.not_null,
             )
             connection.execute(create)
 
@@ -146,6 +157,12 @@ class PostgresLoad:
             insert = self._insert_statement()
             if insert is not None:
                 written = self._connection.execute(insert).rowcount
+            if spec.identity:
+                self._connection.execute(
+                    sql.SQL("COMMENT ON TABLE {} IS {}").format(
+                        self._target, sql.Literal(identity_comment(spec.identity))
+                    )
+                )
             if encoded is not None:
                 _, upsert = build_state_sql(destination.schema)
                 self._connection.execute(upsert, (state_key_of(spec), encoded, spec.target))
@@ -169,8 +186,17 @@ class PostgresLoad:
                 ),
             ]
         if not self._target_exists:
-            return [build_create_table_sql(self._target, self._spec.target, self._plan.schema)]
+            return [
+                build_create_table_sql(
+                    self._target,
+                    self._spec.target,
+                    self._plan.schema,
+                    key=self._spec.table_key,
+                    not_null=self._spec.not_null,
+                )
+            ]
         statements = build_evolve_sql(self._target, self._spec.target, self._plan)
+        statements += build_relax_sql(self._target, self._relax)
         if self._spec.mode in KEYED_MODES:
             delete, _ = build_merge_sql(
                 self._target, self._stage, self._plan.schema.names, self._spec.primary_key
@@ -269,6 +295,17 @@ class PostgresDestination:
         ):
             connection.execute(sql.SQL("CREATE TABLE {} (x int)").format(probe))
 
+    def table_identity(self, target: str) -> str | None:
+        """The identity of the last load committed into `target` (its comment), or None."""
+        with self._controlled() as connection, self.errors(f"reading the comment of {target!r}"):
+            row = connection.execute(
+                "SELECT obj_description(c.oid, 'pg_class') FROM pg_class c "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r', 'p')",
+                (self.schema, target),
+            ).fetchone()
+        return identity_of_comment(None if row is None else row[0])
+
     def table_schema(self, target: str) -> pa.Schema | None:
         with self._controlled() as connection, self.errors(f"reading the columns of {target!r}"):
             rows = connection.execute(
@@ -303,12 +340,25 @@ class PostgresDestination:
         connection = self._connect(autocommit=False)
         with self._lock:
             self._loads.add(connection)
+        relax: tuple[str, ...] = ()
+        if existing is not None and spec.mode is not LoadMode.REPLACE:
+            relax = columns_to_relax(self._not_null_columns(spec.target), spec)
         try:
-            return PostgresLoad(self, connection, spec, plan, existing is not None)
+            return PostgresLoad(self, connection, spec, plan, existing is not None, relax)
         except BaseException:
             self.forget(connection)
             connection.close()
             raise
+
+    def _not_null_columns(self, target: str) -> list[str]:
+        with self._controlled() as connection, self.errors(f"reading the columns of {target!r}"):
+            rows = connection.execute(
+                "SELECT a.attname FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = %s AND "
+                "c.relname = %s AND a.attnum > 0 AND NOT a.attisdropped AND a.attnotnull",
+                (self.schema, target),
+            ).fetchall()
+        return [str(name) for (name,) in rows]
 
     def _drop_stale_stages(self, target: str) -> None:
         with self._controlled() as connection, self.errors(f"dropping old stages of {target!r}"):

@@ -7,7 +7,7 @@ Every builder is pure and returns psycopg `sql.Composed`, which quotes each iden
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any, Final
 
 import pyarrow as pa
@@ -96,19 +96,43 @@ def _columns(names: Sequence[str]) -> sql.Composable:
 
 
 def build_create_table_sql(
-    name: sql.Identifier, table: str, schema: pa.Schema, *, temporary: bool = False
+    name: sql.Identifier,
+    table: str,
+    schema: pa.Schema,
+    *,
+    temporary: bool = False,
+    key: Sequence[str] = (),
+    not_null: Collection[str] = (),
 ) -> sql.Composed:
-    """CREATE TABLE for `schema`; a temporary stage also gets the sequence column."""
+    """CREATE TABLE for `schema`; a temporary stage also gets the sequence column, a table
+    that carries a key its PRIMARY KEY (so merges find rows through its index), the source's
+    NOT NULL columns NOT NULL."""
     columns = [
-        sql.SQL("{} {}").format(sql.Identifier(f.name), sql.SQL(postgres_type(table, f)))
+        sql.SQL("{} {}{}").format(
+            sql.Identifier(f.name),
+            sql.SQL(postgres_type(table, f)),
+            sql.SQL(" NOT NULL" if f.name in not_null and not temporary else ""),
+        )
         for f in schema
     ]
+    if key and not temporary:
+        columns.append(
+            sql.SQL("PRIMARY KEY ({})").format(sql.SQL(", ").join(map(sql.Identifier, key)))
+        )
     if temporary:
         columns.append(sql.SQL("{} bigint").format(sql.Identifier(SEQUENCE_COLUMN)))
         return sql.SQL("CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP").format(
             name, sql.SQL(", ").join(columns)
         )
     return sql.SQL("CREATE TABLE {} ({})").format(name, sql.SQL(", ").join(columns))
+
+
+def build_relax_sql(name: sql.Identifier, columns: Sequence[str]) -> list[sql.Composed]:
+    """DROP NOT NULL of each column: it may receive NULL from now on."""
+    return [
+        sql.SQL("ALTER TABLE {} ALTER COLUMN {} DROP NOT NULL").format(name, sql.Identifier(c))
+        for c in columns
+    ]
 
 
 def build_evolve_sql(name: sql.Identifier, table: str, plan: SchemaPlan) -> list[sql.Composed]:

@@ -19,6 +19,7 @@ from shiftsync.config import (
     ParquetDestinationConfig,
     PostgresDestinationConfig,
 )
+from shiftsync.config.validators import memory_bytes
 from shiftsync.destinations.base import Destination
 from shiftsync.destinations.duckdb import DuckDBDestination
 from shiftsync.destinations.parquet import CredentialsProvider, ParquetDestination
@@ -53,7 +54,8 @@ def _mismatch(expected: str, config: DestinationConfig) -> ConfigError:
 def _duckdb(config: DestinationConfig, context: DestinationContext) -> Destination:
     if not isinstance(config, DuckDBDestinationConfig):
         raise _mismatch("duckdb", config)
-    return DuckDBDestination(config.resolve_path(context.folder))
+    limit = None if config.memory_limit is None else memory_bytes(config.memory_limit)
+    return DuckDBDestination(config.resolve_path(context.folder), memory_limit=limit)
 
 
 def _postgres(config: DestinationConfig, context: DestinationContext) -> Destination:

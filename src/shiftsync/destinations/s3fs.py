@@ -42,3 +42,21 @@ def s3_filesystem(
             session_token=credentials.token,
         )
     return pafs.S3FileSystem(**options)
+
+
+def s3_client(
+    credentials: ReadOnlyCredentials | None = None,
+    session: botocore.session.Session | None = None,
+) -> Any:
+    """A botocore S3 client (endpoint and region as botocore resolves them) with `credentials`
+    or botocore's default chain: for what pyarrow's file system cannot do (conditional
+    writes, ETags)."""
+    session = session or botocore.session.get_session()
+    if credentials is None:
+        return session.create_client("s3")
+    return session.create_client(
+        "s3",
+        aws_access_key_id=credentials.access_key,
+        aws_secret_access_key=credentials.secret_key,
+        aws_session_token=credentials.token,
+    )

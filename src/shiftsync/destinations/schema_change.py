@@ -14,6 +14,10 @@ Rules, from safest to strictest policy:
 `freeze` keeps the target's schema: new incoming columns are not written (`ignore_column`) and
 a widening is refused, because writing wider values into the narrower column could round them.
 `fail` refuses any change at all.
+
+`recreate` (replace loads only: the table is written whole anyway) builds the table from the
+incoming schema alone: a changed type is the new type (`retype`), a column no longer incoming
+is dropped (`drop_column`), a renamed column is one dropped and one added.
 """
 
 from __future__ import annotations
@@ -25,8 +29,10 @@ import pyarrow as pa
 
 from shiftsync.errors import DestinationError
 
-SchemaPolicy = Literal["evolve", "freeze", "fail"]
-ChangeKind = Literal["add_column", "widen", "keep_dropped", "ignore_column"]
+SchemaPolicy = Literal["evolve", "freeze", "fail", "recreate"]
+ChangeKind = Literal[
+    "add_column", "widen", "keep_dropped", "ignore_column", "retype", "drop_column"
+]
 
 MAX_DECIMAL_PRECISION: Final = 38
 
@@ -35,8 +41,8 @@ _INT_ORDER: Final[tuple[pa.DataType, ...]] = (pa.int16(), pa.int32(), pa.int64()
 _FLOAT_ORDER: Final[tuple[pa.DataType, ...]] = (pa.float32(), pa.float64())
 
 _FIX_INCOMPATIBLE: Final = (
-    "cast the column to its old type in the source, or drop the destination table so the "
-    "next run recreates it with the new type"
+    "set schema_changes: recreate on the sync and run it with --full-refresh (the table is "
+    "rebuilt with the new type), or cast the column to its old type in the source"
 )
 
 
@@ -60,6 +66,10 @@ class SchemaChange:
             return f"column {self.column!r} widened from {self.old_type} to {self.new_type}"
         if self.kind == "keep_dropped":
             return f"column {self.column!r} ({self.old_type}) is missing from the incoming data"
+        if self.kind == "retype":
+            return f"column {self.column!r} recreated as {self.new_type} (was {self.old_type})"
+        if self.kind == "drop_column":
+            return f"column {self.column!r} ({self.old_type}) dropped: the source has it no more"
         return f"new column {self.column!r} ({self.new_type}) is not written (schema frozen)"
 
 
@@ -134,9 +144,11 @@ def plan_schema(
             f"table {table!r}: the incoming data has the column {duplicated[0]!r} twice",
             fix="rename one of the columns in the source query",
         )
+    created = pa.schema([_field(f.name, normalize_type(f.type), f) for f in incoming])
     if existing is None:
-        created = [_field(f.name, normalize_type(f.type), f) for f in incoming]
-        return SchemaPlan(pa.schema(created), tuple(incoming.names), ())
+        return SchemaPlan(created, tuple(incoming.names), ())
+    if policy == "recreate":
+        return SchemaPlan(created, tuple(incoming.names), _recreated(existing, created))
 
     incoming_by_name = {f.name: f for f in incoming}
     fields: list[pa.Field] = []
@@ -184,3 +196,22 @@ def plan_schema(
             "schema",
         )
     return SchemaPlan(pa.schema(fields), tuple(incoming.names), tuple(changes))
+
+
+def _recreated(existing: pa.Schema, created: pa.Schema) -> tuple[SchemaChange, ...]:
+    """What recreating a table with `created` changes against `existing`."""
+    new_by_name = {f.name: f for f in created}
+    changes: list[SchemaChange] = []
+    for old in existing:
+        new = new_by_name.get(old.name)
+        if new is None:
+            changes.append(SchemaChange("drop_column", old.name, str(old.type), None))
+        elif normalize_type(old.type) != new.type:
+            changes.append(SchemaChange("retype", old.name, str(old.type), str(new.type)))
+    old_names = set(existing.names)
+    changes += [
+        SchemaChange("add_column", f.name, None, str(f.type))
+        for f in created
+        if f.name not in old_names
+    ]
+    return tuple(changes)

@@ -325,6 +325,8 @@ def apply_deletes(
     """
     if deleted_keys.num_rows == 0:
         return 0
+    # The table keeps the stamp of the load it belongs to, so its cursor stays valid.
+    identity = str(state.get("table_id") or "")
     if policy == "soft" and DELETED_AT_COLUMN not in schema.names:
         raise ConfigError(
             f"table {target!r}: deletes: soft needs the column {DELETED_AT_COLUMN}, which the "
@@ -339,6 +341,7 @@ def apply_deletes(
             mode=LoadMode.DELETE,
             primary_key=tuple(key_targets),
             state_key=state_key,
+            identity=identity,
         )
         batches = deleted_keys.select(list(key_targets)).cast(key_schema).to_batches()
     else:
@@ -352,6 +355,7 @@ def apply_deletes(
             mode=LoadMode.MERGE,
             primary_key=tuple(key_targets),
             state_key=state_key,
+            identity=identity,
         )
         batches = rows.to_batches()
     load = destination.start_load(spec)

@@ -79,6 +79,23 @@ def check_target_length(destination_kind: str, table: str, name: str) -> None:
         )
 
 
+def check_column_lengths(destination_kind: str, table: str, names: Iterable[str]) -> None:
+    """ConfigError for a destination column name PostgreSQL would cut: Redshift allows 127
+    bytes, PostgreSQL keeps 63 and silently drops the rest, which could merge two columns or
+    break verification. No mapping is invented: the user chooses the name."""
+    if destination_kind != "postgres":
+        return
+    for name in names:
+        size = len(name.encode("utf-8"))
+        if size > POSTGRES_NAME_BYTES:
+            raise ConfigError(
+                f"table {table}: column {name!r} is {size} bytes long; PostgreSQL keeps only the "
+                f"first {POSTGRES_NAME_BYTES} bytes of a name, so it cannot be written as it is",
+                fix=f"leave the column out (columns: {{exclude: [{name!r}]}}) or copy a view "
+                f"that gives it a name of at most {POSTGRES_NAME_BYTES} bytes",
+            )
+
+
 def target_name(schema: str, table: str, target: str | None, *, normalize: bool) -> str:
     """The destination table name: the explicit `target` as written, else the default
     (normalized when `normalize_names` is on)."""

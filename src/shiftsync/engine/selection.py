@@ -25,6 +25,7 @@ import pyarrow as pa
 from shiftsync.config import ColumnSelection, Method, SyncConfig, is_glob, match_table
 from shiftsync.engine.canonical_text import canonical_texts
 from shiftsync.engine.names import (
+    check_column_lengths,
     check_target_length,
     column_names,
     same_table_key,
@@ -72,6 +73,9 @@ class TableJob:
     full_refresh: bool = False  # --full-refresh: ignore the stored cursor
     deletes: Literal["ignore", "hard", "soft"] = "ignore"
     lookback: str | None = None  # incremental: read again this far below the cursor
+    null_tracking: Literal["warn", "carry"] = "warn"
+    on_mismatch: Literal["fail", "full_refresh"] = "fail"
+    exact: bool = False  # chosen by an entry that names the table exactly
 
     @property
     def name(self) -> str:
@@ -144,13 +148,16 @@ def select_tables(
     only: Sequence[str] = (),
     full_refresh: bool = False,
     destination_kind: str = "",
+    claimed: Mapping[str, str] | None = None,
 ) -> Selection:
     """The jobs of a sync over the source's `tables`.
 
     `only` (from `--tables`) narrows the run; a pattern there that matches none of the sync's
     tables is a ConfigError, as is a run that selects nothing at all. `destination_kind` says
     how the destination compares and cuts table names, so that two targets it would take for
-    one table are refused rather than written over each other.
+    one table are refused rather than written over each other. `claimed` maps destination
+    tables (by `same_table_key`) that other syncs' entries name exactly to who claims them:
+    a table matched here by a pattern never takes one of them (see engine/writers.py).
     """
     patterns = check_table_patterns(only)
     listed = sorted({(t.schema, t.name) for t in tables})
@@ -181,10 +188,13 @@ def select_tables(
                 full_refresh=full_refresh,
                 deletes=entry.deletes or sync.deletes,
                 lookback=None if entry.lookback is None else str(entry.lookback),
+                null_tracking=entry.null_tracking,
+                on_mismatch=entry.on_mismatch or sync.on_mismatch,
+                exact=entry.is_exact,
             )
         )
     problems += _missing_exact(sync_name, sync, listed)
-    jobs, collisions = _split_collisions(jobs, destination_kind)
+    jobs, collisions = _split_collisions(jobs, destination_kind, claimed or {})
     problems += collisions
     return _narrow(sync_name, jobs, problems, patterns)
 
@@ -216,14 +226,27 @@ def _missing_exact(
 
 
 def _split_collisions(
-    jobs: list[TableJob], destination_kind: str
+    jobs: list[TableJob], destination_kind: str, claimed: Mapping[str, str]
 ) -> tuple[list[TableJob], list[TableProblem]]:
+    """Keep one job per destination table. A table named exactly wins over tables that
+    patterns matched (theirs fail alone); two of a kind all fail. A pattern-matched table
+    whose target another sync's exact entry claims fails too."""
     by_target: dict[str, list[TableJob]] = {}
     for job in jobs:
         by_target.setdefault(same_table_key(destination_kind, job.target), []).append(job)
     kept: list[TableJob] = []
     problems: list[TableProblem] = []
-    for group in by_target.values():
+    for key, group in by_target.items():
+        exact = [j for j in group if j.exact]
+        owner = claimed.get(key)
+        if owner is not None and not exact:
+            problems += [_taken(job, owner) for job in group]
+            continue
+        if len(exact) == 1:
+            kept.append(exact[0])
+            winner = f"table {exact[0].name}, which names it exactly"
+            problems += [_taken(job, winner) for job in group if not job.exact]
+            continue
         if len(group) == 1:
             kept.append(group[0])
             continue
@@ -246,6 +269,20 @@ def _split_collisions(
             )
     kept.sort(key=lambda j: (j.schema, j.table))
     return kept, problems
+
+
+def _taken(job: TableJob, owner: str) -> TableProblem:
+    """A pattern-matched table whose destination table an exact entry writes."""
+    return TableProblem(
+        job.name,
+        ConfigError(
+            f"table {job.name} (matched by a pattern) would write destination table "
+            f"{job.target!r}, which {owner} writes; it is not copied, so that it cannot "
+            "replace the other table's rows",
+            fix=f"add {job.name} to the sync's exclude, or give it an entry of its own with a "
+            "target (include: " + job.name + ", target: <another name>)",
+        ),
+    )
 
 
 def _narrow(
@@ -294,8 +331,10 @@ def resolve_table(
     catalog_key: Sequence[str] = (),
     *,
     normalize: bool = False,
+    destination_kind: str = "",
 ) -> TablePlan:
-    """Check `job` against the table's columns and say exactly what to read and write."""
+    """Check `job` against the table's columns and say exactly what to read and write
+    (`destination_kind` says which name lengths the destination keeps)."""
     names = [c.name for c in columns]
     selection = job.columns or ColumnSelection()
     for key, listed in (
@@ -317,7 +356,15 @@ def resolve_table(
     if job.mode == "incremental":
         tracking = _tracking_column(job, columns, read_names)
     primary_key = _primary_key(job, names, read_names, catalog_key)
+    if job.mode == "incremental" and job.null_tracking == "carry" and not primary_key:
+        raise ConfigError(
+            f"table {job.name}: null_tracking: carry merges the rows whose tracking_field is "
+            "NULL by key on every run, and the table has no primary key",
+            fix="set primary_key for this table to columns that are unique together, or "
+            "remove null_tracking (the rows are then counted as a warning on every run)",
+        )
     targets = column_names(job.name, read_names, normalize=normalize)
+    check_column_lengths(destination_kind, job.name, targets.values())
     return TablePlan(
         columns=read,
         targets=targets,

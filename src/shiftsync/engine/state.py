@@ -45,6 +45,10 @@ class TableState:
     run_id: str
     # None only for a state written before states named their target (version 1).
     target: str | None = None
+    # The stamp the commit left on the destination table (LoadSpec.identity); None for a
+    # state written before states recorded it. Another stamp on the table now means another
+    # writer replaced or changed it since, so the cursor no longer describes its rows.
+    table_id: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -54,6 +58,7 @@ class TableState:
             "tracking_field": self.tracking_field,
             "run_id": self.run_id,
             "target": self.target,
+            "table_id": self.table_id,
         }
 
     def belongs_to(self, target: str) -> bool:
@@ -136,6 +141,7 @@ def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
     tracking_field = document.get("tracking_field")
     run_id = document.get("run_id", "")
     target = document.get("target")
+    table_id = document.get("table_id")
     if mode not in ("full_refresh", "incremental"):
         raise StateError(f"{where}: the stored state has an unknown mode {mode!r}", fix=_FIX_RESET)
     if cursor is not None and not isinstance(cursor, str):
@@ -148,7 +154,9 @@ def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
         raise StateError(f"{where}: the stored run_id is not text", fix=_FIX_RESET)
     if target is not None and not isinstance(target, str):
         raise StateError(f"{where}: the stored target is not text", fix=_FIX_RESET)
-    return TableState(mode, cursor, tracking_field, run_id, target)
+    if table_id is not None and not isinstance(table_id, str):
+        raise StateError(f"{where}: the stored table_id is not text", fix=_FIX_RESET)
+    return TableState(mode, cursor, tracking_field, run_id, target, table_id)
 
 
 # --- the window a run reads, and the cursor it commits (pure) ---------------------------------
@@ -205,13 +213,18 @@ def all_of(*conditions: str | None) -> str | None:
 def build_high_water_sql(
     schema: str, table: str, tracking: Column, low: str | None, where: str | None
 ) -> str:
-    """`SELECT max(tf), count(rows at or above low)`: the high-water mark of this run, and
-    whether the maximum fell below the stored cursor (then the count is 0)."""
+    """`SELECT max(tf), count(rows at or above low), count(rows whose tf is NULL)`: the
+    high-water mark of this run, whether the maximum fell below the stored cursor (then the
+    count is 0), and how many rows no cursor can ever reach."""
     at_or_above = "NULL"
     if low is not None:
         predicate = tracking_range(tracking, low, None, low_inclusive=True)
         at_or_above = f"count(CASE WHEN {predicate} THEN 1 END)"
-    sql = f"SELECT {max_expression(tracking)}, {at_or_above}\nFROM {qualified(schema, table)}"
+    nulls = f"count(CASE WHEN {quote_ident(tracking.name)} IS NULL THEN 1 END)"
+    sql = (
+        f"SELECT {max_expression(tracking)}, {at_or_above}, {nulls}\n"
+        f"FROM {qualified(schema, table)}"
+    )
     if where:
         sql += f"\nWHERE {where}"
     return sql
@@ -237,6 +250,11 @@ def full_refresh_window(filter_sql: str | None) -> Window:
     return Window(LoadMode.REPLACE, True, filter_sql, None, None, filter_sql)
 
 
+def _or_null(tracking: Column, predicate: str) -> str:
+    """`predicate OR tf IS NULL`: a window that also takes the rows no cursor can reach."""
+    return f"({predicate} OR {quote_ident(tracking.name)} IS NULL)"
+
+
 def incremental_window(
     tracking: Column,
     *,
@@ -245,32 +263,56 @@ def incremental_window(
     high: str | None,
     at_or_above_low: int | None,
     filter_sql: str | None = None,
+    null_rows: int = 0,
+    carry_nulls: bool = False,
 ) -> Window:
     """The window of an incremental table.
 
     `low` is the stored cursor (None: first run, reset, or --full-refresh), `high` the maximum
     when the table starts (None: no row has a tracking value), `at_or_above_low` how many rows
-    reach `low`. Without a cursor the table is replaced by every row up to `high`; then rows
-    from `low` (inclusive with a key, merged; exclusive without, appended) up to `high`.
+    reach `low`, `null_rows` how many rows have no tracking value. Without a cursor the table
+    is replaced by every row up to `high` and every row whose tracking value is NULL; then
+    rows from `low` (inclusive with a key, merged; exclusive without, appended) up to `high`,
+    and, with `carry_nulls` (a key is needed), the NULL-tracked rows again, merged.
+
+    Whatever the window, the destination must then equal the whole selection (`filter_sql`):
+    verification never narrows to the cursor, so rows a window cannot see are reported.
     """
     if low is None:
         if high is None:
-            empty = all_of(filter_sql, NOTHING)
-            note = f"no row has a {tracking.name} yet: the table is created empty"
-            return Window(LoadMode.REPLACE, False, None, None, None, empty, (note,))
-        first = all_of(filter_sql, tracking_range(tracking, None, high, low_inclusive=True))
-        return Window(LoadMode.REPLACE, True, first, None, high, first)
+            if not null_rows:
+                empty = all_of(filter_sql, NOTHING)
+                note = f"no row has a {tracking.name} yet: the table is created empty"
+                return Window(LoadMode.REPLACE, False, None, None, None, empty, (note,))
+            only_nulls = all_of(filter_sql, f"{quote_ident(tracking.name)} IS NULL")
+            return Window(LoadMode.REPLACE, True, only_nulls, None, None, filter_sql)
+        upto = tracking_range(tracking, None, high, low_inclusive=True)
+        first = all_of(filter_sql, _or_null(tracking, upto))
+        return Window(LoadMode.REPLACE, True, first, None, high, filter_sql)
     load = LoadMode.MERGE if has_key else LoadMode.APPEND
+    carry = carry_nulls and has_key and null_rows > 0
+    notes: tuple[str, ...] = ()
+    if null_rows and not carry:
+        notes = (
+            f"warning: {null_rows} row(s) have a NULL {tracking.name}: an incremental run "
+            "cannot see them, so rows that got a NULL there since the last full refresh are "
+            "not copied (null_tracking: carry merges them by key on every run)",
+        )
     if high is None or not at_or_above_low:
         note = (
             f"the largest {tracking.name} in the source ({high}) is below the stored cursor "
             f"({low}): rows were deleted or the values moved back; nothing new was read"
         )
-        keep = all_of(filter_sql, tracking_range(tracking, None, low, low_inclusive=True))
-        return Window(load, False, None, low, low, keep, (note,))
-    where = all_of(filter_sql, tracking_range(tracking, low, high, low_inclusive=has_key))
-    upto = all_of(filter_sql, tracking_range(tracking, None, high, low_inclusive=True))
-    return Window(load, True, where, low, high, upto, rows_estimate=at_or_above_low)
+        if high is None and null_rows:
+            note = f"no row has a {tracking.name} above the stored cursor ({low})"
+        if carry:
+            nulls_only = all_of(filter_sql, f"{quote_ident(tracking.name)} IS NULL")
+            return Window(load, True, nulls_only, low, low, filter_sql, (note,), null_rows)
+        return Window(load, False, None, low, low, filter_sql, (*notes, note))
+    window = tracking_range(tracking, low, high, low_inclusive=has_key)
+    where = all_of(filter_sql, _or_null(tracking, window) if carry else window)
+    estimate = at_or_above_low + (null_rows if carry else 0)
+    return Window(load, True, where, low, high, filter_sql, notes, estimate)
 
 
 __all__ = [

@@ -31,6 +31,7 @@ from shiftsync.destinations.base import Destination, LoadMode
 
 # The `X as X` imports keep names that were public here before the split importable from here.
 from shiftsync.engine.change_checks import check_change_options
+from shiftsync.engine.departed import report_departed
 from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
 from shiftsync.engine.housekeeping import clean_interrupted_runs as clean_interrupted_runs
 from shiftsync.engine.housekeeping import hash_salt as hash_salt
@@ -50,6 +51,7 @@ from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
+from shiftsync.engine.writers import check_one_writer
 from shiftsync.errors import EXIT_ACCESS, EXIT_FAILED, EXIT_OK, AccessError, ShiftsyncError
 from shiftsync.workspace import Workspace
 
@@ -88,6 +90,7 @@ def _select(ctx: _Context, connection_method: Method) -> Selection:
         ctx.sync, ((ref.schema, ref.name) for ref in refs)
     ):
         refs = list(ctx.source.list_tables())
+    claims = check_one_writer(ctx.workspace.config, ctx.sync_name, ctx.destination.kind)
     return select_tables(
         ctx.sync_name,
         ctx.sync,
@@ -96,6 +99,7 @@ def _select(ctx: _Context, connection_method: Method) -> Selection:
         only=ctx.options.tables,
         full_refresh=ctx.options.full_refresh,
         destination_kind=ctx.destination.kind,
+        claimed={key: claim.describe() for key, claim in claims.items()},
     )
 
 
@@ -234,7 +238,11 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
         try:
             info = ctx.source.describe(_ref(job))
             plan = resolve_table(
-                job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
+                job,
+                info.columns,
+                info.primary_key,
+                normalize=ctx.sync.normalize_names,
+                destination_kind=ctx.destination.kind,
             )
             check_change_options(job, info.kind, plan, ctx.destination)
             table.method = str(ctx.source.plan(info, job.method, columns=plan.columns).method)
@@ -304,6 +312,14 @@ def _run(ctx: _Context, connection_method: Method) -> None:
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)
+    with contextlib.suppress(ShiftsyncError, OSError):  # a note only: never fails the run
+        record.notes += report_departed(
+            ctx.workspace,
+            ctx.sync_name,
+            ctx.destination,
+            {job.name: job.target for job in selection.jobs},
+            narrowed=bool(ctx.options.tables),
+        )
     record.finish()
     ctx.save()
 

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
 
-from shiftsync.destinations.base import Load, LoadMode, LoadSpec
+from shiftsync.destinations.base import Load, LoadMode, LoadSpec, TableProfile
+from shiftsync.destinations.schema_change import SchemaPolicy
 from shiftsync.engine.change_checks import check_change_options
 from shiftsync.engine.deletes import (
     delete_key,
@@ -21,6 +24,7 @@ from shiftsync.engine.deletes import (
     run_delete_pass,
     soft_window,
 )
+from shiftsync.engine.load_columns import add_load_columns, with_load_columns
 from shiftsync.engine.lookback import Lookback, lowered_cursor
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
@@ -39,11 +43,14 @@ from shiftsync.engine.verify import (
     VerificationResult,
     build_duplicate_key_sql,
     build_profile_sql,
+    column_chunks,
     compare_profiles,
+    merge_profiles,
     parse_source_profile,
     raise_for_mismatch,
 )
-from shiftsync.errors import ConfigError, ShiftsyncError
+from shiftsync.engine.writers import foreign_writer, last_writer_elsewhere, load_identity
+from shiftsync.errors import ConfigError, ShiftsyncError, VerificationError
 from shiftsync.redshift.catalog import TableInfo
 from shiftsync.redshift.types import Column
 
@@ -61,6 +68,11 @@ def sized_for_window(info: TableInfo, window: Window) -> TableInfo:
     return dataclasses.replace(info, estimated_rows=rows, estimated_bytes=scaled)
 
 
+def load_policy(policy: SchemaPolicy, load: LoadMode) -> SchemaPolicy:
+    """`recreate` rebuilds only a table that the load replaces whole; merges evolve."""
+    return "evolve" if policy == "recreate" and load is not LoadMode.REPLACE else policy
+
+
 def _ref(job: TableJob) -> Any:
     from shiftsync.redshift.catalog import TableRef
 
@@ -75,6 +87,7 @@ class _TableSync:
         self.rows = 0
         self.bytes = 0
         self._progress_lock = threading.Lock()
+        self.healed = False  # on_mismatch: full_refresh copied the table again
 
     def progress(self, rows: int, bytes_read: int) -> None:
         with self._progress_lock:
@@ -88,7 +101,11 @@ class _TableSync:
         source, destination = ctx.source, ctx.destination
         info = source.describe(_ref(job))
         plan = resolve_table(
-            job, info.columns, info.primary_key, normalize=ctx.sync.normalize_names
+            job,
+            info.columns,
+            info.primary_key,
+            normalize=ctx.sync.normalize_names,
+            destination_kind=ctx.destination.kind,
         )
         key_columns = delete_key(plan)
         lookback = check_change_options(job, info.kind, plan, destination)
@@ -109,17 +126,32 @@ class _TableSync:
         merging = job.mode == "incremental" or window.load is LoadMode.MERGE
         if window.read and merging and plan.primary_key:
             self.check_unique_key(plan, window.where)
-        schema = load_schema(plan)
+        # The columns shape_batch writes; soft deletes' mark and the load columns follow them.
+        schema = self.base_schema = load_schema(plan)
         if job.deletes == "soft":
             schema = schema.append(deleted_at_field())
+        if ctx.sync.load_columns:
+            schema = with_load_columns(job.name, schema)
         spec = LoadSpec(
             target=job.target,
             schema=schema,
             mode=window.load,
             primary_key=plan.target_key if window.load is LoadMode.MERGE else (),
-            schema_changes=ctx.sync.schema_changes,
+            schema_changes=load_policy(ctx.sync.schema_changes, window.load),
             state_key=job.state_key,
+            identity=load_identity(job.state_key, ctx.record.run_id),
+            # Only an incremental table's key is checked unique in the source (Redshift does
+            # not enforce keys), so only its destination table carries it as a PRIMARY KEY.
+            table_key=plan.target_key if job.mode == "incremental" else (),
+            not_null=tuple(plan.target_of(c.name) for c in plan.columns if not c.nullable),
         )
+        other = last_writer_elsewhere(destination, job.target, job.state_key)
+        if other is not None:
+            table.note(
+                f"warning: destination table {job.target!r} was last written by {other}, not "
+                "by this sync's table: two writers undo each other's rows (give one of them "
+                "its own target)"
+            )
         ctx.observer.table_started(table)
         load = destination.start_load(spec)
         try:
@@ -132,6 +164,7 @@ class _TableSync:
                 tracking_field=plan.tracking.name if plan.tracking else None,
                 run_id=ctx.record.run_id,
                 target=job.target,
+                table_id=spec.identity,
             )
             outcome = load.commit(state.to_json())
         except BaseException:
@@ -163,9 +196,27 @@ class _TableSync:
             )
         debug_pause("before_verify", job.name, stop=self.ctx.stop)
         if ctx.options.verify:
-            self.verify(plan, window.verify_where, live_only=job.deletes == "soft")
+            try:
+                self.verify(plan, window.verify_where, live_only=job.deletes == "soft")
+            except VerificationError as mismatch:
+                if not self.copy_again(mismatch):
+                    raise
         else:
             table.verification = VerificationResult("skipped", note="--no-verify").to_json()
+
+    def copy_again(self, mismatch: VerificationError) -> bool:
+        """`on_mismatch: full_refresh`: copy the table again in full, once, in this run."""
+        if self.job.on_mismatch != "full_refresh" or self.healed:
+            return False
+        self.healed = True
+        self.table.note(
+            f"verification found a mismatch ({mismatch.message}); on_mismatch: full_refresh "
+            "copied the table again in full in this run"
+        )
+        self.job = dataclasses.replace(self.job, full_refresh=True)
+        self.rows = self.bytes = 0
+        self.run()
+        return True
 
     def window(self, plan: TablePlan, lookback: Lookback | None = None) -> Window:
         job, ctx = self.job, self.ctx
@@ -199,7 +250,7 @@ class _TableSync:
         rows = ctx.source.query(
             build_high_water_sql(job.schema, job.table, tracking, low, job.filter)
         )
-        high, at_or_above = rows[0] if rows else (None, None)
+        high, at_or_above, nulls = rows[0] if rows else (None, None, 0)
         window = incremental_window(
             tracking,
             has_key=bool(plan.primary_key),
@@ -207,6 +258,8 @@ class _TableSync:
             high=None if high is None else str(high),
             at_or_above_low=None if at_or_above is None else int(at_or_above),
             filter_sql=job.filter,
+            null_rows=int(nulls or 0),
+            carry_nulls=job.null_tracking == "carry",
         )
         return dataclasses.replace(window, notes=(*notes, *window.notes))
 
@@ -229,6 +282,13 @@ class _TableSync:
             return (
                 f"a cursor is stored but table {job.target!r} is not in the destination: "
                 "the table is loaded in full",
+            )
+        writer = foreign_writer(self.ctx.destination, job.target, state.table_id)
+        if writer is not None:
+            return (
+                f"table {job.target!r} was replaced or changed by {writer} after this sync's "
+                "last run, so the stored cursor no longer says which rows it holds: the table "
+                "is loaded in full",
             )
         return ()
 
@@ -273,7 +333,7 @@ class _TableSync:
                     )
                 if first:
                     debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
-                load.write(self.shaped(plan, batch, schema))
+                load.write(self.shaped(plan, batch))
                 if first:
                     debug_pause("after_first_batch_written", job.name, stop=self.ctx.stop)
                     first = False
@@ -318,13 +378,26 @@ class _TableSync:
         )
         self.table.update(deletes=report.to_json())
 
-    def shaped(self, plan: TablePlan, batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
-        """A batch as written; under `deletes: soft` with `_shiftsync_deleted_at` NULL (live)."""
-        if self.job.deletes != "soft":
-            return shape_batch(plan, batch, schema, self.ctx.salt)
-        mark = schema.field(len(schema) - 1)
-        shaped = shape_batch(plan, batch, schema.remove(len(schema) - 1), self.ctx.salt)
-        return shaped.append_column(mark, pa.nulls(shaped.num_rows, mark.type))
+    def shaped(self, plan: TablePlan, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """A batch as written: shaped, then the soft-delete mark (NULL: live) and the load
+        columns when the table has them."""
+        shaped = shape_batch(plan, batch, self.base_schema, self.ctx.salt)
+        if self.job.deletes == "soft":
+            mark = deleted_at_field()
+            shaped = shaped.append_column(mark, pa.nulls(shaped.num_rows, mark.type))
+        return self.stamped(shaped)
+
+    def source_profile(self, columns: Sequence[ProfileColumn], where: str | None) -> TableProfile:
+        sql = build_profile_sql(self.job.schema, self.job.table, columns, where)
+        return parse_source_profile(self.ctx.source.query(sql)[0], columns)
+
+    def stamped(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with the load columns, when the sync asks for them."""
+        if not self.ctx.sync.load_columns:
+            return batch
+        record = self.ctx.record
+        started = datetime.fromisoformat(record.started_at.replace("Z", "+00:00"))
+        return add_load_columns(batch, record.run_id, started)
 
     def verify(self, plan: TablePlan, where: str | None, *, live_only: bool = False) -> None:
         job, table = self.job, self.table
@@ -335,14 +408,21 @@ class _TableSync:
             for c in plan.columns
             if plan.target_of(c.name) in names
         ]
-        targets = [c.target for c in columns]
-        destination_profile = (
-            self.ctx.destination.profile(job.target, targets, live_only=True)
-            if live_only
-            else self.ctx.destination.profile(job.target, targets)
+        # In column chunks: one statement of a wide table's profile passes SQL's limits.
+        chunks = column_chunks(columns)
+
+        def destination_chunk(chunk: Sequence[ProfileColumn]) -> TableProfile:
+            targets = [c.target for c in chunk]
+            if live_only:  # soft deletes: the marked rows are not the source's any more
+                return self.ctx.destination.profile(job.target, targets, live_only=True)
+            return self.ctx.destination.profile(job.target, targets)
+
+        destination_profile = merge_profiles(
+            f"destination table {job.target!r}", [destination_chunk(chunk) for chunk in chunks]
         )
-        rows = self.ctx.source.query(build_profile_sql(job.schema, job.table, columns, where))
-        source_profile = parse_source_profile(rows[0], columns)
+        source_profile = merge_profiles(
+            f"table {job.name}", [self.source_profile(chunk, where) for chunk in chunks]
+        )
         result = compare_profiles(columns, source_profile, destination_profile)
         table.verification = result.to_json()
         raise_for_mismatch(job.name, job.target, result, incremental=job.mode == "incremental")

@@ -193,6 +193,39 @@ def build_profile_sql(
     return sql
 
 
+# Columns profiled per statement, on each side. A profile is four expressions per column and
+# one row count: 300 columns make 1,201 select-list entries, under PostgreSQL's 1,664 (the
+# stand-in, the PostgreSQL destination) and Redshift's 1,600 columns of a table, and keep
+# DuckDB's aggregate state small. A table of 1,600 columns takes six statements per side.
+PROFILE_CHUNK: Final = 300
+
+
+def column_chunks(
+    columns: Sequence[ProfileColumn], size: int = PROFILE_CHUNK
+) -> list[Sequence[ProfileColumn]]:
+    """The columns in groups of at most `size`, in order; one empty group for no column (the
+    row count is still compared)."""
+    if not columns:
+        return [()]
+    return [columns[start : start + size] for start in range(0, len(columns), size)]
+
+
+def merge_profiles(where: str, profiles: Sequence[TableProfile]) -> TableProfile:
+    """One profile from the profiles of column chunks; their row counts must agree (a table
+    that changed between two statements cannot be compared column by column)."""
+    counts = {p.rows for p in profiles}
+    if len(counts) > 1:
+        raise VerificationError(
+            f"{where}: the row count changed between the statements of one verification "
+            f"({', '.join(str(c) for c in sorted(counts))})",
+            fix="run the sync again when the table is not being written",
+        )
+    columns: dict[str, ColumnProfile] = {}
+    for profile in profiles:
+        columns.update(profile.columns)
+    return TableProfile(profiles[0].rows if profiles else 0, columns)
+
+
 def build_duplicate_key_sql(
     schema: str, table: str, key: Sequence[str], where: str | None = None
 ) -> str:
@@ -318,8 +351,9 @@ def raise_for_mismatch(
     if incremental:
         fix = (
             f"{again}. An incremental sync copies only rows whose tracking field passed the "
-            "cursor: rows changed without moving it, deleted rows, and old rows of a new "
-            "column are not copied"
+            "cursor: rows changed without moving it, deleted rows, rows whose tracking field "
+            "is NULL (null_tracking: carry merges those by key) and old rows of a new column "
+            "are not copied; on_mismatch: full_refresh copies the table again by itself"
         )
     elif any(m.column is None for m in result.mismatches):
         fix = f"{again}; a source that changed during the run explains a different row count"
@@ -332,12 +366,15 @@ def raise_for_mismatch(
 
 __all__ = [
     "COUNT_ONLY_TYPES",
+    "PROFILE_CHUNK",
     "Mismatch",
     "ProfileColumn",
     "VerificationResult",
     "build_duplicate_key_sql",
     "build_profile_sql",
+    "column_chunks",
     "compare_profiles",
+    "merge_profiles",
     "parse_source_profile",
     "raise_for_mismatch",
     "source_expressions",
