@@ -10,6 +10,7 @@ every Ray process of the machine).
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -59,6 +60,30 @@ def stop_node(process: subprocess.Popen[bytes]) -> None:
             process.wait(30)
 
 
+def live_nodes(ray: Any) -> int:
+    return sum(1 for node in ray.nodes() if node["Alive"])
+
+
+def wait_for_nodes(
+    address: str, count: int, nodes: list[subprocess.Popen[bytes]], folder: Path
+) -> None:
+    """Until the cluster has `count` live nodes: a node that is still joining gets no task."""
+    import ray
+
+    ray.init(
+        address=address,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        _node_ip_address="127.0.0.1",
+    )
+    deadline = time.monotonic() + 180
+    while live_nodes(ray) < count:
+        for node in nodes:
+            assert node.poll() is None, (folder / "worker.log").read_text()
+        assert time.monotonic() < deadline, f"the Ray cluster did not reach {count} nodes"
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def ray_cluster(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> Iterator[str]:
     folder = tmp_path_factory.mktemp("ray")
@@ -97,6 +122,7 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> 
                 folder / "worker.log",
             )
         )
+        wait_for_nodes(address, 2, nodes, folder)
         yield address
     finally:
         import ray
