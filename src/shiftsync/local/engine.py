@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +76,9 @@ class Statement:
     cancel_requested: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     finished_at: float | None = None
+    # The Data API session the statement runs in (redshift_data_sessions.py), if any.
+    session_id: str | None = None
+    started_at: float | None = None
 
     def set_status(self, status: str) -> None:
         self.status = status
@@ -95,12 +98,16 @@ class Submission:
     result_format: ResultFormat
     statement_name: str | None
     client_token: str | None
+    session_id: str | None = None
 
 
 # A hook the UNLOAD plug-in fills: (engine, connection, statement, sql) → rows written.
 UnloadHandler = Callable[["DataApiEngine", psycopg.Connection[Any], Statement, str], int]
 # A hook the fault injector fills: called when a statement starts; may sleep or raise.
 StatementHook = Callable[[Statement], None]
+# The sessions plug-in fills this: the open connection of a statement's session (not closed
+# after the statement: the session keeps it, with its transaction).
+SessionConnection = Callable[[Statement], psycopg.Connection[Any]]
 
 
 class DataApiEngine:
@@ -115,6 +122,11 @@ class DataApiEngine:
         self._db_users: set[tuple[str, str]] = set()
         self.unload_handler: UnloadHandler | None = None
         self.statement_hook: StatementHook | None = None
+        self.session_connection: SessionConnection | None = None
+        # Called with every statement once it ended (sessions, system views, call counts).
+        self.finished_hooks: list[StatementHook] = []
+        # Called before a statement runs, after its hook (system views refresh themselves).
+        self.prepare_hooks: list[StatementHook] = []
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
@@ -152,6 +164,7 @@ class DataApiEngine:
             result_format=request.result_format,
             statement_name=request.statement_name,
             is_batch=request.is_batch,
+            session_id=request.session_id,
         )
         if request.is_batch:
             for number, text in enumerate(request.sqls, start=1):
@@ -230,20 +243,19 @@ class DataApiEngine:
 
     def _run(self, statement: Statement) -> None:
         started = time.monotonic_ns()
+        statement.started_at = time.time()
         statement.set_status("PICKED")
         try:
             self.ensure_db_user_safely(statement)
-            with psycopg.connect(
-                self.pg.dsn(statement.database, user=statement.db_user),
-                autocommit=True,
-                options="-c TimeZone=UTC -c DateStyle=ISO",
-            ) as conn:
+            with self._connection(statement) as conn:
                 statement.redshift_pid = conn.info.backend_pid
                 for sub in statement.sub_statements:
                     sub.redshift_pid = statement.redshift_pid
                 statement.set_status("STARTED")
                 if self.statement_hook is not None:
                     self.statement_hook(statement)
+                for prepare in self.prepare_hooks:
+                    prepare(statement)
                 if statement.is_batch:
                     self._run_batch(conn, statement)
                 else:
@@ -268,7 +280,25 @@ class DataApiEngine:
             for sub in statement.sub_statements:
                 sub.finished_at = statement.finished_at
                 sub.done.set()
+            for finished in self.finished_hooks:
+                try:
+                    finished(statement)
+                except Exception:
+                    log.exception("finished hook failed for statement %s", statement.id)
             statement.done.set()
+
+    @contextlib.contextmanager
+    def _connection(self, statement: Statement) -> Iterator[psycopg.Connection[Any]]:
+        if statement.session_id is not None and self.session_connection is not None:
+            # The session's connection outlives the statement, with its open transaction.
+            yield self.session_connection(statement)
+            return
+        with psycopg.connect(
+            self.pg.dsn(statement.database, user=statement.db_user),
+            autocommit=True,
+            options="-c TimeZone=UTC -c DateStyle=ISO",
+        ) as conn:
+            yield conn
 
     def ensure_db_user_safely(self, statement: Statement) -> None:
         try:
@@ -371,9 +401,13 @@ class DataApiEngine:
         type_names = [c["typeName"] for c in result.columns]
         pgconn = conn.pgconn
         streaming = keyword in ("SELECT", "WITH", "VALUES", "TABLE")
+        # Inside a session's open transaction the cursor lives in that transaction: BEGIN
+        # and ROLLBACK here would end the caller's transaction.
+        outer = pgconn.transaction_status != pq.TransactionStatus.IDLE
         if streaming:
             body = sqltext.strip_trailing_semicolon(text)
-            _exec(pgconn, b"BEGIN")
+            if not outer:
+                _exec(pgconn, b"BEGIN")
             _exec(pgconn, b"DECLARE shiftsync_rows NO SCROLL CURSOR FOR " + body.encode())
         try:
             while True:
@@ -395,7 +429,7 @@ class DataApiEngine:
                     break
         finally:
             if streaming:
-                pgconn.exec_(b"ROLLBACK")
+                pgconn.exec_(b"CLOSE shiftsync_rows" if outer else b"ROLLBACK")
 
 
 def _exec(pgconn: pq.abc.PGconn, command: bytes, rows: bool = False) -> pq.abc.PGresult:

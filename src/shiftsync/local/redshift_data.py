@@ -22,7 +22,7 @@ from moto.core.responses import BaseResponse
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
 
-from shiftsync.local import catalog, sqltext
+from shiftsync.local import call_log, catalog, redshift_data_sessions, sqltext
 from shiftsync.local.engine import Statement, Submission
 from shiftsync.local.redshift_data_auth import (
     Caller,
@@ -89,6 +89,7 @@ def _guarded(
         handler: Callable[[BaseResponse, dict[str, Any]], Response],
     ) -> Callable[[BaseResponse], Response]:
         def method(self: BaseResponse) -> Response:
+            call_log.current().record(operation)
             try:
                 body = request_body(self)
                 check_input(operation, body)
@@ -111,9 +112,25 @@ def _guarded(
 
 
 def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bool) -> Statement:
-    workgroup = find_workgroup(body)
-    database = required(body, "Database")
     state = current()
+    caller = find_caller(self)
+    session_id = body.get("SessionId")
+    keep_alive = body.get("SessionKeepAliveSeconds")
+    sessions = None
+    if session_id or keep_alive is not None:
+        if batch:
+            raise validation_error(
+                "Sessions (SessionId, SessionKeepAliveSeconds) with BatchExecuteStatement are "
+                "not supported by the stand-in; use ExecuteStatement"
+            )
+        sessions = redshift_data_sessions.registry()
+        sessions.check_request(body)
+    session = sessions.find(str(session_id), caller.userid) if sessions and session_id else None
+    if session is not None:
+        workgroup_name, database = session.workgroup, session.database
+    else:
+        workgroup_name = find_workgroup(body).name
+        database = required(body, "Database")
     for text in sqls:
         if not isinstance(text, str) or not text.strip():
             raise validation_error("Sql must be a non-empty string")
@@ -122,10 +139,6 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
     result_format = body.get("ResultFormat", "JSON")
     if result_format not in ("JSON", "CSV"):
         raise validation_error(f"ResultFormat must be JSON or CSV, got {result_format!r}")
-    if body.get("SessionKeepAliveSeconds") is not None or body.get("SessionId"):
-        raise validation_error(
-            "Sessions (SessionId, SessionKeepAliveSeconds) are not supported by the stand-in"
-        )
     if body.get("ExecutionMode", "TRANSACTION") != "TRANSACTION":
         # Refused rather than ignored: a batch here always runs as one transaction.
         raise validation_error("ExecutionMode AUTO_COMMIT is not supported by the stand-in")
@@ -142,25 +155,40 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
             "DbUser is for provisioned clusters; Serverless maps the IAM identity "
             "to its database user"
         )
-    caller = find_caller(self)
+    if sessions is not None and session is None:
+        session = sessions.open(
+            owner_userid=caller.userid,
+            db_user=caller.db_user,
+            database=str(database),
+            workgroup=workgroup_name,
+            keep_alive_seconds=int(keep_alive or 0),
+        )
+    if sessions is not None and session is not None:
+        sessions.claim(session)
+    statement: Statement | None = None
     try:
-        return state.engine.submit(
+        statement = state.engine.submit(
             Submission(
                 owner_arn=caller.arn,
                 owner_userid=caller.userid,
                 db_user=caller.db_user,
                 database=str(database),
-                workgroup=workgroup.name,
+                workgroup=workgroup_name,
                 sqls=sqls,
                 is_batch=batch,
                 parameters=parameters,
                 result_format=result_format,
                 statement_name=body.get("StatementName"),
                 client_token=body.get("ClientToken"),
+                session_id=session.id if session is not None else None,
             )
         )
     except ValueError as error:
         raise validation_error(str(error)) from error
+    finally:
+        if sessions is not None and session is not None:
+            sessions.bind(session, statement)
+    return statement
 
 
 @_guarded("ExecuteStatement")
@@ -327,8 +355,29 @@ def list_statements(self: BaseResponse, body: dict[str, Any]) -> Response:
 
 @_guarded("ListSessions")
 def list_sessions(self: BaseResponse, body: dict[str, Any]) -> Response:
-    # The stand-in keeps no sessions (SessionId/SessionKeepAliveSeconds are refused).
-    return paged(body, [], "Sessions", limit=100)
+    caller = find_caller(self)
+    if body.get("SessionId") and any(
+        body.get(key) for key in ("Status", "ClusterIdentifier", "WorkgroupName", "Database")
+    ):
+        raise validation_error(
+            "SessionId cannot be given with Status, ClusterIdentifier, WorkgroupName or Database"
+        )
+    workgroup = find_workgroup(body).name if body.get("WorkgroupName") else None
+    status = body.get("Status")
+    found = redshift_data_sessions.registry().listed(
+        caller.userid, role_level=bool(body.get("RoleLevel", True))
+    )
+
+    def wanted(s: redshift_data_sessions.Session) -> bool:
+        return (
+            body.get("SessionId") in (None, s.id)
+            and (s.status == status if status else s.status in ("AVAILABLE", "BUSY"))
+            and workgroup in (None, s.workgroup)
+            and body.get("Database") in (None, s.database)
+        )
+
+    rows = [redshift_data_sessions.listed_payload(s) for s in found if wanted(s)]
+    return paged(body, rows, "Sessions", limit=100)
 
 
 _OPERATIONS: Final = (

@@ -19,6 +19,7 @@ from moto.core.responses import BaseResponse
 from shiftsync.local import iam
 from shiftsync.local.faults import WORKGROUP_OPERATIONS
 from shiftsync.local.redshift_data_request import api_error, request_body
+from shiftsync.local.redshift_data_sessions import session_of
 from shiftsync.local.redshift_data_state import active, find_workgroup
 
 _STATEMENT_OPERATIONS: Final = frozenset(
@@ -70,7 +71,12 @@ def determine_resource(self: BaseResponse) -> str:
     operation = self._get_action()
     if operation in WORKGROUP_OPERATIONS:
         try:
-            return find_workgroup(request_body(self)).arn
+            body = request_body(self)
+            session = session_of(body)
+            if session is not None:
+                # A statement in a session acts on the session's workgroup.
+                return find_workgroup({"WorkgroupName": session.workgroup}).arn
+            return find_workgroup(body).arn
         except JsonRESTError:
             # The operation itself reports the bad workgroup once IAM has let the call in.
             return (

@@ -27,6 +27,7 @@ def submitted_payload(statement: Statement) -> dict[str, Any]:
         "Database": statement.database,
         "DbUser": statement.db_user,
         "WorkgroupName": statement.workgroup,
+        **({"SessionId": statement.session_id} if statement.session_id else {}),
     }
 
 
@@ -51,6 +52,8 @@ def described_payload(statement: Statement) -> dict[str, Any]:
     }
     if statement.error:
         payload["Error"] = statement.error
+    if statement.session_id:
+        payload["SessionId"] = statement.session_id
     if statement.parameters:
         payload["QueryParameters"] = statement.parameters
     if statement.sub_statements:

@@ -21,7 +21,7 @@ import psycopg
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
-from shiftsync.local import fault_hooks, fault_http, iam, redshift_data
+from shiftsync.local import fault_hooks, fault_http, iam, redshift_data, redshift_data_sessions
 from shiftsync.local.engine import DataApiEngine
 from shiftsync.local.faults import FaultRegistry, FaultSpec
 from shiftsync.local.info import StandInInfo as StandInInfo
@@ -104,6 +104,7 @@ class StandIn:
         self.options = options or StandInOptions()
         self.pg: TempPostgres | None = None
         self.engine: DataApiEngine | None = None
+        self.sessions: redshift_data_sessions.SessionRegistry | None = None
         self.server: StandInServer | None = None
         self._info: StandInInfo | None = None
         self.workgroup = redshift_data.Workgroup(WORKGROUP, CUSTOMER_ACCOUNT, REGION)
@@ -142,6 +143,8 @@ class StandIn:
         self.engine = DataApiEngine(self.pg, self.options.limits)
         self.engine.unload_handler = UnloadExecutor(self.unload_settings)
         self.engine.statement_hook = fault_hooks.statement_hook(self.faults, self.engine)
+        self.sessions = redshift_data_sessions.SessionRegistry(self.engine)
+        redshift_data_sessions.install(self.sessions)
         redshift_data.activate(
             redshift_data.PluginState(
                 self.engine,
@@ -277,6 +280,10 @@ class StandIn:
 
     def stop(self) -> None:
         redshift_data.activate(None)
+        if self.sessions is not None:
+            self.sessions.close_all()
+            redshift_data_sessions.install(None)
+            self.sessions = None
         if self.server is not None:
             try:
                 self.server.stop()
