@@ -245,6 +245,7 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
         if not isinstance(sync, dict):
             continue
         where = f"syncs.{sync_name}"
+        problems.extend(_snapshot_problems(where, sync))
         for key, defined, kind in (
             ("source", connections, "connection"),
             ("destination", destinations, "destination"),
@@ -282,3 +283,21 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
                 if method == "unload"
             )
     return problems
+
+
+def _snapshot_problems(where: str, sync: Mapping[Any, Any]) -> list[Problem]:
+    """What a sync asks of `snapshot: consistent` that one Redshift session cannot give."""
+    concurrency = sync.get("concurrency")
+    if sync.get("snapshot") != "consistent" or not isinstance(concurrency, int):
+        return []
+    if concurrency <= 1:
+        return []
+    return [
+        Problem(
+            f"{where}.concurrency",
+            "snapshot: consistent reads every table in one Redshift session, one statement "
+            "at a time, so tables cannot be copied at once",
+            _show(concurrency),
+            "1 (or leave concurrency out), or snapshot: table",
+        )
+    ]

@@ -199,6 +199,14 @@ class SyncConfig(_Model):
         doc="When a source table changes shape: add new columns (evolve), ignore them "
         "(freeze), or stop (fail).",
     )
+    snapshot: Literal["table", "consistent", "none"] = _field(
+        "table",
+        expected="table, consistent or none",
+        doc="Which Redshift snapshot a run reads: each table's rows, high-water mark and "
+        "verification figures from one transaction (table), every table of the run from one "
+        "transaction, read one after another (consistent), or each statement on its own "
+        "(none). See docs/syncs.md.",
+    )
     schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(
         None,
         expected="a 5-field cron expression",

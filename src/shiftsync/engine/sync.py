@@ -24,6 +24,7 @@ import contextlib
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.destinations.base import Destination, LoadMode
@@ -206,6 +207,16 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
     ctx.observer.run_planned(ctx.record)
 
 
+def _consistent_snapshot(ctx: _Context) -> contextlib.AbstractContextManager[Any] | None:
+    """`snapshot: consistent`: one transaction for every table of the run, shared by the
+    worker thread (tables then run one after another: a session runs one statement at once)."""
+    snapshot = getattr(ctx.source, "snapshot", None)
+    if ctx.sync.snapshot != "consistent" or snapshot is None:
+        return None
+    context: contextlib.AbstractContextManager[Any] = snapshot(f"sync {ctx.sync_name}", shared=True)
+    return context
+
+
 def _run(ctx: _Context, connection_method: Method) -> None:
     record = ctx.record
     clean_interrupted_runs(ctx)
@@ -241,15 +252,18 @@ def _run(ctx: _Context, connection_method: Method) -> None:
             ctx.save()
             ctx.observer.table_finished(table)
 
-    pool = ThreadPoolExecutor(max_workers=ctx.sync.concurrency, thread_name_prefix="sync")
-    try:
-        for future in [pool.submit(run_one, item) for item in jobs]:
-            future.result()
-    except BaseException:
-        ctx.stop.set()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    consistent = _consistent_snapshot(ctx) if jobs else None
+    workers = 1 if consistent is not None else ctx.sync.concurrency
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync")
+    with consistent if consistent is not None else contextlib.nullcontext():
+        try:
+            for future in [pool.submit(run_one, item) for item in jobs]:
+                future.result()
+        except BaseException:
+            ctx.stop.set()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     record.finish()
     ctx.save()
 

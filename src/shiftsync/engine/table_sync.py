@@ -6,8 +6,10 @@ the module docstring there says why nothing is lost or doubled whatever moment a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
+from contextlib import AbstractContextManager
 from typing import Any
 
 import pyarrow as pa
@@ -74,6 +76,20 @@ class _TableSync:
         self.ctx.observer.table_progress(self.table, self.rows, self.bytes)
 
     def run(self) -> None:
+        with self.snapshot():
+            self._run()
+
+    def snapshot(self) -> AbstractContextManager[Any]:
+        """The table's own Redshift transaction (`snapshot: table`): its high-water mark, rows
+        and verification figures from one snapshot. None when the run holds one for all
+        tables (`consistent`), the sync asks for none, or the source cannot give one."""
+        snapshot = getattr(self.ctx.source, "snapshot", None)
+        if self.ctx.sync.snapshot != "table" or snapshot is None:
+            return contextlib.nullcontext()
+        context: AbstractContextManager[Any] = snapshot(f"table {self.job.name}")
+        return context
+
+    def _run(self) -> None:
         ctx, job, table = self.ctx, self.job, self.table
         source, destination = ctx.source, ctx.destination
         info = source.describe(_ref(job))

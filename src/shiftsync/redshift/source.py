@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -36,7 +37,9 @@ from shiftsync.redshift.plan import (
     initial_chunks,
     unload_blocker,
 )
-from shiftsync.redshift.retry import PollPolicy, RateLimiter, RetryPolicy
+from shiftsync.redshift.rate_limit import Limiter
+from shiftsync.redshift.retry import PollPolicy, RetryPolicy
+from shiftsync.redshift.snapshot import DEFAULT_KEEP_ALIVE_SECONDS, Transaction, transaction
 from shiftsync.redshift.sql import build_select_sql
 from shiftsync.redshift.staging import StagedObject, StagingBucket, find_staged
 from shiftsync.redshift.stats import ReadStats
@@ -66,7 +69,7 @@ class RedshiftSource:
         run_id: str | None = None,
         retry: RetryPolicy | None = None,
         polling: PollPolicy | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
         prefetch: bool = True,
         part_concurrency: int = PART_CONCURRENCY,
@@ -356,6 +359,20 @@ class RedshiftSource:
     ) -> Iterator[pa.RecordBatch]:
         return self.unload_reader.read_table(
             info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
+        )
+
+    # -- snapshots -------------------------------------------------------------------------------
+    def snapshot(
+        self, what: str, *, shared: bool = False, keep_alive_seconds: int | None = None
+    ) -> AbstractContextManager[Transaction]:
+        """One Redshift transaction for every statement inside the block (snapshot.py): of the
+        calling thread, or of every thread (`shared`)."""
+        return transaction(
+            self.api,
+            what=what,
+            stats=self.catalog_stats,
+            shared=shared,
+            keep_alive_seconds=keep_alive_seconds or DEFAULT_KEEP_ALIVE_SECONDS,
         )
 
     # -- statements ------------------------------------------------------------------------------
