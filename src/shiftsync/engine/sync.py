@@ -24,12 +24,14 @@ import contextlib
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.destinations.base import Destination, LoadMode
 
 # The `X as X` imports keep names that were public here before the split importable from here.
+from shiftsync.engine.guardrails import check_window, run_cost
 from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
 from shiftsync.engine.housekeeping import clean_interrupted_runs as clean_interrupted_runs
 from shiftsync.engine.housekeeping import hash_salt as hash_salt
@@ -123,6 +125,8 @@ def run_sync(
     observer = observer or SyncObserver()
     config = workspace.config
     name, sync = config.sync(sync_name)
+    if not options.dry_run:
+        check_window(name, sync)
     _, connection = config.connection(sync.source)
     _, destination_config = config.destination(sync.destination)
     record = RunRecord(
@@ -136,6 +140,9 @@ def run_sync(
         try:
             if source is None:
                 source = _build_source(workspace, connection, record.run_id)
+            set_budget = getattr(source, "set_budget", None)
+            if set_budget is not None:
+                set_budget(sync.max_compute_seconds, f"sync {name}")
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 
@@ -264,8 +271,25 @@ def _run(ctx: _Context, connection_method: Method) -> None:
             pool.shutdown(wait=True, cancel_futures=True)
             raise
         pool.shutdown(wait=True)
+    _record_cost(ctx)
     record.finish()
     ctx.save()
+
+
+def _record_cost(ctx: _Context) -> None:
+    """What the run's statements cost Redshift, into the record (never fails the run)."""
+    started = datetime.fromisoformat(ctx.record.started_at)
+    try:
+        ctx.record.cost = run_cost(ctx.source, started, datetime.now(UTC))
+    except ShiftsyncError as error:
+        ctx.record.notes.append(f"what the run cost could not be read: {error.message}")
+        return
+    spend = getattr(getattr(ctx.source, "api", None), "spend", None)
+    if spend is not None and spend.refused:
+        ctx.record.notes.append(
+            f"the budget (max_compute_seconds: {spend.budget_seconds:g}) was spent: "
+            f"{spend.refused} statement(s) were not started"
+        )
 
 
 __all__ = [

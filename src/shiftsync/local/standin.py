@@ -21,7 +21,14 @@ import psycopg
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
-from shiftsync.local import fault_hooks, fault_http, iam, redshift_data, redshift_data_sessions
+from shiftsync.local import (
+    fault_hooks,
+    fault_http,
+    iam,
+    redshift_data,
+    redshift_data_sessions,
+    system_views,
+)
 from shiftsync.local.engine import DataApiEngine
 from shiftsync.local.faults import FaultRegistry, FaultSpec
 from shiftsync.local.info import StandInInfo as StandInInfo
@@ -145,6 +152,7 @@ class StandIn:
         self.engine.statement_hook = fault_hooks.statement_hook(self.faults, self.engine)
         self.sessions = redshift_data_sessions.SessionRegistry(self.engine)
         redshift_data_sessions.install(self.sessions)
+        system_views.SystemViews(self.engine)
         redshift_data.activate(
             redshift_data.PluginState(
                 self.engine,
@@ -173,6 +181,7 @@ class StandIn:
             from shiftsync.local import flavour, seed
 
             flavour.install_flavour(conn, DATABASE)
+            system_views.install(conn)
             db_user = f"IAMR:{ROLE_NAME}"
             conn.execute(
                 psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(db_user))

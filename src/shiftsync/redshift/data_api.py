@@ -69,6 +69,7 @@ from shiftsync.redshift.retry import (
     shared_rate_limiter,
 )
 from shiftsync.redshift.snapshot import Transaction
+from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
 
 log = logging.getLogger("shiftsync.redshift")
@@ -98,6 +99,8 @@ class StatementStatus:
     result_rows: int = -1
     result_size: int = -1
     has_result_set: bool = False
+    query_id: int | None = None
+    duration_ns: int = -1
 
 
 class DataApi:
@@ -125,6 +128,8 @@ class DataApi:
         # The transaction statements join (snapshot.py): the thread's own, else the shared one.
         self._tx_local = threading.local()
         self._shared_tx: Transaction | None = None
+        # What this source's statements cost, and the budget that stops new ones (spend.py).
+        self.spend = Spend()
 
     @property
     def db_user(self) -> str:
@@ -203,8 +208,12 @@ class DataApi:
     def _heard_retry(self, response: Any = None, operation: Any = None, **_: Any) -> None:
         if not isinstance(response, tuple) or len(response) != 2 or operation is None:
             return
-        parsed = response[1]
-        code = parsed.get("Error", {}).get("Code") if isinstance(parsed, dict) else None
+        http, parsed = response
+        if getattr(http, "status_code", 200) < 400 or not isinstance(parsed, dict):
+            return
+        # A FAILED statement's description also holds "Error" (its message): a string.
+        error = parsed.get("Error")
+        code = error.get("Code") if isinstance(error, dict) else None
         if code in RATE_THROTTLING_CODES:
             self.limiter.throttled(str(getattr(operation, "name", operation)))
 
@@ -259,11 +268,15 @@ class DataApi:
         stats: ReadStats,
         result_format: ResultFormat = "JSON",
         transaction: Transaction | None = None,
+        budgeted: bool = True,
     ) -> str:
         """Submit a statement; its Id. One ClientToken for all retries: never two statements.
 
-        Inside a transaction (snapshot.py) the statement goes to its session.
+        Inside a transaction (snapshot.py) the statement goes to its session. A `budgeted`
+        statement does not start once the budget is spent (BudgetError).
         """
+        if budgeted:
+            self.spend.check(what)
         tx = transaction or self.current_transaction()
         kwargs: dict[str, Any] = {"Sql": sql, "ClientToken": str(uuid.uuid4())}
         if tx is not None and tx.session_id is not None:
@@ -283,10 +296,18 @@ class DataApi:
         return str(response["Id"])
 
     def execute_ok(
-        self, sql: str, *, what: str, stats: ReadStats, transaction: Transaction | None = None
+        self,
+        sql: str,
+        *,
+        what: str,
+        stats: ReadStats,
+        transaction: Transaction | None = None,
+        budgeted: bool = True,
     ) -> StatementStatus:
         """Run a statement to its end; StatementError unless it FINISHED."""
-        with self.running(sql, what=what, stats=stats, transaction=transaction) as status:
+        with self.running(
+            sql, what=what, stats=stats, transaction=transaction, budgeted=budgeted
+        ) as status:
             return status
 
     def describe(
@@ -309,6 +330,8 @@ class DataApi:
             result_rows=int(answer.get("ResultRows", -1)),
             result_size=int(answer.get("ResultSize", -1)),
             has_result_set=bool(answer.get("HasResultSet", False)),
+            query_id=_int_or_none(answer.get("RedshiftQueryId")),
+            duration_ns=int(answer.get("Duration", -1)),
         )
 
     def _check(
@@ -390,6 +413,7 @@ class DataApi:
         result_format: ResultFormat = "JSON",
         timeout: float | None = None,
         transaction: Transaction | None = None,
+        budgeted: bool = True,
     ) -> Iterator[StatementStatus]:
         """Execute and wait; yields the FINISHED status; cancels unless it reached an end.
 
@@ -399,12 +423,18 @@ class DataApi:
         tx = transaction or self.current_transaction()
         with tx.lock if tx is not None else contextlib.nullcontext():
             statement_id = self.execute(
-                sql, what=what, stats=stats, result_format=result_format, transaction=tx
+                sql,
+                what=what,
+                stats=stats,
+                result_format=result_format,
+                transaction=tx,
+                budgeted=budgeted,
             )
             ended = False
             try:
                 status = self.wait(statement_id, what=what, stats=stats, timeout=timeout)
                 ended = True
+                self.spend.add(status.query_id, status.duration_ns)
             finally:
                 if not ended:
                     self.cancel(statement_id, what=what, stats=stats)
@@ -472,6 +502,10 @@ def limiter_for(connection: RedshiftServerlessConfig) -> Limiter:
         return RateLimiter(rates=rates) if rates != DATA_API_RATES else shared_rate_limiter()
     account = connection.role_arn.split(":")[4]
     return shared_file_limiter(account, connection.region, rates)
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _botocore_retries(response: dict[str, Any]) -> int:

@@ -61,6 +61,7 @@ def transaction(
     when the block failed: nothing was written, it only ends the snapshot)."""
     tx = Transaction(keep_alive_seconds=keep_alive_seconds)
     api.execute_ok("BEGIN", what=what, stats=stats, transaction=tx)
+    # From here the transaction must end, budget or not: COMMIT and ROLLBACK are not counted.
     previous = api.bind_transaction(tx, shared=shared)
     ok = False
     try:
@@ -69,7 +70,13 @@ def transaction(
     finally:
         api.bind_transaction(previous, shared=shared)
         try:
-            api.execute_ok("COMMIT" if ok else "ROLLBACK", what=what, stats=stats, transaction=tx)
+            api.execute_ok(
+                "COMMIT" if ok else "ROLLBACK",
+                what=what,
+                stats=stats,
+                transaction=tx,
+                budgeted=False,
+            )
         except ShiftsyncError as error:
             if ok:
                 raise

@@ -381,6 +381,15 @@ class RedshiftSource:
         numerics and timestamps, as the Data API gives them)."""
         return query_rows(self.api, sql, what="query", stats=self.catalog_stats)
 
+    def query_unbudgeted(self, sql: str) -> list[tuple[Any, ...]]:
+        """`query`, even once the budget is spent (what the run cost, after its tables)."""
+        return query_rows(self.api, sql, what="query", stats=self.catalog_stats, budgeted=False)
+
+    def set_budget(self, seconds: float | None, owner: str) -> None:
+        """No statement starts once this source's statements have run `seconds` (spend.py)."""
+        self.api.spend.budget_seconds = seconds
+        self.api.spend.budget_owner = owner
+
     def execute(self, sql: str) -> int:
         """Run a statement without a result set; the rows it affected."""
         return execute_statement(self.api, sql, what="statement", stats=self.catalog_stats)
