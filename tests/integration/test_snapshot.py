@@ -191,3 +191,36 @@ def test_consistent_reads_every_table_from_one_snapshot(
     }
     assert len(sessions) == 1
     assert None not in sessions
+
+
+@pytest.fixture
+def low_result_cap(standin: StandIn) -> Iterator[None]:
+    """The stand-in's Data API result cap lowered so that public.sales (~107 KB) passes it."""
+    import dataclasses
+
+    assert standin.engine is not None
+    saved = standin.engine.limits
+    standin.engine.limits = dataclasses.replace(saved, max_result_bytes=30_000)
+    try:
+        yield
+    finally:
+        standin.engine.limits = saved
+
+
+@pytest.mark.parametrize("unload", [True, False])
+def test_a_result_too_big_falls_back_inside_the_snapshot(
+    tmp_path: Path, info: StandInInfo, low_result_cap: None, unload: bool
+) -> None:
+    """The Data API refuses the result (the statement fails, which ends a Redshift
+    transaction): the read goes on by UNLOAD or by key chunks, and the table verifies."""
+    write_external_id(tmp_path, info.external_id)
+    write_sync_config(
+        tmp_path,
+        standin_connection(info, **({"unload": {"bucket": info.bucket}} if unload else {})),
+        {"dest": {"type": "duckdb", "path": "out.duckdb"}},
+        {"destination": "dest", "tables": ["public.sales"]},
+    )
+    record = run_sync(Workspace(tmp_path), "main")
+    assert statuses(record) == [("public.sales", "ok", "ok")], record.tables[0].error
+    assert record.tables[0].method == ("unload" if unload else "data_api")
+    assert any("transaction began again" in note for note in record.tables[0].notes)

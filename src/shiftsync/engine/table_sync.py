@@ -152,6 +152,9 @@ class _TableSync:
             retries, method = getattr(stats, "retries", None), getattr(stats, "method", None)
             table.retries = retries if isinstance(retries, int) else 0
             table.method = method if isinstance(method, str) and method else table.method
+            fallbacks = getattr(stats, "fallbacks", None)
+            if isinstance(fallbacks, list):
+                table.notes.extend(str(f) for f in fallbacks if "transaction began again" in str(f))
         debug_pause("before_verify", job.name)
         if ctx.options.verify:
             self.verify(plan, window.verify_where)

@@ -36,7 +36,7 @@ from botocore.exceptions import (
 
 from shiftsync.aws.session import AssumedRoleSession, error_code
 from shiftsync.config import RedshiftServerlessConfig
-from shiftsync.errors import ShiftsyncError, SourceError, StatementError
+from shiftsync.errors import ResultLimitError, ShiftsyncError, SourceError, StatementError
 from shiftsync.redshift.data_api_errors import (
     ACCESS_CODES,
     RESULT_SIZE_MESSAGE,
@@ -68,7 +68,7 @@ from shiftsync.redshift.retry import (
     poll,
     shared_rate_limiter,
 )
-from shiftsync.redshift.snapshot import Transaction
+from shiftsync.redshift.snapshot import Transaction, restart
 from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
 
@@ -438,8 +438,13 @@ class DataApi:
             finally:
                 if not ended:
                     self.cancel(statement_id, what=what, stats=stats)
-        if status.status != "FINISHED":
-            raise self.failure(status, what)
+            if status.status != "FINISHED":
+                failure = self.failure(status, what)
+                if tx is not None and tx.session_id and isinstance(failure, ResultLimitError):
+                    # The caller reads on another way (UNLOAD, key chunks): it needs a live
+                    # transaction, and Redshift ended this one with the failed statement.
+                    restart(self, tx, what=what, stats=stats)
+                raise failure
         yield status
 
     def failure(self, status: StatementStatus, what: str) -> SourceError:

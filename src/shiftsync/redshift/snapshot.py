@@ -44,7 +44,10 @@ class Transaction:
     keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS
     session_id: str | None = None
     statements: int = 0
-    lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    # How many times a failed statement ended the transaction and it began again.
+    restarts: int = 0
+    # Re-entrant: restarting the transaction runs statements while one holds the lock.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
 
 @contextmanager
@@ -85,4 +88,21 @@ def transaction(
             log.info("ending the transaction of %s failed: %s", what, error)
 
 
-__all__ = ["DEFAULT_KEEP_ALIVE_SECONDS", "Transaction", "transaction"]
+def restart(api: DataApi, tx: Transaction, *, what: str, stats: ReadStats) -> None:
+    """Begin the transaction again in its session, after a failed statement ended it.
+
+    Redshift aborts a transaction whose statement fails; a read that goes on after such a
+    failure (a result too big for the Data API, read again by UNLOAD or in key chunks) needs
+    a live one. Its later statements see a later snapshot, the same one for the rest of the
+    read and the verification; `tx.restarts` and a note on the read say so.
+    """
+    api.execute_ok("ROLLBACK", what=what, stats=stats, transaction=tx, budgeted=False)
+    api.execute_ok("BEGIN", what=what, stats=stats, transaction=tx, budgeted=False)
+    tx.restarts += 1
+    stats.note(
+        "a statement failed inside the read's transaction: the transaction began again, so "
+        "what follows reads a later snapshot"
+    )
+
+
+__all__ = ["DEFAULT_KEEP_ALIVE_SECONDS", "Transaction", "restart", "transaction"]
