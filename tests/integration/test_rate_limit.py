@@ -12,9 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import shiftsync
+from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.local import call_log
-from shiftsync.local.standin import StandInInfo
-from shiftsync.redshift.rate_limit import BURST_SECONDS
+from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.redshift.rate_limit import BURST_SECONDS, FileRateLimiter
+from shiftsync.redshift.source import RedshiftSource
+from shiftsync.workspace import Workspace
 from tests.support import standin_connection, write_external_id, write_sync_config
 
 RATE = 4.0
@@ -74,3 +77,24 @@ def test_two_processes_never_pass_the_shared_get_statement_result_rate(
     folder = tmp_path / "cache" / "shiftsync" / "rate-limits"
     assert folder.stat().st_mode & 0o777 == 0o700
     assert {p.stat().st_mode & 0o777 for p in folder.iterdir()} == {0o600}
+
+
+def test_throttling_slows_the_shared_bucket_down(
+    tmp_path: Path, info: StandInInfo, standin: StandIn
+) -> None:
+    """A ThrottlingException answer (botocore retries it by itself) halves the shared rate
+    that every process of the machine then follows."""
+    folder = make_workspace(tmp_path / "ws", info, get_statement_result=RATE)
+    config = Workspace(folder).config
+    _, connection = config.connection("warehouse")
+    session = AssumedRoleSession(connection.role_arn, info.external_id, connection.region)
+    limiter = FileRateLimiter(tmp_path / "cache", "throttled", connection.rate_limits.rates())
+    source = RedshiftSource(connection, session, limiter=limiter)
+    assert limiter.current_rate("GetStatementResult") == RATE
+    fault = standin.faults.add("throttle", operation="GetStatementResult", times=1)
+    assert source.query("select 1") == [(1,)]
+    assert standin.faults.counts()[fault] == 1
+    assert limiter.current_rate("GetStatementResult") == RATE / 2
+    # Another process (another limiter on the same file) sees the slower rate too.
+    other = FileRateLimiter(tmp_path / "cache", "throttled", connection.rate_limits.rates())
+    assert other.current_rate("GetStatementResult") == RATE / 2

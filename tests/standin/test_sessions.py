@@ -185,3 +185,20 @@ def test_unload_runs_inside_a_transaction_on_its_snapshot(
         s3.delete_object(Bucket=info.bucket, Key=item["Key"])
     assert unloaded["ResultRows"] == 5
     assert listed
+
+
+@pytest.mark.parametrize(
+    ("members", "fragment"),
+    [
+        ({"SessionKeepAliveSeconds": 86_401}, "less than or equal to 86400"),
+        ({"SessionId": "not-a-session"}, "regular expression pattern"),
+    ],
+)
+def test_session_parameters_out_of_the_model_are_refused(
+    redshift_data: Any, info: StandInInfo, members: dict[str, Any], fragment: str
+) -> None:
+    target = {} if "SessionId" in members else {"WorkgroupName": info.workgroup, "Database": "dev"}
+    with pytest.raises(ClientError) as refused:
+        redshift_data.execute_statement(Sql="select 1", **target, **members)
+    assert refused.value.response["Error"]["Code"] == "ValidationException"
+    assert fragment in refused.value.response["Error"]["Message"]

@@ -94,13 +94,8 @@ class SessionRegistry:
     # -- requests ------------------------------------------------------------------------------
     def check_request(self, body: dict[str, Any]) -> None:
         """ValidationException for session parameters AWS would refuse."""
-        keep_alive = body.get("SessionKeepAliveSeconds")
-        if keep_alive is not None and (
-            not isinstance(keep_alive, int) or not 0 <= keep_alive <= MAX_KEEP_ALIVE_SECONDS
-        ):
-            raise validation_error(
-                f"SessionKeepAliveSeconds must be an integer from 0 to {MAX_KEEP_ALIVE_SECONDS}"
-            )
+        # Ranges and patterns (SessionAliveSeconds 0-86400, UUID) are checked against botocore's
+        # model before this (redshift_data_request.check_input).
         if body.get("SessionId"):
             named = [key for key in _FIXED_BY_SESSION if body.get(key) is not None]
             if named:
