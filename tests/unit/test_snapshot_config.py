@@ -37,3 +37,11 @@ def test_consistent_with_one_table_at_a_time_loads(tmp_path: Path) -> None:
 def test_an_unknown_snapshot_is_refused(tmp_path: Path) -> None:
     line = line_for(problems(tmp_path, with_value(f"{S}.snapshot", "global")), f"{S}.snapshot")
     assert "table, consistent or none" in line
+
+
+def test_consistent_on_ray_workers_is_refused(tmp_path: Path) -> None:
+    data = with_value(f"{S}.snapshot", "consistent")
+    data["syncs"]["nightly"]["executor"] = "ray"
+    line = line_for(problems(tmp_path, data), f"{S}.executor")
+    assert "Ray workers read in sessions of their own" in line
+    assert "local (or leave executor out), or snapshot: table" in line

@@ -187,7 +187,7 @@ def _interpolate_string(
     text: str, env: Mapping[str, str], path: tuple[str, ...]
 ) -> tuple[str, list[Problem]]:
     problems: list[Problem] = []
-    secret = bool(path) and path[-1] in SECRET_KEYS
+    secret = any(part in SECRET_KEYS for part in path)
     dotted = ".".join(path)
 
     def replace(match: re.Match[str]) -> str:
@@ -287,17 +287,28 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
 
 def _snapshot_problems(where: str, sync: Mapping[Any, Any]) -> list[Problem]:
     """What a sync asks of `snapshot: consistent` that one Redshift session cannot give."""
+    if sync.get("snapshot") != "consistent":
+        return []
+    problems = []
     concurrency = sync.get("concurrency")
-    if sync.get("snapshot") != "consistent" or not isinstance(concurrency, int):
-        return []
-    if concurrency <= 1:
-        return []
-    return [
-        Problem(
-            f"{where}.concurrency",
-            "snapshot: consistent reads every table in one Redshift session, one statement "
-            "at a time, so tables cannot be copied at once",
-            _show(concurrency),
-            "1 (or leave concurrency out), or snapshot: table",
+    if isinstance(concurrency, int) and concurrency > 1:
+        problems.append(
+            Problem(
+                f"{where}.concurrency",
+                "snapshot: consistent reads every table in one Redshift session, one statement "
+                "at a time, so tables cannot be copied at once",
+                _show(concurrency),
+                "1 (or leave concurrency out), or snapshot: table",
+            )
         )
-    ]
+    if sync.get("executor") == "ray":
+        problems.append(
+            Problem(
+                f"{where}.executor",
+                "snapshot: consistent reads every table in the driver's Redshift session; Ray "
+                "workers read in sessions of their own",
+                _show("ray"),
+                "local (or leave executor out), or snapshot: table",
+            )
+        )
+    return problems

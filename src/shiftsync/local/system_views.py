@@ -173,7 +173,8 @@ class SystemViews:
         ended = [
             s
             for s in list(self.engine.statements.values())
-            if s.finished_at is not None and ":" not in s.id
+            # A batch is its sub-statements (its own RedshiftQueryId is 0).
+            if s.finished_at is not None and not s.is_batch
         ]
         with self._lock, psycopg.connect(self.engine.pg.dsn(statement.database)) as admin:
             users: dict[str, int] = dict(
