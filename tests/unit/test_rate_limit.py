@@ -100,3 +100,18 @@ def test_configured_rates_default_to_aws_quotas() -> None:
         "GetStatementResult": 20.0,
         "DescribeStatement": 100.0,
     }
+
+
+def test_a_custom_endpoint_has_a_bucket_of_its_own(tmp_path: Path) -> None:
+    from shiftsync.redshift.rate_limit import shared_file_limiter
+
+    rates = {"GetStatementResult": 4.0}
+    public = shared_file_limiter("123456789012", "us-east-1", rates, tmp_path)
+    local = shared_file_limiter(
+        "123456789012", "us-east-1", rates, tmp_path, endpoint="http://127.0.0.1:5000"
+    )
+    again = shared_file_limiter(
+        "123456789012", "us-east-1", rates, tmp_path, endpoint="http://127.0.0.1:5000"
+    )
+    assert public.path != local.path
+    assert local is again

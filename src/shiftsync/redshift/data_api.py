@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import difflib
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -586,7 +587,13 @@ def limiter_for(connection: RedshiftServerlessConfig) -> Limiter:
     if not limits.shared:
         return RateLimiter(rates=rates) if rates != DATA_API_RATES else shared_rate_limiter()
     account = connection.role_arn.split(":")[4]
-    return shared_file_limiter(account, connection.region, rates)
+    return shared_file_limiter(account, connection.region, rates, endpoint=_endpoint_of_data_api())
+
+
+def _endpoint_of_data_api() -> str | None:
+    """A Data API endpoint set in AWS's configuration variables (a stand-in, a VPC endpoint):
+    its quota is its own, not the public endpoint's of the same account and region."""
+    return os.environ.get("AWS_ENDPOINT_URL_REDSHIFT_DATA") or os.environ.get("AWS_ENDPOINT_URL")
 
 
 def _int_or_none(value: Any) -> int | None:

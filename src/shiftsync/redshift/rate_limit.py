@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import re
@@ -168,11 +169,20 @@ _limiters_lock = threading.Lock()
 
 
 def shared_file_limiter(
-    account: str, region: str, rates: Mapping[str, float], folder: Path | None = None
+    account: str,
+    region: str,
+    rates: Mapping[str, float],
+    folder: Path | None = None,
+    *,
+    endpoint: str | None = None,
 ) -> FileRateLimiter:
-    """The machine-wide limiter of an account and region (one object per process)."""
+    """The machine-wide limiter of an account and region (one object per process); a custom
+    `endpoint` (AWS_ENDPOINT_URL_REDSHIFT_DATA) gets a bucket of its own."""
     place = folder or rate_limit_folder()
-    key = (place, f"{account}-{region}", tuple(sorted(rates.items())))
+    name = f"{account}-{region}"
+    if endpoint:
+        name += "-" + hashlib.sha256(endpoint.encode()).hexdigest()[:12]
+    key = (place, name, tuple(sorted(rates.items())))
     with _limiters_lock:
         found = _limiters.get(key)
         if found is None:
