@@ -162,7 +162,14 @@ def measure(
 # --- shared set-up (outside the measured section) -------------------------------------------
 
 
-def workspace_yaml(info: StandInAccess, *, method: str, result_format: str, include: str) -> str:
+def workspace_yaml(
+    info: StandInAccess,
+    *,
+    method: str,
+    result_format: str,
+    include: str,
+    snapshot: str | None = None,
+) -> str:
     """shiftsync.yaml for one table, one method, into a DuckDB file beside it."""
     return (
         "connections:\n"
@@ -186,19 +193,26 @@ def workspace_yaml(info: StandInAccess, *, method: str, result_format: str, incl
         f"    source: {CONNECTION}\n"
         f"    destination: {DESTINATION}\n"
         "    concurrency: 1\n"
-        "    tables:\n"
+        + (f"    snapshot: {snapshot}\n" if snapshot else "")
+        + "    tables:\n"
         f'      - "{include}"\n'
     )
 
 
-def make_workspace(context: CaseContext, *, method: str, result_format: str) -> Path:
+def make_workspace(
+    context: CaseContext, *, method: str, result_format: str, snapshot: str | None = None
+) -> Path:
     from shiftsync.workspace import Workspace
 
     folder = context.scratch / "workspace"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "shiftsync.yaml").write_text(
         workspace_yaml(
-            context.info, method=method, result_format=result_format, include=context.name
+            context.info,
+            method=method,
+            result_format=result_format,
+            include=context.name,
+            snapshot=snapshot,
         )
     )
     dot = folder / ".shiftsync"
@@ -237,20 +251,25 @@ def select_sql(info: TableInfo, method: Literal["data_api", "unload"]) -> str:
 # --- shiftsync ------------------------------------------------------------------------------
 
 
-def _sync_case(method: str, result_format: str) -> Callable[[CaseContext], Prepared]:
-    """End to end into DuckDB, as `shiftsync sync` does it (verification off: it reads twice)."""
+def _sync_case(
+    method: str, result_format: str, *, snapshot: str | None = None, verify: bool = False
+) -> Callable[[CaseContext], Prepared]:
+    """End to end into DuckDB, as `shiftsync sync` does it (verification off unless `verify`:
+    it reads the table a second time on both sides). `snapshot` sets the sync's snapshot."""
 
     def prepare(context: CaseContext) -> Prepared:
         from shiftsync.engine.sync import SyncOptions, run_sync
         from shiftsync.workspace import Workspace
 
-        folder = make_workspace(context, method=method, result_format=result_format)
+        folder = make_workspace(
+            context, method=method, result_format=result_format, snapshot=snapshot
+        )
         # run_sync imports these lazily: imported now, the measured part does not pay for it.
         for module in PRELOADED:
             importlib.import_module(module)
 
         def run() -> Outcome:
-            record = run_sync(Workspace(folder), SYNC, SyncOptions(verify=False))
+            record = run_sync(Workspace(folder), SYNC, SyncOptions(verify=verify))
             if record.status != "ok" or len(record.tables) != 1:
                 errors = "; ".join(str(t.error) for t in record.tables if t.error)
                 raise RuntimeError(f"the sync of {context.name} failed: {errors}")
@@ -490,6 +509,11 @@ CASE_FUNCTIONS: Final[Mapping[str, Prepare]] = {
     "floor-unload": _floor_unload,
     "floor-duckdb-parquet": _floor_duckdb,
     "probe": _probe,
+    **{
+        f"snapshot-{snapshot}-{name}": _sync_case(method, "csv", snapshot=snapshot, verify=True)
+        for name, method in (("csv", "data_api"), ("unload", "unload"))
+        for snapshot in ("none", "table", "consistent")
+    },
 }
 assert set(CASE_FUNCTIONS) == set(CASES), "bench.report.CASES and the case functions differ"
 

@@ -50,7 +50,18 @@ CASES: Final[Mapping[str, CaseSpec]] = {
     ),
     "floor-duckdb-parquet": CaseSpec("floor: DuckDB ingest of the same Parquet", "floor"),
     "probe": CaseSpec("what auto picks (not timed)", "probe"),
+    **{
+        f"snapshot-{snapshot}-{name}": CaseSpec(
+            f"shiftsync {label} → DuckDB, verified, snapshot: {snapshot}", "shiftsync"
+        )
+        for name, label in (("csv", "Data API CSV"), ("unload", "UNLOAD"))
+        for snapshot in ("none", "table", "consistent")
+    },
 }
+# The snapshot cases: the same verified sync with `snapshot: none` (each statement on its own),
+# `table` and `consistent`; the target is at most 10% more than `none`.
+SNAPSHOT_METHODS: Final = ("csv", "unload")
+SNAPSHOT_TARGET: Final = 1.10
 # Report order; the probe is not a timing and is shown in the table's heading instead.
 TIMED_CASES: Final = tuple(name for name, spec in CASES.items() if spec.group != "probe")
 
@@ -319,6 +330,25 @@ def auto_check(summaries: Sequence[CaseSummary], table: str, auto_method: str | 
     )
 
 
+def snapshot_checks(summaries: Sequence[CaseSummary], table: str) -> list[Check]:
+    """What one snapshot per read (and one per run) adds to a verified sync."""
+    checks = []
+    for method in SNAPSHOT_METHODS:
+        base = median_seconds(summaries, table, f"snapshot-none-{method}")
+        for snapshot in ("table", "consistent"):
+            value = ratio(median_seconds(summaries, table, f"snapshot-{snapshot}-{method}"), base)
+            checks.append(
+                Check(
+                    f"verified sync, {method}: snapshot {snapshot} ÷ none",
+                    table,
+                    value,
+                    f"≤ {SNAPSHOT_TARGET}",
+                    _at_most(value, SNAPSHOT_TARGET),
+                )
+            )
+    return checks
+
+
 @dataclass
 class RunReport:
     """Everything one `python -m bench` run measured."""
@@ -354,6 +384,8 @@ class RunReport:
         for table in self.tables:
             method = self.auto.get(table.name, {}).get("auto_method")
             result.append(auto_check(summaries, table.name, method))
+        for table in self.tables:
+            result += snapshot_checks(summaries, table.name)
         return [c for c in result if c.value is not None or c.note]
 
     @classmethod

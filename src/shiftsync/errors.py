@@ -9,6 +9,8 @@
     ├── DestinationError           exit 1   the destination could not be reached or written
     ├── StateError                 exit 1   the workspace's state or run history is unreadable
     ├── VerificationError          exit 1   the destination does not match the source
+    ├── BudgetError                exit 1   the sync's max_compute_seconds is spent
+    ├── OutsideWindowError         exit 5   the sync may not run now (only_between)
     └── StandInError               exit 4   the local stand-in could not start
 
 Transient failures (throttling, 5xx, a dropped connection, a waking workgroup) are retried
@@ -24,6 +26,7 @@ EXIT_FAILED = 1
 EXIT_CONFIG = 2
 EXIT_ACCESS = 3
 EXIT_STANDIN = 4
+EXIT_OUTSIDE_WINDOW = 5
 
 
 class ShiftsyncError(Exception):
@@ -87,6 +90,16 @@ class StateError(ShiftsyncError):
 
 class VerificationError(ShiftsyncError):
     """The destination does not hold what the source holds."""
+
+
+class BudgetError(ShiftsyncError):
+    """A sync's compute budget (max_compute_seconds) is spent: no new statement starts."""
+
+
+class OutsideWindowError(ShiftsyncError):
+    """The sync may run only inside its `only_between` window, and it is outside it now."""
+
+    exit_code = EXIT_OUTSIDE_WINDOW
 
 
 class StandInError(ShiftsyncError):

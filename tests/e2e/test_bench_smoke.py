@@ -37,9 +37,14 @@ def test_quick_bench_writes_every_case(tmp_path: Path) -> None:
     assert len(tables) == 3
 
     summaries = {(s["table"], s["case"]): s for s in data["summary"]}
+    families = {t["name"]: t["family"] for t in data["tables"]}
     for table in tables:
         assert data["auto"][table]["auto_method"] in ("data_api", "unload")
-        for case in TIMED_CASES:
+        # What a snapshot costs is measured on the sales tables only.
+        cases = [
+            c for c in TIMED_CASES if families[table] == "sales" or not c.startswith("snapshot-")
+        ]
+        for case in cases:
             summary = summaries[(table, case)]
             if case == "awswrangler-pandas" and not HAS_AWSWRANGLER:
                 assert summary["failures"], "awswrangler is missing: its case must say so"
@@ -49,7 +54,7 @@ def test_quick_bench_writes_every_case(tmp_path: Path) -> None:
             assert summary["seconds"]["median"] > 0
             assert summary["peak_rss_mb"]["median"] > 0
         # Every reader got every row of the table.
-        rows = {summaries[(table, c)]["rows"] for c in TIMED_CASES if summaries[(table, c)]["rows"]}
+        rows = {summaries[(table, c)]["rows"] for c in cases if summaries[(table, c)]["rows"]}
         assert len(rows) == 1, (table, rows)
     assert done.returncode == (0 if HAS_AWSWRANGLER else 1), done.stderr[-3000:]
 

@@ -258,7 +258,10 @@ def test_garbage_on_the_socket_does_not_kill_the_server(info: StandInInfo) -> No
         ({"ClusterIdentifier": "my-cluster"}, "ClusterIdentifier"),
         ({"SecretArn": "arn:aws:secretsmanager:us-east-1:222222222222:secret:x"}, "SecretArn"),
         ({"DbUser": "admin"}, "DbUser"),
-        ({"SessionKeepAliveSeconds": 60}, "Sessions"),
+        (
+            {"SessionKeepAliveSeconds": 60, "SessionId": "0" * 8 + "-0000-0000-0000-" + "0" * 12},
+            "SessionId",
+        ),
     ],
 )
 def test_unsupported_authentication_and_sessions_are_refused(

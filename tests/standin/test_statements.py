@@ -366,8 +366,16 @@ def test_list_statements_names_and_filters_the_role_statements(
     assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
 
 
-def test_list_sessions_is_empty_as_the_stand_in_keeps_no_sessions(wider: Any) -> None:
-    assert wider.list_sessions()["Sessions"] == []
+def test_list_sessions_shows_the_roles_open_sessions(wider: Any, info: StandInInfo) -> None:
+    started = wider.execute_statement(
+        WorkgroupName=info.workgroup,
+        Database=info.database,
+        Sql="select 1",
+        SessionKeepAliveSeconds=60,
+    )
+    _wait(wider, started["Id"])
+    listed = wider.list_sessions(SessionId=started["SessionId"])["Sessions"]
+    assert [(s["SessionId"], s["Status"]) for s in listed] == [(started["SessionId"], "AVAILABLE")]
 
 
 def test_auto_commit_batches_are_refused_not_ignored(wider: Any, info: StandInInfo) -> None:

@@ -502,3 +502,19 @@ def test_the_large_run_judges_memory_at_ten_million_rows() -> None:
     assert check.name == "peak RSS 1e7 ÷ 1e6, shiftsync UNLOAD → DuckDB"
     assert check.met is False
     assert check.value == pytest.approx(1.7)
+
+
+def test_snapshot_checks_compare_each_snapshot_with_none() -> None:
+    samples = [
+        sample("snapshot-none-unload", 10.0),
+        sample("snapshot-table-unload", 10.5),
+        sample("snapshot-consistent-unload", 11.5),
+    ]
+    checks = {c.name: c for c in report.snapshot_checks(report.summarize(samples), "public.sales")}
+    table = checks["verified sync, unload: snapshot table ÷ none"]
+    consistent = checks["verified sync, unload: snapshot consistent ÷ none"]
+    assert table.value == pytest.approx(1.05)
+    assert table.met is True
+    assert consistent.value == pytest.approx(1.15)
+    assert consistent.met is False
+    assert checks["verified sync, csv: snapshot table ÷ none"].met is None  # not measured

@@ -1,7 +1,8 @@
 """`shiftsync sync` and `shiftsync runs`: run a sync, and read the run history.
 
 Exit codes of `sync`: 0 every table copied and verified; 1 some table failed (the others
-still ran); 2 the configuration or the command line is wrong; 3 AWS refused access.
+still ran); 2 the configuration or the command line is wrong; 3 AWS refused access; 5 the
+sync may not run now (outside its only_between window).
 
 Output: progress on stderr (a live display on a terminal, one line per event otherwise), the
 summary on stdout; with `--json` stdout holds one JSON document and nothing else.
@@ -294,7 +295,9 @@ def sync(
     table, row counts and checksums computed on Redshift and in the destination are compared.
     Tables run in parallel (concurrency); a table that fails does not stop the others.
 
-    Exit codes: 0 all tables ok; 1 some table failed; 2 configuration or usage; 3 AWS access.
+    Exit codes: 0 all tables ok; 1 some table failed (also when its max_compute_seconds
+    budget stopped it); 2 configuration or usage; 3 AWS access; 5 outside the sync's
+    only_between window (nothing ran).
     """
     # The engine loads boto3, pyarrow and DuckDB: only a sync needs them, not `runs` or --help.
     from shiftsync.engine.sync import exit_code_of, run_sync
@@ -353,7 +356,17 @@ def runs(
     if not listed:
         output.note("no runs yet: `shiftsync sync` records one")
         return
-    headers = ["run", "sync", "started", "time", "status", "tables", "failed", "rows"]
+    headers = [
+        "run",
+        "sync",
+        "started",
+        "time",
+        "status",
+        "tables",
+        "failed",
+        "rows",
+        "compute s",
+    ]
     rows = [
         [
             str(r["run_id"]),
@@ -364,10 +377,38 @@ def runs(
             str(r.get("tables", "")),
             str(r.get("failed", "")),
             thousands(r.get("rows")),
+            _seconds_text(r.get("compute_seconds")),
         ]
         for r in listed
     ]
     output.print_table(headers, rows)
+
+
+def _seconds_text(value: Any) -> str:
+    return "-" if not isinstance(value, int | float) else f"{value:.1f}"
+
+
+def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
+    """What the run's statements cost Redshift, as `runs show` prints it."""
+    if not cost:
+        return []
+    lines = [
+        f"redshift: {cost.get('statements', 0)} statements, "
+        f"{_seconds_text(cost.get('compute_seconds'))} s of execution "
+        f"(from {cost.get('source', '-')})"
+        + (
+            f", budget {cost['budget_seconds']:g} s"
+            if isinstance(cost.get("budget_seconds"), int | float)
+            else ""
+        )
+    ]
+    if cost.get("serverless_charged_rpu_seconds") is not None:
+        lines.append(
+            f"workgroup usage over the run: {cost.get('serverless_rpu_seconds')} RPU-seconds, "
+            f"{cost.get('serverless_charged_rpu_seconds')} charged"
+        )
+    lines += [f"note: {note}" for note in cost.get("notes", ())]
+    return lines
 
 
 def _detail_lines(table: TableRun) -> list[str]:
@@ -432,6 +473,8 @@ def show(
         output.echo(f"error: {record.error}")
     for note in record.notes:
         output.echo(f"note: {note}")
+    for line in cost_lines(record.cost):
+        output.echo(line)
     output.print_table(SUMMARY_HEADERS, summary_rows(record))
     for table in record.tables:
         lines = _detail_lines(table)

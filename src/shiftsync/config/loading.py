@@ -282,6 +282,7 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
         if not isinstance(sync, dict):
             continue
         where = f"syncs.{sync_name}"
+        problems.extend(_snapshot_problems(where, sync))
         for key, defined, kind in (
             ("source", connections, "connection"),
             ("destination", destinations, "destination"),
@@ -319,3 +320,32 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
                 if method == "unload"
             )
     return problems + _one_writer(syncs)
+
+
+def _snapshot_problems(where: str, sync: Mapping[Any, Any]) -> list[Problem]:
+    """What a sync asks of `snapshot: consistent` that one Redshift session cannot give."""
+    if sync.get("snapshot") != "consistent":
+        return []
+    problems = []
+    concurrency = sync.get("concurrency")
+    if isinstance(concurrency, int) and concurrency > 1:
+        problems.append(
+            Problem(
+                f"{where}.concurrency",
+                "snapshot: consistent reads every table in one Redshift session, one statement "
+                "at a time, so tables cannot be copied at once",
+                _show(concurrency),
+                "1 (or leave concurrency out), or snapshot: table",
+            )
+        )
+    if sync.get("executor") == "ray":
+        problems.append(
+            Problem(
+                f"{where}.executor",
+                "snapshot: consistent reads every table in the driver's Redshift session; Ray "
+                "workers read in sessions of their own",
+                _show("ray"),
+                "local (or leave executor out), or snapshot: table",
+            )
+        )
+    return problems

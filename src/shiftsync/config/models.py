@@ -122,6 +122,47 @@ class UnloadConfig(_Model):
     )
 
 
+class RateLimitsConfig(_Model):
+    """Data API calls per second for the AWS account and region, shared by every shiftsync
+    process of the machine (AWS's quotas are per account and region)."""
+
+    execute_statement: float = _field(
+        30.0,
+        expected="a number of calls per second above 0",
+        doc="ExecuteStatement calls per second (AWS quota: 30).",
+        gt=0,
+        le=1000,
+    )
+    get_statement_result: float = _field(
+        20.0,
+        expected="a number of calls per second above 0",
+        doc="GetStatementResult and GetStatementResultV2 calls per second (AWS quota: 20).",
+        gt=0,
+        le=1000,
+    )
+    describe_statement: float = _field(
+        100.0,
+        expected="a number of calls per second above 0",
+        doc="DescribeStatement calls per second (AWS quota: 100).",
+        gt=0,
+        le=1000,
+    )
+    shared: bool = _field(
+        True,
+        expected="true or false",
+        doc="Share the limit with every shiftsync process of this machine (a file-locked "
+        "token bucket under ~/.cache/shiftsync); false: this process only.",
+    )
+
+    def rates(self) -> dict[str, float]:
+        """Per Data API operation, with the other operations at their defaults."""
+        return {
+            "ExecuteStatement": self.execute_statement,
+            "GetStatementResult": self.get_statement_result,
+            "DescribeStatement": self.describe_statement,
+        }
+
+
 class RedshiftServerlessConfig(_Model):
     """A Redshift Serverless workgroup reached through an assumed IAM role."""
 
@@ -170,6 +211,11 @@ class RedshiftServerlessConfig(_Model):
         expected="a mapping with bucket (and region, prefix, kms_key_id, iam_role_arn)",
         doc="Turns UNLOAD on: where to stage files in S3.",
         validate_default=True,
+    )
+    rate_limits: RateLimitsConfig = _field(
+        RateLimitsConfig(),
+        expected="a mapping of execute_statement, get_statement_result, describe_statement, shared",
+        doc="Data API calls per second, shared across processes (see docs/syncs.md).",
     )
 
     @field_validator("role_arn")

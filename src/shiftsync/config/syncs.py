@@ -22,6 +22,7 @@ from shiftsync.config.validators import (
     _check_lookback,
     _check_nonblank,
     _check_target,
+    _check_window,
     _invalid,
 )
 
@@ -259,6 +260,27 @@ class SyncConfig(_Model):
         "_shiftsync_run_id to every destination table.",
     )
     deletes: DeletesPolicy = _field("ignore", expected="ignore, hard or soft", doc=_DELETES_DOC)
+    snapshot: Literal["table", "consistent", "none"] = _field(
+        "table",
+        expected="table, consistent or none",
+        doc="Which Redshift snapshot a run reads: each table's rows, high-water mark and "
+        "verification figures from one transaction (table), every table of the run from one "
+        "transaction, read one after another (consistent), or each statement on its own "
+        "(none). See docs/syncs.md.",
+    )
+    max_compute_seconds: float | None = _field(
+        None,
+        expected="a number of seconds above 0",
+        doc="Budget of a run: once its statements have run this many seconds on Redshift, "
+        "no new statement starts and the tables not finished fail with a clear message.",
+        gt=0,
+    )
+    only_between: Annotated[str, AfterValidator(_check_window)] | None = _field(
+        None,
+        expected='a UTC time window "HH:MM-HH:MM" such as 01:00-05:00',
+        doc="The sync runs only inside this daily window (UTC; it may span midnight); "
+        "outside it `shiftsync sync` refuses with exit code 5.",
+    )
     schedule: Annotated[str, AfterValidator(_check_cron)] | None = _field(
         None,
         expected="a 5-field cron expression",

@@ -295,6 +295,34 @@ def _is_zero(text: str) -> bool:
         return False
 
 
+_WINDOW_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_window(value: str) -> tuple[int, int]:
+    """A daily "HH:MM-HH:MM" window as (start, end) minutes after midnight; ValueError if not.
+
+    The end may come before the start: the window then spans midnight.
+    """
+    match = _WINDOW_RE.fullmatch(value.strip())
+    if match is None:
+        raise ValueError(f"{value!r} is not HH:MM-HH:MM")
+    start = int(match[1]) * 60 + int(match[2])
+    end = int(match[3]) * 60 + int(match[4])
+    if start == end:
+        raise ValueError(f"{value!r} starts and ends at the same minute")
+    return start, end
+
+
+def _check_window(value: str) -> str:
+    try:
+        parse_window(value)
+    except ValueError as error:
+        raise _invalid(
+            f"not a time window ({error})", 'a UTC time window "HH:MM-HH:MM" such as 01:00-05:00'
+        ) from error
+    return value
+
+
 _Sized = TypeVar("_Sized", bound=Sized)
 
 

@@ -137,6 +137,8 @@ class RunRecord:
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
     version: int = RECORD_VERSION
+    # What Redshift spent on the run's statements (engine/cost.py); None before it is known.
+    cost: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -175,6 +177,7 @@ class RunRecord:
             "failed": len(self.failed_tables),
             "rows": sum(t.rows for t in self.tables),
             "bytes": sum(t.bytes for t in self.tables),
+            "compute_seconds": (self.cost or {}).get("compute_seconds"),
             "pid": self.pid,
             "host": self.host,
         }

@@ -24,6 +24,8 @@ import contextlib
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
 
 from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
 from shiftsync.config.alerts import AlertsConfig
@@ -32,6 +34,7 @@ from shiftsync.destinations.base import Destination, LoadMode
 # The `X as X` imports keep names that were public here before the split importable from here.
 from shiftsync.engine.change_checks import check_change_options
 from shiftsync.engine.departed import report_departed
+from shiftsync.engine.guardrails import check_window, run_cost
 from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
 from shiftsync.engine.housekeeping import clean_interrupted_runs as clean_interrupted_runs
 from shiftsync.engine.housekeeping import hash_salt as hash_salt
@@ -137,6 +140,8 @@ def run_sync(
     observer = observer or SyncObserver()
     config = workspace.config
     name, sync = config.sync(sync_name)
+    if not options.dry_run:
+        check_window(name, sync)
     _, connection = config.connection(sync.source)
     _, destination_config = config.destination(sync.destination)
     record = RunRecord(
@@ -152,6 +157,9 @@ def run_sync(
         try:
             if source is None:
                 source = _build_source(workspace, connection, record.run_id, sync, options)
+            set_budget = getattr(_redshift_of(source), "set_budget", None)
+            if set_budget is not None:
+                set_budget(sync.max_compute_seconds, f"sync {name}")
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 
@@ -265,6 +273,16 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
     ctx.observer.run_planned(ctx.record)
 
 
+def _consistent_snapshot(ctx: _Context) -> contextlib.AbstractContextManager[Any] | None:
+    """`snapshot: consistent`: one transaction for every table of the run, shared by the
+    worker thread (tables then run one after another: a session runs one statement at once)."""
+    snapshot = getattr(ctx.source, "snapshot", None)
+    if ctx.sync.snapshot != "consistent" or snapshot is None:
+        return None
+    context: contextlib.AbstractContextManager[Any] = snapshot(f"sync {ctx.sync_name}", shared=True)
+    return context
+
+
 def _run(ctx: _Context, connection_method: Method) -> None:
     record = ctx.record
     clean_interrupted_runs(ctx)
@@ -300,18 +318,21 @@ def _run(ctx: _Context, connection_method: Method) -> None:
             ctx.save()
             ctx.observer.table_finished(table)
 
-    pool = ThreadPoolExecutor(max_workers=ctx.sync.concurrency, thread_name_prefix="sync")
-    try:
-        for future in [pool.submit(run_one, item) for item in jobs]:
-            future.result()
-    except BaseException:
-        ctx.stop.set()
-        # Workers notice `stop` between batches; one waiting on a long statement would not
-        # until it ends, so its statement is cancelled now.
-        ctx.source.interrupt()
-        pool.shutdown(wait=True, cancel_futures=True)
-        raise
-    pool.shutdown(wait=True)
+    consistent = _consistent_snapshot(ctx) if jobs else None
+    workers = 1 if consistent is not None else ctx.sync.concurrency
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sync")
+    with consistent if consistent is not None else contextlib.nullcontext():
+        try:
+            for future in [pool.submit(run_one, item) for item in jobs]:
+                future.result()
+        except BaseException:
+            ctx.stop.set()
+            # Workers notice `stop` between batches; one waiting on a long statement would not
+            # until it ends, so its statement is cancelled now.
+            ctx.source.interrupt()
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        pool.shutdown(wait=True)
     with contextlib.suppress(ShiftsyncError, OSError):  # a note only: never fails the run
         record.notes += report_departed(
             ctx.workspace,
@@ -320,8 +341,30 @@ def _run(ctx: _Context, connection_method: Method) -> None:
             {job.name: job.target for job in selection.jobs},
             narrowed=bool(ctx.options.tables),
         )
+    _record_cost(ctx)
     record.finish()
     ctx.save()
+
+
+def _redshift_of(source: Source) -> Any:
+    """The source that runs the driver's statements (a Ray source's local one)."""
+    return getattr(source, "local", source)
+
+
+def _record_cost(ctx: _Context) -> None:
+    """What the run's statements cost Redshift, into the record (never fails the run)."""
+    started = datetime.fromisoformat(ctx.record.started_at)
+    try:
+        ctx.record.cost = run_cost(_redshift_of(ctx.source), started, datetime.now(UTC))
+    except ShiftsyncError as error:
+        ctx.record.notes.append(f"what the run cost could not be read: {error.message}")
+        return
+    spend = getattr(getattr(_redshift_of(ctx.source), "api", None), "spend", None)
+    if spend is not None and spend.refused:
+        ctx.record.notes.append(
+            f"the budget (max_compute_seconds: {spend.budget_seconds:g}) was spent: "
+            f"{spend.refused} statement(s) were not started"
+        )
 
 
 __all__ = [

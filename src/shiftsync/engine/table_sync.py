@@ -6,9 +6,11 @@ the module docstring there says why nothing is lost or doubled whatever moment a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any
 
@@ -97,6 +99,20 @@ class _TableSync:
         self.ctx.observer.table_progress(self.table, self.rows, self.bytes)
 
     def run(self) -> None:
+        with self.snapshot():
+            self._run()
+
+    def snapshot(self) -> AbstractContextManager[Any]:
+        """The table's own Redshift transaction (`snapshot: table`): its high-water mark, rows
+        and verification figures from one snapshot. None when the run holds one for all
+        tables (`consistent`), the sync asks for none, or the source cannot give one."""
+        snapshot = getattr(self.ctx.source, "snapshot", None)
+        if self.ctx.sync.snapshot != "table" or snapshot is None:
+            return contextlib.nullcontext()
+        context: AbstractContextManager[Any] = snapshot(f"table {self.job.name}")
+        return context
+
+    def _run(self) -> None:
         ctx, job, table = self.ctx, self.job, self.table
         source, destination = ctx.source, ctx.destination
         info = source.describe(_ref(job))
@@ -194,6 +210,7 @@ class _TableSync:
                 statements=stats.statements,
                 method=stats.method or table.method,
             )
+            table.note(*(f for f in stats.fallbacks if "transaction began again" in f))
         debug_pause("before_verify", job.name, stop=self.ctx.stop)
         if ctx.options.verify:
             try:
@@ -215,7 +232,7 @@ class _TableSync:
         )
         self.job = dataclasses.replace(self.job, full_refresh=True)
         self.rows = self.bytes = 0
-        self.run()
+        self._run()  # inside the table's snapshot still: the copy and its check read the same
         return True
 
     def window(self, plan: TablePlan, lookback: Lookback | None = None) -> Window:

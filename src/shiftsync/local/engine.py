@@ -16,7 +16,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -83,6 +83,9 @@ class Statement:
     cancel_requested: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     finished_at: float | None = None
+    # The Data API session the statement runs in (redshift_data_sessions.py), if any.
+    session_id: str | None = None
+    started_at: float | None = None
 
     def set_status(self, status: str) -> None:
         self.status = status
@@ -103,12 +106,16 @@ class Submission:
     statement_name: str | None
     client_token: str | None
     target_key: str = "WorkgroupName"
+    session_id: str | None = None
 
 
 # A hook the UNLOAD plug-in fills: (engine, connection, statement, sql) → rows written.
 UnloadHandler = Callable[["DataApiEngine", psycopg.Connection[Any], Statement, str], int]
 # A hook the fault injector fills: called when a statement starts; may sleep or raise.
 StatementHook = Callable[[Statement], None]
+# The sessions plug-in fills this: the open connection of a statement's session (not closed
+# after the statement: the session keeps it, with its transaction).
+SessionConnection = Callable[[Statement], psycopg.Connection[Any]]
 
 
 class DataApiEngine:
@@ -123,6 +130,11 @@ class DataApiEngine:
         self._db_users: set[tuple[str, str]] = set()
         self.unload_handler: UnloadHandler | None = None
         self.statement_hook: StatementHook | None = None
+        self.session_connection: SessionConnection | None = None
+        # Called with every statement once it ended (sessions, system views, call counts).
+        self.finished_hooks: list[StatementHook] = []
+        # Called before a statement runs, after its hook (system views refresh themselves).
+        self.prepare_hooks: list[StatementHook] = []
         # Redshift's `enable_case_sensitive_identifier` (off by default): while off, quoted
         # identifiers are folded to lower case as unquoted ones are.
         self.case_sensitive_identifiers = False
@@ -177,6 +189,7 @@ class DataApiEngine:
             statement_name=request.statement_name,
             is_batch=request.is_batch,
             target_key=request.target_key,
+            session_id=request.session_id,
         )
         if request.is_batch:
             statement.redshift_query_id = 0
@@ -256,20 +269,19 @@ class DataApiEngine:
 
     def _run(self, statement: Statement) -> None:
         started = time.monotonic_ns()
+        statement.started_at = time.time()
         statement.set_status("PICKED")
         try:
             self.ensure_db_user_safely(statement)
-            with psycopg.connect(
-                self.pg.dsn(statement.database, user=statement.db_user),
-                autocommit=True,
-                options="-c TimeZone=UTC -c DateStyle=ISO",
-            ) as conn:
+            with self._connection(statement) as conn:
                 statement.redshift_pid = conn.info.backend_pid
                 for sub in statement.sub_statements:
                     sub.redshift_pid = statement.redshift_pid
                 statement.set_status("STARTED")
                 if self.statement_hook is not None:
                     self.statement_hook(statement)
+                for prepare in self.prepare_hooks:
+                    prepare(statement)
                 if statement.is_batch:
                     self._run_batch(conn, statement)
                 else:
@@ -294,7 +306,25 @@ class DataApiEngine:
             for sub in statement.sub_statements:
                 sub.finished_at = statement.finished_at
                 sub.done.set()
+            for finished in self.finished_hooks:
+                try:
+                    finished(statement)
+                except Exception:
+                    log.exception("finished hook failed for statement %s", statement.id)
             statement.done.set()
+
+    @contextlib.contextmanager
+    def _connection(self, statement: Statement) -> Iterator[psycopg.Connection[Any]]:
+        if statement.session_id is not None and self.session_connection is not None:
+            # The session's connection outlives the statement, with its open transaction.
+            yield self.session_connection(statement)
+            return
+        with psycopg.connect(
+            self.pg.dsn(statement.database, user=statement.db_user),
+            autocommit=True,
+            options="-c TimeZone=UTC -c DateStyle=ISO",
+        ) as conn:
+            yield conn
 
     def ensure_db_user_safely(self, statement: Statement) -> None:
         try:
@@ -411,9 +441,13 @@ class DataApiEngine:
         type_names = [c["typeName"] for c in result.columns]
         pgconn = conn.pgconn
         streaming = keyword in ("SELECT", "WITH", "VALUES", "TABLE")
+        # Inside a session's open transaction the cursor lives in that transaction: BEGIN
+        # and ROLLBACK here would end the caller's transaction.
+        outer = pgconn.transaction_status != pq.TransactionStatus.IDLE
         if streaming:
             body = sqltext.strip_trailing_semicolon(text)
-            _exec(pgconn, b"BEGIN")
+            if not outer:
+                _exec(pgconn, b"BEGIN")
             _exec(pgconn, b"DECLARE shiftsync_rows NO SCROLL CURSOR FOR " + body.encode())
         try:
             while True:
@@ -438,7 +472,7 @@ class DataApiEngine:
                     break
         finally:
             if streaming:
-                pgconn.exec_(b"ROLLBACK")
+                pgconn.exec_(b"CLOSE shiftsync_rows" if outer else b"ROLLBACK")
 
 
 # Redshift's identifiers hold up to 127 bytes; PostgreSQL (NAMEDATALEN 64) cuts them at 63

@@ -23,7 +23,7 @@ from moto.core.responses import BaseResponse
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
 
-from shiftsync.local import catalog, sqltext
+from shiftsync.local import call_log, catalog, redshift_data_sessions, sqltext
 from shiftsync.local.csv_framing import frame_page
 from shiftsync.local.engine import Statement, Submission
 from shiftsync.local.redshift_data_auth import (
@@ -58,6 +58,7 @@ from shiftsync.local.redshift_data_state import (
     activate,
     current,
     find_target,
+    find_workgroup,
 )
 from shiftsync.local.results import decode_token
 
@@ -118,6 +119,7 @@ def _guarded(
         handler: Callable[[BaseResponse, dict[str, Any]], Response],
     ) -> Callable[[BaseResponse], Response]:
         def method(self: BaseResponse) -> Response:
+            call_log.current().record(operation)
             try:
                 body = request_body(self)
                 check_input(operation, body)
@@ -140,9 +142,31 @@ def _guarded(
 
 
 def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bool) -> Statement:
-    target = _target(self, body)
-    database = required(body, "Database")
     state = current()
+    caller = find_caller(self)
+    session_id = body.get("SessionId")
+    keep_alive = body.get("SessionKeepAliveSeconds")
+    sessions = None
+    if (session_id or keep_alive is not None) and body.get("ClusterIdentifier"):
+        # Stricter than AWS documents: the stand-in serves sessions on workgroups only.
+        raise validation_error("Sessions are served on Redshift Serverless workgroups only")
+    if session_id or keep_alive is not None:
+        if batch:
+            raise validation_error(
+                "Sessions (SessionId, SessionKeepAliveSeconds) with BatchExecuteStatement are "
+                "not supported by the stand-in; use ExecuteStatement"
+            )
+        sessions = redshift_data_sessions.registry()
+        sessions.check_request(body)
+    session = sessions.find(str(session_id), caller.userid) if sessions and session_id else None
+    target: Workgroup | Cluster
+    if session is not None:
+        # A session's statements run on its workgroup and database (sessions are Serverless's).
+        target = find_workgroup({"WorkgroupName": session.workgroup})
+        database = session.database
+    else:
+        target = _target(self, body)
+        database = required(body, "Database")
     for text in sqls:
         if not isinstance(text, str) or not text.strip():
             raise validation_error("Sql must be a non-empty string")
@@ -151,10 +175,6 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
     result_format = body.get("ResultFormat", "JSON")
     if result_format not in ("JSON", "CSV"):
         raise validation_error(f"ResultFormat must be JSON or CSV, got {result_format!r}")
-    if body.get("SessionKeepAliveSeconds") is not None or body.get("SessionId"):
-        raise validation_error(
-            "Sessions (SessionId, SessionKeepAliveSeconds) are not supported by the stand-in"
-        )
     if body.get("ExecutionMode", "TRANSACTION") != "TRANSACTION":
         # Refused rather than ignored: a batch here always runs as one transaction.
         raise validation_error("ExecutionMode AUTO_COMMIT is not supported by the stand-in")
@@ -172,10 +192,20 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
         raise validation_error(
             f"Parameters list contains unused parameters. Unused parameters: [{', '.join(unused)}]"
         )
-    caller = find_caller(self)
+    if sessions is not None and session is None:
+        session = sessions.open(
+            owner_userid=caller.userid,
+            db_user=caller.db_user,
+            database=str(database),
+            workgroup=target.name,
+            keep_alive_seconds=int(keep_alive or 0),
+        )
+    if sessions is not None and session is not None:
+        sessions.claim(session)
     db_user = _db_user(body, target, caller)
+    statement: Statement | None = None
     try:
-        return state.engine.submit(
+        statement = state.engine.submit(
             Submission(
                 owner_arn=caller.arn,
                 owner_userid=caller.userid,
@@ -189,10 +219,15 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
                 result_format=result_format,
                 statement_name=body.get("StatementName"),
                 client_token=body.get("ClientToken"),
+                session_id=session.id if session is not None else None,
             )
         )
     except ValueError as error:
         raise validation_error(str(error)) from error
+    finally:
+        if sessions is not None and session is not None:
+            sessions.bind(session, statement)
+    return statement
 
 
 @_guarded("ExecuteStatement")
@@ -377,8 +412,29 @@ def list_statements(self: BaseResponse, body: dict[str, Any]) -> Response:
 
 @_guarded("ListSessions")
 def list_sessions(self: BaseResponse, body: dict[str, Any]) -> Response:
-    # The stand-in keeps no sessions (SessionId/SessionKeepAliveSeconds are refused).
-    return paged(body, [], "Sessions", limit=100)
+    caller = find_caller(self)
+    if body.get("SessionId") and any(
+        body.get(key) for key in ("Status", "ClusterIdentifier", "WorkgroupName", "Database")
+    ):
+        raise validation_error(
+            "SessionId cannot be given with Status, ClusterIdentifier, WorkgroupName or Database"
+        )
+    workgroup = _target(self, body).name if body.get("WorkgroupName") else None
+    status = body.get("Status")
+    found = redshift_data_sessions.registry().listed(
+        caller.userid, role_level=bool(body.get("RoleLevel", True))
+    )
+
+    def wanted(s: redshift_data_sessions.Session) -> bool:
+        return (
+            body.get("SessionId") in (None, s.id)
+            and (s.status == status if status else s.status in ("AVAILABLE", "BUSY"))
+            and workgroup in (None, s.workgroup)
+            and body.get("Database") in (None, s.database)
+        )
+
+    rows = [redshift_data_sessions.listed_payload(s) for s in found if wanted(s)]
+    return paged(body, rows, "Sessions", limit=100)
 
 
 _OPERATIONS: Final = (

@@ -27,6 +27,7 @@ def submitted_payload(statement: Statement, *, waited: bool = False) -> dict[str
         "Database": statement.database,
         "DbUser": statement.db_user,
         statement.target_key: statement.workgroup,
+        **({"SessionId": statement.session_id} if statement.session_id else {}),
     }
     if waited:
         # With WaitTimeSeconds the answer says where the statement got to (the model's
@@ -60,6 +61,8 @@ def described_payload(statement: Statement) -> dict[str, Any]:
         payload["QueryString"] = statement.query_string
     if statement.error:
         payload["Error"] = statement.error
+    if statement.session_id:
+        payload["SessionId"] = statement.session_id
     if statement.parameters:
         payload["QueryParameters"] = statement.parameters
     if statement.sub_statements:

@@ -28,7 +28,9 @@ from shiftsync.local import (
     front_rules,
     iam,
     redshift_data,
+    redshift_data_sessions,
     redshift_data_state,
+    system_views,
 )
 from shiftsync.local.csv_framing import CsvFraming
 from shiftsync.local.engine import DataApiEngine
@@ -118,6 +120,7 @@ class StandIn:
         self.options = options or StandInOptions()
         self.pg: TempPostgres | None = None
         self.engine: DataApiEngine | None = None
+        self.sessions: redshift_data_sessions.SessionRegistry | None = None
         self.server: StandInServer | None = None
         self._info: StandInInfo | None = None
         self.workgroup = redshift_data.Workgroup(WORKGROUP, CUSTOMER_ACCOUNT, REGION)
@@ -159,6 +162,9 @@ class StandIn:
         self.engine.case_sensitive_identifiers = self.options.enable_case_sensitive_identifier
         self.engine.unload_handler = UnloadExecutor(self.unload_settings)
         self.engine.statement_hook = fault_hooks.statement_hook(self.faults, self.engine)
+        self.sessions = redshift_data_sessions.SessionRegistry(self.engine)
+        redshift_data_sessions.install(self.sessions)
+        system_views.SystemViews(self.engine)
         redshift_data.activate(
             redshift_data.PluginState(
                 self.engine,
@@ -189,6 +195,7 @@ class StandIn:
 
             flavour.install_flavour(conn, DATABASE)
             char_bytes.install_character_rules(conn)
+            system_views.install(conn)
             db_user = f"IAMR:{ROLE_NAME}"
             conn.execute(
                 psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(db_user))
@@ -312,6 +319,10 @@ class StandIn:
 
     def stop(self) -> None:
         redshift_data.activate(None)
+        if self.sessions is not None:
+            self.sessions.close_all()
+            redshift_data_sessions.install(None)
+            self.sessions = None
         if self.server is not None:
             try:
                 self.server.stop()

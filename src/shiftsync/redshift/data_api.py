@@ -14,8 +14,10 @@ the read counters in stats.py.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import logging
+import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
@@ -37,7 +39,13 @@ from botocore.exceptions import (
 
 from shiftsync.aws.session import AssumedRoleSession, error_code
 from shiftsync.config import RedshiftServerlessConfig
-from shiftsync.errors import ConfigError, ShiftsyncError, SourceError, StatementError
+from shiftsync.errors import (
+    ConfigError,
+    ResultLimitError,
+    ShiftsyncError,
+    SourceError,
+    StatementError,
+)
 from shiftsync.redshift.data_api_errors import (
     ACCESS_CODES,
     RESULT_SIZE_MESSAGE,
@@ -59,8 +67,10 @@ from shiftsync.redshift.data_api_results import (
     read_select,
     result_pages,
 )
+from shiftsync.redshift.rate_limit import Limiter, shared_file_limiter
 from shiftsync.redshift.records_parser import install_records_parser
 from shiftsync.redshift.retry import (
+    DATA_API_RATES,
     PollPolicy,
     PollTimeout,
     RateLimiter,
@@ -68,6 +78,8 @@ from shiftsync.redshift.retry import (
     poll,
     shared_rate_limiter,
 )
+from shiftsync.redshift.snapshot import Transaction, restart
+from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
 
 log = logging.getLogger("shiftsync.redshift")
@@ -79,6 +91,10 @@ TERMINAL: Final = frozenset({"FINISHED", "FAILED", "ABORTED"})
 LONG_POLL_SECONDS: Final = 20
 # Redshift Serverless stops a query after 86,399 s; shiftsync's default wait is as long.
 DEFAULT_STATEMENT_TIMEOUT: Final = 86_400.0
+# Answers that say the account's call rate is past its quota (not a concurrency limit).
+RATE_THROTTLING_CODES: Final = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
 # After CancelStatement, how long to wait for the statement to stop (an UNLOAD may still write).
 CANCEL_SETTLE_SECONDS: Final = 10.0
 
@@ -93,6 +109,8 @@ class StatementStatus:
     result_rows: int = -1
     result_size: int = -1
     has_result_set: bool = False
+    query_id: int | None = None
+    duration_ns: int = -1
 
 
 class DataApi:
@@ -105,18 +123,23 @@ class DataApi:
         *,
         retry: RetryPolicy | None = None,
         polling: PollPolicy | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
     ) -> None:
         self.session = session
         self.connection = connection
         self.retry = retry or RetryPolicy()
         self.polling = polling or PollPolicy()
-        self.limiter = limiter or shared_rate_limiter()
+        self.limiter: Limiter = limiter or limiter_for(connection)
         self.statement_timeout = statement_timeout
         # botocore before 1.43.55 has no WaitTimeSeconds: found out on first use.
         self.long_poll = True
         self._parsing_client: Any = None
+        # The transaction statements join (snapshot.py): the thread's own, else the shared one.
+        self._tx_local = threading.local()
+        self._shared_tx: Transaction | None = None
+        # What this source's statements cost, and the budget that stops new ones (spend.py).
+        self.spend = Spend()
         # Statements a `running()` block waits on, so Ctrl-C can cancel them from another thread.
         self._running: dict[str, str] = {}
         self._running_lock = threading.Lock()
@@ -151,6 +174,8 @@ class DataApi:
 
         def count(_retry: int, error: Exception, pause: float) -> None:
             stats.add(retries=1)
+            if isinstance(error, ClientError) and error_code(error) in RATE_THROTTLING_CODES:
+                self.limiter.throttled(operation)
             log.info("%s for %s failed (%s); retrying in %.2f s", operation, what, error, pause)
 
         try:
@@ -193,8 +218,22 @@ class DataApi:
         client = self.session.client("redshift-data")
         if client is not self._parsing_client:
             install_records_parser(client)
+            # botocore retries throttled calls itself: hear of each one to slow down.
+            client.meta.events.register("needs-retry.redshift-data", self._heard_retry)
             self._parsing_client = client
         return client
+
+    def _heard_retry(self, response: Any = None, operation: Any = None, **_: Any) -> None:
+        if not isinstance(response, tuple) or len(response) != 2 or operation is None:
+            return
+        http, parsed = response
+        if getattr(http, "status_code", 200) < 400 or not isinstance(parsed, dict):
+            return
+        # A FAILED statement's description also holds "Error" (its message): a string.
+        error = parsed.get("Error")
+        code = error.get("Code") if isinstance(error, dict) else None
+        if code in RATE_THROTTLING_CODES:
+            self.limiter.throttled(str(getattr(operation, "name", operation)))
 
     def paginate(
         self, operation: str, result_key: str, what: str, stats: ReadStats, **kwargs: Any
@@ -226,20 +265,68 @@ class DataApi:
         return self._guarded(operation, what, stats, collect)
 
     # -- statements ------------------------------------------------------------------------------
+    def current_transaction(self) -> Transaction | None:
+        found: Transaction | None = getattr(self._tx_local, "tx", None)
+        return found if found is not None else self._shared_tx
+
+    def bind_transaction(self, tx: Transaction | None, *, shared: bool) -> Transaction | None:
+        """Make `tx` the transaction of this thread (of every thread: `shared`); the previous."""
+        if shared:
+            previous, self._shared_tx = self._shared_tx, tx
+        else:
+            previous = getattr(self._tx_local, "tx", None)
+            self._tx_local.tx = tx
+        return previous
+
     def execute(
-        self, sql: str, *, what: str, stats: ReadStats, result_format: ResultFormat = "JSON"
+        self,
+        sql: str,
+        *,
+        what: str,
+        stats: ReadStats,
+        result_format: ResultFormat = "JSON",
+        transaction: Transaction | None = None,
+        budgeted: bool = True,
     ) -> str:
-        """Submit a statement; its Id. One ClientToken for all retries: never two statements."""
-        kwargs: dict[str, Any] = {
-            **self._target(),
-            "Sql": sql,
-            "ClientToken": str(uuid.uuid4()),
-        }
+        """Submit a statement; its Id. One ClientToken for all retries: never two statements.
+
+        Inside a transaction (snapshot.py) the statement goes to its session. A `budgeted`
+        statement does not start once the budget is spent (BudgetError).
+        """
+        if budgeted:
+            self.spend.check(what)
+        tx = transaction or self.current_transaction()
+        kwargs: dict[str, Any] = {"Sql": sql, "ClientToken": str(uuid.uuid4())}
+        if tx is not None and tx.session_id is not None:
+            kwargs["SessionId"] = tx.session_id
+        else:
+            kwargs.update(self._target())
+            if tx is not None:
+                kwargs["SessionKeepAliveSeconds"] = tx.keep_alive_seconds
         if result_format == "CSV":
             kwargs["ResultFormat"] = "CSV"
         response = self.call("ExecuteStatement", what, stats, **kwargs)
         stats.add(statements=1)
+        if tx is not None:
+            tx.statements += 1
+            if tx.session_id is None:
+                tx.session_id = str(response["SessionId"])
         return str(response["Id"])
+
+    def execute_ok(
+        self,
+        sql: str,
+        *,
+        what: str,
+        stats: ReadStats,
+        transaction: Transaction | None = None,
+        budgeted: bool = True,
+    ) -> StatementStatus:
+        """Run a statement to its end; StatementError unless it FINISHED."""
+        with self.running(
+            sql, what=what, stats=stats, transaction=transaction, budgeted=budgeted
+        ) as status:
+            return status
 
     def describe(
         self,
@@ -261,6 +348,8 @@ class DataApi:
             result_rows=int(answer.get("ResultRows", -1)),
             result_size=int(answer.get("ResultSize", -1)),
             has_result_set=bool(answer.get("HasResultSet", False)),
+            query_id=_int_or_none(answer.get("RedshiftQueryId")),
+            duration_ns=int(answer.get("Duration", -1)),
         )
 
     def _check(
@@ -341,26 +430,44 @@ class DataApi:
         stats: ReadStats,
         result_format: ResultFormat = "JSON",
         timeout: float | None = None,
+        transaction: Transaction | None = None,
+        budgeted: bool = True,
     ) -> Iterator[StatementStatus]:
         """Execute and wait; yields the FINISHED status; cancels unless it reached an end.
 
         FAILED and ABORTED raise StatementError (ResultLimitError for the Data API's limits).
+        In a transaction, statements run one at a time (a session runs one statement at once).
         """
-        statement_id = self.execute(sql, what=what, stats=stats, result_format=result_format)
-        with self._running_lock:
-            self._running[statement_id] = what
-        ended = False
-        try:
-            status = self.wait(statement_id, what=what, stats=stats, timeout=timeout)
-            ended = True
-            if status.status != "FINISHED":
-                raise self.failure(status, what)
-            yield status
-        finally:
+        tx = transaction or self.current_transaction()
+        with tx.lock if tx is not None else contextlib.nullcontext():
+            statement_id = self.execute(
+                sql,
+                what=what,
+                stats=stats,
+                result_format=result_format,
+                transaction=tx,
+                budgeted=budgeted,
+            )
             with self._running_lock:
-                self._running.pop(statement_id, None)
-            if not ended:
-                self.cancel(statement_id, what=what, stats=stats)
+                self._running[statement_id] = what
+            ended = False
+            try:
+                status = self.wait(statement_id, what=what, stats=stats, timeout=timeout)
+                ended = True
+                self.spend.add(status.query_id, status.duration_ns)
+            finally:
+                with self._running_lock:
+                    self._running.pop(statement_id, None)
+                if not ended:
+                    self.cancel(statement_id, what=what, stats=stats)
+            if status.status != "FINISHED":
+                failure = self.failure(status, what)
+                if tx is not None and tx.session_id and isinstance(failure, ResultLimitError):
+                    # The caller reads on another way (UNLOAD, key chunks): it needs a live
+                    # transaction, and Redshift ended this one with the failed statement.
+                    restart(self, tx, what=what, stats=stats)
+                raise failure
+        yield status
 
     def cancel_running(self, stats: ReadStats) -> int:
         """Cancel every statement a `running()` block waits on; their waits then end ABORTED.
@@ -470,6 +577,27 @@ class DataApi:
             if isinstance(cause, ClientError) and error_code(cause) == "ResourceNotFoundException":
                 return None
             raise
+
+
+def limiter_for(connection: RedshiftServerlessConfig) -> Limiter:
+    """The connection's rate limiter: the machine-wide file bucket of its account and region,
+    or (with `rate_limits.shared: false`) one of this process only."""
+    limits = connection.rate_limits
+    rates = {**DATA_API_RATES, **limits.rates()}
+    if not limits.shared:
+        return RateLimiter(rates=rates) if rates != DATA_API_RATES else shared_rate_limiter()
+    account = connection.role_arn.split(":")[4]
+    return shared_file_limiter(account, connection.region, rates, endpoint=_endpoint_of_data_api())
+
+
+def _endpoint_of_data_api() -> str | None:
+    """A Data API endpoint set in AWS's configuration variables (a stand-in, a VPC endpoint):
+    its quota is its own, not the public endpoint's of the same account and region."""
+    return os.environ.get("AWS_ENDPOINT_URL_REDSHIFT_DATA") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) else None
 
 
 def _botocore_retries(response: dict[str, Any]) -> int:

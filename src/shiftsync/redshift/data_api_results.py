@@ -217,10 +217,16 @@ def field_value(field_union: dict[str, Any], *, what: str) -> Any:
 
 
 def query_rows(
-    api: DataApi, sql: str, *, what: str, stats: ReadStats, timeout: float | None = None
+    api: DataApi,
+    sql: str,
+    *,
+    what: str,
+    stats: ReadStats,
+    timeout: float | None = None,
+    budgeted: bool = True,
 ) -> list[tuple[Any, ...]]:
     """Run a small statement with the JSON result format; every row as a tuple of values."""
-    with api.running(sql, what=what, stats=stats, timeout=timeout) as status:
+    with api.running(sql, what=what, stats=stats, timeout=timeout, budgeted=budgeted) as status:
         if not status.has_result_set:
             return []
         rows: list[tuple[Any, ...]] = []

@@ -193,6 +193,14 @@ class RateLimiter:
         """Wait for a slot for one call of `operation`; returns the seconds waited."""
         return self.bucket(operation).acquire()
 
+    def throttled(self, operation: str) -> None:
+        """AWS throttled `operation`: halve its rate in this process (to a tenth at least)."""
+        bucket = self.bucket(operation)
+        name = SAME_QUOTA.get(operation, operation)
+        floor = self.rates.get(name, self.default_rate) / 10
+        with bucket._lock:
+            bucket.rate = max(floor, bucket.rate / 2)
+
 
 _shared: RateLimiter | None = None
 _shared_lock = threading.Lock()

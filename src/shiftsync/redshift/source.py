@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -38,7 +39,9 @@ from shiftsync.redshift.plan import (
     initial_chunks,
     unload_blocker,
 )
-from shiftsync.redshift.retry import PollPolicy, RateLimiter, RetryPolicy
+from shiftsync.redshift.rate_limit import Limiter
+from shiftsync.redshift.retry import PollPolicy, RetryPolicy
+from shiftsync.redshift.snapshot import DEFAULT_KEEP_ALIVE_SECONDS, Transaction, transaction
 from shiftsync.redshift.sql import build_select_sql
 from shiftsync.redshift.staging import StagedObject, StagingBucket, find_staged
 from shiftsync.redshift.stats import ReadStats
@@ -68,7 +71,7 @@ class RedshiftSource:
         run_id: str | None = None,
         retry: RetryPolicy | None = None,
         polling: PollPolicy | None = None,
-        limiter: RateLimiter | None = None,
+        limiter: Limiter | None = None,
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
         prefetch: bool = True,
         part_concurrency: int = PART_CONCURRENCY,
@@ -379,11 +382,34 @@ class RedshiftSource:
             info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
         )
 
+    # -- snapshots -------------------------------------------------------------------------------
+    def snapshot(
+        self, what: str, *, shared: bool = False, keep_alive_seconds: int | None = None
+    ) -> AbstractContextManager[Transaction]:
+        """One Redshift transaction for every statement inside the block (snapshot.py): of the
+        calling thread, or of every thread (`shared`)."""
+        return transaction(
+            self.api,
+            what=what,
+            stats=self.catalog_stats,
+            shared=shared,
+            keep_alive_seconds=keep_alive_seconds or DEFAULT_KEEP_ALIVE_SECONDS,
+        )
+
     # -- statements ------------------------------------------------------------------------------
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         """Run a small statement (JSON result format); rows of Python values (str for
         numerics and timestamps, as the Data API gives them)."""
         return query_rows(self.api, sql, what="query", stats=self.catalog_stats)
+
+    def query_unbudgeted(self, sql: str) -> list[tuple[Any, ...]]:
+        """`query`, even once the budget is spent (what the run cost, after its tables)."""
+        return query_rows(self.api, sql, what="query", stats=self.catalog_stats, budgeted=False)
+
+    def set_budget(self, seconds: float | None, owner: str) -> None:
+        """No statement starts once this source's statements have run `seconds` (spend.py)."""
+        self.api.spend.budget_seconds = seconds
+        self.api.spend.budget_owner = owner
 
     def interrupt(self) -> None:
         """Stop the statements every thread of this source waits on (the run is stopping)."""

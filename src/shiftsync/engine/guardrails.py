@@ -1,0 +1,116 @@
+"""Cost guardrails of a sync: its run window, its compute budget, and what a run spent.
+
+- `only_between: HH:MM-HH:MM` (UTC): outside the window a run is refused before it starts
+  (OutsideWindowError, exit code 5); nothing is read, written or recorded.
+- `max_compute_seconds`: the source stops starting statements once its statements have run
+  that long (redshift/spend.py); tables not finished fail with a BudgetError.
+- After the tables, `run_cost` asks SYS_QUERY_HISTORY what the run's statements cost (by
+  query id), and SYS_SERVERLESS_USAGE what the workgroup was charged meanwhile where the role
+  may read it (superusers only on AWS); the run record keeps both.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from shiftsync.config import SyncConfig
+from shiftsync.config.validators import parse_window
+from shiftsync.errors import OutsideWindowError, ShiftsyncError
+
+log = logging.getLogger("shiftsync.engine")
+
+# Query ids per SYS_QUERY_HISTORY statement: well inside the Data API's 100 KB of SQL.
+IDS_PER_QUERY: Final = 2000
+
+
+def inside_window(window: str, now: datetime) -> bool:
+    start, end = parse_window(window)
+    minute = now.astimezone(UTC).hour * 60 + now.astimezone(UTC).minute
+    if start < end:
+        return start <= minute < end
+    return minute >= start or minute < end
+
+
+def check_window(sync_name: str, sync: SyncConfig, now: datetime | None = None) -> None:
+    """OutsideWindowError when the sync may not run now."""
+    window = sync.only_between
+    if window is None:
+        return
+    now = now or datetime.now(UTC)
+    if inside_window(window, now):
+        return
+    raise OutsideWindowError(
+        f"sync {sync_name} may run only between {window.replace('-', ' and ')} UTC "
+        f"(only_between), and it is {now.astimezone(UTC):%H:%M} UTC now: nothing was run",
+        fix=f"run it inside the window, or change syncs.{sync_name}.only_between in shiftsync.yaml",
+    )
+
+
+def history_sql(query_ids: Sequence[int]) -> str:
+    """The run's statements in SYS_QUERY_HISTORY (ids are integers: nothing to quote)."""
+    listed = ", ".join(str(int(i)) for i in query_ids)
+    return (
+        "SELECT count(*), sum(execution_time), sum(elapsed_time), sum(queue_time)\n"
+        f"FROM sys_query_history\nWHERE query_id IN ({listed})"
+    )
+
+
+def usage_sql(started: datetime, ended: datetime) -> str:
+    """The workgroup's usage over the run's minutes (timestamps as literals of our making)."""
+    low = started.astimezone(UTC).replace(second=0, microsecond=0, tzinfo=None)
+    high = ended.astimezone(UTC).replace(tzinfo=None)
+    return (
+        "SELECT sum(compute_seconds), sum(charged_seconds)\nFROM sys_serverless_usage\n"
+        f"WHERE end_time > '{low:%Y-%m-%d %H:%M:%S}' AND start_time <= '{high:%Y-%m-%d %H:%M:%S}'"
+    )
+
+
+def run_cost(source: Any, started: datetime, ended: datetime) -> dict[str, Any] | None:
+    """What Redshift spent on the run's statements, or None if the source cannot say."""
+    spend = getattr(getattr(source, "api", None), "spend", None)
+    query = getattr(source, "query_unbudgeted", None)
+    if spend is None or query is None:
+        return None
+    cost: dict[str, Any] = {
+        "statements": spend.statements,
+        "describe_seconds": round(spend.seconds, 3),
+        "budget_seconds": spend.budget_seconds,
+        "refused_statements": spend.refused,
+        "notes": [],
+    }
+    ids = list(spend.query_ids)
+    found = execution = elapsed = 0
+    try:
+        for first in range(0, len(ids), IDS_PER_QUERY):
+            row = query(history_sql(ids[first : first + IDS_PER_QUERY]))[0]
+            found += int(row[0] or 0)
+            execution += int(row[1] or 0)
+            elapsed += int(row[2] or 0)
+        cost["compute_seconds"] = round(execution / 1e6, 3)
+        cost["elapsed_seconds"] = round(elapsed / 1e6, 3)
+        cost["source"] = "sys_query_history"
+        if found < len(ids):
+            cost["notes"].append(
+                f"SYS_QUERY_HISTORY holds {found} of the run's {len(ids)} statements yet "
+                "(it fills with a delay)"
+            )
+    except ShiftsyncError as error:
+        log.info("SYS_QUERY_HISTORY could not be read: %s", error)
+        cost["compute_seconds"] = cost["describe_seconds"]
+        cost["source"] = "describe_statement"
+        cost["notes"].append(f"SYS_QUERY_HISTORY could not be read ({error.message})")
+    try:
+        used, charged = query(usage_sql(started, ended))[0]
+        cost["serverless_rpu_seconds"] = None if used is None else float(used)
+        cost["serverless_charged_rpu_seconds"] = None if charged is None else int(charged)
+    except ShiftsyncError as error:
+        cost["notes"].append(
+            f"the workgroup's usage (SYS_SERVERLESS_USAGE) is for superusers only: {error.message}"
+        )
+    return cost
+
+
+__all__ = ["check_window", "history_sql", "inside_window", "run_cost", "usage_sql"]

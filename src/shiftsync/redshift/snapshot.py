@@ -1,0 +1,106 @@
+"""One snapshot per read: a Data API session holding one Redshift transaction.
+
+The Data API runs each ExecuteStatement on a connection of its own, so two statements see two
+snapshots: a table written during a read gives rows, high-water mark and verification figures
+from different moments. A session (`SessionKeepAliveSeconds` on the first statement, then
+`SessionId` on each next one) is one connection, so `BEGIN` … `COMMIT` sent as separate
+statements form one transaction, and Redshift (serializable isolation) runs every statement of
+it on the snapshot its first statement took. That needs no IAM action beyond ExecuteStatement;
+BatchExecuteStatement would give one transaction too, but it is a tenth action, and a batch
+cannot hand rows back between its statements (see docs/syncs.md).
+
+A session runs one statement at a time: statements of a transaction are serialised here (the
+Data API refuses a second one rather than queue it). Result pages of a finished statement are
+read outside that lock, as the session is free again once the statement finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+from shiftsync.errors import ShiftsyncError
+
+if TYPE_CHECKING:
+    from shiftsync.redshift.data_api import DataApi
+    from shiftsync.redshift.stats import ReadStats
+
+log = logging.getLogger("shiftsync.redshift")
+
+# How long the Data API keeps the session after each statement: the longest pause between two
+# statements of one read (its pages streamed into the destination) must fit in it. An idle
+# session costs no compute but counts against the workgroup's 500 open sessions until it ends.
+DEFAULT_KEEP_ALIVE_SECONDS: Final = 900
+
+
+@dataclass
+class Transaction:
+    """An open transaction in a Data API session; `session_id` is set by its BEGIN."""
+
+    keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS
+    session_id: str | None = None
+    statements: int = 0
+    # How many times a failed statement ended the transaction and it began again.
+    restarts: int = 0
+    # Re-entrant: restarting the transaction runs statements while one holds the lock.
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+
+@contextmanager
+def transaction(
+    api: DataApi,
+    *,
+    what: str,
+    stats: ReadStats,
+    keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS,
+    shared: bool = False,
+) -> Iterator[Transaction]:
+    """BEGIN in a new session; every statement the calling thread (every thread, `shared`)
+    runs through `api` inside the block joins the transaction; COMMIT at the end (ROLLBACK
+    when the block failed: nothing was written, it only ends the snapshot)."""
+    tx = Transaction(keep_alive_seconds=keep_alive_seconds)
+    api.execute_ok("BEGIN", what=what, stats=stats, transaction=tx)
+    # From here the transaction must end, budget or not: COMMIT and ROLLBACK are not counted.
+    previous = api.bind_transaction(tx, shared=shared)
+    ok = False
+    try:
+        yield tx
+        ok = True
+    finally:
+        api.bind_transaction(previous, shared=shared)
+        try:
+            # Submitted, not waited for: the transaction only read, so its end changes nothing
+            # but to release the snapshot early (else the session's expiry rolls it back).
+            api.execute(
+                "COMMIT" if ok else "ROLLBACK",
+                what=what,
+                stats=stats,
+                transaction=tx,
+                budgeted=False,
+            )
+        except ShiftsyncError as error:
+            log.info("ending the transaction of %s failed: %s", what, error)
+
+
+def restart(api: DataApi, tx: Transaction, *, what: str, stats: ReadStats) -> None:
+    """Begin the transaction again in its session, after a failed statement ended it.
+
+    Redshift aborts a transaction whose statement fails; a read that goes on after such a
+    failure (a result too big for the Data API, read again by UNLOAD or in key chunks) needs
+    a live one. Its later statements see a later snapshot, the same one for the rest of the
+    read and the verification; `tx.restarts` and a note on the read say so.
+    """
+    api.execute_ok("ROLLBACK", what=what, stats=stats, transaction=tx, budgeted=False)
+    api.execute_ok("BEGIN", what=what, stats=stats, transaction=tx, budgeted=False)
+    tx.restarts += 1
+    stats.note(
+        "a statement failed inside the read's transaction: the transaction began again, so "
+        "what follows reads a later snapshot"
+    )
+
+
+__all__ = ["DEFAULT_KEEP_ALIVE_SECONDS", "Transaction", "restart", "transaction"]

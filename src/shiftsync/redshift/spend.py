@@ -1,0 +1,57 @@
+"""What a run's statements cost Redshift, and the budget that stops new ones.
+
+Each statement's Redshift query id and run time (DescribeStatement's RedshiftQueryId and
+Duration) are kept as it ends. The budget (`max_compute_seconds` of a sync) counts those run
+times: once they pass it, no new statement starts, and the read that wanted one fails with a
+message that says so. The exact figures come afterwards from SYS_QUERY_HISTORY
+(engine/cost.py); Duration is what is known at once.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+
+from shiftsync.errors import BudgetError
+
+
+@dataclass
+class Spend:
+    """The statements of one source (one run), thread-safe."""
+
+    budget_seconds: float | None = None
+    budget_owner: str = "the sync"
+    query_ids: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    statements: int = 0
+    refused: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, query_id: int | None, duration_ns: int) -> None:
+        with self._lock:
+            self.statements += 1
+            if query_id is not None and query_id >= 0:
+                self.query_ids.append(query_id)
+            if duration_ns > 0:
+                self.seconds += duration_ns / 1e9
+
+    def check(self, what: str) -> None:
+        """BudgetError when the budget is spent: no new statement may start."""
+        budget = self.budget_seconds
+        if budget is None:
+            return
+        with self._lock:
+            spent = self.seconds
+            if spent < budget:
+                return
+            self.refused += 1
+        raise BudgetError(
+            f"{what}: not started: the statements of {self.budget_owner} have run "
+            f"{spent:.1f} s, past its budget (max_compute_seconds: {budget:g}); no new "
+            "statement starts in this run, and nothing half-read is committed",
+            fix="raise max_compute_seconds in the sync, or copy fewer or smaller tables (a "
+            "filter, incremental mode) per run",
+        )
+
+
+__all__ = ["Spend"]
