@@ -18,6 +18,7 @@ from shiftsync.destinations.base import Destination
 from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import RunRecord, RunStore
 from shiftsync.redshift.catalog import TableInfo, TableRef
+from shiftsync.redshift.data_api import StatementListener
 from shiftsync.redshift.plan import ReadPlan
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
@@ -60,6 +61,12 @@ class Source(Protocol):
 
     def delete_run_staging(self, run_id: str) -> int:
         """Delete what a run staged for UNLOAD (a killed run's files); how many objects."""
+
+    def watch_statements(self, listener: StatementListener | None) -> None:
+        """Tell `listener` of every statement the source submits and of its end."""
+
+    def settle_statements(self, statement_ids: Sequence[str]) -> list[str]:
+        """Cancel, or wait out, a killed run's statements still running; those that may be."""
 
 
 @dataclass

@@ -48,6 +48,7 @@ from shiftsync.engine.pause import PausePoint as PausePoint
 from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
+from shiftsync.engine.statement_journal import StatementJournal
 from shiftsync.engine.table_sync import _ref, _TableSync
 from shiftsync.errors import EXIT_ACCESS, EXIT_FAILED, EXIT_OK, AccessError, ShiftsyncError
 from shiftsync.workspace import Workspace
@@ -147,6 +148,10 @@ def run_sync(
         try:
             if source is None:
                 source = _build_source(workspace, connection, record.run_id, sync, options)
+            if store is not None:
+                journal = StatementJournal(store.folder, record.run_id)
+                source.watch_statements(journal)
+                stack.callback(journal.close)
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.errors import ConfigError
 from shiftsync.redshift.catalog import TableInfo, TableRef
+from shiftsync.redshift.data_api import StatementListener
 from shiftsync.redshift.plan import ReadPlan
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.redshift.stats import ReadStats
@@ -173,6 +174,13 @@ class RaySource:
 
     def delete_run_staging(self, run_id: str) -> int:
         return self.local.delete_run_staging(run_id)
+
+    def watch_statements(self, listener: StatementListener | None) -> None:
+        # Only the driver's statements (catalog, counts): the workers' run in other processes.
+        self.local.watch_statements(listener)
+
+    def settle_statements(self, statement_ids: Sequence[str]) -> list[str]:
+        return self.local.settle_statements(statement_ids)
 
     def interrupt(self) -> None:
         with self._lock:

@@ -17,10 +17,10 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 from botocore import xform_name
 from botocore.exceptions import (
@@ -80,6 +80,16 @@ DEFAULT_STATEMENT_TIMEOUT: Final = 86_400.0
 CANCEL_SETTLE_SECONDS: Final = 10.0
 
 
+class StatementListener(Protocol):
+    """Told of each statement a `running()` block submits and of its end, so that a run can
+    record them (a killed run's statements are cancelled by the next run before its staging
+    is deleted)."""
+
+    def submitted(self, statement_id: str) -> None: ...
+
+    def ended(self, statement_id: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class StatementStatus:
     """What DescribeStatement says of a statement."""
@@ -117,6 +127,7 @@ class DataApi:
         # Statements a `running()` block waits on, so Ctrl-C can cancel them from another thread.
         self._running: dict[str, str] = {}
         self._running_lock = threading.Lock()
+        self.listener: StatementListener | None = None
 
     @property
     def db_user(self) -> str:
@@ -301,8 +312,9 @@ class DataApi:
                 fix="read less at once (a filter, fewer columns) or read with UNLOAD",
             ) from error
 
-    def cancel(self, statement_id: str, *, what: str, stats: ReadStats) -> None:
-        """Best effort: cancel, then wait briefly until the statement has stopped."""
+    def cancel(self, statement_id: str, *, what: str, stats: ReadStats) -> bool:
+        """Best effort: cancel, then wait briefly until the statement has stopped. True once
+        it has (False: it may still be running)."""
         try:
             self.call("CancelStatement", what, stats, Id=statement_id)
             stats.add(cancelled=1)
@@ -317,6 +329,33 @@ class DataApi:
             )
         except (PollTimeout, ShiftsyncError) as error:
             log.warning("statement %s of %s may still be running: %s", statement_id, what, error)
+            return False
+        return True
+
+    def settle(self, statement_ids: Sequence[str], *, what: str, stats: ReadStats) -> list[str]:
+        """Cancel those of `statement_ids` still running (another process's, which died) and
+        wait until they stop; the ids that may still be running. A statement the Data API no
+        longer knows (its 24 hours are over) has ended."""
+        unsettled: list[str] = []
+        for statement_id in statement_ids:
+            try:
+                status = self.describe(
+                    statement_id,
+                    what=what,
+                    stats=stats,
+                    passthrough=frozenset({"ResourceNotFoundException"}),
+                )
+            except ClientError:
+                continue
+            except ShiftsyncError as error:
+                log.warning("statement %s of %s: %s", statement_id, what, error)
+                unsettled.append(statement_id)
+                continue
+            if status.status in TERMINAL:
+                continue
+            if not self.cancel(statement_id, what=what, stats=stats):
+                unsettled.append(statement_id)
+        return unsettled
 
     def _terminal_or_none(
         self, statement_id: str, what: str, stats: ReadStats
@@ -339,6 +378,9 @@ class DataApi:
         FAILED and ABORTED raise StatementError (ResultLimitError for the Data API's limits).
         """
         statement_id = self.execute(sql, what=what, stats=stats, result_format=result_format)
+        listener = self.listener
+        if listener is not None:
+            listener.submitted(statement_id)
         with self._running_lock:
             self._running[statement_id] = what
         ended = False
@@ -352,7 +394,9 @@ class DataApi:
             with self._running_lock:
                 self._running.pop(statement_id, None)
             if not ended:
-                self.cancel(statement_id, what=what, stats=stats)
+                ended = self.cancel(statement_id, what=what, stats=stats)
+            if ended and listener is not None:
+                listener.ended(statement_id)
 
     def cancel_running(self, stats: ReadStats) -> int:
         """Cancel every statement a `running()` block waits on; their waits then end ABORTED.

@@ -25,7 +25,7 @@ from shiftsync.errors import ConfigError, ResultLimitError, ShiftsyncError, Sour
 from shiftsync.redshift import catalog
 from shiftsync.redshift.catalog import TableInfo, TableRef, column_problem
 from shiftsync.redshift.chunked import MAX_CHUNK_DEPTH, read_chunked
-from shiftsync.redshift.data_api import DEFAULT_STATEMENT_TIMEOUT, DataApi
+from shiftsync.redshift.data_api import DEFAULT_STATEMENT_TIMEOUT, DataApi, StatementListener
 from shiftsync.redshift.data_api_errors import ROW_SIZE_MESSAGE
 from shiftsync.redshift.data_api_results import execute_statement, query_rows, read_select
 from shiftsync.redshift.plan import (
@@ -367,6 +367,16 @@ class RedshiftSource:
     def interrupt(self) -> None:
         """Stop the statements every thread of this source waits on (the run is stopping)."""
         self.api.cancel_running(self.catalog_stats)
+
+    def watch_statements(self, listener: StatementListener | None) -> None:
+        """Tell `listener` of every statement this source submits and of its end."""
+        self.api.listener = listener
+
+    def settle_statements(self, statement_ids: Sequence[str]) -> list[str]:
+        """Cancel (or wait out) a killed run's statements that still run; those that may."""
+        return self.api.settle(
+            statement_ids, what="statements of an interrupted run", stats=self.catalog_stats
+        )
 
     def execute(self, sql: str) -> int:
         """Run a statement without a result set; the rows it affected."""
