@@ -14,6 +14,7 @@ import pyarrow as pa
 
 from shiftsync.destinations.base import Load, LoadMode, LoadSpec
 from shiftsync.engine.pause import debug_pause
+from shiftsync.engine.range_resume import TableCheckpoint, previous_progress
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
 from shiftsync.engine.selection import TableJob, TablePlan, load_schema, resolve_table, shape_batch
@@ -105,10 +106,13 @@ class _TableSync:
             state_key=job.state_key,
         )
         ctx.observer.table_started(table)
+        checkpoint = TableCheckpoint(
+            ctx, table, previous_progress(ctx.store, ctx.sync_name, ctx.record.run_id, job.name)
+        )
         load = destination.start_load(spec)
         try:
             if window.read:
-                self.copy(info, plan, schema, load, window.where)
+                self.copy(info, plan, schema, load, window.where, checkpoint)
             debug_pause("before_commit", job.name, stop=self.ctx.stop)
             state = TableState(
                 mode=job.mode,
@@ -121,6 +125,7 @@ class _TableSync:
         except BaseException:
             load.abort()
             raise
+        checkpoint.release()
         table.update(
             rows=outcome.rows_written if window.read else 0,
             bytes=self.bytes,
@@ -228,6 +233,7 @@ class _TableSync:
         schema: pa.Schema,
         load: Load,
         where: str | None,
+        checkpoint: TableCheckpoint | None = None,
     ) -> None:
         job = self.job
         batches = self.ctx.source.read(
@@ -236,6 +242,7 @@ class _TableSync:
             where=where,
             method=job.method,
             progress=self.progress,
+            checkpoint=checkpoint,
         )
         first = True
         try:

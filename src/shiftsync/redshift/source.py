@@ -36,6 +36,12 @@ from shiftsync.redshift.plan import (
     initial_chunks,
     unload_blocker,
 )
+from shiftsync.redshift.ranged import (
+    RangeCheckpoint,
+    delete_range_area,
+    range_count,
+    read_ranged,
+)
 from shiftsync.redshift.retry import PollPolicy, RateLimiter, RetryPolicy
 from shiftsync.redshift.sql import build_select_sql
 from shiftsync.redshift.staging import StagedObject, StagingBucket, find_staged
@@ -171,20 +177,24 @@ class RedshiftSource:
         where: str | None = None,
         method: Method = "auto",
         progress: Progress | None = None,
+        checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """The table's rows as record batches with the contract's schema (at least one batch).
 
         `columns` picks and orders columns (default: all); `where` is a SQL condition built
         with shiftsync.redshift.sql (quoted identifiers and literals). `progress(rows, bytes)`
-        is called with each batch's increment (bytes in Arrow memory). The choices are checked
-        now; the reading happens as the iterator is consumed.
+        is called with each batch's increment (bytes in Arrow memory). With a `checkpoint`, a
+        table read with UNLOAD whose estimate passes `unload.range_mb` is read over key ranges
+        that a later read resumes (ranged.py; the caller then deletes the staged ranges with
+        `delete_range_area`). The choices are checked now; the reading happens as the
+        iterator is consumed.
         """
         selected = self._selected(info, columns)
         plan = self.plan(info, method, columns=selected)
         requested = method if method != "auto" else self.connection.method
         stats = ReadStats(method=plan.method)
         self._local.stats = stats
-        return self._batches(info, selected, where, plan, requested, progress, stats)
+        return self._batches(info, selected, where, plan, requested, progress, stats, checkpoint)
 
     def _selected(self, info: TableInfo, names: Sequence[str] | None) -> tuple[Column, ...]:
         table = str(info.ref)
@@ -228,10 +238,11 @@ class RedshiftSource:
         requested: str,
         progress: Progress | None,
         stats: ReadStats,
+        checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
         produced = False
         if plan.method == "unload":
-            batches = self._read_unload(info, columns, where, progress, stats)
+            batches = self._read_unload(info, columns, where, progress, stats, checkpoint)
         else:
             batches = self._read_data_api(info, columns, where, plan, requested, progress, stats)
         for batch in batches:
@@ -353,7 +364,24 @@ class RedshiftSource:
         where: str | None,
         progress: Progress | None,
         stats: ReadStats,
+        checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
+        unload = self.connection.unload
+        parts = range_count(info.estimated_bytes, unload.range_mb if unload else None)
+        key = chunk_key(info.columns, info.primary_key)
+        if checkpoint is not None and parts > 1 and key is not None:
+            stats.method = "unload"
+            return read_ranged(
+                self.unload_reader,
+                info,
+                columns,
+                where=where,
+                key=key,
+                parts=parts,
+                checkpoint=checkpoint,
+                stats=stats,
+                progress=progress,
+            )
         return self.unload_reader.read_table(
             info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
         )
@@ -416,6 +444,14 @@ class RedshiftSource:
         return bucket.delete_prefix(
             unload.bucket, f"{unload.prefix}{run_id}/", stats=self.catalog_stats
         )
+
+    def delete_range_area(self, area: str) -> int:
+        """Delete a ranged read's staged files (its checkpoint's `area`) once its table is
+        committed; how many objects."""
+        unload = self.connection.unload
+        if unload is None:
+            return 0
+        return delete_range_area(self.unload_reader, unload, area, self.catalog_stats)
 
     def cleanup_staged(self, *, older_than_hours: float = 24) -> int:
         """Delete staged UNLOAD objects older than the age (a crashed run's); how many."""
