@@ -118,3 +118,47 @@ def test_a_killed_ranged_read_resumes_with_the_ranges_left(
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(unloads_of(standin, table) - before - killed - resumed) == RANGES
     assert staged_keys(s3, info.bucket) == []
+
+
+def test_a_failed_ranged_read_keeps_its_ranges_for_the_next_run(
+    tmp_path: Path,
+    standin: StandIn,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+    s3: Any,
+) -> None:
+    table = copies("sales", "rangedfail")
+    admin.execute(f'ANALYZE public."{table}"')
+    folder = tmp_path / "ws"
+    workspace = ranged_workspace(folder, info, table, 0)
+    estimate = RedshiftSource.from_workspace(workspace).describe(f"public.{table}").estimated_bytes
+    assert estimate is not None
+    ranged_workspace(folder, info, table, estimate / RANGES / MIB * 1.01)
+    env = cli_env(info)
+    # The second range (the first with both bounds) fails once.
+    fault = standin.faults.add(
+        "fail_statement", sql=rf"UNLOAD .*{table}.*>=.* AND .*<", message="disk full"
+    )
+
+    before = unloads_of(standin, table)
+    failed = run_cli(folder, env, "--json")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert standin.faults.counts()[fault] == 1
+    (entry,) = json.loads(failed.stdout)["tables"]
+    assert entry["status"] == "failed"
+    assert list(entry["ranges"]["done"]) == ["0"]
+    first = unloads_of(standin, table) - before
+    assert len(first) == 2  # range 0, then range 1 which failed
+    # Kept for the next run: the finished range's files.
+    assert staged_keys(s3, info.bucket) != []
+
+    rerun = run_cli(folder, env, "--json")
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert len(unloads_of(standin, table) - before - first) == RANGES - 1
+    destination = open_destination(Workspace(folder))
+    try:
+        assert_same_table(admin, destination, table, table)
+    finally:
+        destination.close()
+    assert staged_keys(s3, info.bucket) == []
