@@ -31,10 +31,12 @@ demo: $(STAMP)
 
 bench: $(STAMP)
 	SHIFTSYNC_EXTRAS=dev,peer bash scripts/bootstrap.sh
+	$(BIN)/python -m bench.peers --install
 	$(BIN)/python -m bench
 
 bench-large: $(STAMP)
 	SHIFTSYNC_EXTRAS=dev,peer bash scripts/bootstrap.sh
+	$(BIN)/python -m bench.peers --install
 	$(BIN)/python -m bench --large
 
 clean:

@@ -60,6 +60,10 @@ RUN_ORDER: Final = (
     "shiftsync-unload-duckdb",
     "shiftsync-csv-arrow",
     "awswrangler-pandas",
+    "shiftsync-unload-postgres",
+    "dlt-connectorx-duckdb",
+    "dlt-pyarrow-duckdb",
+    "sling-postgres",
 )
 CLIENT_RATE: Final = 200
 SERVER_RATE: Final = 100
