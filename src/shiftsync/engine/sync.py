@@ -204,6 +204,7 @@ def _build_source(
     options: SyncOptions,
 ) -> Source:
     from shiftsync.aws.session import AssumedRoleSession
+    from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
     from shiftsync.redshift.source import RedshiftSource
 
     session = AssumedRoleSession(
@@ -212,7 +213,12 @@ def _build_source(
         connection.region,
         duration_seconds=connection.session_duration_seconds,
     )
-    local = RedshiftSource(connection, session, run_id=run_id)
+    local = RedshiftSource(
+        connection,
+        session,
+        run_id=run_id,
+        csv_dialect_cache=workspace.dot_dir / CSV_DIALECT_CACHE,
+    )
     if (options.executor or sync.executor) != "ray":
         return local
     from shiftsync.executors.ray_source import RaySource, ray_address
