@@ -66,6 +66,10 @@ RUN_ORDER: Final = (
     "snapshot-none-unload",
     "snapshot-table-unload",
     "snapshot-consistent-unload",
+    "shiftsync-unload-postgres",
+    "dlt-connectorx-duckdb",
+    "dlt-pyarrow-duckdb",
+    "sling-postgres",
 )
 # What one snapshot per read costs is measured on the sales tables only.
 SNAPSHOT_CASES: Final = frozenset(c for c in RUN_ORDER if c.startswith("snapshot-"))

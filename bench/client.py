@@ -19,6 +19,7 @@ import json
 import os
 import resource
 import shutil
+import subprocess
 import sys
 import time
 import uuid
@@ -75,6 +76,9 @@ class Outcome:
     # For floor-statement cases: the statement's own duration, as DescribeStatement reports it.
     server_seconds: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A peer run as a child process: its own CPU and peak RSS (getrusage RUSAGE_CHILDREN).
+    child_cpu_s: float | None = None
+    child_peak_rss_mb: float | None = None
 
 
 @dataclass(frozen=True)
@@ -143,6 +147,8 @@ def measure(
         wall = time.perf_counter() - wall_start
         cpu = cpu_seconds() - cpu_start
     peak = peak_rss_mb()
+    if outcome.child_cpu_s is not None and outcome.child_peak_rss_mb is not None:
+        cpu, peak = outcome.child_cpu_s, outcome.child_peak_rss_mb
     if prepared.after is not None:
         prepared.after(outcome)
     return Measurement(
@@ -162,6 +168,9 @@ def measure(
 # --- shared set-up (outside the measured section) -------------------------------------------
 
 
+DUCKDB_DESTINATION: Final = "    type: duckdb\n    path: bench.duckdb\n"
+
+
 def workspace_yaml(
     info: StandInAccess,
     *,
@@ -169,8 +178,10 @@ def workspace_yaml(
     result_format: str,
     include: str,
     snapshot: str | None = None,
+    destination: str = DUCKDB_DESTINATION,
 ) -> str:
-    """shiftsync.yaml for one table, one method, into a DuckDB file beside it."""
+    """shiftsync.yaml for one table, one method, into a DuckDB file beside it (or into
+    `destination`: the destination's keys, indented by four spaces)."""
     return (
         "connections:\n"
         f"  {CONNECTION}:\n"
@@ -186,8 +197,7 @@ def workspace_yaml(
         f"      prefix: {STAGING_PREFIX}\n"
         "destinations:\n"
         f"  {DESTINATION}:\n"
-        "    type: duckdb\n"
-        "    path: bench.duckdb\n"
+        f"{destination}"
         "syncs:\n"
         f"  {SYNC}:\n"
         f"    source: {CONNECTION}\n"
@@ -200,7 +210,12 @@ def workspace_yaml(
 
 
 def make_workspace(
-    context: CaseContext, *, method: str, result_format: str, snapshot: str | None = None
+    context: CaseContext,
+    *,
+    method: str,
+    result_format: str,
+    snapshot: str | None = None,
+    destination: str = DUCKDB_DESTINATION,
 ) -> Path:
     from shiftsync.workspace import Workspace
 
@@ -213,6 +228,7 @@ def make_workspace(
             result_format=result_format,
             include=context.name,
             snapshot=snapshot,
+            destination=destination,
         )
     )
     dot = folder / ".shiftsync"
@@ -252,17 +268,31 @@ def select_sql(info: TableInfo, method: Literal["data_api", "unload"]) -> str:
 
 
 def _sync_case(
-    method: str, result_format: str, *, snapshot: str | None = None, verify: bool = False
+    method: str,
+    result_format: str,
+    *,
+    snapshot: str | None = None,
+    verify: bool = False,
+    postgres: bool = False,
 ) -> Callable[[CaseContext], Prepared]:
-    """End to end into DuckDB, as `shiftsync sync` does it (verification off unless `verify`:
-    it reads the table a second time on both sides). `snapshot` sets the sync's snapshot."""
+    """End to end into DuckDB (or, with `postgres`, into the PostgreSQL database the Sling
+    case writes to), as `shiftsync sync` does it (verification off unless `verify`: it reads
+    the table a second time on both sides). `snapshot` sets the sync's snapshot."""
 
     def prepare(context: CaseContext) -> Prepared:
         from shiftsync.engine.sync import SyncOptions, run_sync
         from shiftsync.workspace import Workspace
 
+        destination = DUCKDB_DESTINATION
+        if postgres:
+            dsn = peer_database(context.info.postgres_dsn)
+            destination = f"    type: postgres\n    dsn: {dsn}\n    schema: shiftsync_bench\n"
         folder = make_workspace(
-            context, method=method, result_format=result_format, snapshot=snapshot
+            context,
+            method=method,
+            result_format=result_format,
+            snapshot=snapshot,
+            destination=destination,
         )
         # run_sync imports these lazily: imported now, the measured part does not pay for it.
         for module in PRELOADED:
@@ -329,6 +359,137 @@ def _awswrangler(context: CaseContext) -> Prepared:
         return Outcome(rows=len(frame), bytes=0, extra={"dataframe_bytes": memory})
 
     return Prepared(run)
+
+
+# --- the direct-wire peers (bench/peers.py) -------------------------------------------------
+
+PEER_DATABASE: Final = "bench_peers"
+
+
+def peer_database(dsn: str) -> str:
+    """The stand-in's PostgreSQL URL with the database the PostgreSQL targets write to."""
+    base, _, _ = dsn.rpartition("/")
+    return f"{base}/{PEER_DATABASE}"
+
+
+def ensure_peer_database(dsn: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        found = connection.execute(
+            "SELECT 1 FROM pg_database WHERE datname = %s", (PEER_DATABASE,)
+        ).fetchone()
+        if found is None:
+            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PEER_DATABASE)))
+
+
+def run_child(argv: list[str], env: Mapping[str, str], what: str) -> tuple[str, float, float]:
+    """Run a peer; its stdout, CPU seconds and peak RSS (MB) from RUSAGE_CHILDREN (the
+    client starts no other child, so the peak is the peer's)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    done = subprocess.run(
+        argv, env=dict(env), capture_output=True, text=True, check=False, timeout=3600
+    )
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        raise RuntimeError(f"{what} exited with {done.returncode}: {tail}")
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return done.stdout, cpu, after.ru_maxrss / 1024
+
+
+def _dlt_case(backend: str) -> Callable[[CaseContext], Prepared]:
+    """dlt's `sql_table` reading the stand-in's PostgreSQL directly into DuckDB, as a whole
+    process of the peers' interpreter (its imports are in its time)."""
+
+    def prepare(context: CaseContext) -> Prepared:
+        from bench.peers import DLT_SCRIPT, PeersMissing, installed, python_of
+
+        if not installed():
+            raise PeersMissing(python_of().parents[1])
+        script = context.scratch / "dlt_peer.py"
+        script.write_text(DLT_SCRIPT)
+        work = context.scratch / "dlt"
+        argv = [
+            str(python_of()),
+            str(script),
+            context.info.postgres_dsn,
+            context.schema,
+            context.table,
+            backend,
+            str(context.scratch / "dlt_out.duckdb"),
+            str(work),
+        ]
+        env = {**client_env(), "DLT_DATA_DIR": str(work), "RUNTIME__LOG_LEVEL": "WARNING"}
+
+        def run() -> Outcome:
+            stdout, cpu, peak = run_child(argv, env, f"dlt ({backend})")
+            rows = next(
+                int(line.split()[1]) for line in stdout.splitlines() if line.startswith("PEER_ROWS")
+            )
+            return Outcome(rows=rows, child_cpu_s=cpu, child_peak_rss_mb=peak)
+
+        return Prepared(run)
+
+    return prepare
+
+
+def _sling_case(context: CaseContext) -> Prepared:
+    """Sling PostgreSQL → PostgreSQL (its DuckDB target downloads the DuckDB CLI at run time,
+    which an offline machine refuses), full refresh into another database of the same server."""
+    import psycopg
+    from psycopg import sql
+
+    from bench.peers import sling_binary
+
+    binary = sling_binary()
+    source = context.info.postgres_dsn
+    ensure_peer_database(source)
+    target = peer_database(source)
+    target_table = f"sling_{context.table}"
+    quoted = sql.Identifier("public", target_table)
+    with psycopg.connect(target, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(quoted))
+    env = {
+        **client_env(),
+        "SLING_SRC": f"{source}?sslmode=disable",
+        "SLING_TGT": f"{target}?sslmode=disable",
+        "SLING_HOME_DIR": str(context.scratch / "sling"),
+        "SLING_DISABLE_TELEMETRY": "true",
+    }
+    argv = [
+        str(binary),
+        "run",
+        "--src-conn",
+        "SLING_SRC",
+        "--src-stream",
+        context.name,
+        "--tgt-conn",
+        "SLING_TGT",
+        "--tgt-object",
+        f"public.{target_table}",
+        "--mode",
+        "full-refresh",
+    ]
+
+    def run() -> Outcome:
+        _, cpu, peak = run_child(argv, env, "sling")
+        with psycopg.connect(target) as connection:
+            row = connection.execute(sql.SQL("SELECT count(*) FROM {}").format(quoted)).fetchone()
+        return Outcome(rows=int(row[0]) if row else 0, child_cpu_s=cpu, child_peak_rss_mb=peak)
+
+    return Prepared(run)
+
+
+def _shiftsync_postgres(context: CaseContext) -> Prepared:
+    ensure_peer_database(context.info.postgres_dsn)
+    return _sync_case("unload", "csv", postgres=True)(context)
+
+
+def client_env() -> dict[str, str]:
+    """The environment a peer gets: no AWS settings (it reads PostgreSQL only)."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
 
 
 # --- the floor ------------------------------------------------------------------------------
@@ -504,6 +665,10 @@ CASE_FUNCTIONS: Final[Mapping[str, Prepare]] = {
     "shiftsync-unload-duckdb": _sync_case("unload", "csv"),
     "shiftsync-csv-arrow": _to_arrow,
     "awswrangler-pandas": _awswrangler,
+    "shiftsync-unload-postgres": _shiftsync_postgres,
+    "dlt-connectorx-duckdb": _dlt_case("connectorx"),
+    "dlt-pyarrow-duckdb": _dlt_case("pyarrow"),
+    "sling-postgres": _sling_case,
     "floor-statement-csv": _floor_statement,
     "floor-pg-copy": _floor_copy,
     "floor-unload": _floor_unload,

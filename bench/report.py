@@ -41,6 +41,10 @@ CASES: Final[Mapping[str, CaseSpec]] = {
     "shiftsync-unload-duckdb": CaseSpec("shiftsync UNLOAD → DuckDB", "shiftsync"),
     "shiftsync-csv-arrow": CaseSpec("shiftsync Data API CSV → Arrow table", "shiftsync"),
     "awswrangler-pandas": CaseSpec("awswrangler read_sql_query → DataFrame", "peer"),
+    "shiftsync-unload-postgres": CaseSpec("shiftsync UNLOAD → PostgreSQL", "shiftsync"),
+    "dlt-connectorx-duckdb": CaseSpec("dlt sql_table (connectorx), PostgreSQL → DuckDB", "peer"),
+    "dlt-pyarrow-duckdb": CaseSpec("dlt sql_table (pyarrow), PostgreSQL → DuckDB", "peer"),
+    "sling-postgres": CaseSpec("Sling, PostgreSQL → PostgreSQL", "peer"),
     "floor-statement-csv": CaseSpec(
         "floor: CSV statement Duration (DescribeStatement)", "floor", server_timed=True
     ),

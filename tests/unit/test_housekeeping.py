@@ -30,6 +30,9 @@ class NothingStaged:
         self.asked.append(run_id)
         return 0
 
+    def settle_statements(self, statement_ids: list[str]) -> list[str]:
+        raise AssertionError("a run without a statement journal has nothing to settle")
+
 
 def context(store: RunStore) -> Any:
     return SimpleNamespace(

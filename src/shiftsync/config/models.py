@@ -120,6 +120,14 @@ class UnloadConfig(_Model):
         doc="The role Redshift assumes to write to S3 (associated with the namespace); "
         "default: role_arn.",
     )
+    range_mb: float = _field(
+        1024,
+        expected="a size in MB above 0, or 0 to read every table with one UNLOAD",
+        doc="A table whose size estimate is above this many MB is read as several UNLOADs "
+        "over key ranges of about this size (at most 64), each checkpointed, so that a "
+        "killed or failed run resumes with the ranges that did not finish; 0 turns it off.",
+        ge=0,
+    )
 
 
 class RateLimitsConfig(_Model):

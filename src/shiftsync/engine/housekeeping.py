@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from shiftsync.engine.run_context import _Context
+from shiftsync.engine.statement_journal import forget, open_statements
 from shiftsync.errors import ConfigError, ShiftsyncError, StateError
 from shiftsync.workspace import Workspace, write_new_text
 
@@ -61,9 +62,11 @@ def clean_interrupted_runs(ctx: _Context) -> None:
     """Delete what killed runs of this sync left staged in S3, and mark them interrupted.
 
     A run's UNLOAD files live under `<prefix><run_id>/`; a run whose process is gone (kill -9,
-    a crash) never reached its `finally`. Only runs of the same sync are handled: they used
-    this connection's bucket, and the sync's lock says none of them is still going. Other
-    syncs' runs, and other workspaces', are left alone.
+    a crash) never reached its `finally`. The statements it left running (its statement
+    journal, statement_journal.py) are cancelled or waited out first: an UNLOAD would write
+    after the deletion. Only runs of the same sync are handled: they used this connection's
+    bucket, and the sync's lock says none of them is still going. Other syncs' runs, and other
+    workspaces', are left alone.
     """
     if ctx.store is None:
         return
@@ -73,8 +76,22 @@ def clean_interrupted_runs(ctx: _Context) -> None:
         if summary.get("finished_at"):
             # Already cleaned up and closed by an earlier run: its record says when it ended.
             continue
+        run_id = str(summary["run_id"])
         try:
-            deleted = ctx.source.delete_run_staging(str(summary["run_id"]))
+            # Its UNLOADs may still be running and would write after the deletion below.
+            running = open_statements(ctx.store.folder, run_id)
+            if running:
+                left = ctx.source.settle_statements(running)
+                if left:
+                    ctx.record.notes.append(
+                        f"{len(left)} statement(s) of interrupted run {run_id} may still be "
+                        "running: its staged files are left for the next run to delete"
+                    )
+                    continue
+                ctx.record.notes.append(
+                    f"stopped or waited out {len(running)} statement(s) of interrupted run {run_id}"
+                )
+            deleted = ctx.source.delete_run_staging(run_id)
             if deleted:
                 ctx.record.notes.append(
                     f"deleted {deleted} staged object(s) of interrupted run {summary['run_id']}"
@@ -83,6 +100,7 @@ def clean_interrupted_runs(ctx: _Context) -> None:
             old.finish(error="interrupted: the process ended before the run finished")
             old.status = "interrupted"
             ctx.store.save(old)
+            forget(ctx.store.folder, run_id)
         except ShiftsyncError as error:
             ctx.record.notes.append(
                 f"could not clean up interrupted run {summary['run_id']}: {error.message}"

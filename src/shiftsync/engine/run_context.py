@@ -18,7 +18,9 @@ from shiftsync.destinations.base import Destination
 from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import RunRecord, RunStore
 from shiftsync.redshift.catalog import TableInfo, TableRef
+from shiftsync.redshift.data_api import StatementListener
 from shiftsync.redshift.plan import ReadPlan
+from shiftsync.redshift.ranged import RangeCheckpoint
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
 from shiftsync.workspace import Workspace
@@ -51,6 +53,7 @@ class Source(Protocol):
         where: str | None = None,
         method: Method = "auto",
         progress: Callable[[int, int], None] | None = None,
+        checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]: ...
 
     def query(self, sql: str) -> list[tuple[Any, ...]]: ...
@@ -60,6 +63,15 @@ class Source(Protocol):
 
     def delete_run_staging(self, run_id: str) -> int:
         """Delete what a run staged for UNLOAD (a killed run's files); how many objects."""
+
+    def delete_range_area(self, area: str) -> int:
+        """Delete a ranged read's staged files once its table is committed; how many."""
+
+    def watch_statements(self, listener: StatementListener | None) -> None:
+        """Tell `listener` of every statement the source submits and of its end."""
+
+    def settle_statements(self, statement_ids: Sequence[str]) -> list[str]:
+        """Cancel, or wait out, a killed run's statements still running; those that may be."""
 
 
 @dataclass

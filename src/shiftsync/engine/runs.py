@@ -85,6 +85,8 @@ class TableRun:
     error_type: str | None = None
     fix: str | None = None
     notes: list[str] = field(default_factory=list)
+    # A ranged read's checkpoint (redshift/ranged.py), kept until the table is committed.
+    ranges: dict[str, Any] | None = None
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
     )

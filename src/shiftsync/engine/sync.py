@@ -53,6 +53,7 @@ from shiftsync.engine.pause import PausePoint as PausePoint
 from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
+from shiftsync.engine.statement_journal import StatementJournal
 from shiftsync.engine.table_sync import _ref, _TableSync
 from shiftsync.engine.writers import check_one_writer
 from shiftsync.errors import EXIT_ACCESS, EXIT_FAILED, EXIT_OK, AccessError, ShiftsyncError
@@ -160,6 +161,10 @@ def run_sync(
             set_budget = getattr(_redshift_of(source), "set_budget", None)
             if set_budget is not None:
                 set_budget(sync.max_compute_seconds, f"sync {name}")
+            if store is not None:
+                journal = StatementJournal(store.folder, record.run_id)
+                source.watch_statements(journal)
+                stack.callback(journal.close)
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 

@@ -29,6 +29,7 @@ from shiftsync.engine.deletes import (
 from shiftsync.engine.load_columns import add_load_columns, with_load_columns
 from shiftsync.engine.lookback import Lookback, lowered_cursor
 from shiftsync.engine.pause import debug_pause
+from shiftsync.engine.range_resume import TableCheckpoint, previous_progress
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
 from shiftsync.engine.selection import TableJob, TablePlan, load_schema, resolve_table, shape_batch
@@ -169,10 +170,13 @@ class _TableSync:
                 "its own target)"
             )
         ctx.observer.table_started(table)
+        checkpoint = TableCheckpoint(
+            ctx, table, previous_progress(ctx.store, ctx.sync_name, ctx.record.run_id, job.name)
+        )
         load = destination.start_load(spec)
         try:
             if window.read:
-                self.copy(info, plan, schema, load, window.where)
+                self.copy(info, plan, schema, load, window.where, checkpoint)
             debug_pause("before_commit", job.name, stop=self.ctx.stop)
             state = TableState(
                 mode=job.mode,
@@ -186,6 +190,7 @@ class _TableSync:
         except BaseException:
             load.abort()
             raise
+        checkpoint.release()
         if deletes_wanted(job.deletes, window.load):
             self.delete_pass(info, plan, key_columns, window, state.to_json())
         table.update(
@@ -331,6 +336,7 @@ class _TableSync:
         schema: pa.Schema,
         load: Load,
         where: str | None,
+        checkpoint: TableCheckpoint | None = None,
     ) -> None:
         job = self.job
         batches = self.ctx.source.read(
@@ -339,6 +345,7 @@ class _TableSync:
             where=where,
             method=job.method,
             progress=self.progress,
+            checkpoint=checkpoint,
         )
         first = True
         try:

@@ -23,7 +23,9 @@ import pyarrow as pa
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.errors import ConfigError
 from shiftsync.redshift.catalog import TableInfo, TableRef
+from shiftsync.redshift.data_api import StatementListener
 from shiftsync.redshift.plan import ReadPlan
+from shiftsync.redshift.ranged import RangeCheckpoint
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
@@ -174,6 +176,16 @@ class RaySource:
     def delete_run_staging(self, run_id: str) -> int:
         return self.local.delete_run_staging(run_id)
 
+    def delete_range_area(self, area: str) -> int:
+        return self.local.delete_range_area(area)
+
+    def watch_statements(self, listener: StatementListener | None) -> None:
+        # Only the driver's statements (catalog, counts): the workers' run in other processes.
+        self.local.watch_statements(listener)
+
+    def settle_statements(self, statement_ids: Sequence[str]) -> list[str]:
+        return self.local.settle_statements(statement_ids)
+
     def interrupt(self) -> None:
         with self._lock:
             running = list(self._running)
@@ -190,7 +202,11 @@ class RaySource:
         where: str | None = None,
         method: Method = "auto",
         progress: Callable[[int, int], None] | None = None,
+        checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
+        # A worker reads a table with one UNLOAD: key ranges and their checkpoint are read
+        # in-process only (`checkpoint` is not sent to the workers).
+        del checkpoint
         task = ReadTask(
             self.local.connection,
             self.external_id,

@@ -20,10 +20,10 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal, Protocol, TypeVar
 
 from botocore import xform_name
 from botocore.exceptions import (
@@ -99,6 +99,16 @@ RATE_THROTTLING_CODES: Final = frozenset(
 CANCEL_SETTLE_SECONDS: Final = 10.0
 
 
+class StatementListener(Protocol):
+    """Told of each statement a `running()` block submits and of its end, so that a run can
+    record them (a killed run's statements are cancelled by the next run before its staging
+    is deleted)."""
+
+    def submitted(self, statement_id: str) -> None: ...
+
+    def ended(self, statement_id: str) -> None: ...
+
+
 @dataclass(frozen=True)
 class StatementStatus:
     """What DescribeStatement says of a statement."""
@@ -143,6 +153,7 @@ class DataApi:
         # Statements a `running()` block waits on, so Ctrl-C can cancel them from another thread.
         self._running: dict[str, str] = {}
         self._running_lock = threading.Lock()
+        self.listener: StatementListener | None = None
         self._known_databases: list[str] | None = None
 
     @property
@@ -398,8 +409,9 @@ class DataApi:
                 fix="read less at once (a filter, fewer columns) or read with UNLOAD",
             ) from error
 
-    def cancel(self, statement_id: str, *, what: str, stats: ReadStats) -> None:
-        """Best effort: cancel, then wait briefly until the statement has stopped."""
+    def cancel(self, statement_id: str, *, what: str, stats: ReadStats) -> bool:
+        """Best effort: cancel, then wait briefly until the statement has stopped. True once
+        it has (False: it may still be running)."""
         try:
             self.call("CancelStatement", what, stats, Id=statement_id)
             stats.add(cancelled=1)
@@ -414,6 +426,33 @@ class DataApi:
             )
         except (PollTimeout, ShiftsyncError) as error:
             log.warning("statement %s of %s may still be running: %s", statement_id, what, error)
+            return False
+        return True
+
+    def settle(self, statement_ids: Sequence[str], *, what: str, stats: ReadStats) -> list[str]:
+        """Cancel those of `statement_ids` still running (another process's, which died) and
+        wait until they stop; the ids that may still be running. A statement the Data API no
+        longer knows (its 24 hours are over) has ended."""
+        unsettled: list[str] = []
+        for statement_id in statement_ids:
+            try:
+                status = self.describe(
+                    statement_id,
+                    what=what,
+                    stats=stats,
+                    passthrough=frozenset({"ResourceNotFoundException"}),
+                )
+            except ClientError:
+                continue
+            except ShiftsyncError as error:
+                log.warning("statement %s of %s: %s", statement_id, what, error)
+                unsettled.append(statement_id)
+                continue
+            if status.status in TERMINAL:
+                continue
+            if not self.cancel(statement_id, what=what, stats=stats):
+                unsettled.append(statement_id)
+        return unsettled
 
     def _terminal_or_none(
         self, statement_id: str, what: str, stats: ReadStats
@@ -448,6 +487,9 @@ class DataApi:
                 transaction=tx,
                 budgeted=budgeted,
             )
+            listener = self.listener
+            if listener is not None:
+                listener.submitted(statement_id)
             with self._running_lock:
                 self._running[statement_id] = what
             ended = False
@@ -459,7 +501,9 @@ class DataApi:
                 with self._running_lock:
                     self._running.pop(statement_id, None)
                 if not ended:
-                    self.cancel(statement_id, what=what, stats=stats)
+                    ended = self.cancel(statement_id, what=what, stats=stats)
+                if ended and listener is not None:
+                    listener.ended(statement_id)
             if status.status != "FINISHED":
                 failure = self.failure(status, what)
                 if tx is not None and tx.session_id and isinstance(failure, ResultLimitError):

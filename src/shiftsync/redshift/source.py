@@ -28,7 +28,7 @@ from shiftsync.redshift.catalog import TableInfo, TableRef, column_problem
 from shiftsync.redshift.chunked import MAX_CHUNK_DEPTH, read_chunked
 from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
 from shiftsync.redshift.csv_probe import CsvDialectGuard
-from shiftsync.redshift.data_api import DEFAULT_STATEMENT_TIMEOUT, DataApi
+from shiftsync.redshift.data_api import DEFAULT_STATEMENT_TIMEOUT, DataApi, StatementListener
 from shiftsync.redshift.data_api_errors import ROW_SIZE_MESSAGE
 from shiftsync.redshift.data_api_results import execute_statement, query_rows, read_select
 from shiftsync.redshift.plan import (
@@ -38,6 +38,12 @@ from shiftsync.redshift.plan import (
     estimate_row_width,
     initial_chunks,
     unload_blocker,
+)
+from shiftsync.redshift.ranged import (
+    RangeCheckpoint,
+    delete_range_area,
+    range_count,
+    read_ranged,
 )
 from shiftsync.redshift.rate_limit import Limiter
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
@@ -189,20 +195,24 @@ class RedshiftSource:
         where: str | None = None,
         method: Method = "auto",
         progress: Progress | None = None,
+        checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
         """The table's rows as record batches with the contract's schema (at least one batch).
 
         `columns` picks and orders columns (default: all); `where` is a SQL condition built
         with shiftsync.redshift.sql (quoted identifiers and literals). `progress(rows, bytes)`
-        is called with each batch's increment (bytes in Arrow memory). The choices are checked
-        now; the reading happens as the iterator is consumed.
+        is called with each batch's increment (bytes in Arrow memory). With a `checkpoint`, a
+        table read with UNLOAD whose estimate passes `unload.range_mb` is read over key ranges
+        that a later read resumes (ranged.py; the caller then deletes the staged ranges with
+        `delete_range_area`). The choices are checked now; the reading happens as the
+        iterator is consumed.
         """
         selected = self._selected(info, columns)
         plan = self.plan(info, method, columns=selected)
         requested = method if method != "auto" else self.connection.method
         stats = ReadStats(method=plan.method)
         self._local.stats = stats
-        return self._batches(info, selected, where, plan, requested, progress, stats)
+        return self._batches(info, selected, where, plan, requested, progress, stats, checkpoint)
 
     def _selected(self, info: TableInfo, names: Sequence[str] | None) -> tuple[Column, ...]:
         table = str(info.ref)
@@ -246,10 +256,11 @@ class RedshiftSource:
         requested: str,
         progress: Progress | None,
         stats: ReadStats,
+        checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
         produced = False
         if plan.method == "unload":
-            batches = self._read_unload(info, columns, where, progress, stats)
+            batches = self._read_unload(info, columns, where, progress, stats, checkpoint)
         else:
             batches = self._read_data_api(info, columns, where, plan, requested, progress, stats)
         for batch in batches:
@@ -377,7 +388,24 @@ class RedshiftSource:
         where: str | None,
         progress: Progress | None,
         stats: ReadStats,
+        checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
+        unload = self.connection.unload
+        parts = range_count(info.estimated_bytes, unload.range_mb if unload else None)
+        key = chunk_key(info.columns, info.primary_key)
+        if checkpoint is not None and parts > 1 and key is not None:
+            stats.method = "unload"
+            return read_ranged(
+                self.unload_reader,
+                info,
+                columns,
+                where=where,
+                key=key,
+                parts=parts,
+                checkpoint=checkpoint,
+                stats=stats,
+                progress=progress,
+            )
         return self.unload_reader.read_table(
             info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
         )
@@ -414,6 +442,16 @@ class RedshiftSource:
     def interrupt(self) -> None:
         """Stop the statements every thread of this source waits on (the run is stopping)."""
         self.api.cancel_running(self.catalog_stats)
+
+    def watch_statements(self, listener: StatementListener | None) -> None:
+        """Tell `listener` of every statement this source submits and of its end."""
+        self.api.listener = listener
+
+    def settle_statements(self, statement_ids: Sequence[str]) -> list[str]:
+        """Cancel (or wait out) a killed run's statements that still run; those that may."""
+        return self.api.settle(
+            statement_ids, what="statements of an interrupted run", stats=self.catalog_stats
+        )
 
     def execute(self, sql: str) -> int:
         """Run a statement without a result set; the rows it affected."""
@@ -453,6 +491,14 @@ class RedshiftSource:
         return bucket.delete_prefix(
             unload.bucket, f"{unload.prefix}{run_id}/", stats=self.catalog_stats
         )
+
+    def delete_range_area(self, area: str) -> int:
+        """Delete a ranged read's staged files (its checkpoint's `area`) once its table is
+        committed; how many objects."""
+        unload = self.connection.unload
+        if unload is None:
+            return 0
+        return delete_range_area(self.unload_reader, unload, area, self.catalog_stats)
 
     def cleanup_staged(self, *, older_than_hours: float = 24) -> int:
         """Delete staged UNLOAD objects older than the age (a crashed run's); how many."""

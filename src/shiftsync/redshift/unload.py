@@ -20,7 +20,7 @@ import logging
 import tempfile
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import IO, Final
@@ -128,27 +128,11 @@ class UnloadReader:
     ) -> Iterator[pa.RecordBatch]:
         """UNLOAD the select to `location` and yield its rows; the staged files are deleted
         in every case."""
-        sql = self.unload_sql(select_sql, location)
-        what = f"table {table} (UNLOAD)"
-        self._prepare_s3_client()
         try:
-            with self.api.running(sql, what=what, stats=stats, timeout=timeout) as status:
-                unloaded = status.result_rows
-            manifest = self._manifest(select_sql, location, table, unloaded, stats)
-            received = 0
-            for batch in self._parts(manifest, columns, table, stats):
-                received += batch.num_rows
-                stats.add(rows=batch.num_rows)
-                if progress is not None:
-                    progress(batch.num_rows, batch.nbytes)
-                yield batch
-            announced = announced_rows(manifest)
-            if announced is not None and announced != received:
-                raise SourceError(
-                    f"table {table}: the UNLOAD manifest lists {announced} rows but {received} "
-                    "were read from its parts",
-                    fix="run again; shiftsync refuses an incomplete result",
-                )
+            manifest, unloaded = self.unload_to(
+                select_sql, location, table=table, stats=stats, timeout=timeout
+            )
+            received = yield from self.stream(manifest, columns, table, stats, progress)
             if unloaded > 0 and unloaded != received:
                 # ResultRows of an UNLOAD is not documented; the manifest is the authority.
                 log.warning(
@@ -159,6 +143,64 @@ class UnloadReader:
                 )
         finally:
             self._clean(location, table, stats)
+
+    def unload_to(
+        self,
+        select_sql: str,
+        location: StagingLocation,
+        *,
+        table: str,
+        stats: ReadStats,
+        timeout: float | None = None,
+    ) -> tuple[Manifest, int]:
+        """Run the UNLOAD of the select to `location`; its manifest and the statement's row
+        count. The staged files are left where they are (the caller deletes them)."""
+        sql = self.unload_sql(select_sql, location)
+        what = f"table {table} (UNLOAD)"
+        self._prepare_s3_client()
+        with self.api.running(sql, what=what, stats=stats, timeout=timeout) as status:
+            unloaded = status.result_rows
+        return self._manifest(select_sql, location, table, unloaded, stats), unloaded
+
+    def staged_manifest(
+        self, location: StagingLocation, table: str, stats: ReadStats
+    ) -> Manifest | None:
+        """The manifest an earlier UNLOAD left at `location`; None when it is gone."""
+        try:
+            data = self.bucket.get(
+                location.bucket, location.manifest_key, stats=stats, missing_attempts=1
+            )
+        except SourceError as error:
+            cause = error.__cause__
+            if isinstance(cause, ClientError) and is_missing(cause):
+                return None
+            raise
+        return parse_manifest(data, table=table, location=location)
+
+    def stream(
+        self,
+        manifest: Manifest,
+        columns: Sequence[Column],
+        table: str,
+        stats: ReadStats,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Generator[pa.RecordBatch, None, int]:
+        """Yield the rows of a manifest's parts; returns how many (checked against it)."""
+        received = 0
+        for batch in self._parts(manifest, columns, table, stats):
+            received += batch.num_rows
+            stats.add(rows=batch.num_rows)
+            if progress is not None:
+                progress(batch.num_rows, batch.nbytes)
+            yield batch
+        announced = announced_rows(manifest)
+        if announced is not None and announced != received:
+            raise SourceError(
+                f"table {table}: the UNLOAD manifest lists {announced} rows but {received} "
+                "were read from its parts",
+                fix="run again; shiftsync refuses an incomplete result",
+            )
+        return received
 
     def read_table(
         self,

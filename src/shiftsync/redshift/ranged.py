@@ -1,0 +1,334 @@
+"""Reading a big table as several UNLOADs over key ranges, resumable from a checkpoint.
+
+A table whose size estimate passes the connection's `unload.range_mb` is cut into key ranges
+by its sort or primary key (the bounds come from one MIN/MAX statement); each range is its own
+UNLOAD, staged under its own prefix in the table's range area
+
+    <unload.prefix>ranges/<schema>.<table>/<area id>/r<range>-<attempt>_…
+
+and checkpointed as soon as its UNLOAD has finished (the caller's `RangeCheckpoint` keeps it in
+the run record). A later run of the same read (same select, same key) resumes: the ranges whose
+manifest is still there are read from their staged files, only the others are UNLOADed again.
+The staged files are kept when the read fails or is stopped, so that the next run can resume;
+the caller deletes the area once the table is committed (`delete_range_area`), and a later read
+of the table with another select deletes an area it cannot use. What no run comes back for is
+left to `shiftsync cleanup` (a day).
+
+The first range is open below and the last open above, and NULL keys have their own range, so
+every row falls in exactly one range however the table changed between the bounds and a
+resumed run's UNLOADs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Protocol
+
+import pyarrow as pa
+
+from shiftsync.config import UnloadConfig
+from shiftsync.errors import SourceError
+from shiftsync.redshift.catalog import TableInfo, TableRef
+from shiftsync.redshift.data_api_results import query_rows
+from shiftsync.redshift.plan import KeyRange, split_range
+from shiftsync.redshift.sql import build_range_predicate, build_select_sql, quote_ident
+from shiftsync.redshift.stats import ReadStats
+from shiftsync.redshift.types import Column
+from shiftsync.redshift.unload import Manifest, UnloadReader
+from shiftsync.redshift.unload_manifest import StagingLocation, path_component
+
+# More ranges than this cost more in statements (and wake-ups) than they save in a resume.
+MAX_RANGES: Final = 64
+AREA_FOLDER: Final = "ranges/"
+PROGRESS_VERSION: Final = 1
+
+
+class RangeCheckpoint(Protocol):
+    """Where a ranged read keeps its progress (the engine: the table's entry in the run record)."""
+
+    def resume(self) -> Mapping[str, Any] | None:
+        """The progress an earlier run of this table left (`RangedProgress.to_json`), if any."""
+
+    def save(self, progress: Mapping[str, Any]) -> None:
+        """Keep the progress now: the run may be killed at any moment after."""
+
+
+# ------------------------------------------------------------------ planning (pure)
+
+
+def range_count(estimated_bytes: int | None, range_mb: float | None) -> int:
+    """How many key ranges a table of this size is read in (1: one UNLOAD, as for any table
+    at or below the threshold, or of unknown size)."""
+    if not estimated_bytes or not range_mb or range_mb <= 0:
+        return 1
+    range_bytes = range_mb * 1024 * 1024
+    if estimated_bytes <= range_bytes:
+        return 1
+    return min(MAX_RANGES, math.ceil(estimated_bytes / range_bytes))
+
+
+def plan_ranges(low: str | None, high: str | None, parts: int, key: Column) -> list[KeyRange]:
+    """[low, high] of the key cut into at most `parts` ranges, the first open below and the
+    last open above, plus a range for NULL keys when the column can hold them."""
+    ranges: list[KeyRange] = []
+    if low is not None and high is not None:
+        cut = split_range(low, high, parts, key.type_name, scale=key.scale)
+        ranges = [
+            KeyRange(
+                None if i == 0 else part.low,
+                None if i == len(cut) - 1 else part.high,
+                part.high_inclusive,
+            )
+            for i, part in enumerate(cut)
+        ]
+    else:
+        # No key value yet (an empty table): one range takes whatever is there by the UNLOAD.
+        ranges = [KeyRange(None, None)]
+    if key.nullable:
+        ranges.append(KeyRange(None, None, is_null=True))
+    return ranges
+
+
+def range_predicate(key: Column, key_range: KeyRange) -> str:
+    """The condition of one range (quoted identifier, typed literals)."""
+    quoted = quote_ident(key.name)
+    if key_range.is_null:
+        return f"{quoted} IS NULL"
+    predicate = build_range_predicate(
+        key.name,
+        key_range.low,
+        key_range.high,
+        low_inclusive=True,
+        high_inclusive=key_range.high_inclusive,
+        type_name=key.type_name,
+    )
+    return predicate if predicate is not None else f"{quoted} IS NOT NULL"
+
+
+def read_fingerprint(select_sql: str, key: str) -> str:
+    """What makes two ranged reads the same read: the select (columns, filter) and the key."""
+    return hashlib.sha256(f"{key}\n{select_sql}".encode()).hexdigest()[:32]
+
+
+def area_root(unload: UnloadConfig, ref: TableRef) -> str:
+    """The key prefix under which every range area of the table lies."""
+    return f"{unload.prefix}{AREA_FOLDER}{path_component(ref.schema)}.{path_component(ref.name)}/"
+
+
+@dataclass
+class RangedProgress:
+    """A ranged read's checkpoint: its ranges and, per finished range, where its files are."""
+
+    fingerprint: str
+    area: str
+    key: str
+    ranges: list[KeyRange]
+    # range index -> (staging name prefix, rows) of its finished UNLOAD
+    done: dict[int, tuple[str, int]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "version": PROGRESS_VERSION,
+            "fingerprint": self.fingerprint,
+            "area": self.area,
+            "key": self.key,
+            "ranges": [
+                {
+                    "low": r.low,
+                    "high": r.high,
+                    "high_inclusive": r.high_inclusive,
+                    "is_null": r.is_null,
+                }
+                for r in self.ranges
+            ],
+            "done": {
+                str(i): {"prefix": prefix, "rows": rows}
+                for i, (prefix, rows) in sorted(self.done.items())
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> RangedProgress | None:
+        """The progress in `data`; None when there is none or it is not of this version (a
+        damaged record is not worth failing a run for: the read starts over)."""
+        if not data or data.get("version") != PROGRESS_VERSION:
+            return None
+        try:
+            ranges = [
+                KeyRange(
+                    _optional_text(r["low"]),
+                    _optional_text(r["high"]),
+                    bool(r["high_inclusive"]),
+                    bool(r["is_null"]),
+                )
+                for r in data["ranges"]
+            ]
+            done = {
+                int(i): (str(entry["prefix"]), int(entry["rows"]))
+                for i, entry in dict(data["done"]).items()
+            }
+            progress = cls(
+                str(data["fingerprint"]), str(data["area"]), str(data["key"]), ranges, done
+            )
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None
+        if not ranges or any(not 0 <= i < len(ranges) for i in done):
+            return None
+        if any(not prefix.startswith(progress.area) for prefix, _ in done.values()):
+            return None
+        return progress
+
+
+def _optional_text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise TypeError(value)
+    return value
+
+
+def usable(previous: RangedProgress | None, fingerprint: str, root: str) -> RangedProgress | None:
+    """The earlier progress if this read can resume it: same read, inside the table's area."""
+    if previous is None or previous.fingerprint != fingerprint:
+        return None
+    if not previous.area.startswith(root) or previous.area == root:
+        return None
+    return previous
+
+
+# ------------------------------------------------------------------ reading
+
+
+def read_ranged(
+    reader: UnloadReader,
+    info: TableInfo,
+    columns: Sequence[Column],
+    *,
+    where: str | None,
+    key: Column,
+    parts: int,
+    checkpoint: RangeCheckpoint,
+    stats: ReadStats,
+    progress: Any = None,
+) -> Iterator[pa.RecordBatch]:
+    """The table's rows, range after range (see the module docstring)."""
+    unload = reader.api.connection.unload
+    if unload is None:
+        raise SourceError(
+            f"table {info.ref}: a ranged read needs unload: in the connection",
+            fix="add unload: {bucket: <staging bucket>} to the connection",
+        )
+    table = str(info.ref)
+    select = build_select_sql(info.ref.schema, info.ref.name, columns, method="unload", where=where)
+    fingerprint = read_fingerprint(select, key.name)
+    root = area_root(unload, info.ref)
+    previous = RangedProgress.from_json(checkpoint.resume())
+    state = usable(previous, fingerprint, root)
+    if state is None:
+        if previous is not None and previous.area.startswith(root) and previous.area != root:
+            # Another read of the table (other columns, filter or key): its files are useless.
+            delete_range_area(reader, unload, previous.area, stats)
+        low, high = _bounds(reader, info, key, where, stats)
+        state = RangedProgress(
+            fingerprint,
+            f"{root}{uuid.uuid4().hex[:12]}/",
+            key.name,
+            plan_ranges(low, high, parts, key),
+        )
+    else:
+        stats.note(
+            f"resumed a ranged read: {len(state.done)} of {len(state.ranges)} key range(s) "
+            "already staged"
+        )
+    checkpoint.save(state.to_json())
+    for index, key_range in enumerate(state.ranges):
+        stats.add(chunks=1)
+        manifest = _staged(reader, unload, state, index, table, stats)
+        if manifest is None:
+            condition = range_predicate(key, key_range)
+            range_select = build_select_sql(
+                info.ref.schema,
+                info.ref.name,
+                columns,
+                method="unload",
+                where=f"({where}) AND {condition}" if where else condition,
+            )
+            location = StagingLocation(
+                unload.bucket, f"{state.area}r{index}-{uuid.uuid4().hex[:8]}_"
+            )
+            manifest, _ = reader.unload_to(range_select, location, table=table, stats=stats)
+            state.done[index] = (location.name_prefix, manifest_rows(manifest))
+            checkpoint.save(state.to_json())
+        yield from reader.stream(manifest, columns, table, stats, progress)
+
+
+def manifest_rows(manifest: Manifest) -> int:
+    if manifest.record_count is not None:
+        return manifest.record_count
+    return sum(entry.record_count or 0 for entry in manifest.entries)
+
+
+def _staged(
+    reader: UnloadReader,
+    unload: UnloadConfig,
+    state: RangedProgress,
+    index: int,
+    table: str,
+    stats: ReadStats,
+) -> Manifest | None:
+    """The finished range's manifest, if its files are still staged; else it runs again."""
+    if index not in state.done:
+        return None
+    prefix, rows = state.done[index]
+    location = StagingLocation(unload.bucket, prefix)
+    manifest = reader.staged_manifest(location, table, stats)
+    if manifest is None and rows == 0:
+        # An UNLOAD of no rows may write no file at all.
+        return Manifest((), 0, 0, ())
+    if manifest is None:
+        del state.done[index]
+        stats.note(f"key range {index}: its staged files are gone, UNLOAD runs again")
+    return manifest
+
+
+def _bounds(
+    reader: UnloadReader, info: TableInfo, key: Column, where: str | None, stats: ReadStats
+) -> tuple[str | None, str | None]:
+    quoted = quote_ident(key.name)
+    sql = f"SELECT min({quoted}), max({quoted})\nFROM {info.ref.sql}" + (
+        f"\nWHERE {where}" if where else ""
+    )
+    rows = query_rows(reader.api, sql, what=f"table {info.ref} (key range)", stats=stats)
+    low, high = rows[0] if rows else (None, None)
+    return (None if low is None else str(low), None if high is None else str(high))
+
+
+def delete_range_area(
+    reader: UnloadReader, unload: UnloadConfig, area: str, stats: ReadStats
+) -> int:
+    """Delete a range area's staged files; refuses a prefix outside the range areas."""
+    if not area.startswith(f"{unload.prefix}{AREA_FOLDER}") or not area.endswith("/"):
+        raise SourceError(
+            f"{area!r} is not a range area under {unload.prefix}{AREA_FOLDER}",
+            fix="report this: the run record's ranged read was changed by hand",
+        )
+    return reader.bucket.delete_prefix(unload.bucket, area, stats=stats)
+
+
+__all__ = [
+    "MAX_RANGES",
+    "RangeCheckpoint",
+    "RangedProgress",
+    "area_root",
+    "delete_range_area",
+    "plan_ranges",
+    "range_count",
+    "range_predicate",
+    "read_fingerprint",
+    "read_ranged",
+    "usable",
+]

@@ -1,0 +1,97 @@
+"""A killed run's statements: the next run stops them before it deletes the killed run's staging.
+
+An UNLOAD still running when its `shiftsync sync` is killed would otherwise write its files
+after the next run's cleanup, where they stayed until `shiftsync cleanup` a day later.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from shiftsync.engine.statement_journal import journal_path, open_statements
+from shiftsync.local.standin import StandIn, StandInInfo
+from tests.integration.test_sync import cli_env, make_workspace, run_cli, staged_keys
+
+
+def wait_for_journaled_unload(
+    standin: StandIn, runs: Path, process: subprocess.Popen[str], table: str
+) -> tuple[str, str]:
+    """The killed-to-be run's id and its UNLOAD statement's id, once both the stand-in runs
+    the UNLOAD and the run's journal lists it."""
+    engine = standin.engine
+    assert engine is not None
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the sync ended before its UNLOAD started"
+        for path in runs.glob("*.statements") if runs.exists() else ():
+            run_id = path.name.removesuffix(".statements")
+            for statement_id in open_statements(runs, run_id):
+                statement = engine.statements.get(statement_id)
+                if (
+                    statement is not None
+                    and statement.query_string.lstrip().upper().startswith("UNLOAD")
+                    and table in statement.query_string
+                    and statement.status == "STARTED"
+                ):
+                    return run_id, statement_id
+        time.sleep(0.05)
+    raise AssertionError("the run's UNLOAD never showed up in its statement journal")
+
+
+def test_a_killed_runs_unload_leaves_nothing_staged_after_the_next_run(
+    tmp_path: Path,
+    standin: StandIn,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+    s3: Any,
+) -> None:
+    table = copies("sales", "inflight")
+    folder = tmp_path / "ws"
+    make_workspace(
+        folder,
+        info,
+        {"type": "duckdb", "path": "out.duckdb"},
+        [{"include": f"public.{table}", "method": "unload"}],
+    )
+    env = cli_env(info)
+    # The UNLOAD stays running long after its process is killed, then would write its files.
+    delay = standin.faults.add("delay", sql=rf"UNLOAD .*{re.escape(table)}", seconds=60)
+    killed = subprocess.Popen(
+        [sys.executable, "-m", "shiftsync", "sync"],
+        cwd=folder,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        run_id, statement_id = wait_for_journaled_unload(
+            standin, folder / ".shiftsync" / "runs", killed, table
+        )
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.communicate(timeout=30)
+    assert standin.faults.counts()[delay] == 1
+
+    rerun = run_cli(folder, env)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+
+    # The killed run's UNLOAD has ended without writing: nothing of it is staged, now or later.
+    assert standin.engine is not None
+    statement = standin.engine.statements[statement_id]
+    assert statement.done.wait(90)
+    assert staged_keys(s3, info.bucket, f"shiftsync/{run_id}/") == []
+    assert staged_keys(s3, info.bucket) == []
+    assert statement.status == "ABORTED"
+    # Its journal went with its record's closing.
+    assert not journal_path(folder / ".shiftsync" / "runs", run_id).exists()
