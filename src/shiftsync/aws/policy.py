@@ -263,6 +263,17 @@ def trust_policy(principal_arn: str, external_id: str, unload: bool) -> PolicyDo
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
+def trust_policy_for(conn: ConnectionConfig, principal_arn: str | None, external_id: str) -> str:
+    """The trust policy `shiftsync policy` generates for the connection, as indented JSON
+    (for error messages: a principal not known yet is shown as a placeholder)."""
+    principal = principal_arn or "<the ARN shiftsync runs as>"
+    try:
+        document = trust_policy(principal, external_id, _unload_uses_this_role(conn))
+    except ConfigError as error:
+        return f"(cannot be built: {error.message})"
+    return json.dumps(document, indent=2)
+
+
 def _redshift_trust_statement() -> dict[str, Any]:
     return {
         "Sid": "RedshiftUnload",

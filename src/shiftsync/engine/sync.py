@@ -161,15 +161,11 @@ def run_sync(
 def _build_source(
     workspace: Workspace, connection: RedshiftServerlessConfig, run_id: str
 ) -> Source:
-    from shiftsync.aws.session import AssumedRoleSession
+    from shiftsync.aws.trust import open_session
     from shiftsync.redshift.source import RedshiftSource
 
-    session = AssumedRoleSession(
-        connection.role_arn,
-        workspace.external_id,
-        connection.region,
-        duration_seconds=connection.session_duration_seconds,
-    )
+    # The role must still refuse AssumeRole without the external ID (proven once a day).
+    session = open_session(workspace, connection)
     source: Source = RedshiftSource(connection, session, run_id=run_id)
     return source
 
