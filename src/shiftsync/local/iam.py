@@ -106,7 +106,10 @@ def _is_expired(access_key_id: str) -> bool:
 
 
 def _matches_like(actual: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(actual, pattern)
+    # IAM's …Like operators know only * and ?: "[" is a plain character (fnmatch would read a
+    # class, so that "shiftsync-[0-9]*" matched IDs that AWS does not).
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, actual, re.DOTALL) is not None
 
 
 _STRING_OPERATORS: Final[dict[str, Callable[[str, str], bool]]] = {
