@@ -3,8 +3,9 @@
 - `permission_policy(conn)`: what the assumed role may do, scoped as tightly as the known ARNs
   allow.
 - `trust_policy(principal, external_id, unload)`: who may assume the role (only with the
-  external ID), plus Redshift itself when UNLOAD writes with this role.
-- `unload_role_policy(conn)`, `unload_role_trust_policy()`: the same for a separate UNLOAD role
+  external ID), plus Redshift itself when UNLOAD writes with this role, for shiftsync's
+  database user only (its ARN is the external ID Redshift passes).
+- `unload_role_policy(conn)`, `unload_role_trust_policy(conn)`: the same for a separate UNLOAD role
   (`unload.iam_role_arn`), which Redshift assumes to write the staged files.
 - `database_grants(conn)`: the SQL an admin runs so the role's database user can read.
 - `render_policy_bundle(...)`: all of it as one JSON, Terraform or CloudFormation document.
@@ -66,6 +67,11 @@ _OWN_STATEMENT_ACTIONS: Final = (
 )
 STATEMENT_OWNER_KEY: Final = "redshift-data:statement-owner-iam-userid"
 REDSHIFT_SERVICE_PRINCIPAL: Final = "redshift.amazonaws.com"
+# Redshift Serverless's guide names both as the services that may assume a namespace's role.
+REDSHIFT_SERVICE_PRINCIPALS: Final = (
+    REDSHIFT_SERVICE_PRINCIPAL,
+    "redshift-serverless.amazonaws.com",
+)
 INLINE_POLICY_NAME: Final = "shiftsync-access"
 UNLOAD_INLINE_POLICY_NAME: Final = "shiftsync-unload"
 # What Redshift needs on the staging prefix to UNLOAD ("GET, LIST, and PUT permissions for the
@@ -246,9 +252,11 @@ def check_external_id(external_id: str) -> str:
     return external_id
 
 
-def trust_policy(principal_arn: str, external_id: str, unload: bool) -> PolicyDocument:
-    """Who may assume the role: shiftsync's principal with the external ID, and Redshift for
-    UNLOAD when `unload` is true."""
+def trust_policy(
+    principal_arn: str, external_id: str, unload: ConnectionConfig | None
+) -> PolicyDocument:
+    """Who may assume the role: shiftsync's principal with the external ID, and, when `unload`
+    (the connection) writes with this role, Redshift on behalf of the role's database user."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ShiftsyncWithExternalId",
@@ -258,8 +266,8 @@ def trust_policy(principal_arn: str, external_id: str, unload: bool) -> PolicyDo
             "Condition": {"StringEquals": {"sts:ExternalId": check_external_id(external_id)}},
         }
     ]
-    if unload:
-        statements.append(_redshift_trust_statement())
+    if unload is not None:
+        statements.append(_redshift_trust_statement(unload))
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
@@ -268,24 +276,40 @@ def trust_policy_for(conn: ConnectionConfig, principal_arn: str | None, external
     (for error messages: a principal not known yet is shown as a placeholder)."""
     principal = principal_arn or "<the ARN shiftsync runs as>"
     try:
-        document = trust_policy(principal, external_id, _unload_uses_this_role(conn))
+        document = trust_policy(
+            principal, external_id, conn if _unload_uses_this_role(conn) else None
+        )
     except ConfigError as error:
         return f"(cannot be built: {error.message})"
     return json.dumps(document, indent=2)
 
 
-def _redshift_trust_statement() -> dict[str, Any]:
+def unload_database_user_arn(conn: ConnectionConfig) -> str:
+    """The ARN of the database user that runs shiftsync's UNLOADs, as Redshift passes it as
+    sts:ExternalId when it assumes the role ("Restricting access to IAM roles")."""
+    return (
+        f"arn:{conn.partition}:redshift:{conn.region}:{conn.account_id}:dbuser:"
+        f"{conn.workgroup}/{database_user(conn)}"
+    )
+
+
+def _redshift_trust_statement(conn: ConnectionConfig) -> dict[str, Any]:
+    # Without the condition every database user of the namespace could name the role in its
+    # own COPY or UNLOAD; Redshift sends the user's ARN as the external ID, so only shiftsync's
+    # user may. Serverless asks for both service principals.
     return {
         "Sid": "RedshiftUnload",
         "Effect": "Allow",
-        "Principal": {"Service": REDSHIFT_SERVICE_PRINCIPAL},
+        "Principal": {"Service": list(REDSHIFT_SERVICE_PRINCIPALS)},
         "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": unload_database_user_arn(conn)}},
     }
 
 
-def unload_role_trust_policy() -> PolicyDocument:
-    """The trust policy of a separate UNLOAD role: Redshift may assume it."""
-    return {"Version": POLICY_VERSION, "Statement": [_redshift_trust_statement()]}
+def unload_role_trust_policy(conn: ConnectionConfig) -> PolicyDocument:
+    """The trust policy of a separate UNLOAD role: Redshift may assume it for shiftsync's
+    database user only."""
+    return {"Version": POLICY_VERSION, "Statement": [_redshift_trust_statement(conn)]}
 
 
 def quote_identifier(name: str) -> str:
@@ -368,13 +392,18 @@ def _unload_role_lines(
     lines = [
         f"{conn.unload_role_arn} is not the role shiftsync assumes: shiftsync's role only reads "
         "and deletes the staged files, Redshift writes them with this one, which needs:",
-        f"- a trust policy that lets the service {REDSHIFT_SERVICE_PRINCIPAL} call sts:AssumeRole;",
+        f"- a trust policy that lets the services {' and '.join(REDSHIFT_SERVICE_PRINCIPALS)} "
+        f"call sts:AssumeRole with sts:ExternalId {unload_database_user_arn(conn)} (only "
+        "shiftsync's database user may use the role);",
     ]
     if policy_where is not None:
         return [*lines, f"- its permission policy ({needs}): {policy_where}."]
     policy = json.dumps(unload_role_policy(conn), indent=2)
+    trust = json.dumps(unload_role_trust_policy(conn), indent=2)
     return [
         *lines,
+        "  its trust policy:",
+        *(f"  {line}" for line in trust.splitlines()),
         f"- this permission policy ({needs}), for example as its inline policy "
         f"{UNLOAD_INLINE_POLICY_NAME}:",
         *(f"  {line}" for line in policy.splitlines()),
@@ -390,7 +419,7 @@ def _bundle_parts(
     conn: ConnectionConfig, principal_arn: str, external_id: str
 ) -> tuple[RoleArn, PolicyDocument, PolicyDocument]:
     role = parse_role_arn(conn.role_arn)
-    trust = trust_policy(principal_arn, external_id, unload=_unload_uses_this_role(conn))
+    trust = trust_policy(principal_arn, external_id, conn if _unload_uses_this_role(conn) else None)
     return role, trust, permission_policy(conn)
 
 
@@ -420,7 +449,7 @@ def render_json(conn: ConnectionConfig, principal_arn: str, external_id: str) ->
         bundle["unload_role"] = {
             "role_arn": unload_role.arn,
             "role_name": unload_role.name,
-            "trust_policy": unload_role_trust_policy(),
+            "trust_policy": unload_role_trust_policy(conn),
             "permission_policy": unload_role_policy(conn),
         }
     return json.dumps(bundle, indent=2) + "\n"

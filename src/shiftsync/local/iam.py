@@ -277,8 +277,15 @@ def trust_allows(
     return allowed
 
 
-def service_trusted(trust_document: Mapping[str, Any], service: str) -> bool:
-    """Whether the trust policy lets an AWS service (e.g. redshift.amazonaws.com) assume it."""
+def service_trusted(
+    trust_document: Mapping[str, Any], service: str, context: Mapping[str, str] | None = None
+) -> bool:
+    """Whether the trust policy lets an AWS service (e.g. redshift.amazonaws.com) assume it.
+
+    `context` holds the keys the service sends: Redshift passes the database user's ARN as
+    sts:ExternalId ("Restricting access to IAM roles"), so a statement conditioned on it holds
+    only for that user; conditions are evaluated as for any caller (fail closed).
+    """
     for statement in _statements(trust_document):
         if statement.get("Effect") != "Allow":
             continue
@@ -287,7 +294,9 @@ def service_trusted(trust_document: Mapping[str, Any], service: str) -> bool:
         ):
             continue
         principal = statement.get("Principal")
-        if isinstance(principal, dict) and service in _as_list(principal.get("Service", [])):
+        if not isinstance(principal, dict) or service not in _as_list(principal.get("Service", [])):
+            continue
+        if conditions_hold(statement.get("Condition", {}), context or {}):
             return True
     return False
 
