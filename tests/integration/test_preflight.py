@@ -38,6 +38,7 @@ from shiftsync.aws.preflight.checks import (
     LIST_BUCKET,
     PUT,
     STAGING_CHECKS,
+    STAGING_VERSIONS,
     UNLOAD,
     Outcome,
     attempt,
@@ -72,7 +73,7 @@ UNLOAD_SUPPORTED_MARK = "UNLOAD is not supported"
         ("*", "%"),
         ("sales_?", "sales__"),
         ("stage*_v?", "stage%_v_"),
-        ("[ab]x", "%"),
+        ("[ab]x", "[ab]x"),  # only * and ? are wildcards
         ("Odd Schema", "Odd Schema"),
     ],
 )
@@ -157,8 +158,9 @@ def test_planned_checks_follow_who_writes_the_staged_files(
         tmp_path / "split", info, role_arn("a"), extra=unload_settings(info, "p/", role_arn("b"))
     )
     # UNLOAD writes first (as its own role), then shiftsync's role reads what it wrote.
-    assert planned_checks(split.config.connection()[1])[-8:] == (
+    assert planned_checks(split.config.connection()[1])[-9:] == (
         BUCKET_REGION,
+        STAGING_VERSIONS,
         UNLOAD,
         PUT,
         GET,

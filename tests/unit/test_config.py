@@ -329,7 +329,7 @@ BAD: list[tuple[str, Any, str, str]] = [
     (S + ".source", "Warehouse!", S + ".source", "not a valid name"),
     (T, "public", T + ".include", "not a table pattern"),
     (T, "a.b.c", T + ".include", "not a table pattern"),
-    (T, 'a."b"', T + ".include", "not a table pattern"),
+    (T, 'a."b', T + ".include", "not a table pattern"),
     (T, 7, T, "wrong type"),
     (T, {"include": "a.b", "mode": "cdc"}, T + ".mode", "not an allowed value"),
     (T, {"include": "a.b", "mode": "incremental"}, T + ".tracking_field", "missing, but mode"),
@@ -847,7 +847,11 @@ def test_matching_is_per_part_and_case_sensitive() -> None:
     assert not match_table("p*", "public", "sales")  # no dot: a schema pattern only
     assert not match_table("*.sales", "pub.lic", "x")
     assert not match_table("public.sales", "Public", "sales")
-    assert match_table("s[0-9].t?", "s1", "tx")
+    # Only * and ? are wildcards: "[" is itself (public.t[1] does not copy public.t1).
+    assert not match_table("s[0-9].t?", "s1", "tx")
+    assert match_table("s[0-9].t?", "s[0-9]", "tx")
+    assert match_table('"Odd Schema"."Mixed.Case"', "Odd Schema", "Mixed.Case")
+    assert not match_table('"Odd Schema"."Mixed*"', "Odd Schema", "Mixed Case")
 
 
 def test_column_selection_copies() -> None:

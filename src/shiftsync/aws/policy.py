@@ -16,12 +16,12 @@ Output is deterministic: the same configuration always gives the same text.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import yaml
 
-from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn
+from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn, split_table_pattern
 from shiftsync.errors import ConfigError
 from shiftsync.workspace import is_valid_external_id
 
@@ -81,6 +81,15 @@ UNLOAD_OBJECT_ACTIONS: Final[tuple[str, ...]] = ("s3:GetObject", "s3:PutObject")
 # With a KMS key: a data key for each object written, and Decrypt for multipart uploads.
 UNLOAD_KMS_ACTIONS: Final[tuple[str, ...]] = ("kms:Decrypt", "kms:GenerateDataKey")
 _EXTERNAL_ID_EXPECTED: Final = "2-1224 characters of letters, digits and _+=,.@:/-"
+DEFAULT_SCHEMAS: Final[tuple[str, ...]] = ("public",)
+# The account AWS's documentation (and shiftsync's template) uses as an example.
+TEMPLATE_ACCOUNT: Final = "123456789012"
+# IAM Identity Center (SSO) creates its roles under this path; session ARNs drop it.
+SSO_ROLE_PATH: Final = "aws-reserved/sso.amazonaws.com/"
+SSO_ROLE_PREFIX: Final = "AWSReservedSSO_"
+# Role chaining (a role assuming another) caps the session at one hour (IAM User Guide,
+# "Methods to assume a role": "role chaining limits your ... session to a maximum of one hour").
+CHAINED_SESSION_MAX_SECONDS: Final = 3600
 
 
 def workgroup_arn_pattern(conn: ConnectionConfig) -> str:
@@ -238,8 +247,53 @@ def trust_principal(principal_arn: str) -> str:
             "an assumed-role ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>)",
         )
     if match["role"]:
-        return f"arn:{match['partition']}:iam::{match['sts_account']}:role/{match['role']}"
+        # IAM Identity Center's roles live under /aws-reserved/sso.amazonaws.com/: IAM rejects
+        # a trust policy naming them without it (the session ARN does not carry the path).
+        path = SSO_ROLE_PATH if match["role"].startswith(SSO_ROLE_PREFIX) else ""
+        return f"arn:{match['partition']}:iam::{match['sts_account']}:role/{path}{match['role']}"
     return principal_arn
+
+
+def is_role_session(principal_arn: str) -> bool:
+    """Whether the identity is an assumed-role session (so assuming another role chains)."""
+    match = PRINCIPAL_ARN_RE.fullmatch(principal_arn)
+    return bool(match and match["role"])
+
+
+def chained_session_problem(conn: ConnectionConfig, caller: str) -> str | None:
+    """Why AssumeRole will fail for this caller's session length, or None.
+
+    AWS caps a chained session (a role assuming another role) at one hour whatever the role's
+    maximum session duration says.
+    """
+    duration = conn.session_duration_seconds
+    if duration <= CHAINED_SESSION_MAX_SECONDS or not is_role_session(caller):
+        return None
+    return (
+        f"shiftsync runs as the role session {caller}, so assuming {conn.role_arn} is role "
+        f"chaining, which AWS caps at {CHAINED_SESSION_MAX_SECONDS} s; "
+        f"session_duration_seconds is {duration}"
+    )
+
+
+def chained_session_fix(connection_name: str) -> str:
+    return (
+        f"set connections.{connection_name}.session_duration_seconds to "
+        f"{CHAINED_SESSION_MAX_SECONDS} or less in shiftsync.yaml (sessions are renewed before "
+        "they expire, so longer runs still work), or run shiftsync as an IAM user"
+    )
+
+
+def template_values(conn: ConnectionConfig) -> list[str]:
+    """Values of the connection still as the commented template (or AWS's examples) has them."""
+    found = []
+    if conn.account_id == TEMPLATE_ACCOUNT:
+        found.append(f"role_arn {conn.role_arn} (account {TEMPLATE_ACCOUNT} is AWS's example)")
+    if conn.workgroup == "default-workgroup":
+        found.append("workgroup default-workgroup")
+    if conn.unload is not None and conn.unload.bucket == "my-staging-bucket":
+        found.append("unload.bucket my-staging-bucket")
+    return found
 
 
 def check_external_id(external_id: str) -> str:
@@ -344,6 +398,20 @@ def database_grants(conn: ConnectionConfig, schemas: Sequence[str] = ("public",)
     return grants
 
 
+def grant_schemas(includes: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The schemas to grant for these `tables:` patterns: (named schemas, schema patterns).
+
+    A pattern's schemas are only known by listing the catalog: `policy` makes no Redshift call,
+    so those are left to the admin (and `check` lists what is still missing).
+    """
+    named: set[str] = set()
+    patterns: set[str] = set()
+    for include in includes:
+        schema, _ = split_table_pattern(include)
+        (named if schema.literal else patterns).add(schema.text)
+    return sorted(named) or list(DEFAULT_SCHEMAS if not patterns else ()), sorted(patterns)
+
+
 def namespace_association_steps(conn: ConnectionConfig, policy_where: str | None = None) -> str:
     """How to let Redshift use the role for UNLOAD (associate it with the namespace).
 
@@ -435,13 +503,18 @@ def _unload_role(conn: ConnectionConfig) -> RoleArn | None:
     return parse_role_arn(conn.unload_role_arn)
 
 
-def render_json(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+def render_json(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    schemas: Sequence[str] = DEFAULT_SCHEMAS,
+) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
     bundle: dict[str, Any] = {
         "role_name": role.name,
         "trust_policy": trust,
         "permission_policy": permissions,
-        "database_grants": database_grants(conn),
+        "database_grants": database_grants(conn, schemas),
         "namespace_association": namespace_association_steps(conn),
     }
     unload_role = _unload_role(conn)
@@ -456,14 +529,18 @@ def render_json(conn: ConnectionConfig, principal_arn: str, external_id: str) ->
 
 
 def _comment_block(
-    prefix: str, conn: ConnectionConfig, how: str, policy_where: str | None = None
+    prefix: str,
+    conn: ConnectionConfig,
+    how: str,
+    policy_where: str | None = None,
+    schemas: Sequence[str] = ("public",),
 ) -> list[str]:
     lines = [
         f"shiftsync: the IAM role for Redshift Serverless workgroup {conn.workgroup} "
         f"({conn.region}).",
         how,
         "Then, as a database admin, run:",
-        *(f"  {grant};" for grant in database_grants(conn)),
+        *(f"  {grant};" for grant in database_grants(conn, schemas)),
     ]
     if conn.unload is not None:
         lines += ["For UNLOAD, associate the role with the namespace:"]
@@ -487,7 +564,12 @@ def _hcl_object(document: PolicyDocument, indent: int) -> str:
     return "\n".join(line if i == 0 else pad + line for i, line in enumerate(text.splitlines()))
 
 
-def render_terraform(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+def render_terraform(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    schemas: Sequence[str] = DEFAULT_SCHEMAS,
+) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
     unload_role = _unload_role(conn)
     header = _comment_block(
@@ -496,6 +578,7 @@ def render_terraform(conn: ConnectionConfig, principal_arn: str, external_id: st
         "Add this file to a Terraform configuration with the aws provider, then apply.",
         "resource aws_iam_role_policy.shiftsync_unload below adds it as "
         f'"{UNLOAD_INLINE_POLICY_NAME}" (the role must exist)',
+        schemas,
     )
     unload_local = unload_resource = ""
     if unload_role is not None:
@@ -539,7 +622,12 @@ output "shiftsync_role_arn" {{
     return "\n".join(header) + "\n" + body
 
 
-def render_cloudformation(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+def render_cloudformation(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    schemas: Sequence[str] = DEFAULT_SCHEMAS,
+) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
     unload_role = _unload_role(conn)
     header = _comment_block(
@@ -549,6 +637,7 @@ def render_cloudformation(conn: ConnectionConfig, principal_arn: str, external_i
         "--stack-name shiftsync-role --capabilities CAPABILITY_NAMED_IAM",
         f'resource ShiftsyncUnloadPolicy below adds it as "{UNLOAD_INLINE_POLICY_NAME}" '
         "(the role must exist)",
+        schemas,
     )
     template: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -590,12 +679,17 @@ _RENDERERS: Final = {
 
 
 def render_policy_bundle(
-    conn: ConnectionConfig, principal_arn: str, external_id: str, fmt: PolicyFormat
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    fmt: PolicyFormat,
+    schemas: Sequence[str] = ("public",),
 ) -> str:
-    """The role, its trust policy and its permission policy as one document in `fmt`."""
+    """The role, its trust policy and its permission policy as one document in `fmt`, with
+    the grants for `schemas` (those the connection's syncs read)."""
     renderer = _RENDERERS.get(fmt)
     if renderer is None:
         raise ConfigError(
             f"unknown policy format {fmt!r}", fix=f"use one of: {', '.join(POLICY_FORMATS)}"
         )
-    return renderer(conn, principal_arn, external_id)
+    return renderer(conn, principal_arn, external_id, schemas)

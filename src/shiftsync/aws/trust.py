@@ -29,7 +29,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shiftsync.aws.session import CLIENT_CONFIG, AssumedRoleSession, base_session, error_code
-from shiftsync.errors import AccessError
+from shiftsync.errors import AccessError, ConfigError
 from shiftsync.workspace import Workspace, private_write_text
 
 CACHE_FILE_NAME: Final = "trust_checked.json"
@@ -285,17 +285,30 @@ def open_session(
     workspace: Workspace,
     connection: Any,
     *,
+    connection_name: str | None = None,
     base: boto3.Session | None = None,
 ) -> AssumedRoleSession:
     """The connection's role, assumed with the workspace's external ID, trust proven.
 
     `connection` is a RedshiftServerlessConfig. AccessError when the role cannot be assumed
-    with the ID, or when it can be assumed without it.
+    with the ID, or when it can be assumed without it; ConfigError when the session asked for
+    is longer than role chaining allows.
     """
-    from shiftsync.aws.policy import trust_policy_for
+    from shiftsync.aws.policy import (
+        CHAINED_SESSION_MAX_SECONDS,
+        chained_session_fix,
+        chained_session_problem,
+        trust_policy_for,
+    )
+    from shiftsync.aws.session import caller_arn
 
     base = base or base_session(connection.region)
     external_id = workspace.external_id
+    if connection.session_duration_seconds > CHAINED_SESSION_MAX_SECONDS:
+        # Only then is the caller asked: a chained session over an hour always fails.
+        problem = chained_session_problem(connection, caller_arn(base))
+        if problem is not None:
+            raise ConfigError(problem, fix=chained_session_fix(connection_name or "<name>"))
     session = AssumedRoleSession(
         connection.role_arn,
         external_id,
@@ -307,8 +320,6 @@ def open_session(
 
     def principal() -> str | None:
         if "arn" not in caller:
-            from shiftsync.aws.session import caller_arn
-
             try:
                 caller["arn"] = connection.principal_arn or caller_arn(base)
             except AccessError:

@@ -9,7 +9,9 @@ import typer
 
 from shiftsync.aws.policy import (
     PolicyFormat,
+    grant_schemas,
     render_policy_bundle,
+    template_values,
     trust_principal,
 )
 from shiftsync.cli import output
@@ -130,12 +132,31 @@ def policy(
     ID); 3 no AWS credentials to find the principal with (set principal_arn to do without).
     """
     found = find_workspace(workspace)
-    name, conn = found.config.connection(connection)
+    config = found.config
+    name, conn = config.connection(connection)
     external_id = found.external_id
     principal, origin = discover_principal(name, conn)
-    document = render_policy_bundle(conn, principal, external_id, fmt)
+    includes = [
+        entry.include
+        for sync in config.syncs.values()
+        if sync.source == name
+        for entry in sync.tables
+    ]
+    schemas, schema_patterns = grant_schemas(includes)
+    document = render_policy_bundle(conn, principal, external_id, fmt, schemas)
     output.print_document(document)
     output.note(f"shiftsync policy: connection {name}, role {conn.role_arn}")
+    for value in template_values(conn):
+        output.note(
+            f"warning: {value} is still the template's example: put your own value in "
+            f"{found.config_path} (connections.{name}) and run `shiftsync policy` again"
+        )
+    output.note(f"database grants: schema {', '.join(schemas)} (read by the syncs of {name})")
+    if schema_patterns:
+        output.note(
+            f"  the syncs also read schemas matching {', '.join(schema_patterns)}: run the same "
+            "three grants for each such schema (`shiftsync check` lists any still missing)"
+        )
     output.note(f"external ID: {external_id} (from {found.external_id_path})")
     trusted = trust_principal(principal)
     output.note(f"trusted principal: {trusted} (from {origin})")

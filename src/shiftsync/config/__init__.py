@@ -46,6 +46,7 @@ from shiftsync.config.syncs import (
     ColumnSelection,
     SyncConfig,
     TableSelection,
+    exact_table_name,
     is_glob,
     match_table,
 )
@@ -62,10 +63,14 @@ from shiftsync.config.validators import (
     ColumnName,
     Method,
     Name,
+    NamePattern,
     NonEmpty,
     TablePattern,
     bucket_name_problem,
     cron_problem,
+    quote_name_part,
+    split_table_pattern,
+    table_name_for_config,
 )
 
 __all__ = [
@@ -89,6 +94,7 @@ __all__ = [
     "DuckDBDestinationConfig",
     "Method",
     "Name",
+    "NamePattern",
     "NonEmpty",
     "ParquetDestinationConfig",
     "PostgresDestinationConfig",
@@ -105,9 +111,13 @@ __all__ = [
     "config_reference_markdown",
     "config_template",
     "cron_problem",
+    "exact_table_name",
     "is_glob",
     "load_config",
     "match_table",
     "parse_role_arn",
+    "quote_name_part",
+    "split_table_pattern",
+    "table_name_for_config",
     "validate_config_data",
 ]

@@ -134,7 +134,7 @@ def run_sync(
             store.save(record)
         try:
             if source is None:
-                source = _build_source(workspace, connection, record.run_id)
+                source = _build_source(workspace, sync.source, connection, record.run_id)
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 
@@ -159,13 +159,13 @@ def run_sync(
 
 
 def _build_source(
-    workspace: Workspace, connection: RedshiftServerlessConfig, run_id: str
+    workspace: Workspace, connection_name: str, connection: RedshiftServerlessConfig, run_id: str
 ) -> Source:
     from shiftsync.aws.trust import open_session
     from shiftsync.redshift.source import RedshiftSource
 
     # The role must still refuse AssumeRole without the external ID (proven once a day).
-    session = open_session(workspace, connection)
+    session = open_session(workspace, connection, connection_name=connection_name)
     source: Source = RedshiftSource(connection, session, run_id=run_id)
     return source
 

@@ -108,7 +108,7 @@ class RedshiftSource:
         from shiftsync.aws.trust import open_session
 
         # The role must still refuse AssumeRole without the external ID (proven once a day).
-        session = open_session(workspace, config)
+        session = open_session(workspace, config, connection_name=_name)
         return cls(config, session, run_id=run_id)
 
     @property

@@ -8,7 +8,7 @@ from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shiftsync.aws.policy import trust_policy_for
+from shiftsync.aws.policy import chained_session_fix, chained_session_problem, trust_policy_for
 from shiftsync.aws.preflight.checks import (
     ASSUME,
     CALLER,
@@ -41,6 +41,7 @@ def caller_identity(ctx: Context) -> CheckResult:
         )
     configured = ctx.conn.principal_arn
     ctx.principal = configured or arn
+    ctx.caller = arn
     detail = f"shiftsync runs as {arn}"
     if configured and configured != arn:
         detail += f"; the trust policy is to name principal_arn {configured}"
@@ -54,6 +55,14 @@ def expected_trust(ctx: Context) -> str:
 
 def assume_role(ctx: Context) -> CheckResult:
     conn = ctx.conn
+    chained = chained_session_problem(conn, ctx.caller) if ctx.caller else None
+    if chained is not None:
+        return CheckResult(
+            ASSUME,
+            "fail",
+            chained,
+            chained_session_fix(ctx.connection_name),
+        )
     try:
         ctx.assumed = AssumedRoleSession(
             conn.role_arn,
@@ -78,8 +87,9 @@ def assume_role(ctx: Context) -> CheckResult:
                 f"sts:AssumeRole on {conn.role_arn} refused a session of "
                 f"{conn.session_duration_seconds} s: {message}",
                 "raise the role's maximum session duration to at least "
-                f"{conn.session_duration_seconds} s, or lower "
-                f"connections.{ctx.connection_name}.session_duration_seconds",
+                f"{conn.session_duration_seconds} s (aws iam update-role --role-name "
+                f"{conn.role_name} --max-session-duration {conn.session_duration_seconds}), or "
+                f"lower connections.{ctx.connection_name}.session_duration_seconds",
             )
         return CheckResult(
             ASSUME,
