@@ -168,13 +168,22 @@ def _problem_from_error(error: ErrorDetails) -> Problem:
     return Problem(located.path, error["msg"], got, expected or DOCS_HINT)
 
 
+# libpq's connection parameters that hold secrets: the password, and the passphrase of the
+# client's SSL key (libpq's "Parameter Key Words"). File paths (sslkey, passfile) are not.
+LIBPQ_SECRET_KEYS: Final = frozenset({"password", "sslpassword"})
 # A DSN can sit under any key when it is in the wrong place: its credentials never show.
 _URL_CREDENTIALS: Final = re.compile(r"(?<=://)[^/@\s]+@")
-_PASSWORD_SETTING: Final = re.compile(r"(?i)\b(password|passwd|pwd)\s*=\s*\S+")
+# key=value (libpq's form, quoted or not) and ?key=value (a URL's query); the key may be any
+# secret key, or the common spellings of a password.
+_PASSWORD_SETTING: Final = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])(sslpassword|password|passwd|pwd)(\s*=\s*)"
+    r"('(?:[^'\\]|\\.)*'|[^\s&]+)"
+)
 
 
 def mask_credentials(text: str) -> str:
-    """`text` with URL user:password parts and password=… settings replaced by <secret>."""
+    """`text` with URL user:password parts and password=…, sslpassword=… settings replaced by
+    <secret> (libpq's key=value form and a URL's query alike)."""
     text = _URL_CREDENTIALS.sub("<secret>@", text)
     return _PASSWORD_SETTING.sub(lambda match: f"{match.group(1)}=<secret>", text)
 

@@ -49,7 +49,7 @@ from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
 from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
-from shiftsync.workspace import Workspace
+from shiftsync.workspace import Workspace, secure_dot_dir
 
 
 def exit_code_of(record: RunRecord) -> int:
@@ -128,6 +128,9 @@ def run_sync(
         run_id=new_run_id(), sync=name, started_at=utc_now(), options=options.to_json()
     )
     store = None if options.dry_run else RunStore(workspace.runs_dir)
+    if store is not None:
+        # Workspaces of older versions: owner-only files, hash_salt ignored by git.
+        record.notes.extend(secure_dot_dir(workspace))
     with contextlib.ExitStack() as stack:
         if store is not None:
             stack.enter_context(sync_lock(workspace, name))

@@ -13,10 +13,18 @@ from typing import Any
 import pyarrow as pa
 
 from shiftsync.destinations.base import Load, LoadMode, LoadSpec
+from shiftsync.engine.housekeeping import hash_salt
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
-from shiftsync.engine.selection import TableJob, TablePlan, load_schema, resolve_table, shape_batch
+from shiftsync.engine.selection import (
+    TableJob,
+    TablePlan,
+    hash_values,
+    load_schema,
+    resolve_table,
+    shape_batch,
+)
 from shiftsync.engine.state import (
     TableState,
     Window,
@@ -206,13 +214,27 @@ class _TableSync:
         if not rows:
             return
         *values, count = rows[0]
-        shown = ", ".join(f"{k}={v!r}" for k, v in zip(plan.primary_key, values, strict=True))
+        shown = ", ".join(
+            f"{key}={self.shown_key_value(plan, key, value)}"
+            for key, value in zip(plan.primary_key, values, strict=True)
+        )
         raise ConfigError(
             f"table {job.name}: primary key ({', '.join(plan.primary_key)}) is not unique: "
             f"{count} rows have {shown}; merging by it would silently keep only one of them",
             fix="set primary_key for this table to columns that are unique together (Redshift "
             "does not enforce primary keys)",
         )
+
+    def shown_key_value(self, plan: TablePlan, column: str, value: Any) -> str:
+        """A key value fit for messages and run records: a hashed column's value is shown as
+        the hash the destination holds, never as its plain text."""
+        if column not in plan.hashed:
+            return repr(value)
+        if value is None:
+            return "NULL"
+        salt = self.ctx.salt or hash_salt(self.ctx.workspace)
+        digest = hash_values(pa.array([str(value)], pa.string()), salt)[0].as_py()
+        return f"sha256:{digest} (hashed)"
 
     def copy(
         self,
