@@ -144,3 +144,66 @@ def test_an_old_workspace_is_tightened_on_its_next_run_with_a_note(
     assert "hash_salt" in (workspace.dot_dir / ".gitignore").read_text().splitlines()
     assert stat.S_IMODE(os.stat(workspace.dot_dir / "hash_salt").st_mode) == 0o600
     assert stat.S_IMODE(os.stat(workspace.dot_dir).st_mode) == 0o700
+
+
+def _modes(folder: Path) -> dict[str, int]:
+    return {
+        str(path.relative_to(folder)): stat.S_IMODE(path.stat().st_mode)
+        for path in folder.rglob("*")
+        if ".shiftsync" not in path.parts and path.name != "shiftsync.yaml"
+    }
+
+
+@pytest.mark.parametrize(
+    ("setting", "file_mode", "folder_mode"),
+    [(None, 0o600, 0o700), ("0640", 0o640, 0o750)],
+    ids=["default", "0640"],
+)
+def test_destination_files_are_created_with_the_chosen_mode(
+    cli: Cli,
+    info: StandInInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    setting: str | None,
+    file_mode: int,
+    folder_mode: int,
+) -> None:
+    if setting is None:
+        monkeypatch.delenv("SHIFTSYNC_FILE_MODE", raising=False)
+    else:
+        monkeypatch.setenv("SHIFTSYNC_FILE_MODE", setting)
+    write_external_id(tmp_path, info.external_id)
+    config = {
+        "connections": {"warehouse": standin_connection(info)},
+        "destinations": {
+            "local": {"type": "duckdb", "path": "out/db.duckdb"},
+            "lake": {"type": "parquet", "path": "lake"},
+        },
+        "syncs": {
+            "main": {"source": "warehouse", "destination": "local", "tables": ["public.category"]},
+            "files": {"source": "warehouse", "destination": "lake", "tables": ["public.category"]},
+        },
+    }
+    (tmp_path / "shiftsync.yaml").write_text(yaml.safe_dump(config))
+    before = os.umask(0o022)  # what a default shell has
+    os.umask(before)
+    for name in ("main", "files"):
+        ran = cli("sync", name, "-w", str(tmp_path))
+        assert ran.code == 0, ran.out + ran.err
+    assert os.umask(before) == before  # the command left the process's umask as it was
+    modes = _modes(tmp_path)
+    assert "out/db.duckdb" in modes
+    assert any(name.endswith(".parquet") for name in modes)
+    for name, mode in modes.items():
+        expected = folder_mode if (tmp_path / name).is_dir() else file_mode
+        assert mode == expected, (name, oct(mode))
+
+
+def test_a_bad_file_mode_is_a_configuration_error(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHIFTSYNC_FILE_MODE", "rw-r--r--")
+    ran = cli("init", str(tmp_path))
+    assert ran.code == 2
+    assert "error: SHIFTSYNC_FILE_MODE='rw-r--r--' is not a file mode" in ran.err
+    assert "fix:" in ran.err
