@@ -19,6 +19,10 @@ Every message names the thing (file, key, table, column, action), what was wrong
 
 from __future__ import annotations
 
+import errno
+import re
+import tempfile
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -92,3 +96,29 @@ class StandInError(ShiftsyncError):
     """The local stand-in of Redshift Serverless could not start."""
 
     exit_code = EXIT_STANDIN
+
+
+_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SPACE_TEXT = re.compile(r"no space left on device|disk quota exceeded|disk is full", re.I)
+_QUOTED_PATH = re.compile(r"[\"'](/[^\"']+)[\"']")
+
+
+def out_of_space(error: BaseException) -> DestinationError | None:
+    """The error to report when `error` says a disk is full (an OSError from Python or Arrow,
+    or DuckDB's IO error), naming the path and the fix; None for any other error."""
+    text = str(error)
+    is_oserror = isinstance(error, OSError) and error.errno in _SPACE_ERRNOS
+    if not is_oserror and not _SPACE_TEXT.search(text):
+        return None
+    path = getattr(error, "filename", None)
+    if not path:
+        found = _QUOTED_PATH.search(text)
+        path = found.group(1) if found else None
+    where = str(path) if path else f"the temporary folder {tempfile.gettempdir()}"
+    folder = str(path).rsplit("/", 1)[0] or "/" if path else tempfile.gettempdir()
+    return DestinationError(
+        f"out of disk space writing {where}",
+        fix=f"free space on the file system of {folder}; for temporary files (merges, staged "
+        "parts) point TMPDIR at a folder with room, e.g. `TMPDIR=/path/with/room shiftsync "
+        "sync <name>`; then run the sync again (nothing was committed)",
+    )

@@ -27,6 +27,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.destinations.base import Destination, LoadMode
+from shiftsync.destinations.scratch import remove_stale_scratch
 
 # The `X as X` imports keep names that were public here before the split importable from here.
 from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
@@ -48,7 +49,7 @@ from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
-from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
+from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError, out_of_space
 from shiftsync.workspace import Workspace, secure_dot_dir
 
 
@@ -60,6 +61,9 @@ def exit_code_of(record: RunRecord) -> int:
 
 def _fail(table: TableRun, error: BaseException) -> None:
     table.status = "failed"
+    if not isinstance(error, ShiftsyncError):
+        # A full disk is the machine's state, not a bug: say where and what to do.
+        error = out_of_space(error) or error
     if isinstance(error, ShiftsyncError):
         table.error = error.message
         table.fix = error.fix
@@ -208,6 +212,8 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
 def _run(ctx: _Context, connection_method: Method) -> None:
     record = ctx.record
     clean_interrupted_runs(ctx)
+    for folder in remove_stale_scratch():
+        record.notes.append(f"deleted {folder}, left by a shiftsync process that ended")
     selection = _select(ctx, connection_method)
     jobs, problems = _table_runs(selection)
     record.tables = [run for _, run in jobs] + problems
