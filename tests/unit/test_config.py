@@ -67,10 +67,14 @@ def load(tmp_path: Path, data: Any, env: dict[str, str] | None = None) -> Shifts
     return load_config(write(tmp_path, data), env=env or {})
 
 
+_LINE_NUMBER = re.compile(r"^(shiftsync\.yaml: )line \d+: ")
+
+
 def problems(tmp_path: Path, data: Any, env: dict[str, str] | None = None) -> list[str]:
+    """The problem lines, without their "line N: " (tested on its own below)."""
     with pytest.raises(ConfigError) as info:
         load(tmp_path, data, env)
-    return info.value.message.splitlines()
+    return [_LINE_NUMBER.sub(r"\1", line) for line in info.value.message.splitlines()]
 
 
 def with_value(path: str, value: Any, base: dict[str, Any] = BASE) -> dict[str, Any]:
@@ -1037,3 +1041,35 @@ def test_a_null_type_is_shown_as_null(tmp_path: Path) -> None:
         problems(tmp_path, with_value("destinations.local.type", None)), "destinations.local.type"
     )
     assert "unknown type (got null); expected one of: duckdb, postgres, parquet" in line
+
+
+# --- where a problem is, and what was meant ----------------------------------------------
+
+
+def test_a_misspelt_key_gets_the_close_one(tmp_path: Path) -> None:
+    data = copy.deepcopy(BASE)
+    data["connections"]["warehouse"]["regoin"] = data["connections"]["warehouse"].pop("region")
+    lines = problems(tmp_path, data)
+    line = line_for(lines, "connections.warehouse.regoin")
+    assert "unknown key (did you mean region?)" in line
+
+
+def test_problems_carry_their_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "shiftsync.yaml"
+    data = copy.deepcopy(BASE)
+    data["syncs"]["nightly"]["source"] = "wh"  # semantic: no such connection
+    data["syncs"]["nightly"]["concurrency"] = 99  # a value out of range
+    text = yaml.safe_dump(data, sort_keys=False)
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    numbered = {
+        line.split(": ")[2]: int(line.split(": ")[1].removeprefix("line "))
+        for line in info.value.message.splitlines()
+    }
+    source_line = 1 + text.splitlines().index("    source: wh")
+    concurrency_line = 1 + text.splitlines().index("    concurrency: 99")
+    assert numbered == {
+        "syncs.nightly.source": source_line,
+        "syncs.nightly.concurrency": concurrency_line,
+    }

@@ -39,10 +39,11 @@ from shiftsync.engine.verify import (
     build_duplicate_key_sql,
     build_profile_sql,
     compare_profiles,
+    full_refresh_command,
     parse_source_profile,
     raise_for_mismatch,
 )
-from shiftsync.errors import ConfigError, ShiftsyncError
+from shiftsync.errors import ConfigError, ShiftsyncError, StateError
 from shiftsync.redshift.catalog import TableInfo
 
 
@@ -157,7 +158,14 @@ class _TableSync:
         tracking = plan.tracking
         assert tracking is not None
         where = f"{job.schema}.{job.table} in {ctx.destination.kind}"
-        state = parse_state(where, ctx.destination.read_state(job.state_key, job.target))
+        try:
+            state = parse_state(where, ctx.destination.read_state(job.state_key, job.target))
+        except StateError as error:
+            raise StateError(
+                error.message,
+                fix=f"run `{full_refresh_command(ctx.sync_name, job.name)}` to replace the "
+                "table and write a new state",
+            ) from error
         low = None if state is None or job.full_refresh else state.cursor_for(tracking.name)
         notes: tuple[str, ...] = ()
         if state is None and not job.full_refresh:
@@ -286,4 +294,10 @@ class _TableSync:
         source_profile = parse_source_profile(rows[0], columns)
         result = compare_profiles(columns, source_profile, destination_profile)
         table.verification = result.to_json()
-        raise_for_mismatch(job.name, job.target, result, incremental=job.mode == "incremental")
+        raise_for_mismatch(
+            job.name,
+            job.target,
+            result,
+            incremental=job.mode == "incremental",
+            sync_name=self.ctx.sync_name,
+        )
