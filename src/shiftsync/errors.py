@@ -119,6 +119,6 @@ def out_of_space(error: BaseException) -> DestinationError | None:
     return DestinationError(
         f"out of disk space writing {where}",
         fix=f"free space on the file system of {folder}; for temporary files (merges, staged "
-        "parts) point TMPDIR at a folder with room, e.g. `TMPDIR=/path/with/room shiftsync "
-        "sync <name>`; then run the sync again (nothing was committed)",
+        "parts) set TMPDIR to a folder on a disk with room for the run; then run the sync "
+        "again (nothing was committed)",
     )

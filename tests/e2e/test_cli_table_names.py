@@ -98,3 +98,28 @@ def test_discover_prints_names_tables_accepts(
         planned = cli("sync", "--dry-run", "--json", "-w", str(folder))
         assert planned.code == 0, planned.out + planned.err
         assert [t["table"] for t in json.loads(planned.out)["tables"]] == [name]
+
+
+@pytest.mark.parametrize("shape", ["folder", "under a file"])
+def test_an_unusable_duckdb_path_gets_its_own_fix(
+    cli: Cli, info: StandInInfo, tmp_path: Path, shape: str
+) -> None:
+    workspace = write_role_workspace(
+        tmp_path, info, info.role_arn, external_id=info.external_id, tables=["public.category"]
+    )
+    if shape == "folder":
+        (tmp_path / "data").mkdir()
+        path, fix = "data", str(tmp_path / "data" / "shiftsync.duckdb")
+    else:
+        (tmp_path / "notes.txt").write_text("a file")
+        path, fix = "notes.txt/db.duckdb", str(tmp_path / "db.duckdb")
+    text = workspace.config_path.read_text().replace(
+        "local: {type: duckdb}", f"local: {{type: duckdb, path: {path}}}"
+    )
+    workspace.config_path.write_text(text)
+    ran = cli("sync", "-w", str(tmp_path))
+    assert ran.code == 2, ran.out + ran.err
+    assert "locked" not in ran.err
+    assert "disk" not in ran.err
+    assert fix in ran.err
+    assert "Traceback" not in ran.err

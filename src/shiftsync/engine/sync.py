@@ -49,7 +49,7 @@ from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
-from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError, out_of_space
+from shiftsync.errors import EXIT_FAILED, EXIT_OK, ConfigError, ShiftsyncError, out_of_space
 from shiftsync.workspace import Workspace, secure_dot_dir
 
 
@@ -225,6 +225,8 @@ def _run(ctx: _Context, connection_method: Method) -> None:
         ctx.salt = hash_salt(ctx.workspace)
     try:
         ctx.destination.check()
+    except ConfigError:
+        raise  # the destination's settings are wrong: the run cannot start (exit 2)
     except ShiftsyncError as error:
         for _, table in jobs:
             _fail(table, error)
