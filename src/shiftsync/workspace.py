@@ -286,6 +286,18 @@ def secure_dot_dir(workspace: Workspace) -> list[str]:
     dot_dir = workspace.dot_dir
     if not dot_dir.is_dir():
         return notes
+    gitignore = dot_dir / ".gitignore"
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError:
+        text = None
+    missing = _gitignore_missing(text) if text is not None else []
+    # A complete .gitignore is written only below, after the walk, and by `init`, whose
+    # writers create owner-only files: then the walk over every run record is not needed.
+    if text is not None and not missing and dot_dir.stat().st_mode & 0o777 == PRIVATE_DIR_MODE:
+        return notes
     loosened: list[str] = []
     for path in [dot_dir, *dot_dir.rglob("*")]:
         if path.is_symlink():
@@ -298,19 +310,10 @@ def secure_dot_dir(workspace: Workspace) -> list[str]:
         except OSError:
             continue  # not ours (another user's run record); reading it is what matters
     if loosened:
-        shown = ", ".join(loosened[:5]) + (
-            f" and {len(loosened) - 5} more" if len(loosened) > 5 else ""
-        )
+        more = len(loosened) - 5
+        shown = ", ".join(loosened[:5]) + (f" and {more} more" if more > 0 else "")
         notes.append(f"made {shown} owner-only (files 0600, folders 0700)")
-    gitignore = dot_dir / ".gitignore"
-    try:
-        text = gitignore.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        text = ""
-    except OSError:
-        return notes
-    missing = _gitignore_missing(text)
-    if missing:
+    if missing and text is not None:
         if text and not text.endswith("\n"):
             text += "\n"
         atomic_write_text(gitignore, text + "".join(f"{entry}\n" for entry in missing))
