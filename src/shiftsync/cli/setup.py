@@ -126,7 +126,10 @@ def policy(
     The document goes to stdout, so it can be redirected to a file; notes go to stderr. The
     trust policy names principal_arn of the connection, or else the identity shiftsync runs
     as (sts:GetCallerIdentity), and requires this workspace's external ID. With UNLOAD it
-    also trusts redshift.amazonaws.com and says how to associate the role with the namespace.
+    also trusts Redshift (redshift.amazonaws.com and redshift-serverless.amazonaws.com) for the
+    role's database user only, and says how to associate the role with the namespace. The
+    database grants are for the schemas the connection's syncs read; values still as in the
+    template (account 123456789012) are warned about.
 
     Exit codes: 0 printed; 2 configuration error (shiftsync.yaml, connection name, external
     ID); 3 no AWS credentials to find the principal with (set principal_arn to do without).
@@ -224,7 +227,9 @@ def check(
     """Prove that a connection's role works, with the calls a sync makes.
 
     In order: the caller's identity; sts:AssumeRole with the external ID; AssumeRole without
-    it, which must be refused (if not, nothing else runs); the nine Data API actions, each for
+    it and with a random wrong one, which must both be refused (if not, nothing else runs; the
+    same proof is made by every command that assumes the role, once a day); the nine Data API
+    actions, each for
     real; SELECT on every table the connection's syncs read; with UNLOAD, a probe object
     through the five S3 actions, the bucket's region and a real UNLOAD, then every probe
     object removed. When UNLOAD uses a role of its own, that role writes the probe files (by
