@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+from typing import Any, Final
 from urllib.parse import unquote
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shiftsync.aws.policy import chained_session_fix, chained_session_problem, trust_policy_for
@@ -25,6 +27,10 @@ from shiftsync.aws.trust import (
     probe_trust,
 )
 from shiftsync.errors import AccessError
+
+OPTIONAL_CALL_CONFIG: Final = Config(
+    connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 1}
+)
 
 
 def caller_identity(ctx: Context) -> CheckResult:
@@ -162,7 +168,11 @@ def _loose_conditions(ctx: Context) -> tuple[list[str], bool]:
     """Loose tests of sts:ExternalId in the role's trust policy, and whether it was readable."""
     if ctx.assumed is None:
         return [], False
-    outcome = ctx.call(ctx.session.client("iam").get_role, RoleName=ctx.conn.role_name)
+    # Optional and global: one quick try, so that a network without a path to IAM costs
+    # seconds, not the retries of the calls that matter.
+    factory: Any = ctx.session.boto3.client
+    iam = factory("iam", config=OPTIONAL_CALL_CONFIG)
+    outcome = ctx.call(iam.get_role, RoleName=ctx.conn.role_name)
     if not outcome.ok:
         return [], False
     document = outcome.value.get("Role", {}).get("AssumeRolePolicyDocument")
