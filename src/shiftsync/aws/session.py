@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import boto3
-import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import (
@@ -26,6 +25,11 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from shiftsync.aws.botocore_seams import (
+    current_access_key,
+    replace_keys,
+    session_with_credentials,
+)
 from shiftsync.errors import AccessError
 
 T = TypeVar("T")
@@ -99,13 +103,12 @@ class AssumedRoleSession:
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self.refreshes = 0
-        self._credentials: Any = RefreshableCredentials.create_from_metadata(
+        self._credentials = RefreshableCredentials.create_from_metadata(
             metadata=self._fetch(), refresh_using=self._fetch, method="sts-assume-role"
         )
-        core: Any = botocore.session.get_session()
-        core._credentials = self._credentials
-        core.set_config_variable("region", region)
-        self.boto3 = boto3.Session(botocore_session=core)
+        self.boto3 = boto3.Session(
+            botocore_session=session_with_credentials(self._credentials, region)
+        )
 
     def _fetch(self) -> dict[str, str]:
         kwargs: dict[str, Any] = {
@@ -158,17 +161,8 @@ class AssumedRoleSession:
         second AssumeRole is made.
         """
         credentials = self._credentials
-        seen = stale_access_key if stale_access_key is not None else credentials._access_key
-        # botocore's own refresh (RefreshableCredentials._refresh) sets and publishes the keys
-        # under this lock: holding another one would let the two interleave and publish one
-        # refresh's access key with the other's secret.
-        with credentials._refresh_lock:
-            if credentials._access_key != seen:
-                return
-            fresh = self._fetch()
-            credentials._set_from_data(fresh)
-            # botocore signs with the frozen copy: publish the new keys to it.
-            credentials._publish_refresh()
+        seen = stale_access_key if stale_access_key is not None else current_access_key(credentials)
+        replace_keys(credentials, seen, self._fetch)
 
     def frozen_credentials(self) -> Any:
         """Current access key, secret and token (for pyarrow's S3 filesystem); never log them."""

@@ -14,6 +14,7 @@ from shiftsync.aws.policy import (
     template_values,
     trust_principal,
 )
+from shiftsync.aws.principal import discover_principal
 from shiftsync.cli import output
 from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
 from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig
@@ -88,26 +89,6 @@ def init(
 # ---------------------------------------------------------------------------------------------
 # policy
 # ---------------------------------------------------------------------------------------------
-
-
-def discover_principal(name: str, conn: ConnectionConfig) -> tuple[str, str]:
-    """The principal the trust policy names, and where it came from."""
-    if conn.principal_arn:
-        return conn.principal_arn, f"connections.{name}.principal_arn"
-    from botocore.exceptions import BotoCoreError
-
-    from shiftsync.aws.session import base_session, caller_arn
-
-    set_it = f"or set connections.{name}.principal_arn to the ARN shiftsync will run as"
-    try:
-        return caller_arn(base_session(conn.region)), "sts:GetCallerIdentity"
-    except AccessError as error:
-        raise AccessError(error.message, fix=f"{error.fix}; {set_it}") from error
-    except BotoCoreError as error:
-        raise AccessError(
-            f"sts:GetCallerIdentity could not be called to find the principal: {error}",
-            fix=f"check the network path to AWS STS, {set_it}",
-        ) from error
 
 
 def policy(

@@ -13,6 +13,8 @@ from typing import Annotated, Final, Literal, TypeVar
 from pydantic import AfterValidator, SecretStr
 from pydantic_core import PydanticCustomError
 
+from shiftsync.sql_quote import quote_standard
+
 NAME_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 REGION_RE: Final = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 WORKGROUP_RE: Final = re.compile(r"[a-z0-9-]{3,64}")
@@ -114,7 +116,8 @@ def quote_name_part(name: str) -> str:
     (a name with a dot, a space, a quote or a wildcard character)."""
     if _BARE_PART_RE.fullmatch(name) and not any(char in GLOB_CHARS for char in name):
         return name
-    return '"' + name.replace('"', '""') + '"'
+    # The same quoting as SQL's (a quote doubled): one function for it in the product.
+    return quote_standard(name)
 
 
 def table_name_for_config(schema: str, table: str) -> str:

@@ -270,6 +270,15 @@ class StandIn:
         backend.put_role_policy(name, "shiftsync", json.dumps(permission_policy))
         return str(role.arn)
 
+    def set_role_policy(
+        self, name: str, permission_policy: Mapping[str, Any], account_id: str = CUSTOMER_ACCOUNT
+    ) -> None:
+        """Replace a role's permission policy, as an administrator would while sessions live."""
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[account_id]["aws"]
+        backend.put_role_policy(name, "shiftsync", json.dumps(permission_policy))
+
     def admin_connection(self) -> psycopg.Connection[Any]:
         """A superuser connection to the workgroup's database (for tests and the demo)."""
         assert self.pg is not None

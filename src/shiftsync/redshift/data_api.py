@@ -15,6 +15,7 @@ the read counters in stats.py.
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -113,6 +114,9 @@ class DataApi:
         # botocore before 1.43.55 has no WaitTimeSeconds: found out on first use.
         self.long_poll = True
         self._parsing_client: Any = None
+        # Statements a `running()` block waits on, so Ctrl-C can cancel them from another thread.
+        self._running: dict[str, str] = {}
+        self._running_lock = threading.Lock()
 
     @property
     def db_user(self) -> str:
@@ -335,6 +339,8 @@ class DataApi:
         FAILED and ABORTED raise StatementError (ResultLimitError for the Data API's limits).
         """
         statement_id = self.execute(sql, what=what, stats=stats, result_format=result_format)
+        with self._running_lock:
+            self._running[statement_id] = what
         ended = False
         try:
             status = self.wait(statement_id, what=what, stats=stats, timeout=timeout)
@@ -343,8 +349,26 @@ class DataApi:
                 raise self.failure(status, what)
             yield status
         finally:
+            with self._running_lock:
+                self._running.pop(statement_id, None)
             if not ended:
                 self.cancel(statement_id, what=what, stats=stats)
+
+    def cancel_running(self, stats: ReadStats) -> int:
+        """Cancel every statement a `running()` block waits on; their waits then end ABORTED.
+
+        For Ctrl-C: the threads that wait would otherwise sit out a long statement before they
+        could notice that the run stops. Returns how many were asked to stop.
+        """
+        with self._running_lock:
+            running = dict(self._running)
+        for statement_id, what in running.items():
+            try:
+                self.call("CancelStatement", what, stats, Id=statement_id)
+                stats.add(cancelled=1)
+            except ShiftsyncError as error:  # it ended meanwhile, or the API is unreachable
+                log.info("could not cancel statement %s of %s: %s", statement_id, what, error)
+        return len(running)
 
     def failure(self, status: StatementStatus, what: str) -> SourceError:
         """The error a FAILED or ABORTED statement becomes."""

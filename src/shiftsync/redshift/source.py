@@ -362,6 +362,10 @@ class RedshiftSource:
         numerics and timestamps, as the Data API gives them)."""
         return query_rows(self.api, sql, what="query", stats=self.catalog_stats)
 
+    def interrupt(self) -> None:
+        """Stop the statements every thread of this source waits on (the run is stopping)."""
+        self.api.cancel_running(self.catalog_stats)
+
     def execute(self, sql: str) -> int:
         """Run a statement without a result set; the rows it affected."""
         return execute_statement(self.api, sql, what="statement", stats=self.catalog_stats)
@@ -390,6 +394,16 @@ class RedshiftSource:
         bucket, unload = self._staging()
         keys = [item.key for item in objects]
         return bucket.delete(unload.bucket, keys, stats=self.catalog_stats)
+
+    def delete_run_staging(self, run_id: str) -> int:
+        """Delete what run `run_id` staged under `<prefix><run_id>/`; 0 without unload:."""
+        unload = self.connection.unload
+        if unload is None:
+            return 0
+        bucket = StagingBucket(self.session, self.api.retry)
+        return bucket.delete_prefix(
+            unload.bucket, f"{unload.prefix}{run_id}/", stats=self.catalog_stats
+        )
 
     def cleanup_staged(self, *, older_than_hours: float = 24) -> int:
         """Delete staged UNLOAD objects older than the age (a crashed run's); how many."""
