@@ -27,7 +27,7 @@ from shiftsync.sql_quote import quote_redshift
 from shiftsync.workspace import is_valid_external_id
 
 if TYPE_CHECKING:
-    from shiftsync.config import ConnectionConfig, UnloadConfig
+    from shiftsync.config import ConnectionConfig, ShiftsyncConfig, UnloadConfig
 
 PolicyDocument = dict[str, Any]
 PolicyFormat = Literal["json", "terraform", "cloudformation"]
@@ -401,6 +401,16 @@ def grant_schemas(includes: Iterable[str]) -> tuple[list[str], list[str]]:
         schema, _ = split_table_pattern(include)
         (named if schema.literal else patterns).add(schema.text)
     return sorted(named) or list(DEFAULT_SCHEMAS if not patterns else ()), sorted(patterns)
+
+
+def schemas_read_by(config: ShiftsyncConfig, connection_name: str) -> tuple[list[str], list[str]]:
+    """`grant_schemas` of every `tables:` entry of the syncs that read this connection."""
+    return grant_schemas(
+        entry.include
+        for sync in config.syncs.values()
+        if sync.source == connection_name
+        for entry in sync.tables
+    )
 
 
 def namespace_association_steps(conn: ConnectionConfig, policy_where: str | None = None) -> str:

@@ -9,8 +9,8 @@ import typer
 
 from shiftsync.aws.policy import (
     PolicyFormat,
-    grant_schemas,
     render_policy_bundle,
+    schemas_read_by,
     template_values,
     trust_principal,
 )
@@ -120,13 +120,7 @@ def policy(
     name, conn = config.connection(connection)
     external_id = found.external_id
     principal, origin = discover_principal(name, conn)
-    includes = [
-        entry.include
-        for sync in config.syncs.values()
-        if sync.source == name
-        for entry in sync.tables
-    ]
-    schemas, schema_patterns = grant_schemas(includes)
+    schemas, schema_patterns = schemas_read_by(config, name)
     document = render_policy_bundle(conn, principal, external_id, fmt, schemas)
     output.print_document(document)
     output.note(f"shiftsync policy: connection {name}, role {conn.role_arn}")
