@@ -99,6 +99,21 @@ _SPACE_TEXT = re.compile(r"no space left on device|disk quota exceeded|disk is f
 _QUOTED_PATH = re.compile(r"[\"'](/[^\"']+)[\"']")
 
 
+def out_of_space_in_chain(error: BaseException) -> DestinationError | None:
+    """`out_of_space` of the first error in `error`'s chain of causes (the innermost names the
+    file that could not be written: a wrapping error may name only its destination)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for link in reversed(chain):
+        found = out_of_space(link)
+        if found is not None:
+            return found
+    return None
+
+
 def out_of_space(error: BaseException) -> DestinationError | None:
     """The error to report when `error` says a disk is full (an OSError from Python or Arrow,
     or DuckDB's IO error), naming the path and the fix; None for any other error."""

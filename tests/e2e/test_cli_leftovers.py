@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -131,3 +132,41 @@ def test_a_full_disk_is_reported_as_out_of_space_with_the_path(tmp_path: Path) -
     assert "/tmp/shiftsync-merge-1-x/stage.duckdb.wal" in problem.message
     assert "/tmp/shiftsync-merge-1-x" in (problem.fix or "")
     assert out_of_space(ValueError("no")) is None
+
+
+@pytest.fixture
+def tiny_tmpdir(tmp_path: Path) -> Iterator[Path]:
+    """A 4 KiB tmpfs (one page): a real full disk for TMPDIR (mounting needs root)."""
+    folder = tmp_path / "tiny"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=4k", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=False)
+
+
+def test_a_full_tmpdir_is_reported_as_out_of_space(
+    info: StandInInfo, tmp_path: Path, tiny_tmpdir: Path
+) -> None:
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    merge_workspace(folder, info)
+    code = str(Path(shiftsync.__file__).resolve().parents[1])
+    env = {**environment(info), "PYTHONPATH": code}
+    assert run(folder, env, "sync").returncode == 0  # the first run replaces
+    full = run(folder, {**env, "TMPDIR": str(tiny_tmpdir)}, "sync", "--json")
+    assert full.returncode == 1, full.stdout + full.stderr
+    (table,) = json.loads(full.stdout)["tables"]
+    assert "out of disk space" in table["error"], json.dumps(table, indent=1)
+    assert str(tiny_tmpdir) in table["error"] + (table["fix"] or "")
+    assert "TMPDIR" in table["fix"]
+    assert "bug in shiftsync" not in table["fix"]
+    assert leftovers(tiny_tmpdir) == []  # the failed run removed its merge stage

@@ -57,7 +57,7 @@ from shiftsync.errors import (
     AccessError,
     ConfigError,
     ShiftsyncError,
-    out_of_space,
+    out_of_space_in_chain,
 )
 from shiftsync.workspace import Workspace, secure_dot_dir
 
@@ -74,9 +74,9 @@ def exit_code_of(record: RunRecord) -> int:
 
 
 def _fail(table: TableRun, error: BaseException) -> None:
-    if not isinstance(error, ShiftsyncError):
-        # A full disk is the machine's state, not a bug: say where and what to do.
-        error = out_of_space(error) or error
+    # A full disk is the machine's state, not a bug nor the destination's: say which file and
+    # what to do (a destination's wrapper may name only the destination).
+    error = out_of_space_in_chain(error) or error
     if isinstance(error, ShiftsyncError):
         table.update(
             status="failed", error=error.message, fix=error.fix, error_type=type(error).__name__
