@@ -36,7 +36,7 @@ EXTERNAL_ID_FILE_NAME: Final = "external_id"
 # sts:AssumeRole's ExternalId: 2-1224 characters of [\w+=,.@:/-].
 EXTERNAL_ID_RE: Final = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 # The hashing salt is a secret: committed, it makes hashed e-mails reversible by dictionary.
-GITIGNORED: Final = ("state/", "runs/", "hash_salt", "trust_checked.json")
+GITIGNORED: Final = ("state/", "runs/", "hash_salt", "trust_checked.json", "csv_dialect.json")
 GITIGNORE_TEXT: Final = (
     "# Local state of shiftsync; the external_id file may be committed.\n"
     + "".join(f"{entry}\n" for entry in GITIGNORED)

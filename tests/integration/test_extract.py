@@ -268,10 +268,10 @@ def test_null_and_empty_string_stay_apart_and_odd_strings_survive(
 
 @pytest.mark.parametrize("method", METHODS)
 def test_odd_identifiers_are_read(source: RedshiftSource, admin: Conn, method: Method) -> None:
-    info = source.describe('"Odd Schema"."Mixed Case"')
+    info = source.describe('"odd schema"."mixed case"')
     assert [c.name for c in info.columns] == [
         "id",
-        "Select",
+        "select",
         "has space",
         'quo"te',
         "ünïcödé",

@@ -143,7 +143,9 @@ def test_a_statement_without_result_set_counts_its_rows(
 def test_failing_sql_fails_with_postgresql_message(redshift_data: Any, info: StandInInfo) -> None:
     statement_id, described = _run(redshift_data, info, "select * from public.no_such_table")
     assert described["Status"] == "FAILED"
-    assert described["Error"] == 'ERROR: relation "public.no_such_table" does not exist'
+    assert described["Error"] == (
+        'ERROR: relation "public.no_such_table" does not exist\n  Position: 15'
+    )
     assert described["HasResultSet"] is False
     with pytest.raises(ClientError) as refused:
         redshift_data.get_statement_result(Id=statement_id)

@@ -30,7 +30,8 @@ from shiftsync.aws.botocore_seams import (
     replace_keys,
     session_with_credentials,
 )
-from shiftsync.errors import AccessError
+from shiftsync.aws.network import NETWORK_ERRORS, network_error
+from shiftsync.errors import AccessError, ConfigError
 
 T = TypeVar("T")
 
@@ -127,7 +128,19 @@ class AssumedRoleSession:
                 fix="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for the "
                 "identity shiftsync runs as",
             ) from error
+        except NETWORK_ERRORS as error:
+            raise network_error(error, "sts", self.region) from error
         except ClientError as error:
+            message = str(error.response.get("Error", {}).get("Message", ""))
+            if error_code(error) == "ValidationError" and "MaxSessionDuration" in message:
+                raise ConfigError(
+                    f"sts:AssumeRole on {self.role_arn}: the session duration "
+                    f"{self.duration_seconds} s is above the role's maximum ({message})",
+                    fix="lower session_duration_seconds of the connection in shiftsync.yaml, "
+                    "or raise the role's maximum: aws iam update-role --role-name "
+                    f"{self.role_arn.rsplit('/', 1)[-1]} --max-session-duration "
+                    f"{self.duration_seconds}",
+                ) from error
             raise AccessError(
                 f"sts:AssumeRole on {self.role_arn} was refused ({error_code(error)})",
                 fix="the role's trust policy must name the identity shiftsync runs as, with "

@@ -214,11 +214,17 @@ def _build_source(
     options: SyncOptions,
 ) -> Source:
     from shiftsync.aws.trust import open_session
+    from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
     from shiftsync.redshift.source import RedshiftSource
 
     # The role must still refuse AssumeRole without the external ID (proven once a day).
     session = open_session(workspace, connection, connection_name=sync.source)
-    local = RedshiftSource(connection, session, run_id=run_id)
+    local = RedshiftSource(
+        connection,
+        session,
+        run_id=run_id,
+        csv_dialect_cache=workspace.dot_dir / CSV_DIALECT_CACHE,
+    )
     if (options.executor or sync.executor) != "ray":
         return local
     from shiftsync.executors.ray_source import RaySource, ray_address

@@ -25,6 +25,8 @@ from shiftsync.errors import ConfigError, ResultLimitError, ShiftsyncError, Sour
 from shiftsync.redshift import catalog
 from shiftsync.redshift.catalog import TableInfo, TableRef, column_problem
 from shiftsync.redshift.chunked import MAX_CHUNK_DEPTH, read_chunked
+from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
+from shiftsync.redshift.csv_probe import CsvDialectGuard
 from shiftsync.redshift.data_api import DEFAULT_STATEMENT_TIMEOUT, DataApi
 from shiftsync.redshift.data_api_errors import ROW_SIZE_MESSAGE
 from shiftsync.redshift.data_api_results import execute_statement, query_rows, read_select
@@ -70,7 +72,10 @@ class RedshiftSource:
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
         prefetch: bool = True,
         part_concurrency: int = PART_CONCURRENCY,
+        csv_dialect_cache: Path | None = None,
     ) -> None:
+        """`csv_dialect_cache`: the workspace's CSV dialect verdicts (csv_probe.py); with it a
+        CSV connection's first read probes the dialect and reads JSON if it differs."""
         self.connection = connection
         self.session = session
         self.run_id = run_id or new_run_id()
@@ -83,6 +88,11 @@ class RedshiftSource:
             statement_timeout=statement_timeout,
         )
         self.prefetch = prefetch
+        self.csv_dialect = (
+            CsvDialectGuard(csv_dialect_cache, connection)
+            if csv_dialect_cache is not None
+            else None
+        )
         self.unload_reader = UnloadReader(self.api, part_concurrency=part_concurrency)
         self.catalog_stats = ReadStats(method="catalog")
         self._local = threading.local()
@@ -109,7 +119,12 @@ class RedshiftSource:
 
         # The role must still refuse AssumeRole without the external ID (proven once a day).
         session = open_session(workspace, config, connection_name=_name)
-        return cls(config, session, run_id=run_id)
+        return cls(
+            config,
+            session,
+            run_id=run_id,
+            csv_dialect_cache=workspace.dot_dir / CSV_DIALECT_CACHE,
+        )
 
     @property
     def stats(self) -> ReadStats:
@@ -285,10 +300,16 @@ class RedshiftSource:
             columns,
             table=str(info.ref),
             stats=stats,
-            result_format=self.connection.result_format,
+            result_format=self.result_format(),
             prefetch=self.prefetch,
             progress=progress,
         )
+
+    def result_format(self) -> Literal["csv", "json"]:
+        """The connection's result format; CSV only while the dialect probe agrees."""
+        if self.connection.result_format == "csv" and self.csv_dialect is not None:
+            return self.csv_dialect.result_format(self.api)
+        return self.connection.result_format
 
     def _after_limit(
         self,
