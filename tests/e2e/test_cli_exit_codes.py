@@ -26,7 +26,7 @@ def test_a_wrong_workgroup_or_database_is_a_configuration_error(
         ran = cli(command, "-w", str(tmp_path))
         assert ran.code == 2, (command, ran.out + ran.err)
         assert value in ran.err
-        assert f"check the {key}" in ran.err
+        assert "fix:" in ran.err
         assert "Traceback" not in ran.err
 
 

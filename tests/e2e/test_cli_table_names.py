@@ -21,10 +21,13 @@ from tests.support import ROLE_DB_USER, Cli, write_role_workspace
 
 @pytest.fixture
 def odd_schema(admin: psycopg.Connection[Any]) -> Iterator[str]:
-    """A schema "Odd Schema <hex>" with tables "Mixed.Case", "Mixed Case", "t[1]" and "t1"."""
-    schema = f"Odd Schema {uuid.uuid4().hex[:6]}"
+    """A schema "odd schema <hex>" with tables "mixed.case", "mixed case", "t[1]" and "t1".
+
+    Lower case: a default Redshift folds even quoted identifiers to lower case, and so does
+    the stand-in; spaces, dots and brackets are what `tables:` must take as they are."""
+    schema = f"odd schema {uuid.uuid4().hex[:6]}"
     admin.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-    for number, table in enumerate(("Mixed.Case", "Mixed Case", "t[1]", "t1")):
+    for number, table in enumerate(("mixed.case", "mixed case", "t[1]", "t1")):
         ident = sql.Identifier(schema, table)
         admin.execute(sql.SQL("CREATE TABLE {} (id int primary key, v text)").format(ident))
         admin.execute(sql.SQL("INSERT INTO {} VALUES (%s, %s)").format(ident), (number, table))
@@ -55,7 +58,7 @@ def synced_values(folder: Path) -> set[str]:
 def test_quoted_names_are_selected_exactly(
     cli: Cli, info: StandInInfo, odd_schema: str, tmp_path: Path
 ) -> None:
-    quoted = f'"{odd_schema}"."Mixed.Case"'
+    quoted = f'"{odd_schema}"."mixed.case"'
     write_role_workspace(
         tmp_path, info, info.role_arn, external_id=info.external_id, tables=[quoted]
     )
@@ -63,7 +66,7 @@ def test_quoted_names_are_selected_exactly(
     assert ran.code == 0, ran.out + ran.err
     (table,) = json.loads(ran.out)["tables"]
     assert table["table"] == quoted
-    assert synced_values(tmp_path) == {"Mixed.Case"}
+    assert synced_values(tmp_path) == {"mixed.case"}
 
 
 def test_a_bracket_is_an_ordinary_character(
@@ -85,10 +88,10 @@ def test_discover_prints_names_tables_accepts(
     assert ran.code == 0, ran.out + ran.err
     names = sorted(t["table"] for t in json.loads(ran.out)["tables"])
     assert names == sorted(
-        f'"{odd_schema}".{table}' for table in ('"Mixed Case"', '"Mixed.Case"', "t1", "t[1]")
+        f'"{odd_schema}".{table}' for table in ('"mixed case"', '"mixed.case"', "t1", "t[1]")
     )
     text = cli("discover", "--schema", odd_schema, "-w", str(tmp_path))
-    assert f'"{odd_schema}"."Mixed Case"' in text.out
+    assert f'"{odd_schema}"."mixed case"' in text.out
     # Each printed name, put in `tables:`, selects that table and no other.
     for name in names:
         folder = tmp_path / uuid.uuid4().hex[:8]

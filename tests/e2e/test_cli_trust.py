@@ -7,6 +7,7 @@ ID (StringEquals), then loosened as a careless admin would, and runs `shiftsync`
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import uuid
 from pathlib import Path
@@ -79,6 +80,16 @@ def workspace_for(
     return workspace
 
 
+def a_day_passes(workspace: Workspace) -> None:
+    """Age every remembered trust proof past the default interval (one day)."""
+    path = workspace.dot_dir / CACHE_FILE_NAME
+    if not path.exists():
+        return
+    old = (datetime.datetime.now(datetime.UTC) - datetime.timedelta(days=1, seconds=1)).isoformat()
+    entries = json.loads(path.read_text())
+    path.write_text(json.dumps(dict.fromkeys(entries, old)))
+
+
 @pytest.mark.parametrize(
     ("loosened", "how"),
     [
@@ -100,6 +111,7 @@ def test_a_role_loosened_after_check_is_refused_by_sync(
     checked = cli("check", "-w", str(tmp_path))
     assert checked.code == 0, checked.out + checked.err
     role.trusting(trust(info, loosened))
+    a_day_passes(workspace)  # any proof remembered so far is older than the interval
     ran = cli("sync", "-w", str(tmp_path))
     assert ran.code == 3, ran.out + ran.err
     assert OPEN_MARK in ran.err
@@ -162,9 +174,15 @@ def test_the_proof_is_remembered_for_the_interval_and_owner_only(
     assert cache.stat().st_mode & 0o777 == 0o600
     assert len(cache_entries(workspace)) == 1
     assert workspace.external_id not in cache.read_text()
-    # Loosened within the interval: the remembered proof stands (at most once a day).
+    # Loosened within the interval: the remembered proof stands (at most once a day)...
     role.trusting(trust(info, None))
     assert cli("sync", "-w", str(tmp_path)).code == 0
+    # ...and once the interval is over, the next run proves it again and refuses the role.
+    a_day_passes(workspace)
+    ran = cli("sync", "-w", str(tmp_path))
+    assert ran.code == 3
+    assert OPEN_MARK in ran.err
+    assert cache_entries(workspace) == {}  # an open role's proof is forgotten
 
 
 def test_an_interval_of_zero_proves_trust_on_every_run(
