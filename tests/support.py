@@ -6,6 +6,7 @@ Imported as `from tests.support import …`; pytest finds `tests` through `pytho
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -48,6 +49,16 @@ class Ran:
 
 # The `cli` fixture (tests/e2e/conftest.py): `cli("sync", "-w", folder)` runs in-process.
 Cli = Callable[..., Ran]
+
+# Every `shiftsync …` command the CLI suggested in the tests' runs (its output quotes commands
+# in backticks), with the test that provoked it: tests/e2e/test_zz_fix_lines.py parses each.
+SUGGESTED_COMMAND_RE: Final = re.compile(r"`(shiftsync(?: [^`\n]*)?)`")
+SUGGESTED_COMMANDS: list[tuple[str, str]] = []
+
+
+def record_suggested_commands(text: str, origin: str) -> None:
+    for command in SUGGESTED_COMMAND_RE.findall(text):
+        SUGGESTED_COMMANDS.append((command, origin))
 
 
 # The secret key of a stand-in that points nowhere.

@@ -21,6 +21,10 @@ Every message names the thing (file, key, table, column, action), what was wrong
 
 from __future__ import annotations
 
+import errno
+import re
+import tempfile
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CONFIG = 2
@@ -106,3 +110,44 @@ class StandInError(ShiftsyncError):
     """The local stand-in of Redshift Serverless could not start."""
 
     exit_code = EXIT_STANDIN
+
+
+_SPACE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_SPACE_TEXT = re.compile(r"no space left on device|disk quota exceeded|disk is full", re.I)
+_QUOTED_PATH = re.compile(r"[\"'](/[^\"']+)[\"']")
+
+
+def out_of_space_in_chain(error: BaseException) -> DestinationError | None:
+    """`out_of_space` of the first error in `error`'s chain of causes (the innermost names the
+    file that could not be written: a wrapping error may name only its destination)."""
+    chain: list[BaseException] = []
+    current: BaseException | None = error
+    while current is not None and current not in chain and len(chain) < 16:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for link in reversed(chain):
+        found = out_of_space(link)
+        if found is not None:
+            return found
+    return None
+
+
+def out_of_space(error: BaseException) -> DestinationError | None:
+    """The error to report when `error` says a disk is full (an OSError from Python or Arrow,
+    or DuckDB's IO error), naming the path and the fix; None for any other error."""
+    text = str(error)
+    is_oserror = isinstance(error, OSError) and error.errno in _SPACE_ERRNOS
+    if not is_oserror and not _SPACE_TEXT.search(text):
+        return None
+    path = getattr(error, "filename", None)
+    if not path:
+        found = _QUOTED_PATH.search(text)
+        path = found.group(1) if found else None
+    where = str(path) if path else f"the temporary folder {tempfile.gettempdir()}"
+    folder = str(path).rsplit("/", 1)[0] or "/" if path else tempfile.gettempdir()
+    return DestinationError(
+        f"out of disk space writing {where}",
+        fix=f"free space on the file system of {folder}; for temporary files (merges, staged "
+        "parts) set TMPDIR to a folder on a disk with room for the run; then run the sync "
+        "again (nothing was committed)",
+    )

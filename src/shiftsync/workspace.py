@@ -4,12 +4,19 @@
       shiftsync.yaml            the configuration (written once by `shiftsync init`)
       .shiftsync/
         external_id             the sts:ExternalId the customer's trust policy names
-        .gitignore              keeps state/ and runs/ out of git
+        .gitignore              keeps state/, runs/, hash_salt and trust_checked.json out of git
+        hash_salt               the salt of hashed columns (secret: with it, hashes of
+                                guessable values such as e-mails can be reversed)
+        trust_checked.json      when the role was last proven to require the external ID
         state/                  per-sync state (cursors, schemas)
         runs/                   run history
 
 The external ID is generated once and never again: the customer's trust policy depends on it,
 so a missing or damaged file is an error to fix, not something to replace silently.
+
+Everything under .shiftsync/ is owner-only (files 0600, folders 0700) whatever the umask:
+run records name tables and errors, and the salt is a secret. Workspaces made by older
+versions are tightened by `secure_dot_dir` on their next run.
 """
 
 from __future__ import annotations
@@ -28,9 +35,14 @@ DOT_DIR_NAME: Final = ".shiftsync"
 EXTERNAL_ID_FILE_NAME: Final = "external_id"
 # sts:AssumeRole's ExternalId: 2-1224 characters of [\w+=,.@:/-].
 EXTERNAL_ID_RE: Final = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
+# The hashing salt is a secret: committed, it makes hashed e-mails reversible by dictionary.
+GITIGNORED: Final = ("state/", "runs/", "hash_salt", "trust_checked.json", "csv_dialect.json")
 GITIGNORE_TEXT: Final = (
-    "# Local state of shiftsync; the external_id file may be committed.\nstate/\nruns/\n"
+    "# Local state of shiftsync; the external_id file may be committed.\n"
+    + "".join(f"{entry}\n" for entry in GITIGNORED)
 )
+PRIVATE_FILE_MODE: Final = 0o600
+PRIVATE_DIR_MODE: Final = 0o700
 
 
 def new_external_id() -> str:
@@ -46,17 +58,49 @@ def _temp_sibling(path: Path) -> Path:
     return path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
 
 
-def _write_temp(path: Path, text: str) -> Path:
+def is_private_path(path: Path) -> bool:
+    """Whether path lies in a workspace's .shiftsync folder (owner-only by rule)."""
+    return DOT_DIR_NAME in path.parts
+
+
+def _file_mode(path: Path) -> int:
+    # 0o666 lets the umask decide, as open() does; .shiftsync/ is owner-only whatever it says.
+    return PRIVATE_FILE_MODE if is_private_path(path) else 0o666
+
+
+def _write_temp(path: Path, text: str, mode: int | None = None) -> Path:
     temp = _temp_sibling(path)
-    with temp.open("x", encoding="utf-8") as handle:
+    descriptor = os.open(
+        temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _file_mode(path) if mode is None else mode
+    )
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     return temp
 
 
+def private_mkdir(path: Path) -> None:
+    """Create path (and missing parents) owner-only; an existing folder is tightened."""
+    path.mkdir(mode=PRIVATE_DIR_MODE, parents=True, exist_ok=True)
+    if path.stat().st_mode & 0o777 != PRIVATE_DIR_MODE:
+        path.chmod(PRIVATE_DIR_MODE)
+
+
+def private_write_text(path: Path, text: str) -> None:
+    """Replace path's content in one step, owner-only (0600) whatever the umask."""
+    private_mkdir(path.parent)
+    temp = _write_temp(path, text, PRIVATE_FILE_MODE)
+    try:
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
 def atomic_write_text(path: Path, text: str) -> None:
-    """Replace path's content in one step (temp file + os.replace): readers see old or new."""
+    """Replace path's content in one step (temp file + os.replace): readers see old or new.
+
+    Under .shiftsync/ the file is owner-only (0600)."""
     temp = _write_temp(path, text)
     try:
         os.replace(temp, path)
@@ -78,7 +122,8 @@ def write_new_text(path: Path, text: str) -> bool:
     except OSError:
         # No hard links on this file system: fall back to an exclusive create.
         try:
-            with path.open("x", encoding="utf-8") as handle:
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _file_mode(path))
+            with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
                 handle.write(text)
         except FileExistsError:
             return False
@@ -127,9 +172,10 @@ class Workspace:
                 workspace.config_path, config_template() if config_text is None else config_text
             )
             for directory in (workspace.dot_dir, workspace.state_dir, workspace.runs_dir):
-                directory.mkdir(exist_ok=True)
+                private_mkdir(directory)
             write_new_text(workspace.dot_dir / ".gitignore", GITIGNORE_TEXT)
             write_new_text(workspace.external_id_path, new_external_id() + "\n")
+            secure_dot_dir(workspace)
         except OSError as exc:
             raise ConfigError(
                 f"cannot set up a workspace in {workspace.folder}: {exc.strerror or exc}",
@@ -225,6 +271,59 @@ class Workspace:
         return load_config(self.config_path)
 
 
+def _gitignore_missing(text: str) -> list[str]:
+    present = {line.strip() for line in text.splitlines()}
+    return [entry for entry in GITIGNORED if entry not in present]
+
+
+def secure_dot_dir(workspace: Workspace) -> list[str]:
+    """Make .shiftsync/ owner-only and its .gitignore complete; notes on what was changed.
+
+    Workspaces made by older versions had 0644 files and a .gitignore without hash_salt: the
+    next command that runs fixes them and says so once.
+    """
+    notes: list[str] = []
+    dot_dir = workspace.dot_dir
+    if not dot_dir.is_dir():
+        return notes
+    gitignore = dot_dir / ".gitignore"
+    try:
+        text = gitignore.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        text = ""
+    except OSError:
+        text = None
+    missing = _gitignore_missing(text) if text is not None else []
+    # A complete .gitignore is written only below, after the walk, and by `init`, whose
+    # writers create owner-only files: then the walk over every run record is not needed.
+    if text is not None and not missing and dot_dir.stat().st_mode & 0o777 == PRIVATE_DIR_MODE:
+        return notes
+    loosened: list[str] = []
+    for path in [dot_dir, *dot_dir.rglob("*")]:
+        if path.is_symlink():
+            continue
+        want = PRIVATE_DIR_MODE if path.is_dir() else PRIVATE_FILE_MODE
+        try:
+            if path.stat().st_mode & 0o777 != want:
+                path.chmod(want)
+                loosened.append(str(path.relative_to(workspace.folder)))
+        except OSError:
+            continue  # not ours (another user's run record); reading it is what matters
+    if loosened:
+        more = len(loosened) - 5
+        shown = ", ".join(loosened[:5]) + (f" and {more} more" if more > 0 else "")
+        notes.append(f"made {shown} owner-only (files 0600, folders 0700)")
+    if missing and text is not None:
+        if text and not text.endswith("\n"):
+            text += "\n"
+        atomic_write_text(gitignore, text + "".join(f"{entry}\n" for entry in missing))
+        notes.append(
+            f"added {', '.join(missing)} to {gitignore.relative_to(workspace.folder)}; if "
+            "hash_salt was ever committed, remove it from the repository's history"
+        )
+    return notes
+
+
 __all__ = [
     "DOT_DIR_NAME",
     "EXTERNAL_ID_RE",
@@ -232,5 +331,8 @@ __all__ = [
     "atomic_write_text",
     "is_valid_external_id",
     "new_external_id",
+    "private_mkdir",
+    "private_write_text",
+    "secure_dot_dir",
     "write_new_text",
 ]

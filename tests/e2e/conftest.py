@@ -7,12 +7,20 @@ import sys
 import pytest
 
 from shiftsync.cli import main
-from tests.support import Cli, Ran
+from tests.support import Cli, Ran, record_suggested_commands
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Cli:
-    """Run `shiftsync <args>` in-process (through `main()`), exit code and output captured."""
+def cli(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
+) -> Cli:
+    """Run `shiftsync <args>` in-process (through `main()`), exit code and output captured.
+
+    Every `shiftsync …` command the output suggests is recorded (tests.support), so that
+    test_zz_fix_lines.py can check that each one parses as the CLI takes it.
+    """
 
     def run(*args: str) -> Ran:
         monkeypatch.setattr(sys, "argv", ["shiftsync", *args])
@@ -23,6 +31,7 @@ def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> 
         except SystemExit as exit_:
             code = int(exit_.code or 0)
         captured = capsys.readouterr()
+        record_suggested_commands(captured.out + captured.err, request.node.nodeid)
         return Ran(code, captured.out, captured.err)
 
     return run

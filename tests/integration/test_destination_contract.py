@@ -51,7 +51,7 @@ from shiftsync.destinations.parquet import DatasetPointer, ParquetDestination
 from shiftsync.destinations.postgres import PostgresDestination
 from shiftsync.destinations.registry import FACTORIES, DestinationContext, create_destination
 from shiftsync.destinations.schema_change import SchemaChange
-from shiftsync.errors import DestinationError
+from shiftsync.errors import ConfigError, DestinationError
 from shiftsync.local.postgres import TempPostgres, free_port
 from shiftsync.local.standin import BUCKET as STANDIN_BUCKET
 from shiftsync.local.standin import StandIn
@@ -934,9 +934,16 @@ def test_postgres_dsn_that_does_not_parse_is_not_echoed() -> None:
 def test_duckdb_check_reports_a_folder_it_cannot_create(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    with pytest.raises(DestinationError, match="not writable") as caught:
+    with pytest.raises(ConfigError, match="is a file, not a folder") as caught:
         DuckDBDestination(blocker / "warehouse.duckdb").check()
     assert str(blocker) in str(caught.value)
+    assert str(tmp_path / "warehouse.duckdb") in (caught.value.fix or "")
+
+
+def test_duckdb_check_reports_a_folder_given_as_the_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder, not a database file") as caught:
+        DuckDBDestination(tmp_path).check()
+    assert str(tmp_path / "shiftsync.duckdb") in (caught.value.fix or "")
 
 
 def test_duckdb_loads_in_a_small_pool_and_merges_what_that_pool_could_not(

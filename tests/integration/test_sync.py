@@ -461,9 +461,11 @@ def test_unreachable_and_unwritable_destinations_fail_every_table(
     (tmp_path / "b" / "afile").write_text("not a folder")
     unwritable = {"type": "duckdb", "path": "afile/out.duckdb"}
     workspace = make_workspace(tmp_path / "b", info, unwritable, ["public.venue"])
-    (table,) = run_sync(workspace, "main").tables
-    assert table.status == "failed"
-    assert "not writable" in (table.error or "")
+    # A path under a file is a configuration mistake: the run does not start, and the fix
+    # names a path that can be created (not "locked or disk full").
+    with pytest.raises(ConfigError, match="is a file, not a folder") as caught:
+        run_sync(workspace, "main")
+    assert str(tmp_path / "b" / "out.duckdb") in (caught.value.fix or "")
 
 
 def test_unknown_sync_is_a_config_error(tmp_path: Path, info: StandInInfo) -> None:

@@ -67,10 +67,14 @@ def load(tmp_path: Path, data: Any, env: dict[str, str] | None = None) -> Shifts
     return load_config(write(tmp_path, data), env=env or {})
 
 
+_LINE_NUMBER = re.compile(r"^(shiftsync\.yaml: )line \d+: ")
+
+
 def problems(tmp_path: Path, data: Any, env: dict[str, str] | None = None) -> list[str]:
+    """The problem lines, without their "line N: " (tested on its own below)."""
     with pytest.raises(ConfigError) as info:
         load(tmp_path, data, env)
-    return info.value.message.splitlines()
+    return [_LINE_NUMBER.sub(r"\1", line) for line in info.value.message.splitlines()]
 
 
 def with_value(path: str, value: Any, base: dict[str, Any] = BASE) -> dict[str, Any]:
@@ -329,7 +333,7 @@ BAD: list[tuple[str, Any, str, str]] = [
     (S + ".source", "Warehouse!", S + ".source", "not a valid name"),
     (T, "public", T + ".include", "not a table pattern"),
     (T, "a.b.c", T + ".include", "not a table pattern"),
-    (T, 'a."b"', T + ".include", "not a table pattern"),
+    (T, 'a."b', T + ".include", "not a table pattern"),
     (T, 7, T, "wrong type"),
     (T, {"include": "a.b", "mode": "cdc"}, T + ".mode", "not an allowed value"),
     (T, {"include": "a.b", "mode": "incremental"}, T + ".tracking_field", "missing, but mode"),
@@ -847,7 +851,11 @@ def test_matching_is_per_part_and_case_sensitive() -> None:
     assert not match_table("p*", "public", "sales")  # no dot: a schema pattern only
     assert not match_table("*.sales", "pub.lic", "x")
     assert not match_table("public.sales", "Public", "sales")
-    assert match_table("s[0-9].t?", "s1", "tx")
+    # Only * and ? are wildcards: "[" is itself (public.t[1] does not copy public.t1).
+    assert not match_table("s[0-9].t?", "s1", "tx")
+    assert match_table("s[0-9].t?", "s[0-9]", "tx")
+    assert match_table('"Odd Schema"."Mixed.Case"', "Odd Schema", "Mixed.Case")
+    assert not match_table('"Odd Schema"."Mixed*"', "Odd Schema", "Mixed Case")
 
 
 def test_column_selection_copies() -> None:
@@ -1085,3 +1093,35 @@ def test_two_syncs_writing_one_destination_table_are_refused_at_load(tmp_path: P
     assert lines[1].startswith("shiftsync.yaml: syncs.again.tables.0.target:")
     assert "syncs.nightly.tables.1" in lines[1]
     assert all(LINE_RE.match(line) for line in lines)
+
+
+# --- where a problem is, and what was meant ----------------------------------------------
+
+
+def test_a_misspelt_key_gets_the_close_one(tmp_path: Path) -> None:
+    data = copy.deepcopy(BASE)
+    data["connections"]["warehouse"]["regoin"] = data["connections"]["warehouse"].pop("region")
+    lines = problems(tmp_path, data)
+    line = line_for(lines, "connections.warehouse.regoin")
+    assert "unknown key (did you mean region?)" in line
+
+
+def test_problems_carry_their_line_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "shiftsync.yaml"
+    data = copy.deepcopy(BASE)
+    data["syncs"]["nightly"]["source"] = "wh"  # semantic: no such connection
+    data["syncs"]["nightly"]["concurrency"] = 99  # a value out of range
+    text = yaml.safe_dump(data, sort_keys=False)
+    path.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_config(path, env={})
+    numbered = {
+        line.split(": ")[2]: int(line.split(": ")[1].removeprefix("line "))
+        for line in info.value.message.splitlines()
+    }
+    source_line = 1 + text.splitlines().index("    source: wh")
+    concurrency_line = 1 + text.splitlines().index("    concurrency: 99")
+    assert numbered == {
+        "syncs.nightly.source": source_line,
+        "syncs.nightly.concurrency": concurrency_line,
+    }

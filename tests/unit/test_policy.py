@@ -303,15 +303,24 @@ def test_unload_role_policy_needs_unload() -> None:
         unload_role_policy(make_conn())
 
 
-def test_unload_role_trust_policy_lets_redshift_assume_it() -> None:
-    assert unload_role_trust_policy() == {
+def test_unload_role_trust_policy_lets_redshift_assume_it_for_shiftsyncs_user_only() -> None:
+    conn = split_conn()
+    assert unload_role_trust_policy(conn) == {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Sid": "RedshiftUnload",
                 "Effect": "Allow",
-                "Principal": {"Service": "redshift.amazonaws.com"},
+                "Principal": {
+                    "Service": ["redshift.amazonaws.com", "redshift-serverless.amazonaws.com"]
+                },
                 "Action": "sts:AssumeRole",
+                "Condition": {
+                    "StringEquals": {
+                        "sts:ExternalId": f"arn:aws:redshift:{conn.region}:{ACCOUNT}:dbuser:"
+                        f"{conn.workgroup}/IAMR:{conn.role_name}"
+                    }
+                },
             }
         ],
     }
@@ -420,7 +429,7 @@ def test_account_comes_from_the_role() -> None:
 
 
 def test_trust_policy_is_exact() -> None:
-    assert trust_policy(PRINCIPAL, EXTERNAL_ID, unload=False) == {
+    assert trust_policy(PRINCIPAL, EXTERNAL_ID, unload=None) == {
         "Version": "2012-10-17",
         "Statement": [
             {
@@ -434,14 +443,23 @@ def test_trust_policy_is_exact() -> None:
     }
 
 
-def test_trust_policy_with_unload_lets_redshift_assume_the_role() -> None:
-    statements = trust_policy(PRINCIPAL, EXTERNAL_ID, unload=True)["Statement"]
+def test_trust_policy_with_unload_lets_redshift_assume_the_role_for_one_user() -> None:
+    conn = unload_conn()
+    statements = trust_policy(PRINCIPAL, EXTERNAL_ID, unload=conn)["Statement"]
     assert len(statements) == 2
+    # "Restricting access to IAM roles": Redshift passes the database user's ARN as the
+    # external ID, so no other user of the namespace can name the role in COPY or UNLOAD.
     assert statements[1] == {
         "Sid": "RedshiftUnload",
         "Effect": "Allow",
-        "Principal": {"Service": "redshift.amazonaws.com"},
+        "Principal": {"Service": ["redshift.amazonaws.com", "redshift-serverless.amazonaws.com"]},
         "Action": "sts:AssumeRole",
+        "Condition": {
+            "StringEquals": {
+                "sts:ExternalId": f"arn:aws:redshift:{conn.region}:{ACCOUNT}:dbuser:"
+                f"{conn.workgroup}/IAMR:shiftsync-reader"
+            }
+        },
     }
     # the external ID condition stays on the AWS principal
     assert statements[0]["Condition"] == {"StringEquals": {"sts:ExternalId": EXTERNAL_ID}}
@@ -476,7 +494,7 @@ def test_trust_principal(principal: str, expected: str | None) -> None:
             trust_principal(principal)
     else:
         assert trust_principal(principal) == expected
-        statement = trust_policy(principal, EXTERNAL_ID, unload=False)["Statement"][0]
+        statement = trust_policy(principal, EXTERNAL_ID, unload=None)["Statement"][0]
         assert statement["Principal"] == {"AWS": expected}
 
 
@@ -492,13 +510,13 @@ def test_trust_principal(principal: str, expected: str | None) -> None:
 )
 def test_other_principals_are_refused(principal: str) -> None:
     with pytest.raises(ConfigError, match="not an AWS principal ARN"):
-        trust_policy(principal, EXTERNAL_ID, unload=False)
+        trust_policy(principal, EXTERNAL_ID, unload=None)
 
 
 @pytest.mark.parametrize("external_id", ["", "x", "with space", "a" * 1225, 'quote"d'])
 def test_invalid_external_ids_are_refused(external_id: str) -> None:
     with pytest.raises(ConfigError, match="external ID"):
-        trust_policy(PRINCIPAL, external_id, unload=False)
+        trust_policy(PRINCIPAL, external_id, unload=None)
 
 
 # --- database grants ------------------------------------------------------------------------
@@ -558,7 +576,9 @@ def test_json_bundle(conn: RedshiftServerlessConfig) -> None:
         "namespace_association",
     ]
     assert bundle["role_name"] == "shiftsync-reader"
-    assert bundle["trust_policy"] == trust_policy(PRINCIPAL, EXTERNAL_ID, conn.unload is not None)
+    assert bundle["trust_policy"] == trust_policy(
+        PRINCIPAL, EXTERNAL_ID, conn if conn.unload is not None else None
+    )
     assert bundle["permission_policy"] == permission_policy(conn)
     assert bundle["database_grants"] == database_grants(conn)
     assert bundle["namespace_association"] == namespace_association_steps(conn)
@@ -582,7 +602,7 @@ def test_json_bundle_with_a_separate_unload_role() -> None:
     assert bundle["unload_role"] == {
         "role_arn": f"arn:aws:iam::{ACCOUNT}:role/service/redshift-unloader",
         "role_name": "redshift-unloader",
-        "trust_policy": unload_role_trust_policy(),
+        "trust_policy": unload_role_trust_policy(conn),
         "permission_policy": unload_role_policy(conn),
     }
     assert bundle["namespace_association"] == namespace_association_steps(conn)
@@ -635,7 +655,7 @@ def test_cloudformation_template() -> None:
     assert properties["RoleName"] == "shiftsync-reader"
     assert properties["Path"] == "/"
     assert properties["MaxSessionDuration"] == 3600
-    assert properties["AssumeRolePolicyDocument"] == trust_policy(PRINCIPAL, EXTERNAL_ID, True)
+    assert properties["AssumeRolePolicyDocument"] == trust_policy(PRINCIPAL, EXTERNAL_ID, conn)
     assert properties["Policies"] == [
         {"PolicyName": "shiftsync-access", "PolicyDocument": permission_policy(conn)}
     ]
@@ -729,7 +749,10 @@ def test_terraform_evaluates_to_the_same_policies(tmp_path: Path, separate: bool
     end = text.index("\n}\n", start) + 3
     (tmp_path / "main.tf").write_text(text[start:end], encoding="utf-8")
     expectations = [
-        ("shiftsync_trust_policy", trust_policy(PRINCIPAL, EXTERNAL_ID, unload=not separate)),
+        (
+            "shiftsync_trust_policy",
+            trust_policy(PRINCIPAL, EXTERNAL_ID, unload=None if separate else conn),
+        ),
         ("shiftsync_permission_policy", permission_policy(conn)),
     ]
     if separate:
@@ -758,7 +781,7 @@ def test_terraform_parses_to_the_same_policies_and_resources(separate: bool) -> 
     parsed = hcl_value(hcl2.loads(render_terraform(conn, PRINCIPAL, EXTERNAL_ID)))
     (local_values,) = parsed["locals"]
     assert local_values["shiftsync_trust_policy"] == trust_policy(
-        PRINCIPAL, EXTERNAL_ID, unload=not separate
+        PRINCIPAL, EXTERNAL_ID, unload=None if separate else conn
     )
     assert local_values["shiftsync_permission_policy"] == permission_policy(conn)
     resources = {
@@ -827,7 +850,7 @@ def test_aws_setup_doc_shows_what_the_code_generates() -> None:
     principal = "arn:aws:iam::111122223333:role/etl-runner"
     external_id = "shiftsync-4f9d2c1b7a6e4d3c8b2a1f0e9d8c7b6a"
     assert json.dumps(permission_policy(conn), indent=2) in doc
-    assert json.dumps(trust_policy(principal, external_id, unload=True), indent=2) in doc
+    assert json.dumps(trust_policy(principal, external_id, unload=conn), indent=2) in doc
     assert "".join(f"{grant};\n" for grant in database_grants(conn, ("public", "sales"))) in doc
     assert namespace_association_steps(conn) in doc
     terraform = render_terraform(conn, principal, external_id)

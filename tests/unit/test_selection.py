@@ -101,7 +101,11 @@ def test_method_falls_back_to_sync_then_connection() -> None:
 def test_default_targets_and_normalized_targets() -> None:
     config = sync(tables=["Odd?Schema.*", "other.*"])
     jobs = {j.name: j.target for j in select_tables("s", config, SOURCE).jobs}
-    assert jobs == {"Odd Schema.Mixed Case": "Odd Schema_Mixed Case", "other.sales": "other_sales"}
+    # A job is named as `tables:` would select it exactly: odd parts double-quoted.
+    assert jobs == {
+        '"Odd Schema"."Mixed Case"': "Odd Schema_Mixed Case",
+        "other.sales": "other_sales",
+    }
     config = sync(tables=["Odd?Schema.*"], normalize_names=True)
     (job,) = select_tables("s", config, SOURCE).jobs
     assert job.target == "odd_schema_mixed_case"

@@ -3,8 +3,9 @@
 - `permission_policy(conn)`: what the assumed role may do, scoped as tightly as the known ARNs
   allow.
 - `trust_policy(principal, external_id, unload)`: who may assume the role (only with the
-  external ID), plus Redshift itself when UNLOAD writes with this role.
-- `unload_role_policy(conn)`, `unload_role_trust_policy()`: the same for a separate UNLOAD role
+  external ID), plus Redshift itself when UNLOAD writes with this role, for shiftsync's
+  database user only (its ARN is the external ID Redshift passes).
+- `unload_role_policy(conn)`, `unload_role_trust_policy(conn)`: the same for a separate UNLOAD role
   (`unload.iam_role_arn`), which Redshift assumes to write the staged files.
 - `database_grants(conn)`: the SQL an admin runs so the role's database user can read.
 - `render_policy_bundle(...)`: all of it as one JSON, Terraform or CloudFormation document.
@@ -15,18 +16,18 @@ Output is deterministic: the same configuration always gives the same text.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import yaml
 
-from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn
+from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn, split_table_pattern
 from shiftsync.errors import ConfigError
 from shiftsync.sql_quote import quote_redshift
 from shiftsync.workspace import is_valid_external_id
 
 if TYPE_CHECKING:
-    from shiftsync.config import ConnectionConfig, UnloadConfig
+    from shiftsync.config import ConnectionConfig, ShiftsyncConfig, UnloadConfig
 
 PolicyDocument = dict[str, Any]
 PolicyFormat = Literal["json", "terraform", "cloudformation"]
@@ -67,6 +68,11 @@ _OWN_STATEMENT_ACTIONS: Final = (
 )
 STATEMENT_OWNER_KEY: Final = "redshift-data:statement-owner-iam-userid"
 REDSHIFT_SERVICE_PRINCIPAL: Final = "redshift.amazonaws.com"
+# Redshift Serverless's guide names both as the services that may assume a namespace's role.
+REDSHIFT_SERVICE_PRINCIPALS: Final = (
+    REDSHIFT_SERVICE_PRINCIPAL,
+    "redshift-serverless.amazonaws.com",
+)
 INLINE_POLICY_NAME: Final = "shiftsync-access"
 UNLOAD_INLINE_POLICY_NAME: Final = "shiftsync-unload"
 # What Redshift needs on the staging prefix to UNLOAD ("GET, LIST, and PUT permissions for the
@@ -76,6 +82,15 @@ UNLOAD_OBJECT_ACTIONS: Final[tuple[str, ...]] = ("s3:GetObject", "s3:PutObject")
 # With a KMS key: a data key for each object written, and Decrypt for multipart uploads.
 UNLOAD_KMS_ACTIONS: Final[tuple[str, ...]] = ("kms:Decrypt", "kms:GenerateDataKey")
 _EXTERNAL_ID_EXPECTED: Final = "2-1224 characters of letters, digits and _+=,.@:/-"
+DEFAULT_SCHEMAS: Final[tuple[str, ...]] = ("public",)
+# The account AWS's documentation (and shiftsync's template) uses as an example.
+TEMPLATE_ACCOUNT: Final = "123456789012"
+# IAM Identity Center (SSO) creates its roles under this path; session ARNs drop it.
+SSO_ROLE_PATH: Final = "aws-reserved/sso.amazonaws.com/"
+SSO_ROLE_PREFIX: Final = "AWSReservedSSO_"
+# Role chaining (a role assuming another) caps the session at one hour (IAM User Guide,
+# "Methods to assume a role": "role chaining limits your ... session to a maximum of one hour").
+CHAINED_SESSION_MAX_SECONDS: Final = 3600
 
 
 def workgroup_arn_pattern(conn: ConnectionConfig) -> str:
@@ -233,8 +248,53 @@ def trust_principal(principal_arn: str) -> str:
             "an assumed-role ARN (arn:aws:sts::<account>:assumed-role/<role>/<session>)",
         )
     if match["role"]:
-        return f"arn:{match['partition']}:iam::{match['sts_account']}:role/{match['role']}"
+        # IAM Identity Center's roles live under /aws-reserved/sso.amazonaws.com/: IAM rejects
+        # a trust policy naming them without it (the session ARN does not carry the path).
+        path = SSO_ROLE_PATH if match["role"].startswith(SSO_ROLE_PREFIX) else ""
+        return f"arn:{match['partition']}:iam::{match['sts_account']}:role/{path}{match['role']}"
     return principal_arn
+
+
+def is_role_session(principal_arn: str) -> bool:
+    """Whether the identity is an assumed-role session (so assuming another role chains)."""
+    match = PRINCIPAL_ARN_RE.fullmatch(principal_arn)
+    return bool(match and match["role"])
+
+
+def chained_session_problem(conn: ConnectionConfig, caller: str) -> str | None:
+    """Why AssumeRole will fail for this caller's session length, or None.
+
+    AWS caps a chained session (a role assuming another role) at one hour whatever the role's
+    maximum session duration says.
+    """
+    duration = conn.session_duration_seconds
+    if duration <= CHAINED_SESSION_MAX_SECONDS or not is_role_session(caller):
+        return None
+    return (
+        f"shiftsync runs as the role session {caller}, so assuming {conn.role_arn} is role "
+        f"chaining, which AWS caps at {CHAINED_SESSION_MAX_SECONDS} s; "
+        f"session_duration_seconds is {duration}"
+    )
+
+
+def chained_session_fix(connection_name: str) -> str:
+    return (
+        f"set connections.{connection_name}.session_duration_seconds to "
+        f"{CHAINED_SESSION_MAX_SECONDS} or less in shiftsync.yaml (sessions are renewed before "
+        "they expire, so longer runs still work), or run shiftsync as an IAM user"
+    )
+
+
+def template_values(conn: ConnectionConfig) -> list[str]:
+    """Values of the connection still as the commented template (or AWS's examples) has them."""
+    found = []
+    if conn.account_id == TEMPLATE_ACCOUNT:
+        found.append(f"role_arn {conn.role_arn} (account {TEMPLATE_ACCOUNT} is AWS's example)")
+    if conn.workgroup == "default-workgroup":
+        found.append("workgroup default-workgroup")
+    if conn.unload is not None and conn.unload.bucket == "my-staging-bucket":
+        found.append("unload.bucket my-staging-bucket")
+    return found
 
 
 def check_external_id(external_id: str) -> str:
@@ -247,9 +307,11 @@ def check_external_id(external_id: str) -> str:
     return external_id
 
 
-def trust_policy(principal_arn: str, external_id: str, unload: bool) -> PolicyDocument:
-    """Who may assume the role: shiftsync's principal with the external ID, and Redshift for
-    UNLOAD when `unload` is true."""
+def trust_policy(
+    principal_arn: str, external_id: str, unload: ConnectionConfig | None
+) -> PolicyDocument:
+    """Who may assume the role: shiftsync's principal with the external ID, and, when `unload`
+    (the connection) writes with this role, Redshift on behalf of the role's database user."""
     statements: list[dict[str, Any]] = [
         {
             "Sid": "ShiftsyncWithExternalId",
@@ -259,23 +321,50 @@ def trust_policy(principal_arn: str, external_id: str, unload: bool) -> PolicyDo
             "Condition": {"StringEquals": {"sts:ExternalId": check_external_id(external_id)}},
         }
     ]
-    if unload:
-        statements.append(_redshift_trust_statement())
+    if unload is not None:
+        statements.append(_redshift_trust_statement(unload))
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
-def _redshift_trust_statement() -> dict[str, Any]:
+def trust_policy_for(conn: ConnectionConfig, principal_arn: str | None, external_id: str) -> str:
+    """The trust policy `shiftsync policy` generates for the connection, as indented JSON
+    (for error messages: a principal not known yet is shown as a placeholder)."""
+    principal = principal_arn or "<the ARN shiftsync runs as>"
+    try:
+        document = trust_policy(
+            principal, external_id, conn if _unload_uses_this_role(conn) else None
+        )
+    except ConfigError as error:
+        return f"(cannot be built: {error.message})"
+    return json.dumps(document, indent=2)
+
+
+def unload_database_user_arn(conn: ConnectionConfig) -> str:
+    """The ARN of the database user that runs shiftsync's UNLOADs, as Redshift passes it as
+    sts:ExternalId when it assumes the role ("Restricting access to IAM roles")."""
+    return (
+        f"arn:{conn.partition}:redshift:{conn.region}:{conn.account_id}:dbuser:"
+        f"{conn.workgroup}/{database_user(conn)}"
+    )
+
+
+def _redshift_trust_statement(conn: ConnectionConfig) -> dict[str, Any]:
+    # Without the condition every database user of the namespace could name the role in its
+    # own COPY or UNLOAD; Redshift sends the user's ARN as the external ID, so only shiftsync's
+    # user may. Serverless asks for both service principals.
     return {
         "Sid": "RedshiftUnload",
         "Effect": "Allow",
-        "Principal": {"Service": REDSHIFT_SERVICE_PRINCIPAL},
+        "Principal": {"Service": list(REDSHIFT_SERVICE_PRINCIPALS)},
         "Action": "sts:AssumeRole",
+        "Condition": {"StringEquals": {"sts:ExternalId": unload_database_user_arn(conn)}},
     }
 
 
-def unload_role_trust_policy() -> PolicyDocument:
-    """The trust policy of a separate UNLOAD role: Redshift may assume it."""
-    return {"Version": POLICY_VERSION, "Statement": [_redshift_trust_statement()]}
+def unload_role_trust_policy(conn: ConnectionConfig) -> PolicyDocument:
+    """The trust policy of a separate UNLOAD role: Redshift may assume it for shiftsync's
+    database user only."""
+    return {"Version": POLICY_VERSION, "Statement": [_redshift_trust_statement(conn)]}
 
 
 def database_user(conn: ConnectionConfig) -> str:
@@ -298,6 +387,30 @@ def database_grants(conn: ConnectionConfig, schemas: Sequence[str] = ("public",)
             f"ALTER DEFAULT PRIVILEGES IN SCHEMA {quoted} GRANT SELECT ON TABLES TO {user}",
         ]
     return grants
+
+
+def grant_schemas(includes: Iterable[str]) -> tuple[list[str], list[str]]:
+    """The schemas to grant for these `tables:` patterns: (named schemas, schema patterns).
+
+    A pattern's schemas are only known by listing the catalog: `policy` makes no Redshift call,
+    so those are left to the admin (and `check` lists what is still missing).
+    """
+    named: set[str] = set()
+    patterns: set[str] = set()
+    for include in includes:
+        schema, _ = split_table_pattern(include)
+        (named if schema.literal else patterns).add(schema.text)
+    return sorted(named) or list(DEFAULT_SCHEMAS if not patterns else ()), sorted(patterns)
+
+
+def schemas_read_by(config: ShiftsyncConfig, connection_name: str) -> tuple[list[str], list[str]]:
+    """`grant_schemas` of every `tables:` entry of the syncs that read this connection."""
+    return grant_schemas(
+        entry.include
+        for sync in config.syncs.values()
+        if sync.source == connection_name
+        for entry in sync.tables
+    )
 
 
 def namespace_association_steps(conn: ConnectionConfig, policy_where: str | None = None) -> str:
@@ -348,13 +461,18 @@ def _unload_role_lines(
     lines = [
         f"{conn.unload_role_arn} is not the role shiftsync assumes: shiftsync's role only reads "
         "and deletes the staged files, Redshift writes them with this one, which needs:",
-        f"- a trust policy that lets the service {REDSHIFT_SERVICE_PRINCIPAL} call sts:AssumeRole;",
+        f"- a trust policy that lets the services {' and '.join(REDSHIFT_SERVICE_PRINCIPALS)} "
+        f"call sts:AssumeRole with sts:ExternalId {unload_database_user_arn(conn)} (only "
+        "shiftsync's database user may use the role);",
     ]
     if policy_where is not None:
         return [*lines, f"- its permission policy ({needs}): {policy_where}."]
     policy = json.dumps(unload_role_policy(conn), indent=2)
+    trust = json.dumps(unload_role_trust_policy(conn), indent=2)
     return [
         *lines,
+        "  its trust policy:",
+        *(f"  {line}" for line in trust.splitlines()),
         f"- this permission policy ({needs}), for example as its inline policy "
         f"{UNLOAD_INLINE_POLICY_NAME}:",
         *(f"  {line}" for line in policy.splitlines()),
@@ -370,7 +488,7 @@ def _bundle_parts(
     conn: ConnectionConfig, principal_arn: str, external_id: str
 ) -> tuple[RoleArn, PolicyDocument, PolicyDocument]:
     role = parse_role_arn(conn.role_arn)
-    trust = trust_policy(principal_arn, external_id, unload=_unload_uses_this_role(conn))
+    trust = trust_policy(principal_arn, external_id, conn if _unload_uses_this_role(conn) else None)
     return role, trust, permission_policy(conn)
 
 
@@ -386,13 +504,18 @@ def _unload_role(conn: ConnectionConfig) -> RoleArn | None:
     return parse_role_arn(conn.unload_role_arn)
 
 
-def render_json(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+def render_json(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    schemas: Sequence[str] = DEFAULT_SCHEMAS,
+) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
     bundle: dict[str, Any] = {
         "role_name": role.name,
         "trust_policy": trust,
         "permission_policy": permissions,
-        "database_grants": database_grants(conn),
+        "database_grants": database_grants(conn, schemas),
         "namespace_association": namespace_association_steps(conn),
     }
     unload_role = _unload_role(conn)
@@ -400,21 +523,25 @@ def render_json(conn: ConnectionConfig, principal_arn: str, external_id: str) ->
         bundle["unload_role"] = {
             "role_arn": unload_role.arn,
             "role_name": unload_role.name,
-            "trust_policy": unload_role_trust_policy(),
+            "trust_policy": unload_role_trust_policy(conn),
             "permission_policy": unload_role_policy(conn),
         }
     return json.dumps(bundle, indent=2) + "\n"
 
 
 def _comment_block(
-    prefix: str, conn: ConnectionConfig, how: str, policy_where: str | None = None
+    prefix: str,
+    conn: ConnectionConfig,
+    how: str,
+    policy_where: str | None = None,
+    schemas: Sequence[str] = ("public",),
 ) -> list[str]:
     lines = [
         f"shiftsync: the IAM role for Redshift Serverless workgroup {conn.workgroup} "
         f"({conn.region}).",
         how,
         "Then, as a database admin, run:",
-        *(f"  {grant};" for grant in database_grants(conn)),
+        *(f"  {grant};" for grant in database_grants(conn, schemas)),
     ]
     if conn.unload is not None:
         lines += ["For UNLOAD, associate the role with the namespace:"]
@@ -438,7 +565,12 @@ def _hcl_object(document: PolicyDocument, indent: int) -> str:
     return "\n".join(line if i == 0 else pad + line for i, line in enumerate(text.splitlines()))
 
 
-def render_terraform(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+def render_terraform(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    schemas: Sequence[str] = DEFAULT_SCHEMAS,
+) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
     unload_role = _unload_role(conn)
     header = _comment_block(
@@ -447,6 +579,7 @@ def render_terraform(conn: ConnectionConfig, principal_arn: str, external_id: st
         "Add this file to a Terraform configuration with the aws provider, then apply.",
         "resource aws_iam_role_policy.shiftsync_unload below adds it as "
         f'"{UNLOAD_INLINE_POLICY_NAME}" (the role must exist)',
+        schemas,
     )
     unload_local = unload_resource = ""
     if unload_role is not None:
@@ -490,7 +623,12 @@ output "shiftsync_role_arn" {{
     return "\n".join(header) + "\n" + body
 
 
-def render_cloudformation(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
+def render_cloudformation(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    schemas: Sequence[str] = DEFAULT_SCHEMAS,
+) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
     unload_role = _unload_role(conn)
     header = _comment_block(
@@ -500,6 +638,7 @@ def render_cloudformation(conn: ConnectionConfig, principal_arn: str, external_i
         "--stack-name shiftsync-role --capabilities CAPABILITY_NAMED_IAM",
         f'resource ShiftsyncUnloadPolicy below adds it as "{UNLOAD_INLINE_POLICY_NAME}" '
         "(the role must exist)",
+        schemas,
     )
     template: dict[str, Any] = {
         "AWSTemplateFormatVersion": "2010-09-09",
@@ -541,12 +680,17 @@ _RENDERERS: Final = {
 
 
 def render_policy_bundle(
-    conn: ConnectionConfig, principal_arn: str, external_id: str, fmt: PolicyFormat
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    fmt: PolicyFormat,
+    schemas: Sequence[str] = ("public",),
 ) -> str:
-    """The role, its trust policy and its permission policy as one document in `fmt`."""
+    """The role, its trust policy and its permission policy as one document in `fmt`, with
+    the grants for `schemas` (those the connection's syncs read)."""
     renderer = _RENDERERS.get(fmt)
     if renderer is None:
         raise ConfigError(
             f"unknown policy format {fmt!r}", fix=f"use one of: {', '.join(POLICY_FORMATS)}"
         )
-    return renderer(conn, principal_arn, external_id)
+    return renderer(conn, principal_arn, external_id, schemas)

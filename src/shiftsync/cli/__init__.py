@@ -13,13 +13,17 @@ import typer
 
 from shiftsync.cli.app import app
 from shiftsync.errors import ShiftsyncError
+from shiftsync.file_mode import file_mode_umask
 
 
 def main() -> None:
     # Standalone mode: click reports usage errors itself (exit 2) and honours typer.Exit codes;
     # our own errors come through here and become one message and their documented exit code.
     try:
-        app()
+        # Files the command creates (destination files, temporary merges, run records) are
+        # owner-only unless SHIFTSYNC_FILE_MODE says otherwise (file_mode.py).
+        with file_mode_umask():
+            app()
     except ShiftsyncError as error:
         typer.echo(f"error: {error}", err=True)
         sys.exit(error.exit_code)

@@ -55,6 +55,10 @@ def discover(
 ) -> None:
     """List a connection's tables and views: columns, primary key, size and read method.
 
+    Each table is named as the `tables:` list of shiftsync.yaml takes it: a schema or table
+    name with a dot, a space, a quote or a wildcard character is double-quoted
+    ('"Odd Schema"."Mixed Case"').
+
     Columns show their Redshift type (with precision, scale or length), nullability and the
     Arrow type they arrive as; a type shiftsync cannot copy is marked unsupported. Estimates come
     from svv_table_info (views have none). The method is what a sync would choose (see
@@ -63,6 +67,7 @@ def discover(
     Exit codes: 0 listed; 1 a table could not be described (the others are listed); 2
     configuration error; 3 AWS refused access.
     """
+    from shiftsync.config import table_name_for_config
     from shiftsync.redshift.source import RedshiftSource
 
     found = find_workspace(workspace)
@@ -74,7 +79,13 @@ def discover(
     for item in described:
         if isinstance(item, tuple):
             ref, error = item
-            failures.append({"table": str(ref), "error": error.message, "fix": error.fix or ""})
+            failures.append(
+                {
+                    "table": table_name_for_config(ref.schema, ref.name),
+                    "error": error.message,
+                    "fix": error.fix or "",
+                }
+            )
         else:
             tables.append(table_document(source, item))
     if as_json:
@@ -122,9 +133,13 @@ def table_document(source: Any, info: Any) -> dict[str, Any]:
         reason, chunks = plan.reason, plan.chunks
     except ShiftsyncError as error:
         method, reason, chunks = None, error.message, 0
+    from shiftsync.config import table_name_for_config
+
     return {
         "schema": info.ref.schema,
         "name": info.ref.name,
+        # The entry of `tables:` that selects exactly this table.
+        "table": table_name_for_config(info.ref.schema, info.ref.name),
         "kind": info.kind,
         "estimated_rows": info.estimated_rows,
         "estimated_bytes": info.estimated_bytes,
@@ -151,7 +166,7 @@ def _print_tables(name: str, workgroup: str, database: str, tables: list[dict[st
         return
     rows = [
         (
-            f"{t['schema']}.{t['name']}",
+            t["table"],
             t["kind"].lower(),
             "-" if t["estimated_rows"] is None else f"{t['estimated_rows']:,}",
             _size(t["estimated_bytes"]),
@@ -165,7 +180,7 @@ def _print_tables(name: str, workgroup: str, database: str, tables: list[dict[st
     output.print_table(SUMMARY_HEADERS, rows, title=title)
     for t in tables:
         output.echo("")
-        output.echo(f"{t['schema']}.{t['name']} ({t['kind'].lower()}): {t['reason']}")
+        output.echo(f"{t['table']} ({t['kind'].lower()}): {t['reason']}")
         column_rows = [
             (
                 c["name"],

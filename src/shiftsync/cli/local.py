@@ -91,7 +91,11 @@ def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
 def up(
     port: int = typer.Option(0, min=0, max=65535, help="Port on 127.0.0.1 (0 picks a free one)."),
     seed: Literal["tickit", "none"] = typer.Option("tickit", help="Sample data."),
-    scale: float = typer.Option(0.01, help="TICKIT scale: 1 is the real sample (172,456 sales)."),
+    scale: float = typer.Option(
+        0.01,
+        min=0.0,
+        help="TICKIT scale, 0 or more: 1 is the real sample (172,456 sales).",
+    ),
     deny: list[str] = typer.Option(
         [], "--deny", help="Leave this action out of the role's policy (repeatable)."
     ),

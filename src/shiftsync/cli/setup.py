@@ -10,6 +10,8 @@ import typer
 from shiftsync.aws.policy import (
     PolicyFormat,
     render_policy_bundle,
+    schemas_read_by,
+    template_values,
     trust_principal,
 )
 from shiftsync.aws.principal import discover_principal
@@ -105,18 +107,34 @@ def policy(
     The document goes to stdout, so it can be redirected to a file; notes go to stderr. The
     trust policy names principal_arn of the connection, or else the identity shiftsync runs
     as (sts:GetCallerIdentity), and requires this workspace's external ID. With UNLOAD it
-    also trusts redshift.amazonaws.com and says how to associate the role with the namespace.
+    also trusts Redshift (redshift.amazonaws.com and redshift-serverless.amazonaws.com) for the
+    role's database user only, and says how to associate the role with the namespace. The
+    database grants are for the schemas the connection's syncs read; values still as in the
+    template (account 123456789012) are warned about.
 
     Exit codes: 0 printed; 2 configuration error (shiftsync.yaml, connection name, external
     ID); 3 no AWS credentials to find the principal with (set principal_arn to do without).
     """
     found = find_workspace(workspace)
-    name, conn = found.config.connection(connection)
+    config = found.config
+    name, conn = config.connection(connection)
     external_id = found.external_id
     principal, origin = discover_principal(name, conn)
-    document = render_policy_bundle(conn, principal, external_id, fmt)
+    schemas, schema_patterns = schemas_read_by(config, name)
+    document = render_policy_bundle(conn, principal, external_id, fmt, schemas)
     output.print_document(document)
     output.note(f"shiftsync policy: connection {name}, role {conn.role_arn}")
+    for value in template_values(conn):
+        output.note(
+            f"warning: {value} is still the template's example: put your own value in "
+            f"{found.config_path} (connections.{name}) and run `shiftsync policy` again"
+        )
+    output.note(f"database grants: schema {', '.join(schemas)} (read by the syncs of {name})")
+    if schema_patterns:
+        output.note(
+            f"  the syncs also read schemas matching {', '.join(schema_patterns)}: run the same "
+            "three grants for each such schema (`shiftsync check` lists any still missing)"
+        )
     output.note(f"external ID: {external_id} (from {found.external_id_path})")
     trusted = trust_principal(principal)
     output.note(f"trusted principal: {trusted} (from {origin})")
@@ -203,7 +221,9 @@ def check(
     """Prove that a connection's role works, with the calls a sync makes.
 
     In order: the caller's identity; sts:AssumeRole with the external ID; AssumeRole without
-    it, which must be refused (if not, nothing else runs); the nine Data API actions, each for
+    it and with a random wrong one, which must both be refused (if not, nothing else runs; the
+    same proof is made by every command that assumes the role, once a day); the nine Data API
+    actions, each for
     real; SELECT on every table the connection's syncs read; with UNLOAD, a probe object
     through the five S3 actions, the bucket's region and a real UNLOAD, then every probe
     object removed. When UNLOAD uses a role of its own, that role writes the probe files (by

@@ -47,6 +47,7 @@ from shiftsync.config.syncs import (
     ColumnSelection,
     SyncConfig,
     TableSelection,
+    exact_table_name,
     is_glob,
     match_table,
 )
@@ -63,10 +64,14 @@ from shiftsync.config.validators import (
     ColumnName,
     Method,
     Name,
+    NamePattern,
     NonEmpty,
     TablePattern,
     bucket_name_problem,
     cron_problem,
+    quote_name_part,
+    split_table_pattern,
+    table_name_for_config,
 )
 
 __all__ = [
@@ -90,6 +95,7 @@ __all__ = [
     "DuckDBDestinationConfig",
     "Method",
     "Name",
+    "NamePattern",
     "NonEmpty",
     "ParquetDestinationConfig",
     "PostgresDestinationConfig",
@@ -107,9 +113,13 @@ __all__ = [
     "config_reference_markdown",
     "config_template",
     "cron_problem",
+    "exact_table_name",
     "is_glob",
     "load_config",
     "match_table",
     "parse_role_arn",
+    "quote_name_part",
+    "split_table_pattern",
+    "table_name_for_config",
     "validate_config_data",
 ]

@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from shiftsync.config.document import DOCS_HINT, ShiftsyncConfig
 from shiftsync.config.models import SECRET_KEYS
-from shiftsync.config.problems import Problem, _problem_from_error, _show
+from shiftsync.config.problems import Problem, _problem_from_error, _show, format_problems
 from shiftsync.errors import ConfigError
 
 
@@ -95,7 +95,7 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> ShiftsyncCo
         raise ConfigError(f"{name}: {shape}", fix=fix)
     config, problems = validate_config_data(data, os.environ if env is None else env)
     if problems or config is None:
-        raise ConfigError("\n".join(problem.line(name) for problem in problems), fix=fix)
+        raise ConfigError(format_problems(problems, name, text), fix=fix)
     return config
 
 

@@ -199,6 +199,14 @@ class RedshiftServerlessConfig(_Model):
         ge=900,
         le=43200,
     )
+    trust_check_interval_seconds: int = _field(
+        86400,
+        expected="a number of seconds, 0 or more",
+        doc="How often every command that assumes the role proves again that the role refuses "
+        "AssumeRole without the external ID and with a wrong one (two refused STS calls); "
+        "0 proves it on every run.",
+        ge=0,
+    )
     principal_arn: Annotated[str, AfterValidator(_check_principal_arn)] | None = _field(
         None,
         expected="an IAM user, role, account root or assumed-role ARN",

@@ -6,6 +6,7 @@ about, so that the line can say what the field expects (`_field(expected=...)`).
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from types import NoneType, UnionType
 from typing import Annotated, Any, Final, Union, get_args, get_origin
 
+import yaml
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
@@ -30,9 +32,66 @@ class Problem:
     got: str
     expected: str
 
-    def line(self, file_name: str) -> str:
+    def line(self, file_name: str, lines: Mapping[str, int] | None = None) -> str:
+        """The problem as one line; with `lines` (from `key_lines`), where it is in the file."""
+        number = line_of(self.path, lines) if lines else None
+        at = f"line {number}: " if number else ""
         where = f"{self.path}: " if self.path else ""
-        return f"{file_name}: {where}{self.what} (got {self.got}); expected {self.expected}"
+        return f"{file_name}: {at}{where}{self.what} (got {self.got}); expected {self.expected}"
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Each dotted key path of a YAML document (list items by index) → its 1-based line.
+
+    Read from the node tree (no value is constructed, so nothing runs and no alias expands);
+    a document that does not compose gives {}.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return {}
+    lines: dict[str, int] = {}
+    stack: list[tuple[Any, str]] = [(root, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = f"{path}.{key_node.value}" if path else str(key_node.value)
+                lines.setdefault(key, key_node.start_mark.line + 1)
+                stack.append((value_node, key))
+        elif isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                key = f"{path}.{index}" if path else str(index)
+                lines.setdefault(key, item.start_mark.line + 1)
+                stack.append((item, key))
+    return lines
+
+
+def line_of(path: str, lines: Mapping[str, int]) -> int | None:
+    """The line of `path`, or of its nearest ancestor present in the file (a missing key is
+    reported where its mapping is)."""
+    parts = path.split(".") if path else []
+    while parts:
+        found = lines.get(".".join(parts))
+        if found is not None:
+            return found
+        parts.pop()
+    return None
+
+
+def format_problems(problems: Sequence[Problem], file_name: str, text: str | None = None) -> str:
+    """Every problem on a line of its own, with its line number when the text is given."""
+    lines = key_lines(text) if text else None
+    return "\n".join(problem.line(file_name, lines) for problem in problems)
+
+
+def close_key(key: str, keys: Sequence[str]) -> str | None:
+    """The known key `key` was most likely meant to be (a typo, another case)."""
+    matches = difflib.get_close_matches(key, keys, n=1, cutoff=0.75)
+    if matches:
+        return matches[0]
+    lowered = [k for k in keys if k.lower() == key.lower()]
+    return lowered[0] if lowered else None
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -141,8 +200,11 @@ def _problem_from_error(error: ErrorDetails) -> Problem:
         return Problem(located.path, str(ctx["what"]), got, str(ctx["expected"]))
     if kind == "extra_forbidden":
         parent = _locate(loc[:-1]).annotation
-        keys = ", ".join(_keys_of(parent)) if _is_model(parent) else "known keys"
-        return Problem(located.path, "unknown key", _show(loc[-1]), f"one of: {keys}")
+        known = _keys_of(parent) if _is_model(parent) else []
+        keys = ", ".join(known) if known else "known keys"
+        meant = close_key(str(loc[-1]), known)
+        what = f"unknown key (did you mean {meant}?)" if meant else "unknown key"
+        return Problem(located.path, what, _show(loc[-1]), f"one of: {keys}")
     if kind == "missing":
         return Problem(located.path, "missing", "nothing", expected or "a value")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -168,13 +230,22 @@ def _problem_from_error(error: ErrorDetails) -> Problem:
     return Problem(located.path, error["msg"], got, expected or DOCS_HINT)
 
 
+# libpq's connection parameters that hold secrets: the password, and the passphrase of the
+# client's SSL key (libpq's "Parameter Key Words"). File paths (sslkey, passfile) are not.
+LIBPQ_SECRET_KEYS: Final = frozenset({"password", "sslpassword"})
 # A DSN can sit under any key when it is in the wrong place: its credentials never show.
 _URL_CREDENTIALS: Final = re.compile(r"(?<=://)[^/@\s]+@")
-_PASSWORD_SETTING: Final = re.compile(r"(?i)\b(password|passwd|pwd)\s*=\s*\S+")
+# key=value (libpq's form, quoted or not) and ?key=value (a URL's query); the key may be any
+# secret key, or the common spellings of a password.
+_PASSWORD_SETTING: Final = re.compile(
+    r"(?i)(?<![A-Za-z0-9_])(sslpassword|password|passwd|pwd)(\s*=\s*)"
+    r"('(?:[^'\\]|\\.)*'|[^\s&]+)"
+)
 
 
 def mask_credentials(text: str) -> str:
-    """`text` with URL user:password parts and password=… settings replaced by <secret>."""
+    """`text` with URL user:password parts and password=…, sslpassword=… settings replaced by
+    <secret> (libpq's key=value form and a URL's query alike)."""
     text = _URL_CREDENTIALS.sub("<secret>@", text)
     return _PASSWORD_SETTING.sub(lambda match: f"{match.group(1)}=<secret>", text)
 

@@ -1,12 +1,12 @@
 """The sync models of shiftsync.yaml: which tables a sync copies, how, and which columns.
 
 Table patterns are "schema.table" with * and ? as wildcards, matched part by part and
-case-sensitively (`match_table`).
+case-sensitively (`match_table`); a part in double quotes is a name as written (dots, spaces
+and quotes allowed, no wildcards): '"Odd Schema"."Mixed Case"'.
 """
 
 from __future__ import annotations
 
-import fnmatch
 from typing import Annotated, Any, Final, Literal
 
 from pydantic import AfterValidator, ValidationInfo, field_validator
@@ -24,9 +24,10 @@ from shiftsync.config.validators import (
     _check_target,
     _check_window,
     _invalid,
+    split_table_pattern,
 )
 
-_GLOB_CHARS: Final = frozenset("*?[")
+_GLOB_CHARS: Final = frozenset("*?")
 
 DeletesPolicy = Literal["ignore", "hard", "soft"]
 _DELETES_DOC: Final = (
@@ -79,7 +80,8 @@ class TableSelection(_Model):
     """One entry of a sync's `tables`: which tables, and how to copy them."""
 
     include: TablePattern = _field(
-        expected='a pattern "schema.table" (* and ? are wildcards)',
+        expected='a pattern "schema.table" (* and ? are wildcards; double-quote a name with '
+        "dots or spaces)",
         doc="The tables this entry selects.",
     )
     exclude: tuple[TablePattern, ...] = _field(
@@ -215,13 +217,35 @@ class TableSelection(_Model):
 
 
 def is_glob(pattern: str) -> bool:
-    return any(char in _GLOB_CHARS for char in pattern)
+    """Whether a "schema.table" pattern can select more than one table."""
+    try:
+        parts = split_table_pattern(pattern)
+    except ValueError:
+        return any(char in _GLOB_CHARS for char in pattern)
+    return not all(part.literal for part in parts)
 
 
 def match_table(pattern: str, schema: str, table: str) -> bool:
-    """Match "schema.table" against a pattern part by part, case-sensitively."""
-    schema_pattern, _, table_pattern = pattern.partition(".")
-    return fnmatch.fnmatchcase(schema, schema_pattern) and fnmatch.fnmatchcase(table, table_pattern)
+    """Match "schema.table" against a pattern part by part, case-sensitively.
+
+    Only * and ? are wildcards ("[" is itself); a double-quoted part is the name as written.
+    """
+    try:
+        schema_pattern, table_pattern = split_table_pattern(pattern)
+    except ValueError:
+        return False
+    return schema_pattern.matches(schema) and table_pattern.matches(table)
+
+
+def exact_table_name(pattern: str) -> tuple[str, str] | None:
+    """(schema, table) when the pattern names one table, else None."""
+    try:
+        schema, table = split_table_pattern(pattern)
+    except ValueError:
+        return None
+    if schema.literal and table.literal:
+        return schema.text, table.text
+    return None
 
 
 class SyncConfig(_Model):

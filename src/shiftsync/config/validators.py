@@ -13,6 +13,8 @@ from typing import Annotated, Final, Literal, TypeVar
 from pydantic import AfterValidator, SecretStr
 from pydantic_core import PydanticCustomError
 
+from shiftsync.sql_quote import quote_standard
+
 NAME_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 REGION_RE: Final = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 WORKGROUP_RE: Final = re.compile(r"[a-z0-9-]{3,64}")
@@ -38,7 +40,89 @@ KMS_KEY_RE: Final = re.compile(r"[A-Za-z0-9:/_=+.,@-]{1,2048}")
 # policy (they are wildcards in ARNs) and "$" could start a policy variable.
 # S3's safe key characters, less the quote: the prefix goes into UNLOAD's quoted TO '...'.
 PREFIX_RE: Final = re.compile(r"[A-Za-z0-9!_.()/=+-]+")
-_TABLE_PATTERN_RE: Final = re.compile(r"[^.\s\"']+\.[^.\s\"']+")
+# One part of "schema.table": a double-quoted name (literal; "" is a quote, dots and spaces
+# allowed), or a bare glob without dots, spaces or quotes where * and ? are wildcards.
+_QUOTED_PART: Final = r'"(?:[^"\x00]|"")+"'
+_BARE_PART: Final = r"[^.\s\"'\x00]+"
+_TABLE_PATTERN_RE: Final = re.compile(
+    rf"(?P<schema>{_QUOTED_PART}|{_BARE_PART})\.(?P<table>{_QUOTED_PART}|{_BARE_PART})"
+)
+_BARE_PART_RE: Final = re.compile(_BARE_PART)
+GLOB_CHARS: Final = frozenset("*?")
+
+
+class NamePattern:
+    """One part of a table pattern: a literal name (quoted) or a glob (* and ?; [ is itself)."""
+
+    __slots__ = ("_regex", "literal", "text")
+
+    def __init__(self, text: str, *, literal: bool) -> None:
+        self.text = text
+        self.literal = literal or not any(char in GLOB_CHARS for char in text)
+        self._regex: re.Pattern[str] | None = None
+        if not self.literal:
+            self._regex = re.compile(
+                "".join(
+                    ".*" if char == "*" else "." if char == "?" else re.escape(char)
+                    for char in text
+                ),
+                re.DOTALL,
+            )
+
+    def __repr__(self) -> str:
+        return f"NamePattern({self.text!r}, literal={self.literal})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, NamePattern) and (self.text, self.literal) == (
+            other.text,
+            other.literal,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.text, self.literal))
+
+    def matches(self, name: str) -> bool:
+        """Case-sensitive, as Redshift's catalog reports names."""
+        if self._regex is None:
+            return name == self.text
+        return self._regex.fullmatch(name) is not None
+
+    def like(self) -> str:
+        """A LIKE pattern matching at least the same names (_ and % match a little more;
+        a backslash, LIKE's escape, makes it match everything)."""
+        if "\\" in self.text:
+            return "%"
+        if self.literal:
+            return self.text
+        return self.text.replace("*", "%").replace("?", "_")
+
+
+def _unquote(part: str) -> NamePattern:
+    if part.startswith('"'):
+        return NamePattern(part[1:-1].replace('""', '"'), literal=True)
+    return NamePattern(part, literal=False)
+
+
+def split_table_pattern(value: str) -> tuple[NamePattern, NamePattern]:
+    """ "schema.table" as its two parts; ValueError when it is not a table pattern."""
+    match = _TABLE_PATTERN_RE.fullmatch(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a table pattern")
+    return _unquote(match["schema"]), _unquote(match["table"])
+
+
+def quote_name_part(name: str) -> str:
+    """A schema or table name as `tables:` takes it: bare when it can be, else double-quoted
+    (a name with a dot, a space, a quote or a wildcard character)."""
+    if _BARE_PART_RE.fullmatch(name) and not any(char in GLOB_CHARS for char in name):
+        return name
+    # The same quoting as SQL's (a quote doubled): one function for it in the product.
+    return quote_standard(name)
+
+
+def table_name_for_config(schema: str, table: str) -> str:
+    """The exact "schema.table" entry of `tables:` that selects this one table."""
+    return f"{quote_name_part(schema)}.{quote_name_part(table)}"
 
 
 def _invalid(what: str, expected: str) -> PydanticCustomError:
@@ -154,7 +238,8 @@ def _check_table_pattern(value: str) -> str:
     if not _TABLE_PATTERN_RE.fullmatch(value):
         raise _invalid(
             "not a table pattern",
-            'a pattern "schema.table" with one dot, where * and ? are wildcards',
+            'a pattern "schema.table" with one dot, where * and ? are wildcards; quote a name '
+            'with dots, spaces or capitals as written: \'"Odd Schema"."Mixed Case"\'',
         )
     return value
 

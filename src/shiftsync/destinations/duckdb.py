@@ -76,7 +76,7 @@ from shiftsync.destinations.duckdb_sql import (
     run_profile,
 )
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
-from shiftsync.errors import DestinationError
+from shiftsync.errors import ConfigError, DestinationError, out_of_space
 
 _BATCH_VIEW: Final = "_shiftsync_batch"
 
@@ -261,6 +261,9 @@ class DuckDBDestination:
                 f"{limit} (for example memory_limit: 4GB), or lower the sync's concurrency",
             ) from exc
         except duckdb.Error as exc:
+            full = out_of_space(exc)
+            if full is not None:
+                raise full from exc
             raise DestinationError(
                 f"DuckDB file {str(self.path)!r}: {action} failed: {exc}",
                 fix="check the file is not opened by another program and the disk has room",
@@ -279,6 +282,7 @@ class DuckDBDestination:
             return self._connection.cursor()
 
     def check(self) -> None:
+        refuse_unusable_path(self.path)
         folder = self.path.parent
         try:
             folder.mkdir(parents=True, exist_ok=True)
@@ -470,3 +474,21 @@ __all__ = [
     "quote_identifier",
     "run_profile",
 ]
+
+
+def refuse_unusable_path(path: Path) -> None:
+    """ConfigError when `path` cannot be a DuckDB file: a folder, or under a file."""
+    if path.is_dir():
+        raise ConfigError(
+            f"the DuckDB path {str(path)!r} is a folder, not a database file",
+            fix=f"set the destination's path in shiftsync.yaml to a file in it, e.g. "
+            f"{path / 'shiftsync.duckdb'}",
+        )
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            raise ConfigError(
+                f"the DuckDB path {str(path)!r} cannot be created: {str(parent)!r} is a file, "
+                "not a folder",
+                fix=f"set the destination's path in shiftsync.yaml to a file in an existing "
+                f"folder, e.g. {parent.parent / path.name}",
+            )

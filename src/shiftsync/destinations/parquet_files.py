@@ -12,6 +12,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from shiftsync.destinations.parquet_layout import from_storage, to_storage, to_storage_schema
+from shiftsync.destinations.scratch import scratch_folder
 
 
 class PartWriter:
@@ -77,7 +78,7 @@ class PartWriter:
             self._path = f"{self._folder}/{name}"
         else:
             if self._spool is None:
-                self._spool = tempfile.TemporaryDirectory(prefix="shiftsync-parquet-")
+                self._spool = scratch_folder("parquet")
             self._path = str(Path(self._spool.name) / name)
         filesystem = self._fs if self._local else pafs.LocalFileSystem()
         self._writer = pq.ParquetWriter(self._path, self._storage_schema, filesystem=filesystem)

@@ -22,6 +22,7 @@ from shiftsync.destinations.parquet_layout import (
     from_duckdb_form,
     to_duckdb_form,
 )
+from shiftsync.destinations.scratch import scratch_folder
 
 
 class MergeStage:
@@ -36,7 +37,7 @@ class MergeStage:
     def add(self, batch: pa.RecordBatch) -> None:
         """Stage a batch in `schema` plus the sequence column (see `with_sequence`)."""
         if self._stage is None:
-            self._folder = tempfile.TemporaryDirectory(prefix="shiftsync-merge-")
+            self._folder = scratch_folder("merge")
             self._stage = duckdb.connect(str(Path(self._folder.name) / "stage.duckdb"))
             self._stage.register("batch", to_duckdb_form(batch))
             self._stage.execute("CREATE TABLE stage AS SELECT * FROM batch")

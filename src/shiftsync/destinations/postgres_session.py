@@ -1,7 +1,7 @@
 """Sessions of the PostgreSQL destination: connecting, session settings, translated errors.
 
-The DSN may hold a password: it is never printed (`redact_dsn`) and is cut out of psycopg's
-messages (`scrub`) before they become a DestinationError.
+The DSN may hold secrets (password, sslpassword): they are never printed (`redact_dsn`) and
+are cut out of psycopg's messages (`scrub`) before they become a DestinationError.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import Any, Final
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from shiftsync.config.problems import LIBPQ_SECRET_KEYS, mask_credentials
 from shiftsync.errors import DestinationError
 
 Connection = psycopg.Connection[tuple[Any, ...]]
@@ -28,22 +29,25 @@ _SESSION: Final = (
 
 
 def redact_dsn(dsn: str) -> str:
-    """The DSN without its password, safe to print."""
+    """The DSN without its secrets (password, sslpassword), safe to print."""
     try:
         params = conninfo_to_dict(dsn)
     except psycopg.Error:
         return "<a DSN that does not parse>"
-    params.pop("password", None)
+    for key in LIBPQ_SECRET_KEYS:
+        params.pop(key, None)
     return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
 def scrub(dsn: str, text: str) -> str:
-    """`text` with the DSN's password replaced by `***`."""
+    """`text` with every secret of the DSN replaced by `***` (and any key=secret left masked)."""
     with contextlib.suppress(psycopg.Error):
-        password = conninfo_to_dict(dsn).get("password")
-        if password:
-            return text.replace(str(password), "***")
-    return text
+        params = conninfo_to_dict(dsn)
+        for key in LIBPQ_SECRET_KEYS:
+            value = params.get(key)
+            if value:
+                text = text.replace(str(value), "***")
+    return mask_credentials(text)
 
 
 def fix_for(exc: psycopg.Error) -> str:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import secrets
 from collections.abc import Iterator
 from typing import Final
@@ -13,7 +14,7 @@ from typing import Final
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.statement_journal import forget, open_statements
 from shiftsync.errors import ConfigError, ShiftsyncError, StateError
-from shiftsync.workspace import Workspace, write_new_text
+from shiftsync.workspace import PRIVATE_FILE_MODE, Workspace, private_mkdir, write_new_text
 
 SALT_FILE: Final = "hash_salt"
 
@@ -22,7 +23,7 @@ def hash_salt(workspace: Workspace) -> str:
     """The workspace's hashing salt, created once (never printed)."""
     path = workspace.dot_dir / SALT_FILE
     try:
-        workspace.dot_dir.mkdir(parents=True, exist_ok=True)
+        private_mkdir(workspace.dot_dir)
         write_new_text(path, secrets.token_hex(32) + "\n")
         value = path.read_text(encoding="utf-8").strip()
     except OSError as error:
@@ -42,9 +43,9 @@ def hash_salt(workspace: Workspace) -> str:
 def sync_lock(workspace: Workspace, sync_name: str) -> Iterator[None]:
     """One run of a sync at a time in a workspace; the OS drops the lock if the run dies."""
     folder = workspace.runs_dir
-    folder.mkdir(parents=True, exist_ok=True)
+    private_mkdir(folder)
     path = folder / f".lock-{sync_name}"
-    with path.open("a+") as handle:
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, PRIVATE_FILE_MODE), "a+") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

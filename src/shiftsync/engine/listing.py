@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
-from shiftsync.config import SyncConfig
+from shiftsync.config import NamePattern, SyncConfig, exact_table_name, split_table_pattern
 
 EVERYTHING: Final = ("%", "%")
 # Past this many include patterns one listing of everything costs fewer calls.
@@ -20,15 +20,14 @@ MAX_PATTERNS: Final = 8
 
 
 def like_pattern(glob: str) -> str:
-    """One part of a "schema.table" glob as a LIKE pattern matching at least the same names.
+    """One bare part of a "schema.table" glob as a LIKE pattern matching at least the same
+    names.
 
     `*` becomes `%` and `?` becomes `_`; a literal `_` or `%` in a name then matches a little
-    more, which the selection filters out. A character class (`[...]`) has no LIKE form, and
-    a backslash would be LIKE's escape character: such a part matches everything.
+    more, which the selection filters out. A backslash would be LIKE's escape character: such
+    a part matches everything. `[` is an ordinary character.
     """
-    if "[" in glob or "\\" in glob:
-        return "%"
-    return glob.replace("*", "%").replace("?", "_")
+    return NamePattern(glob, literal=False).like()
 
 
 def listing_patterns(sync: SyncConfig) -> list[tuple[str, str]]:
@@ -36,8 +35,8 @@ def listing_patterns(sync: SyncConfig) -> list[tuple[str, str]]:
     sync can select; `[EVERYTHING]` when that is as cheap."""
     patterns = set()
     for entry in sync.tables:
-        schema, _, table = entry.include.partition(".")
-        patterns.add((like_pattern(schema), like_pattern(table)))
+        schema, table = split_table_pattern(entry.include)
+        patterns.add((schema.like(), table.like()))
     if not patterns or EVERYTHING in patterns or len(patterns) > MAX_PATTERNS:
         return [EVERYTHING]
     return sorted(patterns)
@@ -46,8 +45,11 @@ def listing_patterns(sync: SyncConfig) -> list[tuple[str, str]]:
 def misses_a_named_table(sync: SyncConfig, listed: Iterable[tuple[str, str]]) -> bool:
     """Whether an entry that names one table found it not in `listed` (then the engine lists
     everything, so that the error can suggest a close name)."""
-    present = {f"{schema}.{table}" for schema, table in listed}
-    return any(entry.is_exact and entry.include not in present for entry in sync.tables)
+    present = set(listed)
+    return any(
+        (name := exact_table_name(entry.include)) is not None and name not in present
+        for entry in sync.tables
+    )
 
 
 __all__ = ["EVERYTHING", "MAX_PATTERNS", "like_pattern", "listing_patterns", "misses_a_named_table"]

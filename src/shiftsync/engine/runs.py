@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from shiftsync.errors import ConfigError, StateError
-from shiftsync.workspace import atomic_write_text
+from shiftsync.workspace import atomic_write_text, private_mkdir
 
 RECORD_VERSION: Final = 1
 INDEX_FILE: Final = "index.json"
@@ -233,8 +233,9 @@ class RunStore:
     def _locked(self) -> Iterator[None]:
         """One writer of the index at a time, across threads and processes."""
         with self._lock:
-            self.folder.mkdir(parents=True, exist_ok=True)
-            with (self.folder / LOCK_FILE).open("a") as handle:
+            private_mkdir(self.folder)
+            descriptor = os.open(self.folder / LOCK_FILE, os.O_WRONLY | os.O_CREAT, 0o600)
+            with os.fdopen(descriptor, "a") as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 try:
                     yield

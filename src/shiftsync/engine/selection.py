@@ -22,7 +22,15 @@ from typing import Final, Literal, Protocol
 
 import pyarrow as pa
 
-from shiftsync.config import ColumnSelection, Method, SyncConfig, is_glob, match_table
+from shiftsync.config import (
+    ColumnSelection,
+    Method,
+    SyncConfig,
+    exact_table_name,
+    match_table,
+    split_table_pattern,
+    table_name_for_config,
+)
 from shiftsync.engine.canonical_text import canonical_texts
 from shiftsync.engine.names import (
     check_column_lengths,
@@ -79,7 +87,8 @@ class TableJob:
 
     @property
     def name(self) -> str:
-        return f"{self.schema}.{self.table}"
+        """ "schema.table" as `tables:` takes it (parts with dots or spaces double-quoted)."""
+        return table_name_for_config(self.schema, self.table)
 
 
 @dataclass(frozen=True)
@@ -88,6 +97,7 @@ class TableProblem:
 
     table: str
     error: ConfigError
+    key: tuple[str, str] | None = None  # (schema, table) when known
 
 
 @dataclass(frozen=True)
@@ -126,16 +136,28 @@ def _close(name: str, candidates: Iterable[str]) -> str:
 
 
 def check_table_patterns(patterns: Sequence[str]) -> tuple[str, ...]:
-    """`--tables` patterns as "schema.table"; a pattern without a dot means any schema."""
+    """`--tables` patterns as "schema.table"; a pattern without a schema means any schema.
+
+    Parts are as in `tables:`: * and ? are wildcards, a double-quoted part is a name as
+    written ('"Odd Schema"."Mixed Case"').
+    """
     checked: list[str] = []
     for pattern in patterns:
         text = pattern.strip()
-        if text.count(".") > 1 or not text or text.startswith(".") or text.endswith("."):
+        for candidate in (text, f"*.{text}"):
+            try:
+                split_table_pattern(candidate)
+            except ValueError:
+                continue
+            checked.append(candidate)
+            break
+        else:
             raise ConfigError(
                 f"--tables {pattern!r} is not a table pattern",
-                fix='write "schema.table" or "table" (* and ? are wildcards), e.g. "public.sal*"',
+                fix='write "schema.table" or "table" (* and ? are wildcards), e.g. '
+                '"public.sal*"; double-quote a name with dots or spaces: '
+                '\'"Odd Schema"."Mixed Case"\'',
             )
-        checked.append(text if "." in text else f"*.{text}")
     return tuple(checked)
 
 
@@ -171,7 +193,9 @@ def select_tables(
             target = target_name(schema, table, entry.target, normalize=sync.normalize_names)
             check_target_length(destination_kind, f"{schema}.{table}", target)
         except ConfigError as error:
-            problems.append(TableProblem(f"{schema}.{table}", error))
+            problems.append(
+                TableProblem(table_name_for_config(schema, table), error, (schema, table))
+            )
             continue
         jobs.append(
             TableJob(
@@ -203,23 +227,28 @@ def _missing_exact(
     sync_name: str, sync: SyncConfig, listed: Sequence[tuple[str, str]]
 ) -> list[TableProblem]:
     """An entry that names one table exactly, where the source has no such table."""
-    present = {f"{s}.{t}" for s, t in listed}
+    present = set(listed)
+    names = [table_name_for_config(s, t) for s, t in listed]
     problems: list[TableProblem] = []
     for entry in sync.tables:
-        if is_glob(entry.include) or entry.include in present:
+        exact = exact_table_name(entry.include)
+        if exact is None or exact in present:
             continue
-        schema, _, table = entry.include.partition(".")
+        schema, table = exact
         if any(match_table(p, schema, table) for p in sync.exclude):
             continue
+        shown = table_name_for_config(schema, table)
         problems.append(
             TableProblem(
-                entry.include,
+                shown,
                 ConfigError(
-                    f"sync {sync_name}: table {entry.include} does not exist in the source, or "
-                    f"the role cannot see it{_close(entry.include, present)}",
+                    f"sync {sync_name}: table {shown} does not exist in the source, or "
+                    f"the role cannot see it{_close(shown, names)}",
                     fix="correct the name in shiftsync.yaml (Redshift folds unquoted names to "
-                    "lowercase), or grant the role SELECT on the table",
+                    "lowercase; `shiftsync discover` lists the names as tables: takes them), "
+                    "or grant the role SELECT on the table",
                 ),
+                exact,
             )
         )
     return problems
@@ -265,6 +294,7 @@ def _split_collisions(
                         ),
                         fix=f"give {job.name} its own target in shiftsync.yaml",
                     ),
+                    (job.schema, job.table),
                 )
             )
     kept.sort(key=lambda j: (j.schema, j.table))
@@ -291,25 +321,27 @@ def _narrow(
     problems: list[TableProblem],
     patterns: Sequence[str],
 ) -> Selection:
-    def wanted(name: str) -> bool:
-        schema, _, table = name.partition(".")
-        return not patterns or any(match_table(p, schema, table) for p in patterns)
+    def wanted(key: tuple[str, str] | None) -> bool:
+        if not patterns:
+            return True
+        return key is not None and any(match_table(p, *key) for p in patterns)
 
+    keys = [(j.schema, j.table) for j in jobs] + [p.key for p in problems if p.key]
+    names = [j.name for j in jobs] + [p.table for p in problems]
     for pattern in patterns:
-        names = [j.name for j in jobs] + [p.table for p in problems]
-        if not any(match_table(pattern, *n.split(".", 1)) for n in names):
+        if not any(match_table(pattern, *key) for key in keys):
             raise ConfigError(
                 f"--tables {pattern!r} matches none of the tables of sync {sync_name}"
                 f"{_close(pattern, names)}",
-                fix="run `shiftsync sync --dry-run` to list the sync's tables",
+                fix=f"run `shiftsync sync {sync_name} --dry-run` to list the sync's tables",
             )
-    selected = tuple(j for j in jobs if wanted(j.name))
-    kept_problems = tuple(p for p in problems if wanted(p.table))
+    selected = tuple(j for j in jobs if wanted((j.schema, j.table)))
+    kept_problems = tuple(p for p in problems if wanted(p.key))
     if not selected and not kept_problems:
         raise ConfigError(
             f"sync {sync_name} selects no table of the source",
-            fix="check the sync's tables patterns against `shiftsync tables`, and that the "
-            "role has SELECT on them",
+            fix="compare the sync's tables patterns with the names `shiftsync discover` "
+            "lists, and check that the role has SELECT on them",
         )
     return Selection(selected, kept_problems)
 

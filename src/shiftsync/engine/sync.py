@@ -30,6 +30,7 @@ from typing import Any
 from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
 from shiftsync.config.alerts import AlertsConfig
 from shiftsync.destinations.base import Destination, LoadMode
+from shiftsync.destinations.scratch import remove_stale_scratch
 
 # The `X as X` imports keep names that were public here before the split importable from here.
 from shiftsync.engine.change_checks import check_change_options
@@ -56,8 +57,16 @@ from shiftsync.engine.selection import Selection, TableJob, resolve_table, selec
 from shiftsync.engine.statement_journal import StatementJournal
 from shiftsync.engine.table_sync import _ref, _TableSync
 from shiftsync.engine.writers import check_one_writer
-from shiftsync.errors import EXIT_ACCESS, EXIT_FAILED, EXIT_OK, AccessError, ShiftsyncError
-from shiftsync.workspace import Workspace
+from shiftsync.errors import (
+    EXIT_ACCESS,
+    EXIT_FAILED,
+    EXIT_OK,
+    AccessError,
+    ConfigError,
+    ShiftsyncError,
+    out_of_space_in_chain,
+)
+from shiftsync.workspace import Workspace, secure_dot_dir
 
 
 def exit_code_of(record: RunRecord) -> int:
@@ -72,6 +81,9 @@ def exit_code_of(record: RunRecord) -> int:
 
 
 def _fail(table: TableRun, error: BaseException) -> None:
+    # A full disk is the machine's state, not a bug nor the destination's: say which file and
+    # what to do (a destination's wrapper may name only the destination).
+    error = out_of_space_in_chain(error) or error
     if isinstance(error, ShiftsyncError):
         table.update(
             status="failed", error=error.message, fix=error.fix, error_type=type(error).__name__
@@ -149,6 +161,9 @@ def run_sync(
         run_id=run_id or new_run_id(), sync=name, started_at=utc_now(), options=options.to_json()
     )
     store = None if options.dry_run else RunStore(workspace.runs_dir)
+    if store is not None:
+        # Workspaces of older versions: owner-only files, hash_salt ignored by git.
+        record.notes.extend(secure_dot_dir(workspace))
     previous: str | None = None
     with contextlib.ExitStack() as stack:
         if store is not None:
@@ -216,16 +231,12 @@ def _build_source(
     sync: SyncConfig,
     options: SyncOptions,
 ) -> Source:
-    from shiftsync.aws.session import AssumedRoleSession
+    from shiftsync.aws.trust import open_session
     from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
     from shiftsync.redshift.source import RedshiftSource
 
-    session = AssumedRoleSession(
-        connection.role_arn,
-        workspace.external_id,
-        connection.region,
-        duration_seconds=connection.session_duration_seconds,
-    )
+    # The role must still refuse AssumeRole without the external ID (proven once a day).
+    session = open_session(workspace, connection, connection_name=sync.source)
     local = RedshiftSource(
         connection,
         session,
@@ -291,6 +302,8 @@ def _consistent_snapshot(ctx: _Context) -> contextlib.AbstractContextManager[Any
 def _run(ctx: _Context, connection_method: Method) -> None:
     record = ctx.record
     clean_interrupted_runs(ctx)
+    for folder in remove_stale_scratch():
+        record.notes.append(f"deleted {folder}, left by a shiftsync process that ended")
     selection = _select(ctx, connection_method)
     jobs, problems = _table_runs(selection)
     record.tables = [run for _, run in jobs] + problems
@@ -302,6 +315,8 @@ def _run(ctx: _Context, connection_method: Method) -> None:
         ctx.salt = hash_salt(ctx.workspace)
     try:
         ctx.destination.check()
+    except ConfigError:
+        raise  # the destination's settings are wrong: the run cannot start (exit 2)
     except ShiftsyncError as error:
         for _, table in jobs:
             _fail(table, error)

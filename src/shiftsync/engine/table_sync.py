@@ -26,13 +26,21 @@ from shiftsync.engine.deletes import (
     run_delete_pass,
     soft_window,
 )
+from shiftsync.engine.housekeeping import hash_salt
 from shiftsync.engine.load_columns import add_load_columns, with_load_columns
 from shiftsync.engine.lookback import Lookback, lowered_cursor
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.range_resume import TableCheckpoint, previous_progress
 from shiftsync.engine.run_context import _Context
 from shiftsync.engine.runs import TableRun
-from shiftsync.engine.selection import TableJob, TablePlan, load_schema, resolve_table, shape_batch
+from shiftsync.engine.selection import (
+    TableJob,
+    TablePlan,
+    hash_values,
+    load_schema,
+    resolve_table,
+    shape_batch,
+)
 from shiftsync.engine.state import (
     TableState,
     Window,
@@ -48,12 +56,13 @@ from shiftsync.engine.verify import (
     build_profile_sql,
     column_chunks,
     compare_profiles,
+    full_refresh_command,
     merge_profiles,
     parse_source_profile,
     raise_for_mismatch,
 )
 from shiftsync.engine.writers import foreign_writer, last_writer_elsewhere, load_identity
-from shiftsync.errors import ConfigError, ShiftsyncError, VerificationError
+from shiftsync.errors import ConfigError, ShiftsyncError, StateError, VerificationError
 from shiftsync.redshift.catalog import TableInfo
 from shiftsync.redshift.types import Column
 
@@ -247,7 +256,14 @@ class _TableSync:
         tracking = plan.tracking
         assert tracking is not None
         where = f"{job.schema}.{job.table} in {ctx.destination.kind}"
-        state = parse_state(where, ctx.destination.read_state(job.state_key, job.target))
+        try:
+            state = parse_state(where, ctx.destination.read_state(job.state_key, job.target))
+        except StateError as error:
+            raise StateError(
+                error.message,
+                fix=f"run `{full_refresh_command(ctx.sync_name, job.name)}` to replace the "
+                "table and write a new state",
+            ) from error
         low = None if state is None or job.full_refresh else state.cursor_for(tracking.name)
         notes: tuple[str, ...] = ()
         if state is None and not job.full_refresh:
@@ -321,13 +337,27 @@ class _TableSync:
         if not rows:
             return
         *values, count = rows[0]
-        shown = ", ".join(f"{k}={v!r}" for k, v in zip(plan.primary_key, values, strict=True))
+        shown = ", ".join(
+            f"{key}={self.shown_key_value(plan, key, value)}"
+            for key, value in zip(plan.primary_key, values, strict=True)
+        )
         raise ConfigError(
             f"table {job.name}: primary key ({', '.join(plan.primary_key)}) is not unique: "
             f"{count} rows have {shown}; merging by it would silently keep only one of them",
             fix="set primary_key for this table to columns that are unique together (Redshift "
             "does not enforce primary keys)",
         )
+
+    def shown_key_value(self, plan: TablePlan, column: str, value: Any) -> str:
+        """A key value fit for messages and run records: a hashed column's value is shown as
+        the hash the destination holds, never as its plain text."""
+        if column not in plan.hashed:
+            return repr(value)
+        if value is None:
+            return "NULL"
+        salt = self.ctx.salt or hash_salt(self.ctx.workspace)
+        digest = hash_values(pa.array([str(value)], pa.string()), salt)[0].as_py()
+        return f"sha256:{digest} (hashed)"
 
     def copy(
         self,
@@ -449,4 +479,10 @@ class _TableSync:
         )
         result = compare_profiles(columns, source_profile, destination_profile)
         table.verification = result.to_json()
-        raise_for_mismatch(job.name, job.target, result, incremental=job.mode == "incremental")
+        raise_for_mismatch(
+            job.name,
+            job.target,
+            result,
+            incremental=job.mode == "incremental",
+            sync_name=self.ctx.sync_name,
+        )

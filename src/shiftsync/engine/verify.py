@@ -20,6 +20,7 @@ scan of SHA-256 for no extra certainty: a digest is 64 bytes or it is not one).
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -337,8 +338,19 @@ def compare_profiles(
     )
 
 
+def full_refresh_command(sync_name: str | None, table: str) -> str:
+    """The command that copies one table of a sync again in full, ready to paste."""
+    name = f" {shlex.quote(sync_name)}" if sync_name else ""
+    return f"shiftsync sync{name} --full-refresh --tables {shlex.quote(table)}"
+
+
 def raise_for_mismatch(
-    table: str, target: str, result: VerificationResult, *, incremental: bool = False
+    table: str,
+    target: str,
+    result: VerificationResult,
+    *,
+    incremental: bool = False,
+    sync_name: str | None = None,
 ) -> None:
     """VerificationError naming the table, the column and both values of each difference."""
     if result.status != "mismatch":
@@ -347,7 +359,7 @@ def raise_for_mismatch(
     more = len(result.mismatches) - 5
     if more > 0:
         details += f"; and {more} more"
-    again = f"run `shiftsync sync --full-refresh --tables {table}` to copy the table again"
+    again = f"run `{full_refresh_command(sync_name, table)}` to copy the table again"
     if incremental:
         fix = (
             f"{again}. An incremental sync copies only rows whose tracking field passed the "

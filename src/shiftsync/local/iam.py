@@ -106,7 +106,10 @@ def _is_expired(access_key_id: str) -> bool:
 
 
 def _matches_like(actual: str, pattern: str) -> bool:
-    return fnmatch.fnmatchcase(actual, pattern)
+    # IAM's …Like operators know only * and ?: "[" is a plain character (fnmatch would read a
+    # class, so that "shiftsync-[0-9]*" matched IDs that AWS does not).
+    regex = "".join(".*" if ch == "*" else "." if ch == "?" else re.escape(ch) for ch in pattern)
+    return re.fullmatch(regex, actual, re.DOTALL) is not None
 
 
 _STRING_OPERATORS: Final[dict[str, Callable[[str, str], bool]]] = {
@@ -274,8 +277,15 @@ def trust_allows(
     return allowed
 
 
-def service_trusted(trust_document: Mapping[str, Any], service: str) -> bool:
-    """Whether the trust policy lets an AWS service (e.g. redshift.amazonaws.com) assume it."""
+def service_trusted(
+    trust_document: Mapping[str, Any], service: str, context: Mapping[str, str] | None = None
+) -> bool:
+    """Whether the trust policy lets an AWS service (e.g. redshift.amazonaws.com) assume it.
+
+    `context` holds the keys the service sends: Redshift passes the database user's ARN as
+    sts:ExternalId ("Restricting access to IAM roles"), so a statement conditioned on it holds
+    only for that user; conditions are evaluated as for any caller (fail closed).
+    """
     for statement in _statements(trust_document):
         if statement.get("Effect") != "Allow":
             continue
@@ -284,7 +294,9 @@ def service_trusted(trust_document: Mapping[str, Any], service: str) -> bool:
         ):
             continue
         principal = statement.get("Principal")
-        if isinstance(principal, dict) and service in _as_list(principal.get("Service", [])):
+        if not isinstance(principal, dict) or service not in _as_list(principal.get("Service", [])):
+            continue
+        if conditions_hold(statement.get("Condition", {}), context or {}):
             return True
     return False
 

@@ -1,9 +1,11 @@
 """What UNLOAD does as the IAM role it names: assume the role chain, then write into moto's S3.
 
-Redshift assumes the first role as the service `redshift.amazonaws.com`, each further role as
-the one before it, and writes S3 objects as the last one. The checks below are the ones AWS
-makes (trust policies, identity policies, the bucket policy), evaluated with iam.py; failures
-are the statement errors Redshift reports.
+Redshift assumes the first role as the service `redshift.amazonaws.com`, passing the ARN of
+the database user that runs the UNLOAD (`arn:aws:redshift:<region>:<account>:dbuser:<workgroup>/
+<user>`) as sts:ExternalId, so a trust policy can restrict the role to that user; each further
+role is assumed as the one before it, and S3 objects are written as the last one. The checks
+below are the ones AWS makes (trust policies, identity policies, the bucket policy), evaluated
+with iam.py; failures are the statement errors Redshift reports.
 """
 
 from __future__ import annotations
@@ -62,7 +64,8 @@ def assume_role_chain(roles: tuple[str, ...], db_user_arn: str) -> AssumedRole:
             raise refused
         trust = _trust_document(role)
         if previous is None:
-            trusted = iam.service_trusted(trust, REDSHIFT_SERVICE)
+            # Redshift names the database user that runs the statement as the external ID.
+            trusted = iam.service_trusted(trust, REDSHIFT_SERVICE, {"sts:ExternalId": db_user_arn})
         else:
             allowed = iam.evaluate_identity_policies(
                 previous.documents, "sts:AssumeRole", role_arn, previous.context

@@ -84,6 +84,8 @@ def is_retriable(error: Exception) -> bool:
     if isinstance(error, NETWORK_ERRORS) and network_kind(error) != "unreachable":
         return False
     if isinstance(error, ClientError):
+        if _missing_database(error):
+            return False  # a wrong name does not heal with time
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error_code(error) in RETRIABLE_CODES or (isinstance(status, int) and status >= 500)
     return isinstance(error, BotoConnectionError | HTTPClientError)
@@ -91,6 +93,17 @@ def is_retriable(error: Exception) -> bool:
 
 def _message(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Message", "")) or str(error)
+
+
+def _missing_database(error: ClientError) -> bool:
+    """The database named in the connection does not exist (a configuration mistake, like a
+    wrong workgroup), as opposed to a database that cannot be reached right now."""
+    message = _message(error).lower()
+    return (
+        error_code(error) == "DatabaseConnectionException"
+        and "database" in message
+        and "does not exist" in message
+    )
 
 
 def mapped_client_error(
@@ -122,6 +135,14 @@ def mapped_client_error(
             where,
             fix=f"check the workgroup name ({connection.workgroup}) and region "
             f"({connection.region}) of the connection in shiftsync.yaml",
+        )
+    if _missing_database(error):
+        # The same class of mistake as a wrong workgroup: the same exit code (2).
+        return ConfigError(
+            where,
+            fix=f"check the database name ({connection.database}) of the connection in "
+            f"shiftsync.yaml; `aws redshift-data list-databases --workgroup-name "
+            f"{connection.workgroup} --database dev --region {connection.region}` lists them",
         )
     if code == "DatabaseConnectionException":
         return SourceError(

@@ -124,12 +124,10 @@ class RedshiftSource:
         if not isinstance(workspace, Workspace):
             workspace = Workspace.find(Path(workspace) if workspace is not None else Path.cwd())
         _name, config = workspace.config.connection(connection)
-        session = AssumedRoleSession(
-            config.role_arn,
-            workspace.external_id,
-            config.region,
-            duration_seconds=config.session_duration_seconds,
-        )
+        from shiftsync.aws.trust import open_session
+
+        # The role must still refuse AssumeRole without the external ID (proven once a day).
+        session = open_session(workspace, config, connection_name=_name)
         return cls(
             config,
             session,

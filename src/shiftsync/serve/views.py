@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from shiftsync.aws.policy import POLICY_FORMATS, render_policy_bundle
+from shiftsync.aws.policy import POLICY_FORMATS, render_policy_bundle, schemas_read_by
 from shiftsync.aws.principal import discover_principal
 from shiftsync.config import (
     ConnectionConfig,
@@ -73,13 +73,15 @@ def policies_view(workspace: Workspace, name: str) -> dict[str, Any]:
     name, conn = workspace.config.connection(name)
     external_id = workspace.external_id
     principal, origin = discover_principal(name, conn)
+    schemas, _ = schemas_read_by(workspace.config, name)  # the grants `policy` prints
     return {
         "connection": name,
         "principal_arn": principal,
         "principal_from": origin,
         "external_id": external_id,
         "formats": {
-            fmt: render_policy_bundle(conn, principal, external_id, fmt) for fmt in POLICY_FORMATS
+            fmt: render_policy_bundle(conn, principal, external_id, fmt, schemas)
+            for fmt in POLICY_FORMATS
         },
     }
 

@@ -5,8 +5,12 @@ exact fix. The order follows the path of a sync:
 
     sts:GetCallerIdentity           who shiftsync runs as                        (identity.py)
     sts:AssumeRole                  the role, with this workspace's external ID
-    external ID required            AssumeRole WITHOUT the ID must be refused; if it is not,
-                                    nothing else runs (AWS: do not use such a role)
+    external ID required            AssumeRole WITHOUT the ID, and with a random wrong one,
+                                    must be refused; if either is not, nothing else runs (AWS:
+                                    do not use such a role). Skipped when AssumeRole with the
+                                    ID failed (a refusal then proves nothing). Warns about a
+                                    StringLike/wildcard/Null/IfExists test of sts:ExternalId
+                                    when the trust policy is readable (optional iam:GetRole).
     redshift-serverless:GetCredentials   implied by every Data API call on the workgroup
     redshift-data:ListDatabases … :CancelStatement   the nine actions, each for real (data_api.py)
     table privileges                SELECT … LIMIT 0 on every table the connection's syncs read
@@ -94,10 +98,10 @@ def _run(ctx: Context) -> None:
         ctx.skip_rest("sts:GetCallerIdentity failed: shiftsync has no working AWS identity")
         return
     assumed = ctx.add(assume_role(ctx))
-    if ctx.add(external_id_required(ctx)).status == "fail":
+    if ctx.add(external_id_required(ctx, assumed)).status == "fail":
         ctx.skip_rest(
-            "the role can be assumed without the external ID; AWS advises not to use it until "
-            "its trust policy requires the external ID"
+            "the role can be assumed without the external ID (or with a wrong one); AWS "
+            "advises not to use it until its trust policy requires the external ID"
         )
         return
     if assumed.status != "pass":

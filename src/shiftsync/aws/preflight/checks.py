@@ -15,7 +15,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from shiftsync.aws.policy import separate_unload_role
 from shiftsync.aws.session import AssumedRoleSession, error_code
-from shiftsync.config import ConnectionConfig, ShiftsyncConfig, SyncConfig
+from shiftsync.config import (
+    ConnectionConfig,
+    NamePattern,
+    ShiftsyncConfig,
+    SyncConfig,
+    split_table_pattern,
+)
 
 Status = Literal["pass", "fail", "warn", "skip"]
 
@@ -38,6 +44,7 @@ ATTRIBUTES: Final = "s3:GetObjectAttributes"
 LIST_BUCKET: Final = "s3:ListBucket"
 DELETE: Final = "s3:DeleteObject"
 BUCKET_REGION: Final = "bucket region"
+STAGING_VERSIONS: Final = "staging versions"
 UNLOAD: Final = "UNLOAD"
 CLEANUP: Final = "probe cleanup"
 
@@ -55,10 +62,16 @@ DATA_API_CHECKS: Final = (
     TABLE_PRIVILEGES,
 )
 S3_ACTION_CHECKS: Final = (PUT, GET, ATTRIBUTES, LIST_BUCKET, DELETE)
-STAGING_CHECKS: Final = (*S3_ACTION_CHECKS, BUCKET_REGION, UNLOAD, CLEANUP)
+STAGING_CHECKS: Final = (*S3_ACTION_CHECKS, BUCKET_REGION, STAGING_VERSIONS, UNLOAD, CLEANUP)
 # With a separate UNLOAD role, shiftsync's role writes nothing: UNLOAD writes the probe files
 # with its own role, then shiftsync's role reads, lists and deletes them.
-SEPARATE_UNLOAD_ROLE_STAGING_CHECKS: Final = (BUCKET_REGION, UNLOAD, *S3_ACTION_CHECKS, CLEANUP)
+SEPARATE_UNLOAD_ROLE_STAGING_CHECKS: Final = (
+    BUCKET_REGION,
+    STAGING_VERSIONS,
+    UNLOAD,
+    *S3_ACTION_CHECKS,
+    CLEANUP,
+)
 
 SESSION_NAME: Final = "shiftsync-check"
 DENIED_CODES: Final = frozenset({"AccessDenied", "AccessDeniedException", "403", "Forbidden"})
@@ -101,14 +114,13 @@ def planned_checks(conn: ConnectionConfig) -> tuple[str, ...]:
 
 
 def glob_to_like(pattern: str) -> str:
-    """A shiftsync glob (* ?) as a Data API LIKE pattern (% _): wider is fine, never narrower.
+    """A bare shiftsync glob (* ?) as a Data API LIKE pattern (% _): wider is fine, never
+    narrower.
 
     Listed tables are filtered with the glob afterwards, so a literal % or _ that matches more
-    than itself costs nothing; a [class] becomes %.
+    than itself costs nothing; `[` is an ordinary character.
     """
-    if "[" in pattern:
-        return "%"
-    return pattern.replace("*", "%").replace("?", "_")
+    return NamePattern(pattern, literal=False).like()
 
 
 def syncs_reading(config: ShiftsyncConfig, connection_name: str) -> dict[str, SyncConfig]:
@@ -119,7 +131,7 @@ def syncs_reading(config: ShiftsyncConfig, connection_name: str) -> dict[str, Sy
 def schema_patterns(syncs: Iterable[SyncConfig]) -> list[str]:
     """The LIKE patterns of the schemas the syncs' table entries name."""
     return sorted(
-        {glob_to_like(entry.include.partition(".")[0]) for sync in syncs for entry in sync.tables}
+        {split_table_pattern(entry.include)[0].like() for sync in syncs for entry in sync.tables}
     )
 
 
@@ -214,6 +226,7 @@ class Context:
     progress: Callable[[CheckResult], None] | None = None
     results: list[CheckResult] = field(default_factory=list)
     principal: str | None = None
+    caller: str | None = None  # the ARN sts:GetCallerIdentity returned
     assumed: AssumedRoleSession | None = None
     statements_run: bool = False  # `select 1` FINISHED: statements can be submitted and awaited
     tables: list[tuple[str, str]] = field(default_factory=list)

@@ -37,6 +37,7 @@ from shiftsync.aws.preflight.checks import (
     short_list,
     syncs_reading,
 )
+from shiftsync.config import table_name_for_config
 from shiftsync.redshift.sql import qualified
 
 STATEMENT_TIMEOUT_SECONDS: Final = 120.0
@@ -349,12 +350,15 @@ class DataApiChecks:
             )
         with ThreadPoolExecutor(max_workers=PRIVILEGE_WORKERS) as pool:
             errors = dict(zip(ctx.tables, pool.map(self.select_error, ctx.tables), strict=True))
-        denied = [f"{s}.{t}" for (s, t), e in errors.items() if e and is_permission_error(e)]
+        refused = [(s, t) for (s, t), e in errors.items() if e and is_permission_error(e)]
+        denied = [table_name_for_config(s, t) for s, t in refused]
         broken = [
-            f"{s}.{t} ({e})" for (s, t), e in errors.items() if e and f"{s}.{t}" not in denied
+            f"{table_name_for_config(s, t)} ({e})"
+            for (s, t), e in errors.items()
+            if e and (s, t) not in refused
         ]
         if denied:
-            schemas = sorted({name.split(".", 1)[0] for name in denied})
+            schemas = sorted({schema for schema, _ in refused})
             grants = "\n".join(f"{grant};" for grant in database_grants(ctx.conn, schemas))
             return CheckResult(
                 TABLE_PRIVILEGES,

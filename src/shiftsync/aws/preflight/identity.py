@@ -1,12 +1,16 @@
-"""Who shiftsync is, whether it can assume the role, and whether anyone can without the ID."""
+"""Who shiftsync is, whether it can assume the role, and whether anyone can without the ID
+(or with a wrong one)."""
 
 from __future__ import annotations
 
 import json
+from typing import Any, Final
+from urllib.parse import unquote
 
+from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shiftsync.aws.policy import trust_policy
+from shiftsync.aws.policy import chained_session_fix, chained_session_problem, trust_policy_for
 from shiftsync.aws.preflight.checks import (
     ASSUME,
     CALLER,
@@ -14,10 +18,19 @@ from shiftsync.aws.preflight.checks import (
     SESSION_NAME,
     CheckResult,
     Context,
-    attempt,
 )
-from shiftsync.aws.session import CLIENT_CONFIG, AssumedRoleSession, caller_arn, error_code
-from shiftsync.errors import AccessError, ConfigError
+from shiftsync.aws.session import AssumedRoleSession, caller_arn, error_code
+from shiftsync.aws.trust import (
+    loose_external_id_conditions,
+    open_role_fix,
+    open_role_message,
+    probe_trust,
+)
+from shiftsync.errors import AccessError
+
+OPTIONAL_CALL_CONFIG: Final = Config(
+    connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 1}
+)
 
 
 def caller_identity(ctx: Context) -> CheckResult:
@@ -34,6 +47,7 @@ def caller_identity(ctx: Context) -> CheckResult:
         )
     configured = ctx.conn.principal_arn
     ctx.principal = configured or arn
+    ctx.caller = arn
     detail = f"shiftsync runs as {arn}"
     if configured and configured != arn:
         detail += f"; the trust policy is to name principal_arn {configured}"
@@ -42,18 +56,19 @@ def caller_identity(ctx: Context) -> CheckResult:
 
 def expected_trust(ctx: Context) -> str:
     """The trust policy `shiftsync policy` generates, as indented JSON."""
-    conn = ctx.conn
-    unload_here = conn.unload is not None and conn.unload_role_arn == conn.role_arn
-    principal = ctx.principal or "<the ARN shiftsync runs as>"
-    try:
-        document = trust_policy(principal, ctx.external_id, unload_here)
-    except ConfigError as error:
-        return f"(cannot be built: {error.message})"
-    return json.dumps(document, indent=2)
+    return trust_policy_for(ctx.conn, ctx.principal, ctx.external_id)
 
 
 def assume_role(ctx: Context) -> CheckResult:
     conn = ctx.conn
+    chained = chained_session_problem(conn, ctx.caller) if ctx.caller else None
+    if chained is not None:
+        return CheckResult(
+            ASSUME,
+            "fail",
+            chained,
+            chained_session_fix(ctx.connection_name),
+        )
     try:
         ctx.assumed = AssumedRoleSession(
             conn.role_arn,
@@ -78,8 +93,9 @@ def assume_role(ctx: Context) -> CheckResult:
                 f"sts:AssumeRole on {conn.role_arn} refused a session of "
                 f"{conn.session_duration_seconds} s: {message}",
                 "raise the role's maximum session duration to at least "
-                f"{conn.session_duration_seconds} s, or lower "
-                f"connections.{ctx.connection_name}.session_duration_seconds",
+                f"{conn.session_duration_seconds} s (aws iam update-role --role-name "
+                f"{conn.role_name} --max-session-duration {conn.session_duration_seconds}), or "
+                f"lower connections.{ctx.connection_name}.session_duration_seconds",
             )
         return CheckResult(
             ASSUME,
@@ -95,36 +111,76 @@ def assume_role(ctx: Context) -> CheckResult:
     return CheckResult(ASSUME, "pass", f"assumed {conn.role_arn} with the external ID")
 
 
-def external_id_required(ctx: Context) -> CheckResult:
-    """AssumeRole WITHOUT the external ID: anything but a refusal is a finding."""
+def external_id_required(ctx: Context, assumed: CheckResult) -> CheckResult:
+    """AssumeRole without the external ID and with a random one: anything but two refusals is
+    a finding. Run only after AssumeRole WITH the ID worked: a role nobody can assume refuses
+    every probe, which proves nothing."""
     conn = ctx.conn
-    sts = ctx.base.client("sts", config=CLIENT_CONFIG)
-    outcome = attempt(
-        lambda: sts.assume_role(
-            RoleArn=conn.role_arn,
-            RoleSessionName=f"{SESSION_NAME}-no-external-id",
-            DurationSeconds=900,
+    if assumed.status != "pass":
+        return CheckResult(
+            EXTERNAL_ID_REQUIRED,
+            "skip",
+            "not proven: sts:AssumeRole with the external ID failed, so refusals without it "
+            "would prove nothing",
         )
-    )
-    if outcome.ok:
+    proof = probe_trust(ctx.base, conn.role_arn)
+    if proof.verdict == "open":
         return CheckResult(
             EXTERNAL_ID_REQUIRED,
             "fail",
-            f"the role {conn.role_arn} can be assumed without the external ID: it is open to "
-            "the confused deputy problem",
-            f"add Condition StringEquals sts:ExternalId {ctx.external_id} to the trust policy "
-            f"statement that names {ctx.principal}; the trust policy shiftsync expects:\n"
-            f"{expected_trust(ctx)}",
+            open_role_message(proof),
+            open_role_fix(ctx.external_id, ctx.principal, expected_trust(ctx)),
         )
-    if outcome.denied:
+    if proof.verdict == "unknown":
+        unclear = "; ".join(
+            f"{probe.label}: {probe.detail}" for probe in proof.probes if probe.verdict == "unknown"
+        )
         return CheckResult(
             EXTERNAL_ID_REQUIRED,
-            "pass",
-            "sts:AssumeRole without the external ID was refused, as it must be",
+            "warn",
+            f"could not tell whether the role requires the external ID ({unclear})",
+            f"make sure its trust policy has Condition StringEquals sts:ExternalId "
+            f"{ctx.external_id}, then run `shiftsync check` again",
         )
+    loose, readable = _loose_conditions(ctx)
+    if loose:
+        return CheckResult(
+            EXTERNAL_ID_REQUIRED,
+            "warn",
+            "sts:AssumeRole without the external ID and with a random one were refused, but the "
+            "trust policy tests sts:ExternalId loosely: " + "; ".join(loose),
+            open_role_fix(ctx.external_id, ctx.principal, expected_trust(ctx)),
+        )
+    seen = (
+        "; the trust policy (read with iam:GetRole) names it with StringEquals"
+        if readable
+        else "; the trust policy itself was not read (iam:GetRole on the role is optional)"
+    )
     return CheckResult(
         EXTERNAL_ID_REQUIRED,
-        "warn",
-        f"could not tell whether the role requires the external ID: {outcome.describe()}",
-        f"make sure its trust policy has Condition StringEquals sts:ExternalId {ctx.external_id}",
+        "pass",
+        "sts:AssumeRole without the external ID and with a random one were refused, as they "
+        f"must be{seen}",
     )
+
+
+def _loose_conditions(ctx: Context) -> tuple[list[str], bool]:
+    """Loose tests of sts:ExternalId in the role's trust policy, and whether it was readable."""
+    if ctx.assumed is None:
+        return [], False
+    # Optional and global: one quick try, so that a network without a path to IAM costs
+    # seconds, not the retries of the calls that matter.
+    factory: Any = ctx.session.boto3.client
+    iam = factory("iam", config=OPTIONAL_CALL_CONFIG)
+    outcome = ctx.call(iam.get_role, RoleName=ctx.conn.role_name)
+    if not outcome.ok:
+        return [], False
+    document = outcome.value.get("Role", {}).get("AssumeRolePolicyDocument")
+    if isinstance(document, str):
+        try:
+            document = json.loads(unquote(document))
+        except ValueError:
+            return [], False
+    if not isinstance(document, dict):
+        return [], False
+    return loose_external_id_conditions(document), True

@@ -14,7 +14,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Final
 
-from shiftsync.aws.policy import REDSHIFT_SERVICE_PRINCIPAL, separate_unload_role
+from shiftsync.aws.policy import (
+    REDSHIFT_SERVICE_PRINCIPAL,
+    separate_unload_role,
+    unload_database_user_arn,
+)
 from shiftsync.aws.preflight.checks import (
     ATTRIBUTES,
     BUCKET_REGION,
@@ -23,6 +27,7 @@ from shiftsync.aws.preflight.checks import (
     GET,
     LIST_BUCKET,
     PUT,
+    STAGING_VERSIONS,
     UNLOAD,
     CheckResult,
     Context,
@@ -80,11 +85,13 @@ class StagingChecks:
         try:
             if self.separate_role:
                 self.ctx.add(self.region_check())
+                self.ctx.add(self.versions_check())
                 unloaded = self.ctx.add(self.unload_check()).status == "pass"
                 self.unloaded_objects(unloaded)
             else:
                 self.objects()
                 self.ctx.add(self.region_check())
+                self.ctx.add(self.versions_check())
                 self.ctx.add(self.unload_check())
         finally:
             self.ctx.add(self.cleanup())
@@ -267,6 +274,68 @@ class StagingChecks:
             )
         return CheckResult(BUCKET_REGION, "pass", f"bucket {self.bucket} is in {actual}")
 
+    # -- versions -----------------------------------------------------------------------------
+    def versions_check(self) -> CheckResult:
+        """A versioned bucket keeps every deleted extract as a noncurrent version: warn unless a
+        lifecycle rule expires noncurrent versions under the staging prefix."""
+        optional = (
+            "s3:GetBucketVersioning and s3:GetLifecycleConfiguration on the bucket are optional; "
+            "allow them to let `shiftsync check` see this"
+        )
+        versioning = self.ctx.call(self.s3.get_bucket_versioning, Bucket=self.bucket)
+        if versioning.denied:
+            # Optional, like iam:GetRole: not reading it is no finding about the bucket.
+            return CheckResult(
+                STAGING_VERSIONS,
+                "pass",
+                f"not read: the role may not call s3:GetBucketVersioning on {self.bucket} "
+                "(optional; allow it and s3:GetLifecycleConfiguration to have versioning checked)",
+            )
+        if not versioning.ok:
+            return CheckResult(
+                STAGING_VERSIONS,
+                "warn",
+                f"could not tell whether bucket {self.bucket} keeps deleted staged files as old "
+                f"versions: {versioning.describe()}",
+                optional,
+            )
+        status = str(versioning.value.get("Status", ""))
+        if status not in ("Enabled", "Suspended"):
+            return CheckResult(
+                STAGING_VERSIONS,
+                "pass",
+                f"bucket {self.bucket} is not versioned: deleted staged files are gone",
+            )
+        lifecycle = self.ctx.call(self.s3.get_bucket_lifecycle_configuration, Bucket=self.bucket)
+        rules = lifecycle.value.get("Rules", []) if lifecycle.ok else []
+        if not lifecycle.ok and lifecycle.code != "NoSuchLifecycleConfiguration":
+            return CheckResult(
+                STAGING_VERSIONS,
+                "warn",
+                f"bucket {self.bucket} is versioned ({status}) and its lifecycle rules could not "
+                f"be read: {lifecycle.describe()}",
+                optional,
+            )
+        covering = [rule for rule in rules if expires_noncurrent_versions(rule, self.unload.prefix)]
+        if covering:
+            return CheckResult(
+                STAGING_VERSIONS,
+                "pass",
+                f"bucket {self.bucket} is versioned; lifecycle rule "
+                f"{covering[0].get('ID') or '(unnamed)'} expires noncurrent versions under "
+                f"{self.unload.prefix}",
+            )
+        return CheckResult(
+            STAGING_VERSIONS,
+            "warn",
+            f"bucket {self.bucket} is versioned ({status}) without a lifecycle rule that expires "
+            f"noncurrent versions under {self.unload.prefix}: every staged extract shiftsync "
+            "deletes stays in the bucket as a noncurrent version",
+            "add this rule to the bucket's lifecycle configuration (put-bucket-lifecycle-"
+            "configuration replaces the existing rules: keep them in the list):\n"
+            + json.dumps(staging_lifecycle_rule(self.unload.prefix), indent=2),
+        )
+
     # -- UNLOAD -------------------------------------------------------------------------------
     def unload_check(self) -> CheckResult:
         conn = self.ctx.conn
@@ -294,7 +363,8 @@ class StagingChecks:
                 f"UNLOAD to {target} ended {ended.value['Status']}: {ended.value.get('Error', '')}",
                 f"Redshift must be able to assume {role} and write to s3://{self.bucket}/"
                 f"{self.unload.prefix}: associate the role with the namespace of workgroup "
-                f"{conn.workgroup}, let its trust policy allow {REDSHIFT_SERVICE_PRINCIPAL}, and "
+                f"{conn.workgroup}, let its trust policy allow {REDSHIFT_SERVICE_PRINCIPAL} with "
+                f"sts:ExternalId {unload_database_user_arn(conn)}, and "
                 f"{self.unload_grants()} (`shiftsync policy` prints each step)",
             )
         listed = self.ctx.call(
@@ -373,3 +443,29 @@ class StagingChecks:
             f"could not list {self.probe_url} to remove the probe objects: {listing.describe()}",
             by_hand,
         )
+
+
+def staging_lifecycle_rule(prefix: str) -> dict[str, Any]:
+    """A lifecycle rule that removes what deleting staged files leaves in a versioned bucket."""
+    return {
+        "ID": "shiftsync-staging-noncurrent",
+        "Status": "Enabled",
+        "Filter": {"Prefix": prefix},
+        "NoncurrentVersionExpiration": {"NoncurrentDays": 1},
+        "Expiration": {"ExpiredObjectDeleteMarker": True},
+        "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 1},
+    }
+
+
+def expires_noncurrent_versions(rule: dict[str, Any], prefix: str) -> bool:
+    """Whether an S3 lifecycle rule expires noncurrent versions of every key under prefix."""
+    if rule.get("Status") != "Enabled" or "NoncurrentVersionExpiration" not in rule:
+        return False
+    rule_filter = rule.get("Filter")
+    if rule_filter is None:
+        rule_prefix = str(rule.get("Prefix", ""))  # the older, filter-less form
+    elif set(rule_filter) <= {"Prefix"}:
+        rule_prefix = str(rule_filter.get("Prefix", ""))
+    else:
+        return False  # tags or sizes: not every staged object is covered
+    return prefix.startswith(rule_prefix)
