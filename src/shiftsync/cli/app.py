@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from shiftsync import __version__
+from shiftsync.cli.options import GLOBAL
 
 EXIT_CODES_HELP = (
     "Exit codes: 0 success; 1 failure (a table, a statement, a verification); "
@@ -32,8 +35,29 @@ def root(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
+    config: Path | None = typer.Option(
+        None,
+        "--config",
+        "-c",
+        metavar="PATH",
+        help="The configuration file, whatever its name; its folder is the workspace "
+        "(default: $SHIFTSYNC_CONFIG, else shiftsync.yaml in the current folder or the "
+        "nearest one above; --workspace wins over $SHIFTSYNC_CONFIG).",
+        show_default=False,
+    ),
+    environment: str | None = typer.Option(
+        None,
+        "--env",
+        "-e",
+        metavar="NAME",
+        help="Merge the overlay shiftsync.NAME.yaml (next to the configuration) over it "
+        "(default: $SHIFTSYNC_ENV).",
+        show_default=False,
+    ),
 ) -> None:
     """Copy tables out of Amazon Redshift Serverless, securely and exactly."""
+    GLOBAL.config = config
+    GLOBAL.environment = environment or None
 
 
 def _register() -> None:

@@ -25,7 +25,14 @@ from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElaps
 from shiftsync.cli import output
 from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
 from shiftsync.engine.observer import SyncObserver, SyncOptions
-from shiftsync.engine.runs import RunRecord, RunStore, TableRun, effective_status
+from shiftsync.engine.runs import (
+    DEFAULT_RETENTION,
+    RunRecord,
+    RunStore,
+    TableRun,
+    effective_status,
+    parse_age,
+)
 
 MB: Final = 1024 * 1024
 
@@ -41,6 +48,11 @@ runs_app = typer.Typer(
 
 def megabytes(count: int | None) -> str:
     return "" if count is None else f"{count / MB:.1f}"
+
+
+def count_text(count: int, noun: str) -> str:
+    """`1 row`, `2 rows`, `1,234 rows`."""
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
 
 
 def thousands(count: int | None) -> str:
@@ -339,6 +351,34 @@ def runs(
         for r in listed
     ]
     output.print_table(headers, rows)
+
+
+@runs_app.command("prune")
+def prune(
+    older_than: str = typer.Option(
+        f"{DEFAULT_RETENTION.days}d",
+        "--older-than",
+        metavar="AGE",
+        help="Delete the runs that started longer ago than this: 30d, 12h, 90m, 2w.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; delete nothing."),
+    json_output: bool = typer.Option(False, "--json", help="Print the pruned runs as JSON."),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Delete old run records (a sync already deletes those older than 90 days).
+
+    A run still going is kept. State (cursors) is not touched. Exit codes: 0 pruned (or nothing
+    to prune); 2 a wrong --older-than or no workspace.
+    """
+    age = parse_age(older_than)
+    pruned = _store(workspace).prune(age, dry_run=dry_run)
+    if json_output:
+        output.print_json({"dry_run": dry_run, "older_than": older_than, "runs": pruned})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for run in pruned:
+        output.echo(f"{verb} run {run['run_id']} ({run['sync']}, {run['started_at']})")
+    output.note(f"{verb} {count_text(len(pruned), 'run')} older than {older_than}")
 
 
 def _detail_lines(table: TableRun) -> list[str]:

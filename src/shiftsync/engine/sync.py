@@ -45,7 +45,14 @@ from shiftsync.engine.pause import (
 from shiftsync.engine.pause import PAUSE_SECONDS_ENV as PAUSE_SECONDS_ENV
 from shiftsync.engine.pause import PausePoint as PausePoint
 from shiftsync.engine.run_context import Source, _Context
-from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
+from shiftsync.engine.runs import (
+    DEFAULT_RETENTION,
+    RunRecord,
+    RunStore,
+    TableRun,
+    new_run_id,
+    utc_now,
+)
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
 from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
@@ -149,6 +156,10 @@ def run_sync(
                 _dry_run(ctx, connection.method)
             else:
                 _run(ctx, connection.method)
+                if store is not None:
+                    # The history would grow forever otherwise; its failure is not the run's.
+                    with contextlib.suppress(ShiftsyncError):
+                        store.prune(DEFAULT_RETENTION)
         except BaseException as error:
             if store is not None:
                 record.finish(error=str(error) if isinstance(error, Exception) else "interrupted")

@@ -103,7 +103,7 @@ class RedshiftSource:
         or None for the folder the process runs in (or the nearest one above it).
         """
         if not isinstance(workspace, Workspace):
-            workspace = Workspace.find(Path(workspace) if workspace is not None else Path.cwd())
+            workspace = Workspace.locate(Path(workspace) if workspace is not None else None)
         _name, config = workspace.config.connection(connection)
         session = AssumedRoleSession(
             config.role_arn,
