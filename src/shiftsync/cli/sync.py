@@ -277,9 +277,11 @@ def sync(
     """Copy a sync's tables into its destination, verify them, and record the run.
 
     Full-refresh tables are replaced whole: readers see the old table until the new one is
-    complete. Incremental tables read the rows whose tracking field grew and commit them with
-    the new cursor in one transaction, so a killed run loses or doubles nothing. After each
-    table, row counts and checksums computed on Redshift and in the destination are compared.
+    complete (for DuckDB, readers in other processes wait for the run to end, or read its
+    reader_copy; see docs/destinations.md). Incremental tables read the rows whose tracking
+    field grew and commit them with the new cursor in one transaction, so a killed run loses
+    or doubles nothing. After each table, row counts and checksums computed on Redshift and in
+    the destination are compared.
     Tables run in parallel (concurrency); a table that fails does not stop the others.
 
     Exit codes: 0 all tables ok; 1 some table failed; 2 configuration or usage; 3 AWS access.

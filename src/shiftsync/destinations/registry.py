@@ -53,7 +53,11 @@ def _mismatch(expected: str, config: DestinationConfig) -> ConfigError:
 def _duckdb(config: DestinationConfig, context: DestinationContext) -> Destination:
     if not isinstance(config, DuckDBDestinationConfig):
         raise _mismatch("duckdb", config)
-    return DuckDBDestination(config.resolve_path(context.folder))
+    return DuckDBDestination(
+        config.resolve_path(context.folder),
+        lock_timeout=config.lock_timeout_seconds,
+        reader_copy=config.resolve_reader_copy(context.folder),
+    )
 
 
 def _postgres(config: DestinationConfig, context: DestinationContext) -> Destination:
