@@ -26,6 +26,7 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
+from shiftsync.aws.retry_log import observe_botocore_retries
 from shiftsync.errors import AccessError
 
 T = TypeVar("T")
@@ -148,6 +149,8 @@ class AssumedRoleSession:
             if service not in self._clients:
                 factory: Any = self.boto3.client
                 self._clients[service] = factory(service, config=CLIENT_CONFIG)
+                # botocore retries silently: each retry is logged and counted instead.
+                observe_botocore_retries(self._clients[service])
             return self._clients[service]
 
     def force_refresh(self, stale_access_key: str | None = None) -> None:

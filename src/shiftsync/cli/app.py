@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from shiftsync import __version__
+from shiftsync.cli.logs import setup_logging
 from shiftsync.cli.options import GLOBAL
 
 EXIT_CODES_HELP = (
@@ -54,10 +55,27 @@ def root(
         "(default: $SHIFTSYNC_ENV).",
         show_default=False,
     ),
+    log_level: str = typer.Option(
+        "info",
+        "--log-level",
+        metavar="LEVEL",
+        help="debug, info (progress, retries, waits), warning or error.",
+    ),
+    log_format: str = typer.Option(
+        "text", "--log-format", metavar="FORMAT", help="text, or json (one object per line)."
+    ),
+    log_file: Path | None = typer.Option(
+        None,
+        "--log-file",
+        metavar="PATH",
+        help="Write the log there instead of stderr (appended).",
+        show_default=False,
+    ),
 ) -> None:
     """Copy tables out of Amazon Redshift Serverless, securely and exactly."""
     GLOBAL.config = config
     GLOBAL.environment = environment or None
+    setup_logging(log_level, log_format, log_file)
 
 
 def _register() -> None:

@@ -10,20 +10,24 @@ summary on stdout; with `--json` stdout holds one JSON document and nothing else
 from __future__ import annotations
 
 import sys
-import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from shiftsync.cli import output
 from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.progress import (
+    LiveProgress,
+    PlainProgress,
+    count_text,
+    load_text,
+    megabytes,
+    thousands,
+    verification_text,
+)
 from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import (
     DEFAULT_RETENTION,
@@ -34,8 +38,6 @@ from shiftsync.engine.runs import (
     parse_age,
 )
 
-MB: Final = 1024 * 1024
-
 runs_app = typer.Typer(
     help="The run history of this workspace: list runs, or show one.",
     invoke_without_command=True,
@@ -44,35 +46,6 @@ runs_app = typer.Typer(
 
 
 # --- formatting helpers (pure) ----------------------------------------------------------
-
-
-def megabytes(count: int | None) -> str:
-    return "" if count is None else f"{count / MB:.1f}"
-
-
-def count_text(count: int, noun: str) -> str:
-    """`1 row`, `2 rows`, `1,234 rows`."""
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
-
-
-def thousands(count: int | None) -> str:
-    return "" if count is None else f"{count:,}"
-
-
-def verification_text(table: TableRun) -> str:
-    verification = table.verification or {}
-    status = verification.get("status")
-    if status == "ok":
-        return "verified"
-    if status == "mismatch":
-        return "MISMATCH"
-    if status == "skipped":
-        return "not verified"
-    return ""
-
-
-def load_text(table: TableRun) -> str:
-    return f"{table.mode}/{table.load}" if table.load else table.mode
 
 
 def duration_text(start: str | None, end: str | None) -> str:
@@ -87,100 +60,6 @@ def duration_text(start: str | None, end: str | None) -> str:
 
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-# --- progress ---------------------------------------------------------------------------
-
-
-class PlainProgress(SyncObserver):
-    """One line per event on stderr: for logs, CI and pipes."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self._stream = stream or sys.stderr
-        self._lock = threading.Lock()
-        self._started: dict[str, float] = {}
-
-    def _line(self, text: str) -> None:
-        with self._lock:
-            stamp = time.strftime("%H:%M:%S")
-            print(f"{stamp} {text}", file=self._stream, flush=True)
-
-    def table_started(self, table: TableRun) -> None:
-        self._started[table.table] = time.monotonic()
-        cursor = f", from {table.cursor_from}" if table.cursor_from else ""
-        self._line(f"{table.table}: reading ({table.method}, {load_text(table)}{cursor})")
-
-    def table_finished(self, table: TableRun) -> None:
-        if table.status == "ok":
-            verified = verification_text(table)
-            self._line(
-                f"{table.table}: ok, {thousands(table.rows)} rows, {megabytes(table.bytes)} MB "
-                f"in {table.duration_seconds:.1f}s{', ' + verified if verified else ''}"
-            )
-        else:
-            self._line(f"{table.table}: FAILED: {table.error}")
-
-
-class LiveProgress(SyncObserver):
-    """A live display per table (rows, MB, rate, method) while the run goes."""
-
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TextColumn("{task.fields[rows]:>12} rows"),
-            TextColumn("{task.fields[mb]:>9} MB"),
-            TextColumn("{task.fields[rate]:>12}"),
-            TextColumn("{task.fields[method]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self._tasks: dict[str, TaskID] = {}
-        self._started: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> LiveProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def _task(self, table: TableRun) -> TaskID:
-        with self._lock:
-            if table.table not in self._tasks:
-                self._tasks[table.table] = self.progress.add_task(
-                    escape(table.table), rows="", mb="", rate="", method="", start=False
-                )
-            return self._tasks[table.table]
-
-    def table_started(self, table: TableRun) -> None:
-        task = self._task(table)
-        self._started[table.table] = time.monotonic()
-        self.progress.start_task(task)
-        self.progress.update(task, rows="0", mb="0.0", rate="", method=table.method or "")
-
-    def table_progress(self, table: TableRun, rows: int, bytes_read: int) -> None:
-        elapsed = max(time.monotonic() - self._started.get(table.table, time.monotonic()), 1e-3)
-        self.progress.update(
-            self._task(table),
-            rows=thousands(rows),
-            mb=megabytes(bytes_read),
-            rate=f"{rows / elapsed:,.0f} rows/s",
-        )
-
-    def table_finished(self, table: TableRun) -> None:
-        task = self._task(table)
-        status = "ok" if table.status == "ok" else "FAILED"
-        self.progress.update(
-            task,
-            description=escape(f"{table.table} [{status}]"),
-            rows=thousands(table.rows),
-            mb=megabytes(table.bytes),
-            method=table.method or "",
-        )
-        self.progress.stop_task(task)
 
 
 # --- sync ---------------------------------------------------------------------------------
@@ -230,8 +109,8 @@ def print_summary(record: RunRecord) -> None:
     failed = len(record.failed_tables)
     rows_total = sum(t.rows for t in record.tables)
     output.echo(
-        f"run {record.run_id}: {record.status}, {len(record.tables)} tables"
-        f"{f' ({failed} failed)' if failed else ''}, {thousands(rows_total)} rows"
+        f"run {record.run_id}: {record.status}, {count_text(len(record.tables), 'table')}"
+        f"{f' ({failed} failed)' if failed else ''}, {count_text(rows_total, 'row')}"
     )
 
 
@@ -296,9 +175,11 @@ def sync(
     if output.is_terminal(sys.stderr) and not json_output and not dry_run:
         with LiveProgress(output.console(sys.stderr)) as live:
             record = run_sync(found, sync_name, options, observer=live)
+    elif dry_run:
+        record = run_sync(found, sync_name, options, observer=SyncObserver())
     else:
-        observer = SyncObserver() if dry_run else PlainProgress()
-        record = run_sync(found, sync_name, options, observer=observer)
+        with PlainProgress() as plain:
+            record = run_sync(found, sync_name, options, observer=plain)
     code = exit_code_of(record)
     if json_output:
         output.print_json({**record.to_json(), "exit_code": code, "dry_run": dry_run})

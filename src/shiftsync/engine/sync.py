@@ -25,6 +25,7 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
+from shiftsync.aws.retry_log import RetryTally, counting_retries
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.destinations.base import Destination, LoadMode
 
@@ -240,14 +241,19 @@ def _run(ctx: _Context, connection_method: Method) -> None:
     def run_one(item: tuple[TableJob, TableRun]) -> None:
         job, table = item
         started = time.monotonic()
+        tally = RetryTally()
         try:
-            _TableSync(ctx, job, table).run()
+            with counting_retries() as tally:
+                _TableSync(ctx, job, table).run()
             table.status = "ok"
         except BaseException as error:  # recorded for this table; the run goes on
             _fail(table, error)
             if not isinstance(error, Exception):
                 raise
         finally:
+            # The read's counters miss botocore's own retries and those of the table's other
+            # calls (catalog, cursor, verification): the tally of its thread has them.
+            table.retries = max(table.retries, tally.count)
             table.duration_seconds = round(time.monotonic() - started, 3)
             ctx.save()
             ctx.observer.table_finished(table)

@@ -141,11 +141,11 @@ class DataApi:
 
         def count(_retry: int, error: Exception, pause: float) -> None:
             stats.add(retries=1)
-            log.info("%s for %s failed (%s); retrying in %.2f s", operation, what, error, pause)
+            log.debug("%s for %s failed (%s); retrying in %.2f s", operation, what, error, pause)
 
         try:
             return self.retry.run(
-                lambda: self.session.call(fn), retriable=retriable, on_retry=count
+                lambda: self.session.call(fn), retriable=retriable, on_retry=count, label=operation
             )
         except ClientError as error:
             if error_code(error) in passthrough:
