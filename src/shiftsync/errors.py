@@ -9,6 +9,7 @@
     ├── DestinationError           exit 1   the destination could not be reached or written
     ├── StateError                 exit 1   the workspace's state or run history is unreadable
     ├── VerificationError          exit 1   the destination does not match the source
+    ├── SyncFailedError            exit 1   a run ended failed or partial (`.record` says how)
     └── StandInError               exit 4   the local stand-in could not start
 
 `RetriableError` is a marker mixin: the failure is transient (throttling, 5xx, a dropped
@@ -86,6 +87,14 @@ class StateError(ShiftsyncError):
 
 class VerificationError(ShiftsyncError):
     """The destination does not hold what the source holds."""
+
+
+class SyncFailedError(ShiftsyncError):
+    """A run ended with failed tables (`shiftsync.run_sync`); `.record` is its run record."""
+
+    def __init__(self, message: str, *, record: object, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.record = record
 
 
 class StandInError(ShiftsyncError):
