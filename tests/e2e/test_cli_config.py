@@ -145,3 +145,22 @@ def test_runs_prune_and_the_default_retention(
     )
     assert cli("sync", "local_copy", "--json", "-w", str(tmp_path)).code == 0
     assert [run["started_at"][:4] for run in store.list()] == [str(datetime.now(UTC).year)]
+
+
+@pytest.mark.parametrize("command", [["local", "up"], ["demo", "--folder", "x"]])
+def test_the_stand_in_without_its_extra_says_install_it(
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    import sys
+
+    # As in a virtualenv where `pip install shiftsync` left out the `standin` extra.
+    monkeypatch.setitem(sys.modules, "moto", None)
+    for name in [m for m in sys.modules if m.startswith("shiftsync.local")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.chdir(tmp_path)
+    ran = cli(*command)
+    assert ran.code == 4, ran
+    assert ran.err == (
+        "error: the local stand-in needs the `standin` extra (moto is not installed)\n"
+        "  fix: pip install 'shiftsync[standin]'\n"
+    )

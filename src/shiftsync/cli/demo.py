@@ -53,8 +53,11 @@ def demo(
     """
     import duckdb
 
+    from shiftsync.cli.local import standin_module
+
+    standin = standin_module()
+    StandIn, StandInOptions = standin.StandIn, standin.StandInOptions
     from shiftsync import demo as scenario
-    from shiftsync.local.standin import StandIn, StandInOptions
 
     started = time.monotonic()
     # Refuse someone's workspace before anything is written or started.

@@ -23,6 +23,21 @@ app = typer.Typer(
 )
 
 
+def standin_module() -> Any:
+    """shiftsync.local.standin; StandInError when the `standin` extra is not installed."""
+    try:
+        # moto is imported late inside the stand-in: ask for it first, for a clear error.
+        import moto  # noqa: F401
+
+        from shiftsync.local import standin
+    except ImportError as error:
+        raise StandInError(
+            f"the local stand-in needs the `standin` extra ({error.name} is not installed)",
+            fix="pip install 'shiftsync[standin]'",
+        ) from error
+    return standin
+
+
 def _read_policy(path: Path | None, what: str) -> dict[str, Any] | None:
     if path is None:
         return None
@@ -113,7 +128,8 @@ def up(
     policy file or --json-out path; 4 the stand-in could not start (port taken, PostgreSQL
     missing).
     """
-    from shiftsync.local.standin import StandIn, StandInOptions
+    standin = standin_module()
+    StandIn, StandInOptions = standin.StandIn, standin.StandInOptions
 
     if json_out is not None:
         _check_json_out(json_out)
