@@ -8,6 +8,7 @@ import typer
 
 from shiftsync import __version__
 from shiftsync.cli.logs import setup_logging
+from shiftsync.cli.metavars import TidyGroup
 from shiftsync.cli.options import GLOBAL
 
 EXIT_CODES_HELP = (
@@ -22,6 +23,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=TidyGroup,
+    # Every command inherits -h from the root's context.
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 

@@ -81,8 +81,8 @@ def _check_json_out(path: Path) -> None:
         raise _json_out_error(path, f"{path.parent} is not an existing folder")
 
 
-def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
-    """Write the document (it holds access keys) readable by its owner only, from the start.
+def write_private_text(path: Path, text: str) -> None:
+    """Write text (it holds access keys) readable by its owner only, from the start.
 
     The file is created 0600 under a temporary name and renamed into place: no moment exists
     when others can read the keys, and an existing file's wider mode is not kept.
@@ -91,15 +91,21 @@ def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
     try:
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(dict(document), indent=2) + "\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except OSError as error:
-        raise _json_out_error(path, f"cannot be written ({error.strerror or error})") from error
     finally:
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
+
+
+def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
+    """The --json-out file: the stand-in's names and keys, owner-only (write_private_text)."""
+    try:
+        write_private_text(path, json.dumps(dict(document), indent=2) + "\n")
+    except OSError as error:
+        raise _json_out_error(path, f"cannot be written ({error.strerror or error})") from error
 
 
 @app.command("up")

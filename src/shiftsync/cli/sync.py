@@ -37,6 +37,8 @@ from shiftsync.engine.runs import (
     effective_status,
     parse_age,
 )
+from shiftsync.errors import ConfigError, ShiftsyncError
+from shiftsync.workspace import Workspace
 
 runs_app = typer.Typer(
     help="The run history of this workspace: list runs, or show one.",
@@ -165,6 +167,32 @@ def sync(
 
     Exit codes: 0 all tables ok; 1 some table failed; 2 configuration or usage; 3 AWS access.
     """
+    try:
+        _sync(sync_name, tables, full_refresh, dry_run, json_output, no_verify, workspace)
+    except ShiftsyncError as error:
+        if json_output:
+            # --json promises one document on stdout, also when the run cannot start.
+            output.print_json(
+                {
+                    "status": "error",
+                    "error": error.message,
+                    "fix": error.fix,
+                    "error_type": type(error).__name__,
+                    "exit_code": error.exit_code,
+                }
+            )
+        raise
+
+
+def _sync(
+    sync_name: str | None,
+    tables: list[str],
+    full_refresh: bool,
+    dry_run: bool,
+    json_output: bool,
+    no_verify: bool,
+    workspace: Path | None,
+) -> None:
     # The engine loads boto3, pyarrow and DuckDB: only a sync needs them, not `runs` or --help.
     from shiftsync.engine.sync import exit_code_of, run_sync
 
@@ -212,12 +240,19 @@ def runs(
     """
     if ctx.invoked_subcommand is not None:
         return
-    listed = _store(workspace).list(limit=limit, sync=sync_name)
+    found = find_workspace(workspace)
+    listed = RunStore(found.runs_dir).list(limit=limit, sync=sync_name)
+    if not listed and sync_name is not None:
+        _refuse_unknown_sync(found, sync_name)
     if json_output:
         output.print_json(listed)
         return
     if not listed:
-        output.note("no runs yet: `shiftsync sync` records one")
+        output.note(
+            f"no runs of sync {sync_name} yet: `shiftsync sync {sync_name}` records one"
+            if sync_name
+            else "no runs yet: `shiftsync sync` records one"
+        )
         return
     headers = ["run", "sync", "started", "time", "status", "tables", "failed", "rows"]
     rows = [
@@ -262,6 +297,17 @@ def prune(
     for run in pruned:
         output.echo(f"{verb} run {run['run_id']} ({run['sync']}, {run['started_at']})")
     output.note(f"{verb} {count_text(len(pruned), 'run')} older than {older_than}")
+
+
+def _refuse_unknown_sync(found: Workspace, sync_name: str) -> None:
+    """ConfigError when no sync of the configuration has that name (and no run recorded it)."""
+    config = found.config
+    names = [*config.syncs, *config.unresolved("syncs")]
+    if sync_name not in names:
+        raise ConfigError(
+            f"{found.config_path} has no sync named {sync_name!r}, and no run of it is recorded",
+            fix=f"use one of: {', '.join(names) or '(none: add syncs: to the file)'}",
+        )
 
 
 def _detail_lines(table: TableRun) -> list[str]:

@@ -116,10 +116,11 @@ class RunRecord:
         tables = [TableRun.from_json(t) for t in data.get("tables", ())]
         return cls(**values, tables=tables)
 
-    def finish(self, error: str | None = None) -> None:
+    def finish(self, error: str | None = None, *, interrupted: bool = False) -> None:
+        """End the run: its status from its tables, `interrupted` when stopped (Ctrl-C)."""
         self.finished_at = utc_now()
         self.error = error
-        self.status = summarize_status(self.tables, error)
+        self.status = "interrupted" if interrupted else summarize_status(self.tables, error)
 
     @property
     def failed_tables(self) -> list[TableRun]:

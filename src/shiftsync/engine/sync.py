@@ -21,6 +21,7 @@ row count and per-column checksums computed in SQL on Redshift and in the destin
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
@@ -59,6 +60,8 @@ from shiftsync.engine.table_sync import _ref, _TableSync
 from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
 from shiftsync.workspace import Workspace
 
+log = logging.getLogger("shiftsync.sync")
+
 
 def exit_code_of(record: RunRecord) -> int:
     """0 when every table is ok, else 1. (A run that cannot start at all raises instead: its
@@ -72,6 +75,10 @@ def _fail(table: TableRun, error: BaseException) -> None:
         table.error = error.message
         table.fix = error.fix
         table.error_type = type(error).__name__
+    elif not isinstance(error, Exception):
+        table.error = f"table {table.table}: the run was interrupted; nothing was committed"
+        table.fix = "run the sync again"
+        table.error_type = "Interrupted"
     else:
         # A bug, not a data problem: keep the traceback's last line for the report.
         table.error = f"internal error: {type(error).__name__}: {error}"
@@ -163,7 +170,11 @@ def run_sync(
                         store.prune(DEFAULT_RETENTION)
         except BaseException as error:
             if store is not None:
-                record.finish(error=str(error) if isinstance(error, Exception) else "interrupted")
+                stopped = not isinstance(error, Exception)
+                record.finish(
+                    error="interrupted (Ctrl-C or a signal)" if stopped else str(error),
+                    interrupted=stopped,
+                )
                 with contextlib.suppress(ShiftsyncError):
                     store.save(record)
             raise
@@ -242,12 +253,17 @@ def _run(ctx: _Context, connection_method: Method) -> None:
         job, table = item
         started = time.monotonic()
         tally = RetryTally()
+        one = _TableSync(ctx, job, table)
         try:
             with counting_retries() as tally:
-                _TableSync(ctx, job, table).run()
+                one.run()
             table.status = "ok"
         except BaseException as error:  # recorded for this table; the run goes on
             _fail(table, error)
+            if not one.committed and table.rows:
+                # The record counts rows in the destination: these were read, then rolled back.
+                table.notes.append(f"{table.rows:,} row(s) read were not committed")
+                table.rows = 0
             if not isinstance(error, Exception):
                 raise
         finally:
@@ -262,8 +278,13 @@ def _run(ctx: _Context, connection_method: Method) -> None:
     try:
         for future in [pool.submit(run_one, item) for item in jobs]:
             future.result()
-    except BaseException:
+    except BaseException as error:
         ctx.stop.set()
+        if not isinstance(error, Exception):
+            log.warning(
+                "interrupted: the tables being read stop at their next batch and roll back; "
+                "nothing more is committed"
+            )
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -64,6 +64,8 @@ class _TableSync:
         self.ctx, self.job, self.table = ctx, job, table
         self.rows = 0
         self.bytes = 0
+        # Whether the table's load was committed (its rows are in the destination).
+        self.committed = False
         self._progress_lock = threading.Lock()
 
     def progress(self, rows: int, bytes_read: int) -> None:
@@ -114,7 +116,14 @@ class _TableSync:
                 run_id=ctx.record.run_id,
                 target=job.target,
             )
+            if ctx.stop.is_set():
+                # Stopped (Ctrl-C) while the last batch was read: roll back, do not commit.
+                raise ShiftsyncError(
+                    f"table {job.name}: the run was interrupted; nothing was committed",
+                    fix="run the sync again",
+                )
             outcome = load.commit(state.to_json())
+            self.committed = True
         except BaseException:
             load.abort()
             raise
