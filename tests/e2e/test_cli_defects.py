@@ -201,3 +201,19 @@ def _count(path: Path) -> int:
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'category'"
         ).fetchone()
     return int(found[0]) if found else 0
+
+
+def test_schedule_names_a_sync_it_cannot_read(cli: Cli, tmp_path: Path, info: StandInInfo) -> None:
+    path = write_config(tmp_path / "shiftsync.yaml", info)
+    config = yaml.safe_load(path.read_text())
+    config["syncs"]["local_copy"]["schedule"] = "0 0 1 1 *"
+    config["syncs"]["report"]["schedule"] = "${SHIFTSYNC_TEST_UNSET_CRON}"
+    path.write_text(yaml.safe_dump(config))
+    ran = cli("schedule", "--once", "-w", str(tmp_path))
+    assert ran.code == 0, ran
+    assert re.search(
+        rf"^{STAMP} WARNING shiftsync\.schedule: sync report is not scheduled: it needs "
+        r"SHIFTSYNC_TEST_UNSET_CRON \(export it and restart\)$",
+        ran.err,
+        re.M,
+    ), ran.err

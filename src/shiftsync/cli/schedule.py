@@ -77,6 +77,10 @@ def schedule(
     """
     found = find_workspace(workspace)
     schedules = {name: sync.schedule for name, sync in found.config.syncs.items() if sync.schedule}
+    for name, problems in found.config.unresolved("syncs").items():
+        # Its schedule cannot be read without the variable: say so rather than skip it quietly.
+        needed = ", ".join(dict.fromkeys(variable for _, variable in problems))
+        log.warning("sync %s is not scheduled: it needs %s (export it and restart)", name, needed)
     if not schedules:
         raise ConfigError(
             f"{found.config_path}: no sync has a schedule",
