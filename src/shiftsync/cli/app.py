@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from shiftsync import __version__
-from shiftsync.cli.logs import setup_logging
+from shiftsync.cli.logs import reset_logging, setup_logging
 from shiftsync.cli.metavars import TidyGroup
 from shiftsync.cli.options import GLOBAL
 
@@ -37,6 +37,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
@@ -80,6 +81,7 @@ def root(
     GLOBAL.config = config
     GLOBAL.environment = environment or None
     setup_logging(log_level, log_format, log_file)
+    ctx.call_on_close(reset_logging)
 
 
 def _register() -> None:

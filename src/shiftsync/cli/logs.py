@@ -134,6 +134,17 @@ def setup_logging(level: str = "info", fmt: str = "text", file: Path | None = No
     root.propagate = False
 
 
+def reset_logging() -> None:
+    """Undo setup_logging when the command ends: an in-process caller (a test, a notebook
+    running the CLI) gets its logging back as it was."""
+    root = logging.getLogger("shiftsync")
+    for old in [h for h in root.handlers if getattr(h, _MARK, False)]:
+        root.removeHandler(old)
+        old.close()
+    root.setLevel(logging.NOTSET)
+    root.propagate = True
+
+
 __all__ = [
     "FORMATS",
     "LEVELS",
@@ -141,6 +152,7 @@ __all__ = [
     "TextFormatter",
     "parse_format",
     "parse_level",
+    "reset_logging",
     "setup_logging",
     "utc_stamp",
 ]
