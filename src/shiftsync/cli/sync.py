@@ -9,6 +9,7 @@ summary on stdout; with `--json` stdout holds one JSON document and nothing else
 
 from __future__ import annotations
 
+import enum
 import sys
 from collections.abc import Mapping
 from datetime import datetime
@@ -133,6 +134,11 @@ def print_plan(record: RunRecord) -> None:
     output.print_table(headers, rows, title=f"plan of sync {record.sync} (dry run: no data moved)")
 
 
+class Executor(enum.StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 def sync(
     sync_name: str | None = typer.Argument(
         None, metavar="SYNC", help="The sync to run (default: the only one in shiftsync.yaml)."
@@ -153,6 +159,14 @@ def sync(
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip the row count and checksum comparison after each table."
     ),
+    executor: Executor | None = typer.Option(
+        None,
+        "--executor",
+        help="Where the table reads run (default: the sync's executor:): local, or ray.",
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", metavar="HOST:PORT", help="The Ray cluster of --executor ray."
+    ),
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Copy a sync's tables into its destination, verify them, and record the run.
@@ -167,8 +181,16 @@ def sync(
 
     Exit codes: 0 all tables ok; 1 some table failed; 2 configuration or usage; 3 AWS access.
     """
+    options = SyncOptions(
+        tables=tuple(tables),
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+        verify=not no_verify,
+        executor=executor.value if executor is not None else None,
+        ray_address=ray_address,
+    )
     try:
-        _sync(sync_name, tables, full_refresh, dry_run, json_output, no_verify, workspace)
+        _sync(sync_name, options, json_output, workspace)
     except ShiftsyncError as error:
         if json_output:
             # --json promises one document on stdout, also when the run cannot start.
@@ -185,21 +207,13 @@ def sync(
 
 
 def _sync(
-    sync_name: str | None,
-    tables: list[str],
-    full_refresh: bool,
-    dry_run: bool,
-    json_output: bool,
-    no_verify: bool,
-    workspace: Path | None,
+    sync_name: str | None, options: SyncOptions, json_output: bool, workspace: Path | None
 ) -> None:
     # The engine loads boto3, pyarrow and DuckDB: only a sync needs them, not `runs` or --help.
     from shiftsync.engine.sync import exit_code_of, run_sync
 
     found = find_workspace(workspace)
-    options = SyncOptions(
-        tables=tuple(tables), full_refresh=full_refresh, dry_run=dry_run, verify=not no_verify
-    )
+    dry_run = options.dry_run
     if output.is_terminal(sys.stderr) and not json_output and not dry_run:
         with LiveProgress(output.console(sys.stderr)) as live:
             record = run_sync(found, sync_name, options, observer=live)

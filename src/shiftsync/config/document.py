@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 from pydantic import PrivateAttr
 
+from shiftsync.config.alerts import AlertsConfig
 from shiftsync.config.models import ConnectionConfig, DestinationConfig, _field, _Model
 from shiftsync.config.syncs import SyncConfig
 from shiftsync.config.validators import Name, NonEmpty
@@ -36,6 +37,11 @@ class ShiftsyncConfig(_Model):
     )
     syncs: dict[Name, SyncConfig] = _field(
         {}, expected="a mapping of names to syncs", doc="Copy jobs, by name."
+    )
+    alerts: AlertsConfig | None = _field(
+        None,
+        expected="a mapping with on, webhooks, apprise",
+        doc="Who is told about failed, partial and recovered runs.",
     )
 
     _unresolved: dict[tuple[str, str], tuple[tuple[Problem, str], ...]] = PrivateAttr(

@@ -326,4 +326,4 @@ DestinationConfig: TypeAlias = Annotated[
 
 # Keys whose values are secrets: error lines show them as <secret>. A test checks that every
 # SecretStr field of the models is listed.
-SECRET_KEYS: Final = frozenset({"dsn"})
+SECRET_KEYS: Final = frozenset({"dsn", "url", "secret", "apprise"})
