@@ -9,6 +9,7 @@ installed with `--no-index`; `--no-compile` skips writing bytecode (half of the 
 time). Measured on a loaded 2-core machine: 25-45 s with a warm wheelhouse, about 70 s when
 it is filled first.
 """
+
 from __future__ import annotations
 
 import json
