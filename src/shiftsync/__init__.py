@@ -6,11 +6,15 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from shiftsync.errors import ShiftsyncError, SyncFailedError
+
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from shiftsync.engine.observer import SyncObserver
+    from shiftsync.engine.runs import RunRecord
     from shiftsync.redshift.catalog import TableRef
     from shiftsync.workspace import Workspace
 
@@ -38,4 +42,38 @@ def read_table(
     return read(workspace, table, connection, method, columns=columns, where=where)
 
 
-__all__ = ["__version__", "read_table"]
+def run_sync(
+    sync: str | None = None,
+    *,
+    workspace: Workspace | Path | str | None = None,
+    config: Path | str | None = None,
+    environment: str | None = None,
+    tables: Sequence[str] = (),
+    full_refresh: bool = False,
+    dry_run: bool = False,
+    verify: bool = True,
+    raise_on_failure: bool = True,
+    observer: SyncObserver | None = None,
+) -> RunRecord:
+    """Run one sync and return its run record (see docs/python-api.md, "Running a sync").
+
+    Raises `SyncFailedError` (with `.record`) when some table failed, unless
+    `raise_on_failure=False`; any other `ShiftsyncError` when the run could not start.
+    """
+    from shiftsync.api import run_sync as run
+
+    return run(
+        sync,
+        workspace=workspace,
+        config=config,
+        environment=environment,
+        tables=tables,
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+        verify=verify,
+        raise_on_failure=raise_on_failure,
+        observer=observer,
+    )
+
+
+__all__ = ["ShiftsyncError", "SyncFailedError", "__version__", "read_table", "run_sync"]

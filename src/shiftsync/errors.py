@@ -11,6 +11,7 @@
     ├── VerificationError          exit 1   the destination does not match the source
     ├── BudgetError                exit 1   the sync's max_compute_seconds is spent
     ├── OutsideWindowError         exit 5   the sync may not run now (only_between)
+    ├── SyncFailedError            exit 1   a run ended failed or partial (`.record` says how)
     └── StandInError               exit 4   the local stand-in could not start
 
 Transient failures (throttling, 5xx, a dropped connection, a waking workgroup) are retried
@@ -104,6 +105,14 @@ class OutsideWindowError(ShiftsyncError):
     """The sync may run only inside its `only_between` window, and it is outside it now."""
 
     exit_code = EXIT_OUTSIDE_WINDOW
+
+
+class SyncFailedError(ShiftsyncError):
+    """A run ended with failed tables (`shiftsync.run_sync`); `.record` is its run record."""
+
+    def __init__(self, message: str, *, record: object, fix: str | None = None) -> None:
+        super().__init__(message, fix=fix)
+        self.record = record
 
 
 class StandInError(ShiftsyncError):

@@ -37,6 +37,10 @@ EXTERNAL_ID_FILE_NAME: Final = "external_id"
 EXTERNAL_ID_RE: Final = re.compile(r"[\w+=,.@:/-]{2,1224}", re.ASCII)
 # The hashing salt is a secret: committed, it makes hashed e-mails reversible by dictionary.
 GITIGNORED: Final = ("state/", "runs/", "hash_salt", "trust_checked.json", "csv_dialect.json")
+# Where the configuration file is when it is not the workspace's shiftsync.yaml, and which
+# environment overlay applies (see docs/configuration.md, "Files and environments").
+CONFIG_ENV: Final = "SHIFTSYNC_CONFIG"
+ENVIRONMENT_ENV: Final = "SHIFTSYNC_ENV"
 GITIGNORE_TEXT: Final = (
     "# Local state of shiftsync; the external_id file may be committed.\n"
     + "".join(f"{entry}\n" for entry in GITIGNORED)
@@ -152,8 +156,48 @@ def _refuse_irregular_config(path: Path) -> None:
 class Workspace:
     """A shiftsync project folder."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(
+        self, folder: Path, *, config_path: Path | None = None, environment: str | None = None
+    ) -> None:
         self._folder = folder.expanduser().resolve()
+        self._config_path = config_path.expanduser().resolve() if config_path else None
+        self._environment = environment
+
+    @classmethod
+    def locate(
+        cls,
+        start: Path | None = None,
+        *,
+        config: Path | None = None,
+        environment: str | None = None,
+    ) -> Workspace:
+        """The workspace a command or an API call means.
+
+        `config` (else $SHIFTSYNC_CONFIG, when no `start` is given) names the configuration
+        file, whatever its name; its folder is the workspace. Otherwise the workspace is found
+        from `start` (default: the current folder) as `find` does. `environment` (else
+        $SHIFTSYNC_ENV) picks the overlay merged over the file.
+        """
+        if config is not None and start is not None:
+            raise ConfigError(
+                f"both a workspace ({start}) and a configuration file ({config}) were given",
+                fix="pass only --config (its folder is the workspace), or only --workspace",
+            )
+        if config is None and start is None and os.environ.get(CONFIG_ENV):
+            config = Path(os.environ[CONFIG_ENV])
+        environment = environment or os.environ.get(ENVIRONMENT_ENV) or None
+        if config is None:
+            found = cls.find(start if start is not None else Path.cwd())
+            return cls(found.folder, environment=environment)
+        config = config.expanduser()
+        if not config.is_file():
+            raise ConfigError(
+                f"configuration file {config} "
+                f"{'is not a file' if config.exists() else 'does not exist'}",
+                fix=f"pass --config (or set {CONFIG_ENV} to) the path of an existing "
+                f"shiftsync configuration, or run `shiftsync init` to create {CONFIG_FILE_NAME}",
+            )
+        return cls(config.resolve().parent, config_path=config, environment=environment)
 
     def __repr__(self) -> str:
         return f"Workspace({str(self._folder)!r})"
@@ -222,7 +266,12 @@ class Workspace:
 
     @property
     def config_path(self) -> Path:
-        return self._folder / CONFIG_FILE_NAME
+        return self._config_path or self._folder / CONFIG_FILE_NAME
+
+    @property
+    def environment(self) -> str | None:
+        """The environment whose overlay is merged over the configuration, if any."""
+        return self._environment
 
     @property
     def dot_dir(self) -> Path:
@@ -268,7 +317,7 @@ class Workspace:
     @cached_property
     def config(self) -> ShiftsyncConfig:
         """shiftsync.yaml, loaded (with the process environment) on first use."""
-        return load_config(self.config_path)
+        return load_config(self.config_path, environment=self._environment)
 
 
 def _gitignore_missing(text: str) -> list[str]:
@@ -325,7 +374,9 @@ def secure_dot_dir(workspace: Workspace) -> list[str]:
 
 
 __all__ = [
+    "CONFIG_ENV",
     "DOT_DIR_NAME",
+    "ENVIRONMENT_ENV",
     "EXTERNAL_ID_RE",
     "Workspace",
     "atomic_write_text",

@@ -50,8 +50,11 @@ def plain_help(path: str, command: Any) -> str:
         command, info_name=path, terminal_width=HELP_WIDTH, max_content_width=HELP_WIDTH
     )
     formatter = ctx.make_formatter()
-    # Typer's own format_help draws rich panels; its parent class prints plain text.
-    super(type(command), command).format_help(ctx, formatter)
+    # Typer's own format_help draws rich panels; click's class under it prints plain text.
+    plain: Any = next(
+        c for c in type(command).__mro__ if ".core" in c.__module__ and "_click" in c.__module__
+    )
+    plain.format_help(command, ctx, formatter)
     return str(formatter.getvalue()).rstrip() + "\n"
 
 

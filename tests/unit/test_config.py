@@ -636,13 +636,20 @@ def test_uses_the_process_environment_by_default(
 
 
 def test_missing_variable_names_the_key_and_the_variable(tmp_path: Path) -> None:
+    # The only connection is needed by every command that reads: reported at load.
     data = with_value(f"{C}.region", "${AWS_REGION_X}")
-    data["syncs"]["nightly"]["tables"] = ["public.a", "${MISSING_TABLE}"]
     lines = problems(tmp_path, data)
     assert lines == [
         f"shiftsync.yaml: {C}.region: environment variable AWS_REGION_X is not set "
         '(got "${AWS_REGION_X}"); expected AWS_REGION_X to be set, or a default as '
         "${AWS_REGION_X:-value}",
+    ]
+    # A sync's is reported when the sync is used (tests/unit/test_config_environments.py).
+    data = copy.deepcopy(BASE)
+    data["syncs"]["nightly"]["tables"] = ["public.a", "${MISSING_TABLE}"]
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, data).sync("nightly")
+    assert info.value.message.splitlines()[1:] == [
         f"shiftsync.yaml: {S}.tables.1: environment variable MISSING_TABLE is not set "
         '(got "${MISSING_TABLE}"); expected MISSING_TABLE to be set, or a default as '
         "${MISSING_TABLE:-value}",
@@ -681,9 +688,11 @@ def test_docs_say_references_do_not_nest() -> None:
 def test_missing_variable_in_a_secret_hides_the_value(tmp_path: Path) -> None:
     dsn = f"postgresql://me:{PASSWORD}@h/${{DB}}"
     data = with_value("destinations.local", {"type": "postgres", "dsn": dsn})
-    line = line_for(problems(tmp_path, data), "destinations.local.dsn")
+    with pytest.raises(ConfigError) as info:
+        load(tmp_path, data).destination("local")
+    line = line_for(info.value.message.splitlines(), "destinations.local.dsn")
     assert "environment variable DB is not set (got <secret>)" in line
-    assert PASSWORD not in line
+    assert PASSWORD not in str(info.value)
 
 
 def test_keys_are_not_interpolated(tmp_path: Path) -> None:

@@ -316,7 +316,7 @@ def test_a_destination_that_cannot_apply_deletes_is_refused() -> None:
 
 
 def test_the_run_line_says_how_many_rows_were_deleted() -> None:
-    from shiftsync.cli.sync import deletes_text
+    from shiftsync.cli.progress import deletes_text
     from shiftsync.engine.runs import TableRun
 
     table = TableRun("public.t", "t", "incremental")

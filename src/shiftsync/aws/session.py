@@ -31,6 +31,7 @@ from shiftsync.aws.botocore_seams import (
     session_with_credentials,
 )
 from shiftsync.aws.network import NETWORK_ERRORS, network_error
+from shiftsync.aws.retry_log import observe_botocore_retries
 from shiftsync.errors import AccessError, ConfigError
 
 T = TypeVar("T")
@@ -164,6 +165,8 @@ class AssumedRoleSession:
             if service not in self._clients:
                 factory: Any = self.boto3.client
                 self._clients[service] = factory(service, config=CLIENT_CONFIG)
+                # botocore retries silently: each retry is logged and counted instead.
+                observe_botocore_retries(self._clients[service])
             return self._clients[service]
 
     def force_refresh(self, stale_access_key: str | None = None) -> None:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -34,6 +38,41 @@ def _run(arguments: list[str]) -> int:
     return code if isinstance(code, int) else 0
 
 
+ENV_FILE_NAME = "standin.env"
+
+
+def _keep_up(stand_in: Any, folder: Path) -> None:
+    """Keep the stand-in (the demo's source, with its data and role) up until Ctrl-C/SIGTERM.
+
+    The variables that point shiftsync at it, keys included, go into an owner-only file of the
+    workspace rather than onto the screen; a shell that sources it runs any command against
+    the same stand-in, so the workspace's cursors and external ID stay valid.
+    """
+    from shiftsync.cli.local import write_private_text
+
+    env_file = folder / ".shiftsync" / ENV_FILE_NAME
+    lines = [
+        f"export {name}={shlex.quote(value)}" for name, value in stand_in.info.environment().items()
+    ]
+    write_private_text(env_file, "\n".join(lines) + "\n")
+    _step("The stand-in stays up (--keep): explore the workspace from another shell")
+    output.echo(f"  cd {shlex.quote(str(folder))} && . .shiftsync/{ENV_FILE_NAME}")
+    output.echo("  shiftsync runs; shiftsync discover; shiftsync sync tickit")
+    output.echo("Press Ctrl-C here to stop the stand-in.")
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: object) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        env_file.unlink(missing_ok=True)
+
+
 def demo(
     folder: Path = typer.Option(
         Path("demo"),
@@ -43,6 +82,12 @@ def demo(
         5.8, help="TICKIT scale of the stand-in (5.8 puts about a million rows in sales)."
     ),
     new_rows: int = typer.Option(5000, help="Sales rows to add before the second sync."),
+    keep: bool = typer.Option(
+        False,
+        "--keep",
+        help="Keep the stand-in up after the demo (until Ctrl-C), to explore the workspace "
+        "with shiftsync's other commands from another shell.",
+    ),
 ) -> None:
     """Start the stand-in with TICKIT, check the role, sync into DuckDB, add rows, sync again.
 
@@ -53,8 +98,11 @@ def demo(
     """
     import duckdb
 
+    from shiftsync.cli.local import standin_module
+
+    standin = standin_module()
+    StandIn, StandInOptions = standin.StandIn, standin.StandInOptions
     from shiftsync import demo as scenario
-    from shiftsync.local.standin import StandIn, StandInOptions
 
     started = time.monotonic()
     # Refuse someone's workspace before anything is written or started.
@@ -113,6 +161,8 @@ def demo(
                 "Only the new sales moved: the incremental tables read rows past their "
                 "stored cursor and merged them by primary key."
             )
+        if keep:
+            _keep_up(stand_in, workspace.folder)
     finally:
         stand_in.stop()
     output.echo(

@@ -23,6 +23,21 @@ app = typer.Typer(
 )
 
 
+def standin_module() -> Any:
+    """shiftsync.local.standin; StandInError when the `standin` extra is not installed."""
+    try:
+        # moto is imported late inside the stand-in: ask for it first, for a clear error.
+        import moto  # noqa: F401
+
+        from shiftsync.local import standin
+    except ImportError as error:
+        raise StandInError(
+            f"the local stand-in needs the `standin` extra ({error.name} is not installed)",
+            fix="pip install 'shiftsync[standin]'",
+        ) from error
+    return standin
+
+
 def _read_policy(path: Path | None, what: str) -> dict[str, Any] | None:
     if path is None:
         return None
@@ -66,8 +81,8 @@ def _check_json_out(path: Path) -> None:
         raise _json_out_error(path, f"{path.parent} is not an existing folder")
 
 
-def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
-    """Write the document (it holds access keys) readable by its owner only, from the start.
+def write_private_text(path: Path, text: str) -> None:
+    """Write text (it holds access keys) readable by its owner only, from the start.
 
     The file is created 0600 under a temporary name and renamed into place: no moment exists
     when others can read the keys, and an existing file's wider mode is not kept.
@@ -76,15 +91,21 @@ def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
     try:
         descriptor = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with open(descriptor, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(dict(document), indent=2) + "\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-    except OSError as error:
-        raise _json_out_error(path, f"cannot be written ({error.strerror or error})") from error
     finally:
         with contextlib.suppress(OSError):
             temp.unlink(missing_ok=True)
+
+
+def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
+    """The --json-out file: the stand-in's names and keys, owner-only (write_private_text)."""
+    try:
+        write_private_text(path, json.dumps(dict(document), indent=2) + "\n")
+    except OSError as error:
+        raise _json_out_error(path, f"cannot be written ({error.strerror or error})") from error
 
 
 @app.command("up")
@@ -122,7 +143,8 @@ def up(
     policy file or --json-out path; 4 the stand-in could not start (port taken, PostgreSQL
     missing).
     """
-    from shiftsync.local.standin import StandIn, StandInOptions
+    standin = standin_module()
+    StandIn, StandInOptions = standin.StandIn, standin.StandInOptions
 
     if json_out is not None:
         _check_json_out(json_out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -26,11 +27,24 @@ CONNECTION_ARGUMENT: Final[Any] = typer.Argument(
 )
 
 
+@dataclass
+class GlobalOptions:
+    """What the root command's options (`shiftsync --config X --env prod ...`) say."""
+
+    config: Path | None = None
+    environment: str | None = None
+
+
+# Set by the root callback for the command that runs; read by find_workspace.
+GLOBAL: Final = GlobalOptions()
+
+
 def find_workspace(path: Path | None) -> Workspace:
-    """The workspace at or above `path` (default: the current folder)."""
+    """The workspace at or above `path` (default: the current folder), or the folder of the
+    root's --config (or $SHIFTSYNC_CONFIG); with --env (or $SHIFTSYNC_ENV) its overlay."""
     if path is not None and not path.exists():
         raise ConfigError(
             f"{path} does not exist",
             fix=f"pass --workspace the folder that holds {CONFIG_FILE_NAME}",
         )
-    return Workspace.find(path if path is not None else Path.cwd())
+    return Workspace.locate(path, config=GLOBAL.config, environment=GLOBAL.environment)

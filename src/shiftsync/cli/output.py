@@ -28,6 +28,8 @@ STATUS_STYLES: Final[Mapping[str, str]] = {
     "running": "cyan",
 }
 COLUMN_GAP: Final = "  "
+# Columns whose values are ids to copy and paste: a terminal table never wraps them.
+WHOLE_COLUMNS: Final = frozenset({"run", "run id", "statement"})
 
 
 def is_terminal(stream: TextIO | None = None) -> bool:
@@ -121,8 +123,13 @@ def rich_table(
 ) -> Table:
     """A rich Table; a cell whose whole text is a key of `styles` gets that style."""
     table = Table(title=title, header_style="bold", show_lines=False)
-    for header in headers:
-        table.add_column(header, overflow="fold")
+    for index, header in enumerate(headers):
+        if header in WHOLE_COLUMNS:
+            # An id to copy: never broken over lines; the other columns give way instead.
+            longest = max([len(header), *(len(row[index]) for row in rows if index < len(row))])
+            table.add_column(header, no_wrap=True, min_width=longest)
+        else:
+            table.add_column(header, overflow="fold")
     for row in rows:
         # Text(), not str: AWS messages may hold [brackets] that rich would read as markup.
         table.add_row(*(Text(cell, style=styles.get(cell, "")) for cell in row))
@@ -148,6 +155,7 @@ def print_table(
 
 __all__ = [
     "STATUS_STYLES",
+    "WHOLE_COLUMNS",
     "column_widths",
     "console",
     "echo",

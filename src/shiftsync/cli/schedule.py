@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -9,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from shiftsync.cli import output
 from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
 from shiftsync.engine.runs import RunStore
 from shiftsync.engine.schedule import due_syncs, next_wakeup
@@ -17,6 +17,9 @@ from shiftsync.errors import EXIT_OK, ConfigError, ShiftsyncError
 from shiftsync.workspace import Workspace
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# What the scheduler says goes through logging: each line gets its time (and --log-format json,
+# --log-file apply), which a daemon's output needs.
+log = logging.getLogger("shiftsync.schedule")
 
 
 def _last_started(store: RunStore, sync: str) -> datetime | None:
@@ -34,16 +37,26 @@ def run_due(workspace: Workspace, schedules: dict[str, str], now: datetime, sinc
     store = RunStore(workspace.runs_dir)
     last = {sync: _last_started(store, sync) for sync in schedules}
     worst = EXIT_OK
-    for slot in due_syncs(schedules, last, now, since):
-        output.note(f"{slot.sync}: due at {slot.due_at:%Y-%m-%d %H:%M} UTC, running")
+    due = due_syncs(schedules, last, now, since)
+    if not due:
+        wake = next_wakeup(schedules, now)
+        upcoming = f"; next slot at {wake:%Y-%m-%d %H:%M} UTC" if wake is not None else ""
+        log.info(
+            "nothing due at %s UTC (%s)%s",
+            f"{now:%Y-%m-%d %H:%M}",
+            ", ".join(f"{name} '{cron}'" for name, cron in schedules.items()),
+            upcoming,
+        )
+    for slot in due:
+        log.info("%s: due at %s UTC, running", slot.sync, f"{slot.due_at:%Y-%m-%d %H:%M}")
         try:
             record = run_sync(workspace, slot.sync)
         except ShiftsyncError as error:
-            output.note(f"{slot.sync}: could not run: {error}")
+            log.error("%s: could not run: %s", slot.sync, error)
             worst = max(worst, error.exit_code)
             continue
         code = exit_code_of(record)
-        output.note(f"{slot.sync}: run {record.run_id} {record.status}")
+        log.info("%s: run %s %s", slot.sync, record.run_id, record.status)
         worst = max(worst, code)
     return worst
 
@@ -64,6 +77,10 @@ def schedule(
     """
     found = find_workspace(workspace)
     schedules = {name: sync.schedule for name, sync in found.config.syncs.items() if sync.schedule}
+    for name, problems in found.config.unresolved("syncs").items():
+        # Its schedule cannot be read without the variable: say so rather than skip it quietly.
+        needed = ", ".join(dict.fromkeys(variable for _, variable in problems))
+        log.warning("sync %s is not scheduled: it needs %s (export it and restart)", name, needed)
     if not schedules:
         raise ConfigError(
             f"{found.config_path}: no sync has a schedule",
@@ -72,7 +89,7 @@ def schedule(
     if once:
         raise SystemExit(run_due(found, schedules, datetime.now(UTC), EPOCH))
     started = datetime.now(UTC)
-    output.note("schedules: " + ", ".join(f"{k} '{v}'" for k, v in schedules.items()))
+    log.info("schedules: %s", ", ".join(f"{k} '{v}'" for k, v in schedules.items()))
     _loop(found, schedules, started, time.sleep)
 
 
@@ -88,7 +105,7 @@ def _loop(
         wake = next_wakeup(schedules, datetime.now(UTC))
         if wake is None:
             return
-        output.note(f"next slot at {wake:%Y-%m-%d %H:%M} UTC")
+        log.info("next slot at %s UTC", f"{wake:%Y-%m-%d %H:%M}")
         while datetime.now(UTC) < wake:
             # Short naps keep Ctrl-C responsive.
             sleep(min(30.0, max(0.5, (wake - datetime.now(UTC)).total_seconds())))

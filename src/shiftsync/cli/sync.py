@@ -12,24 +12,35 @@ from __future__ import annotations
 
 import enum
 import sys
-import threading
-import time
 from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
 from shiftsync.cli import output
 from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.progress import (
+    LiveProgress,
+    PlainProgress,
+    count_text,
+    load_text,
+    megabytes,
+    thousands,
+    verification_text,
+)
 from shiftsync.engine.observer import SyncObserver, SyncOptions
-from shiftsync.engine.runs import RunRecord, RunStore, TableRun, effective_status
-
-MB: Final = 1024 * 1024
+from shiftsync.engine.runs import (
+    DEFAULT_RETENTION,
+    RunRecord,
+    RunStore,
+    TableRun,
+    effective_status,
+    parse_age,
+)
+from shiftsync.errors import ConfigError, ShiftsyncError
+from shiftsync.workspace import Workspace
 
 runs_app = typer.Typer(
     help="The run history of this workspace: list runs, or show one.",
@@ -39,30 +50,6 @@ runs_app = typer.Typer(
 
 
 # --- formatting helpers (pure) ----------------------------------------------------------
-
-
-def megabytes(count: int | None) -> str:
-    return "" if count is None else f"{count / MB:.1f}"
-
-
-def thousands(count: int | None) -> str:
-    return "" if count is None else f"{count:,}"
-
-
-def verification_text(table: TableRun) -> str:
-    verification = table.verification or {}
-    status = verification.get("status")
-    if status == "ok":
-        return "verified"
-    if status == "mismatch":
-        return "MISMATCH"
-    if status == "skipped":
-        return "not verified"
-    return ""
-
-
-def load_text(table: TableRun) -> str:
-    return f"{table.mode}/{table.load}" if table.load else table.mode
 
 
 def duration_text(start: str | None, end: str | None) -> str:
@@ -77,110 +64,6 @@ def duration_text(start: str | None, end: str | None) -> str:
 
 def _parse_time(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
-# --- progress ---------------------------------------------------------------------------
-
-
-class PlainProgress(SyncObserver):
-    """One line per event on stderr: for logs, CI and pipes."""
-
-    def __init__(self, stream: Any = None) -> None:
-        self._stream = stream or sys.stderr
-        self._lock = threading.Lock()
-        self._started: dict[str, float] = {}
-
-    def _line(self, text: str) -> None:
-        with self._lock:
-            stamp = time.strftime("%H:%M:%S")
-            print(f"{stamp} {text}", file=self._stream, flush=True)
-
-    def table_started(self, table: TableRun) -> None:
-        self._started[table.table] = time.monotonic()
-        cursor = f", from {table.cursor_from}" if table.cursor_from else ""
-        self._line(f"{table.table}: reading ({table.method}, {load_text(table)}{cursor})")
-
-    def table_finished(self, table: TableRun) -> None:
-        if table.status == "ok":
-            verified = verification_text(table)
-            self._line(
-                f"{table.table}: ok, {thousands(table.rows)} rows, {megabytes(table.bytes)} MB"
-                f"{deletes_text(table)} "
-                f"in {table.duration_seconds:.1f}s{', ' + verified if verified else ''}"
-            )
-        else:
-            self._line(f"{table.table}: FAILED: {table.error}")
-
-
-def deletes_text(table: TableRun) -> str:
-    """`, 3 deleted` (or `marked deleted` under soft) after a delete pass that found rows."""
-    found = int((table.deletes or {}).get("deleted") or 0)
-    if not found:
-        return ""
-    verb = "marked deleted" if (table.deletes or {}).get("policy") == "soft" else "deleted"
-    return f", {thousands(found)} {verb}"
-
-
-class LiveProgress(SyncObserver):
-    """A live display per table (rows, MB, rate, method) while the run goes."""
-
-    def __init__(self, console: Console) -> None:
-        self.progress = Progress(
-            SpinnerColumn(),
-            TextColumn("{task.description}"),
-            TextColumn("{task.fields[rows]:>12} rows"),
-            TextColumn("{task.fields[mb]:>9} MB"),
-            TextColumn("{task.fields[rate]:>12}"),
-            TextColumn("{task.fields[method]}"),
-            TimeElapsedColumn(),
-            console=console,
-            transient=False,
-        )
-        self._tasks: dict[str, TaskID] = {}
-        self._started: dict[str, float] = {}
-        self._lock = threading.Lock()
-
-    def __enter__(self) -> LiveProgress:
-        self.progress.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.progress.stop()
-
-    def _task(self, table: TableRun) -> TaskID:
-        with self._lock:
-            if table.table not in self._tasks:
-                self._tasks[table.table] = self.progress.add_task(
-                    escape(table.table), rows="", mb="", rate="", method="", start=False
-                )
-            return self._tasks[table.table]
-
-    def table_started(self, table: TableRun) -> None:
-        task = self._task(table)
-        self._started[table.table] = time.monotonic()
-        self.progress.start_task(task)
-        self.progress.update(task, rows="0", mb="0.0", rate="", method=table.method or "")
-
-    def table_progress(self, table: TableRun, rows: int, bytes_read: int) -> None:
-        elapsed = max(time.monotonic() - self._started.get(table.table, time.monotonic()), 1e-3)
-        self.progress.update(
-            self._task(table),
-            rows=thousands(rows),
-            mb=megabytes(bytes_read),
-            rate=f"{rows / elapsed:,.0f} rows/s",
-        )
-
-    def table_finished(self, table: TableRun) -> None:
-        task = self._task(table)
-        status = "ok" if table.status == "ok" else "FAILED"
-        self.progress.update(
-            task,
-            description=escape(f"{table.table} [{status}]"),
-            rows=thousands(table.rows),
-            mb=megabytes(table.bytes),
-            method=table.method or "",
-        )
-        self.progress.stop_task(task)
 
 
 # --- sync ---------------------------------------------------------------------------------
@@ -230,8 +113,8 @@ def print_summary(record: RunRecord) -> None:
     failed = len(record.failed_tables)
     rows_total = sum(t.rows for t in record.tables)
     output.echo(
-        f"run {record.run_id}: {record.status}, {len(record.tables)} tables"
-        f"{f' ({failed} failed)' if failed else ''}, {thousands(rows_total)} rows"
+        f"run {record.run_id}: {record.status}, {count_text(len(record.tables), 'table')}"
+        f"{f' ({failed} failed)' if failed else ''}, {count_text(rows_total, 'row')}"
     )
 
 
@@ -290,19 +173,17 @@ def sync(
     """Copy a sync's tables into its destination, verify them, and record the run.
 
     Full-refresh tables are replaced whole: readers see the old table until the new one is
-    complete. Incremental tables read the rows whose tracking field grew and commit them with
-    the new cursor in one transaction, so a killed run loses or doubles nothing. After each
-    table, row counts and checksums computed on Redshift and in the destination are compared.
+    complete (for DuckDB, readers in other processes wait for the run to end, or read its
+    reader_copy; see docs/destinations.md). Incremental tables read the rows whose tracking
+    field grew and commit them with the new cursor in one transaction, so a killed run loses
+    or doubles nothing. After each table, row counts and checksums computed on Redshift and in
+    the destination are compared.
     Tables run in parallel (concurrency); a table that fails does not stop the others.
 
     Exit codes: 0 all tables ok; 1 some table failed (also when its max_compute_seconds
     budget stopped it); 2 configuration or usage; 3 AWS access; 5 outside the sync's
     only_between window (nothing ran).
     """
-    # The engine loads boto3, pyarrow and DuckDB: only a sync needs them, not `runs` or --help.
-    from shiftsync.engine.sync import exit_code_of, run_sync
-
-    found = find_workspace(workspace)
     options = SyncOptions(
         tables=tuple(tables),
         full_refresh=full_refresh,
@@ -311,12 +192,39 @@ def sync(
         executor=executor.value if executor is not None else None,
         ray_address=ray_address,
     )
+    try:
+        _sync(sync_name, options, json_output, workspace)
+    except ShiftsyncError as error:
+        if json_output:
+            # --json promises one document on stdout, also when the run cannot start.
+            output.print_json(
+                {
+                    "status": "error",
+                    "error": error.message,
+                    "fix": error.fix,
+                    "error_type": type(error).__name__,
+                    "exit_code": error.exit_code,
+                }
+            )
+        raise
+
+
+def _sync(
+    sync_name: str | None, options: SyncOptions, json_output: bool, workspace: Path | None
+) -> None:
+    # The engine loads boto3, pyarrow and DuckDB: only a sync needs them, not `runs` or --help.
+    from shiftsync.engine.sync import exit_code_of, run_sync
+
+    found = find_workspace(workspace)
+    dry_run = options.dry_run
     if output.is_terminal(sys.stderr) and not json_output and not dry_run:
         with LiveProgress(output.console(sys.stderr)) as live:
             record = run_sync(found, sync_name, options, observer=live)
+    elif dry_run:
+        record = run_sync(found, sync_name, options, observer=SyncObserver())
     else:
-        observer = SyncObserver() if dry_run else PlainProgress()
-        record = run_sync(found, sync_name, options, observer=observer)
+        with PlainProgress() as plain:
+            record = run_sync(found, sync_name, options, observer=plain)
     code = exit_code_of(record)
     if json_output:
         output.print_json({**record.to_json(), "exit_code": code, "dry_run": dry_run})
@@ -349,12 +257,19 @@ def runs(
     """
     if ctx.invoked_subcommand is not None:
         return
-    listed = _store(workspace).list(limit=limit, sync=sync_name)
+    found = find_workspace(workspace)
+    listed = RunStore(found.runs_dir).list(limit=limit, sync=sync_name)
+    if not listed and sync_name is not None:
+        _refuse_unknown_sync(found, sync_name)
     if json_output:
         output.print_json(listed)
         return
     if not listed:
-        output.note("no runs yet: `shiftsync sync` records one")
+        output.note(
+            f"no runs of sync {sync_name} yet: `shiftsync sync {sync_name}` records one"
+            if sync_name
+            else "no runs yet: `shiftsync sync` records one"
+        )
         return
     headers = [
         "run",
@@ -409,6 +324,45 @@ def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
         )
     lines += [f"note: {note}" for note in cost.get("notes", ())]
     return lines
+
+
+@runs_app.command("prune")
+def prune(
+    older_than: str = typer.Option(
+        f"{DEFAULT_RETENTION.days}d",
+        "--older-than",
+        metavar="AGE",
+        help="Delete the runs that started longer ago than this: 30d, 12h, 90m, 2w.",
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; delete nothing."),
+    json_output: bool = typer.Option(False, "--json", help="Print the pruned runs as JSON."),
+    workspace: Path | None = WORKSPACE_OPTION,
+) -> None:
+    """Delete old run records (a sync already deletes those older than 90 days).
+
+    A run still going is kept. State (cursors) is not touched. Exit codes: 0 pruned (or nothing
+    to prune); 2 a wrong --older-than or no workspace.
+    """
+    age = parse_age(older_than)
+    pruned = _store(workspace).prune(age, dry_run=dry_run)
+    if json_output:
+        output.print_json({"dry_run": dry_run, "older_than": older_than, "runs": pruned})
+        return
+    verb = "would delete" if dry_run else "deleted"
+    for run in pruned:
+        output.echo(f"{verb} run {run['run_id']} ({run['sync']}, {run['started_at']})")
+    output.note(f"{verb} {count_text(len(pruned), 'run')} older than {older_than}")
+
+
+def _refuse_unknown_sync(found: Workspace, sync_name: str) -> None:
+    """ConfigError when no sync of the configuration has that name (and no run recorded it)."""
+    config = found.config
+    names = [*config.syncs, *config.unresolved("syncs")]
+    if sync_name not in names:
+        raise ConfigError(
+            f"{found.config_path} has no sync named {sync_name!r}, and no run of it is recorded",
+            fix=f"use one of: {', '.join(names) or '(none: add syncs: to the file)'}",
+        )
 
 
 def _detail_lines(table: TableRun) -> list[str]:

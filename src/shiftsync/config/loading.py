@@ -47,11 +47,87 @@ _StrictLoader.add_constructor(
 )
 
 
-def load_config(path: Path, env: Mapping[str, str] | None = None) -> ShiftsyncConfig:
+def load_config(
+    path: Path, env: Mapping[str, str] | None = None, *, environment: str | None = None
+) -> ShiftsyncConfig:
     """Read, interpolate, validate and cross-check a shiftsync.yaml.
 
-    Raises ConfigError listing every problem at once, one per line.
+    With `environment` (say `prod`), the overlay file next to it (`shiftsync.prod.yaml`) is
+    merged over it first (see `merge_overlay`). Raises ConfigError listing every problem at
+    once, one per line.
     """
+    data = _parse_file(path)
+    name = path.name
+    fix = f"edit {path} and run the command again; {DOCS_HINT}"
+    if environment is not None:
+        overlay = overlay_path(path, environment)
+        data = merge_overlay(data, _parse_file(overlay, empty_ok=True), overlay.name)
+        name = f"{path.name} + {overlay.name}"
+        fix = f"edit {path} or {overlay} and run the command again; {DOCS_HINT}"
+    shape = _shape_problem(data)
+    if shape:
+        raise ConfigError(f"{name}: {shape}", fix=fix)
+    config, problems = validate_config_data(data, os.environ if env is None else env)
+    if problems or config is None:
+        # Line numbers point into one file: an overlay's merge has none to give.
+        text = path.read_text(encoding="utf-8") if environment is None else None
+        raise ConfigError(format_problems(problems, name, text), fix=fix)
+    return config
+
+
+# What an environment's name may be: it becomes part of a file name.
+ENVIRONMENT_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+
+
+def overlay_path(path: Path, environment: str) -> Path:
+    """The overlay of `environment` next to `path`: shiftsync.yaml -> shiftsync.prod.yaml."""
+    if not ENVIRONMENT_RE.fullmatch(environment):
+        raise ConfigError(
+            f"--env {environment!r} is not an environment name (letters, digits, _ and -, "
+            "starting with a letter or digit)",
+            fix="pass --env a name such as prod, or unset SHIFTSYNC_ENV",
+        )
+    overlay = path.with_name(f"{path.stem}.{environment}{path.suffix}")
+    if not overlay.is_file():
+        raise ConfigError(
+            f"environment {environment}: {overlay} "
+            f"{'is not a file' if overlay.exists() else 'does not exist'}",
+            fix=f"create {overlay} with the keys that differ in {environment}, or run without "
+            "--env (and with SHIFTSYNC_ENV unset)",
+        )
+    return overlay
+
+
+def merge_overlay(base: Any, overlay: Any, overlay_name: str = "the overlay") -> Any:
+    """`overlay` merged over `base`: what an environment changes in shiftsync.yaml.
+
+    Mappings merge key by key, at every depth; any other value of the overlay (a scalar, a
+    list) replaces the base's; a key whose overlay value is null is removed. An empty overlay
+    changes nothing.
+    """
+    if overlay is None:
+        return base
+    if not isinstance(overlay, dict):
+        raise ConfigError(
+            f"{overlay_name}: the document is not a mapping",
+            fix=f"write {overlay_name} as the keys of shiftsync.yaml that differ, e.g. "
+            "`connections: {warehouse: {workgroup: prod}}`",
+        )
+    if not isinstance(base, dict):
+        return overlay
+    merged = dict(base)
+    for key, value in overlay.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge_overlay(merged[key], value, overlay_name)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _parse_file(path: Path, *, empty_ok: bool = False) -> Any:
+    """The parsed YAML document of path (None only when empty_ok); ConfigError otherwise."""
     name = path.name
     fix = f"edit {path} and run the command again; {DOCS_HINT}"
     if not path.is_file():
@@ -86,17 +162,11 @@ def load_config(path: Path, env: Mapping[str, str] | None = None) -> ShiftsyncCo
         raise ConfigError(
             f"{name}: invalid YAML: a value cannot be read ({detail})", fix=fix
         ) from exc
-    if data is None:
+    if data is None and not empty_ok:
         raise ConfigError(
             f"{path} is empty", fix=f"run `shiftsync init` elsewhere and copy it; {DOCS_HINT}"
         )
-    shape = _shape_problem(data)
-    if shape:
-        raise ConfigError(f"{name}: {shape}", fix=fix)
-    config, problems = validate_config_data(data, os.environ if env is None else env)
-    if problems or config is None:
-        raise ConfigError(format_problems(problems, name, text), fix=fix)
-    return config
+    return data
 
 
 # Bounds on what a configuration may hold: YAML aliases can make a small file expand to a huge
@@ -136,20 +206,66 @@ def validate_config_data(
                 "keys connections, destinations, syncs",
             )
         ]
-    interpolated, problems = _interpolate(data, env, ())
-    # A value whose ${VAR} could not be resolved is reported once, not again as invalid.
-    broken = tuple(problem.path for problem in problems)
+    unset: list[tuple[Problem, str]] = []
+    interpolated, problems = _interpolate(data, env, (), unset)
+    deferred = _defer_unset(interpolated, unset, problems)
+    # A value whose ${VAR} could not be resolved is reported once, not again as invalid; an
+    # entry waiting for a variable is checked when a command uses it.
+    broken = tuple(problem.path for problem in problems) + tuple(
+        f"{section}.{entry}" for section, entry in deferred
+    )
 
     def is_new(problem: Problem) -> bool:
         return not any(problem.path == b or problem.path.startswith(b + ".") for b in broken)
 
+    resolved = {
+        key: (
+            {k: v for k, v in value.items() if (key, str(k)) not in deferred}
+            if isinstance(value, dict)
+            else value
+        )
+        for key, value in interpolated.items()
+    }
     config: ShiftsyncConfig | None = None
     try:
-        config = ShiftsyncConfig.model_validate(interpolated)
+        config = ShiftsyncConfig.model_validate(resolved)
     except ValidationError as exc:
         problems += [p for p in map(_problem_from_error, exc.errors()) if is_new(p)]
     problems += [p for p in _cross_check(interpolated) if is_new(p)]
+    if config is not None:
+        config.set_unresolved(deferred)
     return (None if problems else config), problems
+
+
+# The sections whose entries wait for their variables until a command uses them.
+_DEFERRED_SECTIONS: Final = ("connections", "destinations", "syncs")
+
+
+def _defer_unset(
+    data: Mapping[Any, Any], unset: list[tuple[Problem, str]], problems: list[Problem]
+) -> dict[tuple[str, str], tuple[tuple[Problem, str], ...]]:
+    """Sort the unset-variable problems: those inside a named connection, destination or sync
+    are deferred (returned by entry); the others go into `problems` at once.
+
+    A command needs only its own entries (a DuckDB sync does not need the DSN of an unrelated
+    PostgreSQL destination). When every connection waits for a variable the problems stay
+    immediate: no command that reads Redshift could run.
+    """
+    deferred: dict[tuple[str, str], list[tuple[Problem, str]]] = {}
+    for problem, variable in unset:
+        section, _, rest = problem.path.partition(".")
+        entry = rest.split(".", 1)[0]
+        if section in _DEFERRED_SECTIONS and entry and isinstance(data.get(section), dict):
+            deferred.setdefault((section, entry), []).append((problem, variable))
+        else:
+            problems.append(problem)
+    connections = data.get("connections")
+    if isinstance(connections, dict) and all(
+        ("connections", str(name)) in deferred for name in connections
+    ):
+        for key in [key for key in deferred if key[0] == "connections"]:
+            problems.extend(problem for problem, _ in deferred.pop(key))
+    return {key: tuple(found) for key, found in deferred.items()}
 
 
 # ${VAR}, ${VAR:-default}; $${ is a literal ${; a ${ without } is an error, and so is a ${
@@ -161,30 +277,31 @@ _REFERENCE_BODY_RE: Final = re.compile(
 
 
 def _interpolate(
-    value: Any, env: Mapping[str, str], path: tuple[str, ...]
+    value: Any, env: Mapping[str, str], path: tuple[str, ...], unset: list[tuple[Problem, str]]
 ) -> tuple[Any, list[Problem]]:
+    """value with ${VAR} replaced; the malformed references found (unset ones go to unset)."""
     if isinstance(value, dict):
         out: dict[Any, Any] = {}
         problems: list[Problem] = []
         for key, item in value.items():
-            out[key], found = _interpolate(item, env, (*path, str(key)))
+            out[key], found = _interpolate(item, env, (*path, str(key)), unset)
             problems.extend(found)
         return out, problems
     if isinstance(value, list):
         items: list[Any] = []
         problems = []
         for index, item in enumerate(value):
-            new, found = _interpolate(item, env, (*path, str(index)))
+            new, found = _interpolate(item, env, (*path, str(index)), unset)
             items.append(new)
             problems.extend(found)
         return items, problems
     if isinstance(value, str) and "${" in value:
-        return _interpolate_string(value, env, path)
+        return _interpolate_string(value, env, path, unset)
     return value, []
 
 
 def _interpolate_string(
-    text: str, env: Mapping[str, str], path: tuple[str, ...]
+    text: str, env: Mapping[str, str], path: tuple[str, ...], unset: list[tuple[Problem, str]]
 ) -> tuple[str, list[Problem]]:
     problems: list[Problem] = []
     secret = any(part in SECRET_KEYS for part in path)
@@ -217,12 +334,15 @@ def _interpolate_string(
         if default is not None and not value:
             return default
         if value is None:
-            problems.append(
-                Problem(
-                    dotted,
-                    f"environment variable {name} is not set",
-                    shown,
-                    f"{name} to be set, or a default as ${{{name}:-value}}",
+            unset.append(
+                (
+                    Problem(
+                        dotted,
+                        f"environment variable {name} is not set",
+                        shown,
+                        f"{name} to be set, or a default as ${{{name}:-value}}",
+                    ),
+                    name,
                 )
             )
             return reference

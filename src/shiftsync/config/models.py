@@ -312,6 +312,23 @@ class DuckDBDestinationConfig(_Model):
         doc="DuckDB's memory limit while loading (larger sorts and merges spill to disk "
         "beyond it); default: a quarter of the machine's memory, at least 256MB.",
     )
+    lock_timeout_seconds: float = _field(
+        60.0,
+        expected="seconds from 0 to 86400",
+        doc="How long a sync waits for another process (a notebook, a reader, another sync) "
+        "to close the file before it fails; 0 fails at once.",
+        ge=0,
+        le=86_400,
+    )
+    reader_copy: Annotated[str, AfterValidator(_check_nonblank)] | None = _field(
+        None,
+        expected="a file path",
+        doc="A copy of the file, replaced whole after each run, for readers (notebooks, BI "
+        "tools) to open while a sync writes `path`; relative to the workspace folder.",
+    )
+
+    def resolve_reader_copy(self, folder: Path) -> Path | None:
+        return None if self.reader_copy is None else _resolve(folder, self.reader_copy)
 
     def resolve_path(self, folder: Path) -> Path:
         return _resolve(folder, self.path)

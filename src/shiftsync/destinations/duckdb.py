@@ -18,9 +18,13 @@ The type map and the SQL builders are in duckdb_sql.py.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
+import re
+import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -79,6 +83,23 @@ from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import ConfigError, DestinationError, out_of_space
 
 _BATCH_VIEW: Final = "_shiftsync_batch"
+# How long a run waits, by default, for another process to let go of the file.
+DEFAULT_LOCK_TIMEOUT: Final = 60.0
+_LOCK_POLL: Final = 0.5
+_LOCK_CONFLICT: Final = "Could not set lock on file"
+_LOCK_PID_RE: Final = re.compile(r"\(PID (\d+)\)")
+
+log = logging.getLogger("shiftsync.destinations")
+
+
+def lock_holder(error: BaseException) -> str | None:
+    """For DuckDB's "Conflicting lock" error: " (PID n)" or "" (holder unknown); else None."""
+    if not isinstance(error, duckdb.IOException):
+        return None
+    if _LOCK_CONFLICT not in str(error):
+        return None
+    pid = _LOCK_PID_RE.search(str(error))
+    return f" (PID {pid.group(1)})" if pid else ""
 
 
 # --- the destination -------------------------------------------------------------------------
@@ -238,13 +259,63 @@ class DuckDBDestination:
     # LoadMode.DELETE and profile(live_only=...): what deletes: hard/soft need.
     supports_deletes = True
 
-    def __init__(self, path: Path, *, memory_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        memory_limit: int | None = None,
+        lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
+        reader_copy: Path | None = None,
+        clock: Any = time.monotonic,
+        sleep: Any = time.sleep,
+    ) -> None:
         self.path = Path(path)
         self.memory_limit = max(
             COMMIT_MEMORY_LIMIT, default_memory_limit() if memory_limit is None else memory_limit
         )
         self.lock = threading.RLock()
+        self.lock_timeout = lock_timeout
+        self.reader_copy = reader_copy
+        self._clock = clock
+        self._sleep = sleep
         self._connection: duckdb.DuckDBPyConnection | None = None
+
+    def _connect(self) -> duckdb.DuckDBPyConnection:
+        """Open the file, waiting up to lock_timeout for another process to release it.
+
+        DuckDB lets one process write a file (and then no other process may even read it): a
+        notebook or another sync holding the file makes this run wait, saying so, rather than
+        fail every table.
+        """
+        deadline = self._clock() + self.lock_timeout
+        announced = False
+        while True:
+            try:
+                return duckdb.connect(str(self.path))
+            except duckdb.Error as exc:
+                holder = lock_holder(exc)
+                if holder is None:
+                    raise
+                left = deadline - self._clock()
+                if left <= 0:
+                    raise DestinationError(
+                        f"DuckDB file {str(self.path)!r} is locked by another process{holder}; "
+                        f"waited {self.lock_timeout:g} s for it",
+                        fix="close the program that holds the file (a notebook, a reader, another "
+                        "sync) and run the sync again, or set a longer lock_timeout_seconds on "
+                        "this destination in shiftsync.yaml (see docs/destinations.md, "
+                        '"DuckDB: readers during a sync")',
+                    ) from exc
+                if not announced:
+                    announced = True
+                    log.warning(
+                        "DuckDB file %s is locked by another process%s: waiting up to %g s "
+                        "for it (lock_timeout_seconds)",
+                        self.path,
+                        holder,
+                        self.lock_timeout,
+                    )
+                self._sleep(min(_LOCK_POLL, left))
 
     @contextlib.contextmanager
     def errors(self, action: str) -> Iterator[None]:
@@ -275,7 +346,7 @@ class DuckDBDestination:
                 with self.errors("opening the database"):
                     # SET, not a connect option: other connections to the same file in this
                     # process must be able to open it with default options.
-                    self._connection = duckdb.connect(str(self.path))
+                    self._connection = self._connect()
                     self._connection.execute(memory_setting(self.memory_limit))
                     self._connection.execute(build_state_sql()[0])
                     self._connection.execute(build_state_upgrade_sql())
@@ -449,13 +520,47 @@ class DuckDBDestination:
     def close(self) -> None:
         with self.lock:
             if self._connection is not None:
+                wrote = self.reader_copy is not None
+                if wrote:
+                    # Fold the write-ahead log into the file, so the copy is whole alone.
+                    with contextlib.suppress(duckdb.Error):
+                        self._connection.execute("CHECKPOINT")
                 self._connection.close()
                 self._connection = None
+                if wrote:
+                    self._publish_reader_copy()
+
+    def _publish_reader_copy(self) -> None:
+        """Replace the reader copy whole (temp file + rename): its readers see old or new.
+
+        A reader that has the old copy open keeps reading it (the rename does not touch an
+        open file); the next one opens the new copy. A failed copy is logged, not raised: the
+        run itself is done and recorded.
+        """
+        assert self.reader_copy is not None
+        target = self.reader_copy
+        temp = target.with_name(f".{target.name}.{new_run_token()}.tmp")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(self.path, temp)
+            with temp.open("rb") as handle:
+                os.fsync(handle.fileno())
+            os.replace(temp, target)
+        except OSError as exc:
+            log.warning(
+                "DuckDB file %s: the reader copy %s was not updated: %s",
+                self.path,
+                target,
+                exc.strerror or exc,
+            )
+        finally:
+            temp.unlink(missing_ok=True)
 
 
 __all__ = [
     "ARROW_TO_DUCKDB",
     "COMMIT_MEMORY_LIMIT",
+    "DEFAULT_LOCK_TIMEOUT",
     "DUCKDB_TO_ARROW",
     "DuckDBDestination",
     "DuckDBLoad",
@@ -470,6 +575,7 @@ __all__ = [
     "decode_total",
     "default_memory_limit",
     "duckdb_type",
+    "lock_holder",
     "memory_setting",
     "quote_identifier",
     "run_profile",

@@ -55,7 +55,12 @@ def _duckdb(config: DestinationConfig, context: DestinationContext) -> Destinati
     if not isinstance(config, DuckDBDestinationConfig):
         raise _mismatch("duckdb", config)
     limit = None if config.memory_limit is None else memory_bytes(config.memory_limit)
-    return DuckDBDestination(config.resolve_path(context.folder), memory_limit=limit)
+    return DuckDBDestination(
+        config.resolve_path(context.folder),
+        memory_limit=limit,
+        lock_timeout=config.lock_timeout_seconds,
+        reader_copy=config.resolve_reader_copy(context.folder),
+    )
 
 
 def _postgres(config: DestinationConfig, context: DestinationContext) -> Destination:

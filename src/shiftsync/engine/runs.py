@@ -14,6 +14,7 @@ is missing or damaged it is rebuilt from them.
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import copy
 import fcntl
@@ -25,7 +26,7 @@ import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -38,6 +39,11 @@ LOCK_FILE: Final = ".index.lock"
 RUN_ID_RE: Final = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")
 # What `runs show` accepts: a run id or its start (no path, no glob characters).
 _RUN_ID_PREFIX_RE: Final = re.compile(r"[0-9A-Za-z-]+")
+
+# Runs older than this are deleted after each sync (`shiftsync runs prune` for another age).
+DEFAULT_RETENTION: Final = timedelta(days=90)
+_AGE_RE: Final = re.compile(r"(?P<count>\d{1,6})(?P<unit>[mhdw])")
+_AGE_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 TableStatus = Literal["ok", "failed", "running", "planned"]
 RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
@@ -159,10 +165,11 @@ class RunRecord:
         tables = [TableRun.from_json(t) for t in data.get("tables", ())]
         return cls(**values, tables=tables)
 
-    def finish(self, error: str | None = None) -> None:
+    def finish(self, error: str | None = None, *, interrupted: bool = False) -> None:
+        """End the run: its status from its tables, `interrupted` when stopped (Ctrl-C)."""
         self.finished_at = utc_now()
         self.error = error
-        self.status = summarize_status(self.tables, error)
+        self.status = "interrupted" if interrupted else summarize_status(self.tables, error)
 
     @property
     def failed_tables(self) -> list[TableRun]:
@@ -198,6 +205,13 @@ def summarize_status(tables: Sequence[TableRun], error: str | None = None) -> Ru
     return "failed" if failed == len(tables) else "partial"
 
 
+def _started(summary: Mapping[str, Any]) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(summary.get("started_at")).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
 def _process_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -217,6 +231,18 @@ def effective_status(summary: Mapping[str, Any]) -> str:
     if summary.get("host") == socket.gethostname() and isinstance(pid, int):
         return "running" if _process_alive(pid) else "interrupted"
     return status
+
+
+def parse_age(text: str) -> timedelta:
+    """`30d`, `12h`, `90m`, `2w` as a timedelta; ConfigError otherwise."""
+    found = _AGE_RE.fullmatch(text.strip())
+    if found is None:
+        raise ConfigError(
+            f"--older-than {text!r} is not an age",
+            fix="give a number and a unit: m (minutes), h (hours), d (days) or w (weeks), "
+            "e.g. --older-than 30d",
+        )
+    return timedelta(**{_AGE_UNITS[found["unit"]]: int(found["count"])})
 
 
 class RunStore:
@@ -310,6 +336,37 @@ class RunStore:
             run["status"] = effective_status(run)
         return runs if limit is None else runs[:limit]
 
+    def prune(
+        self, older_than: timedelta, *, now: datetime | None = None, dry_run: bool = False
+    ) -> builtins.list[dict[str, Any]]:
+        """Delete the runs that started more than `older_than` ago; their summaries.
+
+        A run still going (its process alive) is kept whatever its age.
+        """
+        cutoff = (now or datetime.now(UTC)) - older_than
+        old: builtins.list[dict[str, Any]] = []
+        for run in self.list():
+            started = _started(run)
+            if run["status"] != "running" and started is not None and started < cutoff:
+                old.append(run)
+        if dry_run or not old:
+            return old
+        try:
+            with self._locked():
+                index = self._read_index()
+                if index is None:
+                    index = self._rebuild()
+                for run in old:
+                    self.path(str(run["run_id"])).unlink(missing_ok=True)
+                    index.pop(str(run["run_id"]), None)
+                self._write_index(index)
+        except OSError as error:
+            raise StateError(
+                f"cannot prune the run history in {self.folder}: {error.strerror or error}",
+                fix="check that the workspace's .shiftsync folder is writable",
+            ) from error
+        return old
+
     def load(self, run_id: str) -> RunRecord:
         """The run whose id is `run_id` or starts with it (unique prefix); `latest` works."""
         if run_id == "latest":
@@ -349,11 +406,13 @@ class RunStore:
 
 
 __all__ = [
+    "DEFAULT_RETENTION",
     "RunRecord",
     "RunStore",
     "TableRun",
     "effective_status",
     "new_run_id",
+    "parse_age",
     "summarize_status",
     "utc_now",
 ]

@@ -21,12 +21,14 @@ row count and per-column checksums computed in SQL on Redshift and in the destin
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
+from shiftsync.aws.retry_log import RetryTally, counting_retries
 from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
 from shiftsync.config.alerts import AlertsConfig
 from shiftsync.destinations.base import Destination, LoadMode
@@ -52,7 +54,14 @@ from shiftsync.engine.pause import (
 from shiftsync.engine.pause import PAUSE_SECONDS_ENV as PAUSE_SECONDS_ENV
 from shiftsync.engine.pause import PausePoint as PausePoint
 from shiftsync.engine.run_context import Source, _Context
-from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
+from shiftsync.engine.runs import (
+    DEFAULT_RETENTION,
+    RunRecord,
+    RunStore,
+    TableRun,
+    new_run_id,
+    utc_now,
+)
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.statement_journal import StatementJournal
 from shiftsync.engine.table_sync import _ref, _TableSync
@@ -67,6 +76,8 @@ from shiftsync.errors import (
     out_of_space_in_chain,
 )
 from shiftsync.workspace import Workspace, secure_dot_dir
+
+log = logging.getLogger("shiftsync.sync")
 
 
 def exit_code_of(record: RunRecord) -> int:
@@ -87,6 +98,14 @@ def _fail(table: TableRun, error: BaseException) -> None:
     if isinstance(error, ShiftsyncError):
         table.update(
             status="failed", error=error.message, fix=error.fix, error_type=type(error).__name__
+        )
+        return
+    if not isinstance(error, Exception):
+        table.update(
+            status="failed",
+            error=f"table {table.table}: the run was interrupted; nothing was committed",
+            fix="run the sync again",
+            error_type="Interrupted",
         )
         return
     # A bug, not a data problem: keep the traceback's last line for the report.
@@ -194,10 +213,18 @@ def run_sync(
                 _dry_run(ctx, connection.method)
             else:
                 _run(ctx, connection.method)
+                if store is not None:
+                    # The history would grow forever otherwise; its failure is not the run's.
+                    with contextlib.suppress(ShiftsyncError):
+                        store.prune(DEFAULT_RETENTION)
         except BaseException as error:
             if store is not None:
-                record.finish(error=str(error) if isinstance(error, Exception) else "interrupted")
-                if isinstance(error, Exception):
+                stopped = not isinstance(error, Exception)
+                record.finish(
+                    error="interrupted (Ctrl-C or a signal)" if stopped else str(error),
+                    interrupted=stopped,
+                )
+                if not stopped:
                     _alert(config.alerts, previous, record)
                 with contextlib.suppress(ShiftsyncError):
                     store.save(record)
@@ -326,14 +353,24 @@ def _run(ctx: _Context, connection_method: Method) -> None:
     def run_one(item: tuple[TableJob, TableRun]) -> None:
         job, table = item
         started = time.monotonic()
+        tally = RetryTally()
+        one = _TableSync(ctx, job, table)
         try:
-            _TableSync(ctx, job, table).run()
+            with counting_retries() as tally:
+                one.run()
             table.status = "ok"
         except BaseException as error:  # recorded for this table; the run goes on
             _fail(table, error)
+            if not one.committed and table.rows:
+                # The record counts rows in the destination: these were read, then rolled back.
+                table.note(f"{table.rows:,} row(s) read were not committed")
+                table.update(rows=0)
             if not isinstance(error, Exception):
                 raise
         finally:
+            # The read's counters miss botocore's own retries and those of the table's other
+            # calls (catalog, cursor, verification): the tally of its thread has them.
+            table.update(retries=max(table.retries, tally.count))
             table.duration_seconds = round(time.monotonic() - started, 3)
             ctx.save()
             ctx.observer.table_finished(table)
@@ -345,8 +382,13 @@ def _run(ctx: _Context, connection_method: Method) -> None:
         try:
             for future in [pool.submit(run_one, item) for item in jobs]:
                 future.result()
-        except BaseException:
+        except BaseException as error:
             ctx.stop.set()
+            if not isinstance(error, Exception):
+                log.warning(
+                    "interrupted: the tables being read stop at their next batch and roll back; "
+                    "nothing more is committed"
+                )
             # Workers notice `stop` between batches; one waiting on a long statement would not
             # until it ends, so its statement is cancelled now.
             ctx.source.interrupt()

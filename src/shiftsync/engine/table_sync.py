@@ -98,6 +98,8 @@ class _TableSync:
         self.ctx, self.job, self.table = ctx, job, table
         self.rows = 0
         self.bytes = 0
+        # Whether the table's load was committed (its rows are in the destination).
+        self.committed = False
         self._progress_lock = threading.Lock()
         self.healed = False  # on_mismatch: full_refresh copied the table again
 
@@ -195,7 +197,14 @@ class _TableSync:
                 target=job.target,
                 table_id=spec.identity,
             )
+            if ctx.stop.is_set():
+                # Stopped (Ctrl-C) while the last batch was read: roll back, do not commit.
+                raise ShiftsyncError(
+                    f"table {job.name}: the run was interrupted; nothing was committed",
+                    fix="run the sync again",
+                )
             outcome = load.commit(state.to_json())
+            self.committed = True
         except BaseException:
             load.abort()
             raise

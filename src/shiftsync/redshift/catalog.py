@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, Literal
@@ -27,6 +26,7 @@ from shiftsync.errors import ConfigError, ShiftsyncError, SourceError
 from shiftsync.redshift.data_api import DataApi, ReadStats, query_rows
 from shiftsync.redshift.sql import qualified, quote_literal
 from shiftsync.redshift.types import TYPE_CONTRACT, Column, column_from_metadata, parse_type
+from shiftsync.threads import ContextThreadPool
 
 TableKind = Literal["TABLE", "VIEW"]
 BLOCK_BYTES: Final = 1024 * 1024
@@ -293,7 +293,7 @@ def describe(
     run at the same time.
     """
     what = f"table {ref}"
-    with ThreadPoolExecutor(DESCRIBE_CONCURRENCY, thread_name_prefix="shiftsync-describe") as pool:
+    with ContextThreadPool(DESCRIBE_CONCURRENCY, thread_name_prefix="shiftsync-describe") as pool:
         listed = pool.submit(_kind, api, ref, stats) if kind is None else None
         described = pool.submit(_columns, api, ref, stats)
         keyed = pool.submit(
@@ -354,7 +354,7 @@ def describe_matching(
         rows, size = estimates.get(entry.ref, (None, None))
         return TableInfo(entry.ref, entry.kind, columns, keys.get(entry.ref, ()), rows, size)
 
-    with ThreadPoolExecutor(DESCRIBE_CONCURRENCY, thread_name_prefix="shiftsync-describe") as pool:
+    with ContextThreadPool(DESCRIBE_CONCURRENCY, thread_name_prefix="shiftsync-describe") as pool:
         return list(pool.map(one, entries))
 
 

@@ -187,11 +187,11 @@ class DataApi:
             stats.add(retries=1)
             if isinstance(error, ClientError) and error_code(error) in RATE_THROTTLING_CODES:
                 self.limiter.throttled(operation)
-            log.info("%s for %s failed (%s); retrying in %.2f s", operation, what, error, pause)
+            log.debug("%s for %s failed (%s); retrying in %.2f s", operation, what, error, pause)
 
         try:
             return self.retry.run(
-                lambda: self.session.call(fn), retriable=retriable, on_retry=count
+                lambda: self.session.call(fn), retriable=retriable, on_retry=count, label=operation
             )
         except ClientError as error:
             if error_code(error) in passthrough:

@@ -9,7 +9,7 @@ Data API announced; `query_rows` and `execute_statement` serve small statements.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -18,6 +18,7 @@ import pyarrow as pa
 from shiftsync.errors import SourceError
 from shiftsync.redshift.decode import csv_page_to_batches, json_records_to_batch
 from shiftsync.redshift.types import Column
+from shiftsync.threads import ContextThreadPool
 
 if TYPE_CHECKING:
     from shiftsync.redshift.data_api import DataApi
@@ -60,7 +61,7 @@ def result_pages(
             kwargs["NextToken"] = token
         return api.call(operation, what, stats, **kwargs)
 
-    pool = ThreadPoolExecutor(1, thread_name_prefix="shiftsync-page") if prefetch else None
+    pool = ContextThreadPool(1, thread_name_prefix="shiftsync-page") if prefetch else None
     seen: set[str] = set()
     try:
         pending: Future[dict[str, Any]] | None = None

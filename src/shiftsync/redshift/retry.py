@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Final, TypeVar
 
+from shiftsync.aws.retry_log import reason_of, report_retry
+
 T = TypeVar("T")
 
 Sleep = Callable[[float], None]
@@ -51,11 +53,13 @@ class RetryPolicy:
         retriable: Callable[[Exception], bool],
         on_retry: Callable[[int, Exception, float], None] | None = None,
         deadline: float | None = None,
+        label: str | None = None,
     ) -> T:
         """Call fn until it returns; retry the errors `retriable` accepts, re-raise the rest.
 
         The last error is re-raised when the attempts are used up or the next pause would end
-        after `deadline` (a value of `clock`).
+        after `deadline` (a value of `clock`). With a `label` (the operation) each retry is
+        logged and counted (aws/retry_log.py).
         """
         retry = 0
         while True:
@@ -70,6 +74,8 @@ class RetryPolicy:
                     raise
                 if on_retry is not None:
                     on_retry(retry, error, pause)
+                if label is not None:
+                    report_retry(label, retry + 1, self.max_attempts, pause, reason_of(error))
                 self.sleep(pause)
 
 

@@ -122,7 +122,7 @@ class RedshiftSource:
         or None for the folder the process runs in (or the nearest one above it).
         """
         if not isinstance(workspace, Workspace):
-            workspace = Workspace.find(Path(workspace) if workspace is not None else Path.cwd())
+            workspace = Workspace.locate(Path(workspace) if workspace is not None else None)
         _name, config = workspace.config.connection(connection)
         from shiftsync.aws.trust import open_session
 

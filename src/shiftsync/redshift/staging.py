@@ -84,11 +84,15 @@ class StagingBucket:
     def run(self, fn: Callable[[], Any], action: str, target: str, stats: ReadStats) -> Any:
         def count(_retry: int, error: Exception, pause: float) -> None:
             stats.add(retries=1)
-            log.info("s3:%s on %s failed (%s); retrying in %.2f s", action, target, error, pause)
+            # The retry line itself is logged at WARNING by the policy (label=).
+            log.debug("s3:%s on %s failed (%s); retrying in %.2f s", action, target, error, pause)
 
         try:
             return self.retry.run(
-                lambda: self.session.call(fn), retriable=s3_retriable, on_retry=count
+                lambda: self.session.call(fn),
+                retriable=s3_retriable,
+                on_retry=count,
+                label=f"s3:{action}",
             )
         except (ClientError, BotoConnectionError, HTTPClientError, IncompleteReadError) as error:
             raise _s3_error(error, action, target, self.session.role_arn) from error

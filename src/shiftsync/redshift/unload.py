@@ -21,7 +21,7 @@ import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Generator, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import IO, Final
 
@@ -57,6 +57,7 @@ from shiftsync.redshift.unload_manifest import (
     path_component,
     staging_location,
 )
+from shiftsync.threads import ContextThreadPool
 
 log = logging.getLogger("shiftsync.redshift")
 
@@ -396,7 +397,7 @@ class UnloadReader:
         self, manifest: Manifest, columns: Sequence[Column], table: str, stats: ReadStats
     ) -> Iterator[pa.RecordBatch]:
         stop = threading.Event()
-        pool = ThreadPoolExecutor(self.part_concurrency, thread_name_prefix="shiftsync-part")
+        pool = ContextThreadPool(self.part_concurrency, thread_name_prefix="shiftsync-part")
         pending: deque[Future[_Part]] = deque()
         entries = iter(manifest.entries)
         try:
