@@ -47,7 +47,8 @@ class LoadSpec:
     """One load into one destination table.
 
     `state_key` names where the sync's cursor state for this table is kept; empty means the
-    target name.
+    target name. `sort_key` is the order a destination that lays out files may write rows in
+    (the lake formats sort by it so a later merge rewrites few files); others ignore it.
     """
 
     target: str
@@ -56,6 +57,7 @@ class LoadSpec:
     primary_key: tuple[str, ...] = ()
     schema_changes: SchemaPolicy = "evolve"
     state_key: str = ""
+    sort_key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
