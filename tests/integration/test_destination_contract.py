@@ -215,7 +215,8 @@ def _delta_leftovers(open_: Callable[[], Destination]) -> Callable[[str], list[s
             return []
         used: set[str] = set()
         for version in range(table.version() + 1):
-            used.update(DeltaTableReader(uri, version=version, storage_options=options).files())
+            past = DeltaTableReader(uri, version=version, storage_options=options)
+            used.update(u.rsplit(f"/{target}/", 1)[-1] for u in past.file_uris())
         if uri.startswith("s3://"):
             bucket, _, prefix = uri[len("s3://") :].partition("/")
             s3 = boto3.Session().client("s3")
