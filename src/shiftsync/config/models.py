@@ -348,13 +348,13 @@ class IcebergDestinationConfig(_Model):
         "SQLite file iceberg_catalog.db in the workspace folder. rest: the catalog's URL "
         "(secret: it may hold a password; prefer ${ENV_VAR}).",
     )
-    warehouse: Annotated[str, AfterValidator(_check_nonblank), AfterValidator(_check_s3_or_local)] = (
-        _field(
-            "iceberg",
-            expected="a folder path or s3://bucket/prefix",
-            doc="Where data and metadata files go; a relative local path is relative to the "
-            "workspace folder.",
-        )
+    warehouse: Annotated[
+        str, AfterValidator(_check_nonblank), AfterValidator(_check_s3_or_local)
+    ] = _field(
+        "iceberg",
+        expected="a folder path or s3://bucket/prefix",
+        doc="Where data and metadata files go; a relative local path is relative to the "
+        "workspace folder.",
     )
     namespace: Annotated[str, AfterValidator(_check_nonblank)] = _field(
         "shiftsync", expected="a namespace name", doc="The Iceberg namespace of the tables."

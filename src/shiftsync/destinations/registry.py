@@ -23,9 +23,9 @@ from shiftsync.config import (
     PostgresDestinationConfig,
 )
 from shiftsync.config.models import S3Identity
-from shiftsync.destinations.identity import credentials_for
 from shiftsync.destinations.base import Destination
 from shiftsync.destinations.duckdb import DuckDBDestination
+from shiftsync.destinations.identity import credentials_for
 from shiftsync.destinations.parquet import CredentialsProvider, ParquetDestination
 from shiftsync.destinations.postgres import PostgresDestination
 from shiftsync.errors import ConfigError

@@ -133,10 +133,7 @@ class DeltaLoad:
         spec, destination = self._spec, self._destination
         merging = spec.mode is LoadMode.MERGE
         with destination.errors("committing", spec.target):
-            if merging:
-                written = self._incoming_keys()
-            else:
-                written = self._incoming
+            written = self._incoming_keys() if merging else self._incoming
             states = read_states(spec.target, self._previous) if self._previous else {}
             properties = CommitProperties(
                 custom_metadata=commit_properties(

@@ -101,7 +101,9 @@ def close_catalog(catalog: Catalog) -> None:
 
 
 @contextlib.contextmanager
-def catalog_errors(settings: IcebergSettings, action: str, table: str | None = None) -> Iterator[None]:
+def catalog_errors(
+    settings: IcebergSettings, action: str, table: str | None = None
+) -> Iterator[None]:
     """Translate pyiceberg, SQLAlchemy, HTTP and file errors into one DestinationError that
     names the catalog, the table and the action."""
     subject = f"{settings.describe()}" + (f", table {table!r}" if table else "")

@@ -26,7 +26,7 @@ import contextlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import reduce
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import duckdb
 import pyarrow as pa
@@ -95,16 +95,26 @@ def shiftsync_properties(table: Table) -> dict[str, str] | None:
     return None
 
 
+# pyiceberg's predicates take (term, value) positionally at run time; their pydantic fields
+# give mypy another signature.
+_IN: Any = In
+_EQUAL: Any = EqualTo
+_AND: Any = And
+_OR: Any = Or
+
+
 def key_filter(primary_key: Sequence[str], keys: pa.Table) -> BooleanExpression:
     """Rows whose key is one of `keys`: IN for one column, OR of ANDs for a composite key."""
     if len(primary_key) == 1:
         values = keys.column(0).to_pylist()
-        return In(primary_key[0], values) if len(values) > 1 else EqualTo(primary_key[0], values[0])
+        if len(values) > 1:
+            return cast(BooleanExpression, _IN(primary_key[0], values))
+        return cast(BooleanExpression, _EQUAL(primary_key[0], values[0]))
     terms: list[BooleanExpression] = []
     for row in keys.to_pylist():
-        parts = [EqualTo(name, row[name]) for name in primary_key]
-        terms.append(reduce(And, parts))
-    return reduce(Or, terms)
+        parts = [_EQUAL(name, row[name]) for name in primary_key]
+        terms.append(reduce(_AND, parts))
+    return reduce(_OR, terms)
 
 
 class IcebergLoad:
@@ -323,9 +333,11 @@ class IcebergDestination:
         if existing is not None:
             check_evolution(spec.target, existing, plan)
         else:
-            with self.errors("creating the namespace"):
-                with contextlib.suppress(NamespaceAlreadyExistsError):
-                    self.catalog().create_namespace_if_not_exists(self.settings.namespace)
+            with (
+                self.errors("creating the namespace"),
+                contextlib.suppress(NamespaceAlreadyExistsError),
+            ):
+                self.catalog().create_namespace_if_not_exists(self.settings.namespace)
         return IcebergLoad(self, spec, plan, table, previous)
 
     def _read(self, target: str, columns: Sequence[str] | None = None) -> tuple[pa.Schema, Any]:

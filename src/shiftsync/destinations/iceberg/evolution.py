@@ -23,12 +23,9 @@ def iceberg_promotes(old: pa.DataType, new: pa.DataType) -> bool:
         return True
     if pa.types.is_float32(old) and pa.types.is_float64(new):
         return True
-    return (
-        pa.types.is_decimal(old)
-        and pa.types.is_decimal(new)
-        and old.scale == new.scale
-        and new.precision >= old.precision
-    )
+    if not (pa.types.is_decimal(old) and pa.types.is_decimal(new)):
+        return False
+    return bool(old.scale == new.scale and new.precision >= old.precision)
 
 
 def check_evolution(target: str, existing: pa.Schema, plan: SchemaPlan) -> None:

@@ -77,7 +77,6 @@ def read_schema(where: str, properties: Mapping[str, Any]) -> pa.Schema:
         return decode_schema(str(properties[ARROW_SCHEMA]))
     except (ValueError, pa.ArrowException) as exc:
         raise DestinationError(
-            f"{where}: the Arrow schema kept with the last shiftsync commit does not decode: "
-            f"{exc}",
+            f"{where}: the Arrow schema kept with the last shiftsync commit does not decode: {exc}",
             fix="run this table once with `shiftsync sync --full-refresh` to rewrite it",
         ) from exc

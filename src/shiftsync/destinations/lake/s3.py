@@ -57,10 +57,10 @@ def pyiceberg_properties(settings: S3Settings) -> dict[str, str]:
     if settings.endpoint is not None:
         properties["s3.endpoint"] = settings.endpoint
     if settings.credentials is not None:
-        properties["s3.access-key-id"] = settings.credentials.access_key
-        properties["s3.secret-access-key"] = settings.credentials.secret_key
+        properties["s3.access-key-id"] = str(settings.credentials.access_key)
+        properties["s3.secret-access-key"] = str(settings.credentials.secret_key)
         if settings.credentials.token:
-            properties["s3.session-token"] = settings.credentials.token
+            properties["s3.session-token"] = str(settings.credentials.token)
     return properties
 
 
@@ -72,8 +72,8 @@ def delta_storage_options(settings: S3Settings) -> dict[str, str]:
         if settings.endpoint.startswith("http://"):
             options["AWS_ALLOW_HTTP"] = "true"
     if settings.credentials is not None:
-        options["AWS_ACCESS_KEY_ID"] = settings.credentials.access_key
-        options["AWS_SECRET_ACCESS_KEY"] = settings.credentials.secret_key
+        options["AWS_ACCESS_KEY_ID"] = str(settings.credentials.access_key)
+        options["AWS_SECRET_ACCESS_KEY"] = str(settings.credentials.secret_key)
         if settings.credentials.token:
-            options["AWS_SESSION_TOKEN"] = settings.credentials.token
+            options["AWS_SESSION_TOKEN"] = str(settings.credentials.token)
     return options

@@ -64,9 +64,11 @@ class LakeStage:
     def keys(self, primary_key: Sequence[str]) -> int:
         """How many distinct keys are staged."""
         key_list = ", ".join(quote_identifier(k) for k in primary_key)
-        rows = self._connection().execute(
-            f"SELECT count(*) FROM (SELECT DISTINCT {key_list} FROM stage)"
-        ).fetchall()
+        rows = (
+            self._connection()
+            .execute(f"SELECT count(*) FROM (SELECT DISTINCT {key_list} FROM stage)")
+            .fetchall()
+        )
         return int(rows[0][0])
 
     def chunks(
