@@ -181,9 +181,10 @@ def test_delta_on_s3_needs_locking_and_says_how() -> None:
         DeltaSettings("s3://lake/delta", locking="dynamodb").check_locking()
     DeltaSettings("/tmp/delta").check_locking()  # local disks commit atomically
     settings = S3Settings("us-east-1", None, None)
-    assert storage_options(DeltaSettings("s3://l/d", "conditional_put"), settings)[
-        "conditional_put"
-    ] == "etag"
+    assert (
+        storage_options(DeltaSettings("s3://l/d", "conditional_put"), settings)["conditional_put"]
+        == "etag"
+    )
     dynamo = storage_options(DeltaSettings("s3://l/d", "dynamodb", "delta_log"), settings)
     assert dynamo["AWS_S3_LOCKING_PROVIDER"] == "dynamodb"
     assert dynamo["DELTA_DYNAMO_TABLE_NAME"] == "delta_log"
@@ -257,9 +258,8 @@ def test_delta_on_s3_without_locking_is_a_config_problem() -> None:
 
 
 def test_credentials_setting_forms() -> None:
-    assert ParquetDestinationConfig.model_validate({"type": "parquet", "path": "p"}).credentials == (
-        "connection"
-    )
+    parquet = ParquetDestinationConfig.model_validate({"type": "parquet", "path": "p"})
+    assert parquet.credentials == "connection"
     profiled = IcebergDestinationConfig.model_validate(
         {"type": "iceberg", "credentials": {"profile": "lake-writer"}}
     )
