@@ -22,6 +22,7 @@ from pyiceberg.exceptions import (
     NoSuchTableError,
     RESTError,
     ValidationError,
+    ValidationException,
 )
 
 from shiftsync.destinations.lake.s3 import S3Settings, pyiceberg_properties
@@ -111,7 +112,9 @@ def catalog_errors(
         yield
     except DestinationError:
         raise
-    except CommitFailedException as exc:
+    except (CommitFailedException, ValidationException) as exc:
+        # ValidationException: pyiceberg retried the commit on the newer table and found the
+        # other writer's files conflicting with this load's delete.
         raise DestinationError(
             f"{subject}: {action} failed: another writer committed the table since this load "
             f"started ({exc})",
