@@ -17,6 +17,7 @@ On S3 a locking mechanism is required (storage.py).
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -64,7 +65,7 @@ from shiftsync.destinations.schema_change import SchemaPlan, normalize_type, pla
 from shiftsync.errors import DestinationError
 
 _READ_BATCH_ROWS: Final = 64 * 1024
-_HISTORY_STEP: Final = 100
+_HISTORY_LIMIT: Final = 1000
 PROBE_PREFIX: Final = "_shiftsync_probe_"
 
 
@@ -77,17 +78,28 @@ def merge_predicate(primary_key: Sequence[str]) -> str:
     return " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in primary_key)
 
 
-def shiftsync_commit(table: DeltaTable) -> dict[str, Any] | None:
-    """The commit info of the table's newest shiftsync commit, or None."""
-    limit = _HISTORY_STEP
-    while True:
-        history = table.history(limit)
-        for entry in history:
-            if is_shiftsync_commit(entry):
-                return dict(entry)
-        if len(history) < limit:
-            return None
-        limit *= 10
+def shiftsync_commit(table: DeltaTable, fs: pafs.FileSystem, uri: str) -> dict[str, Any] | None:
+    """The commit info of the table's newest shiftsync commit, or None.
+
+    Read from the log files (`_delta_log/<version>.json`, newest first) with pyarrow rather
+    than `DeltaTable.history()`, which keeps the GIL while it lists the log: every other
+    Python thread stalls meanwhile, and an S3 served from the same process (the stand-in in
+    tests) never answers.
+    """
+    log = f"{uri.removeprefix('s3://')}/_delta_log"
+    newest = table.version()
+    for version in range(newest, max(-1, newest - _HISTORY_LIMIT), -1):
+        try:
+            with fs.open_input_stream(f"{log}/{version:020d}.json") as source:
+                text = source.read().decode()
+        except FileNotFoundError:
+            return None  # older commits were cleaned up by log retention
+        for line in text.splitlines():
+            action = json.loads(line) if line.strip() else {}
+            info = action.get("commitInfo")
+            if isinstance(info, dict) and is_shiftsync_commit(info):
+                return info
+    return None
 
 
 class DeltaLoad:
@@ -305,7 +317,7 @@ class DeltaDestination:
         if table is None:
             return None
         with self.errors("reading the history", target):
-            info = shiftsync_commit(table)
+            info = shiftsync_commit(table, self._filesystem(), self.uri(target))
         if info is not None:
             return read_schema(f"Delta table {target!r}", info)
         arrow = table.to_pyarrow_dataset().schema
@@ -316,7 +328,7 @@ class DeltaDestination:
         if table is None:
             return None
         with self.errors("reading the history", target):
-            info = shiftsync_commit(table)
+            info = shiftsync_commit(table, self._filesystem(), self.uri(target))
         if info is None:
             return None
         return read_states(f"Delta table {target!r}", info).get(state_key)
@@ -327,7 +339,7 @@ class DeltaDestination:
         previous = None
         if table is not None:
             with self.errors("reading the history", spec.target):
-                previous = shiftsync_commit(table)
+                previous = shiftsync_commit(table, self._filesystem(), self.uri(spec.target))
         existing = self.table_schema(spec.target) if table is not None else None
         plan = plan_schema(spec.target, existing, spec.schema, spec.schema_changes)
         stored = storage_schema(spec.target, plan.schema, "delta")
