@@ -12,9 +12,12 @@ from pydantic.fields import FieldInfo
 
 from shiftsync.config.document import ShiftsyncConfig
 from shiftsync.config.models import (
+    DeltaDestinationConfig,
     DuckDBDestinationConfig,
+    IcebergDestinationConfig,
     ParquetDestinationConfig,
     PostgresDestinationConfig,
+    ProfileCredentials,
     RedshiftServerlessConfig,
     UnloadConfig,
     _expected_of,
@@ -92,6 +95,9 @@ REFERENCE_SECTIONS: Final[tuple[tuple[str, str, type[BaseModel]], ...]] = (
     ("Destination: duckdb", "destinations.<name>", DuckDBDestinationConfig),
     ("Destination: postgres", "destinations.<name>", PostgresDestinationConfig),
     ("Destination: parquet", "destinations.<name>", ParquetDestinationConfig),
+    ("Destination: iceberg", "destinations.<name>", IcebergDestinationConfig),
+    ("Destination: delta", "destinations.<name>", DeltaDestinationConfig),
+    ("S3 credentials from a profile", "destinations.<name>.credentials", ProfileCredentials),
     ("Sync", "syncs.<name>", SyncConfig),
     ("Table entry", "syncs.<name>.tables[]", TableSelection),
     ("Column selection", "syncs.<name>.tables[].columns", ColumnSelection),
