@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import yaml
 
+from shiftsync.aws.destination_policy import destination_statements
 from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn
 from shiftsync.errors import ConfigError
 from shiftsync.workspace import is_valid_external_id
@@ -86,8 +87,11 @@ def workgroup_arn_pattern(conn: ConnectionConfig) -> str:
     return f"arn:{conn.partition}:redshift-serverless:{conn.region}:{conn.account_id}:workgroup/*"
 
 
-def permission_policy(conn: ConnectionConfig) -> PolicyDocument:
-    """The inline policy of the role shiftsync assumes."""
+def permission_policy(
+    conn: ConnectionConfig, destinations: Sequence[tuple[str, str]] = ()
+) -> PolicyDocument:
+    """The inline policy of the role shiftsync assumes; `destinations` are the (name, s3 URL)
+    of the S3 destinations it writes (`credentials: connection`)."""
     workgroups = workgroup_arn_pattern(conn)
     statements: list[dict[str, Any]] = [
         {
@@ -111,6 +115,7 @@ def permission_policy(conn: ConnectionConfig) -> PolicyDocument:
         },
     ]
     statements += _staging_statements(conn)
+    statements += destination_statements(conn.partition, destinations)
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
@@ -376,11 +381,14 @@ def _unload_role_lines(
 
 
 def _bundle_parts(
-    conn: ConnectionConfig, principal_arn: str, external_id: str
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    destinations: Sequence[tuple[str, str]] = (),
 ) -> tuple[RoleArn, PolicyDocument, PolicyDocument]:
     role = parse_role_arn(conn.role_arn)
     trust = trust_policy(principal_arn, external_id, unload=_unload_uses_this_role(conn))
-    return role, trust, permission_policy(conn)
+    return role, trust, permission_policy(conn, destinations)
 
 
 def _max_session_duration(conn: ConnectionConfig) -> int:
@@ -395,8 +403,13 @@ def _unload_role(conn: ConnectionConfig) -> RoleArn | None:
     return parse_role_arn(conn.unload_role_arn)
 
 
-def render_json(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
-    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+def render_json(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    destinations: Sequence[tuple[str, str]] = (),
+) -> str:
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id, destinations)
     bundle: dict[str, Any] = {
         "role_name": role.name,
         "trust_policy": trust,
@@ -447,8 +460,13 @@ def _hcl_object(document: PolicyDocument, indent: int) -> str:
     return "\n".join(line if i == 0 else pad + line for i, line in enumerate(text.splitlines()))
 
 
-def render_terraform(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
-    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+def render_terraform(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    destinations: Sequence[tuple[str, str]] = (),
+) -> str:
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id, destinations)
     unload_role = _unload_role(conn)
     header = _comment_block(
         "#",
@@ -499,8 +517,13 @@ output "shiftsync_role_arn" {{
     return "\n".join(header) + "\n" + body
 
 
-def render_cloudformation(conn: ConnectionConfig, principal_arn: str, external_id: str) -> str:
-    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+def render_cloudformation(
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    destinations: Sequence[tuple[str, str]] = (),
+) -> str:
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id, destinations)
     unload_role = _unload_role(conn)
     header = _comment_block(
         "#",
@@ -550,7 +573,11 @@ _RENDERERS: Final = {
 
 
 def render_policy_bundle(
-    conn: ConnectionConfig, principal_arn: str, external_id: str, fmt: PolicyFormat
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    fmt: PolicyFormat,
+    destinations: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The role, its trust policy and its permission policy as one document in `fmt`."""
     renderer = _RENDERERS.get(fmt)
@@ -558,4 +585,4 @@ def render_policy_bundle(
         raise ConfigError(
             f"unknown policy format {fmt!r}", fix=f"use one of: {', '.join(POLICY_FORMATS)}"
         )
-    return renderer(conn, principal_arn, external_id)
+    return renderer(conn, principal_arn, external_id, destinations)

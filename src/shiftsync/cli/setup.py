@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Final
 
 import typer
 
+from shiftsync.aws.destination_policy import s3_destinations_of
 from shiftsync.aws.policy import (
     PolicyFormat,
     render_policy_bundle,
@@ -133,10 +134,13 @@ def policy(
     name, conn = found.config.connection(connection)
     external_id = found.external_id
     principal, origin = discover_principal(name, conn)
-    document = render_policy_bundle(conn, principal, external_id, fmt)
+    destinations = s3_destinations_of(found.config, name)
+    document = render_policy_bundle(conn, principal, external_id, fmt, destinations)
     output.print_document(document)
     output.note(f"shiftsync policy: connection {name}, role {conn.role_arn}")
     output.note(f"external ID: {external_id} (from {found.external_id_path})")
+    for destination, url in destinations:
+        output.note(f"destination {destination} ({url}) is written by this role")
     trusted = trust_principal(principal)
     output.note(f"trusted principal: {trusted} (from {origin})")
     if trusted != principal:

@@ -25,7 +25,7 @@ from shiftsync.config import (
 from shiftsync.config.models import S3Identity
 from shiftsync.destinations.base import Destination
 from shiftsync.destinations.duckdb import DuckDBDestination
-from shiftsync.destinations.identity import credentials_for
+from shiftsync.destinations.identity import credentials_for, describe_identity
 from shiftsync.destinations.parquet import CredentialsProvider, ParquetDestination
 from shiftsync.destinations.postgres import PostgresDestination
 from shiftsync.errors import ConfigError
@@ -78,6 +78,7 @@ def _parquet(config: DestinationConfig, context: DestinationContext) -> Destinat
         root,
         filesystem=context.filesystem if config.is_s3 else None,
         credentials_provider=_identity(config.credentials, context) if config.is_s3 else None,
+        identity=describe_identity(config.credentials),
     )
 
 
@@ -107,6 +108,7 @@ def _iceberg(config: DestinationConfig, context: DestinationContext) -> Destinat
         uri=uri,
         properties=dict(config.catalog_properties),
         target_file_size_bytes=config.target_file_size_mb * 1024 * 1024,
+        identity=describe_identity(config.credentials),
     )
     provider = _identity(config.credentials, context) if config.is_s3 else None
     return IcebergDestination(settings, credentials_provider=provider)
@@ -122,6 +124,7 @@ def _delta(config: DestinationConfig, context: DestinationContext) -> Destinatio
         locking=config.locking,
         dynamodb_table=config.dynamodb_table,
         target_file_size_bytes=config.target_file_size_mb * 1024 * 1024,
+        identity=describe_identity(config.credentials),
     )
     provider = _identity(config.credentials, context) if config.is_s3 else None
     return DeltaDestination(settings, credentials_provider=provider)

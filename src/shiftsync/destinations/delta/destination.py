@@ -102,6 +102,19 @@ def shiftsync_commit(table: DeltaTable, fs: pafs.FileSystem, uri: str) -> dict[s
     return None
 
 
+def _delete_tree(fs: pafs.FileSystem, folder: str) -> None:
+    """Delete every file under `folder`, one DeleteObject each on S3: the identity needs only
+    s3:DeleteObject on the prefix (a batch delete is authorized the same way on AWS, but not
+    by every S3-compatible store)."""
+    found = fs.get_file_info(pafs.FileSelector(folder, recursive=True, allow_not_found=True))
+    for info in found:
+        if info.type == pafs.FileType.File:
+            fs.delete_file(info.path)
+    if isinstance(fs, pafs.LocalFileSystem):
+        with contextlib.suppress(FileNotFoundError):
+            fs.delete_dir(folder)
+
+
 class DeltaLoad:
     """One load into one Delta table; made by `DeltaDestination.start_load`."""
 
@@ -309,8 +322,7 @@ class DeltaDestination:
                 write_deltalake(uri, data, mode="overwrite", storage_options=self.options())
                 DeltaTable(uri, storage_options=self.options()).to_pyarrow_table()
             finally:
-                with contextlib.suppress(FileNotFoundError):
-                    fs.delete_dir(uri.removeprefix("s3://"))
+                _delete_tree(fs, uri.removeprefix("s3://"))
 
     def table_schema(self, target: str) -> pa.Schema | None:
         table = self._table(target)

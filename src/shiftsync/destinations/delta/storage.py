@@ -33,13 +33,16 @@ class DeltaSettings:
     locking: Locking | None = None
     dynamodb_table: str | None = None
     target_file_size_bytes: int = 64 * 1024 * 1024
+    # Who writes the root on S3, for messages (see destinations/identity.py).
+    identity: str = ""
 
     @property
     def is_s3(self) -> bool:
         return self.root.startswith("s3://")
 
     def describe(self) -> str:
-        return f"Delta root {self.root!r}"
+        writer = f" (written as {self.identity})" if self.identity and self.is_s3 else ""
+        return f"Delta root {self.root!r}{writer}"
 
     def table_uri(self, target: str) -> str:
         if target in ("", ".", "..") or "/" in target or "\\" in target:

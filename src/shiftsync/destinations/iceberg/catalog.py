@@ -46,6 +46,8 @@ class IcebergSettings:
     uri: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
     target_file_size_bytes: int = 64 * 1024 * 1024
+    # Who writes the warehouse on S3, for messages (see destinations/identity.py).
+    identity: str = ""
 
     @property
     def is_s3(self) -> bool:
@@ -62,7 +64,8 @@ class IcebergSettings:
         where = ""
         if self.uri is not None:
             where = f" at {redact_uri(self.uri)}"
-        return f"Iceberg {self.catalog} catalog{where} (warehouse {self.warehouse})"
+        writer = f", written as {self.identity}" if self.identity and self.is_s3 else ""
+        return f"Iceberg {self.catalog} catalog{where} (warehouse {self.warehouse}{writer})"
 
 
 def redact_uri(uri: str) -> str:
