@@ -74,11 +74,9 @@ def test_every_type_reads_back_by_the_library_and_by_duckdb(tmp_path: Path, flav
     expected = pa.Table.from_batches([to_storage(sent, stored)]).to_pylist()
 
     by_library = native("All Types").sort_by("id")
-    by_duckdb = (
-        duckdb.sql(f"SELECT * FROM read_parquet({files('All Types')!r}) ORDER BY id")
-        .to_arrow_table()
-        .to_pylist()
-    )
+    relation = duckdb.sql(f"SELECT * FROM read_parquet({files('All Types')!r}) ORDER BY id")
+    assert relation is not None
+    by_duckdb = relation.to_arrow_table().to_pylist()
     for reader, got in (("library", by_library.to_pylist()), ("duckdb", by_duckdb)):
         assert len(got) == len(expected), reader
         for got_row, want_row in zip(got, expected, strict=True):
