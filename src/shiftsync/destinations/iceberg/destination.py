@@ -75,6 +75,8 @@ from shiftsync.errors import DestinationError
 
 TARGET_FILE_SIZE: Final = "write.target-file-size-bytes"
 _READ_BATCH_ROWS: Final = 64 * 1024
+# pyiceberg cuts files between batches: small batches let small file targets be met.
+_WRITE_BATCH_ROWS: Final = 8 * 1024
 PROBE_PREFIX: Final = "_shiftsync_probe_"
 
 
@@ -190,7 +192,7 @@ class IcebergLoad:
         chunks = self._stage.chunks(
             sort_key=order,
             latest_per=spec.primary_key if merging else (),
-            rows=_READ_BATCH_ROWS,
+            rows=_WRITE_BATCH_ROWS,
         )
         batches = (to_storage(b, self._stored) for chunk in chunks for b in chunk.to_batches())
         return pa.RecordBatchReader.from_batches(self._stored, batches)
