@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+from pyiceberg.table.snapshots import Snapshot
 
 from shiftsync.destinations.base import LoadMode, LoadSpec
 from shiftsync.destinations.delta import DeltaDestination, DeltaSettings
@@ -83,10 +84,11 @@ def iceberg_sizes(destination: IcebergDestination) -> tuple[int, int, int]:
     """(data files, table bytes, bytes the last snapshot removed) of the current table."""
     table = destination.catalog().load_table(destination.identifier("sales"))
     current = table.current_snapshot()
-    assert current is not None and current.summary is not None
+    assert current is not None
+    assert current.summary is not None
     summary = current.summary.additional_properties
     removed = 0
-    snapshot = current
+    snapshot: Snapshot | None = current
     last = summary.get("shiftsync.cursor")
     # The merge is a delete snapshot (rewrites) and then an append, in one commit: the
     # snapshots of that commit carry its cursor.
@@ -142,7 +144,8 @@ def run(kind: str, rows: int, changed: int, file_mb: int, folder: Path) -> dict[
     files, total, _ = sizes(destination)
     result.update(files=files, table_bytes=total)
     spread = random.Random(2).sample(range(1, rows + 1), changed)
-    for name, keys in (("clustered", list(range(rows - changed + 1, rows + 1))), ("spread", spread)):
+    clustered = list(range(rows - changed + 1, rows + 1))
+    for name, keys in (("clustered", clustered), ("spread", spread)):
         _, total, _ = sizes(destination)
         seconds = load(destination, LoadMode.MERGE, [sales(keys, 99)], cursor=name)
         _, _, removed = sizes(destination)
