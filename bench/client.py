@@ -162,8 +162,23 @@ def measure(
 # --- shared set-up (outside the measured section) -------------------------------------------
 
 
-def workspace_yaml(info: StandInAccess, *, method: str, result_format: str, include: str) -> str:
-    """shiftsync.yaml for one table, one method, into a DuckDB file beside it."""
+_DESTINATION_YAML: Final = {
+    "duckdb": "    type: duckdb\n    path: bench.duckdb\n",
+    # The lake case: an Iceberg table in a local warehouse, SQLite catalog in the workspace.
+    "iceberg": "    type: iceberg\n    warehouse: iceberg\n",
+}
+
+
+def workspace_yaml(
+    info: StandInAccess,
+    *,
+    method: str,
+    result_format: str,
+    include: str,
+    destination: str = "duckdb",
+) -> str:
+    """shiftsync.yaml for one table, one method, into a DuckDB file (or an Iceberg warehouse)
+    beside it."""
     return (
         "connections:\n"
         f"  {CONNECTION}:\n"
@@ -179,8 +194,7 @@ def workspace_yaml(info: StandInAccess, *, method: str, result_format: str, incl
         f"      prefix: {STAGING_PREFIX}\n"
         "destinations:\n"
         f"  {DESTINATION}:\n"
-        "    type: duckdb\n"
-        "    path: bench.duckdb\n"
+        f"{_DESTINATION_YAML[destination]}"
         "syncs:\n"
         f"  {SYNC}:\n"
         f"    source: {CONNECTION}\n"
@@ -191,14 +205,20 @@ def workspace_yaml(info: StandInAccess, *, method: str, result_format: str, incl
     )
 
 
-def make_workspace(context: CaseContext, *, method: str, result_format: str) -> Path:
+def make_workspace(
+    context: CaseContext, *, method: str, result_format: str, destination: str = "duckdb"
+) -> Path:
     from shiftsync.workspace import Workspace
 
     folder = context.scratch / "workspace"
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "shiftsync.yaml").write_text(
         workspace_yaml(
-            context.info, method=method, result_format=result_format, include=context.name
+            context.info,
+            method=method,
+            result_format=result_format,
+            include=context.name,
+            destination=destination,
         )
     )
     dot = folder / ".shiftsync"
@@ -237,14 +257,21 @@ def select_sql(info: TableInfo, method: Literal["data_api", "unload"]) -> str:
 # --- shiftsync ------------------------------------------------------------------------------
 
 
-def _sync_case(method: str, result_format: str) -> Callable[[CaseContext], Prepared]:
-    """End to end into DuckDB, as `shiftsync sync` does it (verification off: it reads twice)."""
+def _sync_case(
+    method: str, result_format: str, destination: str = "duckdb"
+) -> Callable[[CaseContext], Prepared]:
+    """End to end into DuckDB (or Iceberg), as `shiftsync sync` does it (verification off: it
+    reads twice)."""
 
     def prepare(context: CaseContext) -> Prepared:
         from shiftsync.engine.sync import SyncOptions, run_sync
         from shiftsync.workspace import Workspace
 
-        folder = make_workspace(context, method=method, result_format=result_format)
+        folder = make_workspace(
+            context, method=method, result_format=result_format, destination=destination
+        )
+        if destination == "iceberg":
+            importlib.import_module("shiftsync.destinations.iceberg")
         # run_sync imports these lazily: imported now, the measured part does not pay for it.
         for module in PRELOADED:
             importlib.import_module(module)
@@ -483,6 +510,7 @@ CASE_FUNCTIONS: Final[Mapping[str, Prepare]] = {
     "shiftsync-csv-duckdb": _sync_case("data_api", "csv"),
     "shiftsync-json-duckdb": _sync_case("data_api", "json"),
     "shiftsync-unload-duckdb": _sync_case("unload", "csv"),
+    "shiftsync-unload-iceberg": _sync_case("unload", "csv", "iceberg"),
     "shiftsync-csv-arrow": _to_arrow,
     "awswrangler-pandas": _awswrangler,
     "floor-statement-csv": _floor_statement,
