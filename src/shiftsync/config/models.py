@@ -366,10 +366,11 @@ class IcebergDestinationConfig(_Model):
         "${ENV_VAR} for secrets).",
     )
     target_file_size_mb: int = _field(
-        64,
+        4,
         expected="an integer from 1 to 4096",
-        doc="Upper bound of a data file, in MB of Arrow data (files on disk are smaller): "
-        "smaller files make a merge of a few keys rewrite less, at the cost of more files.",
+        doc="Upper bound of a data file, in MB of Arrow data (files on disk are about half): "
+        "smaller files make a merge of a few keys rewrite less, at the cost of more files "
+        "(bench/lake_merge.py measures both).",
         ge=1,
         le=4096,
     )
@@ -404,9 +405,9 @@ class DeltaDestinationConfig(_Model):
         None, expected="a DynamoDB table name", doc="The lock table for `locking: dynamodb`."
     )
     target_file_size_mb: int = _field(
-        64,
+        4,
         expected="an integer from 1 to 4096",
-        doc="Upper bound of a data file, in MB.",
+        doc="Upper bound of a data file, in MB (as for iceberg).",
         ge=1,
         le=4096,
     )

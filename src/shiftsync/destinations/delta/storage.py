@@ -32,7 +32,7 @@ class DeltaSettings:
     root: str
     locking: Locking | None = None
     dynamodb_table: str | None = None
-    target_file_size_bytes: int = 64 * 1024 * 1024
+    target_file_size_bytes: int = 4 * 1024 * 1024
     # Who writes the root on S3, for messages (see destinations/identity.py).
     identity: str = ""
 

@@ -45,7 +45,7 @@ class IcebergSettings:
     namespace: str = "shiftsync"
     uri: str | None = None
     properties: Mapping[str, str] = field(default_factory=dict)
-    target_file_size_bytes: int = 64 * 1024 * 1024
+    target_file_size_bytes: int = 4 * 1024 * 1024
     # Who writes the warehouse on S3, for messages (see destinations/identity.py).
     identity: str = ""
 
