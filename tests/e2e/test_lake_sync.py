@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
@@ -83,6 +84,10 @@ def test_a_sync_writes_s3_as_the_connection_role(
         table = catalog.load_table(("shiftsync", "venue"))
         files = [task.file.file_path for task in table.scan().plan_files()]
         assert table.scan().to_arrow().num_rows == rows["venue"]
+        venue = table.scan().to_arrow_batch_reader()
+        counted = duckdb.sql("SELECT count(*), count(DISTINCT venueid) FROM venue")
+        assert counted is not None
+        assert counted.fetchall() == [(rows["venue"], rows["venue"])]
         assert files
         assert all(f.startswith(url) for f in files)
 
