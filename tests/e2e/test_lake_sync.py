@@ -84,10 +84,10 @@ def test_a_sync_writes_s3_as_the_connection_role(
         table = catalog.load_table(("shiftsync", "venue"))
         files = [task.file.file_path for task in table.scan().plan_files()]
         assert table.scan().to_arrow().num_rows == rows["venue"]
-        venue = table.scan().to_arrow_batch_reader()
-        counted = duckdb.sql("SELECT count(*), count(DISTINCT venueid) FROM venue")
-        assert counted is not None
-        assert counted.fetchall() == [(rows["venue"], rows["venue"])]
+        with duckdb.connect() as connection:
+            connection.register("venue", table.scan().to_arrow_batch_reader())
+            counted = connection.execute("SELECT count(*), count(DISTINCT venueid) FROM venue")
+            assert counted.fetchall() == [(rows["venue"], rows["venue"])]
         assert files
         assert all(f.startswith(url) for f in files)
 
