@@ -122,3 +122,24 @@ def test_policy_prints_the_statements_the_lake_destination_needs(
     listing = next(s for s in statements if s["Sid"] == "DestinationLakeList")
     assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
     assert "destination lake" in done.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(DESTINATIONS))
+def test_check_probes_the_destination_as_the_identity_that_writes_it(
+    tmp_path: Path, info: StandInInfo, kind: str
+) -> None:
+    url = _prefix()
+    folder = lake_workspace(tmp_path / "role", info, DESTINATIONS[kind](url))
+    done = shiftsync(folder, info, "check", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["destination lake"]["status"] == "pass"
+
+    own_keys = {**DESTINATIONS[kind](url), "credentials": "default"}
+    folder = lake_workspace(tmp_path / "own", info, own_keys)
+    done = shiftsync(folder, info, "check", "--json")
+    assert done.returncode == 3, done.stdout + done.stderr
+    failed = {c["name"]: c for c in json.loads(done.stdout)["checks"] if c["status"] == "fail"}
+    assert list(failed) == ["destination lake"]
+    assert "written as boto3's default credentials" in failed["destination lake"]["detail"]
+    assert failed["destination lake"]["fix"]

@@ -176,7 +176,7 @@ def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[Chec
         for line in output.plain_row(_row(result), widths):
             output.echo(line)
 
-    return run_preflight(found, name, progress=show)
+    return run_preflight(found, name, progress=show, destinations=True)
 
 
 def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
@@ -189,7 +189,7 @@ def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[Check
         def show(result: CheckResult) -> None:
             status.update(f"checked {result.name} ({result.status}); {total} checks in all…")
 
-        results = run_preflight(found, name, progress=show)
+        results = run_preflight(found, name, progress=show, destinations=True)
     screen.print(output.rich_table(CHECK_HEADERS, [_row(result) for result in results]))
     return results
 
@@ -224,7 +224,7 @@ def check(
     name, conn = found.config.connection(connection)
     external_id = found.external_id
     if json_output:
-        results = run_preflight(found, name)
+        results = run_preflight(found, name, destinations=True)
         output.print_json(
             {
                 "connection": name,

@@ -22,7 +22,7 @@ from shiftsync.destinations.duckdb_sql import quote_identifier
 from shiftsync.destinations.parquet_layout import from_duckdb_form, to_duckdb_form
 
 # The stage's pool: appends need little, the sort spills past it.
-STAGE_MEMORY_LIMIT: Final = "256MB"
+STAGE_MEMORY_LIMIT: Final = "64MB"
 
 
 class LakeStage:
