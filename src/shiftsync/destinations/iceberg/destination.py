@@ -23,6 +23,7 @@ this commit fail with a message, never a corrupt table.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from functools import reduce
@@ -34,6 +35,7 @@ from botocore.credentials import ReadOnlyCredentials
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue, And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot
 
@@ -77,6 +79,7 @@ TARGET_FILE_SIZE: Final = "write.target-file-size-bytes"
 _READ_BATCH_ROWS: Final = 64 * 1024
 # pyiceberg cuts files between batches: small batches let small file targets be met.
 _WRITE_BATCH_ROWS: Final = 8 * 1024
+_APPEND_CHUNK_ROWS: Final = 128 * 1024
 PROBE_PREFIX: Final = "_shiftsync_probe_"
 
 
@@ -117,6 +120,20 @@ def key_filter(primary_key: Sequence[str], keys: pa.Table) -> BooleanExpression:
         parts = [_EQUAL(name, row[name]) for name in primary_key]
         terms.append(reduce(_AND, parts))
     return reduce(_OR, terms)
+
+
+def _chunked(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.RecordBatchReader]:
+    """`reader`'s batches as readers of about `rows` rows each."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for batch in reader:
+        pending.append(batch)
+        count += batch.num_rows
+        if count >= rows:
+            yield pa.RecordBatchReader.from_batches(reader.schema, pending)
+            pending, count = [], 0
+    if pending:
+        yield pa.RecordBatchReader.from_batches(reader.schema, pending)
 
 
 class IcebergLoad:
@@ -206,7 +223,28 @@ class IcebergLoad:
             keys = self._staged_keys()
             transaction.delete(key_filter(spec.primary_key, keys), snapshot_properties=properties)
         # Always one append, even of no rows: its snapshot carries the properties.
-        transaction.append(self._rows(), snapshot_properties=properties)
+        self._append(transaction, properties)
+
+    def _append(self, transaction: Transaction, properties: dict[str, str]) -> None:
+        """One append snapshot of every staged row, written a few files at a time.
+
+        `Transaction.append` hands all the files of one call to pyiceberg's thread pool at
+        once, which holds the whole load in memory; this does what it does (one fast-append
+        snapshot) with the rows fed in chunks of `_APPEND_CHUNK_ROWS`.
+        """
+        rows = self._rows()
+        counter = itertools.count(0)
+        io = transaction._table.io
+        with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            for chunk in _chunked(rows, _APPEND_CHUNK_ROWS):
+                for data_file in _dataframe_to_data_files(
+                    table_metadata=transaction.table_metadata,
+                    df=chunk,
+                    io=io,
+                    write_uuid=append.commit_uuid,
+                    counter=counter,
+                ):
+                    append.append_data_file(data_file)
 
     def _staged_keys(self) -> pa.Table:
         keys = pa.schema([self._stored.field(k) for k in self._spec.primary_key])
