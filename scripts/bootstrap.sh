@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything shiftsync's tests, demo and benchmarks need on a fresh Debian machine:
-# PostgreSQL (for the local stand-in and the PostgreSQL destination) and the virtual environment.
+# PostgreSQL (for the local stand-in and the PostgreSQL destination), Chromium (for the console's
+# browser tests) and the virtual environment.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,16 @@ if ! have_initdb; then
     [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
     $sudo_cmd apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq postgresql >/dev/null
+fi
+
+# The console's browser tests drive Debian's chromium headless (Playwright never downloads
+# browsers of its own here).
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "bootstrap: chromium not found; installing the Debian package 'chromium'"
+    sudo_cmd=""
+    [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+    $sudo_cmd apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo_cmd apt-get install -y -qq chromium >/dev/null
 fi
 
 if [ ! -x .venv/bin/python ]; then

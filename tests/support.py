@@ -74,6 +74,20 @@ def fake_standin_info(secret_access_key: str = FAKE_SECRET) -> StandInInfo:
 # --- statements on the stand-in ---------------------------------------------------------------
 
 
+def wait_until(
+    condition: Callable[[], object], *, what: str, seconds: float = 60, interval: float = 0.02
+) -> None:
+    """Wait for a condition the test cannot be told of by an event; fail if it never holds.
+
+    `seconds` only bounds a hang: nothing is asserted about how long the wait took.
+    """
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} did not happen within {seconds} s")
+        time.sleep(interval)
+
+
 def wait_for_statement(
     client: Any, statement_id: str, *, seconds: float = 30, interval: float = 0.02
 ) -> dict[str, Any]:

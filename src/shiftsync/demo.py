@@ -16,8 +16,6 @@ from shiftsync.errors import ConfigError
 from shiftsync.local.standin import StandInInfo
 from shiftsync.workspace import DOT_DIR_NAME, Workspace, atomic_write_text
 
-# About a million rows of TICKIT sales (172,456 x 5.8).
-DEMO_SCALE: Final = 5.8
 DEMO_SYNC: Final = "tickit"
 DEMO_DATABASE_FILES: Final = ("demo.duckdb", "demo.duckdb.wal")
 

@@ -11,8 +11,8 @@
     ├── VerificationError          exit 1   the destination does not match the source
     └── StandInError               exit 4   the local stand-in could not start
 
-`RetriableError` is a marker mixin: the failure is transient (throttling, 5xx, a dropped
-connection, a waking workgroup) and the same call may succeed later.
+Transient failures (throttling, 5xx, a dropped connection, a waking workgroup) are retried
+where they happen (redshift/retry.py) and reach the caller only once retries are spent.
 
 Every message names the thing (file, key, table, column, action), what was wrong, and the fix.
 """
@@ -40,10 +40,6 @@ class ShiftsyncError(Exception):
         if self.fix:
             return f"{self.message}\n  fix: {self.fix}"
         return self.message
-
-
-class RetriableError(ShiftsyncError):
-    """A transient failure: the same call may succeed if tried again later."""
 
 
 class ConfigError(ShiftsyncError):

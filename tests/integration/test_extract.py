@@ -268,10 +268,10 @@ def test_null_and_empty_string_stay_apart_and_odd_strings_survive(
 
 @pytest.mark.parametrize("method", METHODS)
 def test_odd_identifiers_are_read(source: RedshiftSource, admin: Conn, method: Method) -> None:
-    info = source.describe('"Odd Schema"."Mixed Case"')
+    info = source.describe('"odd schema"."mixed case"')
     assert [c.name for c in info.columns] == [
         "id",
-        "Select",
+        "select",
         "has space",
         'quo"te',
         "ünïcödé",
@@ -807,17 +807,22 @@ def test_ctrl_c_cancels_the_running_statement(
 ) -> None:
     marker = f"ctrl-c-marker-{method}"
     info = source.describe("public.category")
-    faults.add("delay", sql=marker, seconds=30)
+    delay = faults.add("delay", sql=marker, seconds=30)
     main = threading.main_thread().ident
     assert main is not None
     assert main == threading.get_ident()
-    timer = threading.Timer(0.5, signal.pthread_kill, (main, signal.SIGINT))
-    timer.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            read_all(source, info, method=method, where=f"'{marker}' <> ''")
-    finally:
-        timer.cancel()
+
+    def interrupt_once_running() -> None:
+        # Ctrl-C arrives while the statement is known to run (its delay fault fired), not
+        # after a guessed time: on a busy machine a timer could fire before or after it.
+        if standin.faults.wait_fired(delay, 30):
+            signal.pthread_kill(main, signal.SIGINT)
+
+    interrupter = threading.Thread(target=interrupt_once_running, daemon=True)
+    interrupter.start()
+    with pytest.raises(KeyboardInterrupt):
+        read_all(source, info, method=method, where=f"'{marker}' <> ''")
+    interrupter.join(5)
     [statement] = statements_with(standin, marker)
     assert statement.done.wait(5)
     assert statement.status == "ABORTED"

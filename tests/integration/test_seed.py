@@ -141,7 +141,7 @@ def test_seed_all_reports_every_table(seeded: dict[str, dict[str, int]]) -> None
         **SMALL_COUNTS,
         "types": seeded["dev"]["types"],
         "events_log": EVENTS_LOG_ROWS,
-        "Odd Schema.Mixed Case": 3,
+        "odd schema.mixed case": 3,
     }
     assert seeded["dev"]["types"] > 10
 
@@ -172,7 +172,7 @@ def test_primary_keys_are_declared(dev: Conn) -> None:
     assert keys == {
         **{("public", table): key for table, key in TICKIT_KEYS.items()},
         ("public", "types"): "id",
-        ("Odd Schema", "Mixed Case"): "id",
+        ("odd schema", "mixed case"): "id",
     }  # and none on events_log
 
 
@@ -359,7 +359,7 @@ def test_svv_table_info_lists_user_tables(dev: Conn, seeded: dict[str, dict[str,
     ).fetchall()
     by_name = {(r[1], r[2]): r for r in rows}
     expected = {("public", t) for t in [*TICKIT_ROWS, "types", "events_log"]}
-    assert set(by_name) == expected | {("Odd Schema", "Mixed Case")}
+    assert set(by_name) == expected | {("odd schema", "mixed case")}
     for (schema, table), row in by_name.items():
         assert row[0] == "dev"
         assert row[3] == _scalar(
@@ -402,7 +402,7 @@ def test_grantee_can_read_every_seeded_relation(pg: TempPostgres, seeded: object
         assert _scalar(conn, "SELECT current_user") == READER
         assert _scalar(conn, "SELECT count(*) FROM public.sales") == SMALL_COUNTS["sales"]
         assert _scalar(conn, "SELECT count(*) FROM public.types") > 10
-        assert _scalar(conn, 'SELECT count(*) FROM "Odd Schema"."Mixed Case"') == 3
+        assert _scalar(conn, 'SELECT count(*) FROM "odd schema"."mixed case"') == 3
         assert _scalar(conn, "SELECT count(*) FROM public.sales_summary") > 0
         assert _scalar(conn, "SELECT count(*) FROM public.events_log") == EVENTS_LOG_ROWS
         assert _scalar(conn, "SELECT count(*) FROM svv_table_info") == 10
@@ -415,7 +415,7 @@ def test_others_are_refused(pg: TempPostgres, seeded: object) -> None:
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
             conn.execute("SELECT count(*) FROM public.sales")
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="permission denied"):
-            conn.execute('SELECT count(*) FROM "Odd Schema"."Mixed Case"')
+            conn.execute('SELECT count(*) FROM "odd schema"."mixed case"')
         assert _scalar(conn, "SELECT count(*) FROM svv_table_info") == 0
         assert _scalar(conn, "SELECT strtol('ff', 16)") == 255  # functions are for everyone
 
@@ -526,11 +526,11 @@ def test_odd_identifiers_need_quoting(dev: Conn) -> None:
         for r in dev.execute(
             "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass AND attnum > 0"
             " ORDER BY attnum",
-            ('"Odd Schema"."Mixed Case"',),
+            ('"odd schema"."mixed case"',),
         )
     ]
-    assert columns == ["id", "Select", "has space", 'quo"te', "ünïcödé", "from"]
-    assert _scalar(dev, 'SELECT "quo""te" FROM "Odd Schema"."Mixed Case" WHERE id = 1') == (
+    assert columns == ["id", "select", "has space", 'quo"te', "ünïcödé", "from"]
+    assert _scalar(dev, 'SELECT "quo""te" FROM "odd schema"."mixed case" WHERE id = 1') == (
         'say "hi"'
     )
 

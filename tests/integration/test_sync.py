@@ -270,7 +270,7 @@ def test_normalize_names_and_hashing(
     tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any]
 ) -> None:
     tables = [
-        "Odd?Schema.Mixed?Case",
+        "odd?schema.mixed?case",
         {"include": "public.users", "columns": {"hash": ["email"], "exclude": ["phone"]}},
     ]
     workspace = make_workspace(

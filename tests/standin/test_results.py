@@ -192,8 +192,8 @@ def test_column_metadata_uses_redshift_type_names(redshift_data: Any, info: Stan
         38,
         10,
     )
-    assert metadata["c_varchar"]["length"] == 300
-    assert metadata["c_char"]["length"] == 12
+    assert (metadata["c_varchar"]["precision"], metadata["c_varchar"]["length"]) == (300, 0)
+    assert (metadata["c_char"]["precision"], metadata["c_char"]["length"]) == (12, 0)
     assert metadata["c_bigint"]["isSigned"] is True
     assert metadata["c_varchar"]["isCaseSensitive"] is True
     assert (metadata["c_date"]["schemaName"], metadata["c_date"]["tableName"]) == (

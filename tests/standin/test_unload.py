@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -20,7 +19,7 @@ import pytest
 
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.local.unload import MIB
-from tests.support import run_statement, wait_for_statement
+from tests.support import run_statement, wait_for_statement, wait_until
 
 SALES_COLUMNS = [
     "salesid",
@@ -563,20 +562,21 @@ def test_a_failed_unload_removes_the_files_it_wrote(
     assert keys(s3, info.bucket, prefix) == []
 
 
+@pytest.mark.usefixtures("small_files")
 def test_a_cancelled_unload_is_aborted_and_leaves_nothing(
     info: StandInInfo, redshift_data: Any, s3: Any, prefix: str
 ) -> None:
-    query = "select x, pg_sleep(0.01) as nap from generate_series(1, 3000) as x"
+    # 20,000 rows at 2 ms each: 1,000-row blocks reach the 5 KB file size every ~2 s, so
+    # files are written while the statement still runs.
+    query = "select x, pg_sleep(0.002) as nap from generate_series(1, 20000) as x"
     started = redshift_data.execute_statement(
         WorkgroupName=info.workgroup,
         Database=info.database,
-        Sql=unload(info, query, prefix, "PARQUET"),
+        Sql=unload(info, query, prefix, "CSV MAXFILESIZE 0.005 MB"),
     )
-    deadline = time.monotonic() + 10
-    while redshift_data.describe_statement(Id=started["Id"])["Status"] != "STARTED":
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
-    time.sleep(0.3)
+    # Cancel only once a file is proven written, so the cleanup of written files is tested.
+    wait_until(lambda: keys(s3, info.bucket, prefix), what="the UNLOAD's first file")
+    assert redshift_data.describe_statement(Id=started["Id"])["Status"] == "STARTED"
     redshift_data.cancel_statement(Id=started["Id"])
     described = run_until_done(redshift_data, started["Id"])
     assert described["Status"] == "ABORTED"

@@ -5,7 +5,19 @@ from __future__ import annotations
 import subprocess
 import sys
 
-HEAVY = ("boto3", "botocore", "pyarrow", "duckdb", "psycopg", "moto")
+HEAVY = (
+    "boto3",
+    "botocore",
+    "pyarrow",
+    "duckdb",
+    "psycopg",
+    "moto",
+    # `shiftsync serve` and alerts: loaded by the commands that use them only.
+    "fastapi",
+    "uvicorn",
+    "prometheus_client",
+    "apprise",
+)
 
 
 def test_loading_the_command_line_loads_no_heavy_library() -> None:

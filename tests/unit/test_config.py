@@ -583,7 +583,7 @@ def _secret_fields(model: type[BaseModel]) -> set[str]:
 
 def test_every_secret_field_is_listed_in_secret_keys() -> None:
     fields = set().union(*(_secret_fields(model) for _, _, model in REFERENCE_SECTIONS))
-    assert fields == {"dsn", "catalog_uri"}
+    assert fields == {"dsn", "url", "secret", "apprise", "catalog_uri"}
     assert fields <= SECRET_KEYS
 
 
@@ -945,7 +945,7 @@ def test_connection_model_alone(tmp_path: Path) -> None:
 
 def test_json_schema_uses_yaml_names() -> None:
     schema = config_json_schema()
-    assert set(schema["properties"]) == {"connections", "destinations", "syncs"}
+    assert set(schema["properties"]) == {"connections", "destinations", "syncs", "alerts"}
     postgres = schema["$defs"]["PostgresDestinationConfig"]
     assert "schema" in postgres["properties"]
     assert "db_schema" not in postgres["properties"]

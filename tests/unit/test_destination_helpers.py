@@ -54,7 +54,7 @@ from shiftsync.destinations.postgres_sql import (
 from shiftsync.destinations.postgres_sql import arrow_type as postgres_arrow_type
 from shiftsync.destinations.postgres_sql import build_merge_sql as postgres_merge_sql
 from shiftsync.destinations.postgres_sql import build_read_sql as postgres_read_sql
-from shiftsync.errors import DestinationError
+from shiftsync.errors import ConfigError, DestinationError
 
 JSON = pa.json_(pa.string())
 DURATION = pa.duration("us")
@@ -364,10 +364,16 @@ def test_duckdb_arrow_type_refuses_a_foreign_column() -> None:
 
 
 @pytest.mark.parametrize(
-    ("name", "quoted"), [("plain", '"plain"'), ('a"b', '"a""b"'), ("", '""'), ("x y", '"x y"')]
+    ("name", "quoted"), [("plain", '"plain"'), ('a"b', '"a""b"'), ("x y", '"x y"')]
 )
 def test_quote_identifier(name: str, quoted: str) -> None:
     assert quote_identifier(name) == quoted
+
+
+def test_quote_identifier_refuses_the_empty_name_duckdb_refuses() -> None:
+    # DuckDB: "zero-length delimited identifier"; refused before any SQL is built.
+    with pytest.raises(ConfigError, match="empty identifier"):
+        quote_identifier("")
 
 
 def test_duckdb_stage_gets_the_sequence_column() -> None:

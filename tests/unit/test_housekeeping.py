@@ -20,10 +20,20 @@ def dead_pid() -> int:
     return process.pid
 
 
+class NothingStaged:
+    """A source whose runs staged nothing: only the records are cleaned. Counts its calls."""
+
+    def __init__(self) -> None:
+        self.asked: list[str] = []
+
+    def delete_run_staging(self, run_id: str) -> int:
+        self.asked.append(run_id)
+        return 0
+
+
 def context(store: RunStore) -> Any:
-    # A source without a connection: there is no staging bucket to clean, only records.
     return SimpleNamespace(
-        store=store, source=object(), sync_name="main", record=SimpleNamespace(notes=[])
+        store=store, source=NothingStaged(), sync_name="main", record=SimpleNamespace(notes=[])
     )
 
 
@@ -38,12 +48,16 @@ def test_a_killed_run_is_closed_once(tmp_path: Path) -> None:
     store.save(killed)
     assert [r["status"] for r in store.list()] == ["interrupted"]
 
-    clean_interrupted_runs(context(store))
+    first = context(store)
+    clean_interrupted_runs(first)
+    assert first.source.asked == [killed.run_id]  # its staging is cleaned
     closed = store.load(killed.run_id)
     assert closed.status == "interrupted"
     assert closed.finished_at is not None
     assert "interrupted" in (closed.error or "")
 
     time.sleep(0.01)  # a second closing would record a later end (milliseconds)
-    clean_interrupted_runs(context(store))
+    second = context(store)
+    clean_interrupted_runs(second)
     assert store.load(killed.run_id).finished_at == closed.finished_at
+    assert second.source.asked == []

@@ -23,6 +23,7 @@ import yaml
 from shiftsync.aws.destination_policy import destination_statements
 from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn
 from shiftsync.errors import ConfigError
+from shiftsync.sql_quote import quote_redshift
 from shiftsync.workspace import is_valid_external_id
 
 if TYPE_CHECKING:
@@ -282,16 +283,6 @@ def unload_role_trust_policy() -> PolicyDocument:
     return {"Version": POLICY_VERSION, "Statement": [_redshift_trust_statement()]}
 
 
-def quote_identifier(name: str) -> str:
-    """A Redshift identifier in double quotes, inner double quotes doubled."""
-    if not name or "\x00" in name or len(name.encode("utf-8")) > 127:
-        raise ConfigError(
-            f"{name!r} cannot be a Redshift identifier",
-            fix="use 1-127 bytes without NUL characters",
-        )
-    return '"' + name.replace('"', '""') + '"'
-
-
 def database_user(conn: ConnectionConfig) -> str:
     """The database user Redshift maps the role to: IAMR:<role name> (path not included)."""
     return f"IAMR:{conn.role_name}"
@@ -302,10 +293,10 @@ def database_grants(conn: ConnectionConfig, schemas: Sequence[str] = ("public",)
 
     One statement per item, without a trailing semicolon (ready for ExecuteStatement).
     """
-    user = quote_identifier(database_user(conn))
+    user = quote_redshift(database_user(conn))
     grants: list[str] = []
     for schema in schemas:
-        quoted = quote_identifier(schema)
+        quoted = quote_redshift(schema)
         grants += [
             f"GRANT USAGE ON SCHEMA {quoted} TO {user}",
             f"GRANT SELECT ON ALL TABLES IN SCHEMA {quoted} TO {user}",

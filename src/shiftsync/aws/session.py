@@ -15,7 +15,6 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar
 
 import boto3
-import botocore.session
 from botocore.config import Config
 from botocore.credentials import RefreshableCredentials
 from botocore.exceptions import (
@@ -26,7 +25,13 @@ from botocore.exceptions import (
     ProfileNotFound,
 )
 
-from shiftsync.errors import AccessError
+from shiftsync.aws.botocore_seams import (
+    current_access_key,
+    replace_keys,
+    session_with_credentials,
+)
+from shiftsync.aws.network import NETWORK_ERRORS, network_error
+from shiftsync.errors import AccessError, ConfigError
 
 T = TypeVar("T")
 
@@ -99,13 +104,12 @@ class AssumedRoleSession:
         self._lock = threading.Lock()
         self._clients: dict[str, Any] = {}
         self.refreshes = 0
-        self._credentials: Any = RefreshableCredentials.create_from_metadata(
+        self._credentials = RefreshableCredentials.create_from_metadata(
             metadata=self._fetch(), refresh_using=self._fetch, method="sts-assume-role"
         )
-        core: Any = botocore.session.get_session()
-        core._credentials = self._credentials
-        core.set_config_variable("region", region)
-        self.boto3 = boto3.Session(botocore_session=core)
+        self.boto3 = boto3.Session(
+            botocore_session=session_with_credentials(self._credentials, region)
+        )
 
     def _fetch(self) -> dict[str, str]:
         kwargs: dict[str, Any] = {
@@ -124,7 +128,19 @@ class AssumedRoleSession:
                 fix="set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or AWS_PROFILE for the "
                 "identity shiftsync runs as",
             ) from error
+        except NETWORK_ERRORS as error:
+            raise network_error(error, "sts", self.region) from error
         except ClientError as error:
+            message = str(error.response.get("Error", {}).get("Message", ""))
+            if error_code(error) == "ValidationError" and "MaxSessionDuration" in message:
+                raise ConfigError(
+                    f"sts:AssumeRole on {self.role_arn}: the session duration "
+                    f"{self.duration_seconds} s is above the role's maximum ({message})",
+                    fix="lower session_duration_seconds of the connection in shiftsync.yaml, "
+                    "or raise the role's maximum: aws iam update-role --role-name "
+                    f"{self.role_arn.rsplit('/', 1)[-1]} --max-session-duration "
+                    f"{self.duration_seconds}",
+                ) from error
             raise AccessError(
                 f"sts:AssumeRole on {self.role_arn} was refused ({error_code(error)})",
                 fix="the role's trust policy must name the identity shiftsync runs as, with "
@@ -158,17 +174,8 @@ class AssumedRoleSession:
         second AssumeRole is made.
         """
         credentials = self._credentials
-        seen = stale_access_key if stale_access_key is not None else credentials._access_key
-        # botocore's own refresh (RefreshableCredentials._refresh) sets and publishes the keys
-        # under this lock: holding another one would let the two interleave and publish one
-        # refresh's access key with the other's secret.
-        with credentials._refresh_lock:
-            if credentials._access_key != seen:
-                return
-            fresh = self._fetch()
-            credentials._set_from_data(fresh)
-            # botocore signs with the frozen copy: publish the new keys to it.
-            credentials._publish_refresh()
+        seen = stale_access_key if stale_access_key is not None else current_access_key(credentials)
+        replace_keys(credentials, seen, self._fetch)
 
     def frozen_credentials(self) -> Any:
         """Current access key, secret and token (for pyarrow's S3 filesystem); never log them."""

@@ -43,6 +43,7 @@ def _register() -> None:
     from shiftsync.cli import discover as discover_commands
     from shiftsync.cli import local as local_commands
     from shiftsync.cli import schedule as schedule_commands
+    from shiftsync.cli import serve as serve_commands
     from shiftsync.cli import setup as setup_commands
     from shiftsync.cli import sync as sync_commands
 
@@ -53,6 +54,7 @@ def _register() -> None:
     app.add_typer(sync_commands.runs_app, name="runs")
     app.command("schedule")(schedule_commands.schedule)
     app.command("demo")(demo_commands.demo)
+    app.command("serve")(serve_commands.serve)
 
 
 _register()

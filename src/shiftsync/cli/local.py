@@ -106,6 +106,11 @@ def up(
     json_out: Path | None = typer.Option(
         None, help="Write region, endpoints, keys, role, workgroup … as one JSON object here."
     ),
+    case_sensitive_identifiers: bool = typer.Option(
+        False,
+        help="Keep the case of quoted identifiers (Redshift's enable_case_sensitive_identifier; "
+        "off by default, as on Redshift).",
+    ),
 ) -> None:
     """Start the stand-in and keep it up until Ctrl-C or SIGTERM.
 
@@ -126,6 +131,7 @@ def up(
         role_policy=_read_policy(role_policy, "role policy"),
         trust_policy=_read_policy(trust_policy, "trust policy"),
         external_id=external_id,
+        enable_case_sensitive_identifier=case_sensitive_identifiers,
     )
     started = time.monotonic()
     stand_in = StandIn(options)

@@ -13,6 +13,7 @@ from shiftsync.aws.policy import (
     render_policy_bundle,
     trust_principal,
 )
+from shiftsync.aws.principal import discover_principal
 from shiftsync.cli import output
 from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
 from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig
@@ -87,26 +88,6 @@ def init(
 # ---------------------------------------------------------------------------------------------
 # policy
 # ---------------------------------------------------------------------------------------------
-
-
-def discover_principal(name: str, conn: ConnectionConfig) -> tuple[str, str]:
-    """The principal the trust policy names, and where it came from."""
-    if conn.principal_arn:
-        return conn.principal_arn, f"connections.{name}.principal_arn"
-    from botocore.exceptions import BotoCoreError
-
-    from shiftsync.aws.session import base_session, caller_arn
-
-    set_it = f"or set connections.{name}.principal_arn to the ARN shiftsync will run as"
-    try:
-        return caller_arn(base_session(conn.region)), "sts:GetCallerIdentity"
-    except AccessError as error:
-        raise AccessError(error.message, fix=f"{error.fix}; {set_it}") from error
-    except BotoCoreError as error:
-        raise AccessError(
-            f"sts:GetCallerIdentity could not be called to find the principal: {error}",
-            fix=f"check the network path to AWS STS, {set_it}",
-        ) from error
 
 
 def policy(
@@ -194,6 +175,25 @@ def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[Check
     return results
 
 
+def _csv_dialect(found: Workspace, name: str, results: list[CheckResult]) -> dict[str, str] | None:
+    """Probe the connection's CSV dialect afresh (csv_probe.py) once every check passed.
+
+    None when the connection reads JSON anyway or a check failed. The verdict is cached for
+    syncs; a differing dialect is not a failure: the connection then reads JSON results.
+    """
+    from shiftsync.aws.preflight import preflight_ok
+    from shiftsync.redshift.source import RedshiftSource
+
+    _, conn = found.config.connection(name)
+    if conn.result_format != "csv" or not preflight_ok(results):
+        return None
+    source = RedshiftSource.from_workspace(found, name)
+    if source.csv_dialect is None:
+        return None
+    verdict = source.csv_dialect.verdict(source.api, fresh=True)
+    return {"result_format": verdict.result_format, "detail": verdict.detail}
+
+
 def check(
     connection: str | None = CONNECTION_ARGUMENT,
     json_output: bool = typer.Option(
@@ -212,7 +212,10 @@ def check(
     through the five S3 actions, the bucket's region and a real UNLOAD, then every probe
     object removed. When UNLOAD uses a role of its own, that role writes the probe files (by
     the real UNLOAD) and shiftsync's role only reads, lists and deletes them. Each check
-    prints pass, fail, warn or skip, and its fix.
+    prints pass, fail, warn or skip, and its fix. Last, with result_format csv, a probe
+    statement read through CSV and JSON tells whether the Data API's CSV reads as shiftsync
+    expects; if not, the connection reads JSON results (the `CSV results:` line;
+    `csv_dialect` in the JSON).
 
     Exit codes: 0 every check passed (warnings allowed); 2 configuration error
     (shiftsync.yaml, connection name, external ID); 3 a check failed, including no AWS
@@ -225,6 +228,7 @@ def check(
     external_id = found.external_id
     if json_output:
         results = run_preflight(found, name, destinations=True)
+        dialect = _csv_dialect(found, name, results)
         output.print_json(
             {
                 "connection": name,
@@ -232,6 +236,7 @@ def check(
                 "external_id": external_id,
                 "ok": preflight_ok(results),
                 "checks": [result.as_json() for result in results],
+                "csv_dialect": dialect,
             }
         )
     else:
@@ -239,6 +244,9 @@ def check(
         output.echo(f"external ID: {external_id}")
         terminal = output.is_terminal()
         results = (_run_rich if terminal else _run_plain)(found, name, conn)
+        dialect = _csv_dialect(found, name, results)
+        if dialect is not None:
+            output.echo(f"CSV results: {dialect['result_format']}: {dialect['detail']}")
     failed = [result.name for result in results if result.status in ("fail", "skip")]
     if failed:
         failures = [result.name for result in results if result.status == "fail"]

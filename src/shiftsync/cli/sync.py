@@ -9,6 +9,7 @@ summary on stdout; with `--json` stdout holds one JSON document and nothing else
 
 from __future__ import annotations
 
+import enum
 import sys
 import threading
 import time
@@ -240,6 +241,11 @@ def print_plan(record: RunRecord) -> None:
     output.print_table(headers, rows, title=f"plan of sync {record.sync} (dry run: no data moved)")
 
 
+class Executor(enum.StrEnum):
+    local = "local"
+    ray = "ray"
+
+
 def sync(
     sync_name: str | None = typer.Argument(
         None, metavar="SYNC", help="The sync to run (default: the only one in shiftsync.yaml)."
@@ -260,6 +266,14 @@ def sync(
     no_verify: bool = typer.Option(
         False, "--no-verify", help="Skip the row count and checksum comparison after each table."
     ),
+    executor: Executor | None = typer.Option(
+        None,
+        "--executor",
+        help="Where the table reads run (default: the sync's executor:): local, or ray.",
+    ),
+    ray_address: str | None = typer.Option(
+        None, "--ray-address", metavar="HOST:PORT", help="The Ray cluster of --executor ray."
+    ),
     workspace: Path | None = WORKSPACE_OPTION,
 ) -> None:
     """Copy a sync's tables into its destination, verify them, and record the run.
@@ -277,7 +291,12 @@ def sync(
 
     found = find_workspace(workspace)
     options = SyncOptions(
-        tables=tuple(tables), full_refresh=full_refresh, dry_run=dry_run, verify=not no_verify
+        tables=tuple(tables),
+        full_refresh=full_refresh,
+        dry_run=dry_run,
+        verify=not no_verify,
+        executor=executor.value if executor is not None else None,
+        ray_address=ray_address,
     )
     if output.is_terminal(sys.stderr) and not json_output and not dry_run:
         with LiveProgress(output.console(sys.stderr)) as live:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final, TypeVar
 
+from shiftsync.config.alerts import AlertsConfig
 from shiftsync.config.models import ConnectionConfig, DestinationConfig, _field, _Model
 from shiftsync.config.syncs import SyncConfig
 from shiftsync.config.validators import Name, NonEmpty
@@ -28,6 +29,11 @@ class ShiftsyncConfig(_Model):
     )
     syncs: dict[Name, SyncConfig] = _field(
         {}, expected="a mapping of names to syncs", doc="Copy jobs, by name."
+    )
+    alerts: AlertsConfig | None = _field(
+        None,
+        expected="a mapping with on, webhooks, apprise",
+        doc="Who is told about failed, partial and recovered runs.",
     )
 
     def connection(self, name: str | None = None) -> tuple[str, ConnectionConfig]:

@@ -187,7 +187,7 @@ def _interpolate_string(
     text: str, env: Mapping[str, str], path: tuple[str, ...]
 ) -> tuple[str, list[Problem]]:
     problems: list[Problem] = []
-    secret = bool(path) and path[-1] in SECRET_KEYS
+    secret = any(part in SECRET_KEYS for part in path)
     dotted = ".".join(path)
 
     def replace(match: re.Match[str]) -> str:

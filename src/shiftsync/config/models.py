@@ -450,4 +450,4 @@ DestinationConfig: TypeAlias = Annotated[
 
 # Keys whose values are secrets: error lines show them as <secret>. A test checks that every
 # SecretStr field of the models is listed.
-SECRET_KEYS: Final = frozenset({"dsn", "catalog_uri"})
+SECRET_KEYS: Final = frozenset({"dsn", "url", "secret", "apprise", "catalog_uri"})

@@ -10,6 +10,7 @@ from typing import Any, Final
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
+from shiftsync.config.alerts import AlertsConfig, WebhookConfig
 from shiftsync.config.document import ShiftsyncConfig
 from shiftsync.config.models import (
     DeltaDestinationConfig,
@@ -101,6 +102,8 @@ REFERENCE_SECTIONS: Final[tuple[tuple[str, str, type[BaseModel]], ...]] = (
     ("Sync", "syncs.<name>", SyncConfig),
     ("Table entry", "syncs.<name>.tables[]", TableSelection),
     ("Column selection", "syncs.<name>.tables[].columns", ColumnSelection),
+    ("Alerts", "alerts", AlertsConfig),
+    ("Webhook", "alerts.webhooks[]", WebhookConfig),
 )
 
 

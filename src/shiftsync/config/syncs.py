@@ -213,6 +213,17 @@ class SyncConfig(_Model):
     exclude: tuple[TablePattern, ...] = _field(
         (), expected='a list of "schema.table" patterns', doc="Tables never copied by this sync."
     )
+    executor: Literal["local", "ray"] = _field(
+        "local",
+        expected="local or ray",
+        doc="Where the table reads run: in this process, or as tasks on a Ray cluster "
+        "(`pip install 'shiftsync[ray]'`; the driver still writes and commits).",
+    )
+    ray_address: Annotated[str, AfterValidator(_check_nonblank)] | None = _field(
+        None,
+        expected="host:port of the Ray head node",
+        doc="The Ray cluster of `executor: ray` (default: the RAY_ADDRESS variable).",
+    )
 
     @field_validator("tables", mode="before")
     @classmethod

@@ -23,6 +23,7 @@ from shiftsync.destinations.base import (
 )
 from shiftsync.destinations.schema_change import SchemaPlan, normalize_type
 from shiftsync.errors import DestinationError
+from shiftsync.sql_quote import quote_duckdb
 
 _JSON: Final = pa.json_(pa.string())
 
@@ -74,7 +75,8 @@ _EXACT: Final = Context(prec=200)
 
 
 def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
+    """DuckDB's identifier quoting (the project's one function for it, `sql_quote`)."""
+    return quote_duckdb(name)
 
 
 def duckdb_type(table: str, field: pa.Field) -> str:

@@ -67,13 +67,6 @@ def clean_interrupted_runs(ctx: _Context) -> None:
     """
     if ctx.store is None:
         return
-    from shiftsync.redshift.data_api import ReadStats
-    from shiftsync.redshift.unload import StagingBucket
-
-    connection = getattr(ctx.source, "connection", None)
-    unload = getattr(connection, "unload", None)
-    session = getattr(ctx.source, "session", None)
-    api = getattr(ctx.source, "api", None)
     for summary in ctx.store.list():
         if summary["status"] != "interrupted" or summary["sync"] != ctx.sync_name:
             continue
@@ -81,14 +74,11 @@ def clean_interrupted_runs(ctx: _Context) -> None:
             # Already cleaned up and closed by an earlier run: its record says when it ended.
             continue
         try:
-            if unload is not None and session is not None and api is not None:
-                bucket = StagingBucket(session, api.retry)
-                prefix = f"{unload.prefix}{summary['run_id']}/"
-                deleted = bucket.delete_prefix(unload.bucket, prefix, stats=ReadStats())
-                if deleted:
-                    ctx.record.notes.append(
-                        f"deleted {deleted} staged object(s) of interrupted run {summary['run_id']}"
-                    )
+            deleted = ctx.source.delete_run_staging(str(summary["run_id"]))
+            if deleted:
+                ctx.record.notes.append(
+                    f"deleted {deleted} staged object(s) of interrupted run {summary['run_id']}"
+                )
             old = ctx.store.load(str(summary["run_id"]))
             old.finish(error="interrupted: the process ended before the run finished")
             old.status = "interrupted"

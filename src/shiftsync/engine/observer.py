@@ -18,6 +18,9 @@ class SyncOptions:
     full_refresh: bool = False
     dry_run: bool = False
     verify: bool = True
+    # Overrides of the sync's executor and ray_address (`--executor`, `--ray-address`).
+    executor: str | None = None
+    ray_address: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -25,6 +28,7 @@ class SyncOptions:
             "full_refresh": self.full_refresh,
             "dry_run": self.dry_run,
             "verify": self.verify,
+            "executor": self.executor,
         }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import fnmatch
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import IO, Final, Literal
@@ -28,10 +29,17 @@ PAUSE_POINTS: Final[tuple[str, ...]] = (
 )
 
 
-def debug_pause(point: PausePoint, table: str, *, stream: IO[str] | None = None) -> None:
+def debug_pause(
+    point: PausePoint,
+    table: str,
+    *,
+    stream: IO[str] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
     """When SHIFTSYNC_DEBUG_PAUSE_AT=<point>[:<table pattern>] matches, print a marker line and
     wait (SHIFTSYNC_DEBUG_PAUSE_SECONDS, default 300, or until SHIFTSYNC_DEBUG_RESUME_FILE
-    exists). Does nothing when the variable is unset."""
+    exists, or `stop` is set: a stopping run goes on to where it checks for that). Does nothing
+    when the variable is unset."""
     wanted = os.environ.get(PAUSE_ENV)
     if not wanted:
         return
@@ -43,6 +51,6 @@ def debug_pause(point: PausePoint, table: str, *, stream: IO[str] | None = None)
     deadline = time.monotonic() + float(os.environ.get(PAUSE_SECONDS_ENV, "300"))
     resume = os.environ.get(RESUME_FILE_ENV)
     while time.monotonic() < deadline:
-        if resume and Path(resume).exists():
+        if (resume and Path(resume).exists()) or (stop is not None and stop.is_set()):
             return
         time.sleep(0.02)

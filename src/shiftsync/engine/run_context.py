@@ -17,62 +17,35 @@ from shiftsync.config import Method, SyncConfig
 from shiftsync.destinations.base import Destination
 from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import RunRecord, RunStore
+from shiftsync.redshift.catalog import TableInfo, TableRef
+from shiftsync.redshift.plan import ReadPlan
+from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
 from shiftsync.workspace import Workspace
 
 # --- what the engine needs of the source (RedshiftSource satisfies it) ------------------------
 
 
-class _Ref(Protocol):
-    @property
-    def schema(self) -> str: ...
-
-    @property
-    def name(self) -> str: ...
-
-
-class _Info(Protocol):
-    @property
-    def ref(self) -> Any: ...
-
-    @property
-    def kind(self) -> str: ...
-
-    @property
-    def columns(self) -> tuple[Column, ...]: ...
-
-    @property
-    def primary_key(self) -> tuple[str, ...]: ...
-
-    @property
-    def estimated_rows(self) -> int | None: ...
-
-    @property
-    def estimated_bytes(self) -> int | None: ...
-
-
-class _Plan(Protocol):
-    @property
-    def method(self) -> str: ...
-
-    @property
-    def reason(self) -> str: ...
-
-
 class Source(Protocol):
     """The part of `shiftsync.redshift.source.RedshiftSource` the engine uses."""
 
-    def list_tables(self, schema_pattern: str = "%", table_pattern: str = "%") -> Sequence[Any]: ...
+    @property
+    def stats(self) -> ReadStats:
+        """The counters of the last read started in the calling thread."""
 
-    def describe(self, ref: Any) -> Any: ...
+    def list_tables(
+        self, schema_pattern: str = "%", table_pattern: str = "%"
+    ) -> Sequence[TableRef]: ...
+
+    def describe(self, ref: TableRef | str) -> TableInfo: ...
 
     def plan(
-        self, info: Any, method: Method = "auto", *, columns: Sequence[Column] | None = None
-    ) -> Any: ...
+        self, info: TableInfo, method: Method = "auto", *, columns: Sequence[Column] | None = None
+    ) -> ReadPlan: ...
 
     def read(
         self,
-        info: Any,
+        info: TableInfo,
         *,
         columns: Sequence[str] | None = None,
         where: str | None = None,
@@ -81,6 +54,12 @@ class Source(Protocol):
     ) -> Iterator[pa.RecordBatch]: ...
 
     def query(self, sql: str) -> list[tuple[Any, ...]]: ...
+
+    def interrupt(self) -> None:
+        """Cancel what the source's threads wait on: the run is stopping (Ctrl-C)."""
+
+    def delete_run_staging(self, run_id: str) -> int:
+        """Delete what a run staged for UNLOAD (a killed run's files); how many objects."""
 
 
 @dataclass

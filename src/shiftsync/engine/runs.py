@@ -15,6 +15,7 @@ is missing or damaged it is rebuilt from them.
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import json
 import os
@@ -23,7 +24,7 @@ import secrets
 import socket
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
@@ -54,7 +55,12 @@ def utc_now() -> str:
 
 @dataclass
 class TableRun:
-    """What one run did to one table."""
+    """What one run did to one table.
+
+    Its worker thread writes it while the run's saves and the progress display read it: every
+    write takes the table's own lock (`__setattr__`, `update`, `note`), and `to_json` copies it
+    under that lock, so a saved record never holds half an update.
+    """
 
     table: str
     target: str
@@ -66,6 +72,8 @@ class TableRun:
     bytes: int = 0
     duration_seconds: float = 0.0
     retries: int = 0
+    # Data API statements the read ran (ExecuteStatement), for metrics and cost.
+    statements: int = 0
     schema_changes: list[dict[str, Any]] = field(default_factory=list)
     verification: dict[str, Any] | None = None
     cursor_from: str | None = None
@@ -76,11 +84,40 @@ class TableRun:
     error_type: str | None = None
     fix: str | None = None
     notes: list[str] = field(default_factory=list)
+    _lock: threading.RLock = field(
+        default_factory=threading.RLock, init=False, repr=False, compare=False
+    )
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        lock = self.__dict__.get("_lock")
+        if lock is None:  # the dataclass __init__ before _lock is set
+            object.__setattr__(self, name, value)
+            return
+        with lock:
+            object.__setattr__(self, name, value)
+
+    def update(self, **changes: Any) -> None:
+        """Set several fields at once: no reader sees some of them changed and not the rest."""
+        with self._lock:
+            for name, value in changes.items():
+                if name not in _TABLE_FIELDS:
+                    raise AttributeError(f"TableRun has no field {name!r}")
+                object.__setattr__(self, name, value)
+
+    def note(self, *texts: str) -> None:
+        with self._lock:
+            self.notes.extend(texts)
+
+    def to_json(self) -> dict[str, Any]:
+        with self._lock:
+            return {name: copy.deepcopy(getattr(self, name)) for name in _TABLE_FIELDS}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TableRun:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
+        return cls(**{k: v for k, v in data.items() if k in _TABLE_FIELDS})
+
+
+_TABLE_FIELDS: Final = tuple(f.name for f in fields(TableRun) if not f.name.startswith("_"))
 
 
 @dataclass
@@ -101,7 +138,14 @@ class RunRecord:
     version: int = RECORD_VERSION
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        return {
+            f.name: (
+                [table.to_json() for table in list(self.tables)]
+                if f.name == "tables"
+                else copy.deepcopy(getattr(self, f.name))
+            )
+            for f in fields(self)
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RunRecord:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Final, Literal, Protocol
 
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from shiftsync.config import ColumnSelection, Method, SyncConfig, is_glob, match_table
+from shiftsync.engine.canonical_text import canonical_texts
 from shiftsync.engine.names import (
     check_target_length,
     column_names,
@@ -386,23 +386,9 @@ def load_schema(plan: TablePlan) -> pa.Schema:
     return pa.schema(fields)
 
 
-def value_text(array: pa.Array) -> pa.Array:
-    """Each value's canonical text, the input of its hash (NULL stays NULL).
-
-    Integers and decimals as written (decimals with every scale digit), booleans true/false,
-    dates YYYY-MM-DD, timestamps YYYY-MM-DD HH:MM:SS.ffffff (TIMESTAMPTZ in UTC with a final
-    Z), text and JSON as they are (CHAR with its padding), binary as lowercase hex.
-    """
-    if isinstance(array.type, pa.BaseExtensionType):
-        array = array.storage
-    if pa.types.is_binary(array.type) or pa.types.is_large_binary(array.type):
-        return pa.array([None if v is None else v.hex() for v in array.to_pylist()], pa.string())
-    return pc.cast(array, pa.string())
-
-
 def hash_values(array: pa.Array, salt: str) -> pa.Array:
     """SHA-256 (hex) of salt + each value's canonical text; NULL stays NULL."""
-    texts = value_text(array).to_pylist()
+    texts = canonical_texts(array)
     prefix = salt.encode()
     return pa.array(
         [
@@ -445,5 +431,4 @@ __all__ = [
     "resolve_table",
     "select_tables",
     "shape_batch",
-    "value_text",
 ]

@@ -25,7 +25,8 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from shiftsync.config import Method, RedshiftServerlessConfig
+from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
+from shiftsync.config.alerts import AlertsConfig
 from shiftsync.destinations.base import Destination, LoadMode
 
 # The `X as X` imports keep names that were public here before the split importable from here.
@@ -48,28 +49,35 @@ from shiftsync.engine.run_context import Source, _Context
 from shiftsync.engine.runs import RunRecord, RunStore, TableRun, new_run_id, utc_now
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.table_sync import _ref, _TableSync
-from shiftsync.errors import EXIT_FAILED, EXIT_OK, ShiftsyncError
+from shiftsync.errors import EXIT_ACCESS, EXIT_FAILED, EXIT_OK, AccessError, ShiftsyncError
 from shiftsync.workspace import Workspace
 
 
 def exit_code_of(record: RunRecord) -> int:
-    """0 when every table is ok, else 1. (A run that cannot start at all raises instead: its
-    error carries exit code 2 for configuration, 3 for AWS access.)"""
-    return EXIT_OK if record.status == "ok" else EXIT_FAILED
+    """0 when every table is ok; 3 when AWS refused access to a table (a permission lost or
+    missing: the fix is in IAM, not in the data); else 1. (A run that cannot start at all
+    raises instead: its error carries exit code 2 for configuration, 3 for AWS access.)"""
+    if record.status == "ok":
+        return EXIT_OK
+    if any(t.status == "failed" and t.error_type == AccessError.__name__ for t in record.tables):
+        return EXIT_ACCESS
+    return EXIT_FAILED
 
 
 def _fail(table: TableRun, error: BaseException) -> None:
-    table.status = "failed"
     if isinstance(error, ShiftsyncError):
-        table.error = error.message
-        table.fix = error.fix
-        table.error_type = type(error).__name__
-    else:
-        # A bug, not a data problem: keep the traceback's last line for the report.
-        table.error = f"internal error: {type(error).__name__}: {error}"
-        table.fix = "this is a bug in shiftsync: report it with the run record"
-        table.error_type = "InternalError"
-        table.notes.append("".join(traceback.format_exception_only(error)).strip())
+        table.update(
+            status="failed", error=error.message, fix=error.fix, error_type=type(error).__name__
+        )
+        return
+    # A bug, not a data problem: keep the traceback's last line for the report.
+    table.update(
+        status="failed",
+        error=f"internal error: {type(error).__name__}: {error}",
+        fix="this is a bug in shiftsync: report it with the run record",
+        error_type="InternalError",
+    )
+    table.note("".join(traceback.format_exception_only(error)).strip())
 
 
 def _select(ctx: _Context, connection_method: Method) -> Selection:
@@ -110,13 +118,15 @@ def run_sync(
     source: Source | None = None,
     destination: Destination | None = None,
     observer: SyncObserver | None = None,
+    run_id: str | None = None,
 ) -> RunRecord:
     """Run (or plan, with `dry_run`) one sync of the workspace and return its record.
 
     Problems with one table fail that table; the record says which and why. Problems that
     stop the whole run before any table (unknown sync, refused role, bad --tables, an
     unreachable catalog) are recorded, then raised. `source` and `destination` are built from
-    the configuration unless given (tests inject them).
+    the configuration unless given (tests inject them). `run_id` (from `new_run_id()`) lets a
+    caller that answers before the run starts, such as `shiftsync serve`, name the run.
     """
     options = options or SyncOptions()
     observer = observer or SyncObserver()
@@ -125,16 +135,18 @@ def run_sync(
     _, connection = config.connection(sync.source)
     _, destination_config = config.destination(sync.destination)
     record = RunRecord(
-        run_id=new_run_id(), sync=name, started_at=utc_now(), options=options.to_json()
+        run_id=run_id or new_run_id(), sync=name, started_at=utc_now(), options=options.to_json()
     )
     store = None if options.dry_run else RunStore(workspace.runs_dir)
+    previous: str | None = None
     with contextlib.ExitStack() as stack:
         if store is not None:
             stack.enter_context(sync_lock(workspace, name))
+            previous = _last_status(store, name)
             store.save(record)
         try:
             if source is None:
-                source = _build_source(workspace, connection, record.run_id)
+                source = _build_source(workspace, connection, record.run_id, sync, options)
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 
@@ -159,16 +171,42 @@ def run_sync(
         except BaseException as error:
             if store is not None:
                 record.finish(error=str(error) if isinstance(error, Exception) else "interrupted")
+                if isinstance(error, Exception):
+                    _alert(config.alerts, previous, record)
                 with contextlib.suppress(ShiftsyncError):
                     store.save(record)
             raise
+    if store is not None and _alert(config.alerts, previous, record):
+        with contextlib.suppress(ShiftsyncError):
+            store.save(record)
     return record
 
 
+def _last_status(store: RunStore, sync_name: str) -> str | None:
+    runs = store.list(limit=1, sync=sync_name)
+    return str(runs[0]["status"]) if runs else None
+
+
+def _alert(alerts: AlertsConfig | None, previous: str | None, record: RunRecord) -> bool:
+    """Send the run's alert, if any; True when the record changed (an undelivered alert)."""
+    if alerts is None:
+        return False
+    from shiftsync.engine.alerts import alert_after_run
+
+    notes = len(record.notes)
+    alert_after_run(alerts, previous, record)
+    return len(record.notes) != notes
+
+
 def _build_source(
-    workspace: Workspace, connection: RedshiftServerlessConfig, run_id: str
+    workspace: Workspace,
+    connection: RedshiftServerlessConfig,
+    run_id: str,
+    sync: SyncConfig,
+    options: SyncOptions,
 ) -> Source:
     from shiftsync.aws.session import AssumedRoleSession
+    from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
     from shiftsync.redshift.source import RedshiftSource
 
     session = AssumedRoleSession(
@@ -177,8 +215,19 @@ def _build_source(
         connection.region,
         duration_seconds=connection.session_duration_seconds,
     )
-    source: Source = RedshiftSource(connection, session, run_id=run_id)
-    return source
+    local = RedshiftSource(
+        connection,
+        session,
+        run_id=run_id,
+        csv_dialect_cache=workspace.dot_dir / CSV_DIALECT_CACHE,
+    )
+    if (options.executor or sync.executor) != "ray":
+        return local
+    from shiftsync.executors.ray_source import RaySource, ray_address
+
+    return RaySource(
+        local, workspace.external_id, ray_address(options.ray_address or sync.ray_address)
+    )
 
 
 def _dry_run(ctx: _Context, connection_method: Method) -> None:
@@ -200,10 +249,10 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
                 table.load = str(LoadMode.REPLACE)
             elif job.full_refresh:
                 table.load = str(LoadMode.REPLACE)
-                table.notes.append("--full-refresh: the stored cursor is ignored")
+                table.note("--full-refresh: the stored cursor is ignored")
             else:
                 table.load = str(LoadMode.MERGE if plan.primary_key else LoadMode.APPEND)
-                table.notes.append("replace instead when no cursor is stored yet")
+                table.note("replace instead when no cursor is stored yet")
         except Exception as error:
             _fail(table, error)
 
@@ -254,6 +303,9 @@ def _run(ctx: _Context, connection_method: Method) -> None:
             future.result()
     except BaseException:
         ctx.stop.set()
+        # Workers notice `stop` between batches; one waiting on a long statement would not
+        # until it ends, so its statement is cancelled now.
+        ctx.source.interrupt()
         pool.shutdown(wait=True, cancel_futures=True)
         raise
     pool.shutdown(wait=True)

@@ -70,7 +70,7 @@ class _TableSync:
         with self._progress_lock:
             self.rows += rows
             self.bytes += bytes_read
-            self.table.rows, self.table.bytes = self.rows, self.bytes
+            self.table.update(rows=self.rows, bytes=self.bytes)
         self.ctx.observer.table_progress(self.table, self.rows, self.bytes)
 
     def run(self) -> None:
@@ -84,12 +84,15 @@ class _TableSync:
         info = sized_for_window(info, window)
         # The plan is what the read starts with; the read itself may switch (a result too big
         # for the Data API goes through UNLOAD or key chunks), so it gets the configured method.
-        table.method = str(source.plan(info, job.method, columns=plan.columns).method)
-        table.estimated_rows = info.estimated_rows
-        table.estimated_bytes = info.estimated_bytes
-        table.load = str(window.load)
-        table.cursor_from, table.cursor_to = window.cursor_from, window.cursor_to
-        table.notes.extend(window.notes)
+        table.update(
+            method=str(source.plan(info, job.method, columns=plan.columns).method),
+            estimated_rows=info.estimated_rows,
+            estimated_bytes=info.estimated_bytes,
+            load=str(window.load),
+            cursor_from=window.cursor_from,
+            cursor_to=window.cursor_to,
+        )
+        table.note(*window.notes)
         if window.read and job.mode == "incremental" and plan.primary_key:
             self.check_unique_key(plan, window.where)
         schema = load_schema(plan)
@@ -106,7 +109,7 @@ class _TableSync:
         try:
             if window.read:
                 self.copy(info, plan, schema, load, window.where)
-            debug_pause("before_commit", job.name)
+            debug_pause("before_commit", job.name, stop=self.ctx.stop)
             state = TableState(
                 mode=job.mode,
                 cursor=window.cursor_to,
@@ -118,25 +121,29 @@ class _TableSync:
         except BaseException:
             load.abort()
             raise
-        table.rows = outcome.rows_written if window.read else 0
-        table.bytes = self.bytes
-        table.schema_changes = [
-            {"kind": c.kind, "column": c.column, "old_type": c.old_type, "new_type": c.new_type}
-            for c in outcome.schema_changes
-        ]
+        table.update(
+            rows=outcome.rows_written if window.read else 0,
+            bytes=self.bytes,
+            schema_changes=[
+                {"kind": c.kind, "column": c.column, "old_type": c.old_type, "new_type": c.new_type}
+                for c in outcome.schema_changes
+            ],
+        )
         added = [c.column for c in outcome.schema_changes if c.kind == "add_column"]
         if added and window.load is not LoadMode.REPLACE:
-            table.notes.append(
+            table.note(
                 f"new column(s) {', '.join(added)}: rows not read in this run hold NULL there; "
                 "run with --full-refresh if the source filled them"
             )
         # The source keeps the counters of the last read started in this thread: this one's.
-        stats = getattr(source, "stats", None)
-        if window.read and stats is not None:
-            retries, method = getattr(stats, "retries", None), getattr(stats, "method", None)
-            table.retries = retries if isinstance(retries, int) else 0
-            table.method = method if isinstance(method, str) and method else table.method
-        debug_pause("before_verify", job.name)
+        if window.read:
+            stats = source.stats
+            table.update(
+                retries=stats.retries,
+                statements=stats.statements,
+                method=stats.method or table.method,
+            )
+        debug_pause("before_verify", job.name, stop=self.ctx.stop)
         if ctx.options.verify:
             self.verify(plan, window.verify_where)
         else:
@@ -239,10 +246,10 @@ class _TableSync:
                         fix="run the sync again",
                     )
                 if first:
-                    debug_pause("after_first_batch_read", job.name)
+                    debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
                 load.write(shape_batch(plan, batch, schema, self.ctx.salt))
                 if first:
-                    debug_pause("after_first_batch_written", job.name)
+                    debug_pause("after_first_batch_written", job.name, stop=self.ctx.stop)
                     first = False
         finally:
             # Closing the generator ends the read at once: staged UNLOAD files are deleted.

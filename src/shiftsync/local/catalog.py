@@ -66,29 +66,44 @@ def list_tables(
     ]
 
 
+def describe_tables(
+    conn: psycopg.Connection[Any], schema: str | None, table: str | None
+) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(`schema.table`, column metadata) of each table or view matching; None matches all."""
+    found = conn.execute(
+        "SELECT c.oid, n.nspname, c.relname FROM pg_class c"
+        " JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE c.relkind IN ('r','p','v','m','f') AND n.nspname <> ALL(%s)"
+        " AND n.nspname NOT LIKE 'pg\\_toast%%' AND n.nspname NOT LIKE 'pg\\_temp\\_%%'"
+        " AND (%s::text IS NULL OR n.nspname = %s) AND (%s::text IS NULL OR c.relname = %s)"
+        " ORDER BY n.nspname, c.relname",
+        (list(HIDDEN_SCHEMAS), schema, schema, table, table),
+    ).fetchall()
+    return [(f"{nsp}.{rel}", _columns(conn, oid, nsp, rel)) for oid, nsp, rel in found]
+
+
 def describe_table(
     conn: psycopg.Connection[Any], schema: str, table: str
 ) -> list[dict[str, Any]] | None:
     """Column metadata of a table or view; None when it does not exist."""
-    found = conn.execute(
-        "SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
-        "WHERE n.nspname = %s AND c.relname = %s AND c.relkind IN ('r','p','v','m','f')",
-        (schema, table),
-    ).fetchone()
-    if found is None:
-        return None
+    found = describe_tables(conn, schema, table)
+    return found[0][1] if found else None
+
+
+def _columns(
+    conn: psycopg.Connection[Any], oid: int, schema: str, table: str
+) -> list[dict[str, Any]]:
     rows = conn.execute(
         """
         SELECT a.attname, t.typname, a.atttypmod, NOT a.attnotnull,
-               pg_get_expr(d.adbin, d.adrelid), t.typtype, bt.typname, t.typtypmod
+               pg_get_expr(d.adbin, d.adrelid)
         FROM pg_attribute a
         JOIN pg_type t ON t.oid = a.atttypid
-        LEFT JOIN pg_type bt ON bt.oid = t.typbasetype
         LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
         WHERE a.attrelid = %s AND a.attnum > 0 AND NOT a.attisdropped
         ORDER BY a.attnum
         """,
-        (found[0],),
+        (oid,),
     ).fetchall()
     return [
         column_metadata(
@@ -99,6 +114,7 @@ def describe_table(
             table=table,
             nullable=1 if nullable else 0,
             default=default,
+            label=False,
         )
-        for name, type_name, typmod, nullable, default, _kind, _base, _base_mod in rows
+        for name, type_name, typmod, nullable, default in rows
     ]

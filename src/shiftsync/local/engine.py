@@ -42,6 +42,11 @@ log = logging.getLogger("shiftsync.local")
 TERMINAL = frozenset({"FINISHED", "FAILED", "ABORTED"})
 _QUERY_KEYWORDS = frozenset({"SELECT", "WITH", "VALUES", "TABLE", "SHOW", "EXPLAIN"})
 _query_ids = itertools.count(100_000)
+_SHOW_SEARCH_PATH = re.compile(r"\s*show\s+search_path\s*", re.IGNORECASE)
+_SEARCH_PATH_SQL = (
+    "SELECT array_to_string(array_remove(string_to_array(current_setting('search_path'), ', '),"
+    " 'rs_catalog'), ', ') AS search_path"
+)
 
 
 class StatementFailure(Exception):
@@ -115,6 +120,20 @@ class DataApiEngine:
         self._db_users: set[tuple[str, str]] = set()
         self.unload_handler: UnloadHandler | None = None
         self.statement_hook: StatementHook | None = None
+        # Redshift's `enable_case_sensitive_identifier` (off by default): while off, quoted
+        # identifiers are folded to lower case as unquoted ones are.
+        self.case_sensitive_identifiers = False
+        # A CSV dialect other than PostgreSQL's, to show a client that probes it: NULL as this
+        # text instead of an empty field (None: PostgreSQL's).
+        self.csv_null_text: str | None = None
+        # VARBYTE in JSON results as blobValue instead of hex stringValue (AWS: undocumented).
+        self.varbyte_as_blob = False
+
+    def fold_identifiers(self, text: str) -> str:
+        """The SQL as Redshift reads it under the current identifier setting."""
+        if self.case_sensitive_identifiers:
+            return text
+        return sqltext.fold_quoted_identifiers(text)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def close(self) -> None:
@@ -147,13 +166,16 @@ class DataApiEngine:
             db_user=request.db_user,
             database=request.database,
             workgroup=request.workgroup,
-            query_string=request.sqls[0] if not request.is_batch else "; ".join(request.sqls),
+            # AWS describes a batch's parent without a QueryString and with query id 0; the
+            # texts are on its sub-statements.
+            query_string=request.sqls[0] if not request.is_batch else "",
             parameters=request.parameters,
             result_format=request.result_format,
             statement_name=request.statement_name,
             is_batch=request.is_batch,
         )
         if request.is_batch:
+            statement.redshift_query_id = 0
             for number, text in enumerate(request.sqls, start=1):
                 statement.sub_statements.append(
                     Statement(
@@ -304,8 +326,13 @@ class DataApiEngine:
         statement.has_result_set = any(s.has_result_set for s in statement.sub_statements)
 
     def _run_one(self, conn: psycopg.Connection[Any], statement: Statement) -> None:
-        text = _bind_parameters(statement.query_string, statement.parameters)
+        text = _bind_parameters(self.fold_identifiers(statement.query_string), statement.parameters)
+        _check_identifier_lengths(text)
         keyword = sqltext.first_keyword(text)
+        if _SHOW_SEARCH_PATH.fullmatch(sqltext.strip_trailing_semicolon(text)):
+            # rs_catalog is the stand-in's own schema: Redshift's path does not show it.
+            text = _SEARCH_PATH_SQL
+            keyword = "SELECT"
         if keyword == "UNLOAD":
             if self.unload_handler is None:
                 raise StatementFailure("ERROR: UNLOAD is not supported by this stand-in")
@@ -350,15 +377,24 @@ class DataApiEngine:
         for i in range(described.nfields):
             raw_name = described.fname(i)
             name = raw_name.decode() if raw_name else f"?column?{i}"
-            type_name, schema, table = names[i]
+            type_name, schema, table, not_null = names[i]
             columns.append(
-                column_metadata(name, type_name, described.fmod(i), schema=schema, table=table)
+                column_metadata(
+                    name,
+                    type_name,
+                    described.fmod(i),
+                    schema=schema,
+                    table=table,
+                    nullable=0 if not_null else 1,
+                )
             )
         return columns
 
     def _copy_csv(self, conn: psycopg.Connection[Any], text: str, result: StoredResult) -> None:
         body = sqltext.strip_trailing_semicolon(text)
-        command = f"COPY ({body}) TO STDOUT (FORMAT csv, HEADER true)"
+        null = self.csv_null_text
+        options = "" if null is None else ", NULL '" + null.replace("'", "''") + "'"
+        command = f"COPY ({body}) TO STDOUT (FORMAT csv, HEADER true{options})"
         with conn.cursor() as cursor, cursor.copy(command.encode()) as copy:
             first = True
             for line in copy:
@@ -386,7 +422,10 @@ class DataApiEngine:
                     values = [batch.get_value(row, col) for col in range(batch.nfields)]
                     if result.result_format == "JSON":
                         result.add_json_row(
-                            [json_field(v, t) for v, t in zip(values, type_names, strict=True)]
+                            [
+                                json_field(v, t, blob=self.varbyte_as_blob)
+                                for v, t in zip(values, type_names, strict=True)
+                            ]
                         )
                     else:
                         line = b",".join(csv_field(v) for v in values) + b"\n"
@@ -396,6 +435,27 @@ class DataApiEngine:
         finally:
             if streaming:
                 pgconn.exec_(b"ROLLBACK")
+
+
+# Redshift's identifiers hold up to 127 bytes; PostgreSQL (NAMEDATALEN 64) cuts them at 63
+# without failing, so two long names could silently become one. The stand-in refuses instead.
+REDSHIFT_IDENTIFIER_BYTES = 127
+POSTGRES_IDENTIFIER_BYTES = 63
+
+
+def _check_identifier_lengths(text: str) -> None:
+    for name, size in sqltext.identifier_lengths(text):
+        if size > REDSHIFT_IDENTIFIER_BYTES:
+            raise StatementFailure(
+                f'ERROR: identifier "{name[:40]}…" is {size} bytes; Redshift identifiers hold '
+                f"at most {REDSHIFT_IDENTIFIER_BYTES}"
+            )
+        if size > POSTGRES_IDENTIFIER_BYTES:
+            raise StatementFailure(
+                f'ERROR: identifier "{name[:40]}…" is {size} bytes: Redshift takes up to '
+                f"{REDSHIFT_IDENTIFIER_BYTES}, but the shiftsync stand-in (PostgreSQL) holds at "
+                f"most {POSTGRES_IDENTIFIER_BYTES}"
+            )
 
 
 def _exec(pgconn: pq.abc.PGconn, command: bytes, rows: bool = False) -> pq.abc.PGresult:
@@ -409,16 +469,26 @@ def _exec(pgconn: pq.abc.PGconn, command: bytes, rows: bool = False) -> pq.abc.P
     return outcome
 
 
+def _with_position(message: str, position: str | bytes | None) -> str:
+    """Redshift adds the error's place in the statement on a line of its own, as PostgreSQL's
+    clients show it: `ERROR: syntax error at or near "x"` + `\n  Position: 8`."""
+    if isinstance(position, bytes):
+        position = position.decode(errors="replace")
+    return f"{message}\n  Position: {position}" if position else message
+
+
 def _result_message(result: pq.abc.PGresult) -> str:
     primary = result.error_field(pq.DiagnosticField.MESSAGE_PRIMARY)
     text = primary.decode(errors="replace") if primary else "unknown error"
-    return f"ERROR: {text}"
+    return _with_position(
+        f"ERROR: {text}", result.error_field(pq.DiagnosticField.STATEMENT_POSITION)
+    )
 
 
 def _pg_message(error: psycopg.Error) -> str:
     primary = error.diag.message_primary if error.diag else None
     if primary:
-        return f"ERROR: {primary}"
+        return _with_position(f"ERROR: {primary}", error.diag.statement_position)
     return f"ERROR: {str(error).strip().splitlines()[-1] if str(error).strip() else error}"
 
 
@@ -440,14 +510,15 @@ def _bind_parameters(text: str, parameters: list[dict[str, str]]) -> str:
 
 def _type_names(
     conn: psycopg.Connection[Any], wanted: list[tuple[int, int, int]]
-) -> list[tuple[str, str, str]]:
-    """Per result column: (type name, schema, table); domains by their own name."""
+) -> list[tuple[str, str, str, bool]]:
+    """Per result column: (type name, schema, table, NOT NULL); domains by their own name."""
     rows = conn.execute(
         """
         SELECT w.ord,
                coalesce(dt.typname, bt.typname),
                coalesce(n.nspname, ''),
-               coalesce(c.relname, '')
+               coalesce(c.relname, ''),
+               coalesce(a.attnotnull, false)
         FROM unnest(%s::oid[], %s::oid[], %s::int[]) WITH ORDINALITY AS w(typ, tab, col, ord)
         JOIN pg_type bt ON bt.oid = w.typ
         LEFT JOIN pg_attribute a ON a.attrelid = w.tab AND a.attnum = w.col AND w.tab <> 0
@@ -459,4 +530,4 @@ def _type_names(
         ([w[0] for w in wanted], [w[1] for w in wanted], [w[2] for w in wanted]),
         prepare=False,
     ).fetchall()
-    return [(r[1], r[2], r[3]) for r in rows]
+    return [(r[1], r[2], r[3], r[4]) for r in rows]

@@ -295,6 +295,8 @@ class Fault:
     spec: FaultSpec
     fired: int = 0
     detail: dict[str, Any] = field(default_factory=dict)
+    # Set when the fault first fires: tests wait on it instead of sleeping.
+    fired_event: threading.Event = field(default_factory=threading.Event, repr=False)
     _key: re.Pattern[str] | None = field(default=None, init=False, repr=False)
     _sql: re.Pattern[str] | None = field(default=None, init=False, repr=False)
 
@@ -400,8 +402,17 @@ class FaultRegistry:
             for fault in self._faults:
                 if fault.matches(point, service, operation, key, sql):
                     fault.fired += 1
+                    fault.fired_event.set()
                     return fault
         return None
+
+    def wait_fired(self, fault_id: str, timeout: float) -> bool:
+        """Block until the fault has fired once (True), or `timeout` seconds pass (False)."""
+        with self._lock:
+            fault = next((f for f in self._faults if f.id == fault_id), None)
+        if fault is None:
+            raise KeyError(fault_id)
+        return fault.fired_event.wait(timeout)
 
     def delay_seconds(self, fault: Fault) -> float:
         spec = fault.spec

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any, Final
 
@@ -23,6 +24,7 @@ from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
 
 from shiftsync.local import catalog, sqltext
+from shiftsync.local.csv_framing import frame_page
 from shiftsync.local.engine import Statement, Submission
 from shiftsync.local.redshift_data_auth import (
     Caller,
@@ -42,6 +44,8 @@ from shiftsync.local.redshift_data_payloads import (
 from shiftsync.local.redshift_data_request import (
     api_error,
     check_input,
+    connection_error,
+    not_found,
     request_body,
     required,
     validation_error,
@@ -58,13 +62,24 @@ from shiftsync.local.results import decode_token
 log = logging.getLogger("shiftsync.local")
 
 _MAX_WAIT_SECONDS: Final = 30
+_SCOPE_REGION: Final = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/")
+
+
+def signed_region(self: BaseResponse) -> str | None:
+    """The region of the request's SigV4 credential scope (the endpoint it was meant for)."""
+    found = _SCOPE_REGION.search(self.headers.get("Authorization", ""))
+    return found.group(1) if found else None
+
+
+def _workgroup(self: BaseResponse, body: dict[str, Any]) -> Workgroup:
+    return find_workgroup(body, signed_region(self))
 
 
 def _statement(body: dict[str, Any], caller: Caller) -> Statement:
     statement_id = required(body, "Id")
     found = current().engine.statements.get(str(statement_id))
     if found is None or found.owner_userid.split(":")[0] != caller.userid.split(":")[0]:
-        raise api_error("ResourceNotFoundException", f"Query {statement_id} does not exist.")
+        raise not_found(f"Query {statement_id} does not exist.", str(statement_id))
     return found
 
 
@@ -111,7 +126,7 @@ def _guarded(
 
 
 def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bool) -> Statement:
-    workgroup = find_workgroup(body)
+    workgroup = _workgroup(self, body)
     database = required(body, "Database")
     state = current()
     for text in sqls:
@@ -137,6 +152,12 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
             or parameter.get("value") in (None, "")
         ):
             raise validation_error("Each parameter needs a non-empty name and value")
+    used = {name for text in sqls for name in sqltext.parameter_names(text)}
+    unused = [p["name"] for p in parameters if p["name"] not in used]
+    if unused:
+        raise validation_error(
+            f"Parameters list contains unused parameters. Unused parameters: [{', '.join(unused)}]"
+        )
     if body.get("DbUser"):
         raise validation_error(
             "DbUser is for provisioned clusters; Serverless maps the IAM identity "
@@ -168,7 +189,7 @@ def execute_statement(self: BaseResponse, body: dict[str, Any]) -> Response:
     sql = required(body, "Sql")
     statement = _submit(self, body, [sql], batch=False)
     _wait(body, statement)
-    return json_response(submitted_payload(statement))
+    return json_response(submitted_payload(statement, waited="WaitTimeSeconds" in body))
 
 
 @_guarded("BatchExecuteStatement")
@@ -178,7 +199,7 @@ def batch_execute_statement(self: BaseResponse, body: dict[str, Any]) -> Respons
         raise validation_error("Sqls must hold from 1 to 40 statements")
     statement = _submit(self, body, sqls, batch=True)
     _wait(body, statement)
-    return json_response(submitted_payload(statement))
+    return json_response(submitted_payload(statement, waited="WaitTimeSeconds" in body))
 
 
 @_guarded("DescribeStatement")
@@ -205,9 +226,9 @@ def _result_page(
 ) -> tuple[int, int]:
     _wait(body, statement)
     if statement.status != "FINISHED" or not statement.has_result_set or statement.result is None:
-        raise api_error(
-            "ResourceNotFoundException",
+        raise not_found(
             "Query does not have result. Please check query status with DescribeStatement.",
+            statement.id,
         )
     if statement.result_format != expected_format:
         wanted = (
@@ -244,22 +265,35 @@ def get_statement_result_v2(self: BaseResponse, body: dict[str, Any]) -> Respons
     page, pages = _result_page(body, statement, "CSV")
     assert statement.result is not None
     text = statement.result.page(page).decode()
-    return result_envelope(statement, page, pages, json.dumps([{"CSVRecords": text}]))
+    header = statement.result.csv_header.decode()
+    entries = frame_page(text, header, page, current().csv_framing)
+    return result_envelope(
+        statement, page, pages, json.dumps([{"CSVRecords": entry} for entry in entries])
+    )
 
 
 def _catalog_connection(self: BaseResponse, body: dict[str, Any]) -> psycopg.Connection[Any]:
-    find_workgroup(body)
-    database = required(body, "Database")
-    connected = body.get("ConnectedDatabase") or database
+    """A connection to `Database`, the database whose catalog is listed (the model's words).
+
+    `ConnectedDatabase`, when given, is the one the credentials connect to: it must exist too,
+    but what is listed is `Database`'s catalog, never the connected one's.
+    """
+    _workgroup(self, body)
+    database = str(required(body, "Database"))
     caller = find_caller(self)
     engine = current().engine
+    for name in dict.fromkeys([str(body.get("ConnectedDatabase") or database), database]):
+        try:
+            engine.ensure_db_user(name, caller.db_user)
+        except psycopg.OperationalError as error:
+            raise connection_error(
+                f"Database {name} does not exist or cannot be reached"
+            ) from error
     try:
-        engine.ensure_db_user(str(connected), caller.db_user)
-        return psycopg.connect(engine.pg.dsn(str(connected), user=caller.db_user), autocommit=True)
+        return psycopg.connect(engine.pg.dsn(database, user=caller.db_user), autocommit=True)
     except psycopg.OperationalError as error:
-        raise api_error(
-            "DatabaseConnectionException",
-            f"Database {connected} does not exist or cannot be reached",
+        raise connection_error(
+            f"Database {database} does not exist or cannot be reached"
         ) from error
 
 
@@ -284,17 +318,19 @@ def list_tables(self: BaseResponse, body: dict[str, Any]) -> Response:
 
 @_guarded("DescribeTable")
 def describe_table(self: BaseResponse, body: dict[str, Any]) -> Response:
-    schema = body.get("Schema") or "public"
-    table = body.get("Table")
+    # The model: no Schema → matching tables of every schema; no Table → every table.
+    schema = body.get("Schema") or None
+    table = body.get("Table") or None
     with _catalog_connection(self, body) as conn:
-        if not table:
-            return paged(body, [], "ColumnList")
-        columns = catalog.describe_table(conn, str(schema), str(table))
-    if columns is None:
-        raise api_error("ResourceNotFoundException", f'Table "{schema}"."{table}" does not exist')
+        found = catalog.describe_tables(conn, schema, table)
+    if not found and table is not None:
+        shown = f"{schema}.{table}" if schema else str(table)
+        raise not_found(f"Table {shown} does not exist", shown)
+    columns = [column for _, entries in found for column in entries]
     status, headers, text = paged(body, columns, "ColumnList")
     payload = json.loads(text)
-    payload["TableName"] = f"{schema}.{table}"
+    if len(found) == 1:
+        payload["TableName"] = found[0][0]
     return status, headers, json.dumps(payload)
 
 
@@ -304,10 +340,11 @@ def list_statements(self: BaseResponse, body: dict[str, Any]) -> Response:
     # RoleLevel (default true): every session of the caller's role; false: this session only.
     role_level = body.get("RoleLevel", True)
     owner = caller.userid.split(":")[0] if role_level else caller.userid
-    status = body.get("Status", "ALL")
+    # "By default, only finished statements are shown" (ListStatements' documentation).
+    status = body.get("Status", "FINISHED")
     name_prefix = body.get("StatementName")
     database = body.get("Database")
-    workgroup = find_workgroup(body).name if body.get("WorkgroupName") else None
+    workgroup = _workgroup(self, body).name if body.get("WorkgroupName") else None
 
     def wanted(s: Statement) -> bool:
         return (

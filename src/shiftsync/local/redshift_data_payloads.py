@@ -20,14 +20,21 @@ def json_response(payload: dict[str, Any]) -> Response:
     return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(payload)
 
 
-def submitted_payload(statement: Statement) -> dict[str, Any]:
-    return {
+def submitted_payload(statement: Statement, *, waited: bool = False) -> dict[str, Any]:
+    payload: dict[str, Any] = {
         "Id": statement.id,
         "CreatedAt": statement.created_at,
         "Database": statement.database,
         "DbUser": statement.db_user,
         "WorkgroupName": statement.workgroup,
     }
+    if waited:
+        # With WaitTimeSeconds the answer says where the statement got to (the model's
+        # Status, RedshiftPid and HasResultSet members).
+        payload["Status"] = statement.status
+        payload["RedshiftPid"] = statement.redshift_pid
+        payload["HasResultSet"] = statement.has_result_set
+    return payload
 
 
 def described_payload(statement: Statement) -> dict[str, Any]:
@@ -40,7 +47,6 @@ def described_payload(statement: Statement) -> dict[str, Any]:
         "WorkgroupName": statement.workgroup,
         "Duration": statement.duration_ns if statement.status in TERMINAL else -1,
         "HasResultSet": statement.has_result_set,
-        "QueryString": statement.query_string,
         "RedshiftPid": statement.redshift_pid,
         "RedshiftQueryId": statement.redshift_query_id,
         "ResultRows": statement.result_rows,
@@ -49,6 +55,9 @@ def described_payload(statement: Statement) -> dict[str, Any]:
         "ResultFormat": statement.result_format,
         "IsBatchStatement": statement.is_batch,
     }
+    if not statement.is_batch:
+        # A batch's parent has no QueryString: its texts are on the sub-statements.
+        payload["QueryString"] = statement.query_string
     if statement.error:
         payload["Error"] = statement.error
     if statement.parameters:

@@ -26,6 +26,20 @@ def api_error(error_type: str, message: str, status: int = 400) -> JsonRESTError
     return error
 
 
+def not_found(message: str, resource_id: str) -> JsonRESTError:
+    """ResourceNotFoundException with the `ResourceId` member the model requires."""
+    error = api_error("ResourceNotFoundException", message)
+    error.description = json.dumps(
+        {"__type": "ResourceNotFoundException", "message": message, "ResourceId": resource_id}
+    )
+    return error
+
+
+def connection_error(message: str) -> JsonRESTError:
+    """DatabaseConnectionException: a fault in the model's terms, so a 5xx (500)."""
+    return api_error("DatabaseConnectionException", message, 500)
+
+
 def validation_error(message: str) -> JsonRESTError:
     return api_error("ValidationException", message)
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from shiftsync.local.csv_framing import CsvFraming
 from shiftsync.local.engine import DataApiEngine
-from shiftsync.local.redshift_data_request import api_error, validation_error
+from shiftsync.local.redshift_data_request import api_error, not_found, validation_error
 
 _WORKGROUP_NAME: Final = re.compile(r"^[a-z0-9-]{3,64}$")
 
@@ -36,6 +37,8 @@ class PluginState:
     workgroups: dict[str, Workgroup]
     # Called before every operation with (operation, request body); may raise JsonRESTError.
     before_operation: Callable[[str, dict[str, Any]], None] | None = None
+    # How GetStatementResultV2 frames CSV pages (AWS's framing is undocumented).
+    csv_framing: CsvFraming = field(default_factory=CsvFraming)
 
 
 _state: PluginState | None = None
@@ -57,7 +60,7 @@ def active() -> PluginState | None:
     return _state
 
 
-def find_workgroup(body: dict[str, Any]) -> Workgroup:
+def find_workgroup(body: dict[str, Any], region: str | None = None) -> Workgroup:
     """The workgroup a request names (by name or ARN), refused as AWS refuses it."""
     if body.get("ClusterIdentifier"):
         raise validation_error(
@@ -73,12 +76,14 @@ def find_workgroup(body: dict[str, Any]) -> Workgroup:
     if isinstance(name, str) and name.startswith("arn:"):
         # AWS accepts the workgroup's ARN wherever it accepts its name.
         by_arn = {w.arn: w for w in workgroups.values()}
-        if name in by_arn:
+        if name in by_arn and (region is None or by_arn[name].region == region):
             return by_arn[name]
-        raise api_error("ResourceNotFoundException", f"Workgroup {name} not found")
+        raise not_found(f"Workgroup {name} not found", name)
     if not isinstance(name, str) or not _WORKGROUP_NAME.match(name):
         raise validation_error(f"Invalid workgroup name '{name}'")
     found = workgroups.get(name)
-    if found is None:
-        raise api_error("ResourceNotFoundException", f"Workgroup {name} not found")
+    if found is None or (region is not None and found.region != region):
+        # Each region has its own endpoint and its own workgroups: a request signed for
+        # another region never sees this one.
+        raise not_found(f"Workgroup {name} not found", name)
     return found

@@ -46,6 +46,26 @@ class Limits:
     result_ttl_seconds: float = 24 * 3600
 
 
+# precision/scale the Data API reports for types without parameters (Redshift's JDBC values;
+# AWS documents none of them: int and timestamp seen in AWS's answers, the others unverified).
+FIXED_PRECISION: Final[dict[str, tuple[int, int]]] = {
+    "int2": (5, 0),
+    "int4": (10, 0),
+    "int8": (19, 0),
+    "float4": (8, 8),
+    "float8": (17, 17),
+    "bool": (1, 0),
+    "date": (13, 0),
+    "time": (15, 6),
+    "timetz": (21, 6),
+    "timestamp": (29, 6),
+    "timestamptz": (35, 6),
+}
+# A character type without a length: Redshift's VARCHAR/TEXT default is 256 bytes; an
+# expression of PostgreSQL's unbounded text has no such default, so it reports the maximum.
+MAX_VARCHAR_BYTES: Final = 65535
+
+
 def column_metadata(
     name: str,
     type_name: str,
@@ -55,22 +75,26 @@ def column_metadata(
     table: str = "",
     nullable: int = 1,
     default: str | None = None,
+    label: bool = True,
 ) -> dict[str, Any]:
-    """One ColumnMetadata entry, shaped as the Data API returns it."""
+    """One ColumnMetadata entry, shaped as the Data API returns it.
+
+    A character type's size is in `precision`, with `length` 0, as AWS fills it; DescribeTable's
+    entries have no `label` (`label=False`).
+    """
     type_name = REDSHIFT_TYPE_NAMES.get(type_name, type_name)
-    precision = scale = length = 0
+    precision, scale = FIXED_PRECISION.get(type_name, (0, 0))
     if type_name == "numeric" and typmod >= 4:
         precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
     elif type_name in ("varchar", "bpchar") and typmod >= 4:
-        length = precision = typmod - 4
+        precision = typmod - 4
     elif type_name == "varchar":
-        length = precision = 65535
+        precision = MAX_VARCHAR_BYTES
     meta: dict[str, Any] = {
         "isCaseSensitive": type_name in ("varchar", "bpchar"),
         "isCurrency": False,
         "isSigned": type_name in SIGNED_TYPES,
-        "label": name,
-        "length": length,
+        "length": 0,
         "name": name,
         "nullable": nullable,
         "precision": precision,
@@ -79,15 +103,23 @@ def column_metadata(
         "tableName": table,
         "typeName": type_name,
     }
+    if label:
+        meta["label"] = name
     if default is not None:
         meta["columnDefault"] = default
     return meta
 
 
-def json_field(raw: bytes | None, type_name: str) -> dict[str, Any]:
-    """A Field union from PostgreSQL's text form of a value."""
+def json_field(raw: bytes | None, type_name: str, *, blob: bool = False) -> dict[str, Any]:
+    """A Field union from PostgreSQL's text form of a value.
+
+    `blob`: VARBYTE as `blobValue` (base64 on the wire) instead of hex `stringValue`; AWS does
+    not say which it sends, so the stand-in can serve both.
+    """
     if raw is None:
         return {"isNull": True}
+    if blob and type_name == "varbyte" and raw.startswith(b"\\x"):
+        return {"blobValue": base64.b64encode(bytes.fromhex(raw[2:].decode())).decode()}
     if type_name in LONG_TYPES:
         return {"longValue": int(raw)}
     if type_name in DOUBLE_TYPES:
@@ -133,6 +165,8 @@ class StoredResult:
     _buffer: bytearray = field(default_factory=bytearray)
     _buffer_rows: int = 0
     _json_first: bool = True
+    # The CSV header line (kept to serve it again under a framing that repeats it).
+    csv_header: bytes = b""
 
     def __post_init__(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -151,7 +185,9 @@ class StoredResult:
     def add_csv_line(
         self, line: bytes | bytearray | memoryview, *, is_header: bool = False
     ) -> None:
-        if not is_header:
+        if is_header:
+            self.csv_header = bytes(line)
+        else:
             self._check_row(len(line))
             self._buffer_rows += 1
             self.total_rows += 1
@@ -161,7 +197,10 @@ class StoredResult:
 
     def add_json_row(self, fields: list[dict[str, Any]]) -> None:
         # allow_nan=False: a bare NaN token is not JSON, and AWS never sends one.
-        encoded = json.dumps(fields, separators=(",", ":"), allow_nan=False).encode()
+        # ensure_ascii=False: the limit is on the row's UTF-8 bytes, not on \\u escapes.
+        encoded = json.dumps(
+            fields, separators=(",", ":"), allow_nan=False, ensure_ascii=False
+        ).encode()
         self._check_row(len(encoded))
         self._buffer += (b"[" if self._json_first else b",") + encoded
         self._json_first = False

@@ -1,6 +1,6 @@
 """Identifiers that need quoting, a view and a table without a key: the catalog's odd cases.
 
-"Odd Schema"."Mixed Case" has column names that are reserved words, hold a space, a double
+"odd schema"."mixed case" has column names that are reserved words, hold a space, a double
 quote or non-ASCII letters; public.sales_summary is a view over TICKIT's sales (so seed_tickit
 must have run first); public.events_log has no primary key and holds a duplicate row.
 """
@@ -16,12 +16,12 @@ from psycopg import sql
 from shiftsync.errors import StandInError
 from shiftsync.local.seed_sql import grant_select
 
-ODD_SCHEMA: Final = "Odd Schema"
-ODD_TABLE: Final = "Mixed Case"
+ODD_SCHEMA: Final = "odd schema"
+ODD_TABLE: Final = "mixed case"
 # Reserved word, space, embedded double quote, non-ASCII, another reserved word.
 ODD_COLUMNS: Final[dict[str, str]] = {
     "id": "integer PRIMARY KEY",
-    "Select": "varchar(50)",
+    "select": "varchar(50)",
     "has space": "integer",
     'quo"te': "varchar(50)",
     "ünïcödé": "varchar(50)",
@@ -50,7 +50,7 @@ EVENTS_LOG_SQL: Final = (
 
 
 def seed_odd_identifiers(conn: psycopg.Connection[Any], grantee: str | None = None) -> None:
-    """(Re)create "Odd Schema"."Mixed Case", view public.sales_summary, public.events_log.
+    """(Re)create "odd schema"."mixed case", view public.sales_summary, public.events_log.
 
     The view reads public.sales, so seed_tickit must have run first.
     """

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 from urllib.parse import parse_qs
+from xml.sax.saxutils import escape
 
 import botocore.session
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer
@@ -23,6 +24,7 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import make_server
 
 from shiftsync.errors import StandInError
+from shiftsync.local import front_rules
 
 WsgiApp = Callable[..., Any]
 StartResponse = Callable[..., Any]
@@ -85,7 +87,7 @@ def _xml_error(start_response: StartResponse, status: str, code: str, message: s
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code>"
-        f"<Message>{message}</Message></Error><RequestId>{uuid.uuid4()}</RequestId>"
+        f"<Message>{escape(message)}</Message></Error><RequestId>{uuid.uuid4()}</RequestId>"
         "</ErrorResponse>"
     ).encode()
     return _answer(start_response, status, "text/xml", body)
@@ -137,6 +139,9 @@ class FrontDoor:
                     )
                 return _s3_error(start_response, "403 Forbidden", "AccessDenied", "Access Denied")
             if service is None:
+                refused = self._refused_before_service(environ, start_response)
+                if refused is not None:
+                    return refused
                 return self.app(environ, start_response)  # type: ignore[no-any-return]
             if operation not in _operation_names(service):
                 return _json_error(
@@ -158,6 +163,37 @@ class FrontDoor:
                 "InternalError",
                 "We encountered an internal error. Please try again.",
             )
+
+    def _refused_before_service(
+        self, environ: dict[str, Any], start_response: StartResponse
+    ) -> list[bytes] | None:
+        """S3's region check and STS's input check (see front_rules.py), or None."""
+        bucket_region = front_rules.s3_region_mismatch(environ)
+        if bucket_region is not None:
+            scope = front_rules.signing_scope(environ)
+            signed = scope[0] if scope else ""
+            body = (
+                '<?xml version="1.0" encoding="UTF-8"?>\n'
+                "<Error><Code>AuthorizationHeaderMalformed</Code><Message>The authorization "
+                f"header is malformed; the region '{escape(signed)}' is wrong; expecting "
+                f"'{escape(bucket_region)}'</Message><Region>{escape(bucket_region)}</Region>"
+                f"<RequestId>{uuid.uuid4()}</RequestId></Error>"
+            ).encode()
+            return _answer(start_response, "400 Bad Request", "application/xml", body)
+        scope = front_rules.signing_scope(environ)
+        if scope is None or scope[1] != "sts":
+            return None
+        size = int(environ.get("CONTENT_LENGTH") or 0)
+        raw = environ["wsgi.input"].read(size) if size > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(raw)
+        form = parse_qs(raw.decode("utf-8", errors="replace"))
+        form.update(parse_qs(environ.get("QUERY_STRING", "")))
+        if form.get("Action") != ["AssumeRole"]:
+            return None
+        problem = front_rules.assume_role_problem(form)
+        if problem is None:
+            return None
+        return _xml_error(start_response, "400 Bad Request", "ValidationError", problem)
 
     def _json_call(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         """Call moto and answer in awsJson's shape (moto sends some errors as text/html)."""

@@ -152,3 +152,35 @@ def strip_trailing_semicolon(sql: str) -> str:
             text = text[:-1].rstrip()
         tokens[-1] = Token("code", text)
     return "".join(t.text for t in tokens)
+
+
+_ASCII_UPPER: Final = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+
+
+def fold_quoted_identifiers(sql: str) -> str:
+    """The SQL with the ASCII letters of every quoted identifier in lower case.
+
+    Redshift folds delimited identifiers too unless `enable_case_sensitive_identifier` is on
+    ("ASCII letters in standard and delimited identifiers are case-insensitive and are folded
+    to lowercase"); PostgreSQL keeps their case. Strings, comments and dollar quotes are kept.
+    """
+    return "".join(
+        t.text.translate(_ASCII_UPPER) if t.kind == "ident" else t.text for t in tokenize(sql)
+    )
+
+
+_WORD: Final = re.compile(r"[^\W\d][\w$]*")
+
+
+def identifier_lengths(sql: str) -> Iterator[tuple[str, int]]:
+    """Each identifier (quoted ones without quotes, unquoted words) with its UTF-8 length.
+
+    Unquoted words include keywords; none of those is long enough to matter to a length check.
+    """
+    for token in tokenize(sql):
+        if token.kind == "ident" and len(token.text) >= 2:
+            name = token.text[1:-1].replace('""', '"')
+            yield name, len(name.encode())
+        elif token.kind == "code":
+            for word in _WORD.finditer(token.text):
+                yield word.group(0), len(word.group(0).encode())

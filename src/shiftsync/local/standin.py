@@ -22,7 +22,16 @@ from shiftsync.aws.destination_policy import destination_statements
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
-from shiftsync.local import fault_hooks, fault_http, iam, redshift_data
+from shiftsync.local import (
+    char_bytes,
+    fault_hooks,
+    fault_http,
+    front_rules,
+    iam,
+    redshift_data,
+    redshift_data_state,
+)
+from shiftsync.local.csv_framing import CsvFraming
 from shiftsync.local.engine import DataApiEngine
 from shiftsync.local.faults import FaultRegistry, FaultSpec
 from shiftsync.local.info import StandInInfo as StandInInfo
@@ -63,6 +72,8 @@ class StandInOptions:
     limits: Limits = field(default_factory=Limits)
     # UNLOAD writes one or more files per slice, as a Redshift workgroup with this many slices.
     slices: int = 2
+    # Redshift's setting of that name: off (the default) folds quoted identifiers to lower case.
+    enable_case_sensitive_identifier: bool = False
 
 
 def guide_permission_policy(bucket: str, deny: Sequence[str] = ()) -> dict[str, Any]:
@@ -140,10 +151,12 @@ class StandIn:
         from moto.core.authorization import ActionAuthenticatorMixin
 
         iam.install()
+        front_rules.install()
         redshift_data.install()
         self.pg = TempPostgres().start()
         self._prepare_database()
         self.engine = DataApiEngine(self.pg, self.options.limits)
+        self.engine.case_sensitive_identifiers = self.options.enable_case_sensitive_identifier
         self.engine.unload_handler = UnloadExecutor(self.unload_settings)
         self.engine.statement_hook = fault_hooks.statement_hook(self.faults, self.engine)
         redshift_data.activate(
@@ -174,6 +187,7 @@ class StandIn:
             from shiftsync.local import flavour, seed
 
             flavour.install_flavour(conn, DATABASE)
+            char_bytes.install_character_rules(conn)
             db_user = f"IAMR:{ROLE_NAME}"
             conn.execute(
                 psycopg.sql.SQL("CREATE ROLE {} LOGIN").format(psycopg.sql.Identifier(db_user))
@@ -277,6 +291,22 @@ class StandIn:
         )
         backend.put_role_policy(name, "shiftsync", json.dumps(permission_policy))
         return str(role.arn)
+
+    def set_role_policy(
+        self, name: str, permission_policy: Mapping[str, Any], account_id: str = CUSTOMER_ACCOUNT
+    ) -> None:
+        """Replace a role's permission policy, as an administrator would while sessions live."""
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[account_id]["aws"]
+        backend.put_role_policy(name, "shiftsync", json.dumps(permission_policy))
+
+    def set_csv_framing(self, framing: CsvFraming) -> None:
+        """Serve GetStatementResultV2 pages in this framing from now on (tests, demos)."""
+        state = redshift_data_state.active()
+        if state is None:
+            raise StandInError("the stand-in is not running", fix="call start() first")
+        state.csv_framing = framing
 
     def admin_connection(self) -> psycopg.Connection[Any]:
         """A superuser connection to the workgroup's database (for tests and the demo)."""

@@ -15,7 +15,7 @@ import select
 import tempfile
 from array import array
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Final
 
@@ -89,6 +89,8 @@ class UnloadExecutor:
     ) -> int:
         settings = self.settings
         command = parse_unload(sql, min_max_file_bytes=settings.min_max_file_bytes)
+        # The query is a string literal of the UNLOAD, so the statement's folding missed it.
+        command = replace(command, query=engine.fold_identifiers(command.query))
         if command.default_role:
             raise UnloadError(
                 "ERROR: IAM_ROLE default: no default IAM role is associated with the stand-in's "

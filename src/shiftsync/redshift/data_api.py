@@ -14,7 +14,9 @@ the read counters in stats.py.
 
 from __future__ import annotations
 
+import difflib
 import logging
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -23,6 +25,7 @@ from typing import Any, Final, Literal, TypeVar
 
 from botocore import xform_name
 from botocore.exceptions import (
+    BotoCoreError,
     ClientError,
     HTTPClientError,
     PaginationError,
@@ -34,7 +37,7 @@ from botocore.exceptions import (
 
 from shiftsync.aws.session import AssumedRoleSession, error_code
 from shiftsync.config import RedshiftServerlessConfig
-from shiftsync.errors import ShiftsyncError, SourceError, StatementError
+from shiftsync.errors import ConfigError, ShiftsyncError, SourceError, StatementError
 from shiftsync.redshift.data_api_errors import (
     ACCESS_CODES,
     RESULT_SIZE_MESSAGE,
@@ -45,6 +48,7 @@ from shiftsync.redshift.data_api_errors import (
     is_retriable,
     mapped_call_error,
     mapped_client_error,
+    missing_database_named,
     statement_failure,
 )
 from shiftsync.redshift.data_api_results import (
@@ -113,6 +117,10 @@ class DataApi:
         # botocore before 1.43.55 has no WaitTimeSeconds: found out on first use.
         self.long_poll = True
         self._parsing_client: Any = None
+        # Statements a `running()` block waits on, so Ctrl-C can cancel them from another thread.
+        self._running: dict[str, str] = {}
+        self._running_lock = threading.Lock()
+        self._known_databases: list[str] | None = None
 
     @property
     def db_user(self) -> str:
@@ -137,6 +145,8 @@ class DataApi:
         def retriable(error: Exception) -> bool:
             if isinstance(error, ClientError) and error_code(error) in passthrough:
                 return False
+            if self._database_missing(error):
+                return False  # waiting will not create it
             return is_retriable(error)
 
         def count(_retry: int, error: Exception, pause: float) -> None:
@@ -150,6 +160,8 @@ class DataApi:
         except ClientError as error:
             if error_code(error) in passthrough:
                 raise
+            if self._database_missing(error):
+                raise self._unknown_database(what) from error
             raise mapped_client_error(
                 error, operation, what, self.connection, self.retry.max_attempts
             ) from error
@@ -335,6 +347,8 @@ class DataApi:
         FAILED and ABORTED raise StatementError (ResultLimitError for the Data API's limits).
         """
         statement_id = self.execute(sql, what=what, stats=stats, result_format=result_format)
+        with self._running_lock:
+            self._running[statement_id] = what
         ended = False
         try:
             status = self.wait(statement_id, what=what, stats=stats, timeout=timeout)
@@ -343,12 +357,73 @@ class DataApi:
                 raise self.failure(status, what)
             yield status
         finally:
+            with self._running_lock:
+                self._running.pop(statement_id, None)
             if not ended:
                 self.cancel(statement_id, what=what, stats=stats)
 
-    def failure(self, status: StatementStatus, what: str) -> SourceError:
+    def cancel_running(self, stats: ReadStats) -> int:
+        """Cancel every statement a `running()` block waits on; their waits then end ABORTED.
+
+        For Ctrl-C: the threads that wait would otherwise sit out a long statement before they
+        could notice that the run stops. Returns how many were asked to stop.
+        """
+        with self._running_lock:
+            running = dict(self._running)
+        for statement_id, what in running.items():
+            try:
+                self.call("CancelStatement", what, stats, Id=statement_id)
+                stats.add(cancelled=1)
+            except ShiftsyncError as error:  # it ended meanwhile, or the API is unreachable
+                log.info("could not cancel statement %s of %s: %s", statement_id, what, error)
+        return len(running)
+
+    def failure(self, status: StatementStatus, what: str) -> ShiftsyncError:
         """The error a FAILED or ABORTED statement becomes."""
+        missing = missing_database_named(status.error or "")
+        if missing == self.connection.database and self._other_databases() is not None:
+            return self._unknown_database(what)
         return statement_failure(status, what, self.db_user)
+
+    # -- an unknown database ---------------------------------------------------------------------
+    def _other_databases(self) -> list[str] | None:
+        """The workgroup's databases when the connection's is not among them, else None.
+
+        ListDatabases must connect to some database: `dev`, which every Redshift Serverless
+        namespace has, unless that is the connection's own. Any failure means "do not know".
+        """
+        if self._known_databases is None:
+            connect_to = "dev" if self.connection.database != "dev" else "postgres"
+            try:
+                answer = self.session.call(
+                    self._client().list_databases,
+                    WorkgroupName=self.connection.workgroup,
+                    Database=connect_to,
+                )
+            except (ClientError, BotoCoreError):
+                return None
+            self._known_databases = [str(name) for name in answer.get("Databases") or []]
+        found = self._known_databases
+        return None if self.connection.database in found else found
+
+    def _database_missing(self, error: Exception) -> bool:
+        return (
+            isinstance(error, ClientError)
+            and error_code(error) == "DatabaseConnectionException"
+            and self._other_databases() is not None
+        )
+
+    def _unknown_database(self, what: str) -> ConfigError:
+        names = self._other_databases() or []
+        close = difflib.get_close_matches(self.connection.database, names, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        listed = ", ".join(sorted(names)[:10]) or "none"
+        return ConfigError(
+            f"{what}: database {self.connection.database} does not exist in workgroup "
+            f"{self.connection.workgroup} (its databases: {listed}){hint}",
+            fix="set database: of the connection in shiftsync.yaml to one of them"
+            + (f", e.g. database: {close[0]}" if close else ""),
+        )
 
     def pages(
         self, statement_id: str, *, what: str, stats: ReadStats, csv: bool, prefetch: bool = True

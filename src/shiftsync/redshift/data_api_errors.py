@@ -7,11 +7,13 @@ says what to do; `is_retriable` decides which failures are worth another try fir
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Final
 
 from botocore.exceptions import ClientError, HTTPClientError, PaginationError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
+from shiftsync.aws.network import NETWORK_ERRORS, network_error, network_kind
 from shiftsync.aws.session import EXPIRED_CODES, error_code
 from shiftsync.config import RedshiftServerlessConfig
 from shiftsync.errors import (
@@ -76,7 +78,11 @@ class RepeatedToken(Exception):
 
 
 def is_retriable(error: Exception) -> bool:
-    """Transient: throttled, busy, a 5xx, a paused workgroup or a dropped connection."""
+    """Transient: throttled, busy, a 5xx, a paused workgroup or a dropped connection.
+
+    A name that does not resolve or a TLS handshake that fails will not cure by waiting."""
+    if isinstance(error, NETWORK_ERRORS) and network_kind(error) != "unreachable":
+        return False
     if isinstance(error, ClientError):
         status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
         return error_code(error) in RETRIABLE_CODES or (isinstance(status, int) and status >= 500)
@@ -147,8 +153,10 @@ def mapped_call_error(
     operation: str,
     what: str,
     connection: RedshiftServerlessConfig,
-) -> SourceError:
+) -> ShiftsyncError:
     """A call that failed without an answer from AWS, or a listing that loops."""
+    if isinstance(error, NETWORK_ERRORS):
+        return network_error(error, "redshift-data", connection.region)
     if isinstance(error, BotoConnectionError | HTTPClientError):
         return SourceError(
             f"{what}: redshift-data {operation} failed: the connection to the Data API "
@@ -167,6 +175,15 @@ def mapped_call_error(
         "a second time; the listing would loop",
         fix="run again; shiftsync stops rather than return an incomplete list",
     )
+
+
+_MISSING_DATABASE: Final = re.compile(r'database "([^"]+)" does not exist')
+
+
+def missing_database_named(message: str) -> str | None:
+    """The database a `database "x" does not exist` error names (pure)."""
+    found = _MISSING_DATABASE.search(message)
+    return found.group(1) if found else None
 
 
 def statement_failure(status: StatementStatus, what: str, db_user: str) -> SourceError:

@@ -104,8 +104,39 @@ def result_page(response: dict[str, Any], index: int, csv: bool, what: str) -> R
                 fix="update shiftsync, or set result_format: json on the connection",
             )
         texts.append(record["CSVRecords"])
-    text = "".join(texts)
+    text = join_csv_records(texts)
     return ResultPage(index, total, columns, text=text, size=len(text))
+
+
+def join_csv_records(texts: Sequence[str]) -> str:
+    """The `CSVRecords` entries of one page as one CSV text, whatever their framing.
+
+    AWS does not document how a page is framed: one entry or several, each with or without a
+    final newline. An entry that ends a record (its quotes balanced) gets a newline if it has
+    none, so records never glue together; one that ends inside a quoted field is continued by
+    the next entry as it is.
+    """
+    parts: list[str] = []
+    open_quote = False
+    for text in texts:
+        if not text:
+            continue
+        parts.append(text)
+        open_quote ^= text.count('"') % 2 == 1
+        if not open_quote and not text.endswith("\n"):
+            parts.append("\n")
+    return "".join(parts)
+
+
+def first_csv_record(text: str) -> str:
+    """The first record of a CSV text with its newline (quoted newlines stay inside)."""
+    open_quote = False
+    for position, char in enumerate(text):
+        if char == '"':
+            open_quote = not open_quote
+        elif char == "\n" and not open_quote:
+            return text[: position + 1]
+    return text
 
 
 def read_select(
@@ -131,6 +162,7 @@ def read_select(
     ) as status:
         received = 0
         announced: int | None = None
+        header: str | None = None
         for page in api.pages(status.id, what=what, stats=stats, csv=csv, prefetch=prefetch):
             stats.add(pages=1, bytes_received=page.size)
             if page.column_count and page.column_count != len(columns):
@@ -142,8 +174,15 @@ def read_select(
             if announced is None:
                 announced = page.total_rows
             if csv:
+                # The header leads the first page; AWS may repeat it on every page (its framing
+                # is undocumented): a later page that starts with the same record has it too.
+                # A data row equal to the header would be dropped, and the row count below
+                # would then refuse the result rather than return it short.
+                if page.index == 0:
+                    header = first_csv_record(page.text)
+                repeated = page.index > 0 and bool(header) and page.text.startswith(header or "")
                 batches: Iterator[pa.RecordBatch] = csv_page_to_batches(
-                    page.text, columns, has_header=page.index == 0, table=table
+                    page.text, columns, has_header=page.index == 0 or repeated, table=table
                 )
             else:
                 batches = iter([json_records_to_batch(page.records, columns, table=table)])

@@ -25,6 +25,8 @@ from shiftsync.errors import ConfigError, ResultLimitError, ShiftsyncError, Sour
 from shiftsync.redshift import catalog
 from shiftsync.redshift.catalog import TableInfo, TableRef, column_problem
 from shiftsync.redshift.chunked import MAX_CHUNK_DEPTH, read_chunked
+from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
+from shiftsync.redshift.csv_probe import CsvDialectGuard
 from shiftsync.redshift.data_api import DEFAULT_STATEMENT_TIMEOUT, DataApi
 from shiftsync.redshift.data_api_errors import ROW_SIZE_MESSAGE
 from shiftsync.redshift.data_api_results import execute_statement, query_rows, read_select
@@ -70,7 +72,10 @@ class RedshiftSource:
         statement_timeout: float = DEFAULT_STATEMENT_TIMEOUT,
         prefetch: bool = True,
         part_concurrency: int = PART_CONCURRENCY,
+        csv_dialect_cache: Path | None = None,
     ) -> None:
+        """`csv_dialect_cache`: the workspace's CSV dialect verdicts (csv_probe.py); with it a
+        CSV connection's first read probes the dialect and reads JSON if it differs."""
         self.connection = connection
         self.session = session
         self.run_id = run_id or new_run_id()
@@ -83,6 +88,11 @@ class RedshiftSource:
             statement_timeout=statement_timeout,
         )
         self.prefetch = prefetch
+        self.csv_dialect = (
+            CsvDialectGuard(csv_dialect_cache, connection)
+            if csv_dialect_cache is not None
+            else None
+        )
         self.unload_reader = UnloadReader(self.api, part_concurrency=part_concurrency)
         self.catalog_stats = ReadStats(method="catalog")
         self._local = threading.local()
@@ -111,7 +121,12 @@ class RedshiftSource:
             config.region,
             duration_seconds=config.session_duration_seconds,
         )
-        return cls(config, session, run_id=run_id)
+        return cls(
+            config,
+            session,
+            run_id=run_id,
+            csv_dialect_cache=workspace.dot_dir / CSV_DIALECT_CACHE,
+        )
 
     @property
     def stats(self) -> ReadStats:
@@ -287,10 +302,16 @@ class RedshiftSource:
             columns,
             table=str(info.ref),
             stats=stats,
-            result_format=self.connection.result_format,
+            result_format=self.result_format(),
             prefetch=self.prefetch,
             progress=progress,
         )
+
+    def result_format(self) -> Literal["csv", "json"]:
+        """The connection's result format; CSV only while the dialect probe agrees."""
+        if self.connection.result_format == "csv" and self.csv_dialect is not None:
+            return self.csv_dialect.result_format(self.api)
+        return self.connection.result_format
 
     def _after_limit(
         self,
@@ -364,6 +385,10 @@ class RedshiftSource:
         numerics and timestamps, as the Data API gives them)."""
         return query_rows(self.api, sql, what="query", stats=self.catalog_stats)
 
+    def interrupt(self) -> None:
+        """Stop the statements every thread of this source waits on (the run is stopping)."""
+        self.api.cancel_running(self.catalog_stats)
+
     def execute(self, sql: str) -> int:
         """Run a statement without a result set; the rows it affected."""
         return execute_statement(self.api, sql, what="statement", stats=self.catalog_stats)
@@ -392,6 +417,16 @@ class RedshiftSource:
         bucket, unload = self._staging()
         keys = [item.key for item in objects]
         return bucket.delete(unload.bucket, keys, stats=self.catalog_stats)
+
+    def delete_run_staging(self, run_id: str) -> int:
+        """Delete what run `run_id` staged under `<prefix><run_id>/`; 0 without unload:."""
+        unload = self.connection.unload
+        if unload is None:
+            return 0
+        bucket = StagingBucket(self.session, self.api.retry)
+        return bucket.delete_prefix(
+            unload.bucket, f"{unload.prefix}{run_id}/", stats=self.catalog_stats
+        )
 
     def cleanup_staged(self, *, older_than_hours: float = 24) -> int:
         """Delete staged UNLOAD objects older than the age (a crashed run's); how many."""

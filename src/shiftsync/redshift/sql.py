@@ -16,6 +16,7 @@ from typing import Final, Literal
 
 from shiftsync.errors import ConfigError
 from shiftsync.redshift.types import Column, canonical_type_name, rule_for
+from shiftsync.sql_quote import quote_redshift
 
 Method = Literal["data_api", "unload"]
 
@@ -60,15 +61,8 @@ MAX_FILE_SIZE_MB: Final = 6200
 
 
 def quote_ident(name: str) -> str:
-    """Always double-quote an identifier, doubling inner double quotes."""
-    if not name:
-        raise ConfigError("an empty identifier cannot be put into SQL", fix="name the object")
-    if "\x00" in name:
-        raise ConfigError(
-            f"identifier {name!r} contains a NUL character, which SQL cannot hold",
-            fix="rename the object or exclude it",
-        )
-    return '"' + name.replace('"', '""') + '"'
+    """Always double-quote a Redshift identifier, doubling inner double quotes."""
+    return quote_redshift(name)
 
 
 def quote_literal(value: str) -> str:

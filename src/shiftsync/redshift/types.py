@@ -205,8 +205,6 @@ TYPE_CONTRACT: Final[Mapping[str, TypeRule]] = {
     ),
 }
 
-CANONICAL_TYPES: Final[tuple[str, ...]] = tuple(TYPE_CONTRACT)
-
 TYPE_ALIASES: Final[Mapping[str, str]] = {
     "smallint": "int2",
     "int2": "int2",

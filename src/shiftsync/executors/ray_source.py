@@ -1,0 +1,242 @@
+"""Table reads as Ray tasks: a worker assumes the role, reads and decodes; batches stream back.
+
+`RaySource` is the engine's `Source` with `read` sent to the cluster; listing, describing,
+planning and the small queries stay on the driver (they are a few statements each). Each
+worker assumes the connection's role itself, with the workspace's external ID: no credential
+crosses the cluster, only the role's ARN and the ID, and the worker's own platform identity
+(its instance role, or the AWS_* variables the node was started with) must be trusted by the
+role, as the driver's is.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pyarrow as pa
+
+from shiftsync.config import Method, RedshiftServerlessConfig
+from shiftsync.errors import ConfigError
+from shiftsync.redshift.catalog import TableInfo, TableRef
+from shiftsync.redshift.plan import ReadPlan
+from shiftsync.redshift.source import RedshiftSource
+from shiftsync.redshift.stats import ReadStats
+from shiftsync.redshift.types import Column
+
+COUNTERS: Final = (
+    "statements",
+    "retries",
+    "pages",
+    "rows",
+    "bytes_received",
+    "chunks",
+    "parts",
+    "staged_deleted",
+    "cancelled",
+)
+# How long the cluster's address may take to answer before the run stops with an error.
+CONNECT_TIMEOUT_SECONDS: Final = 10.0
+RAY_FIX: Final = (
+    "start the cluster (`ray start --head --node-ip-address 127.0.0.1`) or correct "
+    "executor.address in shiftsync.yaml (or --ray-address)"
+)
+
+
+@dataclass(frozen=True)
+class ReadTask:
+    """Everything a worker needs to read one table: no secret among it."""
+
+    connection: RedshiftServerlessConfig
+    external_id: str
+    run_id: str
+    info: TableInfo
+    columns: tuple[str, ...] | None
+    where: str | None
+    method: Method
+
+
+def read_on_worker(task: ReadTask) -> Iterator[tuple[str, Any]]:
+    """Runs inside the Ray worker: ("batch", RecordBatch)… then ("stats", ReadStats)."""
+    from shiftsync.aws.session import AssumedRoleSession
+
+    connection = task.connection
+    session = AssumedRoleSession(
+        connection.role_arn,
+        task.external_id,
+        connection.region,
+        duration_seconds=connection.session_duration_seconds,
+    )
+    source = RedshiftSource(connection, session, run_id=task.run_id)
+    batches = source.read(task.info, columns=task.columns, where=task.where, method=task.method)
+    for batch in batches:
+        yield "batch", batch
+    import ray
+
+    stats = source.stats  # holds a lock: sent back as plain values
+    yield (
+        "stats",
+        {
+            "node": ray.get_runtime_context().get_node_id(),
+            "method": stats.method,
+            "fallbacks": list(stats.fallbacks),
+            "counters": {name: getattr(stats, name) for name in COUNTERS},
+        },
+    )
+
+
+def node_ip_for(address: str) -> str | None:
+    """127.0.0.1 when the cluster is on this machine's loopback; else Ray's own choice."""
+    host = address.removeprefix("ray://").rpartition(":")[0].strip("[]")
+    return "127.0.0.1" if host in {"127.0.0.1", "localhost"} else None
+
+
+def ray_address(configured: str | None) -> str:
+    """The cluster to use: the configured address, else RAY_ADDRESS; refused when neither."""
+    address = configured or os.environ.get("RAY_ADDRESS")
+    if not address:
+        raise ConfigError(
+            "executor: ray needs the address of a Ray cluster",
+            fix="set ray_address: '<head-host>:6379' on the sync (or --ray-address, or "
+            "RAY_ADDRESS)",
+        )
+    return address
+
+
+def check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_SECONDS) -> None:
+    """Fail at once, with a fix, when nothing answers at `host:port`."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(
+            f"the Ray address {address!r} is not host:port",
+            fix="give the head node's address, e.g. executor: {type: ray, address: "
+            "'127.0.0.1:6379'}",
+        )
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            pass
+    except OSError as error:
+        raise ConfigError(
+            f"the Ray cluster at {address} cannot be reached: {error.strerror or error}",
+            fix=RAY_FIX,
+        ) from error
+
+
+class RaySource:
+    """A Source whose reads run on a Ray cluster (see the module docstring)."""
+
+    def __init__(self, local: RedshiftSource, external_id: str, address: str) -> None:
+        check_reachable(address)
+        import ray
+
+        if not ray.is_initialized():
+            # The driver joins as 127.0.0.1, so that no part of the cluster's traffic from
+            # here leaves the loopback of a one-machine cluster (Ray would pick the LAN address).
+            ray.init(
+                address=address,
+                logging_level=logging.ERROR,
+                log_to_driver=False,
+                _node_ip_address=node_ip_for(address),
+            )
+        self._ray = ray
+        self._remote = ray.remote(num_returns="streaming", max_retries=0)(read_on_worker)
+        self.local = local
+        self.external_id = external_id
+        self._local = threading.local()
+        self._running: set[Any] = set()
+        self._lock = threading.Lock()
+        # The cluster nodes whose workers read a table of this run.
+        self.nodes: set[str] = set()
+
+    @property
+    def stats(self) -> ReadStats:
+        found: ReadStats | None = getattr(self._local, "stats", None)
+        return found if found is not None else ReadStats()
+
+    def list_tables(self, schema_pattern: str = "%", table_pattern: str = "%") -> list[TableRef]:
+        return self.local.list_tables(schema_pattern, table_pattern)
+
+    def describe(self, ref: TableRef | str) -> TableInfo:
+        return self.local.describe(ref)
+
+    def plan(
+        self, info: TableInfo, method: Method = "auto", *, columns: Sequence[Column] | None = None
+    ) -> ReadPlan:
+        return self.local.plan(info, method, columns=columns)
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.local.query(sql)
+
+    def delete_run_staging(self, run_id: str) -> int:
+        return self.local.delete_run_staging(run_id)
+
+    def interrupt(self) -> None:
+        with self._lock:
+            running = list(self._running)
+        for generator in running:
+            # The worker's task is interrupted; its read's own cleanup cancels the statement.
+            self._ray.cancel(generator)
+        self.local.interrupt()
+
+    def read(
+        self,
+        info: TableInfo,
+        *,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        method: Method = "auto",
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        task = ReadTask(
+            self.local.connection,
+            self.external_id,
+            self.local.run_id,
+            info,
+            tuple(columns) if columns is not None else None,
+            where,
+            method,
+        )
+        stats = ReadStats(method=self.plan(info, method).method)
+        self._local.stats = stats
+        return self._stream(task, stats, progress)
+
+    def _stream(
+        self,
+        task: ReadTask,
+        stats: ReadStats,
+        progress: Callable[[int, int], None] | None,
+    ) -> Iterator[pa.RecordBatch]:
+        generator: Any = self._remote.remote(task)
+        with self._lock:
+            self._running.add(generator)
+        try:
+            for ref in generator:
+                kind, value = self._ray.get(ref)
+                if kind == "stats":
+                    stats.add(**value["counters"])
+                    stats.method = value["method"] or stats.method
+                    with self._lock:
+                        self.nodes.add(value["node"])
+                    for fallback in value["fallbacks"]:
+                        stats.note(fallback)
+                    continue
+                if progress is not None:
+                    progress(value.num_rows, value.nbytes)
+                yield value
+        finally:
+            with self._lock:
+                self._running.discard(generator)
+
+
+__all__ = [
+    "RAY_FIX",
+    "RaySource",
+    "ReadTask",
+    "check_reachable",
+    "ray_address",
+    "read_on_worker",
+]

@@ -1,0 +1,98 @@
+"""A network that fails before AWS answers: one error and one fix, exit code 3, no traceback.
+
+The endpoints are real: a name that does not resolve (`.invalid` never does), TLS spoken to
+the stand-in's plain-HTTP port, and a port on 127.0.0.1 where nothing listens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from botocore.config import Config
+
+from shiftsync import read_table
+from shiftsync.errors import AccessError, ConfigError
+from shiftsync.local.postgres import free_port
+from shiftsync.local.standin import StandIn, StandInInfo
+from tests.support import Cli, write_role_workspace
+
+Endpoint = Callable[[StandIn], str]
+ENDPOINTS: dict[str, tuple[Endpoint, str]] = {
+    "dns": (lambda _s: "http://shiftsync-nowhere.invalid", "could not be resolved (DNS)"),
+    "tls": (lambda s: s.endpoint.replace("http://", "https://"), "TLS handshake"),
+    "unreachable": (lambda _s: f"http://127.0.0.1:{free_port()}", "no connection to"),
+}
+
+
+@pytest.fixture(autouse=True)
+def one_attempt(monkeypatch: pytest.MonkeyPatch) -> None:
+    """botocore's own retries (6, with back-off) would only make these tests slow."""
+    monkeypatch.setattr(
+        "shiftsync.aws.session.CLIENT_CONFIG",
+        Config(retries={"mode": "standard", "max_attempts": 1}),
+    )
+
+
+def _one_pair(err: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert sum(line.startswith("error:") for line in lines) == 1, err
+    assert sum(line.strip().startswith("fix:") for line in lines) == 1, err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("kind", list(ENDPOINTS))
+@pytest.mark.parametrize("command", ["sync", "discover"])
+def test_sts_out_of_reach(
+    cli: Cli,
+    standin: StandIn,
+    info: StandInInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+    command: str,
+) -> None:
+    write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    endpoint, words = ENDPOINTS[kind]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", endpoint(standin))
+    ran = cli(command, "-w", str(tmp_path))
+    assert ran.code == 3, ran.out + ran.err
+    _one_pair(ran.err)
+    assert "sts could not be reached" in ran.err
+    assert words in ran.err
+
+
+@pytest.mark.parametrize("kind", ["dns", "tls"])
+def test_the_data_api_out_of_reach_in_read_table(
+    standin: StandIn,
+    info: StandInInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    endpoint, words = ENDPOINTS[kind]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_REDSHIFT_DATA", endpoint(standin))
+    with pytest.raises(AccessError) as failed:
+        list(read_table(tmp_path, "public.category", method="data_api"))
+    assert "redshift-data could not be reached" in failed.value.message
+    assert words in failed.value.message
+    assert "AWS_ENDPOINT_URL_REDSHIFT_DATA" in (failed.value.fix or "")
+
+
+def test_a_session_longer_than_the_role_allows_is_named(
+    cli: Cli, info: StandInInfo, tmp_path: Path
+) -> None:
+    write_role_workspace(
+        tmp_path,
+        info,
+        info.role_arn,
+        external_id=info.external_id,
+        extra="    session_duration_seconds: 7200\n",
+    )
+    ran = cli("discover", "-w", str(tmp_path))
+    assert ran.code == ConfigError.exit_code, ran.out + ran.err
+    _one_pair(ran.err)
+    assert "above the role's maximum" in ran.err
+    assert "session_duration_seconds" in ran.err

@@ -1,0 +1,154 @@
+"""`executor: ray`: table reads as tasks on a real two-node Ray cluster on 127.0.0.1.
+
+Not collected on its own: test_ray_executor.py runs this module in a network namespace of its
+own, where the only interface is the loopback (Ray's servers bind every interface of the node).
+The cluster is started with `ray start --block` (a head and a second node, one CPU each) in
+its own process group, with the stand-in's AWS_* variables as a real node would have its
+instance role; it is stopped by signalling that group, never with `ray stop` (which would end
+every Ray process of the machine).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from shiftsync.engine.sync import run_sync
+from shiftsync.errors import ConfigError
+from shiftsync.executors.ray_source import RaySource, check_reachable
+from shiftsync.local.postgres import free_port
+from shiftsync.local.standin import StandInInfo
+from shiftsync.redshift.source import RedshiftSource
+from tests.integration.test_sync import (
+    assert_same_table,
+    make_workspace,
+    open_destination,
+)
+
+pytest.importorskip("ray", reason="the ray extra (pip install 'shiftsync[ray]') is not installed")
+RAY = Path(sys.executable).with_name("ray")
+
+
+def start_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [str(RAY), "start", "--block", "--disable-usage-stats", "--num-cpus=1", *args],
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop_node(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(5)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(30)
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> Iterator[str]:
+    folder = tmp_path_factory.mktemp("ray")
+    # Ray's socket paths must stay short: a temp dir of its own under /tmp.
+    temp = Path(f"/tmp/ss-ray-{os.getpid()}")
+    env = {**os.environ, **info.environment(), "RAY_USAGE_STATS_ENABLED": "0"}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    head = start_node(
+        [
+            "--head",
+            f"--port={port}",
+            "--node-ip-address=127.0.0.1",
+            "--include-dashboard=false",
+            f"--temp-dir={temp}",
+        ],
+        env,
+        folder / "head.log",
+    )
+    nodes = [head]
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                check_reachable(address, timeout=1)
+                break
+            except ConfigError:
+                assert head.poll() is None, (folder / "head.log").read_text()
+                assert time.monotonic() < deadline, "the Ray head did not come up"
+                time.sleep(0.5)
+        nodes.append(
+            start_node(
+                [f"--address={address}", "--node-ip-address=127.0.0.1"],
+                env,
+                folder / "worker.log",
+            )
+        )
+        yield address
+    finally:
+        import ray
+
+        if ray.is_initialized():
+            ray.shutdown()
+        for node in reversed(nodes):
+            stop_node(node)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.mark.parametrize("kind", ["duckdb", "parquet"])
+def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
+    tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str, kind: str
+) -> None:
+    tables = [
+        {"include": "public.sales", "method": "unload"},
+        {"include": "public.listing", "method": "data_api"},
+        "public.venue",
+        "public.category",
+    ]
+    destination = (
+        {"type": "duckdb", "path": "out.duckdb"}
+        if kind == "duckdb"
+        else {"type": "parquet", "path": "lake"}
+    )
+    workspace = make_workspace(
+        tmp_path / kind, info, destination, tables, executor="ray", ray_address=ray_cluster
+    )
+    source = RaySource(RedshiftSource.from_workspace(workspace), workspace.external_id, ray_cluster)
+    record = run_sync(workspace, "main", source=source)
+    assert record.status == "ok", [(t.table, t.error) for t in record.tables]
+    assert {t.verification["status"] for t in record.tables if t.verification} == {"ok"}
+    assert len(source.nodes) == 2, "both nodes of the cluster read tables"
+    written = open_destination(workspace)
+    try:
+        for name in ("sales", "listing", "venue", "category"):
+            assert_same_table(admin, written, name, name)
+    finally:
+        written.close()
+
+
+def test_the_sync_setting_alone_runs_the_reads_on_the_cluster(
+    tmp_path: Path, info: StandInInfo, ray_cluster: str
+) -> None:
+    workspace = make_workspace(
+        tmp_path / "ws",
+        info,
+        {"type": "duckdb", "path": "out.duckdb"},
+        ["public.category"],
+        executor="ray",
+        ray_address=ray_cluster,
+    )
+    record = run_sync(workspace, "main")
+    assert record.status == "ok", [(t.table, t.error) for t in record.tables]
