@@ -287,3 +287,36 @@ def test_registry_builds_lake_destinations_with_workspace_defaults(tmp_path: Pat
     )
     assert delta.kind == "delta"
     assert delta.settings.root == str(tmp_path / "d")  # type: ignore[attr-defined]
+
+
+def test_destination_statements_scope_the_prefix() -> None:
+    from shiftsync.aws.destination_policy import destination_statements, split_s3_url
+
+    assert split_s3_url("s3://lake/a/b/") == ("lake", "a/b/")
+    assert split_s3_url("s3://lake") == ("lake", "")
+    listing, objects = destination_statements("aws-cn", [("my-lake", "s3://lake/iceberg")])
+    assert listing["Sid"] == "DestinationMyLakeList"
+    assert listing["Resource"] == "arn:aws-cn:s3:::lake"
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": ["iceberg/*"]}}
+    assert objects["Resource"] == "arn:aws-cn:s3:::lake/iceberg/*"
+    assert objects["Action"] == ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+
+
+def test_policy_lists_only_s3_destinations_written_as_the_connection() -> None:
+    from shiftsync.aws.destination_policy import s3_destinations_of
+
+    data = copy.deepcopy(BASE)
+    data["destinations"] = {
+        "lake": {"type": "iceberg", "warehouse": "s3://lake/iceberg"},
+        "own": {"type": "parquet", "path": "s3://lake/own", "credentials": "default"},
+        "local": {"type": "delta", "path": "delta"},
+    }
+    data["syncs"] = {
+        name: {"source": "warehouse", "destination": name, "tables": ["public.*"]}
+        for name in data["destinations"]
+    }
+    config, problems = validate_config_data(data, {})
+    assert problems == []
+    assert config is not None
+    assert s3_destinations_of(config, "warehouse") == [("lake", "s3://lake/iceberg")]
+    assert s3_destinations_of(config, "elsewhere") == []
