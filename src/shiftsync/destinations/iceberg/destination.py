@@ -79,7 +79,6 @@ TARGET_FILE_SIZE: Final = "write.target-file-size-bytes"
 _READ_BATCH_ROWS: Final = 64 * 1024
 # pyiceberg cuts files between batches: small batches let small file targets be met.
 _WRITE_BATCH_ROWS: Final = 8 * 1024
-_APPEND_CHUNK_ROWS: Final = 128 * 1024
 PROBE_PREFIX: Final = "_shiftsync_probe_"
 
 
@@ -122,14 +121,15 @@ def key_filter(primary_key: Sequence[str], keys: pa.Table) -> BooleanExpression:
     return reduce(_OR, terms)
 
 
-def _chunked(reader: pa.RecordBatchReader, rows: int) -> Iterator[pa.RecordBatchReader]:
-    """`reader`'s batches as readers of about `rows` rows each."""
+def _chunked(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.RecordBatchReader]:
+    """`reader`'s batches as readers of about `size` bytes of Arrow data each (one data file:
+    pyiceberg cuts files at its target size in the same measure)."""
     pending: list[pa.RecordBatch] = []
     count = 0
     for batch in reader:
         pending.append(batch)
-        count += batch.num_rows
-        if count >= rows:
+        count += batch.nbytes
+        if count >= size:
             yield pa.RecordBatchReader.from_batches(reader.schema, pending)
             pending, count = [], 0
     if pending:
@@ -226,17 +226,18 @@ class IcebergLoad:
         self._append(transaction, properties)
 
     def _append(self, transaction: Transaction, properties: dict[str, str]) -> None:
-        """One append snapshot of every staged row, written a few files at a time.
+        """One append snapshot of every staged row, written one data file at a time.
 
         `Transaction.append` hands all the files of one call to pyiceberg's thread pool at
         once, which holds the whole load in memory; this does what it does (one fast-append
-        snapshot) with the rows fed in chunks of `_APPEND_CHUNK_ROWS`.
+        snapshot) with the rows fed one target-sized file at a time.
         """
         rows = self._rows()
         counter = itertools.count(0)
         io = transaction._table.io
         with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
-            for chunk in _chunked(rows, _APPEND_CHUNK_ROWS):
+            size = self._destination.settings.target_file_size_bytes
+            for chunk in _chunked(rows, size):
                 for data_file in _dataframe_to_data_files(
                     table_metadata=transaction.table_metadata,
                     df=chunk,
