@@ -141,6 +141,7 @@ class DeltaLoad:
             for batch in table.to_pyarrow_dataset().to_batches(batch_size=_READ_BATCH_ROWS):
                 restored = from_storage(batch, old)
                 self._stage.add(conform_batch(restored, plan.schema, missing_as_null=True))
+        self._old_rows = self._stage.rows
 
     def write(self, batch: pa.RecordBatch) -> None:
         ensure_open(self._done, self._spec.target)
@@ -176,10 +177,8 @@ class DeltaLoad:
         return LoadOutcome(written, self._plan.changes, None)
 
     def _incoming_keys(self) -> int:
-        if not self._rewrite:
-            return self._stage.keys(self._spec.primary_key)
-        # The stage holds the old rows too: count the keys of the incoming rows alone.
-        return self._incoming
+        # With a rewrite the stage holds the old rows first: count the incoming rows' keys.
+        return self._stage.keys(self._spec.primary_key, since=self._old_rows)
 
     def _rows(self, *, latest: bool) -> pa.RecordBatchReader:
         spec = self._spec

@@ -61,14 +61,14 @@ class LakeStage:
             stage.unregister("batch")
         self.rows += batch.num_rows
 
-    def keys(self, primary_key: Sequence[str]) -> int:
-        """How many distinct keys are staged."""
+    def keys(self, primary_key: Sequence[str], since: int = 0) -> int:
+        """How many distinct keys the rows staged after the first `since` rows hold."""
         key_list = ", ".join(quote_identifier(k) for k in primary_key)
-        rows = (
-            self._connection()
-            .execute(f"SELECT count(*) FROM (SELECT DISTINCT {key_list} FROM stage)")
-            .fetchall()
+        sequence = quote_identifier(SEQUENCE_COLUMN)
+        query = (
+            f"SELECT count(*) FROM (SELECT DISTINCT {key_list} FROM stage WHERE {sequence} >= ?)"
         )
+        rows = self._connection().execute(query, [since]).fetchall()
         return int(rows[0][0])
 
     def chunks(
