@@ -58,6 +58,7 @@ RUN_ORDER: Final = (
     "shiftsync-csv-duckdb",
     "shiftsync-json-duckdb",
     "shiftsync-unload-duckdb",
+    "shiftsync-unload-iceberg",
     "shiftsync-csv-arrow",
     "awswrangler-pandas",
     "snapshot-none-csv",

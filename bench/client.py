@@ -169,6 +169,8 @@ def measure(
 
 
 DUCKDB_DESTINATION: Final = "    type: duckdb\n    path: bench.duckdb\n"
+# The lake case: an Iceberg table in a local warehouse, SQLite catalog in the workspace.
+ICEBERG_DESTINATION: Final = "    type: iceberg\n    warehouse: iceberg\n"
 
 
 def workspace_yaml(
@@ -274,10 +276,12 @@ def _sync_case(
     snapshot: str | None = None,
     verify: bool = False,
     postgres: bool = False,
+    iceberg: bool = False,
 ) -> Callable[[CaseContext], Prepared]:
     """End to end into DuckDB (or, with `postgres`, into the PostgreSQL database the Sling
-    case writes to), as `shiftsync sync` does it (verification off unless `verify`: it reads
-    the table a second time on both sides). `snapshot` sets the sync's snapshot."""
+    case writes to; with `iceberg`, into an Iceberg table), as `shiftsync sync` does it
+    (verification off unless `verify`: it reads the table a second time on both sides).
+    `snapshot` sets the sync's snapshot."""
 
     def prepare(context: CaseContext) -> Prepared:
         from shiftsync.engine.sync import SyncOptions, run_sync
@@ -287,6 +291,9 @@ def _sync_case(
         if postgres:
             dsn = peer_database(context.info.postgres_dsn)
             destination = f"    type: postgres\n    dsn: {dsn}\n    schema: shiftsync_bench\n"
+        if iceberg:
+            destination = ICEBERG_DESTINATION
+            importlib.import_module("shiftsync.destinations.iceberg")
         folder = make_workspace(
             context,
             method=method,
@@ -663,6 +670,7 @@ CASE_FUNCTIONS: Final[Mapping[str, Prepare]] = {
     "shiftsync-csv-duckdb": _sync_case("data_api", "csv"),
     "shiftsync-json-duckdb": _sync_case("data_api", "json"),
     "shiftsync-unload-duckdb": _sync_case("unload", "csv"),
+    "shiftsync-unload-iceberg": _sync_case("unload", "csv", iceberg=True),
     "shiftsync-csv-arrow": _to_arrow,
     "awswrangler-pandas": _awswrangler,
     "shiftsync-unload-postgres": _shiftsync_postgres,

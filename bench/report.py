@@ -39,6 +39,7 @@ CASES: Final[Mapping[str, CaseSpec]] = {
     "shiftsync-csv-duckdb": CaseSpec("shiftsync Data API CSV → DuckDB", "shiftsync"),
     "shiftsync-json-duckdb": CaseSpec("shiftsync Data API JSON → DuckDB", "shiftsync"),
     "shiftsync-unload-duckdb": CaseSpec("shiftsync UNLOAD → DuckDB", "shiftsync"),
+    "shiftsync-unload-iceberg": CaseSpec("shiftsync UNLOAD → Iceberg (SQLite)", "shiftsync"),
     "shiftsync-csv-arrow": CaseSpec("shiftsync Data API CSV → Arrow table", "shiftsync"),
     "awswrangler-pandas": CaseSpec("awswrangler read_sql_query → DataFrame", "peer"),
     "shiftsync-unload-postgres": CaseSpec("shiftsync UNLOAD → PostgreSQL", "shiftsync"),

@@ -159,12 +159,17 @@ def test_policy_with_principal_arn_needs_no_aws_credentials(
 # ---------------------------------------------------------------------------------------------
 
 
+def destination_names(workspace: Workspace) -> list[str]:
+    return [f"destination {s.destination}" for s in workspace.config.syncs.values()]
+
+
 def test_check_all_green(cli: Cli, info: StandInInfo, tmp_path: Path) -> None:
     workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
     ran = cli("check", "-w", str(tmp_path))
     assert ran.code == 0, ran.out + ran.err
     assert f"external ID: {info.external_id}" in ran.out
-    names = planned_checks(workspace.config.connection()[1])
+    # The connection's checks, then one probe of each destination its syncs write.
+    names = (*planned_checks(workspace.config.connection()[1]), *destination_names(workspace))
     assert f"all {len(names)} checks passed" in ran.out
     lines = ran.out.splitlines()
     for name in names:

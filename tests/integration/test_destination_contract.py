@@ -1,4 +1,5 @@
-"""One contract every destination passes: DuckDB, PostgreSQL, Parquet in a folder and in S3.
+"""One contract every destination passes: DuckDB, PostgreSQL, and Parquet, Iceberg and Delta in
+a folder and in S3.
 
 Each test runs once per destination. PostgreSQL is a throwaway cluster (one per module, one
 schema per test); S3 is the stand-in's, reached through AWS_ENDPOINT_URL_S3 the
@@ -26,7 +27,10 @@ import duckdb
 import psycopg
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.fs as pafs
 import pytest
+from deltalake import DeltaTable as DeltaTableReader
+from deltalake.exceptions import TableNotFoundError
 from psycopg import sql
 
 from shiftsync.aws.session import AssumedRoleSession
@@ -46,7 +50,9 @@ from shiftsync.destinations.base import (
     render_temporal,
     stage_table_name,
 )
+from shiftsync.destinations.delta import DeltaDestination, DeltaSettings
 from shiftsync.destinations.duckdb import DuckDBDestination
+from shiftsync.destinations.iceberg import IcebergDestination, IcebergSettings
 from shiftsync.destinations.parquet import DatasetPointer, ParquetDestination
 from shiftsync.destinations.postgres import PostgresDestination
 from shiftsync.destinations.registry import FACTORIES, DestinationContext, create_destination
@@ -62,7 +68,16 @@ MONTH_DAY_NANO = pa.month_day_nano_interval()
 INSTANT = pa.timestamp("us", tz="UTC")
 REDSHIFT = b"shiftsync.redshift_type"
 BUCKET = STANDIN_BUCKET
-KINDS = ["duckdb", "postgres", "parquet", "parquet-s3"]
+KINDS = [
+    "duckdb",
+    "postgres",
+    "parquet",
+    "parquet-s3",
+    "iceberg",
+    "iceberg-s3",
+    "delta",
+    "delta-s3",
+]
 
 
 # --- one harness per destination ---------------------------------------------------------------
@@ -151,6 +166,69 @@ def _s3_leftovers(prefix: str) -> Callable[[str], list[str]]:
     return leftovers
 
 
+def _iceberg_leftovers(open_: Callable[[], Destination]) -> Callable[[str], list[str]]:
+    """Data files in the table's folder that no snapshot references."""
+
+    def leftovers(target: str) -> list[str]:
+        destination = open_()
+        assert isinstance(destination, IcebergDestination)
+        try:
+            table = destination.catalog().load_table(destination.identifier(target))
+        except Exception:  # no table: nothing of it can be left over
+            return []
+        used = {
+            task.file.file_path
+            for snapshot in table.snapshots()
+            for task in table.scan(snapshot_id=snapshot.snapshot_id).plan_files()
+        }
+        io, data = table.io, f"{table.location()}/data"
+        fs = io.fs_by_scheme(*_scheme_netloc(data))  # type: ignore[attr-defined]
+        found = fs.get_file_info(
+            pafs.FileSelector(data.split("://", 1)[1], recursive=True, allow_not_found=True)
+        )
+        on_disk = {
+            f"{data.split('://', 1)[0]}://{info.path}"
+            for info in found
+            if info.type == pafs.FileType.File
+        }
+        destination.close()
+        return sorted(on_disk - used)
+
+    return leftovers
+
+
+def _scheme_netloc(url: str) -> tuple[str, str | None]:
+    scheme, _, rest = url.partition("://")
+    return scheme, rest.split("/", 1)[0] if scheme == "s3" else None
+
+
+def _delta_leftovers(open_: Callable[[], Destination]) -> Callable[[str], list[str]]:
+    """Data files in the table's folder that no version of its log references."""
+
+    def leftovers(target: str) -> list[str]:
+        destination = open_()
+        assert isinstance(destination, DeltaDestination)
+        uri, options = destination.uri(target), destination.options()
+        try:
+            table = DeltaTableReader(uri, storage_options=options)
+        except TableNotFoundError:
+            return []
+        used: set[str] = set()
+        for version in range(table.version() + 1):
+            past = DeltaTableReader(uri, version=version, storage_options=options)
+            used.update(u.rsplit(f"/{target}/", 1)[-1] for u in past.file_uris())
+        if uri.startswith("s3://"):
+            bucket, _, prefix = uri[len("s3://") :].partition("/")
+            s3 = boto3.Session().client("s3")
+            listing = s3.list_objects_v2(Bucket=bucket, Prefix=prefix + "/")
+            keys = [o["Key"][len(prefix) + 1 :] for o in listing.get("Contents", [])]
+        else:
+            keys = [str(p.relative_to(uri)) for p in Path(uri).rglob("*") if p.is_file()]
+        return sorted(k for k in keys if k.endswith(".parquet") and k not in used)
+
+    return leftovers
+
+
 @pytest.fixture(params=KINDS)
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     kind: str = request.param
@@ -197,6 +275,44 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
             crash_leaves_stage=True,
             keeps_field_metadata=True,
             stores_month_day_nano=True,
+        )
+    elif kind in ("iceberg", "iceberg-s3"):
+        if kind == "iceberg":
+            warehouse = str(tmp_path / "warehouse")
+        else:
+            request.getfixturevalue("s3_endpoint")
+            warehouse = f"s3://{BUCKET}/lake/{uuid.uuid4().hex[:10]}"
+        catalog = f"sqlite:///{tmp_path / 'iceberg_catalog.db'}"
+
+        def open_iceberg() -> Destination:
+            return IcebergDestination(IcebergSettings("sql", warehouse=warehouse, uri=catalog))
+
+        made = Harness(
+            kind,
+            track(open_iceberg),
+            _iceberg_leftovers(open_iceberg),
+            ["iceberg", warehouse, catalog],
+            # Rows wait in a local stage; the warehouse sees files only inside the commit.
+            crash_leaves_stage=False,
+            keeps_field_metadata=True,
+        )
+    elif kind in ("delta", "delta-s3"):
+        if kind == "delta":
+            root, locking = str(tmp_path / "delta"), ""
+        else:
+            request.getfixturevalue("s3_endpoint")
+            root, locking = f"s3://{BUCKET}/lake/{uuid.uuid4().hex[:10]}", "conditional_put"
+
+        def open_delta() -> Destination:
+            return DeltaDestination(DeltaSettings(root, locking=locking or None))  # type: ignore[arg-type]
+
+        made = Harness(
+            kind,
+            track(open_delta),
+            _delta_leftovers(open_delta),
+            ["delta", root, locking],
+            crash_leaves_stage=False,
+            keeps_field_metadata=True,
         )
     else:
         request.getfixturevalue("s3_endpoint")
@@ -502,6 +618,12 @@ if kind == "duckdb":
 elif kind == "postgres":
     from shiftsync.destinations.postgres import PostgresDestination
     destination = PostgresDestination(args[0], args[1])
+elif kind == "iceberg":
+    from shiftsync.destinations.iceberg import IcebergDestination, IcebergSettings
+    destination = IcebergDestination(IcebergSettings("sql", warehouse=args[0], uri=args[1]))
+elif kind == "delta":
+    from shiftsync.destinations.delta import DeltaDestination, DeltaSettings
+    destination = DeltaDestination(DeltaSettings(args[0], locking=args[1] or None))
 else:
     from shiftsync.destinations.parquet import DatasetPointer, ParquetDestination
     destination = ParquetDestination(args[0])
@@ -1150,4 +1272,4 @@ def test_registry_builds_each_destination_from_its_config(tmp_path: Path) -> Non
     )
     assert isinstance(local, ParquetDestination)
     assert local.root == str(tmp_path / "out")
-    assert set(FACTORIES) == {"duckdb", "postgres", "parquet"}
+    assert set(FACTORIES) == {"duckdb", "postgres", "parquet", "iceberg", "delta"}

@@ -587,7 +587,7 @@ def _secret_fields(model: type[BaseModel]) -> set[str]:
 
 def test_every_secret_field_is_listed_in_secret_keys() -> None:
     fields = set().union(*(_secret_fields(model) for _, _, model in REFERENCE_SECTIONS))
-    assert fields == {"dsn", "url", "secret", "apprise"}
+    assert fields == {"dsn", "url", "secret", "apprise", "catalog_uri"}
     assert fields <= SECRET_KEYS
 
 

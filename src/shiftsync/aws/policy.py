@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal, get_args
 
 import yaml
 
+from shiftsync.aws.destination_policy import destination_statements
 from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn, split_table_pattern
 from shiftsync.errors import ConfigError
 from shiftsync.sql_quote import quote_redshift
@@ -102,8 +103,11 @@ def workgroup_arn_pattern(conn: ConnectionConfig) -> str:
     return f"arn:{conn.partition}:redshift-serverless:{conn.region}:{conn.account_id}:workgroup/*"
 
 
-def permission_policy(conn: ConnectionConfig) -> PolicyDocument:
-    """The inline policy of the role shiftsync assumes."""
+def permission_policy(
+    conn: ConnectionConfig, destinations: Sequence[tuple[str, str]] = ()
+) -> PolicyDocument:
+    """The inline policy of the role shiftsync assumes; `destinations` are the (name, s3 URL)
+    of the S3 destinations it writes (`credentials: connection`)."""
     workgroups = workgroup_arn_pattern(conn)
     statements: list[dict[str, Any]] = [
         {
@@ -127,6 +131,7 @@ def permission_policy(conn: ConnectionConfig) -> PolicyDocument:
         },
     ]
     statements += _staging_statements(conn)
+    statements += destination_statements(conn.partition, destinations)
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
@@ -485,11 +490,14 @@ def _unload_role_lines(
 
 
 def _bundle_parts(
-    conn: ConnectionConfig, principal_arn: str, external_id: str
+    conn: ConnectionConfig,
+    principal_arn: str,
+    external_id: str,
+    destinations: Sequence[tuple[str, str]] = (),
 ) -> tuple[RoleArn, PolicyDocument, PolicyDocument]:
     role = parse_role_arn(conn.role_arn)
     trust = trust_policy(principal_arn, external_id, conn if _unload_uses_this_role(conn) else None)
-    return role, trust, permission_policy(conn)
+    return role, trust, permission_policy(conn, destinations)
 
 
 def _max_session_duration(conn: ConnectionConfig) -> int:
@@ -509,8 +517,9 @@ def render_json(
     principal_arn: str,
     external_id: str,
     schemas: Sequence[str] = DEFAULT_SCHEMAS,
+    destinations: Sequence[tuple[str, str]] = (),
 ) -> str:
-    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id, destinations)
     bundle: dict[str, Any] = {
         "role_name": role.name,
         "trust_policy": trust,
@@ -570,8 +579,9 @@ def render_terraform(
     principal_arn: str,
     external_id: str,
     schemas: Sequence[str] = DEFAULT_SCHEMAS,
+    destinations: Sequence[tuple[str, str]] = (),
 ) -> str:
-    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id, destinations)
     unload_role = _unload_role(conn)
     header = _comment_block(
         "#",
@@ -628,8 +638,9 @@ def render_cloudformation(
     principal_arn: str,
     external_id: str,
     schemas: Sequence[str] = DEFAULT_SCHEMAS,
+    destinations: Sequence[tuple[str, str]] = (),
 ) -> str:
-    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id)
+    role, trust, permissions = _bundle_parts(conn, principal_arn, external_id, destinations)
     unload_role = _unload_role(conn)
     header = _comment_block(
         "#",
@@ -685,6 +696,7 @@ def render_policy_bundle(
     external_id: str,
     fmt: PolicyFormat,
     schemas: Sequence[str] = ("public",),
+    destinations: Sequence[tuple[str, str]] = (),
 ) -> str:
     """The role, its trust policy and its permission policy as one document in `fmt`, with
     the grants for `schemas` (those the connection's syncs read)."""
@@ -693,4 +705,4 @@ def render_policy_bundle(
         raise ConfigError(
             f"unknown policy format {fmt!r}", fix=f"use one of: {', '.join(POLICY_FORMATS)}"
         )
-    return renderer(conn, principal_arn, external_id, schemas)
+    return renderer(conn, principal_arn, external_id, schemas, destinations)

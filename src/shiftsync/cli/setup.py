@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Final
 
 import typer
 
+from shiftsync.aws.destination_policy import s3_destinations_of
 from shiftsync.aws.policy import (
     PolicyFormat,
     render_policy_bundle,
@@ -121,7 +122,8 @@ def policy(
     external_id = found.external_id
     principal, origin = discover_principal(name, conn)
     schemas, schema_patterns = schemas_read_by(config, name)
-    document = render_policy_bundle(conn, principal, external_id, fmt, schemas)
+    destinations = s3_destinations_of(found.config, name)
+    document = render_policy_bundle(conn, principal, external_id, fmt, schemas, destinations)
     output.print_document(document)
     output.note(f"shiftsync policy: connection {name}, role {conn.role_arn}")
     for value in template_values(conn):
@@ -136,6 +138,8 @@ def policy(
             "three grants for each such schema (`shiftsync check` lists any still missing)"
         )
     output.note(f"external ID: {external_id} (from {found.external_id_path})")
+    for destination, url in destinations:
+        output.note(f"destination {destination} ({url}) is written by this role")
     trusted = trust_principal(principal)
     output.note(f"trusted principal: {trusted} (from {origin})")
     if trusted != principal:
@@ -171,7 +175,7 @@ def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[Chec
         for line in output.plain_row(_row(result), widths):
             output.echo(line)
 
-    return run_preflight(found, name, progress=show)
+    return run_preflight(found, name, progress=show, destinations=True)
 
 
 def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
@@ -184,7 +188,7 @@ def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[Check
         def show(result: CheckResult) -> None:
             status.update(f"checked {result.name} ({result.status}); {total} checks in all…")
 
-        results = run_preflight(found, name, progress=show)
+        results = run_preflight(found, name, progress=show, destinations=True)
     screen.print(output.rich_table(CHECK_HEADERS, [_row(result) for result in results]))
     return results
 
@@ -243,7 +247,7 @@ def check(
     name, conn = found.config.connection(connection)
     external_id = found.external_id
     if json_output:
-        results = run_preflight(found, name)
+        results = run_preflight(found, name, destinations=True)
         dialect = _csv_dialect(found, name, results)
         output.print_json(
             {

@@ -420,6 +420,13 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
         source = (
             connections.get(sync.get("source")) if isinstance(sync.get("source"), str) else None
         )
+        destination_name = sync.get("destination")
+        destination = (
+            destinations.get(destination_name) if isinstance(destination_name, str) else None
+        )
+        if isinstance(source, dict) and isinstance(destination, dict):
+            overlaps = _staging_overlap(str(destination_name), destination, source)
+            problems.extend(p for p in overlaps if p not in problems)
         if isinstance(source, dict) and source.get("unload") is None:
             methods = [(f"{where}.method", sync.get("method"))]
             tables = sync.get("tables")
@@ -468,4 +475,34 @@ def _snapshot_problems(where: str, sync: Mapping[Any, Any]) -> list[Problem]:
                 "local (or leave executor out), or snapshot: table",
             )
         )
+    return problems
+
+
+def _staging_overlap(
+    name: str, destination: Mapping[Any, Any], source: Mapping[Any, Any]
+) -> list[Problem]:
+    """A destination in S3 under the connection's UNLOAD staging prefix: refused, because the
+    staging prefix is scratch space (each run deletes what it staged, `shiftsync cleanup`
+    deletes everything left under it), so the destination's tables would be deleted too."""
+    unload = source.get("unload")
+    if not isinstance(unload, dict) or not isinstance(unload.get("bucket"), str):
+        return []
+    prefix = str(unload.get("prefix") or "shiftsync/")
+    prefix = prefix if prefix.endswith("/") else prefix + "/"
+    problems = []
+    for key in ("path", "warehouse"):
+        url = destination.get(key)
+        if not isinstance(url, str) or not url.startswith("s3://"):
+            continue
+        bucket, _, where = url[len("s3://") :].partition("/")
+        if bucket == unload["bucket"] and (where.rstrip("/") + "/").startswith(prefix):
+            problems.append(
+                Problem(
+                    f"destinations.{name}.{key}",
+                    f"under the UNLOAD staging prefix s3://{bucket}/{prefix}, whose files "
+                    "every run and `shiftsync cleanup` delete",
+                    _show(url),
+                    f"a path outside s3://{bucket}/{prefix}, e.g. s3://{bucket}/lake/",
+                )
+            )
     return problems

@@ -350,6 +350,36 @@ class PostgresDestinationConfig(_Model):
     )
 
 
+class ProfileCredentials(_Model):
+    """A named profile of the AWS configuration files."""
+
+    profile: Annotated[str, AfterValidator(_check_nonblank)] = _field(
+        expected="a profile name of ~/.aws/config", doc="The profile whose credentials write S3."
+    )
+
+
+# Who writes a destination in S3: the sync's source connection's assumed role, boto3's
+# default chain, or a named profile.
+S3Identity: TypeAlias = Literal["connection", "default"] | ProfileCredentials
+_CREDENTIALS_DOC: Final = (
+    "Who writes S3: `connection` (the role the sync's source connection assumes), `default` "
+    "(boto3's default chain: environment, ~/.aws, instance role) or `{profile: NAME}`. "
+    "Unused for local paths."
+)
+_CREDENTIALS_EXPECTED: Final = "connection, default or {profile: NAME}"
+
+
+def _check_s3_or_local(value: str) -> str:
+    if value.startswith("s3://"):
+        bucket = value[len("s3://") :].split("/", 1)[0]
+        problem = bucket_name_problem(bucket)
+        if problem:
+            raise _invalid(f"the bucket name {problem}", "s3://<bucket>/<prefix>")
+    elif "://" in value:
+        raise _invalid("not a local path or s3:// URL", "a folder path or s3://bucket/prefix")
+    return value
+
+
 class ParquetDestinationConfig(_Model):
     """A folder of Parquet datasets, local or in S3."""
 
@@ -358,6 +388,9 @@ class ParquetDestinationConfig(_Model):
         expected="a folder path or s3://bucket/prefix",
         doc="Where datasets are written; a relative local path is relative to the workspace "
         "folder.",
+    )
+    credentials: S3Identity = _field(
+        "connection", expected=_CREDENTIALS_EXPECTED, doc=_CREDENTIALS_DOC
     )
 
     @field_validator("path")
@@ -383,16 +416,124 @@ class ParquetDestinationConfig(_Model):
         return _resolve(folder, self.path)
 
 
+class IcebergDestinationConfig(_Model):
+    """Apache Iceberg tables in a catalog (SQL, REST or Glue), data on local disk or S3."""
+
+    type: Literal["iceberg"] = _field(expected="iceberg", doc="The kind of destination.")
+    catalog: Literal["sql", "rest", "glue"] = _field(
+        "sql",
+        expected="sql, rest or glue",
+        doc="The Iceberg catalog: `sql` (SQLite file in the workspace, or PostgreSQL via "
+        "catalog_uri), `rest` (an Iceberg REST catalog at catalog_uri) or `glue` (AWS Glue, "
+        "with boto3's configuration).",
+    )
+    catalog_uri: SecretStr | None = _field(
+        None,
+        expected="a SQLAlchemy URL (sql) or https:// URL (rest)",
+        doc="sql: `sqlite:///path` or `postgresql+psycopg://user:pw@host/db`; default: the "
+        "SQLite file iceberg_catalog.db in the workspace folder. rest: the catalog's URL "
+        "(secret: it may hold a password; prefer ${ENV_VAR}).",
+    )
+    warehouse: Annotated[
+        str, AfterValidator(_check_nonblank), AfterValidator(_check_s3_or_local)
+    ] = _field(
+        "iceberg",
+        expected="a folder path or s3://bucket/prefix",
+        doc="Where data and metadata files go; a relative local path is relative to the "
+        "workspace folder.",
+    )
+    namespace: Annotated[str, AfterValidator(_check_nonblank)] = _field(
+        "shiftsync", expected="a namespace name", doc="The Iceberg namespace of the tables."
+    )
+    catalog_properties: dict[str, str] = _field(
+        {},
+        expected="a mapping of pyiceberg catalog properties",
+        doc="Extra pyiceberg catalog properties (e.g. `token`, `credential` for REST; use "
+        "${ENV_VAR} for secrets).",
+    )
+    target_file_size_mb: int = _field(
+        4,
+        expected="an integer from 1 to 4096",
+        doc="Upper bound of a data file, in MB of Arrow data (files on disk are about half): "
+        "smaller files make a merge of a few keys rewrite less, at the cost of more files "
+        "(bench/lake_merge.py measures both).",
+        ge=1,
+        le=4096,
+    )
+    credentials: S3Identity = _field(
+        "connection", expected=_CREDENTIALS_EXPECTED, doc=_CREDENTIALS_DOC
+    )
+
+    @property
+    def is_s3(self) -> bool:
+        return self.warehouse.startswith("s3://")
+
+
+class DeltaDestinationConfig(_Model):
+    """Delta Lake tables in a folder, local or in S3."""
+
+    type: Literal["delta"] = _field(expected="delta", doc="The kind of destination.")
+    path: Annotated[str, AfterValidator(_check_nonblank), AfterValidator(_check_s3_or_local)] = (
+        _field(
+            expected="a folder path or s3://bucket/prefix",
+            doc="Where tables are written, one folder each; a relative local path is relative "
+            "to the workspace folder.",
+        )
+    )
+    locking: Literal["conditional_put", "dynamodb"] | None = _field(
+        None,
+        expected="conditional_put or dynamodb",
+        doc="How commits stay atomic on S3 (required there): `conditional_put` (S3 "
+        "conditional writes) or `dynamodb` (a lock table, see dynamodb_table).",
+        validate_default=True,
+    )
+    dynamodb_table: Annotated[str, AfterValidator(_check_nonblank)] | None = _field(
+        None, expected="a DynamoDB table name", doc="The lock table for `locking: dynamodb`."
+    )
+    target_file_size_mb: int = _field(
+        4,
+        expected="an integer from 1 to 4096",
+        doc="Upper bound of a data file, in MB (as for iceberg).",
+        ge=1,
+        le=4096,
+    )
+    credentials: S3Identity = _field(
+        "connection", expected=_CREDENTIALS_EXPECTED, doc=_CREDENTIALS_DOC
+    )
+
+    @field_validator("locking")
+    @classmethod
+    def _locking_on_s3(cls, value: str | None, info: ValidationInfo) -> str | None:
+        path = info.data.get("path")
+        if value is None and isinstance(path, str) and path.startswith("s3://"):
+            # Without it delta-rs renames unsafely: two writers can lose a commit silently.
+            raise _invalid(
+                "missing, but Delta tables on S3 need it so that two writers never overwrite "
+                "each other's commit",
+                "locking: conditional_put (AWS S3, MinIO, R2), or locking: dynamodb with "
+                "dynamodb_table: delta_log",
+            )
+        return value
+
+    @property
+    def is_s3(self) -> bool:
+        return self.path.startswith("s3://")
+
+
 def _resolve(folder: Path, path: str) -> Path:
     candidate = Path(path).expanduser()
     return candidate if candidate.is_absolute() else folder / candidate
 
 
 DestinationConfig: TypeAlias = Annotated[
-    DuckDBDestinationConfig | PostgresDestinationConfig | ParquetDestinationConfig,
+    DuckDBDestinationConfig
+    | PostgresDestinationConfig
+    | ParquetDestinationConfig
+    | IcebergDestinationConfig
+    | DeltaDestinationConfig,
     Field(discriminator="type"),
 ]
 
 # Keys whose values are secrets: error lines show them as <secret>. A test checks that every
 # SecretStr field of the models is listed.
-SECRET_KEYS: Final = frozenset({"dsn", "url", "secret", "apprise"})
+SECRET_KEYS: Final = frozenset({"dsn", "url", "secret", "apprise", "catalog_uri"})

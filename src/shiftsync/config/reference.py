@@ -13,9 +13,12 @@ from pydantic.fields import FieldInfo
 from shiftsync.config.alerts import AlertsConfig, WebhookConfig
 from shiftsync.config.document import ShiftsyncConfig
 from shiftsync.config.models import (
+    DeltaDestinationConfig,
     DuckDBDestinationConfig,
+    IcebergDestinationConfig,
     ParquetDestinationConfig,
     PostgresDestinationConfig,
+    ProfileCredentials,
     RateLimitsConfig,
     RedshiftServerlessConfig,
     UnloadConfig,
@@ -95,6 +98,9 @@ REFERENCE_SECTIONS: Final[tuple[tuple[str, str, type[BaseModel]], ...]] = (
     ("Destination: duckdb", "destinations.<name>", DuckDBDestinationConfig),
     ("Destination: postgres", "destinations.<name>", PostgresDestinationConfig),
     ("Destination: parquet", "destinations.<name>", ParquetDestinationConfig),
+    ("Destination: iceberg", "destinations.<name>", IcebergDestinationConfig),
+    ("Destination: delta", "destinations.<name>", DeltaDestinationConfig),
+    ("S3 credentials from a profile", "destinations.<name>.credentials", ProfileCredentials),
     ("Sync", "syncs.<name>", SyncConfig),
     ("Table entry", "syncs.<name>.tables[]", TableSelection),
     ("Column selection", "syncs.<name>.tables[].columns", ColumnSelection),

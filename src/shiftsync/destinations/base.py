@@ -55,7 +55,8 @@ class LoadSpec:
     """One load into one destination table.
 
     `state_key` names where the sync's cursor state for this table is kept; empty means the
-    target name.
+    target name. `sort_key` is the order a destination that lays out files may write rows in
+    (the lake formats sort by it so a later merge rewrites few files); others ignore it.
     """
 
     target: str
@@ -73,6 +74,7 @@ class LoadSpec:
     # Columns the source declares NOT NULL: NOT NULL in a table this load creates (DuckDB,
     # PostgreSQL); any other NOT NULL column of an existing table is relaxed by the commit.
     not_null: tuple[str, ...] = ()
+    sort_key: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

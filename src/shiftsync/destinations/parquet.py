@@ -255,8 +255,10 @@ class ParquetDestination:
         filesystem: pafs.FileSystem | None = None,
         credentials_provider: CredentialsProvider | None = None,
         rows_per_file: int = DEFAULT_ROWS_PER_FILE,
+        identity: str = "",
     ) -> None:
         self.root = root
+        self.identity = identity
         self.rows_per_file = rows_per_file
         self._filesystem = filesystem
         self._credentials_provider = credentials_provider
@@ -298,8 +300,9 @@ class ParquetDestination:
         try:
             yield
         except (OSError, pa.ArrowException, duckdb.Error) as exc:
+            writer = f" (written as {self.identity})" if self.identity and self._is_s3 else ""
             raise DestinationError(
-                f"Parquet root {self.root!r}: {action} failed: {exc}",
+                f"Parquet root {self.root!r}{writer}: {action} failed: {exc}",
                 fix="check the root exists and is writable with these credentials, and that "
                 "the disk or bucket has room",
             ) from exc

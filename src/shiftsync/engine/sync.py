@@ -202,8 +202,15 @@ def run_sync(
             if destination is None:
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 
+                # A destination in S3 with `credentials: connection` writes as the source's
+                # assumed role (a RedshiftSource's session; an injected source has none).
+                session = getattr(source, "session", None)
                 destination = create_destination(
-                    destination_config, DestinationContext(folder=workspace.folder)
+                    destination_config,
+                    DestinationContext(
+                        folder=workspace.folder,
+                        connection_credentials=getattr(session, "frozen_credentials", None),
+                    ),
                 )
                 stack.callback(destination.close)
             ctx = _Context(

@@ -172,6 +172,8 @@ class _TableSync:
             # not enforce keys), so only its destination table carries it as a PRIMARY KEY.
             table_key=plan.target_key if job.mode == "incremental" else (),
             not_null=tuple(plan.target_of(c.name) for c in plan.columns if not c.nullable),
+            # Lake tables lay their files out by key, so a merge of a few keys rewrites few.
+            sort_key=plan.target_key,
         )
         other = last_writer_elsewhere(destination, job.target, job.state_key)
         if other is not None:

@@ -18,6 +18,7 @@ from typing import Any, Final, Self
 import boto3
 import psycopg
 
+from shiftsync.aws.destination_policy import destination_statements
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
@@ -54,6 +55,9 @@ WORKGROUP: Final = "shiftsync-demo"
 CLUSTER: Final = "shiftsync-cluster"
 DATABASE: Final = "dev"
 BUCKET: Final = "shiftsync-staging-222222222222"
+# A bucket for S3 destinations (Parquet, Iceberg, Delta), which the role may write: the
+# statements `shiftsync policy` prints for a destination there.
+LAKE_BUCKET: Final = "shiftsync-lake-222222222222"
 
 # The product guide's nine actions and the five S3 actions of the staging bucket: the same
 # lists `shiftsync policy` grants, so the stand-in's role is the one the product asks for.
@@ -250,9 +254,13 @@ class StandIn:
             None if options.trust_without_external_id else external_id,
         )
         permissions = options.role_policy or guide_permission_policy(BUCKET, options.deny)
+        if options.role_policy is None:
+            lake = destination_statements("aws", [("lake", f"s3://{LAKE_BUCKET}")])
+            permissions = {**permissions, "Statement": [*permissions["Statement"], *lake]}
         role_arn = self.create_role(ROLE_NAME, permissions, trust)
         s3 = self._admin_client("s3", CUSTOMER_ACCOUNT)
         s3.create_bucket(Bucket=BUCKET)
+        s3.create_bucket(Bucket=LAKE_BUCKET)
         assert self.pg is not None
         return StandInInfo(
             region=REGION,

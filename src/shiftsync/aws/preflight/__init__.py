@@ -18,6 +18,8 @@ exact fix. The order follows the path of a sync:
     bucket region                   from S3's x-amz-bucket-region header
     UNLOAD                          a real UNLOAD: Redshift assumes the role and writes Parquet
     probe cleanup                   every object under the probe prefix removed
+    destination <name>              each destination of the connection's syncs, probed as the
+                                    identity that writes it                  (destinations.py)
 
 The last four run only when the connection has `unload:`. With a separate UNLOAD role
 (`unload.iam_role_arn`) shiftsync's role may not write (its generated policy has no
@@ -30,11 +32,14 @@ a credential: details carry ARNs, error codes and AWS's messages only.
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import boto3
 
 from shiftsync.aws.preflight.checks import (
+    ASSUME,
     DATA_API_CHECKS,
+    EXTERNAL_ID_REQUIRED,
     IDENTITY_CHECKS,
     S3_ACTION_CHECKS,
     STAGING_CHECKS,
@@ -48,6 +53,7 @@ from shiftsync.aws.preflight.checks import (
     selected_tables,
 )
 from shiftsync.aws.preflight.data_api import DataApiChecks
+from shiftsync.aws.preflight.destinations import destination_checks
 from shiftsync.aws.preflight.identity import assume_role, caller_identity, external_id_required
 from shiftsync.aws.preflight.staging import StagingChecks
 from shiftsync.aws.session import base_session as default_base_session
@@ -63,16 +69,20 @@ def run_preflight(
     base_session: boto3.Session | None = None,
     external_id: str | None = None,
     progress: Callable[[CheckResult], None] | None = None,
+    destinations: bool = False,
 ) -> list[CheckResult]:
-    """Run every check for one connection (the only one when `connection_name` is None).
+    """Run every check for one connection (the only one when `connection_name` is None), and
+    with `destinations` a probe of each destination its syncs write (`shiftsync check` does).
 
     Raises ConfigError when the configuration cannot be used (unknown connection, no external
     ID); everything AWS or Redshift answers becomes a CheckResult. `external_id` is required
     with a bare configuration. `progress` gets each result as soon as it is known.
     """
+    folder = Path.cwd()
     if isinstance(workspace_or_config, Workspace):
         config = workspace_or_config.config
         external_id = external_id or workspace_or_config.external_id
+        folder = workspace_or_config.folder
     else:
         config = workspace_or_config
     if external_id is None:
@@ -90,6 +100,13 @@ def run_preflight(
         progress=progress,
     )
     _run(ctx)
+    verdicts = {result.name: result.status for result in ctx.results}
+    if (
+        destinations
+        and verdicts.get(ASSUME) == "pass"
+        and verdicts.get(EXTERNAL_ID_REQUIRED) != "fail"
+    ):
+        destination_checks(ctx, folder)
     return ctx.results
 
 

@@ -1,0 +1,50 @@
+"""`shiftsync check` of the destinations the connection's syncs write: each destination's own
+probe (`Destination.check()`), run as the identity that writes it in a sync.
+
+Parquet writes, reads and deletes a probe object; Iceberg creates, writes, reads and drops a
+probe table in its catalog; Delta writes, reads and deletes a probe table; DuckDB opens its
+file; PostgreSQL creates and rolls back a table. A destination in S3 with `credentials:
+connection` is probed with the role this check assumed, so a missing permission shows here,
+named with the identity and the S3 operation that was refused, not in the first sync.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shiftsync.aws.preflight.checks import CheckResult, Context, syncs_reading
+from shiftsync.errors import ShiftsyncError
+
+DESTINATION_CHECK: str = "destination"
+
+
+def check_name(destination: str) -> str:
+    return f"{DESTINATION_CHECK} {destination}"
+
+
+def destination_checks(ctx: Context, folder: Path) -> None:
+    """One result per destination of the connection's syncs."""
+    from shiftsync.destinations.registry import DestinationContext, create_destination
+
+    names = sorted({s.destination for s in syncs_reading(ctx.config, ctx.connection_name).values()})
+    role = ctx.assumed.frozen_credentials if ctx.assumed is not None else None
+    for name in names:
+        config = ctx.config.destinations.get(name)
+        if config is None:
+            continue
+        try:
+            destination = create_destination(
+                config, DestinationContext(folder=folder, connection_credentials=role)
+            )
+            try:
+                destination.check()
+            finally:
+                destination.close()
+        except ShiftsyncError as error:
+            ctx.add(CheckResult(check_name(name), "fail", error.message, error.fix))
+        else:
+            ctx.add(
+                CheckResult(
+                    check_name(name), "pass", f"{config.type}: probe written, read and removed"
+                )
+            )

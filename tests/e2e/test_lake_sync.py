@@ -1,0 +1,145 @@
+"""Syncs into S3 destinations (Parquet, Iceberg, Delta) on the stand-in's lake bucket, as a
+user runs them: `shiftsync sync` in a workspace, the stand-in reached through the standard
+AWS variables, whose own keys (the runner's) may not write the lake bucket; the role may."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from pyiceberg.catalog.sql import SqlCatalog
+
+from shiftsync.local.standin import LAKE_BUCKET, StandInInfo
+from tests.e2e.test_cli_sync import shiftsync
+from tests.support import standin_connection, write_external_id, write_sync_config
+
+TABLES = ["public.venue", "public.category"]
+
+
+def lake_workspace(folder: Path, info: StandInInfo, destination: dict[str, Any]) -> Path:
+    write_external_id(folder, info.external_id)
+    write_sync_config(
+        folder,
+        standin_connection(info),
+        {"lake": destination},
+        {"destination": "lake", "tables": TABLES},
+    )
+    return folder
+
+
+def _prefix() -> str:
+    return f"s3://{LAKE_BUCKET}/{uuid.uuid4().hex[:10]}"
+
+
+DESTINATIONS = {
+    "parquet": lambda url: {"type": "parquet", "path": url},
+    "iceberg": lambda url: {"type": "iceberg", "warehouse": url},
+    "delta": lambda url: {"type": "delta", "path": url, "locking": "conditional_put"},
+}
+
+
+@pytest.mark.parametrize("kind", sorted(DESTINATIONS))
+def test_the_runners_own_keys_are_refused_and_the_message_names_them(
+    tmp_path: Path, info: StandInInfo, kind: str
+) -> None:
+    # What every S3 destination did before `credentials`: write with the runner's own keys.
+    destination = {**DESTINATIONS[kind](_prefix()), "credentials": "default"}
+    folder = lake_workspace(tmp_path, info, destination)
+    done = shiftsync(folder, info, "sync")
+    assert done.returncode == 1, done.stdout + done.stderr
+    shown = done.stdout + done.stderr
+    assert "access_denied" in shown.lower().replace("accessdenied", "access_denied"), shown
+    assert "written as boto3's default credentials" in shown
+
+
+@pytest.mark.parametrize("kind", sorted(DESTINATIONS))
+def test_a_sync_writes_s3_as_the_connection_role(
+    tmp_path: Path, info: StandInInfo, kind: str
+) -> None:
+    url = _prefix()
+    folder = lake_workspace(tmp_path, info, DESTINATIONS[kind](url))  # credentials: connection
+    done = shiftsync(folder, info, "sync", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    tables = {t["table"]: t for t in report["tables"]}
+    assert set(tables) == set(TABLES)
+    for table in tables.values():
+        assert table["verification"]["status"] == "ok", table
+    rows = {"venue": tables["public.venue"]["rows"]}
+    assert rows["venue"] == 202
+    again = shiftsync(folder, info, "sync", "--json")  # a second full refresh replaces
+    assert again.returncode == 0, again.stdout + again.stderr
+    if kind == "iceberg":
+        # Another reader of the same catalog sees the committed rows.
+        catalog = SqlCatalog(
+            "shiftsync",  # the SQL catalog keeps tables per catalog name
+            uri=f"sqlite:///{folder / 'iceberg_catalog.db'}",
+            warehouse=url,
+            **_s3_properties(info),
+        )
+        table = catalog.load_table(("shiftsync", "venue"))
+        files = [task.file.file_path for task in table.scan().plan_files()]
+        assert table.scan().to_arrow().num_rows == rows["venue"]
+        with duckdb.connect() as connection:
+            connection.register("venue", table.scan().to_arrow_batch_reader())
+            counted = connection.execute("SELECT count(*), count(DISTINCT venueid) FROM venue")
+            assert counted.fetchall() == [(rows["venue"], rows["venue"])]
+        assert files
+        assert all(f.startswith(url) for f in files)
+
+
+def _s3_properties(info: StandInInfo) -> dict[str, str]:
+    from shiftsync.aws.session import AssumedRoleSession
+
+    credentials = AssumedRoleSession(
+        info.role_arn, info.external_id, info.region
+    ).frozen_credentials()
+    return {
+        "s3.endpoint": info.endpoint,
+        "s3.region": info.region,
+        "s3.access-key-id": credentials.access_key,
+        "s3.secret-access-key": credentials.secret_key,
+        "s3.session-token": credentials.token,
+    }
+
+
+def test_policy_prints_the_statements_the_lake_destination_needs(
+    tmp_path: Path, info: StandInInfo
+) -> None:
+    url = _prefix()
+    folder = lake_workspace(tmp_path, info, DESTINATIONS["iceberg"](url))
+    done = shiftsync(folder, info, "policy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    statements = json.loads(done.stdout)["permission_policy"]["Statement"]
+    prefix = url.split("/", 3)[3] + "/"
+    objects = next(s for s in statements if s["Sid"] == "DestinationLakeObjects")
+    assert objects["Resource"] == f"arn:aws:s3:::{LAKE_BUCKET}/{prefix}*"
+    assert set(objects["Action"]) == {"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}
+    listing = next(s for s in statements if s["Sid"] == "DestinationLakeList")
+    assert listing["Condition"] == {"StringLike": {"s3:prefix": [f"{prefix}*"]}}
+    assert "destination lake" in done.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(DESTINATIONS))
+def test_check_probes_the_destination_as_the_identity_that_writes_it(
+    tmp_path: Path, info: StandInInfo, kind: str
+) -> None:
+    url = _prefix()
+    folder = lake_workspace(tmp_path / "role", info, DESTINATIONS[kind](url))
+    done = shiftsync(folder, info, "check", "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    assert checks["destination lake"]["status"] == "pass"
+
+    own_keys = {**DESTINATIONS[kind](url), "credentials": "default"}
+    folder = lake_workspace(tmp_path / "own", info, own_keys)
+    done = shiftsync(folder, info, "check", "--json")
+    assert done.returncode == 3, done.stdout + done.stderr
+    failed = {c["name"]: c for c in json.loads(done.stdout)["checks"] if c["status"] == "fail"}
+    assert list(failed) == ["destination lake"]
+    assert "written as boto3's default credentials" in failed["destination lake"]["detail"]
+    assert failed["destination lake"]["fix"]
