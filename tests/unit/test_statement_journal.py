@@ -103,3 +103,19 @@ def test_staging_is_deleted_only_after_the_statements_stopped(tmp_path: Path) ->
     assert settled.source.deleted == [killed.run_id]
     assert store.load(killed.run_id).finished_at is not None
     assert not journal_path(store.folder, killed.run_id).exists()
+
+
+def test_sessions_opened_and_not_ended_are_listed(tmp_path: Path) -> None:
+    from shiftsync.engine.statement_journal import StatementJournal, open_sessions
+
+    journal = StatementJournal(tmp_path, "20240101T000000Z-abcdef")
+    first, second = "11111111-2222-3333-4444-555555555555", "66666666-7777-8888-9999-000000000000"
+    journal.session_opened(first)
+    journal.session_opened(second)
+    journal.session_ended(first)
+    assert open_sessions(tmp_path, "20240101T000000Z-abcdef") == [second]
+    journal.close()  # a session is still open: the next run needs the journal
+    assert open_sessions(tmp_path, "20240101T000000Z-abcdef") == [second]
+    journal.session_ended(second)
+    journal.close()
+    assert open_sessions(tmp_path, "20240101T000000Z-abcdef") == []

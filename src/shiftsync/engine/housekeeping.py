@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Final
 
 from shiftsync.engine.run_context import _Context
-from shiftsync.engine.statement_journal import forget, open_statements
+from shiftsync.engine.statement_journal import forget, open_sessions, open_statements
 from shiftsync.errors import ConfigError, ShiftsyncError, StateError
 from shiftsync.workspace import PRIVATE_FILE_MODE, Workspace, private_mkdir, write_new_text
 
@@ -79,6 +79,13 @@ def clean_interrupted_runs(ctx: _Context) -> None:
             continue
         run_id = str(summary["run_id"])
         try:
+            # Its transactions hold their locks (a DROP of the table would wait) until their
+            # sessions expire: end them now.
+            sessions = open_sessions(ctx.store.folder, run_id)
+            if sessions and ctx.source.end_sessions(sessions):
+                ctx.record.notes.append(
+                    f"rolled back the open transaction(s) of interrupted run {run_id}"
+                )
             # Its UNLOADs may still be running and would write after the deletion below.
             running = open_statements(ctx.store.folder, run_id)
             if running:

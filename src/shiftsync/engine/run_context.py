@@ -73,6 +73,9 @@ class Source(Protocol):
     def settle_statements(self, statement_ids: Sequence[str]) -> list[str]:
         """Cancel, or wait out, a killed run's statements still running; those that may be."""
 
+    def end_sessions(self, session_ids: Sequence[str]) -> int:
+        """ROLLBACK a killed run's open transactions, so their locks go now."""
+
 
 @dataclass
 class _Context:

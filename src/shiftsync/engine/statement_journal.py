@@ -21,7 +21,7 @@ from typing import Final
 SUFFIX: Final = ".statements"
 # Data API statement ids are UUIDs; a batch's sub-statements add `:<n>`.
 _LINE_RE: Final = re.compile(
-    r"([+-])([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}(?::\d+)?)"
+    r"([+\-\[\]])([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}(?::\d+)?)"
 )
 
 
@@ -36,6 +36,7 @@ class StatementJournal:
         self.path = journal_path(folder, run_id)
         self._lock = threading.Lock()
         self._open: set[str] = set()
+        self._sessions: set[str] = set()
 
     def submitted(self, statement_id: str) -> None:
         with self._lock:
@@ -47,11 +48,21 @@ class StatementJournal:
             self._open.discard(statement_id)
             self._append(f"-{statement_id}\n")
 
+    def session_opened(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.add(session_id)
+            self._append(f"[{session_id}\n")
+
+    def session_ended(self, session_id: str) -> None:
+        with self._lock:
+            self._sessions.discard(session_id)
+            self._append(f"]{session_id}\n")
+
     def close(self) -> None:
         """Remove the journal when every statement it lists has ended (else the next run
         needs it)."""
         with self._lock:
-            if not self._open:
+            if not self._open and not self._sessions:
                 forget(self.path.parent, self.path.name.removesuffix(SUFFIX))
 
     def _append(self, line: str) -> None:
@@ -63,8 +74,9 @@ class StatementJournal:
             os.close(descriptor)
 
 
-def parse_open(text: str) -> list[str]:
-    """The ids submitted and not ended, in submission order (damaged lines skipped)."""
+def parse_open(text: str, opened: str = "+", ended: str = "-") -> list[str]:
+    """The ids submitted and not ended, in submission order (damaged lines skipped); with
+    `opened="["` and `ended="]"`, the sessions opened and not ended."""
     open_ids: dict[str, None] = {}
     # The text after the last newline is a line a kill cut short (or nothing).
     for line in text.split("\n")[:-1]:
@@ -72,9 +84,9 @@ def parse_open(text: str) -> list[str]:
         if match is None:
             continue
         sign, statement_id = match.groups()
-        if sign == "+":
+        if sign == opened:
             open_ids[statement_id] = None
-        else:
+        elif sign == ended:
             open_ids.pop(statement_id, None)
     return list(open_ids)
 
@@ -86,6 +98,15 @@ def open_statements(folder: Path, run_id: str) -> list[str]:
     except FileNotFoundError:
         return []
     return parse_open(text)
+
+
+def open_sessions(folder: Path, run_id: str) -> list[str]:
+    """The sessions (open transactions) run `run_id` began and did not end."""
+    try:
+        text = journal_path(folder, run_id).read_text(encoding="ascii", errors="replace")
+    except FileNotFoundError:
+        return []
+    return parse_open(text, "[", "]")
 
 
 def forget(folder: Path, run_id: str) -> None:

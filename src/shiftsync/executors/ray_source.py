@@ -186,6 +186,9 @@ class RaySource:
     def settle_statements(self, statement_ids: Sequence[str]) -> list[str]:
         return self.local.settle_statements(statement_ids)
 
+    def end_sessions(self, session_ids: Sequence[str]) -> int:
+        return self.local.end_sessions(session_ids)
+
     def interrupt(self) -> None:
         with self._lock:
             running = list(self._running)

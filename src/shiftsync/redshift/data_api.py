@@ -108,6 +108,12 @@ class StatementListener(Protocol):
 
     def ended(self, statement_id: str) -> None: ...
 
+    def session_opened(self, session_id: str) -> None:
+        """A transaction's session began (its BEGIN returned the SessionId)."""
+
+    def session_ended(self, session_id: str) -> None:
+        """The transaction's COMMIT or ROLLBACK was sent."""
+
 
 @dataclass(frozen=True)
 class StatementStatus:
@@ -322,6 +328,8 @@ class DataApi:
             tx.statements += 1
             if tx.session_id is None:
                 tx.session_id = str(response["SessionId"])
+                if self.listener is not None:
+                    self.listener.session_opened(tx.session_id)
         return str(response["Id"])
 
     def execute_ok(
@@ -453,6 +461,22 @@ class DataApi:
             if not self.cancel(statement_id, what=what, stats=stats):
                 unsettled.append(statement_id)
         return unsettled
+
+    def end_sessions(self, session_ids: Sequence[str], *, what: str, stats: ReadStats) -> int:
+        """ROLLBACK the open transaction of each session (a killed run's): its locks would hold
+        until the session's keep-alive ran out. Sessions that expired meanwhile are skipped;
+        returns how many were ended."""
+        from shiftsync.redshift.snapshot import Transaction
+
+        ended = 0
+        for session_id in session_ids:
+            orphan = Transaction(session_id=session_id)
+            try:
+                self.execute("ROLLBACK", what=what, stats=stats, transaction=orphan, budgeted=False)
+                ended += 1
+            except ShiftsyncError as error:  # expired or unknown: nothing holds a lock any more
+                log.info("session %s of %s: %s", session_id, what, error)
+        return ended
 
     def _terminal_or_none(
         self, statement_id: str, what: str, stats: ReadStats

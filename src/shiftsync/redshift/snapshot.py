@@ -84,6 +84,8 @@ def transaction(
             )
         except ShiftsyncError as error:
             log.info("ending the transaction of %s failed: %s", what, error)
+        if tx.session_id is not None and api.listener is not None:
+            api.listener.session_ended(tx.session_id)
 
 
 def restart(api: DataApi, tx: Transaction, *, what: str, stats: ReadStats) -> None:

@@ -451,6 +451,12 @@ class RedshiftSource:
             statement_ids, what="statements of an interrupted run", stats=self.catalog_stats
         )
 
+    def end_sessions(self, session_ids: Sequence[str]) -> int:
+        """ROLLBACK a killed run's open transactions (sessions); how many were ended."""
+        return self.api.end_sessions(
+            session_ids, what="sessions of an interrupted run", stats=self.catalog_stats
+        )
+
     def execute(self, sql: str) -> int:
         """Run a statement without a result set; the rows it affected."""
         return execute_statement(self.api, sql, what="statement", stats=self.catalog_stats)
