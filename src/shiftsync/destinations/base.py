@@ -110,6 +110,8 @@ class Load(Protocol):
 
 class Destination(Protocol):
     kind: str
+    # Whether a DELETE load (delete detection) can be applied: DuckDB, PostgreSQL, Parquet.
+    supports_deletes: bool
 
     def check(self) -> None: ...
 
@@ -123,7 +125,10 @@ class Destination(Protocol):
         self, target: str, columns: Sequence[str], *, live_only: bool = False
     ) -> TableProfile: ...
 
-    def read_table(self, target: str) -> pa.Table: ...
+    def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table: ...
+
+    def table_identity(self, target: str) -> str | None:
+        """The stamp of the load that last wrote `target` (None: none kept)."""
 
     def close(self) -> None: ...
 

@@ -25,9 +25,8 @@ def check_change_options(
         kind=kind,
         key=delete_key(plan),
         hashed=plan.hashed,
-        destination_kind=str(getattr(destination, "kind", "")),
-        destination_supports=destination is None
-        or bool(getattr(destination, "supports_deletes", False)),
+        destination_kind="" if destination is None else destination.kind,
+        destination_supports=destination is None or destination.supports_deletes,
     )
     lookback = parse_lookback(job.lookback) if job.lookback else None
     if lookback is not None and plan.tracking is not None:

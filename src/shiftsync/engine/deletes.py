@@ -372,11 +372,7 @@ def apply_deletes(
 
 def read_columns(destination: Destination, target: str, names: Sequence[str]) -> pa.Table:
     """Some columns of a destination table: only those read when the destination can."""
-    if getattr(destination, "supports_deletes", False):
-        reader: Any = destination
-        table: pa.Table = reader.read_table(target, columns=list(names))
-        return table
-    return destination.read_table(target).select(list(names))
+    return destination.read_table(target, columns=list(names))
 
 
 def run_delete_pass(

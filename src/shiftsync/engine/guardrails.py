@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from shiftsync.config import SyncConfig
 from shiftsync.config.validators import parse_window
+from shiftsync.engine.run_context import Source
 from shiftsync.errors import OutsideWindowError, ShiftsyncError
 
 log = logging.getLogger("shiftsync.engine")
@@ -68,12 +69,9 @@ def usage_sql(started: datetime, ended: datetime) -> str:
     )
 
 
-def run_cost(source: Any, started: datetime, ended: datetime) -> dict[str, Any] | None:
-    """What Redshift spent on the run's statements, or None if the source cannot say."""
-    spend = getattr(getattr(source, "api", None), "spend", None)
-    query = getattr(source, "query_unbudgeted", None)
-    if spend is None or query is None:
-        return None
+def run_cost(source: Source, started: datetime, ended: datetime) -> dict[str, Any] | None:
+    """What Redshift spent on the run's statements."""
+    spend, query = source.spend, source.query_unbudgeted
     cost: dict[str, Any] = {
         "statements": spend.statements,
         "describe_seconds": round(spend.seconds, 3),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -21,6 +22,7 @@ from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import StatementListener
 from shiftsync.redshift.plan import ReadPlan
 from shiftsync.redshift.ranged import RangeCheckpoint
+from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
 from shiftsync.workspace import Workspace
@@ -75,6 +77,24 @@ class Source(Protocol):
 
     def end_sessions(self, session_ids: Sequence[str]) -> int:
         """ROLLBACK a killed run's open transactions, so their locks go now."""
+
+    def snapshot(self, what: str, *, shared: bool = False) -> AbstractContextManager[Any]:
+        """One Redshift transaction for the statements inside the block (a no-op where the
+        reads cannot share one, as on Ray workers)."""
+
+    def set_budget(self, seconds: float | None, owner: str) -> None:
+        """No statement starts once the source's statements have run `seconds`."""
+
+    @property
+    def spend(self) -> Spend:
+        """What the driver's statements have cost so far (ids, seconds, the budget)."""
+
+    def query_unbudgeted(self, sql: str) -> list[tuple[Any, ...]]:
+        """`query`, even once the budget is spent (what the run cost, after its tables)."""
+
+    def connection_credentials(self) -> Callable[[], Any] | None:
+        """The assumed role's current keys (for destinations that write S3 as the
+        connection), or None when the source has no AWS session."""
 
 
 @dataclass

@@ -192,9 +192,7 @@ def run_sync(
         try:
             if source is None:
                 source = _build_source(workspace, connection, record.run_id, sync, options)
-            set_budget = getattr(_redshift_of(source), "set_budget", None)
-            if set_budget is not None:
-                set_budget(sync.max_compute_seconds, f"sync {name}")
+            source.set_budget(sync.max_compute_seconds, f"sync {name}")
             if store is not None:
                 journal = StatementJournal(store.folder, record.run_id)
                 source.watch_statements(journal)
@@ -203,13 +201,12 @@ def run_sync(
                 from shiftsync.destinations.registry import DestinationContext, create_destination
 
                 # A destination in S3 with `credentials: connection` writes as the source's
-                # assumed role (a RedshiftSource's session; an injected source has none).
-                session = getattr(source, "session", None)
+                # assumed role.
                 destination = create_destination(
                     destination_config,
                     DestinationContext(
                         folder=workspace.folder,
-                        connection_credentials=getattr(session, "frozen_credentials", None),
+                        connection_credentials=source.connection_credentials(),
                     ),
                 )
                 stack.callback(destination.close)
@@ -326,11 +323,9 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
 def _consistent_snapshot(ctx: _Context) -> contextlib.AbstractContextManager[Any] | None:
     """`snapshot: consistent`: one transaction for every table of the run, shared by the
     worker thread (tables then run one after another: a session runs one statement at once)."""
-    snapshot = getattr(ctx.source, "snapshot", None)
-    if ctx.sync.snapshot != "consistent" or snapshot is None:
+    if ctx.sync.snapshot != "consistent":
         return None
-    context: contextlib.AbstractContextManager[Any] = snapshot(f"sync {ctx.sync_name}", shared=True)
-    return context
+    return ctx.source.snapshot(f"sync {ctx.sync_name}", shared=True)
 
 
 def _run(ctx: _Context, connection_method: Method) -> None:
@@ -415,21 +410,16 @@ def _run(ctx: _Context, connection_method: Method) -> None:
     ctx.save()
 
 
-def _redshift_of(source: Source) -> Any:
-    """The source that runs the driver's statements (a Ray source's local one)."""
-    return getattr(source, "local", source)
-
-
 def _record_cost(ctx: _Context) -> None:
     """What the run's statements cost Redshift, into the record (never fails the run)."""
     started = datetime.fromisoformat(ctx.record.started_at)
     try:
-        ctx.record.cost = run_cost(_redshift_of(ctx.source), started, datetime.now(UTC))
+        ctx.record.cost = run_cost(ctx.source, started, datetime.now(UTC))
     except ShiftsyncError as error:
         ctx.record.notes.append(f"what the run cost could not be read: {error.message}")
         return
-    spend = getattr(getattr(_redshift_of(ctx.source), "api", None), "spend", None)
-    if spend is not None and spend.refused:
+    spend = ctx.source.spend
+    if spend.refused:
         ctx.record.notes.append(
             f"the budget (max_compute_seconds: {spend.budget_seconds:g}) was spent: "
             f"{spend.refused} statement(s) were not started"

@@ -118,11 +118,9 @@ class _TableSync:
         """The table's own Redshift transaction (`snapshot: table`): its high-water mark, rows
         and verification figures from one snapshot. None when the run holds one for all
         tables (`consistent`), the sync asks for none, or the source cannot give one."""
-        snapshot = getattr(self.ctx.source, "snapshot", None)
-        if self.ctx.sync.snapshot != "table" or snapshot is None:
+        if self.ctx.sync.snapshot != "table":
             return contextlib.nullcontext()
-        context: AbstractContextManager[Any] = snapshot(f"table {self.job.name}")
-        return context
+        return self.ctx.source.snapshot(f"table {self.job.name}")
 
     def _run(self) -> None:
         ctx, job, table = self.ctx, self.job, self.table

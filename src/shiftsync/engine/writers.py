@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from shiftsync.config import ShiftsyncConfig, SyncConfig, is_glob
+from shiftsync.destinations.base import Destination
 from shiftsync.engine.names import same_table_key, target_name
 from shiftsync.errors import ConfigError
 
@@ -93,17 +93,16 @@ def load_identity(state_key: str, run_id: str) -> str:
     return f"{state_key}@{run_id}"
 
 
-def foreign_writer(destination: Any, target: str, table_id: str | None) -> str | None:
+def foreign_writer(destination: Destination, target: str, table_id: str | None) -> str | None:
     """Who wrote `target` since the commit that stamped it `table_id`, or None when it still
     holds that stamp (or no stamp was recorded, or the destination keeps none).
 
-    Destinations that keep a stamp have `table_identity(target)`; it is optional so that a
-    destination without table comments still works (its cursors are then not checked).
+    A destination that keeps no stamp answers `table_identity` with None: its cursors are then
+    not checked.
     """
-    read = getattr(destination, "table_identity", None)
-    if table_id is None or not callable(read):
+    if table_id is None:
         return None
-    stamp = read(target)
+    stamp = destination.table_identity(target)
     if stamp == table_id:
         return None
     if stamp is None:
@@ -111,14 +110,11 @@ def foreign_writer(destination: Any, target: str, table_id: str | None) -> str |
     return f"another load ({stamp})"
 
 
-def last_writer_elsewhere(destination: Any, target: str, state_key: str) -> str | None:
+def last_writer_elsewhere(destination: Destination, target: str, state_key: str) -> str | None:
     """The stamp of `target` when another sync's table (another state key) wrote it last,
     else None: two writers that no configuration shows (two workspaces, two syncs whose
     patterns overlap) are then at least reported on each run."""
-    read = getattr(destination, "table_identity", None)
-    if not callable(read):
-        return None
-    stamp = read(target)
+    stamp = destination.table_identity(target)
     if not isinstance(stamp, str) or stamp.startswith(f"{state_key}@"):
         return None
     return stamp

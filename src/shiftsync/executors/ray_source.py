@@ -10,11 +10,13 @@ role, as the driver's is.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -27,6 +29,7 @@ from shiftsync.redshift.data_api import StatementListener
 from shiftsync.redshift.plan import ReadPlan
 from shiftsync.redshift.ranged import RangeCheckpoint
 from shiftsync.redshift.source import RedshiftSource
+from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
 
@@ -188,6 +191,23 @@ class RaySource:
 
     def end_sessions(self, session_ids: Sequence[str]) -> int:
         return self.local.end_sessions(session_ids)
+
+    def snapshot(self, what: str, *, shared: bool = False) -> AbstractContextManager[Any]:
+        # Workers read in sessions of their own: no transaction spans them (docs/ray.md).
+        return contextlib.nullcontext()
+
+    def set_budget(self, seconds: float | None, owner: str) -> None:
+        self.local.set_budget(seconds, owner)
+
+    @property
+    def spend(self) -> Spend:
+        return self.local.spend
+
+    def query_unbudgeted(self, sql: str) -> list[tuple[Any, ...]]:
+        return self.local.query_unbudgeted(sql)
+
+    def connection_credentials(self) -> Callable[[], Any]:
+        return self.local.connection_credentials()
 
     def interrupt(self) -> None:
         with self._lock:

@@ -48,6 +48,7 @@ from shiftsync.redshift.ranged import (
 from shiftsync.redshift.rate_limit import Limiter
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
 from shiftsync.redshift.snapshot import DEFAULT_KEEP_ALIVE_SECONDS, Transaction, transaction
+from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.sql import build_select_sql
 from shiftsync.redshift.staging import StagedObject, StagingBucket, find_staged
 from shiftsync.redshift.stats import ReadStats
@@ -427,6 +428,13 @@ class RedshiftSource:
         """Run a small statement (JSON result format); rows of Python values (str for
         numerics and timestamps, as the Data API gives them)."""
         return query_rows(self.api, sql, what="query", stats=self.catalog_stats)
+
+    @property
+    def spend(self) -> Spend:
+        return self.api.spend
+
+    def connection_credentials(self) -> Callable[[], Any]:
+        return self.session.frozen_credentials
 
     def query_unbudgeted(self, sql: str) -> list[tuple[Any, ...]]:
         """`query`, even once the budget is spent (what the run cost, after its tables)."""

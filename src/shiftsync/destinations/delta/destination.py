@@ -246,6 +246,8 @@ class DeltaDestination:
     """
 
     kind = "delta"
+    # Rows cannot be deleted or marked by delete detection here yet: `deletes` is refused.
+    supports_deletes = False
 
     def __init__(
         self,
@@ -397,6 +399,11 @@ class DeltaDestination:
         with self.errors("reading", target):
             schema, batches = self._read(target, list(columns) if columns is not None else None)
             return pa.Table.from_batches(list(batches), schema=schema)
+
+    def table_identity(self, target: str) -> str | None:
+        """None: a lake table's state lives in its own commit's metadata, which no other
+        writer can carry over, so there is no separate stamp to compare."""
+        return None
 
     def close(self) -> None:
         """Nothing is held open between operations."""
