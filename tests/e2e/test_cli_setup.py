@@ -228,7 +228,7 @@ def test_check_on_a_terminal_draws_a_table(
     text = screen.getvalue()
     assert "sts:GetCallerIdentity" in text
     assert "─" in text or "━" in text  # rich box drawing
-    assert "all 13 checks passed" in text
+    assert "all 14 checks passed" in text  # 13 of the role, 1 of the DuckDB destination
 
 
 # ---------------------------------------------------------------------------------------------

@@ -52,7 +52,9 @@ def console_url(
     """`shiftsync serve`'s app under a real uvicorn on 127.0.0.1, in a thread of this test."""
     monkeypatch.setenv("SERVE_TEST_PG_DSN", pg_dsn())
     folder = tmp_path / "ws"
-    serve_workspace(folder, info)
+    # The console's sync copies public.category into `local`: one writer per destination
+    # table, so the workspace's own sync copies another table.
+    serve_workspace(folder, info, tables=("public.event",))
     port = free_port()
     app = create_app(Workspace(folder), scheduler=False)
     server = uvicorn.Server(

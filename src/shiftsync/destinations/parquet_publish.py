@@ -64,7 +64,8 @@ def dataset_lock(folder: str) -> Iterator[None]:
     """An exclusive lock on a local dataset folder (created if missing), for its pointer
     switch and its garbage collection."""
     os.makedirs(folder, exist_ok=True)
-    descriptor = os.open(os.path.join(folder, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o600)
+    # 0o666 less the umask: the destination's files follow SHIFTSYNC_FILE_MODE, this one too.
+    descriptor = os.open(os.path.join(folder, LOCK_FILE), os.O_RDWR | os.O_CREAT, 0o666)
     try:
         fcntl.flock(descriptor, fcntl.LOCK_EX)
         yield
