@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml scripts/bootstrap.sh
 setup: $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=20
 
 test-all: $(STAMP)
 	$(BIN)/pytest -q -m ''

@@ -50,6 +50,19 @@ def standin() -> Iterator[StandIn]:
         stand_in.stop()
 
 
+@pytest.fixture(autouse=True)
+def idle_sessions_expire(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Between tests, the stand-in's idle Data API sessions end, as their 15-minute keep-alive
+    would in time: each table's snapshot leaves one, and each holds a PostgreSQL connection."""
+    yield
+    if "standin" in request.fixturenames:
+        from shiftsync.local import redshift_data_sessions
+
+        registry = redshift_data_sessions.active_registry()
+        if registry is not None:
+            registry.close_idle()
+
+
 @pytest.fixture(scope="session")
 def info(standin: StandIn) -> StandInInfo:
     return standin.info

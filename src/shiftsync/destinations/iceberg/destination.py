@@ -366,7 +366,16 @@ class IcebergDestination:
             return None
         return read_states(f"Iceberg table {target!r}", properties).get(state_key)
 
+    def _refuse_delete_loads(self, spec: LoadSpec) -> None:
+        if spec.mode is LoadMode.DELETE:
+            raise DestinationError(
+                f"table {spec.target!r}: {self.kind} tables take no DELETE load (delete "
+                "detection is not supported for lake tables yet)",
+                fix="set deletes: ignore for this table",
+            )
+
     def start_load(self, spec: LoadSpec) -> IcebergLoad:
+        self._refuse_delete_loads(spec)
         validate_spec(spec)
         table = self._table(spec.target)
         previous = shiftsync_properties(table) if table is not None else None
@@ -414,6 +423,13 @@ class IcebergDestination:
                 return run_profile(connection, "lake_table", selected)
 
     def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
+        schema = self.table_schema(target)
+        missing = [c for c in columns or () if schema is not None and c not in schema.names]
+        if missing:
+            raise DestinationError(
+                f"table {target!r} has no column {missing[0]!r}",
+                fix="name columns of the destination table",
+            )
         with self.errors("reading", target):
             schema, batches = self._read(target, list(columns) if columns is not None else None)
             return pa.Table.from_batches(list(batches), schema=schema)
