@@ -159,6 +159,8 @@ class DataApi:
         # Statements a `running()` block waits on, so Ctrl-C can cancel them from another thread.
         self._running: dict[str, str] = {}
         self._running_lock = threading.Lock()
+        # Set by cancel_running: a statement submitted after it is cancelled at once.
+        self._stopping = False
         self.listener: StatementListener | None = None
         self._known_databases: list[str] | None = None
 
@@ -516,8 +518,12 @@ class DataApi:
                 listener.submitted(statement_id)
             with self._running_lock:
                 self._running[statement_id] = what
+                stopping = self._stopping
             ended = False
             try:
+                if stopping:
+                    # Ctrl-C came while this statement was being submitted.
+                    self._cancel_quietly(statement_id, what, stats)
                 status = self.wait(statement_id, what=what, stats=stats, timeout=timeout)
                 ended = True
                 self.spend.add(status.query_id, status.duration_ns)
@@ -544,14 +550,18 @@ class DataApi:
         could notice that the run stops. Returns how many were asked to stop.
         """
         with self._running_lock:
+            self._stopping = True
             running = dict(self._running)
         for statement_id, what in running.items():
-            try:
-                self.call("CancelStatement", what, stats, Id=statement_id)
-                stats.add(cancelled=1)
-            except ShiftsyncError as error:  # it ended meanwhile, or the API is unreachable
-                log.info("could not cancel statement %s of %s: %s", statement_id, what, error)
+            self._cancel_quietly(statement_id, what, stats)
         return len(running)
+
+    def _cancel_quietly(self, statement_id: str, what: str, stats: ReadStats) -> None:
+        try:
+            self.call("CancelStatement", what, stats, Id=statement_id)
+            stats.add(cancelled=1)
+        except ShiftsyncError as error:  # it ended meanwhile, or the API is unreachable
+            log.info("could not cancel statement %s of %s: %s", statement_id, what, error)
 
     def failure(self, status: StatementStatus, what: str) -> ShiftsyncError:
         """The error a FAILED or ABORTED statement becomes."""
