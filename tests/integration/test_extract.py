@@ -12,6 +12,7 @@ import logging
 import math
 import signal
 import threading
+import time
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -23,7 +24,7 @@ import pytest
 from shiftsync import read_table
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.errors import ConfigError, ResultLimitError, SourceError, StatementError
-from shiftsync.local import iam
+from shiftsync.local import call_log, iam
 from shiftsync.local.seed import EDGE_STRINGS, TICKIT_KEYS
 from shiftsync.local.standin import (
     StandIn,
@@ -39,7 +40,7 @@ from shiftsync.redshift.sql import quote_ident
 from shiftsync.redshift.types import Column, arrow_field, arrow_schema
 from shiftsync.redshift.unload import StagingBucket
 from shiftsync.workspace import Workspace
-from tests.support import write_external_id, write_template_workspace
+from tests.support import wait_until, write_external_id, write_template_workspace
 
 PREFIX = "shiftsync-extract/"
 READER = "IAMR:shiftsync-reader"
@@ -813,10 +814,17 @@ def test_ctrl_c_cancels_the_running_statement(
     assert main == threading.get_ident()
 
     def interrupt_once_running() -> None:
-        # Ctrl-C arrives while the statement is known to run (its delay fault fired), not
-        # after a guessed time: on a busy machine a timer could fire before or after it.
-        if standin.faults.wait_fired(delay, 30):
-            signal.pthread_kill(main, signal.SIGINT)
+        # Ctrl-C arrives while the statement is known to run (its delay fault fired) and the
+        # client is waiting on it (it asked DescribeStatement since), not after a guessed
+        # time: on a busy machine a timer could fire before or after either.
+        if not standin.faults.wait_fired(delay, 30):
+            return
+        fired = time.monotonic()
+        wait_until(
+            lambda: call_log.current().times("DescribeStatement", since=fired),
+            what="the client's wait on the statement",
+        )
+        signal.pthread_kill(main, signal.SIGINT)
 
     interrupter = threading.Thread(target=interrupt_once_running, daemon=True)
     interrupter.start()
