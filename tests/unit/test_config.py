@@ -506,7 +506,10 @@ def test_references_must_exist(tmp_path: Path) -> None:
     ("path", "listed"),
     [
         ("version", "connections, destinations, syncs"),
-        (f"{C}.colour", "type, region, workgroup, database, role_arn"),
+        (
+            f"{C}.colour",
+            "type, region, workgroup, cluster_identifier, db_user, secret_arn, database, role_arn",
+        ),
         (f"{U}.colour", "bucket, region, prefix, kms_key_id, iam_role_arn"),
         ("destinations.local.colour", "type, path"),
         (f"{S}.colour", "source, destination, concurrency"),

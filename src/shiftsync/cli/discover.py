@@ -92,14 +92,16 @@ def discover(
         output.print_json(
             {
                 "connection": name,
+                # One of the two: the other is null.
                 "workgroup": config.workgroup,
+                "cluster_identifier": config.cluster_identifier,
                 "database": config.database,
                 "tables": tables,
                 "errors": failures,
             }
         )
     else:
-        _print_tables(name, config.workgroup, config.database, tables)
+        _print_tables(name, config.target_label, config.database, tables)
     for failure in failures:
         output.note(f"error: {failure['table']}: {failure['error']}\n  fix: {failure['fix']}")
     if failures:
@@ -157,10 +159,8 @@ def _size(value: int | None) -> str:
     return "-" if value is None else size_text(value)
 
 
-def _print_tables(name: str, workgroup: str, database: str, tables: list[dict[str, Any]]) -> None:
-    output.note(
-        f"shiftsync discover: connection {name}, workgroup {workgroup}, database {database}"
-    )
+def _print_tables(name: str, target: str, database: str, tables: list[dict[str, Any]]) -> None:
+    output.note(f"shiftsync discover: connection {name}, {target}, database {database}")
     if not tables:
         output.echo("no tables or views match")
         return

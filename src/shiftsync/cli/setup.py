@@ -18,7 +18,7 @@ from shiftsync.aws.policy import (
 from shiftsync.aws.principal import discover_principal
 from shiftsync.cli import output
 from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
-from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig
+from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig, config_template
 from shiftsync.errors import AccessError
 from shiftsync.workspace import Workspace
 
@@ -49,18 +49,25 @@ def init(
         help="The folder to set up, created if missing (default: the current folder).",
         show_default=False,
     ),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="Write a connection to a provisioned cluster (cluster_identifier) instead of a "
+        "Redshift Serverless workgroup.",
+    ),
 ) -> None:
     """Create shiftsync.yaml (a commented template) and .shiftsync/ with the external ID.
 
     An existing shiftsync.yaml and external ID are kept: the external ID is generated once,
-    because the role's trust policy names it.
+    because the role's trust policy names it. With --cluster the template's connection is a
+    provisioned cluster (type: redshift_provisioned, cluster_identifier).
 
     Exit codes: 0 done; 2 the folder cannot be written, or holds a damaged external ID.
     """
     planned = Workspace(directory)
     had_config = planned.config_path.exists()
     had_id = planned.external_id_path.exists()
-    workspace = Workspace.init(directory)
+    workspace = Workspace.init(directory, config_text=config_template(cluster=cluster))
     external_id = workspace.external_id
     config_note = (
         "kept as it was" if had_config else "a commented template: edit lines marked CHANGE"
@@ -82,7 +89,8 @@ def init(
     output.echo("next:")
     if not here:
         output.echo(f"  cd {workspace.folder}")
-    output.echo(f"  edit {CONFIG_FILE_NAME}: region, workgroup, database, role_arn (unload: too)")
+    target = "cluster_identifier" if cluster else "workgroup"
+    output.echo(f"  edit {CONFIG_FILE_NAME}: region, {target}, database, role_arn (unload: too)")
     output.echo("  shiftsync policy --format terraform > shiftsync-role.tf   # the role to create")
     output.echo("  shiftsync check                                            # proves it works")
 
@@ -149,7 +157,9 @@ def policy(
         )
     steps = "create the role from this document, run its database grants as an admin"
     if conn.unload is not None:
-        steps += ", associate the role with the workgroup's namespace"
+        steps += ", associate the role with the " + (
+            "cluster" if conn.is_cluster else "workgroup's namespace"
+        )
     output.note(f"next: {steps}, then run `shiftsync check`")
 
 

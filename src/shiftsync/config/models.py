@@ -27,6 +27,8 @@ from shiftsync.config.validators import (
     ROLE_ARN_RE,
     Method,
     _check_bucket,
+    _check_cluster_identifier,
+    _check_db_user,
     _check_dsn,
     _check_kms_key,
     _check_memory,
@@ -37,6 +39,7 @@ from shiftsync.config.validators import (
     _check_redshift_identifier,
     _check_region,
     _check_role_arn,
+    _check_secret_arn,
     _check_workgroup,
     _invalid,
     bucket_name_problem,
@@ -171,17 +174,52 @@ class RateLimitsConfig(_Model):
         }
 
 
-class RedshiftServerlessConfig(_Model):
-    """A Redshift Serverless workgroup reached through an assumed IAM role."""
+# How the Data API logs in to the database: Serverless maps the role itself
+# (redshift-serverless:GetCredentials); on a provisioned cluster, the role itself
+# (redshift:GetClusterCredentialsWithIAM), a named database user (redshift:GetClusterCredentials)
+# or a Secrets Manager secret (secretsmanager:GetSecretValue).
+AuthMode: TypeAlias = Literal["serverless", "cluster_iam", "cluster_db_user", "cluster_secret"]
+ConnectionType: TypeAlias = Literal["redshift_serverless", "redshift_provisioned"]
+SECRET_USER_PLACEHOLDER: Final = "<username in the secret>"  # noqa: S105 (a name, not a secret)
+_CLUSTER_ONLY: Final = "a provisioned cluster's option: remove it, or use cluster_identifier"
 
-    type: Literal["redshift_serverless"] = _field(
-        expected="redshift_serverless", doc="The kind of connection."
+
+class RedshiftServerlessConfig(_Model):
+    """A Redshift Serverless workgroup or a provisioned cluster, read through an assumed role."""
+
+    type: ConnectionType = _field(
+        expected="redshift_serverless or redshift_provisioned",
+        doc="The kind of connection: a Serverless workgroup or a provisioned cluster.",
     )
     region: Annotated[str, AfterValidator(_check_region)] = _field(
-        expected="an AWS region such as us-east-1", doc="The workgroup's AWS region."
+        expected="an AWS region such as us-east-1",
+        doc="The AWS region of the workgroup or cluster.",
     )
-    workgroup: Annotated[str, AfterValidator(_check_workgroup)] = _field(
-        expected="3-64 lowercase letters, digits and -", doc="The workgroup name."
+    workgroup: Annotated[str, AfterValidator(_check_workgroup)] | None = _field(
+        None,
+        expected="3-64 lowercase letters, digits and -",
+        doc="The workgroup name (redshift_serverless).",
+        validate_default=True,
+    )
+    cluster_identifier: Annotated[str, AfterValidator(_check_cluster_identifier)] | None = _field(
+        None,
+        expected="1-63 lowercase letters, digits and -, starting with a letter",
+        doc="The cluster identifier (redshift_provisioned), instead of workgroup. The Data "
+        "API logs in as the role (IAMR:<role name>, redshift:GetClusterCredentialsWithIAM) "
+        "unless db_user or secret_arn says otherwise.",
+        validate_default=True,
+    )
+    db_user: Annotated[str, AfterValidator(_check_db_user)] | None = _field(
+        None,
+        expected="a Redshift user name",
+        doc="On a cluster: log in as this database user (redshift:GetClusterCredentials) "
+        "instead of the role's own user.",
+    )
+    secret_arn: Annotated[str, AfterValidator(_check_secret_arn)] | None = _field(
+        None,
+        expected="arn:aws:secretsmanager:<region>:<account>:secret:<name>",
+        doc="On a cluster: log in with the username and password of this Secrets Manager "
+        "secret (secretsmanager:GetSecretValue); not with db_user.",
     )
     database: Annotated[str, AfterValidator(_check_redshift_identifier)] = _field(
         expected="a Redshift identifier such as dev", doc="The database to read."
@@ -234,6 +272,61 @@ class RedshiftServerlessConfig(_Model):
         doc="Data API calls per second, shared across processes (see docs/syncs.md).",
     )
 
+    @field_validator("workgroup")
+    @classmethod
+    def _workgroup_on_serverless(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") == "redshift_provisioned":
+            raise _invalid(
+                "a workgroup on a redshift_provisioned connection",
+                "cluster_identifier: <your cluster>, or type: redshift_serverless",
+            )
+        if value is None and info.data.get("type") == "redshift_serverless":
+            raise _invalid(
+                "missing",
+                "workgroup: <your workgroup> (or type: redshift_provisioned with "
+                "cluster_identifier)",
+            )
+        return value
+
+    @field_validator("cluster_identifier")
+    @classmethod
+    def _one_target(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("workgroup") is not None:
+            raise _invalid(
+                "the connection names both a workgroup and a cluster",
+                "one of them: workgroup (Redshift Serverless) or cluster_identifier with "
+                "type: redshift_provisioned",
+            )
+        kind = info.data.get("type")
+        if value is not None and kind == "redshift_serverless":
+            raise _invalid(
+                "a cluster on a redshift_serverless connection",
+                "type: redshift_provisioned (or workgroup: <name> for Serverless)",
+            )
+        if value is None and kind == "redshift_provisioned":
+            raise _invalid("missing", "cluster_identifier: <your cluster's identifier>")
+        return value
+
+    @field_validator("db_user")
+    @classmethod
+    def _db_user_on_cluster(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") != "redshift_provisioned":
+            raise _invalid("db_user on a Serverless workgroup connection", _CLUSTER_ONLY)
+        return value
+
+    @field_validator("secret_arn")
+    @classmethod
+    def _secret_on_cluster(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") != "redshift_provisioned":
+            raise _invalid("secret_arn on a Serverless workgroup connection", _CLUSTER_ONLY)
+        if value is not None and info.data.get("db_user") is not None:
+            raise _invalid(
+                "db_user and secret_arn together: the Data API takes one way to log in",
+                "keep one of them: db_user (redshift:GetClusterCredentials) or secret_arn "
+                "(secretsmanager:GetSecretValue)",
+            )
+        return value
+
     @field_validator("role_arn")
     @classmethod
     def _partition_matches_region(cls, value: str, info: ValidationInfo) -> str:
@@ -267,6 +360,51 @@ class RedshiftServerlessConfig(_Model):
         return parse_role_arn(self.role_arn)
 
     @property
+    def is_cluster(self) -> bool:
+        return self.cluster_identifier is not None
+
+    @property
+    def target_name(self) -> str:
+        """The workgroup's name or the cluster's identifier."""
+        return self.cluster_identifier or self.workgroup or ""
+
+    @property
+    def target_label(self) -> str:
+        """`workgroup NAME` or `cluster NAME`, for messages."""
+        return f"{'cluster' if self.is_cluster else 'workgroup'} {self.target_name}"
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        if not self.is_cluster:
+            return "serverless"
+        if self.db_user is not None:
+            return "cluster_db_user"
+        if self.secret_arn is not None:
+            return "cluster_secret"
+        return "cluster_iam"
+
+    @property
+    def login_user(self) -> str:
+        """The database user the Data API logs in as: IAMR:<role name> for the role itself,
+        db_user, or a placeholder for the username a secret holds (only AWS reads it)."""
+        if self.db_user is not None:
+            return self.db_user
+        if self.secret_arn is not None:
+            return SECRET_USER_PLACEHOLDER
+        return f"IAMR:{self.role_name}"
+
+    def data_api_target(self) -> dict[str, str]:
+        """The Data API parameters that name the database and how to log in to it."""
+        if not self.is_cluster:
+            return {"WorkgroupName": self.target_name, "Database": self.database}
+        target = {"ClusterIdentifier": self.target_name, "Database": self.database}
+        if self.db_user is not None:
+            target["DbUser"] = self.db_user
+        if self.secret_arn is not None:
+            target["SecretArn"] = self.secret_arn
+        return target
+
+    @property
     def account_id(self) -> str:
         return self.role.account
 
@@ -293,7 +431,8 @@ class RedshiftServerlessConfig(_Model):
         return self.unload.iam_role_arn or self.role_arn
 
 
-# One connection type today; it becomes a discriminated union when a second one arrives.
+# One model for both kinds: a cluster differs from a workgroup only in how the Data API names
+# it and logs in.
 ConnectionConfig: TypeAlias = RedshiftServerlessConfig
 
 

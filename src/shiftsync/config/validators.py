@@ -18,6 +18,18 @@ from shiftsync.sql_quote import quote_standard
 NAME_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 REGION_RE: Final = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 WORKGROUP_RE: Final = re.compile(r"[a-z0-9-]{3,64}")
+# A Secrets Manager secret's ARN: the secret's name (letters, digits, /_+=.@-) and the six
+# characters Secrets Manager appends.
+SECRET_ARN_RE: Final = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):secretsmanager:(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d)"
+    r":(?P<account>\d{12}):secret:(?P<name>[A-Za-z0-9/_+=.@-]{1,512})",
+    re.ASCII,
+)
+# Redshift user names: ASCII letters, digits, _ + . @ -; at most 128 (CREATE USER).
+DB_USER_RE: Final = re.compile(r"[A-Za-z0-9_+.@-]{1,128}", re.ASCII)
+CLUSTER_IDENTIFIER_EXPECTED: Final = (
+    "1-63 lowercase letters, digits and -, starting with a letter, without -- or a trailing -"
+)
 REDSHIFT_IDENTIFIER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,126}")
 POSTGRES_IDENTIFIER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 # IAM role paths are "/" or "/seg/.../" of printable ASCII; names are [\w+=,.@-]{1,64}.
@@ -147,6 +159,48 @@ def _check_workgroup(value: str) -> str:
     if not WORKGROUP_RE.fullmatch(value):
         raise _invalid(
             "not a Redshift Serverless workgroup name", "3-64 lowercase letters, digits and -"
+        )
+    return value
+
+
+def cluster_identifier_problem(value: str) -> str | None:
+    """What breaks Redshift's rules for a cluster identifier in `value`, or None."""
+    if not 1 <= len(value) <= 63:
+        return "must be 1-63 characters long"
+    if not re.fullmatch(r"[a-z0-9-]+", value, re.ASCII):
+        return "may only hold lowercase letters, digits and -"
+    if not value[0].isalpha():
+        return "must start with a letter"
+    if "--" in value:
+        return "must not hold two consecutive hyphens"
+    if value.endswith("-"):
+        return "must not end with a hyphen"
+    return None
+
+
+def _check_cluster_identifier(value: str) -> str:
+    problem = cluster_identifier_problem(value)
+    if problem:
+        raise _invalid(
+            f"not a Redshift cluster identifier: it {problem}", CLUSTER_IDENTIFIER_EXPECTED
+        )
+    return value
+
+
+def _check_secret_arn(value: str) -> str:
+    if not SECRET_ARN_RE.fullmatch(value):
+        raise _invalid(
+            "not a Secrets Manager secret ARN",
+            "arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>",
+        )
+    return value
+
+
+def _check_db_user(value: str) -> str:
+    if not DB_USER_RE.fullmatch(value) or value.lower() == "public":
+        raise _invalid(
+            "not a Redshift user name",
+            "1-128 ASCII letters, digits, _ + . @ or - (not PUBLIC)",
         )
     return value
 

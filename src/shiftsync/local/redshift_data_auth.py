@@ -24,7 +24,7 @@ from shiftsync.local import iam
 from shiftsync.local.faults import WORKGROUP_OPERATIONS
 from shiftsync.local.redshift_data_request import api_error, request_body, validation_error
 from shiftsync.local.redshift_data_sessions import session_of
-from shiftsync.local.redshift_data_state import Cluster, active, find_target, find_workgroup
+from shiftsync.local.redshift_data_state import Cluster, active, find_target
 
 _STATEMENT_OPERATIONS: Final = frozenset(
     {"DescribeStatement", "GetStatementResult", "GetStatementResultV2", "CancelStatement"}
@@ -81,8 +81,8 @@ def determine_resource(self: BaseResponse) -> str:
                 return "*"  # a malformed request: the operation refuses it as invalid
             session = session_of(body)
             if session is not None:
-                # A statement in a session acts on the session's workgroup.
-                return find_workgroup({"WorkgroupName": session.workgroup}).arn
+                # A statement in a session acts on the session's workgroup or cluster.
+                return find_target({session.target_key: session.workgroup}).arn
             return find_target(body).arn
         except JsonRESTError:
             # The operation itself reports the bad workgroup once IAM has let the call in.

@@ -166,11 +166,12 @@ class DataApi:
 
     @property
     def db_user(self) -> str:
-        """The database user the Data API maps the role to (Redshift Serverless: IAMR:<role>)."""
-        return f"IAMR:{self.connection.role_name}"
+        """The database user the Data API logs in as (the role itself: IAMR:<role>)."""
+        return self.connection.login_user
 
     def _target(self) -> dict[str, str]:
-        return {"WorkgroupName": self.connection.workgroup, "Database": self.connection.database}
+        """WorkgroupName, or ClusterIdentifier with DbUser or SecretArn; and Database."""
+        return self.connection.data_api_target()
 
     # -- calls -----------------------------------------------------------------------------------
     def _guarded(
@@ -572,7 +573,8 @@ class DataApi:
 
     # -- an unknown database ---------------------------------------------------------------------
     def _other_databases(self) -> list[str] | None:
-        """The workgroup's databases when the connection's is not among them, else None.
+        """The workgroup's (cluster's) databases when the connection's is not among them, else
+        None.
 
         ListDatabases must connect to some database: `dev`, which every Redshift Serverless
         namespace has, unless that is the connection's own. Any failure means "do not know".
@@ -581,9 +583,7 @@ class DataApi:
             connect_to = "dev" if self.connection.database != "dev" else "postgres"
             try:
                 answer = self.session.call(
-                    self._client().list_databases,
-                    WorkgroupName=self.connection.workgroup,
-                    Database=connect_to,
+                    self._client().list_databases, **{**self._target(), "Database": connect_to}
                 )
             except (ClientError, BotoCoreError):
                 return None
@@ -604,8 +604,8 @@ class DataApi:
         hint = f"; did you mean {close[0]}?" if close else ""
         listed = ", ".join(sorted(names)[:10]) or "none"
         return ConfigError(
-            f"{what}: database {self.connection.database} does not exist in workgroup "
-            f"{self.connection.workgroup} (its databases: {listed}){hint}",
+            f"{what}: database {self.connection.database} does not exist in "
+            f"{self.connection.target_label} (its databases: {listed}){hint}",
             fix="set database: of the connection in shiftsync.yaml to one of them"
             + (f", e.g. database: {close[0]}" if close else ""),
         )

@@ -13,7 +13,7 @@ from typing import Any, Final, Literal
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shiftsync.aws.policy import separate_unload_role
+from shiftsync.aws.policy import credentials_action, separate_unload_role
 from shiftsync.aws.session import AssumedRoleSession, error_code
 from shiftsync.config import (
     ConnectionConfig,
@@ -105,7 +105,14 @@ def planned_checks(conn: ConnectionConfig) -> tuple[str, ...]:
         staging = SEPARATE_UNLOAD_ROLE_STAGING_CHECKS
     elif conn.unload is not None:
         staging = STAGING_CHECKS
-    return (*IDENTITY_CHECKS, *DATA_API_CHECKS, *staging)
+    return (*IDENTITY_CHECKS, *data_api_checks(conn), *staging)
+
+
+def data_api_checks(conn: ConnectionConfig) -> tuple[str, ...]:
+    """DATA_API_CHECKS with the connection's log-in action in place of GetCredentials (a
+    cluster's GetClusterCredentialsWithIAM, GetClusterCredentials or GetSecretValue)."""
+    action = credentials_action(conn)
+    return tuple(action if name == GET_CREDENTIALS else name for name in DATA_API_CHECKS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,8 +160,18 @@ def is_denied(code: str) -> bool:
     return code in DENIED_CODES
 
 
-def mentions_get_credentials(message: str) -> bool:
-    return "getcredentials" in message.lower()
+def mentions_get_credentials(message: str, action: str = GET_CREDENTIALS) -> bool:
+    """Whether an error is about the log-in action (`action`), not the call's own."""
+    text = message.lower()
+    name = action.split(":", 1)[-1].lower()
+    if name == "getclustercredentials":
+        # Not to be confused with GetClusterCredentialsWithIAM.
+        return any(
+            text[i + len(name) :][:7] != "withiam"
+            for i in range(len(text))
+            if text.startswith(name, i)
+        )
+    return name in text
 
 
 def is_permission_error(message: str) -> bool:
@@ -232,6 +249,7 @@ class Context:
     tables: list[tuple[str, str]] = field(default_factory=list)
     staging_failed: bool = False
     region_failed: bool = False
+    secret_user: str | None = None  # the username of the connection's secret, once read
 
     def add(self, result: CheckResult) -> CheckResult:
         self.results.append(result)
@@ -258,4 +276,4 @@ class Context:
 
     @property
     def db_user(self) -> str:
-        return f"IAMR:{self.conn.role_name}"
+        return self.secret_user or self.conn.login_user

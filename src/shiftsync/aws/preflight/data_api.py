@@ -2,17 +2,26 @@
 
 Every Data API call on the workgroup also makes the Data API call
 redshift-serverless:GetCredentials for the caller, after the action's own permission check: an
-AccessDeniedException that names GetCredentials fails that check, not the action's.
+AccessDeniedException that names GetCredentials fails that check, not the action's. On a
+provisioned cluster the log-in action is the auth mode's (`credentials_action`):
+GetClusterCredentialsWithIAM, GetClusterCredentials, or the secret's GetSecretValue; a secret
+is also read here, to prove it holds a username and password (never shown).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Final, Literal
 
-from shiftsync.aws.policy import database_grants, workgroup_arn_pattern
+from shiftsync.aws.policy import (
+    credentials_action,
+    credentials_resources,
+    data_api_resource,
+    database_grants,
+)
 from shiftsync.aws.preflight.checks import (
     CANCEL,
     DATA_API_CHECKS,
@@ -54,7 +63,7 @@ class Statements:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.client: Any = ctx.session.client("redshift-data")
-        self.common = {"WorkgroupName": ctx.conn.workgroup, "Database": ctx.conn.database}
+        self.common = ctx.conn.data_api_target()
 
     def submit(self, sql: str) -> Outcome:
         return self.ctx.call(self.client.execute_statement, Sql=sql, **self.common)
@@ -96,8 +105,12 @@ class DataApiChecks:
         self.results: dict[str, CheckResult] = {}
         self.credentials: Literal["ok", "denied", "unknown"] = "unknown"
         self.stopped: str | None = None  # why no further workgroup call is made
+        self.login = credentials_action(ctx.conn)  # redshift-serverless:GetCredentials, ...
+        self.secret_problem: CheckResult | None = None
 
     def run(self) -> None:
+        if self.ctx.conn.auth_mode == "cluster_secret":
+            self.secret_problem = self.read_secret()
         for action, call in (
             (LIST_DATABASES, self.list_databases),
             (LIST_SCHEMAS, self.list_schemas),
@@ -107,15 +120,66 @@ class DataApiChecks:
             self.results[action] = self.workgroup_call(action, call)
         self.statement_checks()
         self.results[TABLE_PRIVILEGES] = self.table_privileges()
-        self.results[GET_CREDENTIALS] = self.get_credentials()
+        self.results[GET_CREDENTIALS] = self.secret_problem or self.get_credentials()
         for name in DATA_API_CHECKS:
-            self.ctx.add(self.results[name])
+            result = self.results[name]
+            if name == GET_CREDENTIALS:
+                result = CheckResult(self.login, result.status, result.detail, result.fix)
+            self.ctx.add(result)
+
+    def login_fix(self) -> str:
+        resources = " and ".join(credentials_resources(self.ctx.conn))
+        return grant_fix(self.login, resources)
+
+    def read_secret(self) -> CheckResult | None:
+        """A failing check when the secret cannot be read or is not a Redshift secret (a JSON
+        object with username and password), else None; its username becomes ctx.secret_user."""
+        arn = self.ctx.conn.secret_arn
+        client: Any = self.ctx.session.client("secretsmanager")
+        outcome = self.ctx.call(client.get_secret_value, SecretId=arn)
+        if outcome.denied:
+            self.credentials = "denied"
+            self.stopped = f"{self.login} was refused"
+            return CheckResult(
+                GET_CREDENTIALS,
+                "fail",
+                f"{self.login} on {arn} was refused: {outcome.describe()}",
+                self.login_fix() + ": the Data API reads the secret as the role",
+            )
+        if not outcome.ok:
+            self.stopped = f"secret {arn} cannot be read"
+            return CheckResult(
+                GET_CREDENTIALS,
+                "fail",
+                f"secret {arn} cannot be read: {outcome.describe()}",
+                f"check connections.{self.ctx.connection_name}.secret_arn: the secret must exist "
+                f"in {self.ctx.conn.region}",
+            )
+        try:
+            document = json.loads(str(outcome.value.get("SecretString") or ""))
+        except ValueError:
+            document = None
+        user = document.get("username") if isinstance(document, dict) else None
+        password = document.get("password") if isinstance(document, dict) else None
+        if not (isinstance(user, str) and user and isinstance(password, str) and password):
+            self.stopped = f"secret {arn} is not a Redshift secret"
+            return CheckResult(
+                GET_CREDENTIALS,
+                "fail",
+                f"secret {arn} is not a Redshift secret: it needs a JSON object with username "
+                "and password (its values are not shown)",
+                'store {"username": "<database user>", "password": "<its password>"} in the '
+                "secret (Secrets Manager: Credentials for Amazon Redshift data warehouse), or set "
+                f"connections.{self.ctx.connection_name}.secret_arn to such a secret",
+            )
+        self.ctx.secret_user = user
+        return None
 
     # -- judging ------------------------------------------------------------------------------
     def action_fix(self, action: str) -> str:
         if action in (DESCRIBE_STATEMENT, GET_RESULT, CANCEL):
             return grant_fix(action, '"*"', OWN_STATEMENT_CONDITION)
-        return grant_fix(action, workgroup_arn_pattern(self.ctx.conn))
+        return grant_fix(action, data_api_resource(self.ctx.conn))
 
     def refused(self, action: str, outcome: Outcome) -> CheckResult:
         return CheckResult(
@@ -127,9 +191,9 @@ class DataApiChecks:
         if outcome.ok:
             self.credentials = "ok"
             return CheckResult(action, "pass", passed)
-        if outcome.credentials_denied:
+        if outcome.denied and mentions_get_credentials(outcome.message, self.login):
             self.credentials = "denied"
-            self.stopped = f"{GET_CREDENTIALS} was refused"
+            self.stopped = f"{self.login} was refused"
             return CheckResult(action, "skip", f"not reached: {self.stopped}")
         if outcome.denied:
             return self.refused(action, outcome)
@@ -139,7 +203,7 @@ class DataApiChecks:
             action,
             "fail",
             f"{action} failed: {outcome.describe()}",
-            f"check connections.{self.ctx.connection_name}: workgroup {conn.workgroup} and "
+            f"check connections.{self.ctx.connection_name}: {conn.target_label} and "
             f"database {conn.database} must exist in {conn.region}",
         )
 
@@ -158,14 +222,15 @@ class DataApiChecks:
             return CheckResult(
                 GET_CREDENTIALS,
                 "fail",
-                f"the Data API was refused {GET_CREDENTIALS} for {self.ctx.conn.role_arn}",
-                grant_fix(GET_CREDENTIALS, workgroup_arn_pattern(self.ctx.conn))
-                + ": the Data API calls it to log the role in as its database user",
+                f"the Data API was refused {self.login} for {self.ctx.conn.role_arn}",
+                self.login_fix() + ": the Data API calls it to log the role in as its database "
+                "user",
             )
         return CheckResult(
             GET_CREDENTIALS,
             "skip",
-            "not reached: no Data API call on the workgroup got past its own permission check",
+            f"not reached: no Data API call on the {self.ctx.conn.target_label} got past its "
+            "own permission check",
         )
 
     # -- catalog calls: (outcome, what a pass says) -------------------------------------------
@@ -273,10 +338,10 @@ class DataApiChecks:
             self.ctx.statements_run = True
             return CheckResult(DESCRIBE_STATEMENT, "pass", "select 1 FINISHED")
         # DescribeStatement worked; the statement itself failed in Redshift.
-        if mentions_get_credentials(error):
+        if mentions_get_credentials(error, self.login):
             self.credentials = "denied"
             self.results[EXECUTE] = CheckResult(
-                EXECUTE, "skip", f"not reached: {GET_CREDENTIALS} was refused"
+                EXECUTE, "skip", f"not reached: {self.login} was refused"
             )
         else:
             self.results[EXECUTE] = CheckResult(

@@ -362,8 +362,13 @@ class StagingChecks:
                 "fail",
                 f"UNLOAD to {target} ended {ended.value['Status']}: {ended.value.get('Error', '')}",
                 f"Redshift must be able to assume {role} and write to s3://{self.bucket}/"
-                f"{self.unload.prefix}: associate the role with the namespace of workgroup "
-                f"{conn.workgroup}, let its trust policy allow {REDSHIFT_SERVICE_PRINCIPAL} with "
+                f"{self.unload.prefix}: associate the role with "
+                + (
+                    conn.target_label
+                    if conn.is_cluster
+                    else f"the namespace of {conn.target_label}"
+                )
+                + f", let its trust policy allow {REDSHIFT_SERVICE_PRINCIPAL} with "
                 f"sts:ExternalId {unload_database_user_arn(conn)}, and "
                 f"{self.unload_grants()} (`shiftsync policy` prints each step)",
             )
