@@ -115,7 +115,7 @@ def actions_of(document: dict[str, Any]) -> set[str]:
 def test_a_cluster_from_init_to_a_verified_sync(
     cli: Cli, standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str, mode: str
 ) -> None:
-    user, conn = cluster_workspace(cli, info, tmp_path, mode, prefix)
+    user, _ = cluster_workspace(cli, info, tmp_path, mode, prefix)
     bundle = role_from_policy(cli, standin, tmp_path, user)
     permissions = bundle["permission_policy"]
     assert LOGIN_ACTIONS[mode] in actions_of(permissions)
@@ -169,7 +169,7 @@ def test_the_policy_without_the_login_action_fails_exactly_that_check(
 def test_a_secret_that_is_not_a_redshift_secret_fails_the_check(
     cli: Cli, standin: StandIn, info: StandInInfo, tmp_path: Path
 ) -> None:
-    user, conn = cluster_workspace(cli, info, tmp_path, "secret", None)
+    user, _ = cluster_workspace(cli, info, tmp_path, "secret", None)
     config = yaml.safe_load((tmp_path / "shiftsync.yaml").read_text())
     config["connections"]["warehouse"]["secret_arn"] = make_secret({"token": "not-a-login"})
     (tmp_path / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))

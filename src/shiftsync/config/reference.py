@@ -113,7 +113,11 @@ def config_json_schema() -> dict[str, Any]:
 # (section title, key path shown to the user, model); the order of docs/configuration.md.
 REFERENCE_SECTIONS: Final[tuple[tuple[str, str, type[BaseModel]], ...]] = (
     ("Top level", "", ShiftsyncConfig),
-    ("Connection: redshift_serverless, redshift_provisioned", "connections.<name>", RedshiftServerlessConfig),
+    (
+        "Connection: redshift_serverless, redshift_provisioned",
+        "connections.<name>",
+        RedshiftServerlessConfig,
+    ),
     ("UNLOAD staging", "connections.<name>.unload", UnloadConfig),
     ("Data API rate limits", "connections.<name>.rate_limits", RateLimitsConfig),
     ("Destination: duckdb", "destinations.<name>", DuckDBDestinationConfig),

@@ -21,6 +21,7 @@ import psycopg
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import BaseResponse
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
+from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
 
 from shiftsync.local import call_log, catalog, redshift_data_sessions, sqltext
@@ -32,6 +33,7 @@ from shiftsync.local.redshift_data_auth import (
     cluster_db_user,
     determine_resource,
     find_caller,
+    secret_resource,
 )
 from shiftsync.local.redshift_data_payloads import (
     Response,
@@ -460,6 +462,9 @@ def install() -> None:
     response_class._determine_resource = determine_resource
     response_class._authenticate_and_authorize_normal_action = authorize
     response_class._enrich_response = staticmethod(_enrich_json_response)
+    # The Data API reads a cluster's secret as the caller; so may the caller itself.
+    secrets: Any = SecretsManagerResponse
+    secrets._determine_resource = secret_resource
 
 
 def _enrich_json_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:

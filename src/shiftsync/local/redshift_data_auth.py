@@ -96,6 +96,24 @@ def determine_resource(self: BaseResponse) -> str:
     return "*"
 
 
+def secret_resource(self: BaseResponse) -> str:
+    """moto's hook for Secrets Manager: a secret's operations act on the secret's ARN (moto
+    checks "*", which a policy that names the secret does not match)."""
+    import json
+
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    try:
+        secret_id = str(json.loads(self.body or "{}").get("SecretId") or "")
+    except ValueError:
+        return "*"
+    if secret_id.startswith("arn:"):
+        return secret_id
+    backend = secretsmanager_backends[self.current_account][self.region]
+    secret = backend.secrets.get(secret_id) if secret_id else None
+    return str(secret.arn) if secret is not None else "*"
+
+
 def _authenticate(self: BaseResponse, action: str, resource: str) -> None:
     """moto's authentication with the IAM action the operation maps to (not always its name)."""
     from urllib.parse import urlparse
