@@ -52,7 +52,8 @@ def run_due(workspace: Workspace, schedules: dict[str, str], now: datetime, sinc
         try:
             record = run_sync(workspace, slot.sync)
         except ShiftsyncError as error:
-            log.error("%s: could not run: %s", slot.sync, error)
+            # The error and its fix on lines of their own, as every command prints them.
+            log.error("%s: could not run\nerror: %s", slot.sync, error)
             worst = max(worst, error.exit_code)
             continue
         code = exit_code_of(record)
