@@ -16,8 +16,8 @@ from botocore.config import Config
 from shiftsync import read_table
 from shiftsync.errors import AccessError, ConfigError
 from shiftsync.local.postgres import free_port
-from shiftsync.redshift.retry import RetryPolicy
 from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.redshift.retry import RetryPolicy
 from tests.support import Cli, write_role_workspace
 
 Endpoint = Callable[[StandIn], str]
