@@ -159,3 +159,29 @@ def test_the_catalog_of_the_cluster(standin: StandIn, info: StandInInfo) -> None
     client = _client(standin, info, ["redshift:GetClusterCredentialsWithIAM"])
     schemas = client.list_schemas(ClusterIdentifier=CLUSTER, Database=info.database)["Schemas"]
     assert "public" in schemas
+
+
+def test_a_session_on_the_cluster_keeps_its_database_user(
+    standin: StandIn, info: StandInInfo
+) -> None:
+    client = _client(standin, info, ["redshift:GetClusterCredentials"])
+    opened = client.execute_statement(
+        ClusterIdentifier=CLUSTER,
+        Database=info.database,
+        DbUser="analyst",
+        Sql="select current_user",
+        SessionKeepAliveSeconds=60,
+    )
+    assert wait_for_statement(client, opened["Id"], seconds=30, interval=0.01)["Status"] == (
+        "FINISHED"
+    )
+    following = client.execute_statement(SessionId=opened["SessionId"], Sql="select current_user")
+    described = wait_for_statement(client, following["Id"], seconds=30, interval=0.01)
+    assert described["Status"] == "FINISHED", described.get("Error")
+    records = client.get_statement_result(Id=following["Id"])["Records"]
+    assert records[0][0]["stringValue"] == "analyst"
+    [listed] = [
+        s for s in client.list_sessions()["Sessions"] if s["SessionId"] == opened["SessionId"]
+    ]
+    assert listed["ClusterIdentifier"] == CLUSTER
+    assert "WorkgroupName" not in listed
