@@ -181,3 +181,42 @@ def test_a_secret_that_is_not_a_redshift_secret_fails_the_check(
     assert "not a Redshift secret" in check["detail"]
     assert "username" in check["fix"]
     assert "not-a-login" not in ran.out + ran.err
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "words"),
+    [
+        ({"cluster_identifier": "Prod--1-"}, "cluster_identifier", "not a Redshift cluster"),
+        ({"secret_arn": "arn:aws:s3:::bucket/x"}, "secret_arn", "not a Secrets Manager"),
+        ({"workgroup": "wg-1"}, "workgroup", "a workgroup on a redshift_provisioned"),
+        (
+            {"db_user": "etl", "secret_arn": "arn:aws:secretsmanager:us-east-1:"
+             f"{CUSTOMER_ACCOUNT}:secret:redshift/etl-AbCdEf"},
+            "secret_arn",
+            "db_user and secret_arn together",
+        ),
+        (
+            {"type": "redshift_serverless", "cluster_identifier": None, "workgroup": "wg-1",
+             "db_user": "etl"},
+            "db_user",
+            "db_user on a Serverless workgroup connection",
+        ),
+    ],
+)  # fmt: skip
+def test_bad_cluster_settings_are_refused_at_config_check(
+    cli: Cli, info: StandInInfo, tmp_path: Path, change: dict[str, Any], key: str, words: str
+) -> None:
+    cluster_workspace(cli, info, tmp_path, "role", None)
+    config = yaml.safe_load((tmp_path / "shiftsync.yaml").read_text())
+    conn = config["connections"]["warehouse"]
+    conn.update(change)
+    for name in [k for k, v in conn.items() if v is None]:
+        del conn[name]
+    (tmp_path / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    ran = cli("check", "-w", str(tmp_path))
+    assert ran.code == 2, ran.out + ran.err
+    assert f"connections.warehouse.{key}: {words}" in ran.err
+    assert "Traceback" not in ran.err
+    lines = [line for line in ran.err.splitlines() if line.strip()]
+    assert sum(line.startswith("error:") for line in lines) == 1, ran.err
+    assert sum(line.strip().startswith("fix:") for line in lines) == 1, ran.err
