@@ -281,3 +281,64 @@ def test_init_cluster_template_loads_as_a_cluster() -> None:
     assert "workgroup" not in text.split("connections:")[1].split("destinations:")[0].replace(
         "workgroup's", ""
     )
+
+
+def client_error(code: str, message: str) -> Any:
+    from botocore.exceptions import ClientError
+
+    return ClientError({"Error": {"Code": code, "Message": message}}, "ExecuteStatement")
+
+
+@pytest.mark.parametrize(
+    ("extra", "action"),
+    [
+        ({}, "redshift:GetClusterCredentialsWithIAM"),
+        ({"db_user": "etl"}, "redshift:GetClusterCredentials"),
+        ({"secret_arn": SECRET}, "secretsmanager:GetSecretValue"),
+    ],
+)
+def test_a_refused_call_on_a_cluster_names_the_logins_action(
+    extra: dict[str, str], action: str
+) -> None:
+    from shiftsync.errors import AccessError
+    from shiftsync.redshift.data_api_errors import mapped_client_error
+
+    mapped = mapped_client_error(
+        client_error("AccessDeniedException", "not authorized"),
+        "ExecuteStatement",
+        "public.venue",
+        connection(**extra),
+        1,
+    )
+    assert isinstance(mapped, AccessError)
+    assert action in (mapped.fix or "")
+    assert "cluster prod-1" in (mapped.fix or "")
+    assert "redshift-serverless" not in (mapped.fix or "")
+
+
+def test_an_unknown_cluster_is_a_configuration_error_naming_the_key() -> None:
+    from shiftsync.errors import ConfigError
+    from shiftsync.redshift.data_api_errors import mapped_client_error
+
+    mapped = mapped_client_error(
+        client_error("ResourceNotFoundException", "Cluster prod-1 not found"),
+        "ExecuteStatement",
+        "public.venue",
+        connection(),
+        1,
+    )
+    assert isinstance(mapped, ConfigError)
+    assert "cluster_identifier (prod-1)" in (mapped.fix or "")
+
+
+def test_a_missing_database_on_a_cluster_lists_databases_with_the_cluster_options() -> None:
+    from shiftsync.redshift.data_api_errors import mapped_client_error
+
+    mapped = mapped_client_error(
+        client_error("DatabaseConnectionException", 'FATAL: database "analytics" does not exist'),
+        "ExecuteStatement",
+        "public.venue",
+        connection(db_user="etl"),
+        1,
+    )
+    assert "--cluster-identifier prod-1 --db-user etl" in (mapped.fix or "")
