@@ -220,3 +220,23 @@ def test_bad_cluster_settings_are_refused_at_config_check(
     lines = [line for line in ran.err.splitlines() if line.strip()]
     assert sum(line.startswith("error:") for line in lines) == 1, ran.err
     assert sum(line.strip().startswith("fix:") for line in lines) == 1, ran.err
+
+
+def test_unload_with_a_secret_names_the_users_arn_the_trust_policy_needs(
+    cli: Cli, standin: StandIn, info: StandInInfo, tmp_path: Path, prefix: str
+) -> None:
+    user, _ = cluster_workspace(cli, info, tmp_path, "secret", prefix)
+    ran = cli("policy", "--format", "json", "-w", str(tmp_path))
+    bundle = json.loads(ran.out)
+    assert SECRET_USER_PLACEHOLDER in json.dumps(bundle["trust_policy"])
+    assert "replace <username in the secret>" in bundle["namespace_association"]
+    # The admin forgot to put the secret's username into the trust policy.
+    standin.create_role(bundle["role_name"], bundle["permission_policy"], bundle["trust_policy"])
+    run_grants(standin, user, [g.replace(SECRET_USER_PLACEHOLDER, user) for g in bundle[
+        "database_grants"]])  # fmt: skip
+    checked = cli("check", "--json", "-w", str(tmp_path))
+    checks = {c["name"]: c for c in json.loads(checked.out)["checks"]}
+    failed = {name for name, c in checks.items() if c["status"] == "fail"}
+    assert failed == {"UNLOAD"}
+    expected = f"arn:aws:redshift:{info.region}:{CUSTOMER_ACCOUNT}:dbuser:{CLUSTER}/{user}"
+    assert f"sts:ExternalId {expected}" in checks["UNLOAD"]["fix"]

@@ -37,6 +37,7 @@ from shiftsync.aws.preflight.checks import (
 )
 from shiftsync.aws.preflight.data_api import Statements
 from shiftsync.aws.session import CLIENT_CONFIG
+from shiftsync.config import SECRET_USER_PLACEHOLDER
 from shiftsync.redshift.sql import build_unload_sql
 
 REGION_HEADER: Final = "x-amz-bucket-region"
@@ -369,7 +370,7 @@ class StagingChecks:
                     else f"the namespace of {conn.target_label}"
                 )
                 + f", let its trust policy allow {REDSHIFT_SERVICE_PRINCIPAL} with "
-                f"sts:ExternalId {unload_database_user_arn(conn)}, and "
+                f"sts:ExternalId {self.unload_user_arn()}, and "
                 f"{self.unload_grants()} (`shiftsync policy` prints each step)",
             )
         listed = self.ctx.call(
@@ -382,6 +383,14 @@ class StagingChecks:
             return CheckResult(UNLOAD, "fail", f"UNLOAD finished but wrote nothing to {target}")
         wrote = f"{count} objects" if count is not None else "its files"
         return CheckResult(UNLOAD, "pass", f"Redshift assumed {role} and wrote {wrote} to {target}")
+
+    def unload_user_arn(self) -> str:
+        """The database user's ARN Redshift passes as sts:ExternalId (a secret's username is
+        known here once the check read the secret)."""
+        arn = unload_database_user_arn(self.ctx.conn)
+        if self.ctx.secret_user is not None:
+            arn = arn.replace(SECRET_USER_PLACEHOLDER, self.ctx.secret_user)
+        return arn
 
     def unload_grants(self) -> str:
         """What the UNLOAD role must be allowed, in words."""
