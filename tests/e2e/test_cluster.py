@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from shiftsync.config import SECRET_USER_PLACEHOLDER
+from shiftsync.engine.runs import RunStore
 from shiftsync.local.standin import CLUSTER, CUSTOMER_ACCOUNT, REGION, StandIn, StandInInfo
 from tests.e2e.test_cli_setup import run_grants, without_action
 from tests.support import Cli, staging_prefix
@@ -148,6 +149,11 @@ def test_a_cluster_from_init_to_a_verified_sync(
         assert (table["method"], table["rows"]) == (method, 202)
         assert table["verification"]["status"] == "ok"
         assert table["verification"]["source_rows"] == 202
+        # A cluster has no SYS_SERVERLESS_USAGE: not asked, so not blamed on privileges.
+        cost = RunStore(tmp_path / ".shiftsync" / "runs").load("latest").cost or {}
+        assert cost.get("statements")
+        assert not any("SYS_SERVERLESS_USAGE" in note for note in cost.get("notes", []))
+        assert "serverless_rpu_seconds" not in cost
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -69,8 +69,11 @@ def usage_sql(started: datetime, ended: datetime) -> str:
     )
 
 
-def run_cost(source: Source, started: datetime, ended: datetime) -> dict[str, Any] | None:
-    """What Redshift spent on the run's statements."""
+def run_cost(
+    source: Source, started: datetime, ended: datetime, *, serverless: bool = True
+) -> dict[str, Any] | None:
+    """What Redshift spent on the run's statements (and, `serverless`, what the workgroup was
+    charged: a provisioned cluster has no SYS_SERVERLESS_USAGE)."""
     spend, query = source.spend, source.query_unbudgeted
     cost: dict[str, Any] = {
         "statements": spend.statements,
@@ -100,6 +103,8 @@ def run_cost(source: Source, started: datetime, ended: datetime) -> dict[str, An
         cost["compute_seconds"] = cost["describe_seconds"]
         cost["source"] = "describe_statement"
         cost["notes"].append(f"SYS_QUERY_HISTORY could not be read ({error.message})")
+    if not serverless:
+        return cost
     try:
         used, charged = query(usage_sql(started, ended))[0]
         cost["serverless_rpu_seconds"] = None if used is None else float(used)

@@ -414,7 +414,10 @@ def _record_cost(ctx: _Context) -> None:
     """What the run's statements cost Redshift, into the record (never fails the run)."""
     started = datetime.fromisoformat(ctx.record.started_at)
     try:
-        ctx.record.cost = run_cost(ctx.source, started, datetime.now(UTC))
+        _, connection = ctx.workspace.config.connection(ctx.sync.source)
+        ctx.record.cost = run_cost(
+            ctx.source, started, datetime.now(UTC), serverless=not connection.is_cluster
+        )
     except ShiftsyncError as error:
         ctx.record.notes.append(f"what the run cost could not be read: {error.message}")
         return
