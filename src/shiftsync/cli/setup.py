@@ -116,10 +116,12 @@ def policy(
     The document goes to stdout, so it can be redirected to a file; notes go to stderr. The
     trust policy names principal_arn of the connection, or else the identity shiftsync runs
     as (sts:GetCallerIdentity), and requires this workspace's external ID. With UNLOAD it
-    also trusts Redshift (redshift.amazonaws.com and redshift-serverless.amazonaws.com) for the
-    role's database user only, and says how to associate the role with the namespace. The
-    database grants are for the schemas the connection's syncs read; values still as in the
-    template (account 123456789012) are warned about.
+    also trusts Redshift (redshift.amazonaws.com, and redshift-serverless.amazonaws.com for a
+    workgroup) for the role's database user only, and says how to associate the role with the
+    namespace or the cluster. On a provisioned cluster the permission policy holds the action
+    of its login (GetClusterCredentialsWithIAM, GetClusterCredentials with db_user, or
+    GetSecretValue with secret_arn). The database grants are for the schemas the connection's
+    syncs read; values still as in the template (account 123456789012) are warned about.
 
     Exit codes: 0 printed; 2 configuration error (shiftsync.yaml, connection name, external
     ID); 3 no AWS credentials to find the principal with (set principal_arn to do without).
