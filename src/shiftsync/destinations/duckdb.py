@@ -25,9 +25,9 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 import pyarrow as pa
@@ -81,6 +81,7 @@ from shiftsync.destinations.duckdb_sql import (
 )
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import ConfigError, DestinationError, out_of_space
+from shiftsync.json_types import JsonObject, JsonValue
 
 _BATCH_VIEW: Final = "_shiftsync_batch"
 # How long a run waits, by default, for another process to let go of the file.
@@ -146,7 +147,7 @@ class DuckDBLoad:
                 self._cursor.unregister(_BATCH_VIEW)
         self._rows += batch.num_rows
 
-    def commit(self, state: Mapping[str, Any] | None) -> LoadOutcome:
+    def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         self._ensure_open()
         target = self._spec.target
         statements, insert = self._commit_statements()
@@ -266,8 +267,8 @@ class DuckDBDestination:
         memory_limit: int | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         reader_copy: Path | None = None,
-        clock: Any = time.monotonic,
-        sleep: Any = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.path = Path(path)
         self.memory_limit = max(
@@ -398,7 +399,7 @@ class DuckDBDestination:
             return None
         return pa.schema([pa.field(name, arrow_type(target, name, kind)) for name, kind in rows])
 
-    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
+    def read_state(self, state_key: str, target: str) -> JsonObject | None:
         cursor = self._cursor()
         try:
             with self.errors(f"reading the sync state {state_key!r} of table {target!r}"):
