@@ -11,7 +11,7 @@ from typing import Literal, NotRequired, TypeAlias
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 from typing_extensions import TypedDict
 
-from shiftsync.config.validators import NAME_RE
+from shiftsync.config.validators import NAME_RE, Method
 from shiftsync.json_types import JsonObject
 
 # A JSON object a route answers as it is (a run record, a run's summary). The same shape as
@@ -124,8 +124,8 @@ class ConnectionView(TypedDict):
     role_arn: str
     external_id: str
     principal_arn: str | None
-    method: str
-    result_format: str
+    method: Method
+    result_format: Literal["csv", "json"]
     session_duration_seconds: int
     unload: UnloadView | None
 

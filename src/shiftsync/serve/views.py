@@ -7,9 +7,10 @@ guide name them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, TypeVar
 
 from shiftsync.aws.policy import POLICY_FORMATS, render_policy_bundle, schemas_read_by
 from shiftsync.aws.principal import discover_principal
@@ -32,6 +33,8 @@ from shiftsync.serve.state import ServeState
 from shiftsync.workspace import Workspace
 
 HISTORY_RUNS: Final = 30
+
+T = TypeVar("T")
 
 
 def connection_view(name: str, conn: ConnectionConfig, external_id: str) -> ConnectionView:
@@ -208,26 +211,25 @@ def run_detail(state: ServeState, run_id: str) -> JsonObject:
     return view
 
 
-def need_sync(workspace: Workspace, name: str) -> tuple[str, SyncConfig]:
-    syncs = workspace.config.syncs
-    if name not in syncs:
+def _need(kind: str, entries: Mapping[str, T], name: str, choices: str) -> tuple[str, T]:
+    """The entry `name` of a section of shiftsync.yaml, or a 404 that lists `choices`."""
+    if name not in entries:
         raise ApiError(
             "not_found",
-            f"shiftsync.yaml has no sync named {name!r}",
-            f"use one of: {', '.join(syncs) or 'none (add one under syncs:)'}",
+            f"shiftsync.yaml has no {kind} named {name!r}",
+            f"use one of: {choices}",
         )
-    return name, syncs[name]
+    return name, entries[name]
+
+
+def need_sync(workspace: Workspace, name: str) -> tuple[str, SyncConfig]:
+    syncs = workspace.config.syncs
+    return _need("sync", syncs, name, ", ".join(syncs) or "none (add one under syncs:)")
 
 
 def need_connection(workspace: Workspace, name: str) -> tuple[str, ConnectionConfig]:
     connections = workspace.config.connections
-    if name not in connections:
-        raise ApiError(
-            "not_found",
-            f"shiftsync.yaml has no connection named {name!r}",
-            f"use one of: {', '.join(connections)}",
-        )
-    return name, connections[name]
+    return _need("connection", connections, name, ", ".join(connections))
 
 
 __all__ = [
