@@ -179,8 +179,7 @@ def _require_flavour(conn: psycopg.Connection[Any]) -> None:
         raise StandInError(
             f"the database has no {FLAVOUR_SCHEMA} schema with Redshift's types",
             fix=(
-                "run shiftsync.local.dialect.flavour.install_flavour(conn, database) "
-                "before seeding"
+                "run shiftsync.local.dialect.flavour.install_flavour(conn, database) before seeding"
             ),
         )
 
