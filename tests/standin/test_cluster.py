@@ -185,3 +185,42 @@ def test_a_session_on_the_cluster_keeps_its_database_user(
     ]
     assert listed["ClusterIdentifier"] == CLUSTER
     assert "WorkgroupName" not in listed
+
+
+def test_a_database_user_needs_the_database_too(standin: StandIn, info: StandInInfo) -> None:
+    prefix = f"arn:aws:redshift:{REGION}:{CUSTOMER_ACCOUNT}"
+    name = f"cluster-{uuid.uuid4().hex[:8]}"
+    role_arn = standin.create_role(
+        name,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": DATA_ACTIONS, "Resource": "*"},
+                {
+                    "Effect": "Allow",
+                    "Action": ["redshift:GetClusterCredentials"],
+                    "Resource": [
+                        f"{prefix}:dbuser:{CLUSTER}/analyst",
+                        f"{prefix}:dbname:{CLUSTER}/another_db",
+                    ],
+                },
+            ],
+        },
+        guide_trust_policy(f"arn:aws:iam::{PLATFORM_ACCOUNT}:root", info.external_id),
+    )
+    keys = boto3.client("sts").assume_role(
+        RoleArn=role_arn, RoleSessionName="cluster", ExternalId=info.external_id
+    )["Credentials"]
+    client = boto3.client(
+        "redshift-data",
+        region_name=info.region,
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )
+    with pytest.raises(ClientError) as refused:
+        client.execute_statement(
+            ClusterIdentifier=CLUSTER, Database=info.database, Sql="select 1", DbUser="analyst"
+        )
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"dbname:{CLUSTER}/{info.database}" in refused.value.response["Error"]["Message"]

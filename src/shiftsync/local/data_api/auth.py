@@ -216,7 +216,7 @@ def cluster_db_user(body: dict[str, Any], cluster: Cluster, caller: Caller) -> s
     The Data API gets the user's credentials for the caller, so the caller needs the action
     that gets them: a Secrets Manager secret (`SecretArn`: secretsmanager:GetSecretValue, the
     secret's `username`), a named user (`DbUser`: redshift:GetClusterCredentials on the
-    dbuser), or the IAM identity itself (redshift:GetClusterCredentialsWithIAM on the dbname;
+    dbuser and the dbname), or the IAM identity itself (redshift:GetClusterCredentialsWithIAM on the dbname;
     the user is `IAMR:<role>`).
     """
     prefix = f"arn:aws:redshift:{cluster.region}:{cluster.account_id}"
@@ -230,9 +230,13 @@ def cluster_db_user(body: dict[str, Any], cluster: Cluster, caller: Caller) -> s
         return _secret_user(str(secret_arn), cluster)
     db_user = body.get("DbUser")
     if db_user:
-        resource = f"{prefix}:dbuser:{cluster.name}/{db_user}"
-        if not _allowed(caller, "redshift:GetClusterCredentials", resource):
-            raise _denied(caller, "redshift:GetClusterCredentials", resource)
+        # AWS checks the user and, as a database is named, the database too.
+        for resource in (
+            f"{prefix}:dbuser:{cluster.name}/{db_user}",
+            f"{prefix}:dbname:{cluster.name}/{database}",
+        ):
+            if not _allowed(caller, "redshift:GetClusterCredentials", resource):
+                raise _denied(caller, "redshift:GetClusterCredentials", resource)
         return str(db_user)
     resource = f"{prefix}:dbname:{cluster.name}/{database}"
     if caller.role_arn is None or not _allowed(
