@@ -216,8 +216,8 @@ def cluster_db_user(body: dict[str, Any], cluster: Cluster, caller: Caller) -> s
     The Data API gets the user's credentials for the caller, so the caller needs the action
     that gets them: a Secrets Manager secret (`SecretArn`: secretsmanager:GetSecretValue, the
     secret's `username`), a named user (`DbUser`: redshift:GetClusterCredentials on the
-    dbuser and the dbname), or the IAM identity itself (redshift:GetClusterCredentialsWithIAM on the dbname;
-    the user is `IAMR:<role>`).
+    dbuser and the dbname), or the IAM identity itself (redshift:GetClusterCredentialsWithIAM
+    on the dbname; the user is `IAMR:<role>`).
     """
     prefix = f"arn:aws:redshift:{cluster.region}:{cluster.account_id}"
     database = str(body.get("Database") or "")
