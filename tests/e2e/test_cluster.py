@@ -246,3 +246,19 @@ def test_unload_with_a_secret_names_the_users_arn_the_trust_policy_needs(
     assert failed == {"UNLOAD"}
     expected = f"arn:aws:redshift:{info.region}:{CUSTOMER_ACCOUNT}:dbuser:{CLUSTER}/{user}"
     assert f"sts:ExternalId {expected}" in checks["UNLOAD"]["fix"]
+
+
+def test_a_denied_data_api_action_on_a_cluster_names_the_clusters_arn(
+    cli: Cli, standin: StandIn, info: StandInInfo, tmp_path: Path
+) -> None:
+    user, _ = cluster_workspace(cli, info, tmp_path, "db_user", None)
+    role_from_policy(cli, standin, tmp_path, user, missing="redshift-data:ListTables")
+    ran = cli("check", "--json", "-w", str(tmp_path))
+    assert ran.code == 3, ran.err
+    checks = {c["name"]: c for c in json.loads(ran.out)["checks"]}
+    assert {name for name, c in checks.items() if c["status"] == "fail"} == {
+        "redshift-data:ListTables"
+    }
+    cluster_arn = f"arn:aws:redshift:{info.region}:{CUSTOMER_ACCOUNT}:cluster:{CLUSTER}"
+    assert f"allow redshift-data:ListTables on {cluster_arn}" in checks[
+        "redshift-data:ListTables"]["fix"]  # fmt: skip
