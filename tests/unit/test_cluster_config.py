@@ -342,3 +342,12 @@ def test_a_missing_database_on_a_cluster_lists_databases_with_the_cluster_option
         1,
     )
     assert "--cluster-identifier prod-1 --db-user etl" in (mapped.fix or "")
+
+
+def test_the_templates_cluster_is_warned_about_until_changed() -> None:
+    from shiftsync.aws.policy import template_values
+
+    assert "cluster_identifier my-cluster" in template_values(
+        connection(cluster_identifier="my-cluster")
+    )
+    assert not any("cluster_identifier" in value for value in template_values(connection()))
