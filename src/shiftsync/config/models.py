@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias, TypedDict, Unpack
 
 from pydantic import (
     AfterValidator,
@@ -46,8 +46,27 @@ from shiftsync.errors import ConfigError
 _PARTITION_REGION_PREFIX: Final[Mapping[str, str]] = {"aws-cn": "cn-", "aws-us-gov": "us-gov-"}
 
 
-def _field(default: Any = PydanticUndefined, *, expected: str, doc: str, **kwargs: Any) -> Any:
-    """A pydantic Field that also records the value it expects (for error lines and docs)."""
+class FieldOptions(TypedDict, total=False):
+    """The options of pydantic's Field that shiftsync's models use (add one when needed)."""
+
+    alias: str
+    ge: float
+    gt: float
+    le: float
+    lt: float
+    min_length: int
+    max_length: int
+    # Only True: pydantic's overloads of Field tell the cases apart by this literal.
+    validate_default: Literal[True]
+
+
+def _field(
+    default: object = PydanticUndefined, *, expected: str, doc: str, **kwargs: Unpack[FieldOptions]
+) -> Any:
+    """A pydantic Field that also records the value it expects (for error lines and docs).
+
+    Typed `Any` as pydantic's own Field is: it stands in the class body for the field's value.
+    """
     return Field(default, description=doc, json_schema_extra={"expected": expected}, **kwargs)
 
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import NoneType, UnionType
-from typing import Annotated, Any, Final, Union, get_args, get_origin
+from typing import Annotated, Final, TypeGuard, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel
@@ -51,7 +51,7 @@ def key_lines(text: str) -> dict[str, int]:
     except yaml.YAMLError:
         return {}
     lines: dict[str, int] = {}
-    stack: list[tuple[Any, str]] = [(root, "")]
+    stack: list[tuple[yaml.Node | None, str]] = [(root, "")]
     while stack:
         node, path = stack.pop()
         if isinstance(node, yaml.MappingNode):
@@ -94,7 +94,10 @@ def close_key(key: str, keys: Sequence[str]) -> str | None:
     return lowered[0] if lowered else None
 
 
-def _unwrap(annotation: Any) -> Any:
+# A type as pydantic's fields hold it at run time (a class, `X | None`, `Annotated[...]`, a
+# `Literal`), or None past the models' end: typed `object`, only `get_origin`/`get_args` and
+# isinstance look inside.
+def _unwrap(annotation: object) -> object:
     """Strip Annotated[...] and Optional[...] down to the type that carries the value."""
     while True:
         origin = get_origin(annotation)
@@ -109,11 +112,11 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _is_model(annotation: Any) -> bool:
+def _is_model(annotation: object) -> TypeGuard[type[BaseModel]]:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
+def _tagged_members(annotation: object) -> dict[str, type[BaseModel]]:
     """The models of a discriminated union by their `type` tag ({} if not such a union)."""
     if get_origin(annotation) not in (Union, UnionType):
         return {}
@@ -136,14 +139,14 @@ def _field_by_key(model: type[BaseModel], key: str) -> FieldInfo | None:
 class _Located:
     path: str
     field: FieldInfo | None  # the last model field on the way
-    annotation: Any  # what the value at the location should be
+    annotation: object  # what the value at the location should be
     entry: bool  # the location is an entry of a mapping of names, not a field
 
 
 def _locate(loc: Sequence[int | str]) -> _Located:
     """Walk a pydantic error location through the models, dropping union tags and [key]."""
     parts: list[str] = []
-    annotation: Any = ShiftsyncConfig
+    annotation: object = ShiftsyncConfig
     field: FieldInfo | None = None
     entry = False
     for item in loc:
@@ -173,7 +176,7 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-def _entry_expected(annotation: Any) -> str | None:
+def _entry_expected(annotation: object) -> str | None:
     """What a named entry (a connection, a destination, a sync) should look like."""
     tagged = _tagged_members(annotation)
     if tagged:
@@ -185,7 +188,7 @@ def _entry_expected(annotation: Any) -> str | None:
 
 def _problem_from_error(error: ErrorDetails) -> Problem:
     kind = error["type"]
-    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    ctx: Mapping[str, object] = error.get("ctx") or {}
     loc = error["loc"]
     located = _locate(loc)
     expected = _expected_of(located.field)
@@ -250,7 +253,7 @@ def mask_credentials(text: str) -> str:
     return _PASSWORD_SETTING.sub(lambda match: f"{match.group(1)}=<secret>", text)
 
 
-def _redact(value: Any) -> Any:
+def _redact(value: object) -> object:
     if isinstance(value, dict):
         return {
             key: "<secret>" if key in SECRET_KEYS else _redact(item) for key, item in value.items()
@@ -262,7 +265,7 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _show(value: Any, limit: int = 80) -> str:
+def _show(value: object, limit: int = 80) -> str:
     """A short, secret-free rendering of a value from the file."""
     value = _redact(value)
     if value is None:

@@ -5,10 +5,11 @@ markdown reference in docs/configuration.md (a test keeps that file in step with
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Final
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonSchemaValue
 
 from shiftsync.config.alerts import AlertsConfig, WebhookConfig
 from shiftsync.config.document import ShiftsyncConfig
@@ -84,7 +85,7 @@ def config_template() -> str:
     return _TEMPLATE
 
 
-def config_json_schema() -> dict[str, Any]:
+def config_json_schema() -> JsonSchemaValue:
     """The JSON Schema of shiftsync.yaml (keys by their YAML names)."""
     return ShiftsyncConfig.model_json_schema(by_alias=True)
 

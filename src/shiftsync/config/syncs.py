@@ -7,7 +7,7 @@ and quotes allowed, no wildcards): '"Odd Schema"."Mixed Case"'.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import AfterValidator, ValidationInfo, field_validator
 
@@ -333,7 +333,7 @@ class SyncConfig(_Model):
 
     @field_validator("tables", mode="before")
     @classmethod
-    def _strings_are_includes(cls, value: Any) -> Any:
+    def _strings_are_includes(cls, value: object) -> object:
         if isinstance(value, list | tuple):
             return [{"include": item} if isinstance(item, str) else item for item in value]
         return value
