@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 import pytest
@@ -523,11 +523,18 @@ def test_run_preflight_with_a_bare_config_needs_the_external_id(
 # ---------------------------------------------------------------------------------------------
 
 
+class Where(TypedDict):
+    """The workgroup and database every Data API call names."""
+
+    WorkgroupName: str
+    Database: str
+
+
 def test_session_survives_expiry_mid_sequence(info: StandInInfo) -> None:
     """Data API work through one AssumedRoleSession carries on when its credentials expire."""
     session = AssumedRoleSession(info.role_arn, info.external_id, info.region)
     data = session.client("redshift-data")
-    where = {"WorkgroupName": info.workgroup, "Database": info.database}
+    where = Where(WorkgroupName=info.workgroup, Database=info.database)
     expired_before = set(iam._expired_access_keys)
     try:
         for _ in range(5):
