@@ -116,18 +116,18 @@ def test_preflight_ok(statuses: list[Any], ok: bool) -> None:
 
 
 def test_outcome_classifies_refusals() -> None:
-    credentials = Outcome(
+    credentials: Outcome[None] = Outcome(
         code="AccessDeniedException",
         message="... not authorized to perform: redshift-serverless:GetCredentials on ...",
     )
     assert credentials.denied
     assert credentials.credentials_denied
-    plain = Outcome(code="AccessDenied", message="Access Denied")
+    plain: Outcome[None] = Outcome(code="AccessDenied", message="Access Denied")
     assert plain.denied
     assert not plain.credentials_denied
-    assert not Outcome(code="ValidationException").denied
-    assert Outcome(value=1).ok
-    assert not Outcome(code="X").ok
+    assert not Outcome[None](code="ValidationException").denied
+    assert Outcome(answer=1).ok
+    assert not Outcome[None](code="X").ok
 
 
 def test_attempt_keeps_client_errors() -> None:
