@@ -367,7 +367,7 @@ def _refuse_unknown_sync(found: Workspace, sync_name: str) -> None:
         )
 
 
-def _detail_lines(table: TableRun) -> list[str]:
+def detail_lines(table: TableRun) -> list[str]:
     lines: list[str] = []
     if table.cursor_from or table.cursor_to:
         lines.append(f"cursor: {table.cursor_from or '(start)'} -> {table.cursor_to}")
@@ -436,7 +436,7 @@ def show(
         output.echo(line)
     output.print_table(SUMMARY_HEADERS, summary_rows(record))
     for table in record.tables:
-        lines = _detail_lines(table)
+        lines = detail_lines(table)
         if lines:
             output.echo(f"{table.table}:")
             for line in lines:

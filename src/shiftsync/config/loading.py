@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from shiftsync.config.document import DOCS_HINT, ShiftsyncConfig
 from shiftsync.config.models import SECRET_KEYS
-from shiftsync.config.problems import Problem, _problem_from_error, _show, format_problems
+from shiftsync.config.problems import Problem, format_problems, problem_from_error, show_value
 from shiftsync.errors import ConfigError
 
 # A mapping as the safe YAML loader builds it: its keys need not be strings (`1: x`, `null: x`)
@@ -208,7 +208,7 @@ def validate_config_data(
             Problem(
                 "",
                 "the document is not a mapping",
-                _show(data),
+                show_value(data),
                 "keys connections, destinations, syncs",
             )
         ]
@@ -236,7 +236,7 @@ def validate_config_data(
     try:
         config = ShiftsyncConfig.model_validate(resolved)
     except ValidationError as exc:
-        problems += [p for p in map(_problem_from_error, exc.errors()) if is_new(p)]
+        problems += [p for p in map(problem_from_error, exc.errors()) if is_new(p)]
     problems += [p for p in _cross_check(interpolated) if is_new(p)]
     if config is not None:
         config.set_unresolved(deferred)
@@ -326,14 +326,14 @@ def _interpolate_string(
         reference = match.group(0)
         if reference == "$${":
             return "${"
-        shown = "<secret>" if secret else _show(reference)
+        shown = "<secret>" if secret else show_value(reference)
         body = match["body"]
         if body is not None and "${" in body:
             problems.append(
                 Problem(
                     dotted,
                     "nested ${...} references are not supported",
-                    "<secret>" if secret else _show(text),
+                    "<secret>" if secret else show_value(text),
                     "${VAR} or ${VAR:-default} with a plain default",
                 )
             )
@@ -399,7 +399,7 @@ def _one_writer(syncs: YamlMapping) -> list[Problem]:
                         f"{where}.{'target' if isinstance(target, str) else 'include'}",
                         f"writes the same destination table as {other} (destination "
                         f"{destination}): two writers undo each other's rows",
-                        _show(target if isinstance(target, str) else include),
+                        show_value(target if isinstance(target, str) else include),
                         "one sync per destination table: give this entry a target of its own, "
                         "or copy the table with one sync",
                     )
@@ -432,7 +432,7 @@ def _cross_check(data: YamlMapping) -> list[Problem]:
                     Problem(
                         f"{where}.{key}",
                         f"no {kind} named {ref}",
-                        _show(ref),
+                        show_value(ref),
                         f"one of: {', '.join(map(str, defined)) or f'(none: add {kind}s:)'}",
                     )
                 )
@@ -459,7 +459,7 @@ def _cross_check(data: YamlMapping) -> list[Problem]:
                 Problem(
                     key,
                     f"unload needs an unload: bucket on connection {sync['source']}",
-                    _show(method),
+                    show_value(method),
                     f"auto or data_api, or an unload: mapping under connections.{sync['source']}",
                 )
                 for key, method in methods
@@ -480,7 +480,7 @@ def _snapshot_problems(where: str, sync: YamlMapping) -> list[Problem]:
                 f"{where}.concurrency",
                 "snapshot: consistent reads every table in one Redshift session, one statement "
                 "at a time, so tables cannot be copied at once",
-                _show(concurrency),
+                show_value(concurrency),
                 "1 (or leave concurrency out), or snapshot: table",
             )
         )
@@ -490,7 +490,7 @@ def _snapshot_problems(where: str, sync: YamlMapping) -> list[Problem]:
                 f"{where}.executor",
                 "snapshot: consistent reads every table in the driver's Redshift session; Ray "
                 "workers read in sessions of their own",
-                _show("ray"),
+                show_value("ray"),
                 "local (or leave executor out), or snapshot: table",
             )
         )
@@ -518,7 +518,7 @@ def _staging_overlap(name: str, destination: YamlMapping, source: YamlMapping) -
                     f"destinations.{name}.{key}",
                     f"under the UNLOAD staging prefix s3://{bucket}/{prefix}, whose files "
                     "every run and `shiftsync cleanup` delete",
-                    _show(url),
+                    show_value(url),
                     f"a path outside s3://{bucket}/{prefix}, e.g. s3://{bucket}/lake/",
                 )
             )

@@ -1,7 +1,7 @@
 """From pydantic's validation errors to the problem lines users see, secrets left out.
 
 A pydantic error location is walked through the models (`_locate`) to find the field it is
-about, so that the line can say what the field expects (`_field(expected=...)`).
+about, so that the line can say what the field expects (`config_field(expected=...)`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from shiftsync.config.document import DOCS_HINT, ShiftsyncConfig
-from shiftsync.config.models import SECRET_KEYS, _expected_of
+from shiftsync.config.models import SECRET_KEYS, expected_of
 
 
 @dataclass(frozen=True)
@@ -186,16 +186,16 @@ def _entry_expected(annotation: object) -> str | None:
     return None
 
 
-def _problem_from_error(error: ErrorDetails) -> Problem:
+def problem_from_error(error: ErrorDetails) -> Problem:
     kind = error["type"]
     ctx: Mapping[str, object] = error.get("ctx") or {}
     loc = error["loc"]
     located = _locate(loc)
-    expected = _expected_of(located.field)
+    expected = expected_of(located.field)
     if located.entry:
         expected = _entry_expected(located.annotation) or expected
     secret = any(part in SECRET_KEYS for part in located.path.split("."))
-    got = "<secret>" if secret else _show(error["input"])
+    got = "<secret>" if secret else show_value(error["input"])
 
     if kind == "shiftsync_invalid":
         # None here is a default checked against another key (tracking_field, unload).
@@ -207,7 +207,7 @@ def _problem_from_error(error: ErrorDetails) -> Problem:
         keys = ", ".join(known) if known else "known keys"
         meant = close_key(str(loc[-1]), known)
         what = f"unknown key (did you mean {meant}?)" if meant else "unknown key"
-        return Problem(located.path, what, _show(loc[-1]), f"one of: {keys}")
+        return Problem(located.path, what, show_value(loc[-1]), f"one of: {keys}")
     if kind == "missing":
         return Problem(located.path, "missing", "nothing", expected or "a value")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -216,7 +216,7 @@ def _problem_from_error(error: ErrorDetails) -> Problem:
         return Problem(
             f"{located.path}.type",
             "missing" if kind == "union_tag_not_found" else "unknown type",
-            "nothing" if kind == "union_tag_not_found" else _show(given),
+            "nothing" if kind == "union_tag_not_found" else show_value(given),
             f"one of: {tags}",
         )
     if kind == "literal_error":
@@ -265,7 +265,7 @@ def _redact(value: object) -> object:
     return value
 
 
-def _show(value: object, limit: int = 80) -> str:
+def show_value(value: object, limit: int = 80) -> str:
     """A short, secret-free rendering of a value from the file."""
     value = _redact(value)
     if value is None:

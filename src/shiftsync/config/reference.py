@@ -23,7 +23,7 @@ from shiftsync.config.models import (
     RateLimitsConfig,
     RedshiftServerlessConfig,
     UnloadConfig,
-    _expected_of,
+    expected_of,
 )
 from shiftsync.config.syncs import ColumnSelection, SyncConfig, TableSelection
 
@@ -139,7 +139,7 @@ def config_reference_markdown() -> str:
         lines += ["| key | value | default | meaning |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
             key = info.alias or name
-            expected = _markdown_cell(_expected_of(info) or "")
+            expected = _markdown_cell(expected_of(info) or "")
             meaning = _markdown_cell(info.description or "")
             lines.append(f"| `{key}` | {expected} | {_default_text(info)} | {meaning} |")
         lines.append("")
