@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 P = ParamSpec("P")
 
-# The services shiftsync calls with the assumed role.
-Service = Literal["redshift-data", "s3", "sts", "iam"]
 
 SESSION_NAME: Final = "shiftsync"
 EXPIRED_CODES: Final = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
@@ -116,7 +114,7 @@ class AssumedRoleSession:
         self.session_name = session_name
         self._base = base or base_session(region)
         self._lock = threading.Lock()
-        self._clients: dict[Service, BaseClient] = {}
+        self._clients: dict[str, BaseClient] = {}
         self.refreshes = 0
         self._credentials = RefreshableCredentials.create_from_metadata(
             metadata=self._fetch(), refresh_using=self._fetch, method="sts-assume-role"
@@ -181,11 +179,19 @@ class AssumedRoleSession:
     def client(self, service: Literal["sts"]) -> STSClient: ...
     @overload
     def client(self, service: Literal["iam"]) -> IAMClient: ...
-    def client(self, service: Service) -> BaseClient:
-        """The session's one client of `service` (made on first use; clients are thread-safe)."""
+    @overload
+    def client(self, service: str) -> BaseClient: ...
+    def client(self, service: str) -> BaseClient:
+        """The session's one client of `service` (made on first use; clients are thread-safe).
+
+        The services shiftsync calls get their stub type; another (one whose stubs are not in
+        the `dev` extra) is a plain botocore client.
+        """
         with self._lock:
             if service not in self._clients:
-                self._clients[service] = self.boto3.client(service, config=CLIENT_CONFIG)
+                # boto3's stubs type the factory per service name; any name gives a client.
+                factory: Callable[..., BaseClient] = self.boto3.client
+                self._clients[service] = factory(service, config=CLIENT_CONFIG)
                 # botocore retries silently: each retry is logged and counted instead.
                 observe_botocore_retries(self._clients[service])
             return self._clients[service]
