@@ -14,7 +14,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 from shiftsync.config import UnloadConfig
 from shiftsync.errors import SourceError
@@ -103,7 +103,7 @@ def _bad_manifest(table: str, where: str, problem: str) -> SourceError:
     )
 
 
-def _count(value: Any, table: str, where: str, what: str) -> int | None:
+def _count(value: object, table: str, where: str, what: str) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
