@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -58,7 +58,7 @@ class Source(Protocol):
         method: Method = "auto",
         progress: Callable[[int, int], None] | None = None,
         checkpoint: RangeCheckpoint | None = None,
-    ) -> Iterator[pa.RecordBatch]: ...
+    ) -> Generator[pa.RecordBatch, None, None]: ...
 
     def query(self, sql: str) -> list[Row]: ...
 

@@ -403,9 +403,7 @@ class TableSync:
                     first = False
         finally:
             # Closing the generator ends the read at once: staged UNLOAD files are deleted.
-            close = getattr(batches, "close", None)
-            if callable(close):
-                close()
+            batches.close()
 
     def delete_pass(
         self,

@@ -15,7 +15,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias, TypedDict, cast
@@ -250,7 +250,7 @@ class RaySource:
         method: Method = "auto",
         progress: Callable[[int, int], None] | None = None,
         checkpoint: RangeCheckpoint | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         # A worker reads a table with one UNLOAD: key ranges and their checkpoint are read
         # in-process only (`checkpoint` is not sent to the workers).
         del checkpoint
@@ -272,7 +272,7 @@ class RaySource:
         task: ReadTask,
         stats: ReadStats,
         progress: Callable[[int, int], None] | None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         # A task of num_returns="streaming" answers with an ObjectRefGenerator; Ray's stubs
         # type the call as one ObjectRef of the function's result.
         generator = cast("StreamedItems", self._remote.remote(task))

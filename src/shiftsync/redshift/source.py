@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Literal
@@ -196,7 +196,7 @@ class RedshiftSource:
         method: Method = "auto",
         progress: Progress | None = None,
         checkpoint: RangeCheckpoint | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         """The table's rows as record batches with the contract's schema (at least one batch).
 
         `columns` picks and orders columns (default: all); `where` is a SQL condition built
@@ -257,7 +257,7 @@ class RedshiftSource:
         progress: Progress | None,
         stats: ReadStats,
         checkpoint: RangeCheckpoint | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         produced = False
         if plan.method == "unload":
             batches = self._read_unload(info, columns, where, progress, stats, checkpoint)
