@@ -24,8 +24,9 @@ import pytest
 from shiftsync import read_table
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.errors import ConfigError, ResultLimitError, SourceError, StatementError
-from shiftsync.local import call_log, iam
-from shiftsync.local.seed import EDGE_STRINGS, TICKIT_KEYS
+from shiftsync.local.data_api import call_log
+from shiftsync.local.iam import evaluation as iam
+from shiftsync.local.seed.seeding import EDGE_STRINGS, TICKIT_KEYS
 from shiftsync.local.standin import (
     StandIn,
     StandInInfo,

@@ -46,7 +46,7 @@ from shiftsync.aws.preflight.checks import (
 )
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.config import SyncConfig
-from shiftsync.local import iam
+from shiftsync.local.iam import evaluation as iam
 from shiftsync.local.standin import (
     BUCKET,
     GUIDE_ACTIONS,

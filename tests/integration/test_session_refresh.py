@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.local import iam
+from shiftsync.local.iam import evaluation as iam
 from shiftsync.local.standin import StandInInfo
 
 
