@@ -18,6 +18,7 @@ from shiftsync.engine.deletes import (
 )
 from shiftsync.engine.deletes_digest import KeySet, Summary, python_hash_parts
 from shiftsync.errors import ConfigError
+from shiftsync.redshift.data_api_results import Row
 from shiftsync.redshift.deletes_sql import (
     bucket_sql,
     build_bucket_keys_sql,
@@ -212,7 +213,7 @@ class _Source:
         self.texts = [str(k) for k in keys]
         self.sql: list[str] = []
 
-    def __call__(self, sql: str) -> list[tuple[object, ...]]:
+    def __call__(self, sql: str) -> list[Row]:
         self.sql.append(sql)
         if sql.startswith("SELECT count(h)"):
             values = [python_hash_parts(t, 1)[1] for t in self.texts]
