@@ -4,6 +4,7 @@ check, the Data API parameters, and the least-privilege policy of each log-in mo
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -159,7 +160,7 @@ def test_the_data_api_parameters_of_each_mode() -> None:
     assert connection().target_label == "cluster prod-1"
 
 
-def actions(document: dict[str, Any]) -> dict[str, Any]:
+def actions(document: Mapping[str, Any]) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for statement in document["Statement"]:
         listed = statement["Action"]
