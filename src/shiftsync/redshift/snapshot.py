@@ -46,7 +46,8 @@ DEFAULT_KEEP_ALIVE_SECONDS: Final = 900
 
 @dataclass
 class Transaction:
-    """An open transaction in a Data API session; `session_id` is set by its BEGIN."""
+    """An open transaction in a Data API session; `session_id` is set by its BEGIN (a new
+    session) or by the pool (a session an earlier transaction left)."""
 
     keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS
     session_id: str | None = None
@@ -86,10 +87,6 @@ class SessionPool:
                     return self._idle.pop(index)
         return None
 
-    def __len__(self) -> int:
-        with self._lock:
-            return len(self._idle)
-
 
 @contextmanager
 def transaction(
@@ -100,9 +97,10 @@ def transaction(
     keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS,
     shared: bool = False,
 ) -> Iterator[Transaction]:
-    """BEGIN in a new session; every statement the calling thread (every thread, `shared`)
-    runs through `api` inside the block joins the transaction; COMMIT at the end (ROLLBACK
-    when the block failed: nothing was written, it only ends the snapshot)."""
+    """BEGIN in a session of the run's pool, else a new one; every statement the calling
+    thread (every thread, `shared`) runs through `api` inside the block joins the transaction;
+    COMMIT at the end (ROLLBACK when the block failed: nothing was written, it only ends the
+    snapshot); the session then goes back to the pool."""
     tx = _begin(api, what=what, stats=stats, keep_alive_seconds=keep_alive_seconds)
     # From here the transaction must end, budget or not: COMMIT and ROLLBACK are not counted.
     previous = api.bind_transaction(tx, shared=shared)
@@ -148,9 +146,10 @@ def _begin(api: DataApi, *, what: str, stats: ReadStats, keep_alive_seconds: int
                 api.execute_ok("BEGIN", what=what, stats=stats, transaction=tx)
                 return tx
             reason = f"its last transaction ended {ended.status}"
-        except BudgetError:
+        except BudgetError:  # nothing was sent: the session is as good as it was
             if api.listener is not None:
                 api.listener.session_ended(pooled.session_id)
+            api.sessions.give(pooled)
             raise
         except ShiftsyncError as error:  # expired (keep-alive), closed, or refused
             reason = str(error)
