@@ -331,12 +331,12 @@ def test_the_run_line_says_how_many_rows_were_deleted() -> None:
 
 
 def test_runs_show_gives_the_delete_pass() -> None:
-    from shiftsync.cli.sync import _detail_lines
+    from shiftsync.cli.sync import detail_lines
     from shiftsync.engine.runs import TableRun
 
     table = TableRun("public.t", "t", "incremental")
     table.deletes = DeletePass("hard", 37, 2, 27846, "buckets", 1.25).to_json()
-    assert _detail_lines(table) == [
+    assert detail_lines(table) == [
         "deletes (hard): 37 found by buckets in 2 statement(s), 27,846 bytes, 1.25s"
     ]
 
