@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Final
@@ -33,14 +32,15 @@ from shiftsync.cli.progress import (
 from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import (
     DEFAULT_RETENTION,
+    CostJson,
     RunRecord,
     RunStore,
     TableRun,
+    VerificationJson,
     effective_status,
     parse_age,
 )
 from shiftsync.errors import ConfigError, ShiftsyncError
-from shiftsync.json_types import JsonValue
 from shiftsync.workspace import Workspace
 
 runs_app = typer.Typer(
@@ -304,7 +304,7 @@ def _seconds_text(value: object) -> str:
     return "-" if not isinstance(value, int | float) else f"{value:.1f}"
 
 
-def cost_lines(cost: Mapping[str, JsonValue] | None) -> list[str]:
+def cost_lines(cost: CostJson | None) -> list[str]:
     """What the run's statements cost Redshift, as `runs show` prints it."""
     if not cost:
         return []
@@ -376,7 +376,7 @@ def detail_lines(table: TableRun) -> list[str]:
             f"schema change: {change.get('kind')} {change.get('column')!r} "
             f"({change.get('old_type')} -> {change.get('new_type')})"
         )
-    verification: Mapping[str, JsonValue] = table.verification or {}
+    verification: VerificationJson = table.verification or {}
     if verification:
         lines.append(
             f"verification: {verification.get('status')}, rows source "
