@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from shiftsync.api import run_sync
-from shiftsync.local import redshift_data_sessions
-from shiftsync.local.engine import Statement
+from shiftsync.local.data_api import sessions as redshift_data_sessions
+from shiftsync.local.data_api.sessions import SessionRegistry
+from shiftsync.local.data_api.statements import Statement
 from shiftsync.local.postgres import TempPostgres
-from shiftsync.local.redshift_data_sessions import SessionRegistry
 from shiftsync.local.standin import StandIn, StandInInfo
 from tests.integration.test_sync import destination_config, make_workspace
 
