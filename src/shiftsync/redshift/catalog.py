@@ -212,10 +212,17 @@ def primary_keys_from_rows(
     found: dict[TableRef, list[tuple[int, str]]] = {}
     for schema, table, column, attnum, conkey in rows:
         order = _key_order(conkey)
-        number = attnum if isinstance(attnum, int) else int(str(attnum))
+        number = _whole_number(attnum)
         position = order.index(number) if number in order else len(order) + number
         found.setdefault(TableRef(str(schema), str(table)), []).append((position, str(column)))
     return {ref: tuple(name for _, name in sorted(items)) for ref, items in found.items()}
+
+
+def _whole_number(value: object) -> int:
+    """`int(value)` for a value of a result row; a TypeError for what int() refuses."""
+    if isinstance(value, int | float | str | bytes):
+        return int(value)
+    raise TypeError(f"{type(value).__name__} is not a whole number")
 
 
 def _whole(value: object) -> int | None:

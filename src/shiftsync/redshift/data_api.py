@@ -77,7 +77,7 @@ from shiftsync.redshift.retry import (
     poll,
     shared_rate_limiter,
 )
-from shiftsync.redshift.snapshot import Transaction, restart
+from shiftsync.redshift.snapshot import SessionPool, Transaction, restart
 from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
 
@@ -165,6 +165,8 @@ class DataApi:
         # The transaction statements join (snapshot.py): the thread's own, else the shared one.
         self._tx_local = threading.local()
         self._shared_tx: Transaction | None = None
+        # Sessions whose transaction ended, for the next one to begin in (snapshot.py).
+        self.sessions = SessionPool()
         # What this source's statements cost, and the budget that stops new ones (spend.py).
         self.spend = Spend()
         # Statements a `running()` block waits on, so Ctrl-C can cancel them from another thread.
