@@ -23,7 +23,7 @@ from shiftsync.config import (
 from shiftsync.destinations.delta.destination import merge_predicate
 from shiftsync.destinations.delta.storage import DeltaSettings, storage_options
 from shiftsync.destinations.iceberg.catalog import IcebergSettings, catalog_properties, redact_uri
-from shiftsync.destinations.iceberg.destination import key_filter
+from shiftsync.destinations.iceberg.destination import KEYS_PER_FILTER, key_filters
 from shiftsync.destinations.iceberg.evolution import check_evolution, iceberg_promotes
 from shiftsync.destinations.identity import credentials_for
 from shiftsync.destinations.lake.properties import (
@@ -125,10 +125,29 @@ def test_a_decimal_scale_change_is_refused_naming_table_column_and_types() -> No
 
 def test_key_filters() -> None:
     keys = pa.table({"id": [1, 2, 3]})
-    assert key_filter(["id"], keys) == parse("id IN (1, 2, 3)")
-    assert key_filter(["id"], pa.table({"id": [7]})) == parse("id = 7")
+    assert list(key_filters(["id"], keys)) == [parse("id IN (1, 2, 3)")]
+    assert list(key_filters(["id"], pa.table({"id": [7]}))) == [parse("id = 7")]
     pairs = pa.table({"a": ["x", "y"], "b": [1, 2]})
-    assert key_filter(["a", "b"], pairs) == parse("(a = 'x' AND b = 1) OR (a = 'y' AND b = 2)")
+    expected = parse("(a = 'x' AND b = 1) OR (a = 'y' AND b = 2)")
+    assert list(key_filters(["a", "b"], pairs)) == [expected]
+    quoted = pa.table({"a": ["it's", "x) OR (1=1"], "b": [1, 2]})
+    (literal_only,) = key_filters(["a", "b"], quoted)
+    assert "it's" in repr(literal_only)
+    assert "x) OR (1=1" in repr(literal_only)
+
+
+def test_key_filters_of_many_composite_keys_are_batched_and_shallow() -> None:
+    count = 2 * KEYS_PER_FILTER + 5
+    keys = pa.table({"a": [f"k{i}" for i in range(count)], "b": list(range(count))})
+    filters = list(key_filters(["a", "b"], keys))
+    assert len(filters) == 3
+
+    def depth(expression: object) -> int:
+        children = [getattr(expression, side, None) for side in ("left", "right")]
+        return 1 + max((depth(c) for c in children if c is not None), default=0)
+
+    # A balanced tree: a left-deep OR of 10,000 terms would overflow pyiceberg's visitors.
+    assert all(depth(f) <= 17 for f in filters)
 
 
 def test_delta_merge_predicate_quotes_names() -> None:

@@ -10,6 +10,8 @@ never runs ahead of (or behind) the rows it describes:
     shiftsync.cursor        that run's high-water mark, as text (when it has one)
     shiftsync.mode          replace, merge or append
     shiftsync.rows_written  the rows this load wrote (after deduplication by key)
+    shiftsync.identity      the stamp of the load (LoadSpec.identity), when it has one: a
+                            state's cursor holds only while the table's stamp is its own
 
 The state of a table is the one of its newest shiftsync commit: a commit of another engine
 (compaction, a manual delete) carries none, so readers walk back to the newest that does.
@@ -33,6 +35,7 @@ RUN_ID: Final = "shiftsync.run_id"
 CURSOR: Final = "shiftsync.cursor"
 MODE: Final = "shiftsync.mode"
 ROWS_WRITTEN: Final = "shiftsync.rows_written"
+IDENTITY: Final = "shiftsync.identity"
 
 
 def commit_properties(
@@ -43,6 +46,7 @@ def commit_properties(
     state: Mapping[str, Any] | None,
     mode: str,
     rows_written: int,
+    identity: str = "",
 ) -> dict[str, str]:
     """The properties of a commit: the previous `states` with `state` put under `state_key`."""
     merged = {key: dict(value) for key, value in states.items()}
@@ -54,6 +58,8 @@ def commit_properties(
         MODE: mode,
         ROWS_WRITTEN: str(rows_written),
     }
+    if identity:
+        properties[IDENTITY] = identity
     if state is not None:
         for key, name in ((RUN_ID, "run_id"), (CURSOR, "cursor")):
             value = state.get(name)
