@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 import pyarrow as pa
 
 from shiftsync.destinations.base import decode_state, encode_state
 from shiftsync.destinations.parquet_layout import decode_schema, encode_schema
 from shiftsync.errors import DestinationError
+from shiftsync.json_types import JsonObject, JsonValue
 
 STATE: Final = "shiftsync.state"
 ARROW_SCHEMA: Final = "shiftsync.arrow_schema"
@@ -41,9 +42,9 @@ IDENTITY: Final = "shiftsync.identity"
 def commit_properties(
     target: str,
     schema: pa.Schema,
-    states: Mapping[str, Mapping[str, Any]],
+    states: Mapping[str, Mapping[str, JsonValue]],
     state_key: str,
-    state: Mapping[str, Any] | None,
+    state: Mapping[str, object] | None,
     mode: str,
     rows_written: int,
     identity: str = "",
@@ -68,17 +69,17 @@ def commit_properties(
     return properties
 
 
-def is_shiftsync_commit(properties: Mapping[str, Any]) -> bool:
+def is_shiftsync_commit(properties: Mapping[str, object]) -> bool:
     return STATE in properties and ARROW_SCHEMA in properties
 
 
-def read_states(where: str, properties: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+def read_states(where: str, properties: Mapping[str, object]) -> dict[str, JsonObject]:
     """Every state kept in a commit's properties."""
     document = decode_state(where, str(properties[STATE]))
     return {str(key): decode_state(where, json.dumps(value)) for key, value in document.items()}
 
 
-def read_schema(where: str, properties: Mapping[str, Any]) -> pa.Schema:
+def read_schema(where: str, properties: Mapping[str, object]) -> pa.Schema:
     try:
         return decode_schema(str(properties[ARROW_SCHEMA]))
     except (ValueError, pa.ArrowException) as exc:
