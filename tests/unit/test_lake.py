@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from shiftsync.config import (
 from shiftsync.destinations.delta.destination import merge_predicate
 from shiftsync.destinations.delta.storage import DeltaSettings, storage_options
 from shiftsync.destinations.iceberg.catalog import IcebergSettings, catalog_properties, redact_uri
-from shiftsync.destinations.iceberg.destination import KEYS_PER_FILTER, key_filters
+from shiftsync.destinations.iceberg.deletes import key_bounds, rows_to_delete
 from shiftsync.destinations.iceberg.evolution import check_evolution, iceberg_promotes
 from shiftsync.destinations.identity import credentials_for
 from shiftsync.destinations.lake.properties import (
@@ -123,31 +124,28 @@ def test_a_decimal_scale_change_is_refused_naming_table_column_and_types() -> No
     check_evolution("sales", pa.schema([("n", pa.int16())]), int16_to_int32)  # both Iceberg int
 
 
-def test_key_filters() -> None:
-    keys = pa.table({"id": [1, 2, 3]})
-    assert list(key_filters(["id"], keys)) == [parse("id IN (1, 2, 3)")]
-    assert list(key_filters(["id"], pa.table({"id": [7]}))) == [parse("id = 7")]
-    pairs = pa.table({"a": ["x", "y"], "b": [1, 2]})
-    expected = parse("(a = 'x' AND b = 1) OR (a = 'y' AND b = 2)")
-    assert list(key_filters(["a", "b"], pairs)) == [expected]
-    quoted = pa.table({"a": ["it's", "x) OR (1=1"], "b": [1, 2]})
-    (literal_only,) = key_filters(["a", "b"], quoted)
-    assert "it's" in repr(literal_only)
-    assert "x) OR (1=1" in repr(literal_only)
+def test_key_bounds_box_the_keys_with_literals() -> None:
+    keys = pa.table({"id": [3, 1, 2]})
+    assert key_bounds(["id"], keys) == parse("id >= 1 AND id <= 3")
+    pairs = pa.table({"a": ["it's", "x) OR (1=1"], "b": [7, 2]})
+    expected = parse("a >= 'it''s' AND a <= 'x) OR (1=1' AND b >= 2 AND b <= 7")
+    assert key_bounds(["a", "b"], pairs) == expected
 
 
-def test_key_filters_of_many_composite_keys_are_batched_and_shallow() -> None:
-    count = 2 * KEYS_PER_FILTER + 5
-    keys = pa.table({"a": [f"k{i}" for i in range(count)], "b": list(range(count))})
-    filters = list(key_filters(["a", "b"], keys))
-    assert len(filters) == 3
-
-    def depth(expression: object) -> int:
-        children = [getattr(expression, side, None) for side in ("left", "right")]
-        return 1 + max((depth(c) for c in children if c is not None), default=0)
-
-    # A balanced tree: a left-deep OR of 10,000 terms would overflow pyiceberg's visitors.
-    assert all(depth(f) <= 17 for f in filters)
+def test_rows_to_delete_match_whole_composite_keys_of_every_key_type() -> None:
+    when = [dt.datetime(2024, 1, 1, 0, 0, 0, i, tzinfo=dt.UTC) for i in range(4)]
+    rows = pa.table(
+        {
+            "a": ["a|1:b", "a", "a|1:b", "a"],
+            "at": pa.array(when, pa.timestamp("us", tz="UTC")),
+            "n": pa.array([Decimal("1.50"), Decimal("2.00"), Decimal("1.50"), Decimal("3")]),
+            "v": ["w", "x", "y", "z"],
+        }
+    )
+    keys = rows.select(["a", "at", "n"]).take([1, 2])
+    # Row 0 shares a and n with a deleted key, but not at: it stays.
+    mask = rows_to_delete(rows, keys, ["a", "at", "n"])
+    assert mask.to_pylist() == [False, True, True, False]
 
 
 def test_delta_merge_predicate_quotes_names() -> None:

@@ -23,34 +23,20 @@ this commit fail with a message, never a corrupt table.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import itertools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from decimal import Decimal
-from typing import TYPE_CHECKING, Final, TypeAlias
+from typing import Final
 
 import duckdb
 import pyarrow as pa
 from botocore.credentials import ReadOnlyCredentials
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
-from pyiceberg.expressions import (
-    AlwaysTrue,
-    And,
-    BooleanExpression,
-    EqualTo,
-    In,
-    Or,
-    Reference,
-)
-from pyiceberg.expressions.literals import literal
+from pyiceberg.expressions import AlwaysTrue
 from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot
-
-if TYPE_CHECKING:
-    from pyiceberg.typedef import LiteralValue
 
 from shiftsync.destinations.base import (
     KEYED_MODES,
@@ -68,6 +54,7 @@ from shiftsync.destinations.iceberg.catalog import (
     close_catalog,
     open_catalog,
 )
+from shiftsync.destinations.iceberg.deletes import delete_keys
 from shiftsync.destinations.iceberg.evolution import check_evolution
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
@@ -79,12 +66,7 @@ from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError
 from shiftsync.json_types import JsonValue
 
-# A key's value as Arrow gives it to Python: every key type of the type contract.
-KeyValue: TypeAlias = bool | int | str | bytes | Decimal | dt.date | dt.datetime
 TARGET_FILE_SIZE: Final = "write.target-file-size-bytes"
-# Keys one delete expression holds at most: a batch's copy-on-write reads the files it may
-# touch once, and a larger expression only costs more to build and evaluate.
-KEYS_PER_FILTER: Final = 10_000
 # pyiceberg cuts files between batches: small batches let small file targets be met.
 _WRITE_BATCH_ROWS: Final = 8 * 1024
 PROBE_PREFIX: Final = "_shiftsync_probe_"
@@ -105,48 +87,6 @@ def shiftsync_properties(table: Table) -> dict[str, str] | None:
         if is_shiftsync_commit(properties):
             return dict(properties)
     return None
-
-
-def _literal(value: KeyValue) -> LiteralValue:
-    """An Iceberg literal of a key value (one call per type: `literal` is typed per type)."""
-    if isinstance(value, bool):
-        return literal(value)
-    if isinstance(value, int):
-        return literal(value)
-    if isinstance(value, str):
-        return literal(value)
-    if isinstance(value, bytes):
-        return literal(value)
-    if isinstance(value, Decimal):
-        return literal(value)
-    if isinstance(value, dt.datetime):
-        return literal(value)
-    return literal(value)
-
-
-def _equal(name: str, value: KeyValue) -> BooleanExpression:
-    return EqualTo(term=Reference(name), value=_literal(value))
-
-
-def key_filters(primary_key: Sequence[str], keys: pa.Table) -> Iterator[BooleanExpression]:
-    """Rows whose key is one of `keys`, as expressions of at most `KEYS_PER_FILTER` keys each:
-    IN for one column, a balanced OR of ANDs for a composite key (values are literals, never
-    text to parse)."""
-    for start in range(0, keys.num_rows, KEYS_PER_FILTER):
-        chunk = keys.slice(start, KEYS_PER_FILTER)
-        if len(primary_key) == 1:
-            values: list[KeyValue] = chunk.column(0).to_pylist()
-            if len(values) == 1:
-                yield _equal(primary_key[0], values[0])
-            else:
-                literals = {_literal(v) for v in values}
-                yield In(term=Reference(primary_key[0]), values=literals)
-            continue
-        terms: list[BooleanExpression] = []
-        for row in chunk.to_pylist():
-            parts = [_equal(name, row[name]) for name in primary_key]
-            terms.append(And(*parts) if len(parts) > 1 else parts[0])
-        yield Or(*terms) if len(terms) > 1 else terms[0]
 
 
 def _chunked(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.RecordBatchReader]:
@@ -212,10 +152,9 @@ class IcebergLoad(LakeLoad):
         if spec.mode is LoadMode.REPLACE and has_rows:
             transaction.delete(AlwaysTrue(), snapshot_properties=properties)
         elif spec.mode in KEYED_MODES and has_rows and self._stage.rows:
-            # Copy-on-write per batch of keys, all in this one transaction (one commit).
-            for keys in self.keys():
-                for expression in key_filters(spec.primary_key, keys):
-                    transaction.delete(expression, snapshot_properties=properties)
+            # Copy-on-write of the files holding a staged key, in this one transaction.
+            keys = pa.concat_tables(self.keys())
+            delete_keys(transaction, spec.primary_key, keys, properties)
         # Always one append (of no rows for a delete): its snapshot carries the properties.
         rows = (
             None
