@@ -22,7 +22,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
-import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -48,6 +47,7 @@ from shiftsync.destinations.delta.storage import DeltaSettings, storage_options
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
 from shiftsync.destinations.lake.s3 import resolve_s3
+from shiftsync.destinations.lake.stage import stage_errors
 from shiftsync.destinations.lake.tables import CommitProperties as LakeCommit
 from shiftsync.destinations.lake.tables import LakeTables
 from shiftsync.destinations.lake.types import from_storage, storage_schema
@@ -254,7 +254,8 @@ class DeltaDestination(LakeTables[DeltaTable]):
     def errors(self, action: str, table: str | None = None) -> Iterator[None]:
         subject = self.settings.describe() + (f", table {table!r}" if table else "")
         try:
-            yield
+            with stage_errors(subject, action):
+                yield
         except CommitFailedError as exc:
             raise DestinationError(
                 f"{subject}: {action} failed: another writer committed the table since this "
@@ -271,11 +272,6 @@ class DeltaDestination(LakeTables[DeltaTable]):
                 f"{subject}: {action} failed: {type(exc).__name__}: {exc}",
                 fix="check the root is writable by the identity that writes this destination "
                 "(`shiftsync check` tells which) and that the disk or bucket has room",
-            ) from exc
-        except duckdb.Error as exc:
-            raise DestinationError(
-                f"{subject}: {action} failed in the local stage: {exc}",
-                fix="check the temporary folder (TMPDIR) has room",
             ) from exc
 
     # --- what the shared reads need (lake/tables.py) -------------------------------------

@@ -28,9 +28,11 @@ from pyiceberg.expressions import (
     LessThanOrEqual,
     Reference,
 )
+from pyiceberg.io import FileIO
 from pyiceberg.io.pyarrow import ArrowScan, _dataframe_to_data_files
 from pyiceberg.manifest import DataFile
-from pyiceberg.table import DataScan, Transaction
+from pyiceberg.table import DataScan, FileScanTask, Transaction
+from pyiceberg.table.metadata import TableMetadata
 
 from shiftsync.destinations.duckdb_sql import quote_identifier
 from shiftsync.destinations.iceberg.literals import KeyValue, iceberg_literal
@@ -50,22 +52,39 @@ def key_bounds(primary_key: Sequence[str], keys: pa.Table) -> BooleanExpression:
     return And(*terms) if len(terms) > 1 else terms[0]
 
 
-def rows_to_delete(rows: pa.Table, keys: pa.Table, primary_key: Sequence[str]) -> pa.Array:
-    """A mask of `rows` whose key (`primary_key`) is one of `keys`' rows."""
+def rows_to_delete(
+    rows: pa.Table,
+    keys: pa.Table,
+    primary_key: Sequence[str],
+    db: duckdb.DuckDBPyConnection | None = None,
+) -> pa.Array:
+    """A mask of `rows` whose key (`primary_key`) is one of `keys`' rows.
+
+    One key column: Arrow's `is_in`. A composite key: a semi-join in DuckDB of the key columns
+    and row positions only (the other columns never leave Arrow); `db`, when given, is a
+    connection where `keys` is already registered as `gone`.
+    """
+    if len(primary_key) == 1:
+        column = rows.column(primary_key[0])
+        wanted = keys.column(primary_key[0]).cast(column.type)
+        return pc.fill_null(pc.is_in(column, value_set=wanted), False)
+    if db is None:
+        with duckdb.connect() as own:
+            own.register("gone", keys.select(list(primary_key)))
+            return rows_to_delete(rows, keys, primary_key, own)
     positions = rows.select(list(primary_key)).append_column(
         _ROW, pa.array(range(rows.num_rows), pa.int64())
     )
     using = ", ".join(quote_identifier(k) for k in primary_key)
-    with duckdb.connect() as db:
-        db.register("file_rows", positions)
-        db.register("gone", keys.select(list(primary_key)))
-        found = db.execute(
+    db.register("file_rows", positions)
+    try:
+        found = db.sql(
             f"SELECT {quote_identifier(_ROW)} FROM file_rows SEMI JOIN gone USING ({using})"
-        ).fetchall()
-    mask = [False] * rows.num_rows
-    for (row,) in found:
-        mask[int(row)] = True
-    return pa.array(mask, pa.bool_())
+        ).to_arrow_table()
+    finally:
+        db.unregister("file_rows")
+    hits = found.column(0) if found.num_rows else pa.array([], pa.int64())
+    return pc.is_in(pa.array(range(rows.num_rows), pa.int64()), value_set=hits)
 
 
 def delete_keys(
@@ -84,33 +103,13 @@ def delete_keys(
     counter = itertools.count(0)
     replaced: list[tuple[DataFile, list[DataFile]]] = []
     deleted = 0
-    for task in tasks:
-        rows = ArrowScan(
-            table_metadata=metadata,
-            io=io,
-            projected_schema=metadata.schema(),
-            row_filter=AlwaysTrue(),
-        ).to_table(tasks=[task])
-        gone = rows_to_delete(rows, keys, primary_key)
-        count = int(pc.sum(gone).as_py() or 0)
-        if count == 0:
-            continue
-        deleted += count
-        kept = rows.filter(pc.invert(gone))
-        written = (
-            list(
-                _dataframe_to_data_files(
-                    table_metadata=metadata,
-                    df=kept,
-                    io=io,
-                    write_uuid=commit_uuid,
-                    counter=counter,
-                )
-            )
-            if kept.num_rows
-            else []
-        )
-        replaced.append((task.file, written))
+    with duckdb.connect() as db:
+        db.register("gone", keys.select(list(primary_key)))
+        for task in tasks:
+            found = _rewrite(task, metadata, io, keys, primary_key, db, commit_uuid, counter)
+            if found is not None:
+                deleted += found[0]
+                replaced.append((task.file, found[1]))
     if replaced:
         snapshot = transaction.update_snapshot(snapshot_properties=properties)
         with snapshot.overwrite(commit_uuid=commit_uuid) as overwrite:
@@ -120,6 +119,36 @@ def delete_keys(
                 for data_file in rewritten:
                     overwrite.append_data_file(data_file)
     return deleted
+
+
+def _rewrite(
+    task: FileScanTask,
+    metadata: TableMetadata,
+    io: FileIO,
+    keys: pa.Table,
+    primary_key: Sequence[str],
+    db: duckdb.DuckDBPyConnection,
+    commit_uuid: uuid.UUID,
+    counter: itertools.count[int],
+) -> tuple[int, list[DataFile]] | None:
+    """(rows deleted, the files replacing the task's) or None when it holds no gone key."""
+    rows = ArrowScan(
+        table_metadata=metadata,
+        io=io,
+        projected_schema=metadata.schema(),
+        row_filter=AlwaysTrue(),
+    ).to_table(tasks=[task])
+    gone = rows_to_delete(rows, keys, primary_key, db)
+    count = int(pc.sum(gone).as_py() or 0)
+    if count == 0:
+        return None
+    kept = rows.filter(pc.invert(gone))
+    if kept.num_rows == 0:
+        return count, []
+    written = _dataframe_to_data_files(
+        table_metadata=metadata, df=kept, io=io, write_uuid=commit_uuid, counter=counter
+    )
+    return count, list(written)
 
 
 __all__ = ["delete_keys", "key_bounds", "rows_to_delete"]

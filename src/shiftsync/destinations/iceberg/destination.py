@@ -28,7 +28,6 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
-import duckdb
 import pyarrow as pa
 from botocore.credentials import ReadOnlyCredentials
 from pyiceberg.catalog import Catalog
@@ -59,6 +58,7 @@ from shiftsync.destinations.iceberg.evolution import check_evolution
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
 from shiftsync.destinations.lake.s3 import resolve_s3
+from shiftsync.destinations.lake.stage import stage_errors
 from shiftsync.destinations.lake.tables import CommitProperties, LakeTables
 from shiftsync.destinations.lake.types import storage_schema
 from shiftsync.destinations.s3fs import CredentialsProvider
@@ -239,14 +239,11 @@ class IcebergDestination(LakeTables[Table]):
 
     @contextlib.contextmanager
     def errors(self, action: str, table: str | None = None) -> Iterator[None]:
-        with catalog_errors(self.settings, action, table):
-            try:
-                yield
-            except duckdb.Error as exc:
-                raise DestinationError(
-                    f"{self.settings.describe()}: {action} failed in the local stage: {exc}",
-                    fix="check the temporary folder (TMPDIR) has room",
-                ) from exc
+        with (
+            catalog_errors(self.settings, action, table),
+            stage_errors(self.settings.describe(), action),
+        ):
+            yield
 
     # --- what the shared reads need (lake/tables.py) -------------------------------------
 
