@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 import yaml
 
 from shiftsync.aws.destination_policy import destination_statements
+from shiftsync.aws.iam_document import PolicyDocument, Statement
 from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn, split_table_pattern
 from shiftsync.errors import ConfigError
 from shiftsync.sql_quote import quote_redshift
@@ -30,7 +31,6 @@ from shiftsync.workspace import is_valid_external_id
 if TYPE_CHECKING:
     from shiftsync.config import ConnectionConfig, ShiftsyncConfig, UnloadConfig
 
-PolicyDocument = dict[str, Any]
 PolicyFormat = Literal["json", "terraform", "cloudformation"]
 POLICY_FORMATS: Final[tuple[PolicyFormat, ...]] = get_args(PolicyFormat)
 
@@ -109,7 +109,7 @@ def permission_policy(
     """The inline policy of the role shiftsync assumes; `destinations` are the (name, s3 URL)
     of the S3 destinations it writes (`credentials: connection`)."""
     workgroups = workgroup_arn_pattern(conn)
-    statements: list[dict[str, Any]] = [
+    statements: list[Statement] = [
         {
             "Sid": "ServerlessCredentialsInAccountRegion",
             "Effect": "Allow",
@@ -148,9 +148,7 @@ def _bucket_arn(conn: ConnectionConfig, bucket: str) -> str:
     return f"arn:{conn.partition}:s3:::{bucket}"
 
 
-def _list_prefix_statement(
-    conn: ConnectionConfig, unload: UnloadConfig, sid: str
-) -> dict[str, Any]:
+def _list_prefix_statement(conn: ConnectionConfig, unload: UnloadConfig, sid: str) -> Statement:
     """s3:ListBucket on the staging bucket, for listings under the staging prefix only."""
     return {
         "Sid": sid,
@@ -161,7 +159,7 @@ def _list_prefix_statement(
     }
 
 
-def _staging_statements(conn: ConnectionConfig) -> list[dict[str, Any]]:
+def _staging_statements(conn: ConnectionConfig) -> list[Statement]:
     unload = conn.unload
     if unload is None:
         return []
@@ -170,7 +168,7 @@ def _staging_statements(conn: ConnectionConfig) -> list[dict[str, Any]]:
     object_actions = [action for action in S3_ACTIONS if action != "s3:ListBucket"]
     if not _unload_uses_this_role(conn):
         object_actions.remove("s3:PutObject")
-    statements: list[dict[str, Any]] = [
+    statements: list[Statement] = [
         _list_prefix_statement(conn, unload, "StagingListPrefix"),
         {
             "Sid": "StagingObjects",
@@ -200,7 +198,7 @@ def unload_role_policy(conn: ConnectionConfig) -> PolicyDocument:
             "UNLOAD is off for this connection: there is no UNLOAD role",
             fix="add an unload: mapping (bucket, and iam_role_arn for a separate role)",
         )
-    statements: list[dict[str, Any]] = [
+    statements: list[Statement] = [
         _list_prefix_statement(conn, unload, "UnloadListPrefix"),
         {
             "Sid": "UnloadObjects",
@@ -216,11 +214,9 @@ def unload_role_policy(conn: ConnectionConfig) -> PolicyDocument:
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
-def _kms_statement(
-    conn: ConnectionConfig, key: str, sid: str, actions: list[str]
-) -> dict[str, Any]:
+def _kms_statement(conn: ConnectionConfig, key: str, sid: str, actions: list[str]) -> Statement:
     region = conn.unload_region or conn.region
-    statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": actions}
+    statement: Statement = {"Sid": sid, "Effect": "Allow", "Action": actions}
     key_arns = f"arn:{conn.partition}:kms:{region}:{conn.account_id}:key/*"
     if key.startswith("arn:") and ":alias/" not in key:
         statement["Resource"] = key
@@ -317,7 +313,7 @@ def trust_policy(
 ) -> PolicyDocument:
     """Who may assume the role: shiftsync's principal with the external ID, and, when `unload`
     (the connection) writes with this role, Redshift on behalf of the role's database user."""
-    statements: list[dict[str, Any]] = [
+    statements: list[Statement] = [
         {
             "Sid": "ShiftsyncWithExternalId",
             "Effect": "Allow",
@@ -353,7 +349,7 @@ def unload_database_user_arn(conn: ConnectionConfig) -> str:
     )
 
 
-def _redshift_trust_statement(conn: ConnectionConfig) -> dict[str, Any]:
+def _redshift_trust_statement(conn: ConnectionConfig) -> Statement:
     # Without the condition every database user of the namespace could name the role in its
     # own COPY or UNLOAD; Redshift sends the user's ARN as the external ID, so only shiftsync's
     # user may. Serverless asks for both service principals.
@@ -520,7 +516,7 @@ def render_json(
     destinations: Sequence[tuple[str, str]] = (),
 ) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id, destinations)
-    bundle: dict[str, Any] = {
+    bundle: dict[str, object] = {
         "role_name": role.name,
         "trust_policy": trust,
         "permission_policy": permissions,
@@ -651,27 +647,28 @@ def render_cloudformation(
         "(the role must exist)",
         schemas,
     )
-    template: dict[str, Any] = {
+    resources: dict[str, object] = {
+        "ShiftsyncRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": role.name,
+                "Path": role.iam_path,
+                "Description": "Assumed by shiftsync to read Redshift Serverless",
+                "MaxSessionDuration": _max_session_duration(conn),
+                "AssumeRolePolicyDocument": trust,
+                "Policies": [{"PolicyName": INLINE_POLICY_NAME, "PolicyDocument": permissions}],
+            },
+        }
+    }
+    template = {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": f"shiftsync: the role that reads Redshift Serverless {conn.workgroup}",
-        "Resources": {
-            "ShiftsyncRole": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": role.name,
-                    "Path": role.iam_path,
-                    "Description": "Assumed by shiftsync to read Redshift Serverless",
-                    "MaxSessionDuration": _max_session_duration(conn),
-                    "AssumeRolePolicyDocument": trust,
-                    "Policies": [{"PolicyName": INLINE_POLICY_NAME, "PolicyDocument": permissions}],
-                },
-            }
-        },
+        "Resources": resources,
         "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["ShiftsyncRole", "Arn"]}}},
     }
     if unload_role is not None:
         # The separate UNLOAD role is the customer's: only its inline policy is added here.
-        template["Resources"]["ShiftsyncUnloadPolicy"] = {
+        resources["ShiftsyncUnloadPolicy"] = {
             "Type": "AWS::IAM::RolePolicy",
             "Properties": {
                 "RoleName": unload_role.name,

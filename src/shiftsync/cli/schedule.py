@@ -6,11 +6,10 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import typer
 
-from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.options import WorkspaceOption, find_workspace
 from shiftsync.engine.runs import RunStore
 from shiftsync.engine.schedule import due_syncs, next_wakeup
 from shiftsync.errors import EXIT_OK, ConfigError, ShiftsyncError
@@ -65,7 +64,7 @@ def schedule(
     once: bool = typer.Option(
         False, "--once", help="Run what is due now and exit (for cron, CI or a timer unit)."
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Run each sync whenever its schedule: cron expression (UTC) comes due.
 

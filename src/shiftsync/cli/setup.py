@@ -17,7 +17,7 @@ from shiftsync.aws.policy import (
 )
 from shiftsync.aws.principal import discover_principal
 from shiftsync.cli import output
-from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.options import ConnectionArgument, WorkspaceOption, find_workspace
 from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig
 from shiftsync.errors import AccessError
 from shiftsync.workspace import Workspace
@@ -93,7 +93,7 @@ def init(
 
 
 def policy(
-    connection: str | None = CONNECTION_ARGUMENT,
+    connection: ConnectionArgument = None,
     fmt: PolicyFormat = typer.Option(
         "json",
         "--format",
@@ -101,7 +101,7 @@ def policy(
         help="json (trust_policy, permission_policy, database_grants, namespace_association, "
         "and unload_role when UNLOAD uses a role of its own), terraform or cloudformation.",
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Print the IAM role a connection needs: trust policy, permission policy, grants.
 
@@ -213,14 +213,14 @@ def _csv_dialect(found: Workspace, name: str, results: list[CheckResult]) -> dic
 
 
 def check(
-    connection: str | None = CONNECTION_ARGUMENT,
+    connection: ConnectionArgument = None,
     json_output: bool = typer.Option(
         False,
         "--json",
         help="Print one JSON document: external_id, role_arn and checks (name, status, "
         "detail, fix).",
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Prove that a connection's role works, with the calls a sync makes.
 

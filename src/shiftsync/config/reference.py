@@ -5,10 +5,11 @@ markdown reference in docs/configuration.md (a test keeps that file in step with
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Final
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonSchemaValue
 
 from shiftsync.config.alerts import AlertsConfig, WebhookConfig
 from shiftsync.config.document import ShiftsyncConfig
@@ -22,7 +23,7 @@ from shiftsync.config.models import (
     RateLimitsConfig,
     RedshiftServerlessConfig,
     UnloadConfig,
-    _expected_of,
+    expected_of,
 )
 from shiftsync.config.syncs import ColumnSelection, SyncConfig, TableSelection
 
@@ -84,7 +85,7 @@ def config_template() -> str:
     return _TEMPLATE
 
 
-def config_json_schema() -> dict[str, Any]:
+def config_json_schema() -> JsonSchemaValue:
     """The JSON Schema of shiftsync.yaml (keys by their YAML names)."""
     return ShiftsyncConfig.model_json_schema(by_alias=True)
 
@@ -138,7 +139,7 @@ def config_reference_markdown() -> str:
         lines += ["| key | value | default | meaning |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
             key = info.alias or name
-            expected = _markdown_cell(_expected_of(info) or "")
+            expected = _markdown_cell(expected_of(info) or "")
             meaning = _markdown_cell(info.description or "")
             lines.append(f"| `{key}` | {expected} | {_default_text(info)} | {meaning} |")
         lines.append("")

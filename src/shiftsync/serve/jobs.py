@@ -13,12 +13,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from shiftsync.engine.housekeeping import sync_lock
 from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import TableRun, new_run_id, utc_now
 from shiftsync.errors import ShiftsyncError, StateError
+from shiftsync.serve.bodies import CheckView
 from shiftsync.serve.problems import ApiError
 from shiftsync.workspace import Workspace
 
@@ -147,7 +147,7 @@ class CheckJob:
         ok = all(r["status"] in ("pass", "warn") for r in self.results)
         return "passed" if ok and self.results else "failed"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CheckView:
         return {
             "check_id": self.check_id,
             "connection": self.connection,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Generic, Literal, ParamSpec, TypeVar
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
@@ -24,6 +24,9 @@ from shiftsync.config import (
 )
 
 Status = Literal["pass", "fail", "warn", "skip"]
+T = TypeVar("T")
+Answer = TypeVar("Answer", covariant=True)
+P = ParamSpec("P")
 
 CALLER: Final = "sts:GetCallerIdentity"
 ASSUME: Final = "sts:AssumeRole"
@@ -179,17 +182,27 @@ def grant_fix(action: str, resource: str, condition: str = "") -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """What one AWS call gave: its answer, or its error code and message."""
+@dataclass(frozen=True)
+class Outcome(Generic[Answer]):
+    """What one AWS call gave: its answer, or its error code and message.
 
-    value: Any = None
+    `Outcome[object]` is any outcome, for code that judges it without reading the answer.
+    """
+
+    answer: Answer | None = None
     code: str = ""
     message: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.code
+
+    @property
+    def value(self) -> Answer:
+        """The answer of a call that worked (ask `ok` first)."""
+        if self.answer is None:
+            raise ValueError(f"the call gave no answer: {self.describe() or 'not made'}")
+        return self.answer
 
     @property
     def denied(self) -> bool:
@@ -203,10 +216,10 @@ class Outcome:
         return f"{self.code}: {self.message}" if self.message else self.code
 
 
-def attempt(call: Callable[[], Any]) -> Outcome:
+def attempt(call: Callable[[], T]) -> Outcome[T]:
     """Run one AWS call and keep its error instead of raising it."""
     try:
-        return Outcome(value=call())
+        return Outcome(answer=call())
     except ClientError as error:
         message = str(error.response.get("Error", {}).get("Message", ""))
         return Outcome(code=error_code(error) or "Error", message=message)
@@ -252,9 +265,9 @@ class Context:
             raise RuntimeError("the role has not been assumed")
         return self.assumed
 
-    def call(self, fn: Callable[..., Any], **kwargs: Any) -> Outcome:
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Outcome[T]:
         """One call with the assumed role's credentials (refreshed once if they expired)."""
-        return attempt(lambda: self.session.call(fn, **kwargs))
+        return attempt(lambda: self.session.call(fn, *args, **kwargs))
 
     @property
     def db_user(self) -> str:

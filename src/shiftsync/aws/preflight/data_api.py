@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, NotRequired, TypedDict
 
 from shiftsync.aws.policy import database_grants, workgroup_arn_pattern
 from shiftsync.aws.preflight.checks import (
@@ -40,6 +40,12 @@ from shiftsync.aws.preflight.checks import (
 from shiftsync.config import table_name_for_config
 from shiftsync.redshift.sql import qualified
 
+if TYPE_CHECKING:
+    from mypy_boto3_redshift_data.type_defs import (
+        DescribeStatementResponseTypeDef,
+        ExecuteStatementOutputTypeDef,
+    )
+
 STATEMENT_TIMEOUT_SECONDS: Final = 120.0
 PRIVILEGE_WORKERS: Final = 8
 TERMINAL_STATUSES: Final = frozenset({"FINISHED", "FAILED", "ABORTED"})
@@ -48,18 +54,29 @@ OWN_STATEMENT_CONDITION: Final = (
 )
 
 
+class Target(TypedDict):
+    """Where every Data API call of the checks goes."""
+
+    WorkgroupName: str
+    Database: str
+
+
+class Page(TypedDict):
+    NextToken: NotRequired[str]
+
+
 class Statements:
     """Submit statements through the Data API and wait for them to end."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.client: Any = ctx.session.client("redshift-data")
-        self.common = {"WorkgroupName": ctx.conn.workgroup, "Database": ctx.conn.database}
+        self.client = ctx.session.client("redshift-data")
+        self.common = Target(WorkgroupName=ctx.conn.workgroup, Database=ctx.conn.database)
 
-    def submit(self, sql: str) -> Outcome:
+    def submit(self, sql: str) -> Outcome[ExecuteStatementOutputTypeDef]:
         return self.ctx.call(self.client.execute_statement, Sql=sql, **self.common)
 
-    def wait(self, statement_id: str) -> Outcome:
+    def wait(self, statement_id: str) -> Outcome[DescribeStatementResponseTypeDef]:
         """Poll DescribeStatement until the statement ends (or the deadline passes)."""
         deadline = time.monotonic() + STATEMENT_TIMEOUT_SECONDS
         delay = 0.02
@@ -75,7 +92,9 @@ class Statements:
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)
 
-    def run(self, sql: str) -> tuple[Outcome, Outcome]:
+    def run(
+        self, sql: str
+    ) -> tuple[Outcome[ExecuteStatementOutputTypeDef], Outcome[DescribeStatementResponseTypeDef]]:
         """Submit and wait: (ExecuteStatement's outcome, the last DescribeStatement's)."""
         submitted = self.submit(sql)
         if not submitted.ok:
@@ -83,7 +102,7 @@ class Statements:
         return submitted, self.wait(submitted.value["Id"])
 
 
-def _next(token: str | None) -> dict[str, str]:
+def _next(token: str | None) -> Page:
     return {"NextToken": token} if token else {}
 
 
@@ -117,12 +136,12 @@ class DataApiChecks:
             return grant_fix(action, '"*"', OWN_STATEMENT_CONDITION)
         return grant_fix(action, workgroup_arn_pattern(self.ctx.conn))
 
-    def refused(self, action: str, outcome: Outcome) -> CheckResult:
+    def refused(self, action: str, outcome: Outcome[object]) -> CheckResult:
         return CheckResult(
             action, "fail", f"{action} was refused: {outcome.describe()}", self.action_fix(action)
         )
 
-    def judge(self, action: str, outcome: Outcome, passed: str) -> CheckResult:
+    def judge(self, action: str, outcome: Outcome[object], passed: str) -> CheckResult:
         """A workgroup call's verdict for its action (and what it shows of GetCredentials)."""
         if outcome.ok:
             self.credentials = "ok"
@@ -143,7 +162,9 @@ class DataApiChecks:
             f"database {conn.database} must exist in {conn.region}",
         )
 
-    def workgroup_call(self, action: str, call: Callable[[], tuple[Outcome, str]]) -> CheckResult:
+    def workgroup_call(
+        self, action: str, call: Callable[[], tuple[Outcome[object], str]]
+    ) -> CheckResult:
         if self.stopped is not None:
             return CheckResult(action, "skip", f"not reached: {self.stopped}")
         outcome, passed = call()
@@ -169,7 +190,7 @@ class DataApiChecks:
         )
 
     # -- catalog calls: (outcome, what a pass says) -------------------------------------------
-    def list_databases(self) -> tuple[Outcome, str]:
+    def list_databases(self) -> tuple[Outcome[object], str]:
         database = self.ctx.conn.database
         names: list[str] = []
         token: str | None = None
@@ -182,21 +203,21 @@ class DataApiChecks:
             if database in names or not token:
                 break
         if database not in names:
-            missing = Outcome(
+            missing: Outcome[object] = Outcome(
                 code="DatabaseNotFound",
                 message=f"{database} is not among the databases listed: {short_list(names)}",
             )
             return missing, ""
         return page, f"database {database} is listed"
 
-    def list_schemas(self) -> tuple[Outcome, str]:
+    def list_schemas(self) -> tuple[Outcome[object], str]:
         outcome = self.ctx.call(self.client.list_schemas, **self.common, MaxResults=100)
         if not outcome.ok:
             return outcome, ""
         more = "+" if outcome.value.get("NextToken") else ""
         return outcome, f"listed {len(outcome.value.get('Schemas', []))}{more} schemas"
 
-    def list_tables(self) -> tuple[Outcome, str]:
+    def list_tables(self) -> tuple[Outcome[object], str]:
         syncs = syncs_reading(self.ctx.config, self.ctx.connection_name)
         listed: list[tuple[str, str]] = []
         for pattern in schema_patterns(syncs.values()) or ["%"]:
@@ -231,7 +252,7 @@ class DataApiChecks:
         )
         return page, f"listed {len(listed)} tables; {readers} {len(self.ctx.tables)} of them"
 
-    def describe_table(self) -> tuple[Outcome, str]:
+    def describe_table(self) -> tuple[Outcome[object], str]:
         if self.ctx.tables:
             schema, table = self.ctx.tables[0]
             outcome = self.ctx.call(

@@ -4,7 +4,7 @@ A fault is a JSON object `{"kind": …, "times": N, …}`. `parse_fault` checks 
 (an unknown field or kind is refused, naming the field), and `FaultRegistry` keeps the faults,
 hands the first matching one to whoever asks at each injection point (`take`), and counts how
 often each fired; a fault that has fired `times` times stops matching but stays listed, so
-tests can read its count. The effects themselves live in fault_hooks.py.
+tests can read its count. The effects themselves live in faults/hooks.py.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ import psycopg
 from psycopg import sql
 
 from shiftsync.errors import StandInError
-from shiftsync.local.seed_sql import (
+from shiftsync.local.seed.sql import (
     choice_sql,
     grant_select,
     pick_sql,

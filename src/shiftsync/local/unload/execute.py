@@ -3,7 +3,7 @@
 Rows leave PostgreSQL through `COPY (…) TO STDOUT (FORMAT csv)` on the statement's own connection
 (so the query runs with the IAMR user's privileges), read straight from libpq without per-row
 Python objects beyond the row's bytes, and are dealt to slices in blocks of rows. The files are
-written by unload_files.py, each to a local temporary file first and then into moto's S3, so
+written by unload/files.py, each to a local temporary file first and then into moto's S3, so
 memory stays flat whatever the size.
 """
 
@@ -23,17 +23,17 @@ import psycopg
 import pyarrow as pa
 from psycopg import pq
 
-from shiftsync.local.engine import DataApiEngine, Statement, StatementFailure
-from shiftsync.local.unload import (
+from shiftsync.local.data_api.statements import DataApiEngine, Statement, StatementFailure
+from shiftsync.local.unload.access import S3Target, assume_role_chain
+from shiftsync.local.unload.files import CsvFiles, ParquetFiles, Part, Publish, UnloadFiles
+from shiftsync.local.unload.grammar import (
     MIB,
     MIN_MAX_FILE_BYTES,
     UnloadCommand,
     UnloadError,
     parse_unload,
 )
-from shiftsync.local.unload_access import S3Target, assume_role_chain
-from shiftsync.local.unload_files import CsvFiles, ParquetFiles, Part, Publish, UnloadFiles
-from shiftsync.local.unload_output import (
+from shiftsync.local.unload.output import (
     ColumnPlan,
     WrittenFile,
     build_manifest,

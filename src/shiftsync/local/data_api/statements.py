@@ -25,9 +25,7 @@ from typing import Any
 import psycopg
 from psycopg import pq, sql
 
-from shiftsync.local import sqltext
-from shiftsync.local.postgres import TempPostgres
-from shiftsync.local.results import (
+from shiftsync.local.data_api.results import (
     LimitExceeded,
     Limits,
     ResultFormat,
@@ -36,6 +34,8 @@ from shiftsync.local.results import (
     csv_field,
     json_field,
 )
+from shiftsync.local.dialect import sqltext
+from shiftsync.local.postgres import TempPostgres
 
 log = logging.getLogger("shiftsync.local")
 
@@ -83,7 +83,7 @@ class Statement:
     cancel_requested: bool = False
     done: threading.Event = field(default_factory=threading.Event)
     finished_at: float | None = None
-    # The Data API session the statement runs in (redshift_data_sessions.py), if any.
+    # The Data API session the statement runs in (data_api/sessions.py), if any.
     session_id: str | None = None
     started_at: float | None = None
 

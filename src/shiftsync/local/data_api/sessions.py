@@ -32,8 +32,8 @@ from typing import Any, Final
 
 import psycopg
 
-from shiftsync.local.engine import DataApiEngine, Statement
-from shiftsync.local.redshift_data_request import api_error, validation_error
+from shiftsync.local.data_api.request import api_error, validation_error
+from shiftsync.local.data_api.statements import DataApiEngine, Statement
 
 MAX_KEEP_ALIVE_SECONDS: Final = 86_400
 MAX_SESSION_SECONDS: Final = 86_400
@@ -181,7 +181,7 @@ class SessionRegistry:
     def connection(self, statement: Statement) -> psycopg.Connection[Any]:
         session = self.sessions.get(statement.session_id or "")
         if session is None or session.closed:
-            from shiftsync.local.engine import StatementFailure
+            from shiftsync.local.data_api.statements import StatementFailure
 
             raise StatementFailure(f"ERROR: session {statement.session_id} is closed")
         if session.conn is None or session.conn.closed:

@@ -3,7 +3,7 @@
 A provisioned cluster's database user comes from the caller's authentication mode, each with
 its own action (`cluster_db_user`).
 
-IAM runs first through moto's engine (patched in iam.py), with the workgroup's ARN as the
+IAM runs first through moto's engine (patched in iam/evaluation.py), with the workgroup's ARN as the
 resource of the operations that name one, and denials go back as JSON `AccessDeniedException`.
 The Data API also calls redshift-serverless:GetCredentials for the caller, so the caller's
 role must allow that too.
@@ -20,11 +20,11 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.exceptions import _RESTError as RESTError
 from moto.core.responses import BaseResponse
 
-from shiftsync.local import iam
-from shiftsync.local.faults import WORKGROUP_OPERATIONS
-from shiftsync.local.redshift_data_request import api_error, request_body, validation_error
-from shiftsync.local.redshift_data_sessions import session_of
-from shiftsync.local.redshift_data_state import Cluster, active, find_target, find_workgroup
+from shiftsync.local.data_api.request import api_error, request_body, validation_error
+from shiftsync.local.data_api.sessions import session_of
+from shiftsync.local.data_api.state import Cluster, active, find_target, find_workgroup
+from shiftsync.local.faults.kinds import WORKGROUP_OPERATIONS
+from shiftsync.local.iam import evaluation as iam
 
 _STATEMENT_OPERATIONS: Final = frozenset(
     {"DescribeStatement", "GetStatementResult", "GetStatementResultV2", "CancelStatement"}

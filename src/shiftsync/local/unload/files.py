@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from shiftsync.local.unload import MIB, UnloadCommand, UnloadError
-from shiftsync.local.unload_output import (
+from shiftsync.local.unload.grammar import MIB, UnloadCommand, UnloadError
+from shiftsync.local.unload.output import (
     ColumnPlan,
     csv_header,
     data_key,

@@ -14,7 +14,7 @@ import psycopg
 from psycopg import sql
 
 from shiftsync.errors import StandInError
-from shiftsync.local.seed_sql import grant_select
+from shiftsync.local.seed.sql import grant_select
 
 ODD_SCHEMA: Final = "odd schema"
 ODD_TABLE: Final = "mixed case"

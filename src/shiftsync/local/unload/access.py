@@ -5,7 +5,7 @@ the database user that runs the UNLOAD (`arn:aws:redshift:<region>:<account>:dbu
 <user>`) as sts:ExternalId, so a trust policy can restrict the role to that user; each further
 role is assumed as the one before it, and S3 objects are written as the last one. The checks
 below are the ones AWS makes (trust policies, identity policies, the bucket policy), evaluated
-with iam.py; failures are the statement errors Redshift reports.
+with iam/evaluation.py; failures are the statement errors Redshift reports.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from shiftsync.local import iam
-from shiftsync.local.unload import UnloadError
+from shiftsync.local.iam import evaluation as iam
+from shiftsync.local.unload.grammar import UnloadError
 
 REDSHIFT_SERVICE: Final = "redshift.amazonaws.com"
 # The session name Redshift uses when it assumes a customer's role.

@@ -2,10 +2,10 @@
 
 `seed_all` runs the three seeders in order; each lives in its own module and is re-exported
 here, with the tables and SQL builders the tests check:
-- seed_tickit.py: AWS's TICKIT sample, generated inside PostgreSQL at any scale;
-- seed_types.py: public.types, one column per Redshift type with edge values;
-- seed_odd.py: identifiers that need quoting, a view, a table without a key;
-- seed_sql.py: the SQL pieces they share (hashed picks, quoted literals, grants).
+- seed/tickit.py: AWS's TICKIT sample, generated inside PostgreSQL at any scale;
+- seed/types.py: public.types, one column per Redshift type with edge values;
+- seed/odd.py: identifiers that need quoting, a view, a table without a key;
+- seed/sql.py: the SQL pieces they share (hashed picks, quoted literals, grants).
 
 Every function replaces what it seeds (DROP ... CASCADE, so views over the seeded tables are
 dropped too) and commits. seed_types needs `install_flavour` to have run on the database first
@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from shiftsync.local.seed_odd import (
+from shiftsync.local.seed.odd import (
     EVENTS_LOG_ROWS,
     EVENTS_LOG_SQL,
     ODD_COLUMNS,
@@ -28,7 +28,7 @@ from shiftsync.local.seed_odd import (
     SALES_SUMMARY_SQL,
     seed_odd_identifiers,
 )
-from shiftsync.local.seed_sql import (
+from shiftsync.local.seed.sql import (
     choice_sql,
     ensure_role,
     grant_select,
@@ -36,7 +36,7 @@ from shiftsync.local.seed_sql import (
     quote_literal,
     text_array_sql,
 )
-from shiftsync.local.seed_tickit import (
+from shiftsync.local.seed.tickit import (
     CATEGORIES,
     CITIES,
     EVENT_NAMES,
@@ -64,7 +64,7 @@ from shiftsync.local.seed_tickit import (
     users_sql,
     venue_sql,
 )
-from shiftsync.local.seed_types import (
+from shiftsync.local.seed.types import (
     EDGE_STRINGS,
     TYPES_COLUMNS,
     TYPES_EDGE_VALUES,

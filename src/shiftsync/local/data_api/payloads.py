@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from shiftsync.local.engine import TERMINAL, Statement
-from shiftsync.local.redshift_data_request import validation_error
-from shiftsync.local.results import decode_token, encode_token
+from shiftsync.local.data_api.request import validation_error
+from shiftsync.local.data_api.results import decode_token, encode_token
+from shiftsync.local.data_api.statements import TERMINAL, Statement
 
 Response = tuple[int, dict[str, str], str]
 

@@ -17,8 +17,8 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from shiftsync.errors import StandInError
-from shiftsync.local.flavour import FLAVOUR_SCHEMA
-from shiftsync.local.seed_sql import grant_select
+from shiftsync.local.dialect.flavour import FLAVOUR_SCHEMA
+from shiftsync.local.seed.sql import grant_select
 
 _UTC: Final = UTC
 _FLOAT4_MAX: Final[float] = struct.unpack("<f", struct.pack("<I", 0x7F7FFFFF))[0]
@@ -178,7 +178,9 @@ def _require_flavour(conn: psycopg.Connection[Any]) -> None:
     if found is None or found[0] is None:
         raise StandInError(
             f"the database has no {FLAVOUR_SCHEMA} schema with Redshift's types",
-            fix="run shiftsync.local.flavour.install_flavour(conn, database) before seeding",
+            fix=(
+                "run shiftsync.local.dialect.flavour.install_flavour(conn, database) before seeding"
+            ),
         )
 
 

@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from shiftsync.local.csv_framing import CsvFraming
-from shiftsync.local.engine import DataApiEngine
-from shiftsync.local.redshift_data_request import api_error, not_found, validation_error
+from shiftsync.local.data_api.csv_framing import CsvFraming
+from shiftsync.local.data_api.request import api_error, not_found, validation_error
+from shiftsync.local.data_api.statements import DataApiEngine
 
 _WORKGROUP_NAME: Final = re.compile(r"^[a-z0-9-]{3,64}$")
 

@@ -14,13 +14,13 @@ import socket
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
-from shiftsync.local.fault_wire import (
+from shiftsync.local.faults.kinds import Fault, FaultRegistry, FaultSpecError
+from shiftsync.local.faults.wire import (
     RequestInfo,
     describe_request,
     error_response,
     status_line,
 )
-from shiftsync.local.faults import Fault, FaultRegistry, FaultSpecError
 
 log = logging.getLogger("shiftsync.local")
 

@@ -8,7 +8,7 @@ from typing import Any, Final
 
 import pyarrow as pa
 
-from shiftsync.local.unload import (
+from shiftsync.local.unload.grammar import (
     MAX_MAX_FILE_BYTES,
     PARQUET_SIZE_STEP,
     UnloadCommand,

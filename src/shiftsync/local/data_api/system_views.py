@@ -25,9 +25,9 @@ from typing import Any, Final
 
 import psycopg
 
-from shiftsync.local import sqltext
-from shiftsync.local.engine import DataApiEngine, Statement
-from shiftsync.local.flavour import FLAVOUR_SCHEMA
+from shiftsync.local.data_api.statements import DataApiEngine, Statement
+from shiftsync.local.dialect import sqltext
+from shiftsync.local.dialect.flavour import FLAVOUR_SCHEMA
 
 BASE_RPU: Final = 128.0
 _NAMES: Final = ("sys_query_history", "sys_serverless_usage")

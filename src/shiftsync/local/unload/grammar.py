@@ -1,8 +1,8 @@
 """UNLOAD as Redshift reads it: the statement's grammar, pure.
 
 `parse_unload` turns the statement's text into an `UnloadCommand`, or raises `UnloadError`
-whose message is what the statement fails with. unload_output.py says which objects an UNLOAD
-writes and how each column is written; unload_exec.py runs it.
+whose message is what the statement fails with. unload/output.py says which objects an UNLOAD
+writes and how each column is written; unload/execute.py runs it.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from shiftsync.local import sqltext
+from shiftsync.local.dialect import sqltext
 
 MIB: Final = 1024 * 1024
 # Redshift's bounds on MAXFILESIZE (5 MB to 6.2 GB) and ROWGROUPSIZE (32 MB to 128 MB).

@@ -4,7 +4,7 @@
   errors, in its JSON shape, after IAM has let the call in.
 - `statement_hook` (DataApiEngine.statement_hook) delays, fails or aborts a statement as it
   starts.
-HTTP-level faults are fault_http.py's.
+HTTP-level faults are faults/http.py's.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any, Final
 import psycopg
 from moto.core.exceptions import JsonRESTError
 
-from shiftsync.local.engine import DataApiEngine, Statement, StatementFailure
-from shiftsync.local.faults import DEFAULT_FAILURE_MESSAGE, FaultRegistry
+from shiftsync.local.data_api.statements import DataApiEngine, Statement, StatementFailure
+from shiftsync.local.faults.kinds import DEFAULT_FAILURE_MESSAGE, FaultRegistry
 
 # -- redshift-data operations -------------------------------------------------------------------
 

@@ -6,7 +6,7 @@ from typing import Any, Final
 
 import psycopg
 
-from shiftsync.local.results import column_metadata
+from shiftsync.local.data_api.results import column_metadata
 
 # Schemas that exist only because the stand-in runs on PostgreSQL.
 HIDDEN_SCHEMAS: Final = ("rs_catalog", "pg_toast")

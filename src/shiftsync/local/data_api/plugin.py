@@ -2,11 +2,11 @@
 
 moto dispatches each operation to the method of `RedshiftDataAPIServiceResponse` named after it
 (ExecuteStatement → execute_statement); we set those methods. IAM runs first through moto's
-engine (patched in iam.py), with the workgroup's ARN as the resource, and denials go back as
-JSON `AccessDeniedException`, as AWS's awsJson1.1 services send them.
+engine (patched in iam/evaluation.py), with the workgroup's ARN as the resource, and denials go
+back as JSON `AccessDeniedException`, as AWS's awsJson1.1 services send them.
 
-Request checks are in redshift_data_request.py, the plug-in's state in redshift_data_state.py,
-authorisation in redshift_data_auth.py, the answers' shapes in redshift_data_payloads.py.
+Request checks are in request.py, the plug-in's state in state.py, authorisation in auth.py,
+the answers' shapes in payloads.py (all beside this module).
 """
 
 from __future__ import annotations
@@ -23,17 +23,17 @@ from moto.core.responses import BaseResponse
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
 
-from shiftsync.local import call_log, catalog, redshift_data_sessions, sqltext
-from shiftsync.local.csv_framing import frame_page
-from shiftsync.local.engine import Statement, Submission
-from shiftsync.local.redshift_data_auth import (
+from shiftsync.local.data_api import call_log, catalog
+from shiftsync.local.data_api import sessions as redshift_data_sessions
+from shiftsync.local.data_api.auth import (
     Caller,
     authorize,
     cluster_db_user,
     determine_resource,
     find_caller,
 )
-from shiftsync.local.redshift_data_payloads import (
+from shiftsync.local.data_api.csv_framing import frame_page
+from shiftsync.local.data_api.payloads import (
     Response,
     described_payload,
     json_response,
@@ -42,7 +42,7 @@ from shiftsync.local.redshift_data_payloads import (
     result_envelope,
     submitted_payload,
 )
-from shiftsync.local.redshift_data_request import (
+from shiftsync.local.data_api.request import (
     api_error,
     check_input,
     connection_error,
@@ -51,7 +51,8 @@ from shiftsync.local.redshift_data_request import (
     required,
     validation_error,
 )
-from shiftsync.local.redshift_data_state import (
+from shiftsync.local.data_api.results import decode_token
+from shiftsync.local.data_api.state import (
     Cluster,
     PluginState,
     Workgroup,
@@ -60,7 +61,8 @@ from shiftsync.local.redshift_data_state import (
     find_target,
     find_workgroup,
 )
-from shiftsync.local.results import decode_token
+from shiftsync.local.data_api.statements import Statement, Submission
+from shiftsync.local.dialect import sqltext
 
 log = logging.getLogger("shiftsync.local")
 
