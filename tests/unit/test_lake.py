@@ -7,7 +7,7 @@ import copy
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pytest
@@ -41,6 +41,7 @@ from shiftsync.destinations.lake.types import from_storage, storage_schema, to_s
 from shiftsync.destinations.registry import DestinationContext, create_destination
 from shiftsync.destinations.schema_change import plan_schema
 from shiftsync.errors import ConfigError, DestinationError
+from shiftsync.json_types import JsonValue
 
 JSON = pa.json_(pa.string())
 CONTRACT = pa.schema(
@@ -165,8 +166,10 @@ def test_commit_properties_carry_state_cursor_and_schema() -> None:
     without = commit_properties("t", schema, {"key": state}, "key", None, "append", 1)
     assert read_states("t", without) == {"key": state}
     assert CURSOR not in without
+    # Not JSON, as a caller that broke the type contract would pass it.
+    not_json = cast("dict[str, JsonValue]", {"when": dt.date(2024, 1, 1)})
     with pytest.raises(DestinationError, match="JSON"):
-        commit_properties("t", schema, {}, "key", {"when": dt.date(2024, 1, 1)}, "merge", 0)
+        commit_properties("t", schema, {}, "key", not_json, "merge", 0)
     with pytest.raises(DestinationError, match="not valid JSON"):
         read_states("t", {STATE: "{nope"})
 

@@ -44,7 +44,7 @@ def commit_properties(
     schema: pa.Schema,
     states: Mapping[str, Mapping[str, JsonValue]],
     state_key: str,
-    state: Mapping[str, object] | None,
+    state: Mapping[str, JsonValue] | None,
     mode: str,
     rows_written: int,
     identity: str = "",
