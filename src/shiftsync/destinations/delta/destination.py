@@ -4,6 +4,8 @@ A load stages its rows locally (lake/stage.py), sorted by the table's key, then 
 - replace: an overwrite (the new files replace the old in one log entry);
 - append: an append, adding new columns (`schema_mode=merge`);
 - merge: delta-rs MERGE by key (update matched rows, insert the rest), last row per key;
+- delete (delete detection's hard deletes): delta-rs MERGE from the staged keys, deleting the
+  matched rows;
 - a widened column type: Delta cannot change a stored type in place, so the load rewrites
   the table in its one commit (the old rows are staged first, then the incoming ones).
 The sync state, run id, cursor and row count ride in the commit's custom metadata

@@ -4,7 +4,9 @@ A load stages its rows locally (lake/stage.py), then the commit is ONE catalog t
 - replace: delete every row (a metadata-only DELETE), append the new files;
 - append: append the new files;
 - merge: delete the rows whose key is incoming (copy-on-write: only files whose key range
-  holds an incoming key are rewritten), append the incoming rows, last per key.
+  holds an incoming key are rewritten, see deletes.py), append the incoming rows, last per key;
+- delete (delete detection's hard deletes): delete the rows of the staged keys the same way,
+  and append nothing (an empty append snapshot carries the properties).
 A new table is created in the same transaction, and schema changes (Iceberg's rules, see
 evolution.py) are applied in it too. Readers of the catalog see the table before or after the
 load, never between. The sync state, the run id, the cursor and the written row count ride in
