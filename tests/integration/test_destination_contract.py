@@ -434,14 +434,7 @@ def test_read_table_of_some_columns(dest: Destination) -> None:
 def test_a_delete_load_removes_the_keys_with_the_state(dest: Destination) -> None:
     load(dest, "t", [simple([1, 2, 3], ["a", "b", "c"])], state={"run": 1})
     keys = pa.schema([SIMPLE.field("id")])
-    if not dest.supports_deletes:
-        # Lake tables refuse a DELETE load outright, and keep their rows and state.
-        with pytest.raises(DestinationError, match="no DELETE load"):
-            load(dest, "t", [batch(keys, id=[3])], LoadMode.DELETE, schema=keys,
-                 primary_key=("id",), state={"run": 2})  # fmt: skip
-        assert pairs(dest, "t") == [(1, "a"), (2, "b"), (3, "c")]
-        assert dest.read_state("t", "t") == {"run": 1}
-        return
+    assert dest.supports_deletes
     outcome = load(
         dest,
         "t",
@@ -455,6 +448,17 @@ def test_a_delete_load_removes_the_keys_with_the_state(dest: Destination) -> Non
     assert pairs(dest, "t") == [(2, "b")]
     assert dest.read_state("t", "t") == {"run": 2}
     assert [f.name for f in dest.table_schema("t") or ()] == ["id", "v"]
+
+
+def test_the_table_keeps_the_stamp_of_its_last_load(dest: Destination) -> None:
+    """A stored cursor holds only while the table carries its load's stamp (engine/writers.py):
+    a destination that lost it would make every incremental run load in full."""
+    for stamp, mode in (("main:t@run1", LoadMode.REPLACE), ("main:t@run2", LoadMode.MERGE)):
+        spec = LoadSpec("t", SIMPLE, mode, primary_key=("id",), identity=stamp)
+        running = dest.start_load(spec)
+        running.write(simple([1], ["a"]))
+        running.commit({"run": stamp})
+        assert dest.table_identity("t") == stamp
 
 
 # --- every type, exactly ----------------------------------------------------------------------

@@ -6,6 +6,10 @@ probe table in its catalog; Delta writes, reads and deletes a probe table; DuckD
 file; PostgreSQL creates and rolls back a table. A destination in S3 with `credentials:
 connection` is probed with the role this check assumed, so a missing permission shows here,
 named with the identity and the S3 operation that was refused, not in the first sync.
+
+Before its own probe, a destination in S3 gets one check per S3 action it needs
+(destination_actions.py); when one is refused the destination's probe is skipped, so the
+refused action is the one failure shown.
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from shiftsync.aws.preflight.checks import CheckResult, Context, syncs_reading
+from shiftsync.aws.preflight.destination_actions import s3_action_checks
+from shiftsync.config import DestinationConfig
+from shiftsync.destinations.s3fs import CredentialsProvider
 from shiftsync.errors import ShiftsyncError
 
 DESTINATION_CHECK: str = "destination"
@@ -33,6 +40,15 @@ def destination_checks(ctx: Context, folder: Path) -> None:
         if config is None:
             continue
         try:
+            if not _actions_allowed(ctx, name, config, role):
+                ctx.add(
+                    CheckResult(
+                        check_name(name),
+                        "skip",
+                        "not probed: an S3 action this destination needs was refused (above)",
+                    )
+                )
+                continue
             destination = create_destination(
                 config, DestinationContext(folder=folder, connection_credentials=role)
             )
@@ -48,3 +64,22 @@ def destination_checks(ctx: Context, folder: Path) -> None:
                     check_name(name), "pass", f"{config.type}: probe written, read and removed"
                 )
             )
+
+
+def s3_url(config: DestinationConfig) -> str | None:
+    """The s3:// URL a destination writes, or None when it is not in S3."""
+    url = getattr(config, "warehouse", None) or getattr(config, "path", None)
+    return url if isinstance(url, str) and url.startswith("s3://") else None
+
+
+def _actions_allowed(
+    ctx: Context, name: str, config: DestinationConfig, role: CredentialsProvider | None
+) -> bool:
+    from shiftsync.destinations.identity import credentials_for, describe_identity
+
+    url = s3_url(config)
+    identity = getattr(config, "credentials", None)
+    if url is None or identity is None:
+        return True
+    provider = credentials_for(identity, role)
+    return s3_action_checks(ctx, name, url, provider, describe_identity(identity))
