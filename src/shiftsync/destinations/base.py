@@ -111,7 +111,7 @@ class Load(Protocol):
 
 class Destination(Protocol):
     kind: str
-    # Whether a DELETE load (delete detection) can be applied: DuckDB, PostgreSQL, Parquet.
+    # Whether a DELETE load (delete detection) can be applied; every destination today.
     supports_deletes: bool
 
     def check(self) -> None: ...

@@ -116,7 +116,7 @@ def check_deletes(
         raise ConfigError(
             f"table {name}: deletes: {policy} is not supported by {destination_kind or 'this'} "
             "destinations yet",
-            fix=f"set deletes: ignore for {name}, or sync it into DuckDB, PostgreSQL or Parquet",
+            fix=f"set deletes: ignore for {name}",
         )
     if kind == "VIEW":
         raise ConfigError(
