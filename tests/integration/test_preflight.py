@@ -15,7 +15,18 @@ from botocore.exceptions import ClientError
 from psycopg import sql
 
 from shiftsync.aws.policy import database_grants, render_json
-from shiftsync.aws.preflight import (
+from shiftsync.aws.session import AssumedRoleSession
+from shiftsync.config import SyncConfig
+from shiftsync.local.iam import evaluation as iam
+from shiftsync.local.standin import (
+    BUCKET,
+    GUIDE_ACTIONS,
+    StandIn,
+    StandInInfo,
+    guide_permission_policy,
+    guide_trust_policy,
+)
+from shiftsync.preflight import (
     DATA_API_CHECKS,
     IDENTITY_CHECKS,
     S3_ACTION_CHECKS,
@@ -27,7 +38,7 @@ from shiftsync.aws.preflight import (
     schema_patterns,
     selected_tables,
 )
-from shiftsync.aws.preflight.checks import (
+from shiftsync.preflight.checks import (
     ASSUME,
     ATTRIBUTES,
     BUCKET_REGION,
@@ -43,17 +54,6 @@ from shiftsync.aws.preflight.checks import (
     Outcome,
     attempt,
     short_list,
-)
-from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.config import SyncConfig
-from shiftsync.local.iam import evaluation as iam
-from shiftsync.local.standin import (
-    BUCKET,
-    GUIDE_ACTIONS,
-    StandIn,
-    StandInInfo,
-    guide_permission_policy,
-    guide_trust_policy,
 )
 from shiftsync.workspace import Workspace
 from tests.support import staging_prefix, write_role_workspace

@@ -16,7 +16,6 @@ from shiftsync.aws.policy import (
     render_policy_bundle,
     trust_policy,
 )
-from shiftsync.aws.preflight.checks import mentions_get_credentials, planned_checks
 from shiftsync.config import (
     SECRET_USER_PLACEHOLDER,
     ConnectionConfig,
@@ -24,6 +23,7 @@ from shiftsync.config import (
     config_template,
     validate_config_data,
 )
+from shiftsync.preflight.checks import mentions_get_credentials, planned_checks
 
 ACCOUNT = "210987654321"
 SECRET = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:redshift/etl-AbCdEf"

@@ -25,7 +25,7 @@ from shiftsync.workspace import Workspace
 # The checks and the AWS session load boto3; they are imported where a command needs them, so
 # that `--help` and `init` start quickly.
 if TYPE_CHECKING:
-    from shiftsync.aws.preflight import CheckResult
+    from shiftsync.preflight import CheckResult
 
 CHECK_HEADERS: Final = ("status", "check", "detail")
 
@@ -177,7 +177,7 @@ def _row(result: CheckResult) -> tuple[str, str, str]:
 
 def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
     """Print each result as it comes (logs show where a slow check is)."""
-    from shiftsync.aws.preflight import planned_checks, run_preflight
+    from shiftsync.preflight import planned_checks, run_preflight
 
     widths = output.column_widths([CHECK_HEADERS, *(("skip", n, "") for n in planned_checks(conn))])
     for line in output.plain_row(CHECK_HEADERS, widths):
@@ -191,7 +191,7 @@ def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[Chec
 
 
 def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
-    from shiftsync.aws.preflight import planned_checks, run_preflight
+    from shiftsync.preflight import planned_checks, run_preflight
 
     screen = output.console()
     total = len(planned_checks(conn))
@@ -211,7 +211,7 @@ def _csv_dialect(found: Workspace, name: str, results: list[CheckResult]) -> dic
     None when the connection reads JSON anyway or a check failed. The verdict is cached for
     syncs; a differing dialect is not a failure: the connection then reads JSON results.
     """
-    from shiftsync.aws.preflight import preflight_ok
+    from shiftsync.preflight import preflight_ok
     from shiftsync.redshift.source import RedshiftSource
 
     _, conn = found.config.connection(name)
@@ -253,7 +253,7 @@ def check(
     (shiftsync.yaml, connection name, external ID); 3 a check failed, including no AWS
     credentials.
     """
-    from shiftsync.aws.preflight import preflight_ok, run_preflight
+    from shiftsync.preflight import preflight_ok, run_preflight
 
     found = find_workspace(workspace)
     name, conn = found.config.connection(connection)

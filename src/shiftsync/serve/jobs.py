@@ -169,7 +169,7 @@ class CheckJobs:
         self._jobs: dict[str, CheckJob] = {}
 
     def start(self, connection: str) -> CheckJob:
-        from shiftsync.aws.preflight import planned_checks
+        from shiftsync.preflight import planned_checks
 
         workspace = Workspace(self.folder)
         name, conn = workspace.config.connection(connection)
@@ -180,7 +180,7 @@ class CheckJobs:
         return job
 
     def _run(self, job: CheckJob, workspace: Workspace) -> None:
-        from shiftsync.aws.preflight import CheckResult, run_preflight
+        from shiftsync.preflight import CheckResult, run_preflight
 
         def progress(result: CheckResult) -> None:
             job.results.append(result.as_json())

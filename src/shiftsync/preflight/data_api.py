@@ -22,7 +22,8 @@ from shiftsync.aws.policy import (
     data_api_resource,
     database_grants,
 )
-from shiftsync.aws.preflight.checks import (
+from shiftsync.config import DataApiTarget, table_name_for_config
+from shiftsync.preflight.checks import (
     CANCEL,
     DATA_API_CHECKS,
     DESCRIBE_STATEMENT,
@@ -46,7 +47,6 @@ from shiftsync.aws.preflight.checks import (
     short_list,
     syncs_reading,
 )
-from shiftsync.config import DataApiTarget, table_name_for_config
 from shiftsync.redshift.sql import qualified
 
 if TYPE_CHECKING:

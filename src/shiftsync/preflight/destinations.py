@@ -16,11 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shiftsync.aws.preflight.checks import CheckResult, Context, syncs_reading
-from shiftsync.aws.preflight.destination_actions import s3_action_checks
 from shiftsync.config import DestinationConfig
 from shiftsync.destinations.s3fs import CredentialsProvider
 from shiftsync.errors import ShiftsyncError
+from shiftsync.preflight.checks import CheckResult, Context, syncs_reading
+from shiftsync.preflight.destination_actions import s3_action_checks
 
 DESTINATION_CHECK: str = "destination"
 

@@ -39,7 +39,10 @@ from pathlib import Path
 
 import boto3
 
-from shiftsync.aws.preflight.checks import (
+from shiftsync.aws.session import base_session as default_base_session
+from shiftsync.config import ShiftsyncConfig
+from shiftsync.errors import ConfigError
+from shiftsync.preflight.checks import (
     ASSUME,
     DATA_API_CHECKS,
     EXTERNAL_ID_REQUIRED,
@@ -55,13 +58,10 @@ from shiftsync.aws.preflight.checks import (
     schema_patterns,
     selected_tables,
 )
-from shiftsync.aws.preflight.data_api import DataApiChecks
-from shiftsync.aws.preflight.destinations import destination_checks
-from shiftsync.aws.preflight.identity import assume_role, caller_identity, external_id_required
-from shiftsync.aws.preflight.staging import StagingChecks
-from shiftsync.aws.session import base_session as default_base_session
-from shiftsync.config import ShiftsyncConfig
-from shiftsync.errors import ConfigError
+from shiftsync.preflight.data_api import DataApiChecks
+from shiftsync.preflight.destinations import destination_checks
+from shiftsync.preflight.identity import assume_role, caller_identity, external_id_required
+from shiftsync.preflight.staging import StagingChecks
 from shiftsync.workspace import Workspace
 
 

@@ -11,14 +11,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shiftsync.aws.policy import chained_session_fix, chained_session_problem, trust_policy_for
-from shiftsync.aws.preflight.checks import (
-    ASSUME,
-    CALLER,
-    EXTERNAL_ID_REQUIRED,
-    SESSION_NAME,
-    CheckResult,
-    Context,
-)
 from shiftsync.aws.session import AssumedRoleSession, caller_arn, error_code
 from shiftsync.aws.trust import (
     loose_external_id_conditions,
@@ -27,6 +19,14 @@ from shiftsync.aws.trust import (
     probe_trust,
 )
 from shiftsync.errors import AccessError
+from shiftsync.preflight.checks import (
+    ASSUME,
+    CALLER,
+    EXTERNAL_ID_REQUIRED,
+    SESSION_NAME,
+    CheckResult,
+    Context,
+)
 
 OPTIONAL_CALL_CONFIG: Final = Config(
     connect_timeout=5, read_timeout=10, retries={"mode": "standard", "max_attempts": 1}

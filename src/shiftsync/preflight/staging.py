@@ -19,7 +19,9 @@ from shiftsync.aws.policy import (
     separate_unload_role,
     unload_database_user_arn,
 )
-from shiftsync.aws.preflight.checks import (
+from shiftsync.aws.session import CLIENT_CONFIG
+from shiftsync.config import SECRET_USER_PLACEHOLDER
+from shiftsync.preflight.checks import (
     ATTRIBUTES,
     BUCKET_REGION,
     CLEANUP,
@@ -35,9 +37,7 @@ from shiftsync.aws.preflight.checks import (
     grant_fix,
     short_list,
 )
-from shiftsync.aws.preflight.data_api import Statements
-from shiftsync.aws.session import CLIENT_CONFIG
-from shiftsync.config import SECRET_USER_PLACEHOLDER
+from shiftsync.preflight.data_api import Statements
 from shiftsync.redshift.sql import build_unload_sql
 
 if TYPE_CHECKING:

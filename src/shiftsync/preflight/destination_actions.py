@@ -17,7 +17,10 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shiftsync.aws.destination_policy import split_s3_url
-from shiftsync.aws.preflight.checks import (
+from shiftsync.aws.session import CLIENT_CONFIG
+from shiftsync.destinations.lake.s3 import resolve_s3
+from shiftsync.destinations.s3fs import CredentialsProvider
+from shiftsync.preflight.checks import (
     DELETE,
     DENIED_CODES,
     GET,
@@ -26,9 +29,6 @@ from shiftsync.aws.preflight.checks import (
     CheckResult,
     Context,
 )
-from shiftsync.aws.session import CLIENT_CONFIG
-from shiftsync.destinations.lake.s3 import resolve_s3
-from shiftsync.destinations.s3fs import CredentialsProvider
 
 DESTINATION_S3_ACTIONS: Final = (PUT, GET, LIST_BUCKET, DELETE)
 PROBE_FOLDER: Final = "_shiftsync_check_"
