@@ -21,15 +21,13 @@ and the destination must equal the source: the whole table, sorted by key, every
 The random generator is seeded per case (`SEED` and the case's id), so a failure reproduces;
 the assertion message names the round.
 
-Two sizes, every destination and both read methods in each. 10^4 rows and 3 rounds run in the
-default `make test`: about 3.5 minutes for its 12 cases on a busy 2-core machine (2 of them for
-DuckDB, PostgreSQL and Parquet; the 10^5-row version does not fit the 2-3 minutes the suite
-can give it). 10^5 rows and 5 rounds, the size issue 10 asks for, run behind the `slow` marker
-(`pytest -m slow tests/integration/test_churn.py`): about 10 minutes for the 8 DuckDB,
-PostgreSQL and Parquet cases; each incremental run there takes 5-10 s, most of it the delete
-pass's checksums over 10^5 keys on the stand-in's PostgreSQL. Iceberg and Delta need the lake
-destinations' delete support (before it, `deletes: hard` is refused there and their cases
-fail on the first run).
+Two sizes, every destination and both read methods in each (`churn_cases`). The default
+`make test` runs 10^4 rows and 3 rounds for each destination once, the read methods
+alternating, and the two soft cases: 7 cases, about 45 s on this 2-core machine. The
+whole grid at 10^4 rows, and at 10^5 rows and 5 rounds (the size issue 10 asks for), runs
+behind the `slow` marker (`pytest -m slow tests/integration/test_churn.py`): about 16 minutes
+for its 10^5-row cases; each incremental run there takes 5-10 s, most of it the delete pass's
+checksums over 10^5 keys on the stand-in's PostgreSQL.
 """
 
 from __future__ import annotations
@@ -257,24 +255,35 @@ def sync_and_compare(
         assert marked == set(), label
 
 
-# (rows, rounds): the default size, and the issue's 10^5 rows behind `slow`.
-SIZES: Final = [
-    pytest.param(10_000, 3, id="1e4"),
-    pytest.param(ROWS, 5, id="1e5", marks=pytest.mark.slow),
-]
-CASES: Final = [
-    *(
-        pytest.param(kind, method, "hard", id=f"{kind}-{method}-hard")
-        for kind in DESTINATIONS
-        for method in METHODS
-    ),
-    pytest.param("duckdb", "data_api", "soft", id="duckdb-data_api-soft"),
-    pytest.param("postgres", "unload", "soft", id="postgres-unload-soft"),
-]
+def churn_cases() -> list[Any]:
+    """(kind, method, deletes, rows, rounds): every destination through both read methods, hard
+    deletes, and soft deletes on two of them; 10^4 rows and 3 rounds, then the issue's 10^5 rows
+    and 5 rounds. make test runs each destination once at 10^4, the read methods alternating
+    (both methods and every destination are in it), and the soft cases; the rest is `slow`."""
+    grid = [(kind, method, "hard") for kind in DESTINATIONS for method in METHODS]
+    grid += [("duckdb", "data_api", "soft"), ("postgres", "unload", "soft")]
+    kinds = list(DESTINATIONS)
+    fast = {(kind, METHODS[n % len(METHODS)], "hard") for n, kind in enumerate(kinds)}
+    fast |= {case for case in grid if case[2] == "soft"}
+    cases = []
+    for rows, rounds, size in ((10_000, 3, "1e4"), (ROWS, 5, "1e5")):
+        for kind, method, deletes in grid:
+            slow = size == "1e5" or (kind, method, deletes) not in fast
+            cases.append(
+                pytest.param(
+                    kind,
+                    method,
+                    deletes,
+                    rows,
+                    rounds,
+                    id=f"{kind}-{method}-{deletes}-{size}",
+                    marks=(pytest.mark.slow,) if slow else (),
+                )
+            )
+    return cases
 
 
-@pytest.mark.parametrize(("rows", "rounds"), SIZES)
-@pytest.mark.parametrize(("kind", "method", "deletes"), CASES)
+@pytest.mark.parametrize(("kind", "method", "deletes", "rows", "rounds"), churn_cases())
 def test_churn_rounds_keep_the_destination_equal_to_the_source(
     kind: str,
     method: str,
