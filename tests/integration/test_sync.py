@@ -39,6 +39,16 @@ from tests.support_sync import (
     write_config,
 )
 
+# Other test modules still import these from here (tests/support_sync.py is their home now).
+__all__ = [
+    "assert_same_table",
+    "cli_env",
+    "destination_config",
+    "make_workspace",
+    "open_destination",
+    "start_paused",
+]
+
 SEEDED = (
     "category",
     "date",
