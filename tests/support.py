@@ -176,6 +176,17 @@ def connection_template(name: str, *settings: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+def connection_yaml(name: str, info: StandInInfo, role_arn: str | None = None) -> str:
+    """connection_template filled in: the stand-in's workgroup, read as `role_arn` (default:
+    the stand-in's role)."""
+    return connection_template(name).format(
+        region=info.region,
+        workgroup=info.workgroup,
+        database=info.database,
+        role_arn=role_arn or info.role_arn,
+    )
+
+
 # An UNLOAD staging setting of connection_template: the stand-in's bucket and the prefix.
 UNLOAD_SETTINGS: Final = ("unload:", "  bucket: {bucket}", "  prefix: {prefix}")
 
@@ -273,12 +284,7 @@ def write_role_workspace(
     )
     workspace.config_path.write_text(
         "connections:\n"
-        "  wh:\n"
-        "    type: redshift_serverless\n"
-        f"    region: {info.region}\n"
-        f"    workgroup: {info.workgroup}\n"
-        f"    database: {info.database}\n"
-        f"    role_arn: {role_arn}\n"
+        f"{connection_yaml('wh', info, role_arn)}"
         f"{extra}{unload}"
         "destinations:\n"
         "  local: {type: duckdb}\n"
