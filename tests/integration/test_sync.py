@@ -33,6 +33,7 @@ from tests.support_sync import (
     destination_config,
     make_workspace,
     open_destination,
+    opened,
     run_cli,
     staged_keys,
     start_paused,
@@ -89,8 +90,7 @@ def test_sync_changes_and_sync_again_equals_the_source(kind: str, stand: Stand) 
     assert by_table[f"public.{sales}"].method == "unload"
     assert all(t.verification and t.verification["status"] == "ok" for t in first.tables)
 
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         for table in (*SEEDED, sales, log):
             assert_same_table(stand.admin, destination, table, table)
 
@@ -136,8 +136,6 @@ def test_sync_changes_and_sync_again_equals_the_source(kind: str, stand: Stand) 
         assert appended.rows == 7
         assert_same_table(stand.admin, destination, sales, sales)
         assert_same_table(stand.admin, destination, log, log)
-    finally:
-        destination.close()
 
 
 def test_normalize_names_and_hashing(
@@ -153,8 +151,7 @@ def test_normalize_names_and_hashing(
     )  # fmt: skip
     record = run_sync(workspace, "main")
     assert record.status == "ok", [(t.table, t.error) for t in record.tables]
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         odd = destination.read_table("odd_schema_mixed_case")
         assert odd.schema.names == ["id", "select", "has_space", "quo_te", "ünïcödé", "from"]
         assert odd.num_rows == 3
@@ -180,14 +177,13 @@ def test_normalize_names_and_hashing(
         ).fetchone()
         assert row is not None
         assert row[1] == hashlib.sha256((salt + row[0]).encode()).hexdigest()
-    finally:
-        destination.close()
 
 
 def test_schema_changes_freeze_and_fail(stand: Stand) -> None:
     venue = stand.copy("venue", "venue")
     destination_yaml = {"type": "duckdb", "path": "out.duckdb"}
-    workspace = stand.workspace(destination_yaml, [f"public.{venue}"])
+    tables = [f"public.{venue}"]
+    workspace = stand.workspace(destination_yaml, tables)
     assert run_sync(workspace, "main").status == "ok"
     stand.admin.execute(
         sql.SQL("ALTER TABLE {} ADD COLUMN extra integer DEFAULT 7").format(
@@ -195,37 +191,22 @@ def test_schema_changes_freeze_and_fail(stand: Stand) -> None:
         )
     )
 
-    write_config(
-        stand.folder / "ws",
-        stand.info,
-        destination_yaml,
-        [f"public.{venue}"],
-        schema_changes="fail",
-    )
-    failed = run_sync(Workspace(stand.folder / "ws"), "main")
+    # The same workspace, its configuration rewritten with another `schema_changes`.
+    failed = run_sync(stand.workspace(destination_yaml, tables, schema_changes="fail"), "main")
     (table,) = failed.tables
     assert table.status == "failed"
     assert "extra" in (table.error or "")
     assert "fail" in (table.error or "")
 
-    write_config(
-        stand.folder / "ws",
-        stand.info,
-        destination_yaml,
-        [f"public.{venue}"],
-        schema_changes="freeze",
-    )
-    frozen = run_sync(Workspace(stand.folder / "ws"), "main")
+    workspace = stand.workspace(destination_yaml, tables, schema_changes="freeze")
+    frozen = run_sync(workspace, "main")
     (table,) = frozen.tables
     assert table.status == "ok", table.error
     assert [c["kind"] for c in table.schema_changes] == ["ignore_column"]
-    destination = open_destination(Workspace(stand.folder / "ws"))
-    try:
+    with opened(workspace) as destination:
         schema = destination.table_schema(venue)
         assert schema is not None
         assert "extra" not in schema.names
-    finally:
-        destination.close()
 
 
 # --- bad input --------------------------------------------------------------------------------
@@ -239,11 +220,8 @@ def test_bad_tables_fail_alone_and_damage_nothing(stand: Stand) -> None:
         folder, stand.info, destination_yaml, [f"public.{log}", "public.venue"]
     )
     assert run_sync(workspace, "main").status == "ok"
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         before = destination.read_table(log)
-    finally:
-        destination.close()
 
     tables = [
         "public.venue",
@@ -273,12 +251,9 @@ def test_bad_tables_fail_alone_and_damage_nothing(stand: Stand) -> None:
     for table in record.failed_tables:
         assert table.fix, table.table
 
-    destination = open_destination(Workspace(folder))
-    try:
+    with opened(Workspace(folder)) as destination:
         assert destination.read_table(log).equals(before)
         assert destination.table_schema("sales") is None  # nothing half-written
-    finally:
-        destination.close()
 
 
 class ListingRecorder:
@@ -373,11 +348,8 @@ def test_kill_9_then_run_again_loses_and_doubles_nothing(
     workspace = make_workspace(folder, stand.info, {"type": "duckdb", "path": "out.duckdb"}, tables)
     env = cli_env(stand.info)
     assert run_sync(workspace, "main").status == "ok"
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         old_full = destination.read_table(full)
-    finally:
-        destination.close()
 
     s, v = sql.Identifier("public", sales), sql.Identifier("public", full)
     stand.admin.execute(
@@ -402,11 +374,8 @@ def test_kill_9_then_run_again_loses_and_doubles_nothing(
             assert staged_keys(s3, stand.info.bucket) != []
 
         # The killed run changed nothing: the full-refresh table is the old one.
-        destination = open_destination(workspace)
-        try:
+        with opened(workspace) as destination:
             assert destination.read_table(full).equals(old_full)
-        finally:
-            destination.close()
 
     # The history shows the killed runs as interrupted.
     statuses = [r["status"] for r in RunStore(workspace.runs_dir).list()]
@@ -418,14 +387,11 @@ def test_kill_9_then_run_again_loses_and_doubles_nothing(
     assert {t["verification"]["status"] for t in document["tables"]} == {"ok"}
     if method == "unload" and point == "after_first_batch_read":
         assert any("staged object(s) of interrupted run" in n for n in document["notes"])
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         assert_same_table(stand.admin, destination, sales, sales)
         assert_same_table(stand.admin, destination, full, full)
         keys = destination.read_table(sales).column("salesid").to_pylist()
         assert len(keys) == len(set(keys))
-    finally:
-        destination.close()
     assert staged_keys(s3, stand.info.bucket) == []
     assert [r["status"] for r in RunStore(workspace.runs_dir).list()][:3] == [
         "ok",

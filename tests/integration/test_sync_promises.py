@@ -30,7 +30,7 @@ from tests.support import (
 from tests.support_sync import (
     cli_env,
     make_workspace,
-    open_destination,
+    opened,
     run_cli,
     staged_keys,
     start_paused,
@@ -64,11 +64,8 @@ def test_ctrl_c_during_a_sync_stops_it_cleanly(
     tables = [{"include": "public.listing", "method": "unload"}]
     workspace = make_workspace(folder, info, {"type": "duckdb", "path": "out.duckdb"}, tables)
     assert run_sync(workspace, "main").status == "ok"
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         before = destination.read_table("listing")
-    finally:
-        destination.close()
     admin.execute("UPDATE public.listing SET numtickets = numtickets WHERE false")
 
     env = cli_env(info)
@@ -80,11 +77,8 @@ def test_ctrl_c_during_a_sync_stops_it_cleanly(
     assert process.returncode == 130, out + err
     assert "Traceback" not in err
     # Nothing half-done: the destination holds the old table, nothing is left staged.
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         assert destination.read_table("listing").equals(before)
-    finally:
-        destination.close()
     assert staged_keys(s3, info.bucket) == []
     latest = RunStore(workspace.runs_dir).list()[0]
     assert latest["status"] in {"failed", "interrupted"}, json.dumps(latest)
