@@ -98,6 +98,10 @@ def _s3_properties(info: StandInInfo) -> dict[str, str]:
     credentials = AssumedRoleSession(
         info.role_arn, info.external_id, info.region
     ).frozen_credentials()
+    # An assumed role's credentials hold all three (botocore types each as optional).
+    assert credentials.access_key
+    assert credentials.secret_key
+    assert credentials.token
     return {
         "s3.endpoint": info.endpoint,
         "s3.region": info.region,

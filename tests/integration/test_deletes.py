@@ -59,7 +59,9 @@ def test_without_delete_detection_a_delete_fails_every_later_incremental_run(
     (table,) = again.tables
     assert table.error_type == "VerificationError"
     assert table.verification is not None
-    assert table.verification["source_rows"] == table.verification["destination_rows"] - 1
+    destination_rows = table.verification["destination_rows"]
+    assert destination_rows is not None
+    assert table.verification["source_rows"] == destination_rows - 1
 
 
 @pytest.fixture

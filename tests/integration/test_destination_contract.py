@@ -101,6 +101,10 @@ class Harness:
 def s3_endpoint(standin: StandIn, assumed: AssumedRoleSession) -> Iterator[str]:
     """The stand-in's S3, written with the assumed role's keys, as shiftsync's runs do."""
     credentials = assumed.frozen_credentials()
+    # An assumed role's credentials hold all three (botocore types each as optional).
+    assert credentials.access_key
+    assert credentials.secret_key
+    assert credentials.token
     patch = pytest.MonkeyPatch()
     patch.setenv("AWS_ACCESS_KEY_ID", credentials.access_key)
     patch.setenv("AWS_SECRET_ACCESS_KEY", credentials.secret_key)

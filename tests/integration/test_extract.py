@@ -818,7 +818,7 @@ def test_closing_an_unload_read_early_deletes_its_staged_files(
     assert first.num_rows > 0
     staged = StagingBucket(session, FAST_RETRY).list(info.bucket, PREFIX, stats=ReadStats())
     assert staged, "the parts are staged while the read runs"
-    batches.close()  # type: ignore[attr-defined]
+    batches.close()
     assert source.stats.staged_deleted == len(staged)
 
 

@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import pytest
 from botocore.exceptions import ClientError
@@ -113,18 +113,18 @@ def test_preflight_ok(statuses: list[Any], ok: bool) -> None:
 
 
 def test_outcome_classifies_refusals() -> None:
-    credentials = Outcome(
+    credentials: Outcome[None] = Outcome(
         code="AccessDeniedException",
         message="... not authorized to perform: redshift-serverless:GetCredentials on ...",
     )
     assert credentials.denied
     assert credentials.credentials_denied
-    plain = Outcome(code="AccessDenied", message="Access Denied")
+    plain: Outcome[None] = Outcome(code="AccessDenied", message="Access Denied")
     assert plain.denied
     assert not plain.credentials_denied
-    assert not Outcome(code="ValidationException").denied
-    assert Outcome(value=1).ok
-    assert not Outcome(code="X").ok
+    assert not Outcome[None](code="ValidationException").denied
+    assert Outcome(answer=1).ok
+    assert not Outcome[None](code="X").ok
 
 
 def test_attempt_keeps_client_errors() -> None:
@@ -508,11 +508,18 @@ def test_run_preflight_with_a_bare_config_needs_the_external_id(
 # ---------------------------------------------------------------------------------------------
 
 
+class Where(TypedDict):
+    """The workgroup and database every Data API call names."""
+
+    WorkgroupName: str
+    Database: str
+
+
 def test_session_survives_expiry_mid_sequence(info: StandInInfo) -> None:
     """Data API work through one AssumedRoleSession carries on when its credentials expire."""
     session = AssumedRoleSession(info.role_arn, info.external_id, info.region)
     data = session.client("redshift-data")
-    where = {"WorkgroupName": info.workgroup, "Database": info.database}
+    where = Where(WorkgroupName=info.workgroup, Database=info.database)
     expired_before = set(iam._expired_access_keys)
     try:
         for _ in range(5):

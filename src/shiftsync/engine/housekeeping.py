@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Final
 
-from shiftsync.engine.run_context import _Context
+from shiftsync.engine.run_context import RunContext
 from shiftsync.engine.statement_journal import forget, open_sessions, open_statements
 from shiftsync.errors import ConfigError, ShiftsyncError, StateError
 from shiftsync.workspace import PRIVATE_FILE_MODE, Workspace, private_mkdir, write_new_text
@@ -59,7 +59,7 @@ def sync_lock(workspace: Workspace, sync_name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def clean_interrupted_runs(ctx: _Context) -> None:
+def clean_interrupted_runs(ctx: RunContext) -> None:
     """Delete what killed runs of this sync left staged in S3, and mark them interrupted.
 
     A run's UNLOAD files live under `<prefix><run_id>/`; a run whose process is gone (kill -9,

@@ -119,7 +119,8 @@ class ConnectionView(TypedDict):
     name: str
     type: str
     region: str
-    workgroup: str
+    workgroup: str | None  # one of the two is set
+    cluster_identifier: str | None
     database: str
     role_arn: str
     external_id: str

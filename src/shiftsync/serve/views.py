@@ -44,6 +44,7 @@ def connection_view(name: str, conn: ConnectionConfig, external_id: str) -> Conn
         "type": conn.type,
         "region": conn.region,
         "workgroup": conn.workgroup,
+        "cluster_identifier": conn.cluster_identifier,
         "database": conn.database,
         "role_arn": conn.role_arn,
         "external_id": external_id,

@@ -12,6 +12,9 @@ exact fix. The order follows the path of a sync:
                                     StringLike/wildcard/Null/IfExists test of sts:ExternalId
                                     when the trust policy is readable (optional iam:GetRole).
     redshift-serverless:GetCredentials   implied by every Data API call on the workgroup
+                                    (on a cluster: GetClusterCredentialsWithIAM,
+                                    GetClusterCredentials or the secret's GetSecretValue,
+                                    the secret read to prove username and password)
     redshift-data:ListDatabases … :CancelStatement   the nine actions, each for real (data_api.py)
     table privileges                SELECT … LIMIT 0 on every table the connection's syncs read
     s3:PutObject … s3:DeleteObject  a probe object under the staging prefix         (staging.py)

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Generic, Literal, ParamSpec, TypeVar
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
-from shiftsync.aws.policy import separate_unload_role
+from shiftsync.aws.policy import credentials_action, separate_unload_role
 from shiftsync.aws.session import AssumedRoleSession, error_code
 from shiftsync.config import (
     ConnectionConfig,
@@ -24,6 +24,9 @@ from shiftsync.config import (
 )
 
 Status = Literal["pass", "fail", "warn", "skip"]
+T = TypeVar("T")
+Answer = TypeVar("Answer", covariant=True)
+P = ParamSpec("P")
 
 CALLER: Final = "sts:GetCallerIdentity"
 ASSUME: Final = "sts:AssumeRole"
@@ -105,7 +108,14 @@ def planned_checks(conn: ConnectionConfig) -> tuple[str, ...]:
         staging = SEPARATE_UNLOAD_ROLE_STAGING_CHECKS
     elif conn.unload is not None:
         staging = STAGING_CHECKS
-    return (*IDENTITY_CHECKS, *DATA_API_CHECKS, *staging)
+    return (*IDENTITY_CHECKS, *data_api_checks(conn), *staging)
+
+
+def data_api_checks(conn: ConnectionConfig) -> tuple[str, ...]:
+    """DATA_API_CHECKS with the connection's log-in action in place of GetCredentials (a
+    cluster's GetClusterCredentialsWithIAM, GetClusterCredentials or GetSecretValue)."""
+    action = credentials_action(conn)
+    return tuple(action if name == GET_CREDENTIALS else name for name in DATA_API_CHECKS)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,8 +163,18 @@ def is_denied(code: str) -> bool:
     return code in DENIED_CODES
 
 
-def mentions_get_credentials(message: str) -> bool:
-    return "getcredentials" in message.lower()
+def mentions_get_credentials(message: str, action: str = GET_CREDENTIALS) -> bool:
+    """Whether an error is about the log-in action (`action`), not the call's own."""
+    text = message.lower()
+    name = action.split(":", 1)[-1].lower()
+    if name == "getclustercredentials":
+        # Not to be confused with GetClusterCredentialsWithIAM.
+        return any(
+            text[i + len(name) :][:7] != "withiam"
+            for i in range(len(text))
+            if text.startswith(name, i)
+        )
+    return name in text
 
 
 def is_permission_error(message: str) -> bool:
@@ -179,17 +199,27 @@ def grant_fix(action: str, resource: str, condition: str = "") -> str:
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class Outcome:
-    """What one AWS call gave: its answer, or its error code and message."""
+@dataclass(frozen=True)
+class Outcome(Generic[Answer]):
+    """What one AWS call gave: its answer, or its error code and message.
 
-    value: Any = None
+    `Outcome[object]` is any outcome, for code that judges it without reading the answer.
+    """
+
+    answer: Answer | None = None
     code: str = ""
     message: str = ""
 
     @property
     def ok(self) -> bool:
         return not self.code
+
+    @property
+    def value(self) -> Answer:
+        """The answer of a call that worked (ask `ok` first)."""
+        if self.answer is None:
+            raise ValueError(f"the call gave no answer: {self.describe() or 'not made'}")
+        return self.answer
 
     @property
     def denied(self) -> bool:
@@ -203,10 +233,10 @@ class Outcome:
         return f"{self.code}: {self.message}" if self.message else self.code
 
 
-def attempt(call: Callable[[], Any]) -> Outcome:
+def attempt(call: Callable[[], T]) -> Outcome[T]:
     """Run one AWS call and keep its error instead of raising it."""
     try:
-        return Outcome(value=call())
+        return Outcome(answer=call())
     except ClientError as error:
         message = str(error.response.get("Error", {}).get("Message", ""))
         return Outcome(code=error_code(error) or "Error", message=message)
@@ -232,6 +262,7 @@ class Context:
     tables: list[tuple[str, str]] = field(default_factory=list)
     staging_failed: bool = False
     region_failed: bool = False
+    secret_user: str | None = None  # the username of the connection's secret, once read
 
     def add(self, result: CheckResult) -> CheckResult:
         self.results.append(result)
@@ -252,10 +283,10 @@ class Context:
             raise RuntimeError("the role has not been assumed")
         return self.assumed
 
-    def call(self, fn: Callable[..., Any], **kwargs: Any) -> Outcome:
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Outcome[T]:
         """One call with the assumed role's credentials (refreshed once if they expired)."""
-        return attempt(lambda: self.session.call(fn, **kwargs))
+        return attempt(lambda: self.session.call(fn, *args, **kwargs))
 
     @property
     def db_user(self) -> str:
-        return f"IAMR:{self.conn.role_name}"
+        return self.secret_user or self.conn.login_user

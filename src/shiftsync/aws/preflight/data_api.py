@@ -2,17 +2,26 @@
 
 Every Data API call on the workgroup also makes the Data API call
 redshift-serverless:GetCredentials for the caller, after the action's own permission check: an
-AccessDeniedException that names GetCredentials fails that check, not the action's.
+AccessDeniedException that names GetCredentials fails that check, not the action's. On a
+provisioned cluster the log-in action is the auth mode's (`credentials_action`):
+GetClusterCredentialsWithIAM, GetClusterCredentials, or the secret's GetSecretValue; a secret
+is also read here, to prove it holds a username and password (never shown).
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal, NotRequired, TypedDict
 
-from shiftsync.aws.policy import database_grants, workgroup_arn_pattern
+from shiftsync.aws.policy import (
+    credentials_action,
+    credentials_resources,
+    data_api_resource,
+    database_grants,
+)
 from shiftsync.aws.preflight.checks import (
     CANCEL,
     DATA_API_CHECKS,
@@ -37,8 +46,14 @@ from shiftsync.aws.preflight.checks import (
     short_list,
     syncs_reading,
 )
-from shiftsync.config import table_name_for_config
+from shiftsync.config import DataApiTarget, table_name_for_config
 from shiftsync.redshift.sql import qualified
+
+if TYPE_CHECKING:
+    from mypy_boto3_redshift_data.type_defs import (
+        DescribeStatementResponseTypeDef,
+        ExecuteStatementOutputTypeDef,
+    )
 
 STATEMENT_TIMEOUT_SECONDS: Final = 120.0
 PRIVILEGE_WORKERS: Final = 8
@@ -48,18 +63,22 @@ OWN_STATEMENT_CONDITION: Final = (
 )
 
 
+class Page(TypedDict):
+    NextToken: NotRequired[str]
+
+
 class Statements:
     """Submit statements through the Data API and wait for them to end."""
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.client: Any = ctx.session.client("redshift-data")
-        self.common = {"WorkgroupName": ctx.conn.workgroup, "Database": ctx.conn.database}
+        self.client = ctx.session.client("redshift-data")
+        self.common: DataApiTarget = ctx.conn.data_api_target()
 
-    def submit(self, sql: str) -> Outcome:
+    def submit(self, sql: str) -> Outcome[ExecuteStatementOutputTypeDef]:
         return self.ctx.call(self.client.execute_statement, Sql=sql, **self.common)
 
-    def wait(self, statement_id: str) -> Outcome:
+    def wait(self, statement_id: str) -> Outcome[DescribeStatementResponseTypeDef]:
         """Poll DescribeStatement until the statement ends (or the deadline passes)."""
         deadline = time.monotonic() + STATEMENT_TIMEOUT_SECONDS
         delay = 0.02
@@ -75,7 +94,9 @@ class Statements:
             time.sleep(delay)
             delay = min(delay * 1.5, 1.0)
 
-    def run(self, sql: str) -> tuple[Outcome, Outcome]:
+    def run(
+        self, sql: str
+    ) -> tuple[Outcome[ExecuteStatementOutputTypeDef], Outcome[DescribeStatementResponseTypeDef]]:
         """Submit and wait: (ExecuteStatement's outcome, the last DescribeStatement's)."""
         submitted = self.submit(sql)
         if not submitted.ok:
@@ -83,7 +104,7 @@ class Statements:
         return submitted, self.wait(submitted.value["Id"])
 
 
-def _next(token: str | None) -> dict[str, str]:
+def _next(token: str | None) -> Page:
     return {"NextToken": token} if token else {}
 
 
@@ -96,8 +117,12 @@ class DataApiChecks:
         self.results: dict[str, CheckResult] = {}
         self.credentials: Literal["ok", "denied", "unknown"] = "unknown"
         self.stopped: str | None = None  # why no further workgroup call is made
+        self.login = credentials_action(ctx.conn)  # redshift-serverless:GetCredentials, ...
+        self.secret_problem: CheckResult | None = None
 
     def run(self) -> None:
+        if self.ctx.conn.auth_mode == "cluster_secret":
+            self.secret_problem = self.read_secret()
         for action, call in (
             (LIST_DATABASES, self.list_databases),
             (LIST_SCHEMAS, self.list_schemas),
@@ -107,29 +132,80 @@ class DataApiChecks:
             self.results[action] = self.workgroup_call(action, call)
         self.statement_checks()
         self.results[TABLE_PRIVILEGES] = self.table_privileges()
-        self.results[GET_CREDENTIALS] = self.get_credentials()
+        self.results[GET_CREDENTIALS] = self.secret_problem or self.get_credentials()
         for name in DATA_API_CHECKS:
-            self.ctx.add(self.results[name])
+            result = self.results[name]
+            if name == GET_CREDENTIALS:
+                result = CheckResult(self.login, result.status, result.detail, result.fix)
+            self.ctx.add(result)
+
+    def login_fix(self) -> str:
+        resources = " and ".join(credentials_resources(self.ctx.conn))
+        return grant_fix(self.login, resources)
+
+    def read_secret(self) -> CheckResult | None:
+        """A failing check when the secret cannot be read or is not a Redshift secret (a JSON
+        object with username and password), else None; its username becomes ctx.secret_user."""
+        arn = self.ctx.conn.secret_arn or ""
+        client = self.ctx.session.client("secretsmanager")
+        outcome = self.ctx.call(client.get_secret_value, SecretId=arn)
+        if outcome.denied:
+            self.credentials = "denied"
+            self.stopped = f"{self.login} was refused"
+            return CheckResult(
+                GET_CREDENTIALS,
+                "fail",
+                f"{self.login} on {arn} was refused: {outcome.describe()}",
+                self.login_fix() + ": the Data API reads the secret as the role",
+            )
+        if not outcome.ok:
+            self.stopped = f"secret {arn} cannot be read"
+            return CheckResult(
+                GET_CREDENTIALS,
+                "fail",
+                f"secret {arn} cannot be read: {outcome.describe()}",
+                f"check connections.{self.ctx.connection_name}.secret_arn: the secret must exist "
+                f"in {self.ctx.conn.region}",
+            )
+        try:
+            document = json.loads(str(outcome.value.get("SecretString") or ""))
+        except ValueError:
+            document = None
+        user = document.get("username") if isinstance(document, dict) else None
+        password = document.get("password") if isinstance(document, dict) else None
+        if not (isinstance(user, str) and user and isinstance(password, str) and password):
+            self.stopped = f"secret {arn} is not a Redshift secret"
+            return CheckResult(
+                GET_CREDENTIALS,
+                "fail",
+                f"secret {arn} is not a Redshift secret: it needs a JSON object with username "
+                "and password (its values are not shown)",
+                'store {"username": "<database user>", "password": "<its password>"} in the '
+                "secret (Secrets Manager: Credentials for Amazon Redshift data warehouse), or set "
+                f"connections.{self.ctx.connection_name}.secret_arn to such a secret",
+            )
+        self.ctx.secret_user = user
+        return None
 
     # -- judging ------------------------------------------------------------------------------
     def action_fix(self, action: str) -> str:
         if action in (DESCRIBE_STATEMENT, GET_RESULT, CANCEL):
             return grant_fix(action, '"*"', OWN_STATEMENT_CONDITION)
-        return grant_fix(action, workgroup_arn_pattern(self.ctx.conn))
+        return grant_fix(action, data_api_resource(self.ctx.conn))
 
-    def refused(self, action: str, outcome: Outcome) -> CheckResult:
+    def refused(self, action: str, outcome: Outcome[object]) -> CheckResult:
         return CheckResult(
             action, "fail", f"{action} was refused: {outcome.describe()}", self.action_fix(action)
         )
 
-    def judge(self, action: str, outcome: Outcome, passed: str) -> CheckResult:
+    def judge(self, action: str, outcome: Outcome[object], passed: str) -> CheckResult:
         """A workgroup call's verdict for its action (and what it shows of GetCredentials)."""
         if outcome.ok:
             self.credentials = "ok"
             return CheckResult(action, "pass", passed)
-        if outcome.credentials_denied:
+        if outcome.denied and mentions_get_credentials(outcome.message, self.login):
             self.credentials = "denied"
-            self.stopped = f"{GET_CREDENTIALS} was refused"
+            self.stopped = f"{self.login} was refused"
             return CheckResult(action, "skip", f"not reached: {self.stopped}")
         if outcome.denied:
             return self.refused(action, outcome)
@@ -139,11 +215,13 @@ class DataApiChecks:
             action,
             "fail",
             f"{action} failed: {outcome.describe()}",
-            f"check connections.{self.ctx.connection_name}: workgroup {conn.workgroup} and "
+            f"check connections.{self.ctx.connection_name}: {conn.target_label} and "
             f"database {conn.database} must exist in {conn.region}",
         )
 
-    def workgroup_call(self, action: str, call: Callable[[], tuple[Outcome, str]]) -> CheckResult:
+    def workgroup_call(
+        self, action: str, call: Callable[[], tuple[Outcome[object], str]]
+    ) -> CheckResult:
         if self.stopped is not None:
             return CheckResult(action, "skip", f"not reached: {self.stopped}")
         outcome, passed = call()
@@ -158,18 +236,19 @@ class DataApiChecks:
             return CheckResult(
                 GET_CREDENTIALS,
                 "fail",
-                f"the Data API was refused {GET_CREDENTIALS} for {self.ctx.conn.role_arn}",
-                grant_fix(GET_CREDENTIALS, workgroup_arn_pattern(self.ctx.conn))
-                + ": the Data API calls it to log the role in as its database user",
+                f"the Data API was refused {self.login} for {self.ctx.conn.role_arn}",
+                self.login_fix() + ": the Data API calls it to log the role in as its database "
+                "user",
             )
         return CheckResult(
             GET_CREDENTIALS,
             "skip",
-            "not reached: no Data API call on the workgroup got past its own permission check",
+            f"not reached: no Data API call on the {self.ctx.conn.target_label} got past its "
+            "own permission check",
         )
 
     # -- catalog calls: (outcome, what a pass says) -------------------------------------------
-    def list_databases(self) -> tuple[Outcome, str]:
+    def list_databases(self) -> tuple[Outcome[object], str]:
         database = self.ctx.conn.database
         names: list[str] = []
         token: str | None = None
@@ -182,21 +261,21 @@ class DataApiChecks:
             if database in names or not token:
                 break
         if database not in names:
-            missing = Outcome(
+            missing: Outcome[object] = Outcome(
                 code="DatabaseNotFound",
                 message=f"{database} is not among the databases listed: {short_list(names)}",
             )
             return missing, ""
         return page, f"database {database} is listed"
 
-    def list_schemas(self) -> tuple[Outcome, str]:
+    def list_schemas(self) -> tuple[Outcome[object], str]:
         outcome = self.ctx.call(self.client.list_schemas, **self.common, MaxResults=100)
         if not outcome.ok:
             return outcome, ""
         more = "+" if outcome.value.get("NextToken") else ""
         return outcome, f"listed {len(outcome.value.get('Schemas', []))}{more} schemas"
 
-    def list_tables(self) -> tuple[Outcome, str]:
+    def list_tables(self) -> tuple[Outcome[object], str]:
         syncs = syncs_reading(self.ctx.config, self.ctx.connection_name)
         listed: list[tuple[str, str]] = []
         for pattern in schema_patterns(syncs.values()) or ["%"]:
@@ -231,7 +310,7 @@ class DataApiChecks:
         )
         return page, f"listed {len(listed)} tables; {readers} {len(self.ctx.tables)} of them"
 
-    def describe_table(self) -> tuple[Outcome, str]:
+    def describe_table(self) -> tuple[Outcome[object], str]:
         if self.ctx.tables:
             schema, table = self.ctx.tables[0]
             outcome = self.ctx.call(
@@ -273,10 +352,10 @@ class DataApiChecks:
             self.ctx.statements_run = True
             return CheckResult(DESCRIBE_STATEMENT, "pass", "select 1 FINISHED")
         # DescribeStatement worked; the statement itself failed in Redshift.
-        if mentions_get_credentials(error):
+        if mentions_get_credentials(error, self.login):
             self.credentials = "denied"
             self.results[EXECUTE] = CheckResult(
-                EXECUTE, "skip", f"not reached: {GET_CREDENTIALS} was refused"
+                EXECUTE, "skip", f"not reached: {self.login} was refused"
             )
         else:
             self.results[EXECUTE] = CheckResult(

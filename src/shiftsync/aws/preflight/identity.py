@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Final
 from urllib.parse import unquote
 
 from botocore.config import Config
@@ -170,8 +170,7 @@ def _loose_conditions(ctx: Context) -> tuple[list[str], bool]:
         return [], False
     # Optional and global: one quick try, so that a network without a path to IAM costs
     # seconds, not the retries of the calls that matter.
-    factory: Any = ctx.session.boto3.client
-    iam = factory("iam", config=OPTIONAL_CALL_CONFIG)
+    iam = ctx.session.boto3.client("iam", config=OPTIONAL_CALL_CONFIG)
     outcome = ctx.call(iam.get_role, RoleName=ctx.conn.role_name)
     if not outcome.ok:
         return [], False

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, NotRequired, TypedDict, TypeVar
 
 from shiftsync.aws.policy import (
     REDSHIFT_SERVICE_PRINCIPAL,
@@ -37,7 +37,18 @@ from shiftsync.aws.preflight.checks import (
 )
 from shiftsync.aws.preflight.data_api import Statements
 from shiftsync.aws.session import CLIENT_CONFIG
+from shiftsync.config import SECRET_USER_PLACEHOLDER
 from shiftsync.redshift.sql import build_unload_sql
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import LifecycleRuleOutputTypeDef, LifecycleRuleTypeDef
+
+T = TypeVar("T")
+
+
+class _Continuation(TypedDict):
+    ContinuationToken: NotRequired[str]
+
 
 REGION_HEADER: Final = "x-amz-bucket-region"
 # UNLOAD ... MANIFEST writes its manifest as <target>manifest.
@@ -66,13 +77,14 @@ class StagingChecks:
         self.regions: list[str] = []
         self.get_refused = False
         self.unload_submitted = False
-        factory: Any = ctx.session.boto3.client
-        self.s3: Any = factory("s3", region_name=self.expected_region, config=CLIENT_CONFIG)
+        self.s3 = ctx.session.boto3.client(
+            "s3", region_name=self.expected_region, config=CLIENT_CONFIG
+        )
         # S3 names the bucket's region in a header of ListObjectsV2 and HeadBucket answers
         # (HeadBucket's even when it refuses): GetBucketLocation is not among the five actions.
         self.s3.meta.events.register("after-call.s3", self._note_region)
 
-    def _note_region(self, http_response: Any = None, **_: Any) -> None:
+    def _note_region(self, http_response: object = None, **_: object) -> None:
         region = getattr(http_response, "headers", {}).get(REGION_HEADER)
         if region:
             self.regions.append(str(region))
@@ -98,8 +110,8 @@ class StagingChecks:
 
     # -- the five actions ---------------------------------------------------------------------
     def s3_call(
-        self, action: str, fn: Callable[..., Any], **kwargs: Any
-    ) -> tuple[Outcome, CheckResult | None]:
+        self, action: str, fn: Callable[..., T], **kwargs: object
+    ) -> tuple[Outcome[T], CheckResult | None]:
         """Call S3; on failure also the failing check (with the grant that fixes it)."""
         outcome = self.ctx.call(fn, Bucket=self.bucket, **kwargs)
         if outcome.ok:
@@ -362,9 +374,14 @@ class StagingChecks:
                 "fail",
                 f"UNLOAD to {target} ended {ended.value['Status']}: {ended.value.get('Error', '')}",
                 f"Redshift must be able to assume {role} and write to s3://{self.bucket}/"
-                f"{self.unload.prefix}: associate the role with the namespace of workgroup "
-                f"{conn.workgroup}, let its trust policy allow {REDSHIFT_SERVICE_PRINCIPAL} with "
-                f"sts:ExternalId {unload_database_user_arn(conn)}, and "
+                f"{self.unload.prefix}: associate the role with "
+                + (
+                    conn.target_label
+                    if conn.is_cluster
+                    else f"the namespace of {conn.target_label}"
+                )
+                + f", let its trust policy allow {REDSHIFT_SERVICE_PRINCIPAL} with "
+                f"sts:ExternalId {self.unload_user_arn()}, and "
                 f"{self.unload_grants()} (`shiftsync policy` prints each step)",
             )
         listed = self.ctx.call(
@@ -377,6 +394,14 @@ class StagingChecks:
             return CheckResult(UNLOAD, "fail", f"UNLOAD finished but wrote nothing to {target}")
         wrote = f"{count} objects" if count is not None else "its files"
         return CheckResult(UNLOAD, "pass", f"Redshift assumed {role} and wrote {wrote} to {target}")
+
+    def unload_user_arn(self) -> str:
+        """The database user's ARN Redshift passes as sts:ExternalId (a secret's username is
+        known here once the check read the secret)."""
+        arn = unload_database_user_arn(self.ctx.conn)
+        if self.ctx.secret_user is not None:
+            arn = arn.replace(SECRET_USER_PLACEHOLDER, self.ctx.secret_user)
+        return arn
 
     def unload_grants(self) -> str:
         """What the UNLOAD role must be allowed, in words."""
@@ -402,11 +427,9 @@ class StagingChecks:
         keys: list[str] = []
         token: str | None = None
         while True:
+            more: _Continuation = {"ContinuationToken": token} if token else {}
             page = self.ctx.call(
-                self.s3.list_objects_v2,
-                Bucket=self.bucket,
-                Prefix=self.probe,
-                **({"ContinuationToken": token} if token else {}),
+                self.s3.list_objects_v2, Bucket=self.bucket, Prefix=self.probe, **more
             )
             if not page.ok:
                 return self.cleanup_unlisted(page, by_hand)
@@ -428,7 +451,7 @@ class StagingChecks:
             )
         return CheckResult(CLEANUP, "pass", f"nothing is left under {self.probe_url}")
 
-    def cleanup_unlisted(self, listing: Outcome, by_hand: str) -> CheckResult:
+    def cleanup_unlisted(self, listing: Outcome[object], by_hand: str) -> CheckResult:
         """Without a listing only the probe object is known: enough unless UNLOAD wrote too."""
         deleted = self.ctx.call(self.s3.delete_object, Bucket=self.bucket, Key=self.key)
         if deleted.ok and not self.unload_submitted:
@@ -445,7 +468,7 @@ class StagingChecks:
         )
 
 
-def staging_lifecycle_rule(prefix: str) -> dict[str, Any]:
+def staging_lifecycle_rule(prefix: str) -> LifecycleRuleTypeDef:
     """A lifecycle rule that removes what deleting staged files leaves in a versioned bucket."""
     return {
         "ID": "shiftsync-staging-noncurrent",
@@ -457,7 +480,7 @@ def staging_lifecycle_rule(prefix: str) -> dict[str, Any]:
     }
 
 
-def expires_noncurrent_versions(rule: dict[str, Any], prefix: str) -> bool:
+def expires_noncurrent_versions(rule: LifecycleRuleOutputTypeDef, prefix: str) -> bool:
     """Whether an S3 lifecycle rule expires noncurrent versions of every key under prefix."""
     if rule.get("Status") != "Enabled" or "NoncurrentVersionExpiration" not in rule:
         return False

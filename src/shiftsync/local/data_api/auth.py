@@ -22,7 +22,7 @@ from moto.core.responses import BaseResponse
 
 from shiftsync.local.data_api.request import api_error, request_body, validation_error
 from shiftsync.local.data_api.sessions import session_of
-from shiftsync.local.data_api.state import Cluster, active, find_target, find_workgroup
+from shiftsync.local.data_api.state import Cluster, active, find_target
 from shiftsync.local.faults.kinds import WORKGROUP_OPERATIONS
 from shiftsync.local.iam import evaluation as iam
 
@@ -81,8 +81,8 @@ def determine_resource(self: BaseResponse) -> str:
                 return "*"  # a malformed request: the operation refuses it as invalid
             session = session_of(body)
             if session is not None:
-                # A statement in a session acts on the session's workgroup.
-                return find_workgroup({"WorkgroupName": session.workgroup}).arn
+                # A statement in a session acts on the session's workgroup or cluster.
+                return find_target({session.target_key: session.workgroup}).arn
             return find_target(body).arn
         except JsonRESTError:
             # The operation itself reports the bad workgroup once IAM has let the call in.
@@ -94,6 +94,24 @@ def determine_resource(self: BaseResponse) -> str:
                 "workgroup/unknown"
             )
     return "*"
+
+
+def secret_resource(self: BaseResponse) -> str:
+    """moto's hook for Secrets Manager: a secret's operations act on the secret's ARN (moto
+    checks "*", which a policy that names the secret does not match)."""
+    import json
+
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    try:
+        secret_id = str(json.loads(self.body or "{}").get("SecretId") or "")
+    except ValueError:
+        return "*"
+    if secret_id.startswith("arn:"):
+        return secret_id
+    backend = secretsmanager_backends[self.current_account][self.region]
+    secret = backend.secrets.get(secret_id) if secret_id else None
+    return str(secret.arn) if secret is not None else "*"
 
 
 def _authenticate(self: BaseResponse, action: str, resource: str) -> None:
@@ -198,8 +216,8 @@ def cluster_db_user(body: dict[str, Any], cluster: Cluster, caller: Caller) -> s
     The Data API gets the user's credentials for the caller, so the caller needs the action
     that gets them: a Secrets Manager secret (`SecretArn`: secretsmanager:GetSecretValue, the
     secret's `username`), a named user (`DbUser`: redshift:GetClusterCredentials on the
-    dbuser), or the IAM identity itself (redshift:GetClusterCredentialsWithIAM on the dbname;
-    the user is `IAMR:<role>`).
+    dbuser and the dbname), or the IAM identity itself (redshift:GetClusterCredentialsWithIAM
+    on the dbname; the user is `IAMR:<role>`).
     """
     prefix = f"arn:aws:redshift:{cluster.region}:{cluster.account_id}"
     database = str(body.get("Database") or "")
@@ -212,9 +230,13 @@ def cluster_db_user(body: dict[str, Any], cluster: Cluster, caller: Caller) -> s
         return _secret_user(str(secret_arn), cluster)
     db_user = body.get("DbUser")
     if db_user:
-        resource = f"{prefix}:dbuser:{cluster.name}/{db_user}"
-        if not _allowed(caller, "redshift:GetClusterCredentials", resource):
-            raise _denied(caller, "redshift:GetClusterCredentials", resource)
+        # AWS checks the user and, as a database is named, the database too.
+        for resource in (
+            f"{prefix}:dbuser:{cluster.name}/{db_user}",
+            f"{prefix}:dbname:{cluster.name}/{database}",
+        ):
+            if not _allowed(caller, "redshift:GetClusterCredentials", resource):
+                raise _denied(caller, "redshift:GetClusterCredentials", resource)
         return str(db_user)
     resource = f"{prefix}:dbname:{cluster.name}/{database}"
     if caller.role_arn is None or not _allowed(

@@ -21,6 +21,7 @@ import psycopg
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import BaseResponse
 from moto.redshiftdata.responses import RedshiftDataAPIServiceResponse
+from moto.secretsmanager.responses import SecretsManagerResponse
 from moto.utilities.aws_headers import gen_amzn_requestid_long
 
 from shiftsync.local.data_api import call_log, catalog
@@ -31,6 +32,7 @@ from shiftsync.local.data_api.auth import (
     cluster_db_user,
     determine_resource,
     find_caller,
+    secret_resource,
 )
 from shiftsync.local.data_api.csv_framing import frame_page
 from shiftsync.local.data_api.payloads import (
@@ -59,7 +61,6 @@ from shiftsync.local.data_api.state import (
     activate,
     current,
     find_target,
-    find_workgroup,
 )
 from shiftsync.local.data_api.statements import Statement, Submission
 from shiftsync.local.dialect import sqltext
@@ -149,9 +150,6 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
     session_id = body.get("SessionId")
     keep_alive = body.get("SessionKeepAliveSeconds")
     sessions = None
-    if (session_id or keep_alive is not None) and body.get("ClusterIdentifier"):
-        # Stricter than AWS documents: the stand-in serves sessions on workgroups only.
-        raise validation_error("Sessions are served on Redshift Serverless workgroups only")
     if session_id or keep_alive is not None:
         if batch:
             raise validation_error(
@@ -163,8 +161,8 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
     session = sessions.find(str(session_id), caller.userid) if sessions and session_id else None
     target: Workgroup | Cluster
     if session is not None:
-        # A session's statements run on its workgroup and database (sessions are Serverless's).
-        target = find_workgroup({"WorkgroupName": session.workgroup})
+        # A session's statements run on its workgroup (or cluster) and database, as its user.
+        target = find_target({session.target_key: session.workgroup})
         database = session.database
     else:
         target = _target(self, body)
@@ -194,17 +192,20 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
         raise validation_error(
             f"Parameters list contains unused parameters. Unused parameters: [{', '.join(unused)}]"
         )
+    # In a session the user is the one it logged in as (its request carries no DbUser).
+    db_user = session.db_user if session is not None else _db_user(body, target, caller)
+    target_key = "ClusterIdentifier" if isinstance(target, Cluster) else "WorkgroupName"
     if sessions is not None and session is None:
         session = sessions.open(
             owner_userid=caller.userid,
-            db_user=caller.db_user,
+            db_user=db_user,
             database=str(database),
             workgroup=target.name,
             keep_alive_seconds=int(keep_alive or 0),
+            target_key=target_key,
         )
     if sessions is not None and session is not None:
         sessions.claim(session)
-    db_user = _db_user(body, target, caller)
     statement: Statement | None = None
     try:
         statement = state.engine.submit(
@@ -214,7 +215,7 @@ def _submit(self: BaseResponse, body: dict[str, Any], sqls: list[str], batch: bo
                 db_user=db_user,
                 database=str(database),
                 workgroup=target.name,
-                target_key="ClusterIdentifier" if isinstance(target, Cluster) else "WorkgroupName",
+                target_key=target_key,
                 sqls=sqls,
                 is_batch=batch,
                 parameters=parameters,
@@ -463,6 +464,9 @@ def install() -> None:
     response_class._determine_resource = determine_resource
     response_class._authenticate_and_authorize_normal_action = authorize
     response_class._enrich_response = staticmethod(_enrich_json_response)
+    # The Data API reads a cluster's secret as the caller; so may the caller itself.
+    secrets: Any = SecretsManagerResponse
+    secrets._determine_resource = secret_resource
 
 
 def _enrich_json_response(headers: dict[str, str], body: Any) -> tuple[dict[str, str], Any]:

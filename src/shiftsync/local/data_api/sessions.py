@@ -65,6 +65,8 @@ class Session:
     running: str | None = None
     closed: bool = False
     conn: psycopg.Connection[Any] | None = None
+    # The request key that names `workgroup`: a session on a provisioned cluster runs on it.
+    target_key: str = "WorkgroupName"
 
     @property
     def status(self) -> str:
@@ -111,6 +113,7 @@ class SessionRegistry:
         database: str,
         workgroup: str,
         keep_alive_seconds: int,
+        target_key: str = "WorkgroupName",
     ) -> Session:
         self.expire()
         with self._lock:
@@ -132,6 +135,7 @@ class SessionRegistry:
                 workgroup=workgroup,
                 keep_alive_seconds=keep_alive_seconds,
                 created_at=self.clock(),
+                target_key=target_key,
             )
             self.sessions[session.id] = session
             return session
@@ -267,7 +271,7 @@ def listed_payload(session: Session) -> dict[str, Any]:
         "UpdatedAt": time.time(),
         "Database": session.database,
         "DbUser": session.db_user,
-        "WorkgroupName": session.workgroup,
+        session.target_key: session.workgroup,
     }
 
 
