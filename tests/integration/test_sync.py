@@ -29,6 +29,7 @@ from shiftsync.workspace import Workspace
 from tests.support_sync import (
     Stand,
     assert_same_table,
+    canonical,
     cli_env,
     destination_config,
     make_workspace,
@@ -43,6 +44,7 @@ from tests.support_sync import (
 # Other test modules still import these from here (tests/support_sync.py is their home now).
 __all__ = [
     "assert_same_table",
+    "canonical",
     "cli_env",
     "destination_config",
     "make_workspace",
