@@ -2,7 +2,7 @@
 `on_mismatch`, one writer per destination table, schema changes on full refresh.
 
 Every run goes through the stand-in; each destination table is compared with the stand-in's
-PostgreSQL directly (tests/integration/test_sync.py's helpers).
+PostgreSQL directly (tests/support_sync.py's helpers).
 """
 
 from __future__ import annotations
@@ -53,11 +53,11 @@ def one_table(record: RunRecord) -> TableRun:
 
 
 def synced_sales(
-    stand: Stand, kind: str, destination: dict[str, Any], **settings: Any
+    stand: Stand, label: str, destination: dict[str, Any], **settings: Any
 ) -> tuple[str, Workspace]:
     """A fresh copy of public.sales synced once, incrementally by saletime, into `destination`
     (the first run must be `ok`): the copy's name and the workspace."""
-    sales = stand.copy("sales", kind)
+    sales = stand.copy("sales", label)
     workspace = stand.workspace(destination, [incremental(sales, **settings)])
     assert one_table(run_sync(workspace, "main")).status == "ok"
     return sales, workspace
