@@ -18,7 +18,7 @@ from psycopg import sql
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandIn, StandInInfo, StandInOptions
-from tests.support import ROLE_DB_USER, SEED_KEYS
+from tests.support import ROLE_DB_USER, SEED_KEYS, lowered_limits
 
 # Keep the developer's own AWS configuration out of the tests.
 _SCRUBBED = (
@@ -131,3 +131,21 @@ def copies(admin: psycopg.Connection[Any]) -> Iterator[Callable[[str, str], str]
     yield copy
     for name in made:
         admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", name)))
+
+
+@pytest.fixture
+def null_as_text(standin: StandIn) -> Iterator[None]:
+    """The stand-in's CSV results write NULL as the text `NULL`, as some CSV writers do."""
+    assert standin.engine is not None
+    standin.engine.csv_null_text = "NULL"
+    try:
+        yield
+    finally:
+        standin.engine.csv_null_text = None
+
+
+@pytest.fixture
+def low_result_cap(standin: StandIn) -> Iterator[int]:
+    """The stand-in's Data API result cap lowered so that public.sales (~107 KB) passes it."""
+    with lowered_limits(standin, max_result_bytes=30_000):
+        yield 30_000

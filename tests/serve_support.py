@@ -9,7 +9,7 @@ from typing import Any, Final
 
 from shiftsync.local.standin import StandInInfo
 from shiftsync.workspace import Workspace
-from tests.support import write_external_id
+from tests.support import connection_yaml, write_external_id
 
 # Values the server must never show: a PostgreSQL password and a webhook's signing secret.
 PG_PASSWORD: Final = "pg-password-never-shown"
@@ -36,12 +36,7 @@ def serve_workspace(
     (folder / "shiftsync.yaml").write_text(
         "# a comment that must survive edits from the console\n"
         "connections:\n"
-        "  wh:\n"
-        "    type: redshift_serverless\n"
-        f"    region: {info.region}\n"
-        f"    workgroup: {info.workgroup}\n"
-        f"    database: {info.database}\n"
-        f"    role_arn: {info.role_arn}\n"
+        f"{connection_yaml('wh', info)}"
         "destinations:\n"
         "  local:\n"
         "    type: duckdb\n"

@@ -5,18 +5,30 @@ Imported as `from tests.support import …`; pytest finds `tests` through `pytho
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
+import os
+import queue
 import re
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import IO, Any, Final
 
+import psycopg
 import yaml
+from psycopg import sql
 
-from shiftsync.local.standin import BUCKET, ROLE_NAME, StandInInfo
+import shiftsync
+from shiftsync.aws.policy import database_grants
+from shiftsync.local.standin import BUCKET, ROLE_NAME, StandIn, StandInInfo
 from shiftsync.workspace import Workspace
 
 # The Data API's statuses after which a statement changes no more.
@@ -149,6 +161,36 @@ def write_external_id(folder: Path, external_id: str) -> None:
     (folder / ".shiftsync" / "external_id").write_text(external_id + "\n")
 
 
+def connection_template(name: str, *settings: str) -> str:
+    """One connection `name` of a shiftsync.yaml template to the stand-in's workgroup, with
+    further `settings` lines (indented under it as given), for write_template_workspace."""
+    lines = [
+        f"  {name}:",
+        "    type: redshift_serverless",
+        "    region: {region}",
+        "    workgroup: {workgroup}",
+        "    database: {database}",
+        "    role_arn: {role_arn}",
+        *(f"    {line}" for line in settings),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def connection_yaml(name: str, info: StandInInfo, role_arn: str | None = None) -> str:
+    """connection_template filled in: the stand-in's workgroup, read as `role_arn` (default:
+    the stand-in's role)."""
+    return connection_template(name).format(
+        region=info.region,
+        workgroup=info.workgroup,
+        database=info.database,
+        role_arn=role_arn or info.role_arn,
+    )
+
+
+# An UNLOAD staging setting of connection_template: the stand-in's bucket and the prefix.
+UNLOAD_SETTINGS: Final = ("unload:", "  bucket: {bucket}", "  prefix: {prefix}")
+
+
 def write_template_workspace(
     folder: Path, template: str, info: StandInInfo, prefix: str
 ) -> Workspace:
@@ -165,6 +207,18 @@ def write_template_workspace(
     )
     write_external_id(folder, info.external_id)
     return Workspace(folder)
+
+
+def grant_reads(standin: StandIn, workspace: Workspace) -> None:
+    """What the customer's admin does: create the role's database user and run the grants."""
+    _, conn = workspace.config.connection()
+    with standin.admin_connection() as admin:
+        with contextlib.suppress(psycopg.errors.DuplicateObject):
+            admin.execute(
+                sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(f"IAMR:{conn.role_name}"))
+            )
+        for grant in database_grants(conn):
+            admin.execute(grant.encode())
 
 
 def standin_connection(info: StandInInfo, **extra: Any) -> dict[str, Any]:
@@ -194,6 +248,17 @@ def write_sync_config(
     (folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
 
 
+def write_category_sync(folder: Path, info: StandInInfo) -> None:
+    """shiftsync.yaml whose sync `main` copies public.category from the stand-in into the
+    DuckDB file out.duckdb (destination `local`)."""
+    write_sync_config(
+        folder,
+        standin_connection(info),
+        {"local": {"type": "duckdb", "path": "out.duckdb"}},
+        {"destination": "local", "tables": ["public.category"]},
+    )
+
+
 def write_role_workspace(
     folder: Path,
     info: StandInInfo,
@@ -219,12 +284,7 @@ def write_role_workspace(
     )
     workspace.config_path.write_text(
         "connections:\n"
-        "  wh:\n"
-        "    type: redshift_serverless\n"
-        f"    region: {info.region}\n"
-        f"    workgroup: {info.workgroup}\n"
-        f"    database: {info.database}\n"
-        f"    role_arn: {role_arn}\n"
+        f"{connection_yaml('wh', info, role_arn)}"
         f"{extra}{unload}"
         "destinations:\n"
         "  local: {type: duckdb}\n"
@@ -262,3 +322,65 @@ TYPES_TABLE_TYPE_NAMES: Final = {
     "c_hllsketch": "hllsketch",
     "c_interval": "interval",
 }
+
+
+# --- `shiftsync` as a subprocess ----------------------------------------------------------------
+
+# The folder of the shiftsync package under test, whichever checkout runs the tests.
+CODE_UNDER_TEST: Final = str(Path(shiftsync.__file__).resolve().parents[1])
+
+
+def checkout_env(info: StandInInfo, **extra: str) -> dict[str, str]:
+    """This process's environment with the stand-in's variables, importing the code under test."""
+    return {**os.environ, **info.environment(), "PYTHONPATH": CODE_UNDER_TEST, **extra}
+
+
+def start_shiftsync(folder: Path, env: Mapping[str, str], *args: str) -> subprocess.Popen[str]:
+    """`python -m shiftsync <args>` started in `folder`, its stdout and stderr piped as text."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "shiftsync", *args],
+        cwd=folder,
+        env=dict(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def lines_until(stream: IO[str] | None, wanted: Callable[[str], bool]) -> list[str]:
+    """The lines read from `stream` up to the first that `wanted` accepts (the last listed);
+    every line when none does, the stream having ended."""
+    assert stream is not None
+    seen: list[str] = []
+    for line in stream:
+        seen.append(line)
+        if wanted(line):
+            break
+    return seen
+
+
+def pumped(stream: IO[str] | None) -> queue.Queue[str]:
+    """The lines of `stream` as a daemon thread reads them, for a wait that keeps a deadline
+    (a blocking read of the pipe would not)."""
+    assert stream is not None
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in stream:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    return lines
+
+
+@contextmanager
+def lowered_limits(standin: StandIn, **changes: int) -> Iterator[None]:
+    """The stand-in's Data API limits changed (`max_result_bytes=…`, `page_bytes=…`) until the
+    block ends, then restored."""
+    assert standin.engine is not None
+    saved = standin.engine.limits
+    standin.engine.limits = dataclasses.replace(saved, **changes)
+    try:
+        yield
+    finally:
+        standin.engine.limits = saved

@@ -13,8 +13,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from shiftsync.engine.observer import SyncObserver
-    from shiftsync.engine.runs import RunRecord
+    from shiftsync.api import run_sync as run_sync
     from shiftsync.redshift.catalog import TableRef
     from shiftsync.workspace import Workspace
 
@@ -42,38 +41,17 @@ def read_table(
     return read(workspace, table, connection, method, columns=columns, where=where)
 
 
-def run_sync(
-    sync: str | None = None,
-    *,
-    workspace: Workspace | Path | str | None = None,
-    config: Path | str | None = None,
-    environment: str | None = None,
-    tables: Sequence[str] = (),
-    full_refresh: bool = False,
-    dry_run: bool = False,
-    verify: bool = True,
-    raise_on_failure: bool = True,
-    observer: SyncObserver | None = None,
-) -> RunRecord:
-    """Run one sync and return its run record (see docs/python-api.md, "Running a sync").
+def __getattr__(name: str) -> object:
+    """`shiftsync.run_sync` is shiftsync.api's, imported on first use.
 
-    Raises `SyncFailedError` (with `.record`) when some table failed, unless
-    `raise_on_failure=False`; any other `ShiftsyncError` when the run could not start.
+    Importing it here would load the engine's modules (pydantic among them) with every
+    `import shiftsync`; PEP 562 defers that without a wrapper that restates its signature.
     """
-    from shiftsync.api import run_sync as run
+    if name == "run_sync":
+        from shiftsync.api import run_sync
 
-    return run(
-        sync,
-        workspace=workspace,
-        config=config,
-        environment=environment,
-        tables=tables,
-        full_refresh=full_refresh,
-        dry_run=dry_run,
-        verify=verify,
-        raise_on_failure=raise_on_failure,
-        observer=observer,
-    )
+        return run_sync
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = ["ShiftsyncError", "SyncFailedError", "__version__", "read_table", "run_sync"]

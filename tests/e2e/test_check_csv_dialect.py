@@ -3,24 +3,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.local.standin import StandInInfo
 from shiftsync.redshift.csv_probe import CACHE_FILE_NAME
 from tests.support import Cli, write_role_workspace
-
-
-@pytest.fixture
-def null_as_text(standin: StandIn) -> Iterator[None]:
-    assert standin.engine is not None
-    standin.engine.csv_null_text = "NULL"
-    try:
-        yield
-    finally:
-        standin.engine.csv_null_text = None
 
 
 def test_check_keeps_csv_when_it_reads_as_json(cli: Cli, info: StandInInfo, tmp_path: Path) -> None:

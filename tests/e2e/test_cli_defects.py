@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
 import subprocess
@@ -14,11 +13,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-import shiftsync
 from shiftsync.cli.output import rich_table
 from shiftsync.local.standin import StandInInfo
 from tests.e2e.test_cli_config import write_config
-from tests.support import Cli
+from tests.support import Cli, checkout_env, lines_until, start_shiftsync
 
 STAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
@@ -145,31 +143,19 @@ def test_ctrl_c_records_an_interrupted_run_without_uncommitted_rows(
     # It used to be recorded `failed`, with the rows read but never committed counted.
     write_config(tmp_path / "shiftsync.yaml", info)
     resume = tmp_path / "resume"
-    env = {
-        **os.environ,
-        **info.environment(),
-        "PYTHONPATH": str(Path(shiftsync.__file__).resolve().parents[1]),
-        "SHIFTSYNC_DEBUG_PAUSE_AT": "before_commit:public.category",
-        "SHIFTSYNC_DEBUG_RESUME_FILE": str(resume),
-        "TERM": "dumb",
-    }
-    run = subprocess.Popen(
-        [sys.executable, "-m", "shiftsync", "sync", "local_copy"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    env = checkout_env(
+        info,
+        SHIFTSYNC_DEBUG_PAUSE_AT="before_commit:public.category",
+        SHIFTSYNC_DEBUG_RESUME_FILE=str(resume),
+        TERM="dumb",
     )
-    assert run.stderr is not None
-    for line in run.stderr:
-        if line.startswith("SHIFTSYNC_PAUSED before_commit public.category"):
-            break
+    run = start_shiftsync(tmp_path, env, "sync", "local_copy")
+    lines_until(
+        run.stderr, lambda line: line.startswith("SHIFTSYNC_PAUSED before_commit public.category")
+    )
     run.send_signal(signal.SIGINT)
     # The table is resumed once the run has heard the interrupt (it then must not commit).
-    for line in run.stderr:
-        if "WARNING shiftsync.sync: interrupted:" in line:
-            break
+    lines_until(run.stderr, lambda line: "WARNING shiftsync.sync: interrupted:" in line)
     resume.touch()
     run.communicate(timeout=120)
     assert run.returncode != 0

@@ -4,19 +4,15 @@ during a long statement, JSON lines and a log file; against the stand-in's fault
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-import shiftsync
 from shiftsync.local.standin import StandIn, StandInInfo
 from tests.e2e.test_cli_config import write_config
-from tests.support import Cli
+from tests.support import Cli, checkout_env, start_shiftsync
 
 RETRY_LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ WARNING shiftsync\.retry: retrying ExecuteStatement "
@@ -116,21 +112,9 @@ def test_an_unreachable_data_api_says_so_at_once(tmp_path: Path, info: StandInIn
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
     write_config(tmp_path / "shiftsync.yaml", info)
-    env = {
-        **os.environ,
-        **info.environment(),
-        "AWS_ENDPOINT_URL_REDSHIFT_DATA": f"http://127.0.0.1:{closed}",
-        "PYTHONPATH": str(Path(shiftsync.__file__).resolve().parents[1]),
-    }
+    env = checkout_env(info, AWS_ENDPOINT_URL_REDSHIFT_DATA=f"http://127.0.0.1:{closed}")
     env.pop("SHIFTSYNC_TEST_UNSET_DSN", None)
-    child = subprocess.Popen(
-        [sys.executable, "-m", "shiftsync", "discover", "--table", "category"],
-        cwd=tmp_path,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    child = start_shiftsync(tmp_path, env, "discover", "--table", "category")
     try:
         assert child.stderr is not None
         first = child.stderr.readline()

@@ -21,7 +21,13 @@ from psycopg import sql
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandInInfo
 from shiftsync.workspace import Workspace
-from tests.support import ROLE_DB_USER, Cli, standin_connection, write_external_id
+from tests.support import (
+    ROLE_DB_USER,
+    Cli,
+    standin_connection,
+    write_category_sync,
+    write_external_id,
+)
 
 PASSWORD = "pw-" + uuid.uuid4().hex
 SSL_PASSPHRASE = "key-passphrase-" + uuid.uuid4().hex
@@ -128,14 +134,7 @@ def test_an_old_workspace_is_tightened_on_its_next_run_with_a_note(
     (workspace.dot_dir / "hash_salt").write_text("0123456789abcdef0123456789abcdef\n")
     for path in [workspace.dot_dir, *workspace.dot_dir.rglob("*")]:
         path.chmod(0o755 if path.is_dir() else 0o644)
-    config = {
-        "connections": {"warehouse": standin_connection(info)},
-        "destinations": {"local": {"type": "duckdb", "path": "out.duckdb"}},
-        "syncs": {
-            "main": {"source": "warehouse", "destination": "local", "tables": ["public.category"]}
-        },
-    }
-    (tmp_path / "shiftsync.yaml").write_text(yaml.safe_dump(config))
+    write_category_sync(tmp_path, info)
     ran = cli("sync", "--json", "-w", str(tmp_path))
     assert ran.code == 0, ran.out + ran.err
     notes = " ".join(json.loads(ran.out)["notes"])

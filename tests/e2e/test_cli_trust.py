@@ -6,22 +6,18 @@ ID (StringEquals), then loosened as a careless admin would, and runs `shiftsync`
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import json
 import uuid
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
-from psycopg import sql
 
-from shiftsync.aws.policy import database_grants
 from shiftsync.aws.trust import CACHE_FILE_NAME, cache_entries
 from shiftsync.local.standin import BUCKET, StandIn, StandInInfo, guide_permission_policy
 from shiftsync.workspace import Workspace
-from tests.support import Cli, write_role_workspace
+from tests.support import Cli, grant_reads, write_role_workspace
 
 OPEN_MARK = "open to the confused deputy problem"
 
@@ -39,17 +35,6 @@ def trust(info: StandInInfo, condition: dict[str, Any] | None) -> dict[str, Any]
 
 def exact(external_id: str) -> dict[str, Any]:
     return {"StringEquals": {"sts:ExternalId": external_id}}
-
-
-def grant_reads(standin: StandIn, workspace: Workspace) -> None:
-    _, conn = workspace.config.connection()
-    with standin.admin_connection() as admin:
-        with contextlib.suppress(psycopg.errors.DuplicateObject):
-            admin.execute(
-                sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(f"IAMR:{conn.role_name}"))
-            )
-        for grant in database_grants(conn):
-            admin.execute(grant.encode())
 
 
 class Role:

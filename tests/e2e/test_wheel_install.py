@@ -18,12 +18,13 @@ import queue
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 import yaml
+
+from tests.support import pumped
 
 REPO = Path(__file__).resolve().parents[2]
 # Ray's wheels alone weigh more than all the others: its extra is tested by its own suite.
@@ -169,15 +170,7 @@ def test_local_up_and_one_sync(installed: Path, tmp_path: Path) -> None:
 
 def wait_for_exports(process: subprocess.Popen[str]) -> dict[str, str]:
     """The `export NAME=value` lines `local up` prints once it is up."""
-    assert process.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    stream = process.stdout
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
+    lines = pumped(process.stdout)
     exports: dict[str, str] = {}
     deadline = time.monotonic() + 120
     needed = {f"AWS_ENDPOINT_URL_{service}" for service in ("STS", "S3", "REDSHIFT_DATA")}

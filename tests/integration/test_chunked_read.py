@@ -18,7 +18,7 @@ from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
 from tests.integration.test_extract import CONFIG, assert_same_table, expected_table, make_source
-from tests.support import write_template_workspace
+from tests.support import lowered_limits, write_template_workspace
 
 Conn = psycopg.Connection[Any]
 
@@ -34,13 +34,8 @@ def plain(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> Redshi
 @pytest.fixture
 def tiny_result_cap(standin: StandIn) -> Iterator[None]:
     """A result cap so low that a quarter of `listing` (~1,900 rows) passes it."""
-    assert standin.engine is not None
-    saved = standin.engine.limits
-    standin.engine.limits = dataclasses.replace(saved, max_result_bytes=8_000)
-    try:
+    with lowered_limits(standin, max_result_bytes=8_000):
         yield
-    finally:
-        standin.engine.limits = saved
 
 
 @pytest.mark.usefixtures("tiny_result_cap")

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,33 +19,15 @@ from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.csv_probe import CACHE_FILE_NAME, PROBE_VALUES, cache_key
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
-from tests.support import write_template_workspace
+from tests.support import connection_template, write_template_workspace
 
-CONFIG = """\
-connections:
-  csv:
-    type: redshift_serverless
-    region: {region}
-    workgroup: {workgroup}
-    database: {database}
-    role_arn: {role_arn}
-"""
+CONFIG = "connections:\n" + connection_template("csv")
 COLUMNS = ["id", "c_varchar", "c_char"]
 
 
 @pytest.fixture
 def workspace(tmp_path: Path, info: StandInInfo) -> Workspace:
     return write_template_workspace(tmp_path, CONFIG, info, "dialect/")
-
-
-@pytest.fixture
-def null_as_text(standin: StandIn) -> Iterator[None]:
-    assert standin.engine is not None
-    standin.engine.csv_null_text = "NULL"
-    try:
-        yield
-    finally:
-        standin.engine.csv_null_text = None
 
 
 def _read(source: RedshiftSource) -> pa.Table:

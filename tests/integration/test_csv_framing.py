@@ -20,24 +20,13 @@ from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
-from tests.support import run_statement, write_template_workspace
+from tests.support import connection_template, run_statement, write_template_workspace
 
-CONFIG = """\
-connections:
-  csv:
-    type: redshift_serverless
-    region: {region}
-    workgroup: {workgroup}
-    database: {database}
-    role_arn: {role_arn}
-  json:
-    type: redshift_serverless
-    region: {region}
-    workgroup: {workgroup}
-    database: {database}
-    role_arn: {role_arn}
-    result_format: json
-"""
+CONFIG = (
+    "connections:\n"
+    + connection_template("csv")
+    + connection_template("json", "result_format: json")
+)
 FRAMINGS = [
     CsvFraming(),
     CsvFraming(trailing_newline=False),

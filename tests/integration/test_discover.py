@@ -22,30 +22,17 @@ from shiftsync.redshift.source import RedshiftSource
 from shiftsync.redshift.types import Column
 from shiftsync.redshift.unload import StagingBucket
 from shiftsync.workspace import Workspace
-from tests.support import write_template_workspace
+from tests.support import UNLOAD_SETTINGS, connection_template, write_template_workspace
 
 PREFIX = "shiftsync-discover/"
 READER = "IAMR:shiftsync-reader"
 MANY = "shiftsync_many"
 TICKIT = {"category", "date", "event", "listing", "sales", "users", "venue"}
-CONFIG = """\
-connections:
-  warehouse:
-    type: redshift_serverless
-    region: {region}
-    workgroup: {workgroup}
-    database: {database}
-    role_arn: {role_arn}
-    unload:
-      bucket: {bucket}
-      prefix: {prefix}
-  nostage:
-    type: redshift_serverless
-    region: {region}
-    workgroup: {workgroup}
-    database: {database}
-    role_arn: {role_arn}
-"""
+CONFIG = (
+    "connections:\n"
+    + connection_template("warehouse", *UNLOAD_SETTINGS)
+    + connection_template("nostage")
+)
 
 Conn = psycopg.Connection[Any]
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
 import subprocess
 import sys
 import threading
@@ -16,13 +15,17 @@ from pathlib import Path
 
 import duckdb
 import pytest
-import yaml
 
-import shiftsync
 from shiftsync.destinations.duckdb import DuckDBDestination, lock_holder
 from shiftsync.errors import DestinationError
 from shiftsync.local.standin import StandInInfo
-from tests.support import standin_connection, write_external_id
+from tests.support import (
+    checkout_env,
+    lines_until,
+    start_shiftsync,
+    write_category_sync,
+    write_external_id,
+)
 
 HOLDER = """
 import sys, duckdb
@@ -135,32 +138,11 @@ def test_lock_holder_reads_only_lock_conflicts() -> None:
 def test_a_sync_waits_for_a_notebook_to_close_the_file(tmp_path: Path, info: StandInInfo) -> None:
     # It used to fail every table at once with "check the file is not opened by another program".
     write_external_id(tmp_path, info.external_id)
-    config = {
-        "connections": {"warehouse": standin_connection(info)},
-        "destinations": {"local": {"type": "duckdb", "path": "out.duckdb"}},
-        "syncs": {
-            "main": {"source": "warehouse", "destination": "local", "tables": ["public.category"]}
-        },
-    }
-    (tmp_path / "shiftsync.yaml").write_text(yaml.safe_dump(config))
-    # The code under test, whichever checkout runs the tests.
-    source = str(Path(shiftsync.__file__).resolve().parents[1])
-    env = {**os.environ, **info.environment(), "TERM": "dumb", "PYTHONPATH": source}
+    write_category_sync(tmp_path, info)
+    env = checkout_env(info, TERM="dumb")
     with held(tmp_path / "out.duckdb") as child:
-        sync = subprocess.Popen(
-            [sys.executable, "-m", "shiftsync", "sync", "--json"],
-            cwd=tmp_path,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        assert sync.stderr is not None
-        seen = []
-        for line in sync.stderr:
-            seen.append(line)
-            if "is locked by another process" in line:
-                break
+        sync = start_shiftsync(tmp_path, env, "sync", "--json")
+        seen = lines_until(sync.stderr, lambda line: "is locked by another process" in line)
         assert f"(PID {child.pid})" in seen[-1], seen
         release(child)
         out, err = sync.communicate(timeout=120)

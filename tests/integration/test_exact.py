@@ -2,21 +2,20 @@
 `on_mismatch`, one writer per destination table, schema changes on full refresh.
 
 Every run goes through the stand-in; each destination table is compared with the stand-in's
-PostgreSQL directly (tests/integration/test_sync.py's helpers).
+PostgreSQL directly (tests/support_sync.py's helpers).
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import duckdb
 import psycopg
 import pytest
-import yaml
 from psycopg import sql
 
 from shiftsync.engine.runs import RunRecord, TableRun
@@ -25,14 +24,27 @@ from shiftsync.errors import ConfigError
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandInInfo
 from shiftsync.workspace import Workspace
-from tests.integration.test_sync import (
+from tests.support import ROLE_DB_USER
+from tests.support_sync import (
+    Stand,
+    add_sales_rows,
     assert_same_table,
     destination_config,
+    holds_the_source,
+    incremental,
     make_workspace,
-    open_destination,
+    opened,
+    update_rows,
     write_config,
+    write_syncs,
 )
-from tests.support import ROLE_DB_USER, standin_connection, write_external_id
+
+# A DuckDB file in the workspace's folder.
+DUCKDB: Final = {"type": "duckdb", "path": "o.duckdb"}
+
+
+# Changed rows whose tracking value moves on past the cursor.
+LATER_AND_CHANGED: Final = "qtysold = qtysold + 1, saletime = saletime + interval '900 days'"
 
 
 def one_table(record: RunRecord) -> TableRun:
@@ -40,26 +52,19 @@ def one_table(record: RunRecord) -> TableRun:
     return table
 
 
+def synced_sales(
+    stand: Stand, label: str, destination: dict[str, Any], **settings: Any
+) -> tuple[str, Workspace]:
+    """A fresh copy of public.sales synced once, incrementally by saletime, into `destination`
+    (the first run must be `ok`): the copy's name and the workspace."""
+    sales = stand.copy("sales", label)
+    workspace = stand.workspace(destination, [incremental(sales, **settings)])
+    assert one_table(run_sync(workspace, "main")).status == "ok"
+    return sales, workspace
+
+
 def verified(table: TableRun) -> bool:
     return table.verification is not None and table.verification["status"] == "ok"
-
-
-def holds_the_source(
-    admin: psycopg.Connection[Any], workspace: Any, table: str, target: str | None = None
-) -> None:
-    destination = open_destination(workspace)
-    try:
-        assert_same_table(admin, destination, table, target or table)
-    finally:
-        destination.close()
-
-
-def null_saletime(admin: psycopg.Connection[Any], table: str, where: str) -> None:
-    admin.execute(
-        sql.SQL("UPDATE {} SET saletime = NULL WHERE " + where).format(
-            sql.Identifier("public", table)
-        )
-    )
 
 
 # --- NULL tracking values ---------------------------------------------------------------------
@@ -67,51 +72,30 @@ def null_saletime(admin: psycopg.Connection[Any], table: str, where: str) -> Non
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
 def test_the_first_incremental_run_and_full_refresh_copy_null_tracked_rows(
-    kind: str,
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    kind: str, stand: Stand
 ) -> None:
     """Before: the rows whose saletime is NULL were left out and the run said `verified`."""
-    sales = copies("sales", "nulls")
-    null_saletime(admin, sales, "salesid % 100 = 7")
-    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
-    workspace = make_workspace(
-        tmp_path / "ws", info, destination_config(kind, tmp_path, postgres), [entry]
-    )
+    sales = stand.copy("sales", "nulls")
+    update_rows(stand.admin, sales, "saletime = NULL", "salesid % 100 = 7")
+    entry = incremental(sales)
+    workspace = stand.workspace(stand.destination(kind), [entry])
     first = one_table(run_sync(workspace, "main"))
     assert (first.status, first.load) == ("ok", "replace"), first.error
     assert verified(first)
-    holds_the_source(admin, workspace, sales)
+    stand.holds_the_source(workspace, sales)
     again = one_table(run_sync(workspace, "main", SyncOptions(full_refresh=True)))
     assert again.status == "ok", again.error
     assert verified(again)
-    holds_the_source(admin, workspace, sales)
+    stand.holds_the_source(workspace, sales)
 
 
 def test_an_incremental_run_warns_of_null_tracked_rows_and_never_says_verified(
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    stand: Stand,
 ) -> None:
     """`null_tracking: warn` (the default): every incremental run counts the NULL-tracked rows;
     a row that became NULL-tracked since is not copied, so the run fails verification."""
-    sales = copies("sales", "nullwarn")
-    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
-    workspace = make_workspace(
-        tmp_path / "ws", info, {"type": "duckdb", "path": "o.duckdb"}, [entry]
-    )
-    assert one_table(run_sync(workspace, "main")).status == "ok"
-    admin.execute(
-        sql.SQL(
-            "INSERT INTO {} SELECT salesid + 5000000, listid, sellerid, buyerid, eventid, dateid, "
-            "qtysold, pricepaid, commission, NULL FROM public.sales WHERE salesid <= 3"
-        ).format(sql.Identifier("public", sales))
-    )
+    sales, workspace = synced_sales(stand, "nullwarn", DUCKDB)
+    add_sales_rows(stand.admin, sales, saletime="NULL")
     second = one_table(run_sync(workspace, "main"))
     assert any("3 row(s)" in n and "NULL" in n for n in second.notes), second.notes
     assert second.status == "failed"
@@ -123,55 +107,24 @@ def test_an_incremental_run_warns_of_null_tracked_rows_and_never_says_verified(
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
 def test_null_tracking_carry_merges_null_tracked_rows_by_key_on_every_run(
-    kind: str,
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    kind: str, stand: Stand
 ) -> None:
-    sales = copies("sales", "nullcarry")
-    entry = {
-        "include": f"public.{sales}",
-        "mode": "incremental",
-        "tracking_field": "saletime",
-        "null_tracking": "carry",
-    }
-    workspace = make_workspace(
-        tmp_path / "ws", info, destination_config(kind, tmp_path, postgres), [entry]
+    sales, workspace = synced_sales(
+        stand, "nullcarry", stand.destination(kind), null_tracking="carry"
     )
-    assert one_table(run_sync(workspace, "main")).status == "ok"
     # Rows that lose their tracking value (and change), and new rows that never had one.
-    admin.execute(
-        sql.SQL("UPDATE {} SET saletime = NULL, qtysold = qtysold + 1 WHERE salesid <= 4").format(
-            sql.Identifier("public", sales)
-        )
-    )
-    admin.execute(
-        sql.SQL(
-            "INSERT INTO {} SELECT salesid + 5000000, listid, sellerid, buyerid, eventid, dateid, "
-            "qtysold, pricepaid, commission, NULL FROM public.sales WHERE salesid <= 3"
-        ).format(sql.Identifier("public", sales))
-    )
+    update_rows(stand.admin, sales, "saletime = NULL, qtysold = qtysold + 1", "salesid <= 4")
+    add_sales_rows(stand.admin, sales, saletime="NULL")
     second = one_table(run_sync(workspace, "main"))
     assert (second.status, second.load) == ("ok", "merge"), second.error
     assert verified(second)
-    holds_the_source(admin, workspace, sales)
+    stand.holds_the_source(workspace, sales)
 
 
-def test_null_tracking_carry_needs_a_key(
-    tmp_path: Path, info: StandInInfo, copies: Callable[[str, str], str]
-) -> None:
-    log = copies("events_log", "nullkey")
-    entry = {
-        "include": f"public.{log}",
-        "mode": "incremental",
-        "tracking_field": "created_at",
-        "null_tracking": "carry",
-    }
-    workspace = make_workspace(
-        tmp_path / "ws", info, {"type": "duckdb", "path": "o.duckdb"}, [entry]
-    )
+def test_null_tracking_carry_needs_a_key(stand: Stand) -> None:
+    log = stand.copy("events_log", "nullkey")
+    entry = incremental(log, "created_at", null_tracking="carry")
+    workspace = stand.workspace(DUCKDB, [entry])
     table = one_table(run_sync(workspace, "main"))
     assert table.status == "failed"
     assert "null_tracking" in (table.error or "")
@@ -184,57 +137,31 @@ def test_null_tracking_carry_needs_a_key(
 
 @pytest.mark.parametrize("where", ["sync", "table"])
 def test_on_mismatch_full_refresh_copies_the_table_again_in_the_same_run(
-    where: str,
-    tmp_path: Path,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    where: str, stand: Stand
 ) -> None:
     """A row changed without moving its tracking value: the incremental run cannot see it,
     verification finds the difference, and the table is copied again and verified."""
-    sales = copies("sales", "heal")
-    entry: dict[str, Any] = {
-        "include": f"public.{sales}",
-        "mode": "incremental",
-        "tracking_field": "saletime",
-    }
+    sales = stand.copy("sales", "heal")
+    entry = incremental(sales)
     sync: dict[str, Any] = {}
     if where == "table":
         entry["on_mismatch"] = "full_refresh"
     else:
         sync["on_mismatch"] = "full_refresh"
-    destination = {"type": "duckdb", "path": "o.duckdb"}
-    workspace = make_workspace(tmp_path / "ws", info, destination, [entry], **sync)
+    workspace = stand.workspace(DUCKDB, [entry], **sync)
     assert one_table(run_sync(workspace, "main")).status == "ok"
-    admin.execute(
-        sql.SQL("UPDATE {} SET qtysold = qtysold + 1 WHERE salesid <= 5").format(
-            sql.Identifier("public", sales)
-        )
-    )
+    update_rows(stand.admin, sales, "qtysold = qtysold + 1", "salesid <= 5")
     record = run_sync(workspace, "main")
     table = one_table(record)
     assert (record.status, table.status, table.load) == ("ok", "ok", "replace"), table.error
     assert verified(table)
     assert any("on_mismatch: full_refresh copied the table again" in n for n in table.notes)
-    holds_the_source(admin, workspace, sales)
+    stand.holds_the_source(workspace, sales)
 
 
-def test_on_mismatch_fail_is_the_default(
-    tmp_path: Path,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
-) -> None:
-    sales = copies("sales", "noheal")
-    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
-    destination = {"type": "duckdb", "path": "o.duckdb"}
-    workspace = make_workspace(tmp_path / "ws", info, destination, [entry])
-    assert one_table(run_sync(workspace, "main")).status == "ok"
-    admin.execute(
-        sql.SQL("UPDATE {} SET qtysold = qtysold + 1 WHERE salesid <= 5").format(
-            sql.Identifier("public", sales)
-        )
-    )
+def test_on_mismatch_fail_is_the_default(stand: Stand) -> None:
+    sales, workspace = synced_sales(stand, "noheal", DUCKDB)
+    update_rows(stand.admin, sales, "qtysold = qtysold + 1", "salesid <= 5")
     table = one_table(run_sync(workspace, "main"))
     assert (table.status, table.error_type) == ("failed", "VerificationError")
     assert "on_mismatch: full_refresh" in (table.fix or "")
@@ -245,40 +172,28 @@ def test_on_mismatch_fail_is_the_default(
 
 def two_syncs(folder: Path, info: StandInInfo, first: list[Any], second: list[Any]) -> Workspace:
     """A workspace whose syncs `main` and `other` write one DuckDB file."""
-    write_external_id(folder, info.external_id)
-    config = {
-        "connections": {"warehouse": standin_connection(info)},
-        "destinations": {"dest": {"type": "duckdb", "path": "o.duckdb"}},
-        "syncs": {
-            "main": {"source": "warehouse", "destination": "dest", "tables": first},
-            "other": {"source": "warehouse", "destination": "dest", "tables": second},
-        },
-    }
-    (folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return Workspace(folder)
+    return write_syncs(folder, info, DUCKDB, {"main": first, "other": second})
 
 
-def test_two_syncs_naming_one_target_are_refused_before_anything_is_written(
-    tmp_path: Path, info: StandInInfo, copies: Callable[[str, str], str]
-) -> None:
+def test_two_syncs_naming_one_target_are_refused_before_anything_is_written(stand: Stand) -> None:
     """An hourly incremental and a nightly full refresh of one table: before, the nightly
     run replaced the table and the hourly one trusted its cursor over it."""
-    sales = copies("sales", "twosyncs")
-    hourly = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
+    sales = stand.copy("sales", "twosyncs")
+    hourly = incremental(sales)
     # The same table in both: refused as the file is loaded.
-    workspace = two_syncs(tmp_path / "ws", info, [hourly], [f"public.{sales}"])
+    workspace = two_syncs(stand.folder / "ws", stand.info, [hourly], [f"public.{sales}"])
     with pytest.raises(ConfigError, match="writes the same destination table"):
         run_sync(workspace, "main")
     # Another table whose target is the first one's default name: refused when either runs.
     other = {"include": "public.venue", "target": sales}
-    workspace = two_syncs(tmp_path / "ws2", info, [hourly], [other])
+    workspace = two_syncs(stand.folder / "ws2", stand.info, [hourly], [other])
     for name in ("main", "other"):
         with pytest.raises(ConfigError, match=f"both write destination table '{sales}'") as caught:
             run_sync(workspace, name)
         assert caught.value.fix is not None
         assert "target" in caught.value.fix
-    assert not (tmp_path / "ws" / "o.duckdb").exists()
-    assert not (tmp_path / "ws2" / "o.duckdb").exists()
+    assert not (stand.folder / "ws" / "o.duckdb").exists()
+    assert not (stand.folder / "ws2" / "o.duckdb").exists()
 
 
 def test_a_public_table_cannot_replace_another_syncs_target(
@@ -311,11 +226,8 @@ def test_a_public_table_cannot_replace_another_syncs_target(
         (refused,) = other.tables
         assert refused.status == "failed"
         assert f"sync main (table {schema}.orders)" in (refused.error or "")
-        destination = open_destination(workspace)
-        try:
+        with opened(workspace) as destination:
             assert destination.read_table(decoy).num_rows == 5
-        finally:
-            destination.close()
     finally:
         admin.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
         admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(decoy)))
@@ -331,75 +243,41 @@ def shared_destination(kind: str, tmp_path: Path, postgres: TempPostgres) -> dic
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
-def test_a_foreign_replace_of_the_table_invalidates_the_cursor(
-    kind: str,
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
-) -> None:
+def test_a_foreign_replace_of_the_table_invalidates_the_cursor(kind: str, stand: Stand) -> None:
     """Another workspace's sync (no configuration shows both) replaces the table with a
     filtered copy. Before, the incremental sync then trusted its cursor and merged only the new
     rows into what the other sync left."""
-    sales = copies("sales", "foreign")
-    destination = shared_destination(kind, tmp_path, postgres)
-    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
-    hourly = make_workspace(tmp_path / "hourly", info, destination, [entry])
+    sales = stand.copy("sales", "foreign")
+    destination = shared_destination(kind, stand.folder, stand.postgres())
+    entry = incremental(sales)
+    hourly = make_workspace(stand.folder / "hourly", stand.info, destination, [entry])
     assert one_table(run_sync(hourly, "main")).status == "ok"
 
-    nightly_folder = tmp_path / "nightly"
-    nightly_folder.mkdir()
-    write_external_id(nightly_folder, info.external_id)
-    config = {
-        "connections": {"warehouse": standin_connection(info)},
-        "destinations": {"dest": destination},
-        "syncs": {
-            "nightly": {
-                "source": "warehouse",
-                "destination": "dest",
-                "tables": [{"include": f"public.{sales}", "filter": "salesid <= 100"}],
-            }
-        },
-    }
-    (nightly_folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    assert one_table(run_sync(Workspace(nightly_folder), "nightly")).status == "ok"
-
-    admin.execute(
-        sql.SQL(
-            "INSERT INTO {} SELECT salesid + 5000000, listid, sellerid, buyerid, eventid, dateid, "
-            "qtysold, pricepaid, commission, saletime + interval '900 days' FROM public.sales "
-            "WHERE salesid <= 3"
-        ).format(sql.Identifier("public", sales))
+    filtered = {"include": f"public.{sales}", "filter": "salesid <= 100"}
+    nightly = write_syncs(
+        stand.folder / "nightly", stand.info, destination, {"nightly": [filtered]}
     )
+    assert one_table(run_sync(nightly, "nightly")).status == "ok"
+
+    add_sales_rows(stand.admin, sales, saletime="saletime + interval '900 days'")
     again = one_table(run_sync(hourly, "main"))
     assert (again.status, again.load) == ("ok", "replace"), again.error
     assert any("nightly:public." in n and "loaded in full" in n for n in again.notes), again.notes
     # Each writer says that the other wrote the table last.
     assert any(n.startswith("warning: destination table") for n in again.notes), again.notes
     assert verified(again)
-    holds_the_source(admin, hourly, sales)
+    stand.holds_the_source(hourly, sales)
 
 
-def test_a_table_replaced_by_hand_invalidates_the_cursor(
-    tmp_path: Path,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
-) -> None:
-    sales = copies("sales", "byhand")
-    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
-    workspace = make_workspace(
-        tmp_path / "ws", info, {"type": "duckdb", "path": "o.duckdb"}, [entry]
-    )
-    assert one_table(run_sync(workspace, "main")).status == "ok"
-    with duckdb.connect(str(tmp_path / "ws" / "o.duckdb")) as connection:
+def test_a_table_replaced_by_hand_invalidates_the_cursor(stand: Stand) -> None:
+    sales, workspace = synced_sales(stand, "byhand", DUCKDB)
+    with duckdb.connect(str(stand.folder / "ws" / "o.duckdb")) as connection:
         name = '"' + sales + '"'
         connection.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM {name} LIMIT 10")
     again = one_table(run_sync(workspace, "main"))
     assert (again.status, again.load) == ("ok", "replace"), again.error
     assert any("something other than shiftsync" in n for n in again.notes), again.notes
-    holds_the_source(admin, workspace, sales)
+    stand.holds_the_source(workspace, sales)
 
 
 # --- schema changes on full refresh ----------------------------------------------------------
@@ -407,56 +285,45 @@ def test_a_table_replaced_by_hand_invalidates_the_cursor(
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
 def test_recreate_rebuilds_a_table_after_a_type_change_and_a_rename(
-    kind: str,
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    kind: str, stand: Stand
 ) -> None:
     """Before: the type change failed the table ("drop the destination table"), and a renamed
     column stayed behind as an all-NULL column for good."""
-    venue = copies("venue", "recreate")
-    workspace = make_workspace(
-        tmp_path / "ws",
-        info,
-        destination_config(kind, tmp_path, postgres),
+    venue = stand.copy("venue", "recreate")
+    workspace = stand.workspace(
+        stand.destination(kind),
         [f"public.{venue}"],
         schema_changes="recreate",
     )
     assert one_table(run_sync(workspace, "main")).status == "ok"
     table = sql.Identifier("public", venue)
-    admin.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN venueseats TYPE varchar(12)").format(table))
-    admin.execute(sql.SQL("ALTER TABLE {} RENAME COLUMN venuecity TO city").format(table))
+    stand.admin.execute(
+        sql.SQL("ALTER TABLE {} ALTER COLUMN venueseats TYPE varchar(12)").format(table)
+    )
+    stand.admin.execute(sql.SQL("ALTER TABLE {} RENAME COLUMN venuecity TO city").format(table))
     again = one_table(run_sync(workspace, "main"))
     assert again.status == "ok", again.error
     kinds = {(c["kind"], c["column"]) for c in again.schema_changes}
     assert {("retype", "venueseats"), ("drop_column", "venuecity"), ("add_column", "city")} <= kinds
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         schema = destination.table_schema(venue)
         assert schema is not None
         assert "venuecity" not in schema.names
-        assert_same_table(admin, destination, venue, venue)
-    finally:
-        destination.close()
+        assert_same_table(stand.admin, destination, venue, venue)
 
 
 def test_a_table_gone_from_the_source_or_the_selection_is_reported_on_every_run(
-    tmp_path: Path,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    stand: Stand,
 ) -> None:
-    kept, dropped, left_out = (copies("category", k) for k in ("kept", "gone", "left"))
-    destination = {"type": "duckdb", "path": "o.duckdb"}
-    folder = tmp_path / "ws"
+    kept, dropped, left_out = (stand.copy("category", k) for k in ("kept", "gone", "left"))
+    destination = DUCKDB
+    folder = stand.folder / "ws"
     every = [f"public.{kept}", f"public.{dropped}", f"public.{left_out}"]
-    workspace = make_workspace(folder, info, destination, every)
+    workspace = make_workspace(folder, stand.info, destination, every)
     assert run_sync(workspace, "main").status == "ok"
 
-    admin.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("public", dropped)))
-    write_config(folder, info, destination, [f"public.{kept}", "public.t_gone_*"])
+    stand.admin.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier("public", dropped)))
+    write_config(folder, stand.info, destination, [f"public.{kept}", "public.t_gone_*"])
     workspace = Workspace(folder)
     for _ in range(2):  # on every run, not only the first after the change
         record = run_sync(workspace, "main")
@@ -464,12 +331,9 @@ def test_a_table_gone_from_the_source_or_the_selection_is_reported_on_every_run(
         notes = " ".join(record.notes)
         assert f"table public.{dropped} was copied by this sync before" in notes
         assert f"table public.{left_out} was copied by this sync before" in notes
-    destination_ = open_destination(workspace)
-    try:
+    with opened(workspace) as destination_:
         for target in (dropped, left_out):  # reported, never dropped
             assert destination_.table_schema(target) is not None
-    finally:
-        destination_.close()
     # Dropping the destination table by hand ends the notes.
     with duckdb.connect(str(folder / "o.duckdb")) as connection:
         connection.execute(f'DROP TABLE "{left_out}"')
@@ -567,68 +431,53 @@ def key_columns(kind: str, workspace: Workspace, target: str) -> list[str]:
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])
 def test_an_incremental_tables_key_is_the_destination_tables_primary_key(
-    kind: str,
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    kind: str, stand: Stand
 ) -> None:
-    sales = copies("sales", "keys")
-    venue = copies("venue", "nokey")  # full refresh: its key is not checked, so not carried
-    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
-    workspace = make_workspace(
-        tmp_path / "ws",
-        info,
-        destination_config(kind, tmp_path, postgres),
+    sales = stand.copy("sales", "keys")
+    venue = stand.copy("venue", "nokey")  # full refresh: its key is not checked, so not carried
+    entry = incremental(sales)
+    workspace = stand.workspace(
+        stand.destination(kind),
         [entry, f"public.{venue}"],
     )
     assert run_sync(workspace, "main").status == "ok"
     assert key_columns(kind, workspace, sales) == ["salesid"]
     assert key_columns(kind, workspace, venue) == []
-    admin.execute(
-        sql.SQL(
-            "UPDATE {} SET qtysold = qtysold + 1, saletime = saletime + interval '900 days' "
-            "WHERE salesid <= 5"
-        ).format(sql.Identifier("public", sales))
+    update_rows(
+        stand.admin,
+        sales,
+        "qtysold = qtysold + 1, saletime = saletime + interval '900 days'",
+        "salesid <= 5",
     )
     merged = run_sync(workspace, "main", SyncOptions(tables=(sales,)))
     assert merged.status == "ok", [t.error for t in merged.tables]
     assert merged.tables[0].load == "merge"
     assert key_columns(kind, workspace, sales) == ["salesid"]
-    holds_the_source(admin, workspace, sales)
+    stand.holds_the_source(workspace, sales)
 
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
 def test_load_columns_say_when_and_by_which_run_each_row_was_written(
-    kind: str,
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    kind: str, stand: Stand
 ) -> None:
-    sales = copies("sales", "loadcols")
-    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
-    destination = destination_config(kind, tmp_path, postgres)
-    workspace = make_workspace(tmp_path / "ws", info, destination, [entry], load_columns=True)
+    sales = stand.copy("sales", "loadcols")
+    entry = incremental(sales)
+    destination = stand.destination(kind)
+    workspace = stand.workspace(destination, [entry], load_columns=True)
     first = run_sync(workspace, "main")
     assert one_table(first).status == "ok"
-    admin.execute(
-        sql.SQL(
-            "UPDATE {} SET qtysold = qtysold + 1, saletime = saletime + interval '900 days' "
-            "WHERE salesid <= 5"
-        ).format(sql.Identifier("public", sales))
+    update_rows(
+        stand.admin,
+        sales,
+        "qtysold = qtysold + 1, saletime = saletime + interval '900 days'",
+        "salesid <= 5",
     )
     second = run_sync(workspace, "main")
     table = one_table(second)
     assert table.status == "ok", table.error
     assert verified(table)
-    opened = open_destination(workspace)
-    try:
-        rows = opened.read_table(sales).to_pylist()
-    finally:
-        opened.close()
+    with opened(workspace) as destination_:
+        rows = destination_.read_table(sales).to_pylist()
     by_run = {r["_shiftsync_run_id"] for r in rows if r["salesid"] <= 5}
     assert by_run == {second.run_id}
     # The others keep the first run's, but for the rows at the old cursor, read again.
@@ -663,24 +512,19 @@ def not_null_columns(kind: str, workspace: Workspace, target: str) -> set[str]:
 
 @pytest.mark.parametrize("kind", ["duckdb", "postgres"])
 def test_source_not_null_columns_are_not_null_and_relaxed_when_the_source_relaxes(
-    kind: str,
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    kind: str, stand: Stand
 ) -> None:
-    sales = copies("sales", "notnull")
+    sales = stand.copy("sales", "notnull")
     table = sql.Identifier("public", sales)
-    admin.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN qtysold SET NOT NULL").format(table))
-    entry = {"include": f"public.{sales}", "mode": "incremental", "tracking_field": "saletime"}
-    destination = destination_config(kind, tmp_path, postgres)
-    workspace = make_workspace(tmp_path / "ws", info, destination, [entry])
+    stand.admin.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN qtysold SET NOT NULL").format(table))
+    entry = incremental(sales)
+    destination = stand.destination(kind)
+    workspace = stand.workspace(destination, [entry])
     assert one_table(run_sync(workspace, "main")).status == "ok"
     assert not_null_columns(kind, workspace, sales) == {"salesid", "qtysold"}
     # The source drops the constraint and a row gets NULL: the merge relaxes the column.
-    admin.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN qtysold DROP NOT NULL").format(table))
-    admin.execute(
+    stand.admin.execute(sql.SQL("ALTER TABLE {} ALTER COLUMN qtysold DROP NOT NULL").format(table))
+    stand.admin.execute(
         sql.SQL(
             "UPDATE {} SET qtysold = NULL, saletime = saletime + interval '900 days' "
             "WHERE salesid = 1"
@@ -689,4 +533,4 @@ def test_source_not_null_columns_are_not_null_and_relaxed_when_the_source_relaxe
     merged = one_table(run_sync(workspace, "main"))
     assert (merged.status, merged.load) == ("ok", "merge"), merged.error
     assert not_null_columns(kind, workspace, sales) == {"salesid"}
-    holds_the_source(admin, workspace, sales)
+    stand.holds_the_source(workspace, sales)

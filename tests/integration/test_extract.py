@@ -41,38 +41,26 @@ from shiftsync.redshift.sql import quote_ident
 from shiftsync.redshift.types import Column, arrow_field, arrow_schema
 from shiftsync.redshift.unload import StagingBucket
 from shiftsync.workspace import Workspace
-from tests.support import wait_until, write_external_id, write_template_workspace
+from tests.support import (
+    UNLOAD_SETTINGS,
+    connection_template,
+    lowered_limits,
+    wait_until,
+    write_external_id,
+    write_template_workspace,
+)
 
 PREFIX = "shiftsync-extract/"
 READER = "IAMR:shiftsync-reader"
 FAST_RETRY = RetryPolicy(base_delay=0.02, max_delay=0.2)
 FAST_POLL = PollPolicy(first=0.01, longest=0.05)
 METHODS: tuple[Method, ...] = ("data_api", "unload")
-CONFIG = """\
-connections:
-  standin:
-    type: redshift_serverless
-    region: {region}
-    workgroup: {workgroup}
-    database: {database}
-    role_arn: {role_arn}
-    unload:
-      bucket: {bucket}
-      prefix: {prefix}
-  plain:
-    type: redshift_serverless
-    region: {region}
-    workgroup: {workgroup}
-    database: {database}
-    role_arn: {role_arn}
-  json:
-    type: redshift_serverless
-    region: {region}
-    workgroup: {workgroup}
-    database: {database}
-    role_arn: {role_arn}
-    result_format: json
-"""
+CONFIG = (
+    "connections:\n"
+    + connection_template("standin", *UNLOAD_SETTINGS)
+    + connection_template("plain")
+    + connection_template("json", "result_format: json")
+)
 
 Conn = psycopg.Connection[Any]
 
@@ -373,18 +361,6 @@ def test_query_and_execute(source: RedshiftSource, admin: Conn, owned_table: str
 # ---------------------------------------------------------------- the Data API's limits
 
 
-@pytest.fixture
-def low_result_cap(standin: StandIn) -> Iterator[int]:
-    """The stand-in's Data API result cap lowered so that public.sales (~107 KB) passes it."""
-    assert standin.engine is not None
-    saved = standin.engine.limits
-    standin.engine.limits = dataclasses.replace(saved, max_result_bytes=30_000)
-    try:
-        yield 30_000
-    finally:
-        standin.engine.limits = saved
-
-
 def test_a_result_over_the_cap_is_read_in_key_chunks_without_unload(
     plain: RedshiftSource, admin: Conn, low_result_cap: int
 ) -> None:
@@ -560,17 +536,12 @@ def test_expired_credentials_mid_read_are_refreshed(
     own = AssumedRoleSession(info.role_arn, workspace.external_id, info.region)
     source = make_source(workspace, own, prefetch=False)
     table = source.describe("public.listing")
-    assert standin.engine is not None
-    saved = standin.engine.limits
-    standin.engine.limits = dataclasses.replace(saved, page_bytes=16 * 1024)
-    try:
+    with lowered_limits(standin, page_bytes=16 * 1024):
         batches = source.read(table, method="data_api")
         first = next(batches)
         refreshes = own.refreshes
         fault_id = faults.add("expire_credentials")
         rest = list(batches)
-    finally:
-        standin.engine.limits = saved
     assert fired(standin, fault_id) == 1
     assert own.refreshes == refreshes + 1
     assert source.stats.pages > 1

@@ -9,17 +9,14 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import psycopg
-
 from shiftsync.engine.statement_journal import journal_path, open_statements
-from shiftsync.local.standin import StandIn, StandInInfo
-from tests.integration.test_sync import cli_env, make_workspace, run_cli, staged_keys
+from shiftsync.local.standin import StandIn
+from tests.support import start_shiftsync
+from tests.support_sync import Stand, cli_env, make_workspace, run_cli, staged_keys
 
 
 def wait_for_journaled_unload(
@@ -48,32 +45,20 @@ def wait_for_journaled_unload(
 
 
 def test_a_killed_runs_unload_leaves_nothing_staged_after_the_next_run(
-    tmp_path: Path,
-    standin: StandIn,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
-    s3: Any,
+    standin: StandIn, s3: Any, stand: Stand
 ) -> None:
-    table = copies("sales", "inflight")
-    folder = tmp_path / "ws"
+    table = stand.copy("sales", "inflight")
+    folder = stand.folder / "ws"
     make_workspace(
         folder,
-        info,
+        stand.info,
         {"type": "duckdb", "path": "out.duckdb"},
         [{"include": f"public.{table}", "method": "unload"}],
     )
-    env = cli_env(info)
+    env = cli_env(stand.info)
     # The UNLOAD stays running long after its process is killed, then would write its files.
     delay = standin.faults.add("delay", sql=rf"UNLOAD .*{re.escape(table)}", seconds=60)
-    killed = subprocess.Popen(
-        [sys.executable, "-m", "shiftsync", "sync"],
-        cwd=folder,
-        env=dict(env),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    killed = start_shiftsync(folder, env, "sync")
     try:
         run_id, statement_id = wait_for_journaled_unload(
             standin, folder / ".shiftsync" / "runs", killed, table
@@ -90,8 +75,8 @@ def test_a_killed_runs_unload_leaves_nothing_staged_after_the_next_run(
     assert standin.engine is not None
     statement = standin.engine.statements[statement_id]
     assert statement.done.wait(90)
-    assert staged_keys(s3, info.bucket, f"shiftsync/{run_id}/") == []
-    assert staged_keys(s3, info.bucket) == []
+    assert staged_keys(s3, stand.info.bucket, f"shiftsync/{run_id}/") == []
+    assert staged_keys(s3, stand.info.bucket) == []
     assert statement.status == "ABORTED"
     # Its journal went with its record's closing.
     assert not journal_path(folder / ".shiftsync" / "runs", run_id).exists()

@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
-import psycopg
 import pytest
 from botocore.exceptions import ClientError
-from psycopg import sql
 
-from shiftsync.aws.policy import database_grants, render_json
+from shiftsync.aws.policy import render_json
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.config import SyncConfig
 from shiftsync.local.iam import evaluation as iam
@@ -56,7 +53,7 @@ from shiftsync.preflight.checks import (
     short_list,
 )
 from shiftsync.workspace import Workspace
-from tests.support import staging_prefix, write_role_workspace
+from tests.support import grant_reads, staging_prefix, write_role_workspace
 
 UNLOAD_SUPPORTED_MARK = "UNLOAD is not supported"
 
@@ -174,18 +171,6 @@ def test_planned_checks_follow_who_writes_the_staged_files(
 # ---------------------------------------------------------------------------------------------
 # Workspaces and roles on the stand-in
 # ---------------------------------------------------------------------------------------------
-
-
-def grant_reads(standin: StandIn, workspace: Workspace) -> None:
-    """What the customer's admin does: create the role's database user and run the grants."""
-    _, conn = workspace.config.connection()
-    with standin.admin_connection() as admin:
-        with contextlib.suppress(psycopg.errors.DuplicateObject):
-            admin.execute(
-                sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(f"IAMR:{conn.role_name}"))
-            )
-        for grant in database_grants(conn):
-            admin.execute(grant.encode())
 
 
 def unique_role() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import math
 import signal
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,14 @@ from shiftsync.engine.runs import RunStore
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
-from tests.integration.test_sync import (
-    assert_same_table,
+from tests.support import standin_connection, write_external_id, write_sync_config
+from tests.support_sync import (
+    Stand,
     cli_env,
-    open_destination,
     run_cli,
     staged_keys,
     start_paused,
 )
-from tests.support import standin_connection, write_external_id, write_sync_config
 
 MIB = 1024 * 1024
 RANGES = 4
@@ -59,26 +57,29 @@ def ranged_workspace(folder: Path, info: StandInInfo, table: str, range_mb: floa
     return Workspace(folder)
 
 
-def test_a_killed_ranged_read_resumes_with_the_ranges_left(
-    tmp_path: Path,
-    standin: StandIn,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
-    s3: Any,
-) -> None:
-    table = copies("sales", "ranged")
+def read_in_ranges(
+    admin: psycopg.Connection[Any], folder: Path, info: StandInInfo, table: str
+) -> tuple[int, float]:
+    """public.<table> analysed, and the workspace's sync reading it in RANGES ranges (each a
+    little larger than a quarter of the estimate): (the estimate in bytes, range_mb)."""
     admin.execute(f'ANALYZE public."{table}"')
-    folder = tmp_path / "ws"
     workspace = ranged_workspace(folder, info, table, 0)
     estimate = RedshiftSource.from_workspace(workspace).describe(f"public.{table}").estimated_bytes
     assert estimate is not None
-    assert estimate > 0
-    # Ranges a little larger than a quarter of the estimate: RANGES of them.
     range_mb = estimate / RANGES / MIB * 1.01
-    assert math.ceil(estimate / (range_mb * MIB)) == RANGES
     ranged_workspace(folder, info, table, range_mb)
-    env = cli_env(info)
+    return estimate, range_mb
+
+
+def test_a_killed_ranged_read_resumes_with_the_ranges_left(
+    standin: StandIn, s3: Any, stand: Stand
+) -> None:
+    table = stand.copy("sales", "ranged")
+    folder = stand.folder / "ws"
+    estimate, range_mb = read_in_ranges(stand.admin, folder, stand.info, table)
+    assert estimate > 0
+    assert math.ceil(estimate / (range_mb * MIB)) == RANGES
+    env = cli_env(stand.info)
 
     before = unloads_of(standin, table)
     process = start_paused(folder, env, "after_first_batch_read", f"public.{table}")
@@ -108,37 +109,24 @@ def test_a_killed_ranged_read_resumes_with_the_ranges_left(
     assert entry["verification"]["status"] == "ok"
     assert entry["ranges"] is None  # committed: the checkpoint is dropped
 
-    destination = open_destination(Workspace(folder))
-    try:
-        assert_same_table(admin, destination, table, table)
-    finally:
-        destination.close()
+    stand.holds_the_source(Workspace(folder), table)
     # The staged ranges, the killed run's among them, are deleted once the table is committed.
-    assert staged_keys(s3, info.bucket) == []
+    assert staged_keys(s3, stand.info.bucket) == []
 
     # A further run starts over: one bounds statement, RANGES new UNLOADs, nothing resumed.
     again = run_cli(folder, env, "--json")
     assert again.returncode == 0, again.stdout + again.stderr
     assert len(unloads_of(standin, table) - before - killed - resumed) == RANGES
-    assert staged_keys(s3, info.bucket) == []
+    assert staged_keys(s3, stand.info.bucket) == []
 
 
 def test_a_failed_ranged_read_keeps_its_ranges_for_the_next_run(
-    tmp_path: Path,
-    standin: StandIn,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
-    s3: Any,
+    standin: StandIn, s3: Any, stand: Stand
 ) -> None:
-    table = copies("sales", "rangedfail")
-    admin.execute(f'ANALYZE public."{table}"')
-    folder = tmp_path / "ws"
-    workspace = ranged_workspace(folder, info, table, 0)
-    estimate = RedshiftSource.from_workspace(workspace).describe(f"public.{table}").estimated_bytes
-    assert estimate is not None
-    ranged_workspace(folder, info, table, estimate / RANGES / MIB * 1.01)
-    env = cli_env(info)
+    table = stand.copy("sales", "rangedfail")
+    folder = stand.folder / "ws"
+    read_in_ranges(stand.admin, folder, stand.info, table)
+    env = cli_env(stand.info)
     # The second range (the first with both bounds) fails once.
     fault = standin.faults.add(
         "fail_statement", sql=rf"UNLOAD .*{table}.*>=.* AND .*<", message="disk full"
@@ -154,14 +142,10 @@ def test_a_failed_ranged_read_keeps_its_ranges_for_the_next_run(
     first = unloads_of(standin, table) - before
     assert len(first) == 2  # range 0, then range 1 which failed
     # Kept for the next run: the finished range's files.
-    assert staged_keys(s3, info.bucket) != []
+    assert staged_keys(s3, stand.info.bucket) != []
 
     rerun = run_cli(folder, env, "--json")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     assert len(unloads_of(standin, table) - before - first) == RANGES - 1
-    destination = open_destination(Workspace(folder))
-    try:
-        assert_same_table(admin, destination, table, table)
-    finally:
-        destination.close()
-    assert staged_keys(s3, info.bucket) == []
+    stand.holds_the_source(Workspace(folder), table)
+    assert staged_keys(s3, stand.info.bucket) == []

@@ -23,6 +23,7 @@ from shiftsync.local.data_api.statements import Statement
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.workspace import Workspace
 from tests.support import standin_connection, write_external_id, write_sync_config
+from tests.support_sync import incremental
 
 ROWS = 200
 
@@ -130,7 +131,7 @@ def test_an_incremental_table_updated_during_its_read_verifies(
     write_when: Callable[[Callable[[Statement], bool], str], None],
 ) -> None:
     table = busy_tables[0]
-    entry = {"include": f"public.{table}", "mode": "incremental", "tracking_field": "updated_at"}
+    entry = incremental(table, "updated_at")
     ws = workspace(tmp_path, info, [entry])
     assert run_sync(ws, "main").status == "ok"
     # A late row (below the stored mark) and an in-place update land while the next run reads.
@@ -193,23 +194,9 @@ def test_consistent_reads_every_table_from_one_snapshot(
     assert None not in sessions
 
 
-@pytest.fixture
-def low_result_cap(standin: StandIn) -> Iterator[None]:
-    """The stand-in's Data API result cap lowered so that public.sales (~107 KB) passes it."""
-    import dataclasses
-
-    assert standin.engine is not None
-    saved = standin.engine.limits
-    standin.engine.limits = dataclasses.replace(saved, max_result_bytes=30_000)
-    try:
-        yield
-    finally:
-        standin.engine.limits = saved
-
-
 @pytest.mark.parametrize("unload", [True, False])
 def test_a_result_too_big_falls_back_inside_the_snapshot(
-    tmp_path: Path, info: StandInInfo, low_result_cap: None, unload: bool
+    tmp_path: Path, info: StandInInfo, low_result_cap: int, unload: bool
 ) -> None:
     """The Data API refuses the result (the statement fails, which ends a Redshift
     transaction): the read goes on by UNLOAD or by key chunks, and the table verifies."""

@@ -8,7 +8,6 @@ holds. These runs go through the stand-in: an incremental table is synced, its e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,17 +18,16 @@ from psycopg import sql
 
 from shiftsync.engine.runs import RunRecord, TableRun
 from shiftsync.engine.sync import SyncOptions, run_sync
-from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandInInfo
 from shiftsync.workspace import Workspace
-from tests.integration.test_sync import (
-    assert_same_table,
+from tests.support import SEED_KEYS
+from tests.support_sync import (
+    Stand,
     destination_config,
+    incremental,
     make_workspace,
-    open_destination,
     write_config,
 )
-from tests.support import SEED_KEYS
 
 # What each seed table is tracked by, and an INSERT of rows past the last cursor (`{n}`
 # makes each batch's ids and times its own).
@@ -54,12 +52,7 @@ def add_rows(admin: psycopg.Connection[Any], seed: str, table: str, n: int) -> N
 
 
 def entry(table: str, seed: str, target: str) -> dict[str, Any]:
-    return {
-        "include": f"public.{table}",
-        "mode": "incremental",
-        "tracking_field": TRACKING[seed],
-        "target": target,
-    }
+    return incremental(table, TRACKING[seed], target=target)
 
 
 def only_table(record: RunRecord) -> TableRun:
@@ -76,16 +69,6 @@ def retarget(folder: Path, info: StandInInfo, destination: dict[str, Any], e: An
     return Workspace(folder)  # a new one: a Workspace keeps the configuration it first read
 
 
-def assert_holds_the_source(
-    admin: psycopg.Connection[Any], workspace: Workspace, table: str, target: str
-) -> None:
-    destination = open_destination(workspace)
-    try:
-        assert_same_table(admin, destination, table, target)
-    finally:
-        destination.close()
-
-
 @pytest.mark.parametrize(
     ("kind", "seed", "full_refresh"),
     [
@@ -100,74 +83,62 @@ def assert_holds_the_source(
     ],
 )
 def test_a_changed_target_gets_the_whole_table_once(
-    kind: str,
-    seed: str,
-    full_refresh: bool,
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
+    kind: str, seed: str, full_refresh: bool, stand: Stand
 ) -> None:
     """Synced to `<t>`, then `target: <t>_v2` (with or without --full-refresh), then synced
     again after more rows arrived: `<t>_v2` equals the source each time, with no row doubled
     (events_log has no key, so a re-read row would be appended twice)."""
-    table = copies(seed, "target")
-    folder = tmp_path / "ws"
-    destination = destination_config(kind, tmp_path, postgres)
-    workspace = make_workspace(folder, info, destination, [entry(table, seed, table)])
+    table = stand.copy(seed, "target")
+    folder = stand.folder / "ws"
+    destination = stand.destination(kind)
+    workspace = make_workspace(folder, stand.info, destination, [entry(table, seed, table)])
     first = only_table(run_sync(workspace, "main"))
     assert (first.load, first.cursor_from) == ("replace", None)
 
-    add_rows(admin, seed, table, 1)
+    add_rows(stand.admin, seed, table, 1)
     renamed = f"{table}_v2"
-    workspace = retarget(folder, info, destination, entry(table, seed, renamed))
+    workspace = retarget(folder, stand.info, destination, entry(table, seed, renamed))
     second = only_table(run_sync(workspace, "main", SyncOptions(full_refresh=full_refresh)))
     assert second.target == renamed
     # The stored cursor describes <t>'s rows: <t>_v2 must get every row, not only later ones.
     assert (second.load, second.cursor_from) == ("replace", None)
     if not full_refresh:
         assert any("target changed" in note for note in second.notes), second.notes
-    assert_holds_the_source(admin, workspace, table, renamed)
+    stand.holds_the_source(workspace, table, renamed)
 
     # <t>_v2's own state now resumes it, whatever <t> still holds.
-    add_rows(admin, seed, table, 2)
+    add_rows(stand.admin, seed, table, 2)
     third = only_table(run_sync(workspace, "main"))
     assert third.load == ("merge" if seed in SEED_KEYS else "append")
     assert third.cursor_from == second.cursor_to
-    assert_holds_the_source(admin, workspace, table, renamed)
+    stand.holds_the_source(workspace, table, renamed)
 
 
-def test_a_state_from_before_targets_resumes_its_table_but_not_a_new_one(
-    tmp_path: Path,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
-) -> None:
+def test_a_state_from_before_targets_resumes_its_table_but_not_a_new_one(stand: Stand) -> None:
     """A version-1 state in a state table without the target column (as shiftsync wrote them
     before states named their target) still resumes its table; after a target change it
     cannot say whose it is, but the new table is not there, so the table loads in full."""
     seed = "events_log"
-    table = copies(seed, "target")
-    folder = tmp_path / "ws"
-    destination = destination_config("duckdb", tmp_path, None)
-    workspace = make_workspace(folder, info, destination, [entry(table, seed, table)])
+    table = stand.copy(seed, "target")
+    folder = stand.folder / "ws"
+    destination = destination_config("duckdb", stand.folder, None)
+    workspace = make_workspace(folder, stand.info, destination, [entry(table, seed, table)])
     first = only_table(run_sync(workspace, "main"))
 
     make_state_legacy(folder / "out.duckdb", table)
-    add_rows(admin, seed, table, 1)
+    add_rows(stand.admin, seed, table, 1)
     second = only_table(run_sync(workspace, "main"))
     assert (second.load, second.cursor_from) == ("append", first.cursor_to)
-    assert_holds_the_source(admin, workspace, table, table)
+    stand.holds_the_source(workspace, table, table)
 
     make_state_legacy(folder / "out.duckdb", table)
-    add_rows(admin, seed, table, 2)
+    add_rows(stand.admin, seed, table, 2)
     renamed = f"{table}_v2"
-    workspace = retarget(folder, info, destination, entry(table, seed, renamed))
+    workspace = retarget(folder, stand.info, destination, entry(table, seed, renamed))
     third = only_table(run_sync(workspace, "main"))
     assert (third.load, third.cursor_from) == ("replace", None)
     assert any("not in the destination" in note for note in third.notes), third.notes
-    assert_holds_the_source(admin, workspace, table, renamed)
+    stand.holds_the_source(workspace, table, renamed)
 
 
 def make_state_legacy(path: Path, target: str) -> None:
@@ -190,34 +161,29 @@ def make_state_legacy(path: Path, target: str) -> None:
         )
 
 
-def test_a_state_that_names_another_target_is_not_resumed(
-    tmp_path: Path,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    copies: Callable[[str, str], str],
-) -> None:
+def test_a_state_that_names_another_target_is_not_resumed(stand: Stand) -> None:
     """Synced to `<t>`, then to `<t>_v2`, then back to `<t>`, which still holds the rows of the
     first run. The state now describes `<t>_v2`; even when the destination hands it over (its
     target column cleared, as in a state table from before that column), the engine sees the
     target in the document and loads `<t>` in full instead of appending after `<t>_v2`'s
     cursor, which would leave out the rows in between."""
     seed = "events_log"
-    table = copies(seed, "target")
-    folder = tmp_path / "ws"
-    destination = destination_config("duckdb", tmp_path, None)
-    workspace = make_workspace(folder, info, destination, [entry(table, seed, table)])
+    table = stand.copy(seed, "target")
+    folder = stand.folder / "ws"
+    destination = destination_config("duckdb", stand.folder, None)
+    workspace = make_workspace(folder, stand.info, destination, [entry(table, seed, table)])
     only_table(run_sync(workspace, "main"))
 
-    add_rows(admin, seed, table, 1)
+    add_rows(stand.admin, seed, table, 1)
     renamed = f"{table}_v2"
-    workspace = retarget(folder, info, destination, entry(table, seed, renamed))
+    workspace = retarget(folder, stand.info, destination, entry(table, seed, renamed))
     only_table(run_sync(workspace, "main"))
     with duckdb.connect(str(folder / "out.duckdb")) as connection:
         connection.execute('UPDATE "_shiftsync_state" SET "target" = NULL')
 
-    add_rows(admin, seed, table, 2)
-    workspace = retarget(folder, info, destination, entry(table, seed, table))
+    add_rows(stand.admin, seed, table, 2)
+    workspace = retarget(folder, stand.info, destination, entry(table, seed, table))
     back = only_table(run_sync(workspace, "main"))
     assert (back.load, back.cursor_from) == ("replace", None)
     assert any(f"of target {renamed!r}" in note for note in back.notes), back.notes
-    assert_holds_the_source(admin, workspace, table, table)
+    stand.holds_the_source(workspace, table, table)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import uuid
 from pathlib import Path
 from typing import Any
@@ -22,15 +20,21 @@ from shiftsync.local.standin import (
     guide_permission_policy,
     guide_trust_policy,
 )
-from tests.integration.test_sync import (
+from tests.support import (
+    lines_until,
+    standin_connection,
+    start_shiftsync,
+    write_external_id,
+    write_sync_config,
+)
+from tests.support_sync import (
     cli_env,
     make_workspace,
-    open_destination,
+    opened,
     run_cli,
     staged_keys,
     start_paused,
 )
-from tests.support import standin_connection, write_external_id, write_sync_config
 
 
 def test_a_second_run_of_a_sync_is_refused_while_the_first_runs(
@@ -60,11 +64,8 @@ def test_ctrl_c_during_a_sync_stops_it_cleanly(
     tables = [{"include": "public.listing", "method": "unload"}]
     workspace = make_workspace(folder, info, {"type": "duckdb", "path": "out.duckdb"}, tables)
     assert run_sync(workspace, "main").status == "ok"
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         before = destination.read_table("listing")
-    finally:
-        destination.close()
     admin.execute("UPDATE public.listing SET numtickets = numtickets WHERE false")
 
     env = cli_env(info)
@@ -76,11 +77,8 @@ def test_ctrl_c_during_a_sync_stops_it_cleanly(
     assert process.returncode == 130, out + err
     assert "Traceback" not in err
     # Nothing half-done: the destination holds the old table, nothing is left staged.
-    destination = open_destination(workspace)
-    try:
+    with opened(workspace) as destination:
         assert destination.read_table("listing").equals(before)
-    finally:
-        destination.close()
     assert staged_keys(s3, info.bucket) == []
     latest = RunStore(workspace.runs_dir).list()[0]
     assert latest["status"] in {"failed", "interrupted"}, json.dumps(latest)
@@ -95,14 +93,7 @@ def test_ctrl_c_cancels_the_statement_a_table_waits_on(
     make_workspace(folder, info, {"type": "duckdb", "path": "out.duckdb"}, tables)
     delay = standin.faults.add("delay", sql=marker, seconds=60)
     try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "shiftsync", "sync"],
-            cwd=folder,
-            env=cli_env(info),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        process = start_shiftsync(folder, cli_env(info), "sync")
         assert standin.faults.wait_fired(delay, 60), "the table's statement never ran"
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=120)
@@ -142,19 +133,10 @@ def test_a_permission_lost_in_the_middle_of_a_sync_exits_3(
         PAUSE_ENV: "before_commit:public.category",
         RESUME_FILE_ENV: str(resume),
     }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "shiftsync", "sync", "--json"],
-        cwd=folder,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_shiftsync(folder, env, "sync", "--json")
     try:
-        assert process.stderr is not None
-        for line in process.stderr:
-            if line.startswith(f"{PAUSE_MARKER} before_commit public.category"):
-                break
+        paused = f"{PAUSE_MARKER} before_commit public.category"
+        lines_until(process.stderr, lambda line: line.startswith(paused))
         # An administrator takes ExecuteStatement away while the run is under way.
         standin.set_role_policy(
             name, guide_permission_policy(info.bucket, deny=["redshift-data:ExecuteStatement"])

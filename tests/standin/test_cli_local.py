@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,6 +20,8 @@ import boto3
 import psycopg
 import pytest
 from botocore.exceptions import ClientError
+
+from tests.support import pumped
 
 SHIFTSYNC: Final = str(Path(sys.executable).parent / "shiftsync")
 JSON_KEYS: Final = {
@@ -93,15 +94,7 @@ def _start(tmp_path: Path, *arguments: str) -> Running:
         text=True,
         env=_clean_environment(),
     )
-    assert process.stdout is not None
-    lines: queue.Queue[str] = queue.Queue()
-    stream = process.stdout
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    threading.Thread(target=pump, daemon=True).start()
+    lines = pumped(process.stdout)
     stdout: list[str] = []
     deadline = time.monotonic() + 60
     while sum(line.startswith("export ") for line in stdout) < len(EXPORTED):
