@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import psycopg
 from shiftsync.engine.statement_journal import journal_path, open_statements
 from shiftsync.local.standin import StandIn, StandInInfo
 from tests.integration.test_sync import cli_env, make_workspace, run_cli, staged_keys
+from tests.support import wait_until
 
 
 def wait_for_journaled_unload(
@@ -29,8 +29,9 @@ def wait_for_journaled_unload(
     the UNLOAD and the run's journal lists it."""
     engine = standin.engine
     assert engine is not None
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    found: list[tuple[str, str]] = []
+
+    def journaled() -> bool:
         assert process.poll() is None, "the sync ended before its UNLOAD started"
         for path in runs.glob("*.statements") if runs.exists() else ():
             run_id = path.name.removesuffix(".statements")
@@ -42,9 +43,12 @@ def wait_for_journaled_unload(
                     and table in statement.query_string
                     and statement.status == "STARTED"
                 ):
-                    return run_id, statement_id
-        time.sleep(0.05)
-    raise AssertionError("the run's UNLOAD never showed up in its statement journal")
+                    found.append((run_id, statement_id))
+                    return True
+        return False
+
+    wait_until(journaled, what="the run's UNLOAD in its statement journal", seconds=90)
+    return found[0]
 
 
 def test_a_killed_runs_unload_leaves_nothing_staged_after_the_next_run(
