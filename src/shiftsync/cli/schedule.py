@@ -110,9 +110,13 @@ def schedule(
     log.info("schedules: %s", ", ".join(f"{k} '{v}'" for k, v in schedules.items()))
     stop = threading.Event()
     # A service manager stops a daemon with SIGTERM: end between runs, not in the middle of one.
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    run_schedules(found, schedules, stop, lambda: datetime.now(UTC), stop.wait)
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if on_main_thread else None
+    try:
+        run_schedules(found, schedules, stop, lambda: datetime.now(UTC), stop.wait)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
     log.info("stopped")
 
 
