@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
-	$(BIN)/vulture
+	$(BIN)/python scripts/vulture_check.py
 
 # Statement and branch coverage of the product and of the stand-in (scripts/coverage.sh).
 coverage: $(STAMP)
