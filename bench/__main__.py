@@ -33,7 +33,7 @@ from bench.client import RESULT_MARKER
 from bench.profiling import parse_collapsed, py_spy, summarize_collapsed
 from bench.report import CASES, RunReport, TableSpec, write_results
 from bench.standin_process import StandInProcess, StandInSpec
-from shiftsync.local.results import Limits
+from shiftsync.local.data_api.results import Limits
 from shiftsync.local.standin import ROLE_NAME
 
 REPO: Final = Path(__file__).resolve().parent.parent

@@ -32,6 +32,8 @@ from bench.report import CASES
 from shiftsync.local.info import StandInInfo
 
 if TYPE_CHECKING:
+    from mypy_boto3_redshift_data.type_defs import DescribeStatementResponseTypeDef
+
     from shiftsync.aws.session import AssumedRoleSession
     from shiftsync.redshift.catalog import TableInfo
 
@@ -503,8 +505,11 @@ def client_env() -> dict[str, str]:
 
 
 def _run_statement(
-    session: AssumedRoleSession, info: StandInAccess, sql: str, result_format: str
-) -> dict[str, Any]:
+    session: AssumedRoleSession,
+    info: StandInAccess,
+    sql: str,
+    result_format: Literal["CSV", "JSON"],
+) -> DescribeStatementResponseTypeDef:
     """ExecuteStatement, then DescribeStatement until it ends; the final description."""
     client = session.client("redshift-data")
     started = client.execute_statement(
@@ -512,7 +517,7 @@ def _run_statement(
     )
     deadline = time.monotonic() + STATEMENT_TIMEOUT_SECONDS
     while True:
-        described: dict[str, Any] = client.describe_statement(Id=started["Id"])
+        described = client.describe_statement(Id=started["Id"])
         if described["Status"] in ("FINISHED", "FAILED", "ABORTED"):
             break
         if time.monotonic() > deadline:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import IO, Any, Final, Self
 
 from shiftsync.errors import StandInError
+from shiftsync.local.data_api.results import Limits
 from shiftsync.local.info import StandInInfo
-from shiftsync.local.results import Limits
 
 READY_POLL_SECONDS: Final = 0.2
 STOP_GRACE_SECONDS: Final = 60.0

@@ -66,7 +66,7 @@ def idle_sessions_expire(request: pytest.FixtureRequest) -> Iterator[None]:
     would in time: each table's snapshot leaves one, and each holds a PostgreSQL connection."""
     yield
     if "standin" in request.fixturenames:
-        from shiftsync.local import redshift_data_sessions
+        from shiftsync.local.data_api import sessions as redshift_data_sessions
 
         registry = redshift_data_sessions.active_registry()
         if registry is not None:

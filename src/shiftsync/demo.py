@@ -13,7 +13,7 @@ from typing import Final
 
 from shiftsync.config import CONFIG_FILE_NAME
 from shiftsync.errors import ConfigError
-from shiftsync.local.standin import StandInInfo
+from shiftsync.local.info import StandInInfo
 from shiftsync.workspace import DOT_DIR_NAME, Workspace, atomic_write_text
 
 DEMO_SYNC: Final = "tickit"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, ParamSpec, TypeVar
+from typing import ParamSpec, TypeVar
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -22,8 +22,11 @@ class ContextThreadPool(ThreadPoolExecutor):
 
     def submit(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> Future[T]:
         context = contextvars.copy_context()
-        call: Callable[..., Any] = context.run
-        return super().submit(call, fn, *args, **kwargs)
+
+        def in_context() -> T:
+            return context.run(fn, *args, **kwargs)
+
+        return super().submit(in_context)
 
 
 __all__ = ["ContextThreadPool"]

@@ -16,7 +16,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from shiftsync.aws.preflight import planned_checks
 from shiftsync.cli import main
 from shiftsync.cli.output import (
     column_widths,
@@ -34,6 +33,7 @@ from shiftsync.local.standin import (
     guide_permission_policy,
     guide_trust_policy,
 )
+from shiftsync.preflight import planned_checks
 from shiftsync.workspace import Workspace
 from tests.support import Cli, staging_prefix, write_role_workspace
 

@@ -13,7 +13,15 @@ import duckdb
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from shiftsync.local.standin import LAKE_BUCKET, StandInInfo
+from shiftsync.aws.destination_policy import destination_statements
+from shiftsync.local.standin import (
+    BUCKET,
+    LAKE_BUCKET,
+    ROLE_NAME,
+    StandIn,
+    StandInInfo,
+    guide_permission_policy,
+)
 from tests.e2e.test_cli_sync import shiftsync
 from tests.support import standin_connection, write_external_id, write_sync_config
 
@@ -98,6 +106,10 @@ def _s3_properties(info: StandInInfo) -> dict[str, str]:
     credentials = AssumedRoleSession(
         info.role_arn, info.external_id, info.region
     ).frozen_credentials()
+    # An assumed role's credentials hold all three (botocore types each as optional).
+    assert credentials.access_key
+    assert credentials.secret_key
+    assert credentials.token
     return {
         "s3.endpoint": info.endpoint,
         "s3.region": info.region,
@@ -140,6 +152,66 @@ def test_check_probes_the_destination_as_the_identity_that_writes_it(
     done = shiftsync(folder, info, "check", "--json")
     assert done.returncode == 3, done.stdout + done.stderr
     failed = {c["name"]: c for c in json.loads(done.stdout)["checks"] if c["status"] == "fail"}
-    assert list(failed) == ["destination lake"]
-    assert "written as boto3's default credentials" in failed["destination lake"]["detail"]
-    assert failed["destination lake"]["fix"]
+    # The runner's own keys may not write the lake bucket at all: every action is refused.
+    assert list(failed) == [f"destination lake {a}" for a in LAKE_ACTIONS]
+    for check in failed.values():
+        assert "boto3's default credentials was refused" in check["detail"]
+        assert check["fix"]
+
+
+LAKE_ACTIONS = ["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:DeleteObject"]
+
+
+def _policy_without(action: str) -> dict[str, Any]:
+    """The stand-in role's policy (the guide's and the lake destination's statements) less
+    one action of the lake destination's."""
+    policy = guide_permission_policy(BUCKET)
+    lake = destination_statements("aws", [("lake", f"s3://{LAKE_BUCKET}")])
+    kept = []
+    for statement in lake:
+        actions = [a for a in statement["Action"] if a != action]
+        if actions:
+            kept.append({**statement, "Action": actions})
+    return {**policy, "Statement": [*policy["Statement"], *kept]}
+
+
+def _action_cases() -> list[Any]:
+    """Every action × every kind; make test runs one kind per action, rotating, so each action
+    and each kind is checked there (the kinds share the probe's code), the rest is `slow`
+    (about 25 s a case: a whole `shiftsync check`)."""
+    kinds = sorted(DESTINATIONS)
+    cases = []
+    for n, action in enumerate(LAKE_ACTIONS):
+        for kind in kinds:
+            fast = kind == kinds[n % len(kinds)]
+            marks = () if fast else (pytest.mark.slow,)
+            cases.append(pytest.param(action, kind, marks=marks, id=f"{action}-{kind}"))
+    return cases
+
+
+@pytest.mark.parametrize(("action", "kind"), _action_cases())
+def test_check_names_the_one_s3_action_the_role_is_refused(
+    tmp_path: Path, info: StandInInfo, standin: StandIn, kind: str, action: str
+) -> None:
+    url = _prefix()
+    folder = lake_workspace(tmp_path, info, DESTINATIONS[kind](url))
+    standin.set_role_policy(ROLE_NAME, _policy_without(action))
+    try:
+        done = shiftsync(folder, info, "check", "--json")
+    finally:
+        standin.set_role_policy(ROLE_NAME, _policy_without(""))
+    assert done.returncode == 3, done.stdout + done.stderr
+    checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
+    failed = [name for name, c in checks.items() if c["status"] == "fail"]
+    assert failed == [f"destination lake {action}"]
+    refused = checks[f"destination lake {action}"]
+    bucket, prefix = url.removeprefix("s3://").split("/", 1)
+    resource = f"arn:aws:s3:::{bucket}" if action == "s3:ListBucket" else (
+        f"arn:aws:s3:::{bucket}/{prefix}/*"
+    )  # fmt: skip
+    assert f"{action} on {resource}" in refused["detail"]
+    assert "the role of the sync's source connection was refused" in refused["detail"]
+    assert refused["fix"].startswith(f"allow {action} on {resource}")
+    assert checks["destination lake"]["status"] == "skip"
+    passed = {f"destination lake {a}" for a in LAKE_ACTIONS if a != action}
+    assert all(checks[name]["status"] == "pass" for name in passed)

@@ -10,12 +10,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import yaml
 from botocore.config import Config
 
 from shiftsync import read_table
 from shiftsync.errors import AccessError, ConfigError
 from shiftsync.local.postgres import free_port
 from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.redshift.retry import RetryPolicy
 from tests.support import Cli, write_role_workspace
 
 Endpoint = Callable[[StandIn], str]
@@ -96,3 +98,53 @@ def test_a_session_longer_than_the_role_allows_is_named(
     _one_pair(ran.err)
     assert "above the role's maximum" in ran.err
     assert "session_duration_seconds" in ran.err
+
+
+@pytest.mark.parametrize("kind", list(ENDPOINTS))
+def test_schedule_once_with_sts_out_of_reach(
+    cli: Cli,
+    standin: StandIn,
+    info: StandInInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    config = yaml.safe_load(workspace.config_path.read_text())
+    for sync in config["syncs"].values():
+        sync["schedule"] = "0 3 * * *"  # never ran: due under --once
+    workspace.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    endpoint, words = ENDPOINTS[kind]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", endpoint(standin))
+    ran = cli("schedule", "--once", "-w", str(tmp_path))
+    assert ran.code == 3, ran.out + ran.err
+    _one_pair(ran.err)
+    assert "sts could not be reached" in ran.err
+    assert words in ran.err
+
+
+@pytest.mark.parametrize("kind", ["dns", "unreachable"])
+def test_schedule_once_with_the_data_api_out_of_reach(
+    cli: Cli,
+    standin: StandIn,
+    info: StandInInfo,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    kind: str,
+) -> None:
+    workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    config = yaml.safe_load(workspace.config_path.read_text())
+    for sync in config["syncs"].values():
+        sync["schedule"] = "0 3 * * *"
+    workspace.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+    endpoint, words = ENDPOINTS[kind]
+    monkeypatch.setenv("AWS_ENDPOINT_URL_REDSHIFT_DATA", endpoint(standin))
+    # A dropped connection is retried with back-off (8 attempts): one is enough to see the end.
+    monkeypatch.setattr(
+        "shiftsync.redshift.data_api.RetryPolicy", lambda: RetryPolicy(max_attempts=1)
+    )
+    ran = cli("schedule", "--once", "-w", str(tmp_path))
+    assert ran.code == 3, ran.out + ran.err
+    _one_pair(ran.err)
+    assert "redshift-data could not be reached" in ran.err
+    assert words in ran.err

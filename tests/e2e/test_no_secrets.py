@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from shiftsync.local import iam
+from shiftsync.local.iam import evaluation as iam
 from shiftsync.local.standin import StandInInfo
 from tests.integration.test_sync import cli_env, make_workspace
 

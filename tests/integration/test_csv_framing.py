@@ -14,8 +14,8 @@ import pyarrow as pa
 import pytest
 
 from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.local.csv_framing import CsvFraming
-from shiftsync.local.seed import ODD_SCHEMA, ODD_TABLE
+from shiftsync.local.data_api.csv_framing import CsvFraming
+from shiftsync.local.seed.seeding import ODD_SCHEMA, ODD_TABLE
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
 from shiftsync.redshift.source import RedshiftSource

@@ -24,8 +24,9 @@ import pytest
 from shiftsync import read_table
 from shiftsync.aws.session import AssumedRoleSession
 from shiftsync.errors import ConfigError, ResultLimitError, SourceError, StatementError
-from shiftsync.local import call_log, iam
-from shiftsync.local.seed import EDGE_STRINGS, TICKIT_KEYS
+from shiftsync.local.data_api import call_log
+from shiftsync.local.iam import evaluation as iam
+from shiftsync.local.seed.seeding import EDGE_STRINGS, TICKIT_KEYS
 from shiftsync.local.standin import (
     StandIn,
     StandInInfo,
@@ -846,7 +847,7 @@ def test_closing_an_unload_read_early_deletes_its_staged_files(
     assert first.num_rows > 0
     staged = StagingBucket(session, FAST_RETRY).list(info.bucket, PREFIX, stats=ReadStats())
     assert staged, "the parts are staged while the read runs"
-    batches.close()  # type: ignore[attr-defined]
+    batches.close()
     assert source.stats.staged_deleted == len(staged)
 
 

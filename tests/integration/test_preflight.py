@@ -7,7 +7,7 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 import psycopg
 import pytest
@@ -15,7 +15,18 @@ from botocore.exceptions import ClientError
 from psycopg import sql
 
 from shiftsync.aws.policy import database_grants, render_json
-from shiftsync.aws.preflight import (
+from shiftsync.aws.session import AssumedRoleSession
+from shiftsync.config import SyncConfig
+from shiftsync.local.iam import evaluation as iam
+from shiftsync.local.standin import (
+    BUCKET,
+    GUIDE_ACTIONS,
+    StandIn,
+    StandInInfo,
+    guide_permission_policy,
+    guide_trust_policy,
+)
+from shiftsync.preflight import (
     DATA_API_CHECKS,
     IDENTITY_CHECKS,
     S3_ACTION_CHECKS,
@@ -27,7 +38,7 @@ from shiftsync.aws.preflight import (
     schema_patterns,
     selected_tables,
 )
-from shiftsync.aws.preflight.checks import (
+from shiftsync.preflight.checks import (
     ASSUME,
     ATTRIBUTES,
     BUCKET_REGION,
@@ -43,17 +54,6 @@ from shiftsync.aws.preflight.checks import (
     Outcome,
     attempt,
     short_list,
-)
-from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.config import SyncConfig
-from shiftsync.local import iam
-from shiftsync.local.standin import (
-    BUCKET,
-    GUIDE_ACTIONS,
-    StandIn,
-    StandInInfo,
-    guide_permission_policy,
-    guide_trust_policy,
 )
 from shiftsync.workspace import Workspace
 from tests.support import staging_prefix, write_role_workspace
@@ -116,18 +116,18 @@ def test_preflight_ok(statuses: list[Any], ok: bool) -> None:
 
 
 def test_outcome_classifies_refusals() -> None:
-    credentials = Outcome(
+    credentials: Outcome[None] = Outcome(
         code="AccessDeniedException",
         message="... not authorized to perform: redshift-serverless:GetCredentials on ...",
     )
     assert credentials.denied
     assert credentials.credentials_denied
-    plain = Outcome(code="AccessDenied", message="Access Denied")
+    plain: Outcome[None] = Outcome(code="AccessDenied", message="Access Denied")
     assert plain.denied
     assert not plain.credentials_denied
-    assert not Outcome(code="ValidationException").denied
-    assert Outcome(value=1).ok
-    assert not Outcome(code="X").ok
+    assert not Outcome[None](code="ValidationException").denied
+    assert Outcome(answer=1).ok
+    assert not Outcome[None](code="X").ok
 
 
 def test_attempt_keeps_client_errors() -> None:
@@ -523,11 +523,18 @@ def test_run_preflight_with_a_bare_config_needs_the_external_id(
 # ---------------------------------------------------------------------------------------------
 
 
+class Where(TypedDict):
+    """The workgroup and database every Data API call names."""
+
+    WorkgroupName: str
+    Database: str
+
+
 def test_session_survives_expiry_mid_sequence(info: StandInInfo) -> None:
     """Data API work through one AssumedRoleSession carries on when its credentials expire."""
     session = AssumedRoleSession(info.role_arn, info.external_id, info.region)
     data = session.client("redshift-data")
-    where = {"WorkgroupName": info.workgroup, "Database": info.database}
+    where = Where(WorkgroupName=info.workgroup, Database=info.database)
     expired_before = set(iam._expired_access_keys)
     try:
         for _ in range(5):

@@ -91,8 +91,11 @@ def test_a_killed_ranged_read_resumes_with_the_ranges_left(
     (killed_run,) = store.list()
     progress = store.load(str(killed_run["run_id"])).tables[0].ranges
     assert progress is not None
-    assert len(progress["ranges"]) == RANGES
-    assert list(progress["done"]) == ["0"]
+    ranges, done = progress["ranges"], progress["done"]
+    assert isinstance(ranges, list)
+    assert len(ranges) == RANGES
+    assert isinstance(done, dict)
+    assert list(done) == ["0"]
 
     rerun = run_cli(folder, env, "--json")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr

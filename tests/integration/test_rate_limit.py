@@ -13,7 +13,7 @@ from typing import Any
 
 import shiftsync
 from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.local import call_log
+from shiftsync.local.data_api import call_log
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.rate_limit import BURST_SECONDS, FileRateLimiter
 from shiftsync.redshift.source import RedshiftSource

@@ -14,9 +14,9 @@ import pytest
 from psycopg import sql
 
 from shiftsync.errors import StandInError
-from shiftsync.local.flavour import FLAVOUR_SCHEMA, install_flavour
+from shiftsync.local.dialect.flavour import FLAVOUR_SCHEMA, install_flavour
 from shiftsync.local.postgres import TempPostgres
-from shiftsync.local.seed import (
+from shiftsync.local.seed.seeding import (
     EDGE_STRINGS,
     EVENTS_LOG_ROWS,
     TICKIT_KEYS,

@@ -13,7 +13,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.local import iam
+from shiftsync.local.iam import evaluation as iam
 from shiftsync.local.standin import StandInInfo
 
 
@@ -22,6 +22,7 @@ def test_threads_refused_together_assume_the_role_once(info: StandInInfo) -> Non
     s3 = session.client("s3")
     s3.list_objects_v2(Bucket=info.bucket, MaxKeys=1)
     expired = session.frozen_credentials().access_key
+    assert expired is not None
     refreshes = session.refreshes
     assert iam.expire_session(expired)
     # Both threads are refused with the expired key before either refreshes.

@@ -19,7 +19,7 @@ import pytest
 from psycopg import sql
 
 from shiftsync.engine.sync import run_sync
-from shiftsync.local.engine import Statement
+from shiftsync.local.data_api.statements import Statement
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.workspace import Workspace
 from tests.support import standin_connection, write_external_id, write_sync_config

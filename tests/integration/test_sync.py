@@ -72,6 +72,10 @@ def destination_config(kind: str, folder: Path, postgres: TempPostgres | None) -
             "dsn": postgres.dsn("postgres"),
             "schema": f"s_{uuid.uuid4().hex[:8]}",
         }
+    if kind == "iceberg":  # the SQLite catalog in the workspace, a warehouse folder beside it
+        return {"type": "iceberg", "warehouse": "warehouse"}
+    if kind == "delta":
+        return {"type": "delta", "path": "delta"}
     return {"type": "parquet", "path": "lake"}
 
 

@@ -159,3 +159,68 @@ def test_the_catalog_of_the_cluster(standin: StandIn, info: StandInInfo) -> None
     client = _client(standin, info, ["redshift:GetClusterCredentialsWithIAM"])
     schemas = client.list_schemas(ClusterIdentifier=CLUSTER, Database=info.database)["Schemas"]
     assert "public" in schemas
+
+
+def test_a_session_on_the_cluster_keeps_its_database_user(
+    standin: StandIn, info: StandInInfo
+) -> None:
+    client = _client(standin, info, ["redshift:GetClusterCredentials"])
+    opened = client.execute_statement(
+        ClusterIdentifier=CLUSTER,
+        Database=info.database,
+        DbUser="analyst",
+        Sql="select current_user",
+        SessionKeepAliveSeconds=60,
+    )
+    assert wait_for_statement(client, opened["Id"], seconds=30, interval=0.01)["Status"] == (
+        "FINISHED"
+    )
+    following = client.execute_statement(SessionId=opened["SessionId"], Sql="select current_user")
+    described = wait_for_statement(client, following["Id"], seconds=30, interval=0.01)
+    assert described["Status"] == "FINISHED", described.get("Error")
+    records = client.get_statement_result(Id=following["Id"])["Records"]
+    assert records[0][0]["stringValue"] == "analyst"
+    [listed] = [
+        s for s in client.list_sessions()["Sessions"] if s["SessionId"] == opened["SessionId"]
+    ]
+    assert listed["ClusterIdentifier"] == CLUSTER
+    assert "WorkgroupName" not in listed
+
+
+def test_a_database_user_needs_the_database_too(standin: StandIn, info: StandInInfo) -> None:
+    prefix = f"arn:aws:redshift:{REGION}:{CUSTOMER_ACCOUNT}"
+    name = f"cluster-{uuid.uuid4().hex[:8]}"
+    role_arn = standin.create_role(
+        name,
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Action": DATA_ACTIONS, "Resource": "*"},
+                {
+                    "Effect": "Allow",
+                    "Action": ["redshift:GetClusterCredentials"],
+                    "Resource": [
+                        f"{prefix}:dbuser:{CLUSTER}/analyst",
+                        f"{prefix}:dbname:{CLUSTER}/another_db",
+                    ],
+                },
+            ],
+        },
+        guide_trust_policy(f"arn:aws:iam::{PLATFORM_ACCOUNT}:root", info.external_id),
+    )
+    keys = boto3.client("sts").assume_role(
+        RoleArn=role_arn, RoleSessionName="cluster", ExternalId=info.external_id
+    )["Credentials"]
+    client = boto3.client(
+        "redshift-data",
+        region_name=info.region,
+        aws_access_key_id=keys["AccessKeyId"],
+        aws_secret_access_key=keys["SecretAccessKey"],
+        aws_session_token=keys["SessionToken"],
+    )
+    with pytest.raises(ClientError) as refused:
+        client.execute_statement(
+            ClusterIdentifier=CLUSTER, Database=info.database, Sql="select 1", DbUser="analyst"
+        )
+    assert refused.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert f"dbname:{CLUSTER}/{info.database}" in refused.value.response["Error"]["Message"]

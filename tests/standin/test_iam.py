@@ -14,7 +14,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from shiftsync.local import iam
+from shiftsync.local.iam import evaluation as iam
 from shiftsync.local.standin import (
     BUCKET,
     CUSTOMER_ACCOUNT,

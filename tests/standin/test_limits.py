@@ -10,7 +10,7 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from shiftsync.local.results import Limits
+from shiftsync.local.data_api.results import Limits
 from shiftsync.local.standin import (
     BUCKET,
     PLATFORM_ACCOUNT,

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.local.results import Limits
+from shiftsync.local.data_api.results import Limits
 from shiftsync.local.standin import StandInInfo
 from tests.support import TYPES_TABLE_TYPE_NAMES, run_statement
 

@@ -19,7 +19,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.local.seed import ODD_COLUMNS, ODD_ROWS, ODD_SCHEMA, ODD_TABLE
+from shiftsync.local.seed.seeding import ODD_COLUMNS, ODD_ROWS, ODD_SCHEMA, ODD_TABLE
 from shiftsync.local.standin import PLATFORM_ACCOUNT, StandIn, StandInInfo, guide_trust_policy
 from tests.support import run_statement
 

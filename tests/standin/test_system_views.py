@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from shiftsync.local.engine import Statement
+from shiftsync.local.data_api.statements import Statement
+from shiftsync.local.data_api.system_views import BASE_RPU, usage_rows
 from shiftsync.local.standin import StandIn, StandInInfo
-from shiftsync.local.system_views import BASE_RPU, usage_rows
 from tests.support import run_statement
 
 HISTORY_COLUMNS = [

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from shiftsync.local.standin import StandIn, StandInInfo
-from shiftsync.local.unload import MIB
+from shiftsync.local.unload.grammar import MIB
 from tests.support import run_statement, wait_for_statement, wait_until
 
 SALES_COLUMNS = [

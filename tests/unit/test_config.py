@@ -499,6 +499,16 @@ def test_references_must_exist(tmp_path: Path) -> None:
     assert "expected one of: local" in line_for(lines, f"{S}.destination")
 
 
+def test_a_destination_that_is_not_a_name_is_one_problem_line(tmp_path: Path) -> None:
+    # The one-writer check keys its table by destination: a list there once raised TypeError.
+    data = with_value(f"{S}.tables", ["public.orders"])
+    data["syncs"]["nightly"]["destination"] = ["local"]
+    assert problems(tmp_path, data) == [
+        f'shiftsync.yaml: {S}.destination: wrong type (got ["local"]); '
+        "expected the name of a destination"
+    ]
+
+
 # --- unknown keys ---------------------------------------------------------------------------
 
 
@@ -506,7 +516,10 @@ def test_references_must_exist(tmp_path: Path) -> None:
     ("path", "listed"),
     [
         ("version", "connections, destinations, syncs"),
-        (f"{C}.colour", "type, region, workgroup, database, role_arn"),
+        (
+            f"{C}.colour",
+            "type, region, workgroup, cluster_identifier, db_user, secret_arn, database, role_arn",
+        ),
         (f"{U}.colour", "bucket, region, prefix, kms_key_id, iam_role_arn"),
         ("destinations.local.colour", "type, path"),
         (f"{S}.colour", "source, destination, concurrency"),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shiftsync.local.csv_framing import CsvFraming, frame_page, split_records
+from shiftsync.local.data_api.csv_framing import CsvFraming, frame_page, split_records
 from shiftsync.redshift.data_api_results import first_csv_record, join_csv_records
 
 PAGE = 'a,b\n1,"x\ny"\n2,""\n3,\n'

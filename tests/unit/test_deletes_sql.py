@@ -18,6 +18,7 @@ from shiftsync.engine.deletes import (
 )
 from shiftsync.engine.deletes_digest import KeySet, Summary, python_hash_parts
 from shiftsync.errors import ConfigError
+from shiftsync.redshift.data_api_results import Row
 from shiftsync.redshift.deletes_sql import (
     bucket_sql,
     build_bucket_keys_sql,
@@ -212,7 +213,7 @@ class _Source:
         self.texts = [str(k) for k in keys]
         self.sql: list[str] = []
 
-    def __call__(self, sql: str) -> list[tuple[object, ...]]:
+    def __call__(self, sql: str) -> list[Row]:
         self.sql.append(sql)
         if sql.startswith("SELECT count(h)"):
             values = [python_hash_parts(t, 1)[1] for t in self.texts]
@@ -330,12 +331,12 @@ def test_the_run_line_says_how_many_rows_were_deleted() -> None:
 
 
 def test_runs_show_gives_the_delete_pass() -> None:
-    from shiftsync.cli.sync import _detail_lines
+    from shiftsync.cli.sync import detail_lines
     from shiftsync.engine.runs import TableRun
 
     table = TableRun("public.t", "t", "incremental")
     table.deletes = DeletePass("hard", 37, 2, 27846, "buckets", 1.25).to_json()
-    assert _detail_lines(table) == [
+    assert detail_lines(table) == [
         "deletes (hard): 37 found by buckets in 2 statement(s), 27,846 bytes, 1.25s"
     ]
 

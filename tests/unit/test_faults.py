@@ -6,20 +6,20 @@ from typing import Any
 
 import pytest
 
-from shiftsync.local.fault_wire import (
+from shiftsync.local.faults.kinds import (
+    KIND_FIELDS,
+    FaultRegistry,
+    FaultSpec,
+    FaultSpecError,
+    parse_fault,
+)
+from shiftsync.local.faults.wire import (
     RequestInfo,
     error_response,
     s3_error_body,
     s3_operation,
     service_of,
     sts_error_body,
-)
-from shiftsync.local.faults import (
-    KIND_FIELDS,
-    FaultRegistry,
-    FaultSpec,
-    FaultSpecError,
-    parse_fault,
 )
 
 

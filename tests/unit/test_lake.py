@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pytest
@@ -23,7 +24,7 @@ from shiftsync.config import (
 from shiftsync.destinations.delta.destination import merge_predicate
 from shiftsync.destinations.delta.storage import DeltaSettings, storage_options
 from shiftsync.destinations.iceberg.catalog import IcebergSettings, catalog_properties, redact_uri
-from shiftsync.destinations.iceberg.destination import key_filter
+from shiftsync.destinations.iceberg.deletes import key_bounds, rows_to_delete
 from shiftsync.destinations.iceberg.evolution import check_evolution, iceberg_promotes
 from shiftsync.destinations.identity import credentials_for
 from shiftsync.destinations.lake.properties import (
@@ -40,6 +41,7 @@ from shiftsync.destinations.lake.types import from_storage, storage_schema, to_s
 from shiftsync.destinations.registry import DestinationContext, create_destination
 from shiftsync.destinations.schema_change import plan_schema
 from shiftsync.errors import ConfigError, DestinationError
+from shiftsync.json_types import JsonValue
 
 JSON = pa.json_(pa.string())
 CONTRACT = pa.schema(
@@ -123,12 +125,28 @@ def test_a_decimal_scale_change_is_refused_naming_table_column_and_types() -> No
     check_evolution("sales", pa.schema([("n", pa.int16())]), int16_to_int32)  # both Iceberg int
 
 
-def test_key_filters() -> None:
-    keys = pa.table({"id": [1, 2, 3]})
-    assert key_filter(["id"], keys) == parse("id IN (1, 2, 3)")
-    assert key_filter(["id"], pa.table({"id": [7]})) == parse("id = 7")
-    pairs = pa.table({"a": ["x", "y"], "b": [1, 2]})
-    assert key_filter(["a", "b"], pairs) == parse("(a = 'x' AND b = 1) OR (a = 'y' AND b = 2)")
+def test_key_bounds_box_the_keys_with_literals() -> None:
+    keys = pa.table({"id": [3, 1, 2]})
+    assert key_bounds(["id"], keys) == parse("id >= 1 AND id <= 3")
+    pairs = pa.table({"a": ["it's", "x) OR (1=1"], "b": [7, 2]})
+    expected = parse("a >= 'it''s' AND a <= 'x) OR (1=1' AND b >= 2 AND b <= 7")
+    assert key_bounds(["a", "b"], pairs) == expected
+
+
+def test_rows_to_delete_match_whole_composite_keys_of_every_key_type() -> None:
+    when = [dt.datetime(2024, 1, 1, 0, 0, 0, i, tzinfo=dt.UTC) for i in range(4)]
+    rows = pa.table(
+        {
+            "a": ["a|1:b", "a", "a|1:b", "a"],
+            "at": pa.array(when, pa.timestamp("us", tz="UTC")),
+            "n": pa.array([Decimal("1.50"), Decimal("2.00"), Decimal("1.50"), Decimal("3")]),
+            "v": ["w", "x", "y", "z"],
+        }
+    )
+    keys = rows.select(["a", "at", "n"]).take([1, 2])
+    # Row 0 shares a and n with a deleted key, but not at: it stays.
+    mask = rows_to_delete(rows, keys, ["a", "at", "n"])
+    assert mask.to_pylist() == [False, True, True, False]
 
 
 def test_delta_merge_predicate_quotes_names() -> None:
@@ -148,8 +166,10 @@ def test_commit_properties_carry_state_cursor_and_schema() -> None:
     without = commit_properties("t", schema, {"key": state}, "key", None, "append", 1)
     assert read_states("t", without) == {"key": state}
     assert CURSOR not in without
+    # Not JSON, as a caller that broke the type contract would pass it.
+    not_json = cast("dict[str, JsonValue]", {"when": dt.date(2024, 1, 1)})
     with pytest.raises(DestinationError, match="JSON"):
-        commit_properties("t", schema, {}, "key", {"when": dt.date(2024, 1, 1)}, "merge", 0)
+        commit_properties("t", schema, {}, "key", not_json, "merge", 0)
     with pytest.raises(DestinationError, match="not valid JSON"):
         read_states("t", {STATE: "{nope"})
 

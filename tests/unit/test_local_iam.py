@@ -7,7 +7,7 @@ from typing import Any, Final
 
 import pytest
 
-from shiftsync.local.iam import (
+from shiftsync.local.iam.evaluation import (
     check_session_duration,
     conditions_hold,
     evaluate_identity_policies,

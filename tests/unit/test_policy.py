@@ -15,6 +15,7 @@ import lark
 import pytest
 import yaml
 
+from shiftsync.aws.iam_document import PolicyDocument
 from shiftsync.aws.policy import (
     POLICY_FORMATS,
     REDSHIFT_DATA_ACTIONS,
@@ -102,7 +103,7 @@ DATA_API_STATEMENTS: list[dict[str, Any]] = [
 ]
 
 
-def actions_of(policy: dict[str, Any]) -> set[str]:
+def actions_of(policy: PolicyDocument) -> set[str]:
     return {action for statement in policy["Statement"] for action in statement["Action"]}
 
 

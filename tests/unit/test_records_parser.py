@@ -89,8 +89,16 @@ def test_records_leave_the_body_and_the_rest_stays() -> None:
         _response([1, 2]),
         _response({"Records": "not a list", "TotalNumRows": 0}),
         _response({"Records": [[{"blobValue": "AAE"}]], "TotalNumRows": 1}),
+        _response({"Records": [["a field", {"blobValue": "AAE="}]], "TotalNumRows": 1}),
     ],
-    ids=["error-status", "not-json", "not-an-object", "records-not-a-list", "bad-base64-padding"],
+    ids=[
+        "error-status",
+        "not-json",
+        "not-an-object",
+        "records-not-a-list",
+        "bad-base64-padding",
+        "field-not-an-object",
+    ],
 )
 def test_an_answer_it_does_not_understand_is_left_to_botocore(response: dict[str, Any]) -> None:
     before = response["body"]

@@ -9,7 +9,7 @@ from datetime import date
 import pytest
 
 from shiftsync.errors import StandInError
-from shiftsync.local.flavour import (
+from shiftsync.local.dialect.flavour import (
     FLAVOUR_SCHEMA,
     FUNCTIONS_SQL,
     REDSHIFT_DOMAINS,
@@ -17,7 +17,7 @@ from shiftsync.local.flavour import (
     build_create_domain_sql,
     build_database_search_path_sql,
 )
-from shiftsync.local.seed import (
+from shiftsync.local.seed.seeding import (
     EDGE_STRINGS,
     SCALED_TABLES,
     TICKIT_DDL,

@@ -11,6 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import yaml
+from pydantic_core import ErrorDetails
 
 from shiftsync.config import config_template
 from shiftsync.config.alerts import AlertsConfig
@@ -208,9 +209,20 @@ def test_alert_config_problems(field: str, value: object, message: str) -> None:
 
 
 def test_validation_messages_name_the_field_not_the_value() -> None:
-    errors = [
-        {"loc": ("body", "sync"), "msg": "Input should be a valid string", "input": "pw=1"},
-        {"type": "json_invalid", "loc": ("body", 1), "msg": "x", "ctx": {"error": "bad"}},
+    errors: list[ErrorDetails] = [
+        {
+            "type": "string_type",
+            "loc": ("body", "sync"),
+            "msg": "Input should be a valid string",
+            "input": "pw=1",
+        },
+        {
+            "type": "json_invalid",
+            "loc": ("body", 1),
+            "msg": "x",
+            "input": "{",
+            "ctx": {"error": "bad"},
+        },
     ]
     text = validation_message(errors)
     assert "sync: Input should be a valid string" in text

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shiftsync.local.sqltext import (
+from shiftsync.local.dialect.sqltext import (
     Token,
     first_keyword,
     parameter_names,

@@ -19,6 +19,7 @@ from shiftsync.engine.state import (
     state_key,
 )
 from shiftsync.errors import ConfigError, StateError
+from shiftsync.json_types import JsonObject
 from shiftsync.redshift.types import Column
 
 
@@ -74,7 +75,7 @@ def test_a_state_belongs_to_the_target_it_was_committed_with() -> None:
 
 def test_version_1_names_no_target_and_is_taken_as_any_targets() -> None:
     # What shiftsync wrote before states named their target.
-    old = {"version": 1, "mode": "incremental", "cursor": "3", "tracking_field": "id",
+    old: JsonObject = {"version": 1, "mode": "incremental", "cursor": "3", "tracking_field": "id",
            "run_id": "r"}  # fmt: skip
     migrated = migrate_state("k", old)
     assert migrated == {**old, "version": 2, "target": None}

@@ -9,9 +9,9 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, SSLError
 
 from shiftsync.aws.network import network_error, network_kind
+from shiftsync.local.data_api.results import column_metadata
+from shiftsync.local.dialect.sqltext import fold_quoted_identifiers
 from shiftsync.local.front_rules import assume_role_problem
-from shiftsync.local.results import column_metadata
-from shiftsync.local.sqltext import fold_quoted_identifiers
 from shiftsync.redshift.csv_probe import PROBE_VALUES, differences, probe_sql
 from shiftsync.redshift.data_api_errors import missing_database_named
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from shiftsync.local.unload import MIB, UnloadCommand, UnloadError, parse_unload
-from shiftsync.local.unload_output import (
+from shiftsync.local.unload.grammar import MIB, UnloadCommand, UnloadError, parse_unload
+from shiftsync.local.unload.output import (
     WrittenFile,
     build_manifest,
     copy_sql,

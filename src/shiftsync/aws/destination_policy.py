@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Final
 
+from shiftsync.aws.iam_document import Statement
 from shiftsync.config import ShiftsyncConfig
 
 DESTINATION_OBJECT_ACTIONS: Final[tuple[str, ...]] = (
@@ -35,9 +36,9 @@ def _sid(name: str) -> str:
 
 def destination_statements(
     partition: str, destinations: Sequence[tuple[str, str]]
-) -> list[dict[str, Any]]:
+) -> list[Statement]:
     """The statements for each (destination name, s3:// URL)."""
-    statements: list[dict[str, Any]] = []
+    statements: list[Statement] = []
     for name, url in destinations:
         bucket, prefix = split_s3_url(url)
         bucket_arn = f"arn:{partition}:s3:::{bucket}"

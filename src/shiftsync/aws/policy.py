@@ -17,20 +17,26 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Final, Literal, get_args
 
 import yaml
 
 from shiftsync.aws.destination_policy import destination_statements
-from shiftsync.config import PRINCIPAL_ARN_RE, RoleArn, parse_role_arn, split_table_pattern
+from shiftsync.aws.iam_document import PolicyDocument, Statement
+from shiftsync.config import (
+    PRINCIPAL_ARN_RE,
+    SECRET_USER_PLACEHOLDER,
+    RoleArn,
+    parse_role_arn,
+    split_table_pattern,
+)
 from shiftsync.errors import ConfigError
 from shiftsync.sql_quote import quote_redshift
 from shiftsync.workspace import is_valid_external_id
 
 if TYPE_CHECKING:
-    from shiftsync.config import ConnectionConfig, ShiftsyncConfig, UnloadConfig
+    from shiftsync.config import AuthMode, ConnectionConfig, ShiftsyncConfig, UnloadConfig
 
-PolicyDocument = dict[str, Any]
 PolicyFormat = Literal["json", "terraform", "cloudformation"]
 POLICY_FORMATS: Final[tuple[PolicyFormat, ...]] = get_args(PolicyFormat)
 
@@ -94,6 +100,20 @@ SSO_ROLE_PREFIX: Final = "AWSReservedSSO_"
 CHAINED_SESSION_MAX_SECONDS: Final = 3600
 
 
+# The action the Data API calls for the caller to log in, by the connection's auth mode.
+CREDENTIALS_ACTIONS: Final[dict[AuthMode, str]] = {
+    "serverless": "redshift-serverless:GetCredentials",
+    "cluster_iam": "redshift:GetClusterCredentialsWithIAM",
+    "cluster_db_user": "redshift:GetClusterCredentials",
+    "cluster_secret": "secretsmanager:GetSecretValue",
+}
+
+
+def credentials_action(conn: ConnectionConfig) -> str:
+    """The IAM action that logs the role in to the database through the Data API."""
+    return CREDENTIALS_ACTIONS[conn.auth_mode]
+
+
 def workgroup_arn_pattern(conn: ConnectionConfig) -> str:
     """Every workgroup of the role's account in the connection's region.
 
@@ -103,24 +123,66 @@ def workgroup_arn_pattern(conn: ConnectionConfig) -> str:
     return f"arn:{conn.partition}:redshift-serverless:{conn.region}:{conn.account_id}:workgroup/*"
 
 
+def cluster_arn(conn: ConnectionConfig) -> str:
+    """The provisioned cluster's ARN: the Data API actions' resource on a cluster."""
+    return (
+        f"arn:{conn.partition}:redshift:{conn.region}:{conn.account_id}:cluster:{conn.target_name}"
+    )
+
+
+def data_api_resource(conn: ConnectionConfig) -> str:
+    """The resource of the Data API actions that name a workgroup or a cluster."""
+    return cluster_arn(conn) if conn.is_cluster else workgroup_arn_pattern(conn)
+
+
+def credentials_resources(conn: ConnectionConfig) -> list[str]:
+    """The resources of the log-in action (`credentials_action`), in AWS's ARN forms.
+
+    GetClusterCredentialsWithIAM is checked on the database (`dbname:<cluster>/<db>`),
+    GetClusterCredentials on the user (`dbuser:<cluster>/<user>`) and on the database the Data
+    API names, GetSecretValue on the secret.
+    """
+    if conn.auth_mode == "serverless":
+        return [workgroup_arn_pattern(conn)]
+    if conn.auth_mode == "cluster_secret" and conn.secret_arn is not None:
+        return [conn.secret_arn]
+    prefix = f"arn:{conn.partition}:redshift:{conn.region}:{conn.account_id}"
+    dbname = f"{prefix}:dbname:{conn.target_name}/{conn.database}"
+    if conn.auth_mode == "cluster_db_user":
+        return [f"{prefix}:dbuser:{conn.target_name}/{conn.login_user}", dbname]
+    return [dbname]
+
+
+def _credentials_statement(conn: ConnectionConfig) -> Statement:
+    resources = credentials_resources(conn)
+    sid = {
+        "serverless": "ServerlessCredentialsInAccountRegion",
+        "cluster_iam": "ClusterCredentialsForTheRole",
+        "cluster_db_user": "ClusterCredentialsForTheDatabaseUser",
+        "cluster_secret": "SecretOfTheDatabaseUser",
+    }[conn.auth_mode]
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Action": [credentials_action(conn)],
+        "Resource": resources[0] if len(resources) == 1 else resources,
+    }
+
+
 def permission_policy(
     conn: ConnectionConfig, destinations: Sequence[tuple[str, str]] = ()
 ) -> PolicyDocument:
     """The inline policy of the role shiftsync assumes; `destinations` are the (name, s3 URL)
     of the S3 destinations it writes (`credentials: connection`)."""
-    workgroups = workgroup_arn_pattern(conn)
-    statements: list[dict[str, Any]] = [
+    statements: list[Statement] = [
+        _credentials_statement(conn),
         {
-            "Sid": "ServerlessCredentialsInAccountRegion",
-            "Effect": "Allow",
-            "Action": ["redshift-serverless:GetCredentials"],
-            "Resource": workgroups,
-        },
-        {
-            "Sid": "DataApiOnWorkgroupsInAccountRegion",
+            "Sid": "DataApiOnTheCluster"
+            if conn.is_cluster
+            else "DataApiOnWorkgroupsInAccountRegion",
             "Effect": "Allow",
             "Action": list(_WORKGROUP_ACTIONS),
-            "Resource": workgroups,
+            "Resource": data_api_resource(conn),
         },
         {
             "Sid": "DataApiOwnStatementsOnly",
@@ -148,9 +210,7 @@ def _bucket_arn(conn: ConnectionConfig, bucket: str) -> str:
     return f"arn:{conn.partition}:s3:::{bucket}"
 
 
-def _list_prefix_statement(
-    conn: ConnectionConfig, unload: UnloadConfig, sid: str
-) -> dict[str, Any]:
+def _list_prefix_statement(conn: ConnectionConfig, unload: UnloadConfig, sid: str) -> Statement:
     """s3:ListBucket on the staging bucket, for listings under the staging prefix only."""
     return {
         "Sid": sid,
@@ -161,7 +221,7 @@ def _list_prefix_statement(
     }
 
 
-def _staging_statements(conn: ConnectionConfig) -> list[dict[str, Any]]:
+def _staging_statements(conn: ConnectionConfig) -> list[Statement]:
     unload = conn.unload
     if unload is None:
         return []
@@ -170,7 +230,7 @@ def _staging_statements(conn: ConnectionConfig) -> list[dict[str, Any]]:
     object_actions = [action for action in S3_ACTIONS if action != "s3:ListBucket"]
     if not _unload_uses_this_role(conn):
         object_actions.remove("s3:PutObject")
-    statements: list[dict[str, Any]] = [
+    statements: list[Statement] = [
         _list_prefix_statement(conn, unload, "StagingListPrefix"),
         {
             "Sid": "StagingObjects",
@@ -200,7 +260,7 @@ def unload_role_policy(conn: ConnectionConfig) -> PolicyDocument:
             "UNLOAD is off for this connection: there is no UNLOAD role",
             fix="add an unload: mapping (bucket, and iam_role_arn for a separate role)",
         )
-    statements: list[dict[str, Any]] = [
+    statements: list[Statement] = [
         _list_prefix_statement(conn, unload, "UnloadListPrefix"),
         {
             "Sid": "UnloadObjects",
@@ -216,11 +276,9 @@ def unload_role_policy(conn: ConnectionConfig) -> PolicyDocument:
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 
-def _kms_statement(
-    conn: ConnectionConfig, key: str, sid: str, actions: list[str]
-) -> dict[str, Any]:
+def _kms_statement(conn: ConnectionConfig, key: str, sid: str, actions: list[str]) -> Statement:
     region = conn.unload_region or conn.region
-    statement: dict[str, Any] = {"Sid": sid, "Effect": "Allow", "Action": actions}
+    statement: Statement = {"Sid": sid, "Effect": "Allow", "Action": actions}
     key_arns = f"arn:{conn.partition}:kms:{region}:{conn.account_id}:key/*"
     if key.startswith("arn:") and ":alias/" not in key:
         statement["Resource"] = key
@@ -297,6 +355,8 @@ def template_values(conn: ConnectionConfig) -> list[str]:
         found.append(f"role_arn {conn.role_arn} (account {TEMPLATE_ACCOUNT} is AWS's example)")
     if conn.workgroup == "default-workgroup":
         found.append("workgroup default-workgroup")
+    if conn.cluster_identifier == "my-cluster":
+        found.append("cluster_identifier my-cluster")
     if conn.unload is not None and conn.unload.bucket == "my-staging-bucket":
         found.append("unload.bucket my-staging-bucket")
     return found
@@ -317,7 +377,7 @@ def trust_policy(
 ) -> PolicyDocument:
     """Who may assume the role: shiftsync's principal with the external ID, and, when `unload`
     (the connection) writes with this role, Redshift on behalf of the role's database user."""
-    statements: list[dict[str, Any]] = [
+    statements: list[Statement] = [
         {
             "Sid": "ShiftsyncWithExternalId",
             "Effect": "Allow",
@@ -349,18 +409,22 @@ def unload_database_user_arn(conn: ConnectionConfig) -> str:
     sts:ExternalId when it assumes the role ("Restricting access to IAM roles")."""
     return (
         f"arn:{conn.partition}:redshift:{conn.region}:{conn.account_id}:dbuser:"
-        f"{conn.workgroup}/{database_user(conn)}"
+        f"{conn.target_name}/{database_user(conn)}"
     )
 
 
-def _redshift_trust_statement(conn: ConnectionConfig) -> dict[str, Any]:
+def _redshift_trust_statement(conn: ConnectionConfig) -> Statement:
     # Without the condition every database user of the namespace could name the role in its
     # own COPY or UNLOAD; Redshift sends the user's ARN as the external ID, so only shiftsync's
     # user may. Serverless asks for both service principals.
+    # A provisioned cluster assumes its roles as redshift.amazonaws.com only.
+    services = (
+        [REDSHIFT_SERVICE_PRINCIPAL] if conn.is_cluster else list(REDSHIFT_SERVICE_PRINCIPALS)
+    )
     return {
         "Sid": "RedshiftUnload",
         "Effect": "Allow",
-        "Principal": {"Service": list(REDSHIFT_SERVICE_PRINCIPALS)},
+        "Principal": {"Service": services},
         "Action": "sts:AssumeRole",
         "Condition": {"StringEquals": {"sts:ExternalId": unload_database_user_arn(conn)}},
     }
@@ -373,8 +437,15 @@ def unload_role_trust_policy(conn: ConnectionConfig) -> PolicyDocument:
 
 
 def database_user(conn: ConnectionConfig) -> str:
-    """The database user Redshift maps the role to: IAMR:<role name> (path not included)."""
-    return f"IAMR:{conn.role_name}"
+    """The database user the Data API logs in as: IAMR:<role name> (path not included) for
+    the role itself, a cluster's db_user, or a placeholder for a secret's username."""
+    return conn.login_user
+
+
+def _grantee(conn: ConnectionConfig) -> str:
+    # A secret's username is only known to whoever reads the secret: left for the admin.
+    user = database_user(conn)
+    return user if conn.auth_mode == "cluster_secret" else quote_redshift(user)
 
 
 def database_grants(conn: ConnectionConfig, schemas: Sequence[str] = ("public",)) -> list[str]:
@@ -382,7 +453,7 @@ def database_grants(conn: ConnectionConfig, schemas: Sequence[str] = ("public",)
 
     One statement per item, without a trailing semicolon (ready for ExecuteStatement).
     """
-    user = quote_redshift(database_user(conn))
+    user = _grantee(conn)
     grants: list[str] = []
     for schema in schemas:
         quoted = quote_redshift(schema)
@@ -429,16 +500,25 @@ def namespace_association_steps(conn: ConnectionConfig, policy_where: str | None
             "UNLOAD is off for this connection: no role needs to be associated with the namespace."
         )
     role_arn = conn.unload_role_arn
-    region = conn.region
     lines = [
         f"UNLOAD runs inside Redshift, which writes to s3://{conn.unload.bucket}/"
         f"{conn.unload.prefix} as the role {role_arn}.",
+        *(_cluster_association(conn) if conn.is_cluster else _namespace_association(conn)),
+    ]
+    if not _unload_uses_this_role(conn):
+        lines += ["", *_unload_role_lines(conn, conn.unload, policy_where)]
+    return "\n".join(lines)
+
+
+def _namespace_association(conn: ConnectionConfig) -> list[str]:
+    role_arn, region = conn.unload_role_arn or "", conn.region
+    return [
         "Associate that role with the namespace of workgroup "
         f"{conn.workgroup} (same account), in one of two ways:",
         "",
         "Console: Amazon Redshift > Serverless dashboard > Namespace configuration > "
         "<your namespace> > Security and encryption > Manage IAM roles > Associate IAM roles > "
-        f"pick {role_arn.rsplit('/', 1)[-1] if role_arn else ''} > Save changes.",
+        f"pick {role_arn.rsplit('/', 1)[-1]} > Save changes.",
         "",
         "AWS CLI:",
         "  # 1. find the namespace of the workgroup",
@@ -453,9 +533,27 @@ def namespace_association_steps(conn: ConnectionConfig, policy_where: str | None
         f"  aws redshift-serverless update-namespace --region {region} "
         f"--namespace-name <namespace> --iam-roles <existing role ARNs...> {role_arn}",
     ]
-    if not _unload_uses_this_role(conn):
-        lines += ["", *_unload_role_lines(conn, conn.unload, policy_where)]
-    return "\n".join(lines)
+
+
+def _cluster_association(conn: ConnectionConfig) -> list[str]:
+    role_arn = conn.unload_role_arn or ""
+    lines = [
+        f"Associate that role with cluster {conn.target_name} (same account), in one of two ways:",
+        "",
+        f"Console: Amazon Redshift > Clusters > {conn.target_name} > Actions > Manage IAM roles "
+        f"> pick {role_arn.rsplit('/', 1)[-1]} > Associate IAM role > Save changes.",
+        "",
+        "AWS CLI (adds the role; the roles already associated stay):",
+        f"  aws redshift modify-cluster-iam-roles --region {conn.region} "
+        f"--cluster-identifier {conn.target_name} --add-iam-roles {role_arn}",
+    ]
+    if conn.auth_mode == "cluster_secret":
+        lines += [
+            "",
+            f"The trust policy's sts:ExternalId names the database user: replace "
+            f"{SECRET_USER_PLACEHOLDER} with the username in secret {conn.secret_arn}.",
+        ]
+    return lines
 
 
 def _unload_role_lines(
@@ -520,7 +618,7 @@ def render_json(
     destinations: Sequence[tuple[str, str]] = (),
 ) -> str:
     role, trust, permissions = _bundle_parts(conn, principal_arn, external_id, destinations)
-    bundle: dict[str, Any] = {
+    bundle: dict[str, object] = {
         "role_name": role.name,
         "trust_policy": trust,
         "permission_policy": permissions,
@@ -546,19 +644,29 @@ def _comment_block(
     schemas: Sequence[str] = ("public",),
 ) -> list[str]:
     lines = [
-        f"shiftsync: the IAM role for Redshift Serverless workgroup {conn.workgroup} "
-        f"({conn.region}).",
+        f"shiftsync: the IAM role for {_source_label(conn)} ({conn.region}).",
         how,
         "Then, as a database admin, run:",
         *(f"  {grant};" for grant in database_grants(conn, schemas)),
     ]
     if conn.unload is not None:
-        lines += ["For UNLOAD, associate the role with the namespace:"]
+        where = "cluster" if conn.is_cluster else "namespace"
+        lines += [f"For UNLOAD, associate the role with the {where}:"]
         lines += [
             f"  {line}" if line else ""
             for line in namespace_association_steps(conn, policy_where).splitlines()
         ]
     return [f"{prefix} {line}".rstrip() for line in lines]
+
+
+def _product(conn: ConnectionConfig) -> str:
+    return "a Redshift cluster" if conn.is_cluster else "Redshift Serverless"
+
+
+def _source_label(conn: ConnectionConfig) -> str:
+    """`Redshift Serverless workgroup NAME` or `Redshift cluster NAME`."""
+    kind = "Redshift cluster" if conn.is_cluster else "Redshift Serverless workgroup"
+    return f"{kind} {conn.target_name}"
 
 
 def _hcl_string(value: str) -> str:
@@ -615,7 +723,7 @@ locals {{
 resource "aws_iam_role" "shiftsync" {{
   name                 = {_hcl_string(role.name)}
   path                 = {_hcl_string(role.iam_path)}
-  description          = "Assumed by shiftsync to read Redshift Serverless"
+  description          = "Assumed by shiftsync to read {_product(conn)}"
   max_session_duration = {_max_session_duration(conn)}
   assume_role_policy   = jsonencode(local.shiftsync_trust_policy)
 }}
@@ -651,27 +759,28 @@ def render_cloudformation(
         "(the role must exist)",
         schemas,
     )
-    template: dict[str, Any] = {
+    resources: dict[str, object] = {
+        "ShiftsyncRole": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "RoleName": role.name,
+                "Path": role.iam_path,
+                "Description": f"Assumed by shiftsync to read {_product(conn)}",
+                "MaxSessionDuration": _max_session_duration(conn),
+                "AssumeRolePolicyDocument": trust,
+                "Policies": [{"PolicyName": INLINE_POLICY_NAME, "PolicyDocument": permissions}],
+            },
+        }
+    }
+    template = {
         "AWSTemplateFormatVersion": "2010-09-09",
-        "Description": f"shiftsync: the role that reads Redshift Serverless {conn.workgroup}",
-        "Resources": {
-            "ShiftsyncRole": {
-                "Type": "AWS::IAM::Role",
-                "Properties": {
-                    "RoleName": role.name,
-                    "Path": role.iam_path,
-                    "Description": "Assumed by shiftsync to read Redshift Serverless",
-                    "MaxSessionDuration": _max_session_duration(conn),
-                    "AssumeRolePolicyDocument": trust,
-                    "Policies": [{"PolicyName": INLINE_POLICY_NAME, "PolicyDocument": permissions}],
-                },
-            }
-        },
+        "Description": f"shiftsync: the role that reads {_source_label(conn)}",
+        "Resources": resources,
         "Outputs": {"RoleArn": {"Value": {"Fn::GetAtt": ["ShiftsyncRole", "Arn"]}}},
     }
     if unload_role is not None:
         # The separate UNLOAD role is the customer's: only its inline policy is added here.
-        template["Resources"]["ShiftsyncUnloadPolicy"] = {
+        resources["ShiftsyncUnloadPolicy"] = {
             "Type": "AWS::IAM::RolePolicy",
             "Properties": {
                 "RoleName": unload_role.name,

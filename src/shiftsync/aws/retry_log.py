@@ -20,7 +20,9 @@ import logging
 import threading
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
-from typing import Any, Final
+from typing import Final, cast
+
+from botocore.client import BaseClient
 
 log = logging.getLogger("shiftsync.retry")
 
@@ -76,7 +78,7 @@ def report_retry(operation: str, attempt: int, attempts: int, pause: float, reas
 _REASON_LENGTH: Final = 120
 
 
-def reason_of(error: BaseException | None, parsed: Any = None, status: Any = None) -> str:
+def reason_of(error: BaseException | None, parsed: object = None, status: object = None) -> str:
     """The short reason of a failed call: the AWS error code, the exception, or the status."""
     if isinstance(parsed, dict):
         code = parsed.get("Error", {}).get("Code")
@@ -95,7 +97,7 @@ def reason_of(error: BaseException | None, parsed: Any = None, status: Any = Non
     return f"HTTP {status}" if status else "unknown"
 
 
-def observe_botocore_retries(client: Any) -> bool:
+def observe_botocore_retries(client: BaseClient) -> bool:
     """Report each retry botocore's standard mode makes for `client`; False if not found.
 
     The handler is found by the unique id botocore registers it under
@@ -106,33 +108,43 @@ def observe_botocore_retries(client: Any) -> bool:
     unique_id = f"retry-config-{service}"
     emitter = getattr(events, "_emitter", events)
     entry = getattr(emitter, "_unique_id_handlers", {}).get(unique_id)
-    handler: Callable[..., Any] | None = entry.get("handler") if isinstance(entry, dict) else None
+    # The standard-mode handler answers the pause before the next try in seconds, or None.
+    handler: Callable[..., float | None] | None = (
+        entry.get("handler") if isinstance(entry, dict) else None
+    )
     if handler is None or getattr(handler, "_shiftsync_reports", False):
         return handler is not None
     retries = getattr(client.meta.config, "retries", None) or {}
     attempts = int(retries.get("total_max_attempts") or retries.get("max_attempts") or 3)
     decide = handler
 
-    def needs_retry(**kwargs: Any) -> Any:
+    def needs_retry(**kwargs: object) -> float | None:
         delay = decide(**kwargs)
         if delay is not None:
+            tried = kwargs.get("attempts", 0)
+            caught = kwargs.get("caught_exception")
             response = kwargs.get("response")
             parsed = response[1] if isinstance(response, tuple) and len(response) == 2 else None
             http = response[0] if isinstance(response, tuple) and response else None
             operation = kwargs.get("operation")
             report_retry(
                 str(getattr(operation, "name", operation)),
-                int(kwargs.get("attempts", 0)) + 1,
+                (tried if isinstance(tried, int) else 0) + 1,
                 attempts,
                 float(delay),
-                reason_of(kwargs.get("caught_exception"), parsed, getattr(http, "status_code", 0)),
+                reason_of(
+                    caught if isinstance(caught, BaseException) else None,
+                    parsed,
+                    getattr(http, "status_code", 0),
+                ),
             )
         return delay
 
     needs_retry._shiftsync_reports = True  # type: ignore[attr-defined]
     event = f"needs-retry.{service}"
     events.unregister(event, unique_id=unique_id)
-    events.register(event, needs_retry, unique_id=unique_id)
+    # botocore-stubs type every handler as returning None; a needs-retry handler returns the pause.
+    events.register(event, cast("Callable[..., None]", needs_retry), unique_id=unique_id)
     return True
 
 

@@ -12,11 +12,12 @@ from __future__ import annotations
 import datetime
 import threading
 from collections.abc import Callable
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, ParamSpec, TypeVar, overload
 
 import boto3
+from botocore.client import BaseClient
 from botocore.config import Config
-from botocore.credentials import RefreshableCredentials
+from botocore.credentials import ReadOnlyCredentials, RefreshableCredentials
 from botocore.exceptions import (
     ClientError,
     ConfigParseError,
@@ -34,7 +35,18 @@ from shiftsync.aws.network import NETWORK_ERRORS, network_error
 from shiftsync.aws.retry_log import observe_botocore_retries
 from shiftsync.errors import AccessError, ConfigError
 
+if TYPE_CHECKING:
+    # The boto3 stubs are a development dependency: only mypy reads these.
+    from mypy_boto3_iam import IAMClient
+    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sts import STSClient
+    from mypy_boto3_sts.type_defs import AssumeRoleRequestTypeDef
+
 T = TypeVar("T")
+P = ParamSpec("P")
+
 
 SESSION_NAME: Final = "shiftsync"
 EXPIRED_CODES: Final = frozenset({"ExpiredToken", "ExpiredTokenException", "RequestExpired"})
@@ -103,7 +115,7 @@ class AssumedRoleSession:
         self.session_name = session_name
         self._base = base or base_session(region)
         self._lock = threading.Lock()
-        self._clients: dict[str, Any] = {}
+        self._clients: dict[str, BaseClient] = {}
         self.refreshes = 0
         self._credentials = RefreshableCredentials.create_from_metadata(
             metadata=self._fetch(), refresh_using=self._fetch, method="sts-assume-role"
@@ -113,7 +125,7 @@ class AssumedRoleSession:
         )
 
     def _fetch(self) -> dict[str, str]:
-        kwargs: dict[str, Any] = {
+        kwargs: AssumeRoleRequestTypeDef = {
             "RoleArn": self.role_arn,
             "RoleSessionName": self.session_name,
             "DurationSeconds": self.duration_seconds,
@@ -160,10 +172,28 @@ class AssumedRoleSession:
             "expiry_time": expiry,
         }
 
-    def client(self, service: str) -> Any:
+    @overload
+    def client(self, service: Literal["redshift-data"]) -> RedshiftDataAPIServiceClient: ...
+    @overload
+    def client(self, service: Literal["s3"]) -> S3Client: ...
+    @overload
+    def client(self, service: Literal["sts"]) -> STSClient: ...
+    @overload
+    def client(self, service: Literal["iam"]) -> IAMClient: ...
+    @overload
+    def client(self, service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
+    @overload
+    def client(self, service: str) -> BaseClient: ...
+    def client(self, service: str) -> BaseClient:
+        """The session's one client of `service` (made on first use; clients are thread-safe).
+
+        The services shiftsync calls get their stub type; another (one whose stubs are not in
+        the `dev` extra) is a plain botocore client.
+        """
         with self._lock:
             if service not in self._clients:
-                factory: Any = self.boto3.client
+                # boto3's stubs type the factory per service name; any name gives a client.
+                factory: Callable[..., BaseClient] = self.boto3.client
                 self._clients[service] = factory(service, config=CLIENT_CONFIG)
                 # botocore retries silently: each retry is logged and counted instead.
                 observe_botocore_retries(self._clients[service])
@@ -180,18 +210,18 @@ class AssumedRoleSession:
         seen = stale_access_key if stale_access_key is not None else current_access_key(credentials)
         replace_keys(credentials, seen, self._fetch)
 
-    def frozen_credentials(self) -> Any:
+    def frozen_credentials(self) -> ReadOnlyCredentials:
         """Current access key, secret and token (for pyarrow's S3 filesystem); never log them."""
         return self._credentials.get_frozen_credentials()
 
-    def call(self, fn: Callable[..., T], /, **kwargs: Any) -> T:
+    def call(self, fn: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
         """Call an AWS client method; on ExpiredToken refresh once and call again."""
         # The key the call signs with, so that threads refused together refresh only once.
         used = self._credentials.get_frozen_credentials().access_key
         try:
-            return fn(**kwargs)
+            return fn(*args, **kwargs)
         except ClientError as error:
             if error_code(error) not in EXPIRED_CODES:
                 raise
             self.force_refresh(used)
-            return fn(**kwargs)
+            return fn(*args, **kwargs)

@@ -23,14 +23,18 @@ import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from shiftsync.aws.session import CLIENT_CONFIG, AssumedRoleSession, base_session, error_code
+from shiftsync.config import ConnectionConfig
 from shiftsync.errors import AccessError, ConfigError
 from shiftsync.workspace import Workspace, private_write_text
+
+if TYPE_CHECKING:
+    from mypy_boto3_sts.type_defs import AssumeRoleRequestTypeDef
 
 CACHE_FILE_NAME: Final = "trust_checked.json"
 PROBE_SESSION_NAME: Final = "shiftsync-trust-probe"
@@ -83,7 +87,7 @@ def probe_trust(base: boto3.Session, role_arn: str) -> TrustProof:
         ("without an external ID", None),
         ("with a random external ID", random_external_id()),
     ):
-        kwargs: dict[str, Any] = {
+        kwargs: AssumeRoleRequestTypeDef = {
             "RoleArn": role_arn,
             "RoleSessionName": PROBE_SESSION_NAME,
             "DurationSeconds": PROBE_DURATION_SECONDS,
@@ -122,23 +126,23 @@ def open_role_fix(external_id: str, principal: str | None, expected_trust: str) 
     )
 
 
-def _as_list(value: Any) -> list[Any]:
+def _as_list(value: object) -> list[object]:
     return value if isinstance(value, list) else [value]
 
 
-def _names_aws_principal(statement: Mapping[str, Any]) -> bool:
+def _names_aws_principal(statement: Mapping[str, object]) -> bool:
     principal = statement.get("Principal")
     return principal == "*" or (isinstance(principal, dict) and "AWS" in principal)
 
 
-def _allows_assume_role(statement: Mapping[str, Any]) -> bool:
+def _allows_assume_role(statement: Mapping[str, object]) -> bool:
     actions = [str(action).lower() for action in _as_list(statement.get("Action", []))]
     return statement.get("Effect") == "Allow" and any(
         action in ("sts:assumerole", "sts:*", "*") for action in actions
     )
 
 
-def loose_external_id_conditions(document: Mapping[str, Any]) -> list[str]:
+def loose_external_id_conditions(document: Mapping[str, object]) -> list[str]:
     """How a trust policy tests sts:ExternalId less strictly than StringEquals, statement by
     statement (only statements that let an AWS principal call sts:AssumeRole).
 
@@ -283,14 +287,14 @@ def require_external_id(
 
 def open_session(
     workspace: Workspace,
-    connection: Any,
+    connection: ConnectionConfig,
     *,
     connection_name: str | None = None,
     base: boto3.Session | None = None,
 ) -> AssumedRoleSession:
     """The connection's role, assumed with the workspace's external ID, trust proven.
 
-    `connection` is a RedshiftServerlessConfig. AccessError when the role cannot be assumed
+    AccessError when the role cannot be assumed
     with the ID, or when it can be assumed without it; ConfigError when the session asked for
     is longer than role chaining allows.
     """

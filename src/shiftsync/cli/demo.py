@@ -7,12 +7,15 @@ import signal
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import typer
 
 from shiftsync.cli import output
 from shiftsync.errors import ShiftsyncError
+
+if TYPE_CHECKING:
+    from shiftsync.local.info import StandInInfo
 
 
 def _step(title: str) -> None:
@@ -41,7 +44,7 @@ def _run(arguments: list[str]) -> int:
 ENV_FILE_NAME = "standin.env"
 
 
-def _keep_up(stand_in: Any, folder: Path) -> None:
+def _keep_up(info: StandInInfo, folder: Path) -> None:
     """Keep the stand-in (the demo's source, with its data and role) up until Ctrl-C/SIGTERM.
 
     The variables that point shiftsync at it, keys included, go into an owner-only file of the
@@ -51,9 +54,7 @@ def _keep_up(stand_in: Any, folder: Path) -> None:
     from shiftsync.cli.local import write_private_text
 
     env_file = folder / ".shiftsync" / ENV_FILE_NAME
-    lines = [
-        f"export {name}={shlex.quote(value)}" for name, value in stand_in.info.environment().items()
-    ]
+    lines = [f"export {name}={shlex.quote(value)}" for name, value in info.environment().items()]
     write_private_text(env_file, "\n".join(lines) + "\n")
     _step("The stand-in stays up (--keep): explore the workspace from another shell")
     output.echo(f"  cd {shlex.quote(str(folder))} && . .shiftsync/{ENV_FILE_NAME}")
@@ -98,11 +99,11 @@ def demo(
     """
     import duckdb
 
-    from shiftsync.cli.local import standin_module
+    from shiftsync.cli.local import require_standin
 
-    standin = standin_module()
-    StandIn, StandInOptions = standin.StandIn, standin.StandInOptions
+    require_standin()
     from shiftsync import demo as scenario
+    from shiftsync.local.standin import StandIn, StandInOptions
 
     started = time.monotonic()
     # Refuse someone's workspace before anything is written or started.
@@ -162,7 +163,7 @@ def demo(
                 "stored cursor and merged them by primary key."
             )
         if keep:
-            _keep_up(stand_in, workspace.folder)
+            _keep_up(stand_in.info, workspace.folder)
     finally:
         stand_in.stop()
     output.echo(

@@ -6,14 +6,17 @@ Thin: find the workspace, build the RedshiftSource of the connection, print what
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, TypedDict
 
 import typer
 
 from shiftsync.cli import output
-from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.options import ConnectionArgument, WorkspaceOption, find_workspace
 from shiftsync.errors import ConfigError, ShiftsyncError
+
+if TYPE_CHECKING:
+    from shiftsync.redshift.catalog import TableInfo
+    from shiftsync.redshift.source import RedshiftSource
 
 SUMMARY_HEADERS: Final = ("table", "kind", "rows", "size", "primary key", "method")
 COLUMN_HEADERS: Final = ("column", "type", "null", "arrow")
@@ -35,8 +38,38 @@ def like_pattern(pattern: str) -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+class ColumnDocument(TypedDict):
+    """One column as `discover --json` prints it."""
+
+    name: str
+    type: str
+    nullable: bool
+    precision: int | None
+    scale: int | None
+    length: int | None
+    arrow_type: str | None
+    supported: bool
+    problem: str | None
+
+
+class TableDocument(TypedDict):
+    """One table as `discover --json` prints it."""
+
+    schema: str
+    name: str
+    table: str
+    kind: str
+    estimated_rows: int | None
+    estimated_bytes: int | None
+    primary_key: list[str]
+    method: str | None
+    reason: str
+    chunks: int
+    columns: list[ColumnDocument]
+
+
 def discover(
-    connection: str | None = CONNECTION_ARGUMENT,
+    connection: ConnectionArgument = None,
     schema: str = typer.Option(
         "%",
         "--schema",
@@ -51,7 +84,7 @@ def discover(
         "--json",
         help="Print one JSON document: every table with its columns, key, estimates and plan.",
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """List a connection's tables and views: columns, primary key, size and read method.
 
@@ -74,7 +107,7 @@ def discover(
     name, config = found.config.connection(connection)
     source = RedshiftSource.from_workspace(found, name)
     described = source.describe_matching(like_pattern(schema), like_pattern(table))
-    tables: list[dict[str, Any]] = []
+    tables: list[TableDocument] = []
     failures: list[dict[str, str]] = []
     for item in described:
         if isinstance(item, tuple):
@@ -92,26 +125,28 @@ def discover(
         output.print_json(
             {
                 "connection": name,
+                # One of the two: the other is null.
                 "workgroup": config.workgroup,
+                "cluster_identifier": config.cluster_identifier,
                 "database": config.database,
                 "tables": tables,
                 "errors": failures,
             }
         )
     else:
-        _print_tables(name, config.workgroup, config.database, tables)
+        _print_tables(name, config.target_label, config.database, tables)
     for failure in failures:
         output.note(f"error: {failure['table']}: {failure['error']}\n  fix: {failure['fix']}")
     if failures:
         raise typer.Exit(1)
 
 
-def table_document(source: Any, info: Any) -> dict[str, Any]:
+def table_document(source: RedshiftSource, info: TableInfo) -> TableDocument:
     """One table as discover prints it (the JSON shape; the text output shows the same)."""
     from shiftsync.redshift.catalog import column_problem
     from shiftsync.redshift.types import arrow_field, type_spelling
 
-    columns = []
+    columns: list[ColumnDocument] = []
     for column in info.columns:
         problem = column_problem(column, table=str(info.ref))
         columns.append(
@@ -157,10 +192,8 @@ def _size(value: int | None) -> str:
     return "-" if value is None else size_text(value)
 
 
-def _print_tables(name: str, workgroup: str, database: str, tables: list[dict[str, Any]]) -> None:
-    output.note(
-        f"shiftsync discover: connection {name}, workgroup {workgroup}, database {database}"
-    )
+def _print_tables(name: str, target: str, database: str, tables: list[TableDocument]) -> None:
+    output.note(f"shiftsync discover: connection {name}, {target}, database {database}")
     if not tables:
         output.echo("no tables or views match")
         return
@@ -202,7 +235,7 @@ def _print_tables(name: str, workgroup: str, database: str, tables: list[dict[st
 
 
 def cleanup(
-    connection: str | None = CONNECTION_ARGUMENT,
+    connection: ConnectionArgument = None,
     older_than: float = typer.Option(
         24.0,
         "--older-than",
@@ -215,7 +248,7 @@ def cleanup(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="List what would be deleted and delete nothing."
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Delete staged UNLOAD files that a crashed or killed run left in the staging bucket.
 

@@ -11,11 +11,12 @@ import time
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import typer
 
 from shiftsync.errors import ConfigError, StandInError
+from shiftsync.json_types import JsonObject, JsonScalar, JsonValue
 
 app = typer.Typer(
     help="Run the local stand-in of Redshift Serverless (STS, IAM, S3, Redshift Data API).",
@@ -23,22 +24,22 @@ app = typer.Typer(
 )
 
 
-def standin_module() -> Any:
-    """shiftsync.local.standin; StandInError when the `standin` extra is not installed."""
+def require_standin() -> None:
+    """StandInError unless the `standin` extra is installed: import shiftsync.local.standin
+    only after this (it is imported here first, so that a missing package is named)."""
     try:
         # moto is imported late inside the stand-in: ask for it first, for a clear error.
         import moto  # noqa: F401
 
-        from shiftsync.local import standin
+        import shiftsync.local.standin  # noqa: F401
     except ImportError as error:
         raise StandInError(
             f"the local stand-in needs the `standin` extra ({error.name} is not installed)",
             fix="pip install 'shiftsync[standin]'",
         ) from error
-    return standin
 
 
-def _read_policy(path: Path | None, what: str) -> dict[str, Any] | None:
+def _read_policy(path: Path | None, what: str) -> JsonObject | None:
     if path is None:
         return None
     try:
@@ -100,7 +101,7 @@ def write_private_text(path: Path, text: str) -> None:
             temp.unlink(missing_ok=True)
 
 
-def _write_private_json(path: Path, document: Mapping[str, Any]) -> None:
+def _write_private_json(path: Path, document: Mapping[str, object]) -> None:
     """The --json-out file: the stand-in's names and keys, owner-only (write_private_text)."""
     try:
         write_private_text(path, json.dumps(dict(document), indent=2) + "\n")
@@ -143,8 +144,8 @@ def up(
     policy file or --json-out path; 4 the stand-in could not start (port taken, PostgreSQL
     missing).
     """
-    standin = standin_module()
-    StandIn, StandInOptions = standin.StandIn, standin.StandInOptions
+    require_standin()
+    from shiftsync.local.standin import StandIn, StandInOptions
 
     if json_out is not None:
         _check_json_out(json_out)
@@ -235,8 +236,8 @@ def _parse_endpoint(endpoint: str) -> tuple[str, str, int | None]:
 
 
 def _fault_control(
-    endpoint: str, method: str, key: str, payload: dict[str, Any] | None = None
-) -> Any:
+    endpoint: str, method: str, key: str, payload: JsonObject | None = None
+) -> JsonValue:
     """One call to the stand-in's fault control endpoint: the answer's `key`.
 
     Errors become ShiftsyncErrors: a bad endpoint or a refused fault is a ConfigError; no
@@ -274,6 +275,7 @@ def _fault_control(
             f"--endpoint {endpoint!r} cannot be used ({error})",
             fix="pass the stand-in's endpoint, e.g. --endpoint http://127.0.0.1:5000",
         ) from error
+    answer: JsonValue
     try:
         answer = json.loads(raw)
     except ValueError:
@@ -325,7 +327,7 @@ def fault_add(
     Exit codes: 0 added; 2 a bad --endpoint, or a fault the stand-in refused; 4 no shiftsync
     stand-in answers at the endpoint.
     """
-    fields = {
+    fields: dict[str, JsonScalar] = {
         "times": times,
         "service": service,
         "operation": operation,
@@ -341,7 +343,7 @@ def fault_add(
         "after_processing": after_processing,
         "delete": delete,
     }
-    payload = {"kind": kind, **{k: v for k, v in fields.items() if v is not None}}
+    payload: JsonObject = {"kind": kind, **{k: v for k, v in fields.items() if v is not None}}
     typer.echo(_fault_control(endpoint, "POST", "id", payload))
 
 
@@ -354,10 +356,14 @@ def fault_list(
 
     Exit codes: 0 listed; 2 a bad --endpoint; 4 no shiftsync stand-in answers at the endpoint.
     """
-    faults = _fault_control(endpoint, "GET", "faults")
+    answer = _fault_control(endpoint, "GET", "faults")
     shown = {"id", "kind", "times", "fired", "active"}
-    if not isinstance(faults, list) or not all(
-        isinstance(fault, dict) and shown <= fault.keys() for fault in faults
+    listed = answer if isinstance(answer, list) else []
+    faults = [fault for fault in listed if isinstance(fault, dict)]
+    if (
+        not isinstance(answer, list)
+        or len(faults) != len(answer)
+        or not all(shown <= fault.keys() for fault in faults)
     ):
         raise _not_a_stand_in(endpoint, "GET", "a list of faults without id, kind, fired …")
     if json_output:

@@ -20,7 +20,7 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from shiftsync.errors import ConfigError
 
@@ -60,7 +60,8 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record, with the record's extra fields."""
 
     def format(self, record: logging.LogRecord) -> str:
-        document: dict[str, Any] = {
+        # Extra fields may hold any value: json.dumps writes the ones it cannot as text.
+        document: dict[str, object] = {
             "time": utc_stamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,

@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from typer.core import TyperGroup
+from typer import Context
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 
-def plain_metavar(param: Any) -> str | None:
+def plain_metavar(param: object) -> str | None:
     """The metavar an option should show; None to leave it as it is.
 
     Typer ships its own copy of click and describes a value by its annotation
     (`type_descriptor`), so options are recognised by what they hold, not by class.
     """
-    if getattr(param, "param_type_name", "") != "option" or param.metavar is not None:
+    if (
+        getattr(param, "param_type_name", "") != "option"
+        or getattr(param, "metavar", None) is not None
+    ):
         return None
     if getattr(param, "is_flag", False) or getattr(param, "count", False):
         return ""  # a flag takes no value: show none
@@ -40,11 +44,11 @@ def plain_metavar(param: Any) -> str | None:
     return "TEXT"
 
 
-def _no_type(ctx: Any = None) -> None:
+def _no_type(ctx: object = None) -> None:
     return None
 
 
-def tidy(command: Any) -> None:
+def tidy(command: TyperCommand | TyperGroup) -> None:
     """Give the options of `command` and of every command under it their plain metavars."""
     for param in getattr(command, "params", ()):
         metavar = plain_metavar(param)
@@ -57,14 +61,15 @@ def tidy(command: Any) -> None:
     make_help = getattr(command, "get_help_option", None)
     if make_help is not None and not getattr(make_help, "_tidy", False):
 
-        def get_help_option(ctx: Any) -> Any:
-            option = make_help(ctx)
+        def get_help_option(ctx: Context) -> TyperOption | None:
+            option: TyperOption | None = make_help(ctx)
             if option is not None:
                 option.metavar = ""
             return option
 
         get_help_option._tidy = True  # type: ignore[attr-defined]
-        command.get_help_option = get_help_option
+        # On this instance only (mypy allows no assignment to a method).
+        setattr(command, "get_help_option", get_help_option)  # noqa: B010
     for child in (getattr(command, "commands", None) or {}).values():
         tidy(child)
 
@@ -72,8 +77,9 @@ def tidy(command: Any) -> None:
 class TidyGroup(TyperGroup):
     """The root group: tidies the metavars of the whole tree when Typer builds it."""
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, **kwargs: Any) -> None:
+        # Typer's own keyword arguments (its __init__ takes no positional one), passed through.
+        super().__init__(**kwargs)
         tidy(self)
 
 

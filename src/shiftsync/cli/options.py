@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Annotated, Final, TypeAlias
 
 import typer
 
@@ -12,19 +12,24 @@ from shiftsync.config import CONFIG_FILE_NAME
 from shiftsync.errors import ConfigError
 from shiftsync.workspace import Workspace
 
-WORKSPACE_OPTION: Final[Any] = typer.Option(
-    None,
-    "--workspace",
-    "-w",
-    help="The workspace folder, or a folder inside it (default: the current folder).",
-    show_default=False,
-)
-CONNECTION_ARGUMENT: Final[Any] = typer.Argument(
-    None,
-    metavar="CONNECTION",
-    help="The connection in shiftsync.yaml (default: the only one).",
-    show_default=False,
-)
+# Typed parameters for the commands: `workspace: WorkspaceOption = None`.
+WorkspaceOption: TypeAlias = Annotated[
+    Path | None,
+    typer.Option(
+        "--workspace",
+        "-w",
+        help="The workspace folder, or a folder inside it (default: the current folder).",
+        show_default=False,
+    ),
+]
+ConnectionArgument: TypeAlias = Annotated[
+    str | None,
+    typer.Argument(
+        metavar="CONNECTION",
+        help="The connection in shiftsync.yaml (default: the only one).",
+        show_default=False,
+    ),
+]
 
 
 @dataclass

@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Final, TextIO
+from typing import Final, TextIO
 
 from rich.console import Console
 from rich.table import Table
@@ -67,7 +67,7 @@ def print_document(text: str) -> None:
     sys.stdout.flush()
 
 
-def print_json(document: Any) -> None:
+def print_json(document: object) -> None:
     """One JSON document on stdout (indented, UTF-8 kept, dates as strings)."""
     print_document(json.dumps(document, indent=2, ensure_ascii=False, default=str))
 

@@ -13,7 +13,7 @@ import logging
 import os
 import threading
 import time
-from typing import Any, Final
+from typing import Final
 
 from rich.console import Console
 from rich.markup import escape
@@ -96,7 +96,7 @@ class PlainProgress(SyncObserver):
         self._stop = threading.Event()
         self._beat: threading.Thread | None = None
 
-    def _line(self, table: TableRun | None, text: str, **fields: Any) -> None:
+    def _line(self, table: TableRun | None, text: str, **fields: object) -> None:
         extra = {"table": table.table, **fields} if table is not None else fields
         log.info(text, extra=extra)
         if table is not None:

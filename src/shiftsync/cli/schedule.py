@@ -7,11 +7,10 @@ import signal
 import threading
 from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
-from pathlib import Path
 
 import typer
 
-from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.options import WorkspaceOption, find_workspace
 from shiftsync.engine.runs import RunStore
 from shiftsync.engine.schedule import due_syncs, next_wakeup
 from shiftsync.errors import EXIT_OK, ConfigError, ShiftsyncError
@@ -66,7 +65,8 @@ def run_due(
         try:
             record = run_sync(workspace, slot.sync)
         except ShiftsyncError as error:
-            log.error("%s: could not run: %s", slot.sync, error)
+            # The error and its fix on lines of their own, as every command prints them.
+            log.error("%s: could not run\nerror: %s", slot.sync, error)
             worst = max(worst, error.exit_code)
             continue
         code = exit_code_of(record)
@@ -84,7 +84,7 @@ def schedule(
     once: bool = typer.Option(
         False, "--once", help="Run what is due now and exit (for cron, CI or a timer unit)."
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Run each sync whenever its schedule: cron expression (UTC) comes due.
 

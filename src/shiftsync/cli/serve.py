@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from shiftsync.cli import output
-from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.options import WorkspaceOption, find_workspace
 from shiftsync.errors import ConfigError
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -43,7 +41,7 @@ def serve(
         metavar="<level>",
         help="uvicorn's log level: critical, error, warning, info, debug.",
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Serve the REST API (/api/v1), the web console (/) and Prometheus metrics (/metrics).
 

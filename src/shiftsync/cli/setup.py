@@ -17,15 +17,15 @@ from shiftsync.aws.policy import (
 )
 from shiftsync.aws.principal import discover_principal
 from shiftsync.cli import output
-from shiftsync.cli.options import CONNECTION_ARGUMENT, WORKSPACE_OPTION, find_workspace
-from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig
+from shiftsync.cli.options import ConnectionArgument, WorkspaceOption, find_workspace
+from shiftsync.config import CONFIG_FILE_NAME, ConnectionConfig, config_template
 from shiftsync.errors import AccessError
 from shiftsync.workspace import Workspace
 
 # The checks and the AWS session load boto3; they are imported where a command needs them, so
 # that `--help` and `init` start quickly.
 if TYPE_CHECKING:
-    from shiftsync.aws.preflight import CheckResult
+    from shiftsync.preflight import CheckResult
 
 CHECK_HEADERS: Final = ("status", "check", "detail")
 
@@ -49,18 +49,25 @@ def init(
         help="The folder to set up, created if missing (default: the current folder).",
         show_default=False,
     ),
+    cluster: bool = typer.Option(
+        False,
+        "--cluster",
+        help="Write a connection to a provisioned cluster (cluster_identifier) instead of a "
+        "Redshift Serverless workgroup.",
+    ),
 ) -> None:
     """Create shiftsync.yaml (a commented template) and .shiftsync/ with the external ID.
 
     An existing shiftsync.yaml and external ID are kept: the external ID is generated once,
-    because the role's trust policy names it.
+    because the role's trust policy names it. With --cluster the template's connection is a
+    provisioned cluster (type: redshift_provisioned, cluster_identifier).
 
     Exit codes: 0 done; 2 the folder cannot be written, or holds a damaged external ID.
     """
     planned = Workspace(directory)
     had_config = planned.config_path.exists()
     had_id = planned.external_id_path.exists()
-    workspace = Workspace.init(directory)
+    workspace = Workspace.init(directory, config_text=config_template(cluster=cluster))
     external_id = workspace.external_id
     config_note = (
         "kept as it was" if had_config else "a commented template: edit lines marked CHANGE"
@@ -82,7 +89,8 @@ def init(
     output.echo("next:")
     if not here:
         output.echo(f"  cd {workspace.folder}")
-    output.echo(f"  edit {CONFIG_FILE_NAME}: region, workgroup, database, role_arn (unload: too)")
+    target = "cluster_identifier" if cluster else "workgroup"
+    output.echo(f"  edit {CONFIG_FILE_NAME}: region, {target}, database, role_arn (unload: too)")
     output.echo("  shiftsync policy --format terraform > shiftsync-role.tf   # the role to create")
     output.echo("  shiftsync check                                            # proves it works")
 
@@ -93,7 +101,7 @@ def init(
 
 
 def policy(
-    connection: str | None = CONNECTION_ARGUMENT,
+    connection: ConnectionArgument = None,
     fmt: PolicyFormat = typer.Option(
         "json",
         "--format",
@@ -101,17 +109,19 @@ def policy(
         help="json (trust_policy, permission_policy, database_grants, namespace_association, "
         "and unload_role when UNLOAD uses a role of its own), terraform or cloudformation.",
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Print the IAM role a connection needs: trust policy, permission policy, grants.
 
     The document goes to stdout, so it can be redirected to a file; notes go to stderr. The
     trust policy names principal_arn of the connection, or else the identity shiftsync runs
     as (sts:GetCallerIdentity), and requires this workspace's external ID. With UNLOAD it
-    also trusts Redshift (redshift.amazonaws.com and redshift-serverless.amazonaws.com) for the
-    role's database user only, and says how to associate the role with the namespace. The
-    database grants are for the schemas the connection's syncs read; values still as in the
-    template (account 123456789012) are warned about.
+    also trusts Redshift (redshift.amazonaws.com, and redshift-serverless.amazonaws.com for a
+    workgroup) for the role's database user only, and says how to associate the role with the
+    namespace or the cluster. On a provisioned cluster the permission policy holds the action
+    of its login (GetClusterCredentialsWithIAM, GetClusterCredentials with db_user, or
+    GetSecretValue with secret_arn). The database grants are for the schemas the connection's
+    syncs read; values still as in the template (account 123456789012) are warned about.
 
     Exit codes: 0 printed; 2 configuration error (shiftsync.yaml, connection name, external
     ID); 3 no AWS credentials to find the principal with (set principal_arn to do without).
@@ -149,7 +159,9 @@ def policy(
         )
     steps = "create the role from this document, run its database grants as an admin"
     if conn.unload is not None:
-        steps += ", associate the role with the workgroup's namespace"
+        steps += ", associate the role with the " + (
+            "cluster" if conn.is_cluster else "workgroup's namespace"
+        )
     output.note(f"next: {steps}, then run `shiftsync check`")
 
 
@@ -165,7 +177,7 @@ def _row(result: CheckResult) -> tuple[str, str, str]:
 
 def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
     """Print each result as it comes (logs show where a slow check is)."""
-    from shiftsync.aws.preflight import planned_checks, run_preflight
+    from shiftsync.preflight import planned_checks, run_preflight
 
     widths = output.column_widths([CHECK_HEADERS, *(("skip", n, "") for n in planned_checks(conn))])
     for line in output.plain_row(CHECK_HEADERS, widths):
@@ -179,7 +191,7 @@ def _run_plain(found: Workspace, name: str, conn: ConnectionConfig) -> list[Chec
 
 
 def _run_rich(found: Workspace, name: str, conn: ConnectionConfig) -> list[CheckResult]:
-    from shiftsync.aws.preflight import planned_checks, run_preflight
+    from shiftsync.preflight import planned_checks, run_preflight
 
     screen = output.console()
     total = len(planned_checks(conn))
@@ -199,7 +211,7 @@ def _csv_dialect(found: Workspace, name: str, results: list[CheckResult]) -> dic
     None when the connection reads JSON anyway or a check failed. The verdict is cached for
     syncs; a differing dialect is not a failure: the connection then reads JSON results.
     """
-    from shiftsync.aws.preflight import preflight_ok
+    from shiftsync.preflight import preflight_ok
     from shiftsync.redshift.source import RedshiftSource
 
     _, conn = found.config.connection(name)
@@ -213,14 +225,14 @@ def _csv_dialect(found: Workspace, name: str, results: list[CheckResult]) -> dic
 
 
 def check(
-    connection: str | None = CONNECTION_ARGUMENT,
+    connection: ConnectionArgument = None,
     json_output: bool = typer.Option(
         False,
         "--json",
         help="Print one JSON document: external_id, role_arn and checks (name, status, "
         "detail, fix).",
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Prove that a connection's role works, with the calls a sync makes.
 
@@ -241,7 +253,7 @@ def check(
     (shiftsync.yaml, connection name, external ID); 3 a check failed, including no AWS
     credentials.
     """
-    from shiftsync.aws.preflight import preflight_ok, run_preflight
+    from shiftsync.preflight import preflight_ok, run_preflight
 
     found = find_workspace(workspace)
     name, conn = found.config.connection(connection)

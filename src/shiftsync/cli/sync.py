@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import enum
 import sys
-from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import typer
 
 from shiftsync.cli import output
-from shiftsync.cli.options import WORKSPACE_OPTION, find_workspace
+from shiftsync.cli.options import WorkspaceOption, find_workspace
 from shiftsync.cli.progress import (
     LiveProgress,
     PlainProgress,
@@ -33,9 +32,11 @@ from shiftsync.cli.progress import (
 from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import (
     DEFAULT_RETENTION,
+    CostJson,
     RunRecord,
     RunStore,
     TableRun,
+    VerificationJson,
     effective_status,
     parse_age,
 )
@@ -187,7 +188,7 @@ def sync(
     ray_address: str | None = typer.Option(
         None, "--ray-address", metavar="HOST:PORT", help="The Ray cluster of --executor ray."
     ),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Copy a sync's tables into its destination, verify them, and record the run.
 
@@ -269,7 +270,7 @@ def runs(
     json_output: bool = typer.Option(False, "--json", help="Print the runs as JSON."),
     limit: int = typer.Option(20, "--limit", "-n", min=1, help="How many runs, newest first."),
     sync_name: str | None = typer.Option(None, "--sync", help="Only the runs of this sync."),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """List recent runs, newest first (`shiftsync runs show RUN` for one run).
 
@@ -319,11 +320,11 @@ def runs(
     output.print_table(headers, rows)
 
 
-def _seconds_text(value: Any) -> str:
+def _seconds_text(value: object) -> str:
     return "-" if not isinstance(value, int | float) else f"{value:.1f}"
 
 
-def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
+def cost_lines(cost: CostJson | None) -> list[str]:
     """What the run's statements cost Redshift, as `runs show` prints it."""
     if not cost:
         return []
@@ -342,7 +343,8 @@ def cost_lines(cost: Mapping[str, Any] | None) -> list[str]:
             f"workgroup usage over the run: {cost.get('serverless_rpu_seconds')} RPU-seconds, "
             f"{cost.get('serverless_charged_rpu_seconds')} charged"
         )
-    lines += [f"note: {note}" for note in cost.get("notes", ())]
+    notes = cost.get("notes")
+    lines += [f"note: {note}" for note in notes] if isinstance(notes, list) else []
     return lines
 
 
@@ -356,7 +358,7 @@ def prune(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="List what would go; delete nothing."),
     json_output: bool = typer.Option(False, "--json", help="Print the pruned runs as JSON."),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Delete old run records (a sync already deletes those older than 90 days).
 
@@ -385,7 +387,7 @@ def _refuse_unknown_sync(found: Workspace, sync_name: str) -> None:
         )
 
 
-def _detail_lines(table: TableRun) -> list[str]:
+def detail_lines(table: TableRun) -> list[str]:
     lines: list[str] = []
     if table.cursor_from or table.cursor_to:
         lines.append(f"cursor: {table.cursor_from or '(start)'} -> {table.cursor_to}")
@@ -394,7 +396,7 @@ def _detail_lines(table: TableRun) -> list[str]:
             f"schema change: {change.get('kind')} {change.get('column')!r} "
             f"({change.get('old_type')} -> {change.get('new_type')})"
         )
-    verification: Mapping[str, Any] = table.verification or {}
+    verification: VerificationJson = table.verification or {}
     if verification:
         lines.append(
             f"verification: {verification.get('status')}, rows source "
@@ -402,7 +404,10 @@ def _detail_lines(table: TableRun) -> list[str]:
             f"{verification.get('destination_rows')}, "
             f"{verification.get('columns_checked')} columns"
         )
-        for m in verification.get("mismatches", ()):
+        mismatches = verification.get("mismatches")
+        for m in mismatches if isinstance(mismatches, list) else ():
+            if not isinstance(m, dict):
+                continue
             where = "row count" if m.get("column") is None else f"{m['column']!r} {m['measure']}"
             lines.append(
                 f"  mismatch: {where}: source {m['source']}, destination {m['destination']}"
@@ -428,7 +433,7 @@ def _detail_lines(table: TableRun) -> list[str]:
 def show(
     run_id: str = typer.Argument(..., metavar="RUN", help="A run id, a unique prefix, or latest."),
     json_output: bool = typer.Option(False, "--json", help="Print the run record as JSON."),
-    workspace: Path | None = WORKSPACE_OPTION,
+    workspace: WorkspaceOption = None,
 ) -> None:
     """Show one run: per table the method, mode, rows, bytes, duration, checks and errors.
 
@@ -451,7 +456,7 @@ def show(
         output.echo(line)
     output.print_table(SUMMARY_HEADERS, summary_rows(record))
     for table in record.tables:
-        lines = _detail_lines(table)
+        lines = detail_lines(table)
         if lines:
             output.echo(f"{table.table}:")
             for line in lines:

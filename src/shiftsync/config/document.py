@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 from pydantic import PrivateAttr
 
 from shiftsync.config.alerts import AlertsConfig
-from shiftsync.config.models import ConnectionConfig, DestinationConfig, _field, _Model
+from shiftsync.config.models import ConfigModel, ConnectionConfig, DestinationConfig, config_field
 from shiftsync.config.syncs import SyncConfig
 from shiftsync.config.validators import Name, NonEmpty
 from shiftsync.errors import ConfigError
@@ -25,20 +25,20 @@ DOCS_HINT: Final = "every key is described in docs/configuration.md"
 _T = TypeVar("_T")
 
 
-class ShiftsyncConfig(_Model):
+class ShiftsyncConfig(ConfigModel):
     """The whole of shiftsync.yaml."""
 
-    connections: NonEmpty[dict[Name, ConnectionConfig]] = _field(
+    connections: NonEmpty[dict[Name, ConnectionConfig]] = config_field(
         expected="a mapping of names to connections",
         doc="The Redshift Serverless workgroups to read, by name.",
     )
-    destinations: dict[Name, DestinationConfig] = _field(
+    destinations: dict[Name, DestinationConfig] = config_field(
         {}, expected="a mapping of names to destinations", doc="Where tables go, by name."
     )
-    syncs: dict[Name, SyncConfig] = _field(
+    syncs: dict[Name, SyncConfig] = config_field(
         {}, expected="a mapping of names to syncs", doc="Copy jobs, by name."
     )
-    alerts: AlertsConfig | None = _field(
+    alerts: AlertsConfig | None = config_field(
         None,
         expected="a mapping with on, webhooks, apprise",
         doc="Who is told about failed, partial and recovered runs.",

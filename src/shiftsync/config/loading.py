@@ -9,22 +9,28 @@ import os
 import re
 from collections.abc import Hashable, Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Final, TypeAlias
 
 import yaml
 from pydantic import ValidationError
 
 from shiftsync.config.document import DOCS_HINT, ShiftsyncConfig
 from shiftsync.config.models import SECRET_KEYS
-from shiftsync.config.problems import Problem, _problem_from_error, _show, format_problems
+from shiftsync.config.problems import Problem, format_problems, problem_from_error, show_value
 from shiftsync.errors import ConfigError
+
+# A mapping as the safe YAML loader builds it: its keys need not be strings (`1: x`, `null: x`)
+# and its values are anything YAML can say; each walk below narrows what it reads.
+YamlMapping: TypeAlias = Mapping[Hashable, object]
 
 
 class _StrictLoader(yaml.SafeLoader):
     """SafeLoader that refuses a key given twice in one mapping (PyYAML keeps the last)."""
 
 
-def _construct_unique_mapping(loader: _StrictLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+def _construct_unique_mapping(
+    loader: _StrictLoader, node: yaml.MappingNode
+) -> dict[Hashable, object]:
     loader.flatten_mapping(node)
     seen: set[Hashable] = set()
     for key_node, _ in node.value:
@@ -98,7 +104,7 @@ def overlay_path(path: Path, environment: str) -> Path:
     return overlay
 
 
-def merge_overlay(base: Any, overlay: Any, overlay_name: str = "the overlay") -> Any:
+def merge_overlay(base: object, overlay: object, overlay_name: str = "the overlay") -> object:
     """`overlay` merged over `base`: what an environment changes in shiftsync.yaml.
 
     Mappings merge key by key, at every depth; any other value of the overlay (a scalar, a
@@ -126,7 +132,7 @@ def merge_overlay(base: Any, overlay: Any, overlay_name: str = "the overlay") ->
     return merged
 
 
-def _parse_file(path: Path, *, empty_ok: bool = False) -> Any:
+def _parse_file(path: Path, *, empty_ok: bool = False) -> object:
     """The parsed YAML document of path (None only when empty_ok); ConfigError otherwise."""
     name = path.name
     fix = f"edit {path} and run the command again; {DOCS_HINT}"
@@ -175,10 +181,10 @@ _MAX_VALUES: Final = 100_000
 _MAX_DEPTH: Final = 64
 
 
-def _shape_problem(data: Any) -> str | None:
+def _shape_problem(data: object) -> str | None:
     """Why the parsed document is too big or too deep to be a configuration, if it is."""
     count = 0
-    stack: list[tuple[Any, int]] = [(data, 0)]
+    stack: list[tuple[object, int]] = [(data, 0)]
     while stack:
         value, depth = stack.pop()
         count += 1
@@ -194,7 +200,7 @@ def _shape_problem(data: Any) -> str | None:
 
 
 def validate_config_data(
-    data: Any, env: Mapping[str, str]
+    data: object, env: Mapping[str, str]
 ) -> tuple[ShiftsyncConfig | None, list[Problem]]:
     """Interpolate and validate parsed YAML; the config, or None and every problem found."""
     if not isinstance(data, dict):
@@ -202,12 +208,12 @@ def validate_config_data(
             Problem(
                 "",
                 "the document is not a mapping",
-                _show(data),
+                show_value(data),
                 "keys connections, destinations, syncs",
             )
         ]
     unset: list[tuple[Problem, str]] = []
-    interpolated, problems = _interpolate(data, env, (), unset)
+    interpolated, problems = _interpolate_mapping(data, env, (), unset)
     deferred = _defer_unset(interpolated, unset, problems)
     # A value whose ${VAR} could not be resolved is reported once, not again as invalid; an
     # entry waiting for a variable is checked when a command uses it.
@@ -230,7 +236,7 @@ def validate_config_data(
     try:
         config = ShiftsyncConfig.model_validate(resolved)
     except ValidationError as exc:
-        problems += [p for p in map(_problem_from_error, exc.errors()) if is_new(p)]
+        problems += [p for p in map(problem_from_error, exc.errors()) if is_new(p)]
     problems += [p for p in _cross_check(interpolated) if is_new(p)]
     if config is not None:
         config.set_unresolved(deferred)
@@ -242,7 +248,7 @@ _DEFERRED_SECTIONS: Final = ("connections", "destinations", "syncs")
 
 
 def _defer_unset(
-    data: Mapping[Any, Any], unset: list[tuple[Problem, str]], problems: list[Problem]
+    data: YamlMapping, unset: list[tuple[Problem, str]], problems: list[Problem]
 ) -> dict[tuple[str, str], tuple[tuple[Problem, str], ...]]:
     """Sort the unset-variable problems: those inside a named connection, destination or sync
     are deferred (returned by entry); the others go into `problems` at once.
@@ -277,19 +283,14 @@ _REFERENCE_BODY_RE: Final = re.compile(
 
 
 def _interpolate(
-    value: Any, env: Mapping[str, str], path: tuple[str, ...], unset: list[tuple[Problem, str]]
-) -> tuple[Any, list[Problem]]:
+    value: object, env: Mapping[str, str], path: tuple[str, ...], unset: list[tuple[Problem, str]]
+) -> tuple[object, list[Problem]]:
     """value with ${VAR} replaced; the malformed references found (unset ones go to unset)."""
     if isinstance(value, dict):
-        out: dict[Any, Any] = {}
-        problems: list[Problem] = []
-        for key, item in value.items():
-            out[key], found = _interpolate(item, env, (*path, str(key)), unset)
-            problems.extend(found)
-        return out, problems
+        return _interpolate_mapping(value, env, path, unset)
     if isinstance(value, list):
-        items: list[Any] = []
-        problems = []
+        items: list[object] = []
+        problems: list[Problem] = []
         for index, item in enumerate(value):
             new, found = _interpolate(item, env, (*path, str(index)), unset)
             items.append(new)
@@ -298,6 +299,20 @@ def _interpolate(
     if isinstance(value, str) and "${" in value:
         return _interpolate_string(value, env, path, unset)
     return value, []
+
+
+def _interpolate_mapping(
+    value: YamlMapping,
+    env: Mapping[str, str],
+    path: tuple[str, ...],
+    unset: list[tuple[Problem, str]],
+) -> tuple[dict[Hashable, object], list[Problem]]:
+    out: dict[Hashable, object] = {}
+    problems: list[Problem] = []
+    for key, item in value.items():
+        out[key], found = _interpolate(item, env, (*path, str(key)), unset)
+        problems.extend(found)
+    return out, problems
 
 
 def _interpolate_string(
@@ -311,14 +326,14 @@ def _interpolate_string(
         reference = match.group(0)
         if reference == "$${":
             return "${"
-        shown = "<secret>" if secret else _show(reference)
+        shown = "<secret>" if secret else show_value(reference)
         body = match["body"]
         if body is not None and "${" in body:
             problems.append(
                 Problem(
                     dotted,
                     "nested ${...} references are not supported",
-                    "<secret>" if secret else _show(text),
+                    "<secret>" if secret else show_value(text),
                     "${VAR} or ${VAR:-default} with a plain default",
                 )
             )
@@ -351,14 +366,18 @@ def _interpolate_string(
     return _REFERENCE_RE.sub(replace, text), problems
 
 
-def _one_writer(syncs: Mapping[Any, Any]) -> list[Problem]:
+def _one_writer(syncs: YamlMapping) -> list[Problem]:
     """Two syncs of one destination whose entries write one table: the same table named
     exactly without a target, or the same explicit target. (Targets that only the source's
     listing or the naming rules reveal are checked when a sync runs: engine/writers.py.)"""
-    seen: dict[tuple[Any, str], str] = {}
+    seen: dict[tuple[str, str], str] = {}
     problems: list[Problem] = []
     for sync_name, sync in syncs.items():
         if not isinstance(sync, dict) or not isinstance(sync.get("tables"), list):
+            continue
+        # A destination that is not a name (missing, a list) is the model's problem to report.
+        destination = sync.get("destination")
+        if not isinstance(destination, str):
             continue
         for index, entry in enumerate(sync["tables"]):
             entry = {"include": entry} if isinstance(entry, str) else entry
@@ -368,9 +387,9 @@ def _one_writer(syncs: Mapping[Any, Any]) -> list[Problem]:
             if target is None and any(c in include for c in "*?["):
                 continue
             key = (
-                (sync.get("destination"), f"target {target}")
+                (destination, f"target {target}")
                 if isinstance(target, str)
-                else (sync.get("destination"), f"table {include}")
+                else (destination, f"table {include}")
             )
             where = f"syncs.{sync_name}.tables.{index}"
             other = seen.setdefault(key, where)
@@ -379,8 +398,8 @@ def _one_writer(syncs: Mapping[Any, Any]) -> list[Problem]:
                     Problem(
                         f"{where}.{'target' if isinstance(target, str) else 'include'}",
                         f"writes the same destination table as {other} (destination "
-                        f"{sync.get('destination')}): two writers undo each other's rows",
-                        _show(target if isinstance(target, str) else include),
+                        f"{destination}): two writers undo each other's rows",
+                        show_value(target if isinstance(target, str) else include),
                         "one sync per destination table: give this entry a target of its own, "
                         "or copy the table with one sync",
                     )
@@ -388,7 +407,7 @@ def _one_writer(syncs: Mapping[Any, Any]) -> list[Problem]:
     return problems
 
 
-def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
+def _cross_check(data: YamlMapping) -> list[Problem]:
     """Names that must refer to something defined elsewhere in the file."""
     connections = data.get("connections")
     destinations = data.get("destinations")
@@ -413,7 +432,7 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
                     Problem(
                         f"{where}.{key}",
                         f"no {kind} named {ref}",
-                        _show(ref),
+                        show_value(ref),
                         f"one of: {', '.join(map(str, defined)) or f'(none: add {kind}s:)'}",
                     )
                 )
@@ -440,7 +459,7 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
                 Problem(
                     key,
                     f"unload needs an unload: bucket on connection {sync['source']}",
-                    _show(method),
+                    show_value(method),
                     f"auto or data_api, or an unload: mapping under connections.{sync['source']}",
                 )
                 for key, method in methods
@@ -449,7 +468,7 @@ def _cross_check(data: Mapping[Any, Any]) -> list[Problem]:
     return problems + _one_writer(syncs)
 
 
-def _snapshot_problems(where: str, sync: Mapping[Any, Any]) -> list[Problem]:
+def _snapshot_problems(where: str, sync: YamlMapping) -> list[Problem]:
     """What a sync asks of `snapshot: consistent` that one Redshift session cannot give."""
     if sync.get("snapshot") != "consistent":
         return []
@@ -461,7 +480,7 @@ def _snapshot_problems(where: str, sync: Mapping[Any, Any]) -> list[Problem]:
                 f"{where}.concurrency",
                 "snapshot: consistent reads every table in one Redshift session, one statement "
                 "at a time, so tables cannot be copied at once",
-                _show(concurrency),
+                show_value(concurrency),
                 "1 (or leave concurrency out), or snapshot: table",
             )
         )
@@ -471,16 +490,14 @@ def _snapshot_problems(where: str, sync: Mapping[Any, Any]) -> list[Problem]:
                 f"{where}.executor",
                 "snapshot: consistent reads every table in the driver's Redshift session; Ray "
                 "workers read in sessions of their own",
-                _show("ray"),
+                show_value("ray"),
                 "local (or leave executor out), or snapshot: table",
             )
         )
     return problems
 
 
-def _staging_overlap(
-    name: str, destination: Mapping[Any, Any], source: Mapping[Any, Any]
-) -> list[Problem]:
+def _staging_overlap(name: str, destination: YamlMapping, source: YamlMapping) -> list[Problem]:
     """A destination in S3 under the connection's UNLOAD staging prefix: refused, because the
     staging prefix is scratch space (each run deletes what it staged, `shiftsync cleanup`
     deletes everything left under it), so the destination's tables would be deleted too."""
@@ -501,7 +518,7 @@ def _staging_overlap(
                     f"destinations.{name}.{key}",
                     f"under the UNLOAD staging prefix s3://{bucket}/{prefix}, whose files "
                     "every run and `shiftsync cleanup` delete",
-                    _show(url),
+                    show_value(url),
                     f"a path outside s3://{bucket}/{prefix}, e.g. s3://{bucket}/lake/",
                 )
             )

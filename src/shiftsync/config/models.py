@@ -1,7 +1,7 @@
 """The connection and destination models of shiftsync.yaml, and the base every model shares.
 
-`_field` records, next to each field's description, the value it expects: error lines and the
-generated reference (docs/configuration.md) both read it back with `_expected_of`.
+`config_field` records, next to each field's description, the value it expects: error lines and the
+generated reference (docs/configuration.md) both read it back with `expected_of`.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, Required, TypeAlias, TypedDict, Unpack
 
 from pydantic import (
     AfterValidator,
@@ -26,36 +26,58 @@ from pydantic_core import PydanticUndefined
 from shiftsync.config.validators import (
     ROLE_ARN_RE,
     Method,
-    _check_bucket,
-    _check_dsn,
-    _check_kms_key,
-    _check_memory,
-    _check_nonblank,
-    _check_postgres_identifier,
-    _check_prefix,
-    _check_principal_arn,
-    _check_redshift_identifier,
-    _check_region,
-    _check_role_arn,
-    _check_workgroup,
-    _invalid,
     bucket_name_problem,
+    check_bucket,
+    check_cluster_identifier,
+    check_db_user,
+    check_dsn,
+    check_kms_key,
+    check_memory,
+    check_nonblank,
+    check_postgres_identifier,
+    check_prefix,
+    check_principal_arn,
+    check_redshift_identifier,
+    check_region,
+    check_role_arn,
+    check_secret_arn,
+    check_workgroup,
+    invalid,
 )
 from shiftsync.errors import ConfigError
 
 _PARTITION_REGION_PREFIX: Final[Mapping[str, str]] = {"aws-cn": "cn-", "aws-us-gov": "us-gov-"}
 
 
-def _field(default: Any = PydanticUndefined, *, expected: str, doc: str, **kwargs: Any) -> Any:
-    """A pydantic Field that also records the value it expects (for error lines and docs)."""
+class FieldOptions(TypedDict, total=False):
+    """The options of pydantic's Field that shiftsync's models use (add one when needed)."""
+
+    alias: str
+    ge: float
+    gt: float
+    le: float
+    lt: float
+    min_length: int
+    max_length: int
+    # Only True: pydantic's overloads of Field tell the cases apart by this literal.
+    validate_default: Literal[True]
+
+
+def config_field(
+    default: object = PydanticUndefined, *, expected: str, doc: str, **kwargs: Unpack[FieldOptions]
+) -> Any:
+    """A pydantic Field that also records the value it expects (for error lines and docs).
+
+    Typed `Any` as pydantic's own Field is: it stands in the class body for the field's value.
+    """
     return Field(default, description=doc, json_schema_extra={"expected": expected}, **kwargs)
 
 
-class _Model(BaseModel):
+class ConfigModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _expected_of(field: FieldInfo | None) -> str | None:
+def expected_of(field: FieldInfo | None) -> str | None:
     extra = field.json_schema_extra if field else None
     if isinstance(extra, dict) and isinstance(extra.get("expected"), str):
         return str(extra["expected"])
@@ -92,35 +114,35 @@ def parse_role_arn(arn: str) -> RoleArn:
     return RoleArn(match["partition"], match["account"], match["path"], match["name"])
 
 
-class UnloadConfig(_Model):
+class UnloadConfig(ConfigModel):
     """Where UNLOAD stages Parquet files in S3. Present = UNLOAD is available."""
 
-    bucket: Annotated[str, AfterValidator(_check_bucket)] = _field(
+    bucket: Annotated[str, AfterValidator(check_bucket)] = config_field(
         expected="an S3 bucket name", doc="The S3 bucket that holds staged files."
     )
-    region: Annotated[str, AfterValidator(_check_region)] | None = _field(
+    region: Annotated[str, AfterValidator(check_region)] | None = config_field(
         None,
         expected="an AWS region such as us-east-1",
         doc="The bucket's region; defaults to the connection's region.",
     )
-    prefix: Annotated[str, AfterValidator(_check_prefix)] = _field(
+    prefix: Annotated[str, AfterValidator(check_prefix)] = config_field(
         "shiftsync/",
         expected="a key prefix such as shiftsync/",
         doc="Key prefix under which each run stages its files; a trailing / is added. "
         "Staged files are deleted after use.",
     )
-    kms_key_id: Annotated[str, AfterValidator(_check_kms_key)] | None = _field(
+    kms_key_id: Annotated[str, AfterValidator(check_kms_key)] | None = config_field(
         None,
         expected="a KMS key id, key ARN or alias/<name>",
         doc="Encrypt staged files with this KMS key (SSE-KMS); default: the bucket's encryption.",
     )
-    iam_role_arn: Annotated[str, AfterValidator(_check_role_arn)] | None = _field(
+    iam_role_arn: Annotated[str, AfterValidator(check_role_arn)] | None = config_field(
         None,
         expected="an IAM role ARN",
         doc="The role Redshift assumes to write to S3 (associated with the namespace); "
         "default: role_arn.",
     )
-    range_mb: float = _field(
+    range_mb: float = config_field(
         1024,
         expected="a size in MB above 0, or 0 to read every table with one UNLOAD",
         doc="A table whose size estimate is above this many MB is read as several UNLOADs "
@@ -130,32 +152,32 @@ class UnloadConfig(_Model):
     )
 
 
-class RateLimitsConfig(_Model):
+class RateLimitsConfig(ConfigModel):
     """Data API calls per second for the AWS account and region, shared by every shiftsync
     process of the machine (AWS's quotas are per account and region)."""
 
-    execute_statement: float = _field(
+    execute_statement: float = config_field(
         30.0,
         expected="a number of calls per second above 0",
         doc="ExecuteStatement calls per second (AWS quota: 30).",
         gt=0,
         le=1000,
     )
-    get_statement_result: float = _field(
+    get_statement_result: float = config_field(
         20.0,
         expected="a number of calls per second above 0",
         doc="GetStatementResult and GetStatementResultV2 calls per second (AWS quota: 20).",
         gt=0,
         le=1000,
     )
-    describe_statement: float = _field(
+    describe_statement: float = config_field(
         100.0,
         expected="a number of calls per second above 0",
         doc="DescribeStatement calls per second (AWS quota: 100).",
         gt=0,
         le=1000,
     )
-    shared: bool = _field(
+    shared: bool = config_field(
         True,
         expected="true or false",
         doc="Share the limit with every shiftsync process of this machine (a file-locked "
@@ -171,27 +193,76 @@ class RateLimitsConfig(_Model):
         }
 
 
-class RedshiftServerlessConfig(_Model):
-    """A Redshift Serverless workgroup reached through an assumed IAM role."""
+# How the Data API logs in to the database: Serverless maps the role itself
+# (redshift-serverless:GetCredentials); on a provisioned cluster, the role itself
+# (redshift:GetClusterCredentialsWithIAM), a named database user (redshift:GetClusterCredentials)
+# or a Secrets Manager secret (secretsmanager:GetSecretValue).
+AuthMode: TypeAlias = Literal["serverless", "cluster_iam", "cluster_db_user", "cluster_secret"]
+ConnectionType: TypeAlias = Literal["redshift_serverless", "redshift_provisioned"]
+SECRET_USER_PLACEHOLDER: Final = "<username in the secret>"  # noqa: S105 (a name, not a secret)
 
-    type: Literal["redshift_serverless"] = _field(
-        expected="redshift_serverless", doc="The kind of connection."
+
+class DataApiTarget(TypedDict, total=False):
+    """The Data API parameters that name the database and how to log in to it."""
+
+    WorkgroupName: str
+    ClusterIdentifier: str
+    DbUser: str
+    SecretArn: str
+    Database: Required[str]
+
+
+_CLUSTER_ONLY: Final = "a provisioned cluster's option: remove it, or use cluster_identifier"
+
+
+class RedshiftServerlessConfig(ConfigModel):
+    """A Redshift Serverless workgroup or a provisioned cluster, read through an assumed role."""
+
+    type: ConnectionType = config_field(
+        expected="redshift_serverless or redshift_provisioned",
+        doc="The kind of connection: a Serverless workgroup or a provisioned cluster.",
     )
-    region: Annotated[str, AfterValidator(_check_region)] = _field(
-        expected="an AWS region such as us-east-1", doc="The workgroup's AWS region."
+    region: Annotated[str, AfterValidator(check_region)] = config_field(
+        expected="an AWS region such as us-east-1",
+        doc="The AWS region of the workgroup or cluster.",
     )
-    workgroup: Annotated[str, AfterValidator(_check_workgroup)] = _field(
-        expected="3-64 lowercase letters, digits and -", doc="The workgroup name."
+    workgroup: Annotated[str, AfterValidator(check_workgroup)] | None = config_field(
+        None,
+        expected="3-64 lowercase letters, digits and -",
+        doc="The workgroup name (redshift_serverless).",
+        validate_default=True,
     )
-    database: Annotated[str, AfterValidator(_check_redshift_identifier)] = _field(
+    cluster_identifier: Annotated[str, AfterValidator(check_cluster_identifier)] | None = (
+        config_field(
+            None,
+            expected="1-63 lowercase letters, digits and -, starting with a letter",
+            doc="The cluster identifier (redshift_provisioned), instead of workgroup. The Data "
+            "API logs in as the role (IAMR:<role name>, redshift:GetClusterCredentialsWithIAM) "
+            "unless db_user or secret_arn says otherwise.",
+            validate_default=True,
+        )
+    )
+    db_user: Annotated[str, AfterValidator(check_db_user)] | None = config_field(
+        None,
+        expected="a Redshift user name",
+        doc="On a cluster: log in as this database user (redshift:GetClusterCredentials) "
+        "instead of the role's own user.",
+    )
+    secret_arn: Annotated[str, AfterValidator(check_secret_arn)] | None = config_field(
+        None,
+        expected="arn:aws:secretsmanager:<region>:<account>:secret:<name>",
+        doc="On a cluster: log in with the username and password of this Secrets Manager "
+        "secret (secretsmanager:GetSecretValue); not with db_user.",
+    )
+    database: Annotated[str, AfterValidator(check_redshift_identifier)] = config_field(
         expected="a Redshift identifier such as dev", doc="The database to read."
     )
-    role_arn: Annotated[str, AfterValidator(_check_role_arn)] = _field(
+    role_arn: Annotated[str, AfterValidator(check_role_arn)] = config_field(
         expected="arn:aws:iam::<account>:role/<name>",
         doc="The IAM role in your account that shiftsync assumes (with the workspace's "
         "external ID).",
     )
-    session_duration_seconds: int = _field(
+    session_duration_seconds: int = config_field(
         3600,
         expected="an integer from 900 to 43200",
         doc="How long each assumed-role session lasts; the role's maximum session duration "
@@ -199,7 +270,7 @@ class RedshiftServerlessConfig(_Model):
         ge=900,
         le=43200,
     )
-    trust_check_interval_seconds: int = _field(
+    trust_check_interval_seconds: int = config_field(
         86400,
         expected="a number of seconds, 0 or more",
         doc="How often every command that assumes the role proves again that the role refuses "
@@ -207,32 +278,87 @@ class RedshiftServerlessConfig(_Model):
         "0 proves it on every run.",
         ge=0,
     )
-    principal_arn: Annotated[str, AfterValidator(_check_principal_arn)] | None = _field(
+    principal_arn: Annotated[str, AfterValidator(check_principal_arn)] | None = config_field(
         None,
         expected="an IAM user, role, account root or assumed-role ARN",
         doc="The AWS principal shiftsync runs as, written into the generated trust policy; "
         "default: the caller of sts:GetCallerIdentity.",
     )
-    method: Method = _field(
+    method: Method = config_field(
         "auto",
         expected="auto, data_api or unload",
         doc="How tables are read: the Data API, UNLOAD to S3, or auto (UNLOAD for big tables "
         "when unload is set).",
     )
-    result_format: Literal["csv", "json"] = _field(
+    result_format: Literal["csv", "json"] = config_field(
         "csv", expected="csv or json", doc="The Data API result format."
     )
-    unload: UnloadConfig | None = _field(
+    unload: UnloadConfig | None = config_field(
         None,
         expected="a mapping with bucket (and region, prefix, kms_key_id, iam_role_arn)",
         doc="Turns UNLOAD on: where to stage files in S3.",
         validate_default=True,
     )
-    rate_limits: RateLimitsConfig = _field(
+    rate_limits: RateLimitsConfig = config_field(
         RateLimitsConfig(),
         expected="a mapping of execute_statement, get_statement_result, describe_statement, shared",
         doc="Data API calls per second, shared across processes (see docs/syncs.md).",
     )
+
+    @field_validator("workgroup")
+    @classmethod
+    def _workgroup_on_serverless(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") == "redshift_provisioned":
+            raise invalid(
+                "a workgroup on a redshift_provisioned connection",
+                "cluster_identifier: <your cluster>, or type: redshift_serverless",
+            )
+        if value is None and info.data.get("type") == "redshift_serverless":
+            raise invalid(
+                "missing",
+                "workgroup: <your workgroup> (or type: redshift_provisioned with "
+                "cluster_identifier)",
+            )
+        return value
+
+    @field_validator("cluster_identifier")
+    @classmethod
+    def _one_target(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("workgroup") is not None:
+            raise invalid(
+                "the connection names both a workgroup and a cluster",
+                "one of them: workgroup (Redshift Serverless) or cluster_identifier with "
+                "type: redshift_provisioned",
+            )
+        kind = info.data.get("type")
+        if value is not None and kind == "redshift_serverless":
+            raise invalid(
+                "a cluster on a redshift_serverless connection",
+                "type: redshift_provisioned (or workgroup: <name> for Serverless)",
+            )
+        if value is None and kind == "redshift_provisioned":
+            raise invalid("missing", "cluster_identifier: <your cluster's identifier>")
+        return value
+
+    @field_validator("db_user")
+    @classmethod
+    def _db_user_on_cluster(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") != "redshift_provisioned":
+            raise invalid("db_user on a Serverless workgroup connection", _CLUSTER_ONLY)
+        return value
+
+    @field_validator("secret_arn")
+    @classmethod
+    def _secret_on_cluster(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if value is not None and info.data.get("type") != "redshift_provisioned":
+            raise invalid("secret_arn on a Serverless workgroup connection", _CLUSTER_ONLY)
+        if value is not None and info.data.get("db_user") is not None:
+            raise invalid(
+                "db_user and secret_arn together: the Data API takes one way to log in",
+                "keep one of them: db_user (redshift:GetClusterCredentials) or secret_arn "
+                "(secretsmanager:GetSecretValue)",
+            )
+        return value
 
     @field_validator("role_arn")
     @classmethod
@@ -244,7 +370,7 @@ class RedshiftServerlessConfig(_Model):
             (prefix is not None and not region.startswith(prefix))
             or (prefix is None and region.startswith(("cn-", "us-gov-")))
         ):
-            raise _invalid(
+            raise invalid(
                 f"the ARN's partition {partition} does not serve region {region}",
                 "arn:aws-cn:... for cn-* regions, arn:aws-us-gov:... for us-gov-*, "
                 "arn:aws:... elsewhere",
@@ -257,7 +383,7 @@ class RedshiftServerlessConfig(_Model):
         cls, value: UnloadConfig | None, info: ValidationInfo
     ) -> UnloadConfig | None:
         if value is None and info.data.get("method") == "unload":
-            raise _invalid(
+            raise invalid(
                 "missing, but method is unload", "an unload: mapping with at least bucket"
             )
         return value
@@ -265,6 +391,51 @@ class RedshiftServerlessConfig(_Model):
     @property
     def role(self) -> RoleArn:
         return parse_role_arn(self.role_arn)
+
+    @property
+    def is_cluster(self) -> bool:
+        return self.cluster_identifier is not None
+
+    @property
+    def target_name(self) -> str:
+        """The workgroup's name or the cluster's identifier."""
+        return self.cluster_identifier or self.workgroup or ""
+
+    @property
+    def target_label(self) -> str:
+        """`workgroup NAME` or `cluster NAME`, for messages."""
+        return f"{'cluster' if self.is_cluster else 'workgroup'} {self.target_name}"
+
+    @property
+    def auth_mode(self) -> AuthMode:
+        if not self.is_cluster:
+            return "serverless"
+        if self.db_user is not None:
+            return "cluster_db_user"
+        if self.secret_arn is not None:
+            return "cluster_secret"
+        return "cluster_iam"
+
+    @property
+    def login_user(self) -> str:
+        """The database user the Data API logs in as: IAMR:<role name> for the role itself,
+        db_user, or a placeholder for the username a secret holds (only AWS reads it)."""
+        if self.db_user is not None:
+            return self.db_user
+        if self.secret_arn is not None:
+            return SECRET_USER_PLACEHOLDER
+        return f"IAMR:{self.role_name}"
+
+    def data_api_target(self) -> DataApiTarget:
+        """The Data API parameters that name the database and how to log in to it."""
+        if not self.is_cluster:
+            return {"WorkgroupName": self.target_name, "Database": self.database}
+        target: DataApiTarget = {"ClusterIdentifier": self.target_name, "Database": self.database}
+        if self.db_user is not None:
+            target["DbUser"] = self.db_user
+        if self.secret_arn is not None:
+            target["SecretArn"] = self.secret_arn
+        return target
 
     @property
     def account_id(self) -> str:
@@ -293,26 +464,27 @@ class RedshiftServerlessConfig(_Model):
         return self.unload.iam_role_arn or self.role_arn
 
 
-# One connection type today; it becomes a discriminated union when a second one arrives.
+# One model for both kinds: a cluster differs from a workgroup only in how the Data API names
+# it and logs in.
 ConnectionConfig: TypeAlias = RedshiftServerlessConfig
 
 
-class DuckDBDestinationConfig(_Model):
+class DuckDBDestinationConfig(ConfigModel):
     """A DuckDB database file."""
 
-    type: Literal["duckdb"] = _field(expected="duckdb", doc="The kind of destination.")
-    path: Annotated[str, AfterValidator(_check_nonblank)] = _field(
+    type: Literal["duckdb"] = config_field(expected="duckdb", doc="The kind of destination.")
+    path: Annotated[str, AfterValidator(check_nonblank)] = config_field(
         "shiftsync.duckdb",
         expected="a file path",
         doc="The DuckDB file; a relative path is relative to the workspace folder.",
     )
-    memory_limit: Annotated[str, AfterValidator(_check_memory)] | None = _field(
+    memory_limit: Annotated[str, AfterValidator(check_memory)] | None = config_field(
         None,
         expected="a size such as 512MB or 4GB",
         doc="DuckDB's memory limit while loading (larger sorts and merges spill to disk "
         "beyond it); default: a quarter of the machine's memory, at least 256MB.",
     )
-    lock_timeout_seconds: float = _field(
+    lock_timeout_seconds: float = config_field(
         60.0,
         expected="seconds from 0 to 86400",
         doc="How long a sync waits for another process (a notebook, a reader, another sync) "
@@ -320,7 +492,7 @@ class DuckDBDestinationConfig(_Model):
         ge=0,
         le=86_400,
     )
-    reader_copy: Annotated[str, AfterValidator(_check_nonblank)] | None = _field(
+    reader_copy: Annotated[str, AfterValidator(check_nonblank)] | None = config_field(
         None,
         expected="a file path",
         doc="A copy of the file, replaced whole after each run, for readers (notebooks, BI "
@@ -334,15 +506,15 @@ class DuckDBDestinationConfig(_Model):
         return _resolve(folder, self.path)
 
 
-class PostgresDestinationConfig(_Model):
+class PostgresDestinationConfig(ConfigModel):
     """A PostgreSQL database."""
 
-    type: Literal["postgres"] = _field(expected="postgres", doc="The kind of destination.")
-    dsn: Annotated[SecretStr, AfterValidator(_check_dsn)] = _field(
+    type: Literal["postgres"] = config_field(expected="postgres", doc="The kind of destination.")
+    dsn: Annotated[SecretStr, AfterValidator(check_dsn)] = config_field(
         expected="a postgresql:// URL or libpq key=value pairs",
         doc="How to connect (secret: it may hold a password; prefer ${ENV_VAR}).",
     )
-    db_schema: Annotated[str, AfterValidator(_check_postgres_identifier)] = _field(
+    db_schema: Annotated[str, AfterValidator(check_postgres_identifier)] = config_field(
         "public",
         alias="schema",
         expected="a PostgreSQL schema name",
@@ -350,10 +522,10 @@ class PostgresDestinationConfig(_Model):
     )
 
 
-class ProfileCredentials(_Model):
+class ProfileCredentials(ConfigModel):
     """A named profile of the AWS configuration files."""
 
-    profile: Annotated[str, AfterValidator(_check_nonblank)] = _field(
+    profile: Annotated[str, AfterValidator(check_nonblank)] = config_field(
         expected="a profile name of ~/.aws/config", doc="The profile whose credentials write S3."
     )
 
@@ -374,22 +546,22 @@ def _check_s3_or_local(value: str) -> str:
         bucket = value[len("s3://") :].split("/", 1)[0]
         problem = bucket_name_problem(bucket)
         if problem:
-            raise _invalid(f"the bucket name {problem}", "s3://<bucket>/<prefix>")
+            raise invalid(f"the bucket name {problem}", "s3://<bucket>/<prefix>")
     elif "://" in value:
-        raise _invalid("not a local path or s3:// URL", "a folder path or s3://bucket/prefix")
+        raise invalid("not a local path or s3:// URL", "a folder path or s3://bucket/prefix")
     return value
 
 
-class ParquetDestinationConfig(_Model):
+class ParquetDestinationConfig(ConfigModel):
     """A folder of Parquet datasets, local or in S3."""
 
-    type: Literal["parquet"] = _field(expected="parquet", doc="The kind of destination.")
-    path: Annotated[str, AfterValidator(_check_nonblank)] = _field(
+    type: Literal["parquet"] = config_field(expected="parquet", doc="The kind of destination.")
+    path: Annotated[str, AfterValidator(check_nonblank)] = config_field(
         expected="a folder path or s3://bucket/prefix",
         doc="Where datasets are written; a relative local path is relative to the workspace "
         "folder.",
     )
-    credentials: S3Identity = _field(
+    credentials: S3Identity = config_field(
         "connection", expected=_CREDENTIALS_EXPECTED, doc=_CREDENTIALS_DOC
     )
 
@@ -400,9 +572,9 @@ class ParquetDestinationConfig(_Model):
             bucket = value[len("s3://") :].split("/", 1)[0]
             problem = bucket_name_problem(bucket)
             if problem:
-                raise _invalid(f"the bucket name {problem}", "s3://<bucket>/<prefix>")
+                raise invalid(f"the bucket name {problem}", "s3://<bucket>/<prefix>")
         elif "://" in value:
-            raise _invalid("not a local path or s3:// URL", "a folder path or s3://bucket/prefix")
+            raise invalid("not a local path or s3:// URL", "a folder path or s3://bucket/prefix")
         return value
 
     @property
@@ -416,18 +588,18 @@ class ParquetDestinationConfig(_Model):
         return _resolve(folder, self.path)
 
 
-class IcebergDestinationConfig(_Model):
+class IcebergDestinationConfig(ConfigModel):
     """Apache Iceberg tables in a catalog (SQL, REST or Glue), data on local disk or S3."""
 
-    type: Literal["iceberg"] = _field(expected="iceberg", doc="The kind of destination.")
-    catalog: Literal["sql", "rest", "glue"] = _field(
+    type: Literal["iceberg"] = config_field(expected="iceberg", doc="The kind of destination.")
+    catalog: Literal["sql", "rest", "glue"] = config_field(
         "sql",
         expected="sql, rest or glue",
         doc="The Iceberg catalog: `sql` (SQLite file in the workspace, or PostgreSQL via "
         "catalog_uri), `rest` (an Iceberg REST catalog at catalog_uri) or `glue` (AWS Glue, "
         "with boto3's configuration).",
     )
-    catalog_uri: SecretStr | None = _field(
+    catalog_uri: SecretStr | None = config_field(
         None,
         expected="a SQLAlchemy URL (sql) or https:// URL (rest)",
         doc="sql: `sqlite:///path` or `postgresql+psycopg://user:pw@host/db`; default: the "
@@ -435,23 +607,23 @@ class IcebergDestinationConfig(_Model):
         "(secret: it may hold a password; prefer ${ENV_VAR}).",
     )
     warehouse: Annotated[
-        str, AfterValidator(_check_nonblank), AfterValidator(_check_s3_or_local)
-    ] = _field(
+        str, AfterValidator(check_nonblank), AfterValidator(_check_s3_or_local)
+    ] = config_field(
         "iceberg",
         expected="a folder path or s3://bucket/prefix",
         doc="Where data and metadata files go; a relative local path is relative to the "
         "workspace folder.",
     )
-    namespace: Annotated[str, AfterValidator(_check_nonblank)] = _field(
+    namespace: Annotated[str, AfterValidator(check_nonblank)] = config_field(
         "shiftsync", expected="a namespace name", doc="The Iceberg namespace of the tables."
     )
-    catalog_properties: dict[str, str] = _field(
+    catalog_properties: dict[str, str] = config_field(
         {},
         expected="a mapping of pyiceberg catalog properties",
         doc="Extra pyiceberg catalog properties (e.g. `token`, `credential` for REST; use "
         "${ENV_VAR} for secrets).",
     )
-    target_file_size_mb: int = _field(
+    target_file_size_mb: int = config_field(
         4,
         expected="an integer from 1 to 4096",
         doc="Upper bound of a data file, in MB of Arrow data (files on disk are about half): "
@@ -460,7 +632,7 @@ class IcebergDestinationConfig(_Model):
         ge=1,
         le=4096,
     )
-    credentials: S3Identity = _field(
+    credentials: S3Identity = config_field(
         "connection", expected=_CREDENTIALS_EXPECTED, doc=_CREDENTIALS_DOC
     )
 
@@ -469,35 +641,35 @@ class IcebergDestinationConfig(_Model):
         return self.warehouse.startswith("s3://")
 
 
-class DeltaDestinationConfig(_Model):
+class DeltaDestinationConfig(ConfigModel):
     """Delta Lake tables in a folder, local or in S3."""
 
-    type: Literal["delta"] = _field(expected="delta", doc="The kind of destination.")
-    path: Annotated[str, AfterValidator(_check_nonblank), AfterValidator(_check_s3_or_local)] = (
-        _field(
+    type: Literal["delta"] = config_field(expected="delta", doc="The kind of destination.")
+    path: Annotated[str, AfterValidator(check_nonblank), AfterValidator(_check_s3_or_local)] = (
+        config_field(
             expected="a folder path or s3://bucket/prefix",
             doc="Where tables are written, one folder each; a relative local path is relative "
             "to the workspace folder.",
         )
     )
-    locking: Literal["conditional_put", "dynamodb"] | None = _field(
+    locking: Literal["conditional_put", "dynamodb"] | None = config_field(
         None,
         expected="conditional_put or dynamodb",
         doc="How commits stay atomic on S3 (required there): `conditional_put` (S3 "
         "conditional writes) or `dynamodb` (a lock table, see dynamodb_table).",
         validate_default=True,
     )
-    dynamodb_table: Annotated[str, AfterValidator(_check_nonblank)] | None = _field(
+    dynamodb_table: Annotated[str, AfterValidator(check_nonblank)] | None = config_field(
         None, expected="a DynamoDB table name", doc="The lock table for `locking: dynamodb`."
     )
-    target_file_size_mb: int = _field(
+    target_file_size_mb: int = config_field(
         4,
         expected="an integer from 1 to 4096",
         doc="Upper bound of a data file, in MB (as for iceberg).",
         ge=1,
         le=4096,
     )
-    credentials: S3Identity = _field(
+    credentials: S3Identity = config_field(
         "connection", expected=_CREDENTIALS_EXPECTED, doc=_CREDENTIALS_DOC
     )
 
@@ -507,7 +679,7 @@ class DeltaDestinationConfig(_Model):
         path = info.data.get("path")
         if value is None and isinstance(path, str) and path.startswith("s3://"):
             # Without it delta-rs renames unsafely: two writers can lose a commit silently.
-            raise _invalid(
+            raise invalid(
                 "missing, but Delta tables on S3 need it so that two writers never overwrite "
                 "each other's commit",
                 "locking: conditional_put (AWS S3, MinIO, R2), or locking: dynamodb with "

@@ -1,7 +1,7 @@
 """From pydantic's validation errors to the problem lines users see, secrets left out.
 
 A pydantic error location is walked through the models (`_locate`) to find the field it is
-about, so that the line can say what the field expects (`_field(expected=...)`).
+about, so that the line can say what the field expects (`config_field(expected=...)`).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import NoneType, UnionType
-from typing import Annotated, Any, Final, Union, get_args, get_origin
+from typing import Annotated, Final, TypeGuard, Union, get_args, get_origin
 
 import yaml
 from pydantic import BaseModel
@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
 
 from shiftsync.config.document import DOCS_HINT, ShiftsyncConfig
-from shiftsync.config.models import SECRET_KEYS, _expected_of
+from shiftsync.config.models import SECRET_KEYS, expected_of
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ def key_lines(text: str) -> dict[str, int]:
     except yaml.YAMLError:
         return {}
     lines: dict[str, int] = {}
-    stack: list[tuple[Any, str]] = [(root, "")]
+    stack: list[tuple[yaml.Node | None, str]] = [(root, "")]
     while stack:
         node, path = stack.pop()
         if isinstance(node, yaml.MappingNode):
@@ -94,7 +94,10 @@ def close_key(key: str, keys: Sequence[str]) -> str | None:
     return lowered[0] if lowered else None
 
 
-def _unwrap(annotation: Any) -> Any:
+# A type as pydantic's fields hold it at run time (a class, `X | None`, `Annotated[...]`, a
+# `Literal`), or None past the models' end: typed `object`, only `get_origin`/`get_args` and
+# isinstance look inside.
+def _unwrap(annotation: object) -> object:
     """Strip Annotated[...] and Optional[...] down to the type that carries the value."""
     while True:
         origin = get_origin(annotation)
@@ -109,11 +112,11 @@ def _unwrap(annotation: Any) -> Any:
             return annotation
 
 
-def _is_model(annotation: Any) -> bool:
+def _is_model(annotation: object) -> TypeGuard[type[BaseModel]]:
     return isinstance(annotation, type) and issubclass(annotation, BaseModel)
 
 
-def _tagged_members(annotation: Any) -> dict[str, type[BaseModel]]:
+def _tagged_members(annotation: object) -> dict[str, type[BaseModel]]:
     """The models of a discriminated union by their `type` tag ({} if not such a union)."""
     if get_origin(annotation) not in (Union, UnionType):
         return {}
@@ -136,14 +139,14 @@ def _field_by_key(model: type[BaseModel], key: str) -> FieldInfo | None:
 class _Located:
     path: str
     field: FieldInfo | None  # the last model field on the way
-    annotation: Any  # what the value at the location should be
+    annotation: object  # what the value at the location should be
     entry: bool  # the location is an entry of a mapping of names, not a field
 
 
 def _locate(loc: Sequence[int | str]) -> _Located:
     """Walk a pydantic error location through the models, dropping union tags and [key]."""
     parts: list[str] = []
-    annotation: Any = ShiftsyncConfig
+    annotation: object = ShiftsyncConfig
     field: FieldInfo | None = None
     entry = False
     for item in loc:
@@ -173,7 +176,7 @@ def _keys_of(model: type[BaseModel]) -> list[str]:
     return [info.alias or name for name, info in model.model_fields.items()]
 
 
-def _entry_expected(annotation: Any) -> str | None:
+def _entry_expected(annotation: object) -> str | None:
     """What a named entry (a connection, a destination, a sync) should look like."""
     tagged = _tagged_members(annotation)
     if tagged:
@@ -183,16 +186,16 @@ def _entry_expected(annotation: Any) -> str | None:
     return None
 
 
-def _problem_from_error(error: ErrorDetails) -> Problem:
+def problem_from_error(error: ErrorDetails) -> Problem:
     kind = error["type"]
-    ctx: Mapping[str, Any] = error.get("ctx") or {}
+    ctx: Mapping[str, object] = error.get("ctx") or {}
     loc = error["loc"]
     located = _locate(loc)
-    expected = _expected_of(located.field)
+    expected = expected_of(located.field)
     if located.entry:
         expected = _entry_expected(located.annotation) or expected
     secret = any(part in SECRET_KEYS for part in located.path.split("."))
-    got = "<secret>" if secret else _show(error["input"])
+    got = "<secret>" if secret else show_value(error["input"])
 
     if kind == "shiftsync_invalid":
         # None here is a default checked against another key (tracking_field, unload).
@@ -204,7 +207,7 @@ def _problem_from_error(error: ErrorDetails) -> Problem:
         keys = ", ".join(known) if known else "known keys"
         meant = close_key(str(loc[-1]), known)
         what = f"unknown key (did you mean {meant}?)" if meant else "unknown key"
-        return Problem(located.path, what, _show(loc[-1]), f"one of: {keys}")
+        return Problem(located.path, what, show_value(loc[-1]), f"one of: {keys}")
     if kind == "missing":
         return Problem(located.path, "missing", "nothing", expected or "a value")
     if kind in ("union_tag_invalid", "union_tag_not_found"):
@@ -213,7 +216,7 @@ def _problem_from_error(error: ErrorDetails) -> Problem:
         return Problem(
             f"{located.path}.type",
             "missing" if kind == "union_tag_not_found" else "unknown type",
-            "nothing" if kind == "union_tag_not_found" else _show(given),
+            "nothing" if kind == "union_tag_not_found" else show_value(given),
             f"one of: {tags}",
         )
     if kind == "literal_error":
@@ -250,7 +253,7 @@ def mask_credentials(text: str) -> str:
     return _PASSWORD_SETTING.sub(lambda match: f"{match.group(1)}=<secret>", text)
 
 
-def _redact(value: Any) -> Any:
+def _redact(value: object) -> object:
     if isinstance(value, dict):
         return {
             key: "<secret>" if key in SECRET_KEYS else _redact(item) for key, item in value.items()
@@ -262,7 +265,7 @@ def _redact(value: Any) -> Any:
     return value
 
 
-def _show(value: Any, limit: int = 80) -> str:
+def show_value(value: object, limit: int = 80) -> str:
     """A short, secret-free rendering of a value from the file."""
     value = _redact(value)
     if value is None:

@@ -5,10 +5,11 @@ markdown reference in docs/configuration.md (a test keeps that file in step with
 from __future__ import annotations
 
 import json
-from typing import Any, Final
+from typing import Final
 
 from pydantic import BaseModel
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonSchemaValue
 
 from shiftsync.config.alerts import AlertsConfig, WebhookConfig
 from shiftsync.config.document import ShiftsyncConfig
@@ -22,7 +23,7 @@ from shiftsync.config.models import (
     RateLimitsConfig,
     RedshiftServerlessConfig,
     UnloadConfig,
-    _expected_of,
+    expected_of,
 )
 from shiftsync.config.syncs import ColumnSelection, SyncConfig, TableSelection
 
@@ -79,12 +80,33 @@ syncs:
 """
 
 
-def config_template() -> str:
-    """The commented shiftsync.yaml that `shiftsync init` writes; it loads as it is."""
-    return _TEMPLATE
+_SERVERLESS_LINES: Final = """\
+    type: redshift_serverless
+    region: us-east-1                  # CHANGE: your workgroup's AWS region
+    workgroup: default-workgroup       # CHANGE: your Redshift Serverless workgroup
+"""
+_CLUSTER_LINES: Final = """\
+    type: redshift_provisioned
+    region: us-east-1                  # CHANGE: your cluster's AWS region
+    cluster_identifier: my-cluster     # CHANGE: your provisioned cluster's identifier
+    # The Data API logs in as the role (IAMR:<role name>) unless one of these is set:
+    # db_user: etl                     # a database user (redshift:GetClusterCredentials)
+    # secret_arn: arn:aws:secretsmanager:us-east-1:123456789012:secret:redshift/etl-AbCdEf
+"""
 
 
-def config_json_schema() -> dict[str, Any]:
+def config_template(*, cluster: bool = False) -> str:
+    """The commented shiftsync.yaml that `shiftsync init` writes; it loads as it is. With
+    `cluster`, its connection is a provisioned cluster's instead of a Serverless workgroup's."""
+    if not cluster:
+        return _TEMPLATE
+    text = _TEMPLATE.replace(_SERVERLESS_LINES, _CLUSTER_LINES)
+    return text.replace(
+        "copy out of Amazon Redshift Serverless,", "copy out of an Amazon Redshift cluster,"
+    )
+
+
+def config_json_schema() -> JsonSchemaValue:
     """The JSON Schema of shiftsync.yaml (keys by their YAML names)."""
     return ShiftsyncConfig.model_json_schema(by_alias=True)
 
@@ -92,7 +114,11 @@ def config_json_schema() -> dict[str, Any]:
 # (section title, key path shown to the user, model); the order of docs/configuration.md.
 REFERENCE_SECTIONS: Final[tuple[tuple[str, str, type[BaseModel]], ...]] = (
     ("Top level", "", ShiftsyncConfig),
-    ("Connection: redshift_serverless", "connections.<name>", RedshiftServerlessConfig),
+    (
+        "Connection: redshift_serverless, redshift_provisioned",
+        "connections.<name>",
+        RedshiftServerlessConfig,
+    ),
     ("UNLOAD staging", "connections.<name>.unload", UnloadConfig),
     ("Data API rate limits", "connections.<name>.rate_limits", RateLimitsConfig),
     ("Destination: duckdb", "destinations.<name>", DuckDBDestinationConfig),
@@ -138,7 +164,7 @@ def config_reference_markdown() -> str:
         lines += ["| key | value | default | meaning |", "|---|---|---|---|"]
         for name, info in model.model_fields.items():
             key = info.alias or name
-            expected = _markdown_cell(_expected_of(info) or "")
+            expected = _markdown_cell(expected_of(info) or "")
             meaning = _markdown_cell(info.description or "")
             lines.append(f"| `{key}` | {expected} | {_default_text(info)} | {meaning} |")
         lines.append("")

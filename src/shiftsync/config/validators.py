@@ -1,6 +1,6 @@
 """Shapes of the values in shiftsync.yaml: regexes, field checks, S3 bucket and cron rules.
 
-Each check raises `_invalid(what, expected)` so that the error line can say both what is wrong
+Each check raises `invalid(what, expected)` so that the error line can say both what is wrong
 and what would be right. The `Annotated` aliases at the end attach the checks to model fields.
 """
 
@@ -18,6 +18,18 @@ from shiftsync.sql_quote import quote_standard
 NAME_RE: Final = re.compile(r"[a-z][a-z0-9_-]{0,62}")
 REGION_RE: Final = re.compile(r"[a-z]{2}(-gov)?-[a-z]+-\d")
 WORKGROUP_RE: Final = re.compile(r"[a-z0-9-]{3,64}")
+# A Secrets Manager secret's ARN: the secret's name (letters, digits, /_+=.@-) and the six
+# characters Secrets Manager appends.
+SECRET_ARN_RE: Final = re.compile(
+    r"arn:(?P<partition>aws|aws-cn|aws-us-gov):secretsmanager:(?P<region>[a-z]{2}(-gov)?-[a-z]+-\d)"
+    r":(?P<account>\d{12}):secret:(?P<name>[A-Za-z0-9/_+=.@-]{1,512})",
+    re.ASCII,
+)
+# Redshift user names: ASCII letters, digits, _ + . @ -; at most 128 (CREATE USER).
+DB_USER_RE: Final = re.compile(r"[A-Za-z0-9_+.@-]{1,128}", re.ASCII)
+CLUSTER_IDENTIFIER_EXPECTED: Final = (
+    "1-63 lowercase letters, digits and -, starting with a letter, without -- or a trailing -"
+)
 REDSHIFT_IDENTIFIER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,126}")
 POSTGRES_IDENTIFIER_RE: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 # IAM role paths are "/" or "/seg/.../" of printable ASCII; names are [\w+=,.@-]{1,64}.
@@ -125,61 +137,103 @@ def table_name_for_config(schema: str, table: str) -> str:
     return f"{quote_name_part(schema)}.{quote_name_part(table)}"
 
 
-def _invalid(what: str, expected: str) -> PydanticCustomError:
+def invalid(what: str, expected: str) -> PydanticCustomError:
     return PydanticCustomError("shiftsync_invalid", "{what}", {"what": what, "expected": expected})
 
 
 def _check_name(value: str) -> str:
     if not NAME_RE.fullmatch(value):
-        raise _invalid(
+        raise invalid(
             "not a valid name", "lowercase letters, digits, _ and -, starting with a letter"
         )
     return value
 
 
-def _check_region(value: str) -> str:
+def check_region(value: str) -> str:
     if not REGION_RE.fullmatch(value):
-        raise _invalid("not an AWS region", "a region code such as us-east-1 or eu-west-2")
+        raise invalid("not an AWS region", "a region code such as us-east-1 or eu-west-2")
     return value
 
 
-def _check_workgroup(value: str) -> str:
+def check_workgroup(value: str) -> str:
     if not WORKGROUP_RE.fullmatch(value):
-        raise _invalid(
+        raise invalid(
             "not a Redshift Serverless workgroup name", "3-64 lowercase letters, digits and -"
         )
     return value
 
 
-def _check_redshift_identifier(value: str) -> str:
+def cluster_identifier_problem(value: str) -> str | None:
+    """What breaks Redshift's rules for a cluster identifier in `value`, or None."""
+    if not 1 <= len(value) <= 63:
+        return "must be 1-63 characters long"
+    if not re.fullmatch(r"[a-z0-9-]+", value, re.ASCII):
+        return "may only hold lowercase letters, digits and -"
+    if not value[0].isalpha():
+        return "must start with a letter"
+    if "--" in value:
+        return "must not hold two consecutive hyphens"
+    if value.endswith("-"):
+        return "must not end with a hyphen"
+    return None
+
+
+def check_cluster_identifier(value: str) -> str:
+    problem = cluster_identifier_problem(value)
+    if problem:
+        raise invalid(
+            f"not a Redshift cluster identifier: it {problem}", CLUSTER_IDENTIFIER_EXPECTED
+        )
+    return value
+
+
+def check_secret_arn(value: str) -> str:
+    if not SECRET_ARN_RE.fullmatch(value):
+        raise invalid(
+            "not a Secrets Manager secret ARN",
+            "arn:aws:secretsmanager:<region>:<12-digit account>:secret:<name>",
+        )
+    return value
+
+
+def check_db_user(value: str) -> str:
+    if not DB_USER_RE.fullmatch(value) or value.lower() == "public":
+        raise invalid(
+            "not a Redshift user name",
+            "1-128 ASCII letters, digits, _ + . @ or - (not PUBLIC)",
+        )
+    return value
+
+
+def check_redshift_identifier(value: str) -> str:
     if not REDSHIFT_IDENTIFIER_RE.fullmatch(value):
-        raise _invalid(
+        raise invalid(
             "not a Redshift identifier",
             "1-127 letters, digits, _ or $, starting with a letter or _",
         )
     return value
 
 
-def _check_postgres_identifier(value: str) -> str:
+def check_postgres_identifier(value: str) -> str:
     if not POSTGRES_IDENTIFIER_RE.fullmatch(value):
-        raise _invalid(
+        raise invalid(
             "not a PostgreSQL schema name",
             "1-63 letters, digits, _ or $, starting with a letter or _",
         )
     return value
 
 
-def _check_role_arn(value: str) -> str:
+def check_role_arn(value: str) -> str:
     if not ROLE_ARN_RE.fullmatch(value):
-        raise _invalid(
+        raise invalid(
             "not an IAM role ARN", "arn:aws:iam::<12-digit account>:role/<optional path/><name>"
         )
     return value
 
 
-def _check_principal_arn(value: str) -> str:
+def check_principal_arn(value: str) -> str:
     if not PRINCIPAL_ARN_RE.fullmatch(value):
-        raise _invalid(
+        raise invalid(
             "not an AWS principal ARN",
             "arn:aws:iam::<account>:root, :user/<name>, :role/<name>, "
             "or arn:aws:sts::<account>:assumed-role/<role>/<session>",
@@ -208,35 +262,35 @@ def bucket_name_problem(name: str) -> str | None:
     return None
 
 
-def _check_bucket(value: str) -> str:
+def check_bucket(value: str) -> str:
     problem = bucket_name_problem(value)
     if problem:
-        raise _invalid(f"not an S3 bucket name ({problem})", "an S3 bucket name such as my-bucket")
+        raise invalid(f"not an S3 bucket name ({problem})", "an S3 bucket name such as my-bucket")
     return value
 
 
-def _check_prefix(value: str) -> str:
+def check_prefix(value: str) -> str:
     expected = "a folder-like key prefix such as shiftsync/ (no leading /, no .., no * ? $ ')"
     if not value:
-        raise _invalid("empty", expected)
+        raise invalid("empty", expected)
     if value.startswith("/"):
-        raise _invalid("starts with /", expected)
+        raise invalid("starts with /", expected)
     if ".." in value or "//" in value:
-        raise _invalid("holds .. or //", expected)
+        raise invalid("holds .. or //", expected)
     if not PREFIX_RE.fullmatch(value):
-        raise _invalid("holds characters that are not allowed", expected)
+        raise invalid("holds characters that are not allowed", expected)
     return value if value.endswith("/") else value + "/"
 
 
-def _check_kms_key(value: str) -> str:
+def check_kms_key(value: str) -> str:
     if not KMS_KEY_RE.fullmatch(value):
-        raise _invalid("not a KMS key id, key ARN or alias", "a key id, key ARN or alias/<name>")
+        raise invalid("not a KMS key id, key ARN or alias", "a key id, key ARN or alias/<name>")
     return value
 
 
 def _check_table_pattern(value: str) -> str:
     if not _TABLE_PATTERN_RE.fullmatch(value):
-        raise _invalid(
+        raise invalid(
             "not a table pattern",
             'a pattern "schema.table" with one dot, where * and ? are wildcards; quote a name '
             'with dots, spaces or capitals as written: \'"Odd Schema"."Mixed Case"\'',
@@ -246,13 +300,13 @@ def _check_table_pattern(value: str) -> str:
 
 def _check_column(value: str) -> str:
     if not value or len(value) > 127 or any(ord(c) < 32 for c in value):
-        raise _invalid("not a column name", "1-127 printable characters")
+        raise invalid("not a column name", "1-127 printable characters")
     return value
 
 
-def _check_target(value: str) -> str:
+def check_target(value: str) -> str:
     if not value or len(value) > 63 or any(ord(c) < 32 for c in value) or "." in value:
-        raise _invalid("not a table name", "1-63 printable characters without a dot")
+        raise invalid("not a table name", "1-63 printable characters without a dot")
     return value
 
 
@@ -272,34 +326,34 @@ def memory_bytes(value: str) -> int:
     return int(float(match.group(1)) * _MEMORY_UNITS[match.group(2).lower()])
 
 
-def _check_memory(value: str) -> str:
+def check_memory(value: str) -> str:
     try:
         size = memory_bytes(value)
     except ValueError:
-        raise _invalid("not a memory size", "a size such as 512MB or 4GB") from None
+        raise invalid("not a memory size", "a size such as 512MB or 4GB") from None
     if size < MIN_MEMORY_BYTES:
-        raise _invalid("too small", "at least 64MB")
+        raise invalid("too small", "at least 64MB")
     return value
 
 
-def _check_nonblank(value: str) -> str:
+def check_nonblank(value: str) -> str:
     if not value.strip():
-        raise _invalid("empty", "a non-empty value")
+        raise invalid("empty", "a non-empty value")
     return value
 
 
-def _check_dsn(value: SecretStr) -> SecretStr:
+def check_dsn(value: SecretStr) -> SecretStr:
     # The value is a secret: no message below may quote it.
     raw = value.get_secret_value().strip()
     expected = "a postgresql:// URL or libpq key=value pairs"
     if not raw:
-        raise _invalid("empty", expected)
+        raise invalid("empty", expected)
     if "://" in raw:
         scheme = raw.split("://", 1)[0]
         if scheme not in ("postgresql", "postgres"):
-            raise _invalid("not a PostgreSQL URL (wrong scheme)", expected)
+            raise invalid("not a PostgreSQL URL (wrong scheme)", expected)
     elif "=" not in raw:
-        raise _invalid("not a PostgreSQL connection string", expected)
+        raise invalid("not a PostgreSQL connection string", expected)
     return value
 
 
@@ -351,10 +405,10 @@ def cron_problem(expression: str) -> str | None:
     return None
 
 
-def _check_cron(value: str) -> str:
+def check_cron(value: str) -> str:
     problem = cron_problem(value)
     if problem:
-        raise _invalid(
+        raise invalid(
             f"not a cron expression ({problem})", 'five fields "minute hour day month weekday"'
         )
     return value
@@ -363,11 +417,11 @@ def _check_cron(value: str) -> str:
 LOOKBACK_RE: Final = re.compile(r"^(?:[1-9]\d*\s*[smhd]|\d*\.?\d+)$")
 
 
-def _check_lookback(value: str | int) -> str:
+def check_lookback(value: str | int) -> str:
     """A positive duration (2h, 30m, 90s, 7d) or a positive number, kept as text."""
     text = str(value).strip()
     if isinstance(value, bool) or not LOOKBACK_RE.match(text) or _is_zero(text):
-        raise _invalid(
+        raise invalid(
             "not a positive duration or number", "a duration such as 2h, 30m, 7d, or a number"
         )
     return text
@@ -398,11 +452,11 @@ def parse_window(value: str) -> tuple[int, int]:
     return start, end
 
 
-def _check_window(value: str) -> str:
+def check_window(value: str) -> str:
     try:
         parse_window(value)
     except ValueError as error:
-        raise _invalid(
+        raise invalid(
             f"not a time window ({error})", 'a UTC time window "HH:MM-HH:MM" such as 01:00-05:00'
         ) from error
     return value
@@ -415,7 +469,7 @@ def _check_not_empty(value: _Sized) -> _Sized:
     # An after-validator, not min_length: pydantic counts only the valid items for min_length,
     # so a list with one bad item would also be reported as too short.
     if not value:
-        raise _invalid("empty", "at least one entry")
+        raise invalid("empty", "at least one entry")
     return value
 
 

@@ -20,13 +20,14 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
 from enum import StrEnum
-from typing import Any, Final, Literal, Protocol
+from typing import Final, Literal, Protocol, TypeAlias
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from shiftsync.destinations.schema_change import SchemaChange, SchemaPolicy, normalize_type
 from shiftsync.errors import DestinationError
+from shiftsync.json_types import JsonObject, JsonValue
 
 STATE_TABLE: Final = "_shiftsync_state"
 STAGE_PREFIX: Final = "_shiftsync_stage_"
@@ -103,21 +104,21 @@ class TableProfile:
 class Load(Protocol):
     def write(self, batch: pa.RecordBatch) -> None: ...
 
-    def commit(self, state: Mapping[str, Any] | None) -> LoadOutcome: ...
+    def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome: ...
 
     def abort(self) -> None: ...
 
 
 class Destination(Protocol):
     kind: str
-    # Whether a DELETE load (delete detection) can be applied: DuckDB, PostgreSQL, Parquet.
+    # Whether a DELETE load (delete detection) can be applied; every destination today.
     supports_deletes: bool
 
     def check(self) -> None: ...
 
     def table_schema(self, target: str) -> pa.Schema | None: ...
 
-    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None: ...
+    def read_state(self, state_key: str, target: str) -> JsonObject | None: ...
 
     def start_load(self, spec: LoadSpec) -> Load: ...
 
@@ -250,7 +251,7 @@ def is_stage_of(name: str, target: str) -> bool:
     return re.fullmatch(pattern, name) is not None
 
 
-def encode_state(target: str, state: Mapping[str, Any]) -> str:
+def encode_state(target: str, state: Mapping[str, JsonValue]) -> str:
     try:
         return json.dumps(dict(state), sort_keys=True, separators=(",", ":"))
     except (TypeError, ValueError) as exc:
@@ -260,7 +261,7 @@ def encode_state(target: str, state: Mapping[str, Any]) -> str:
         ) from exc
 
 
-def decode_state(where: str, text: str) -> dict[str, Any]:
+def decode_state(where: str, text: str) -> JsonObject:
     try:
         value = json.loads(text)
     except ValueError as exc:
@@ -337,6 +338,9 @@ ProfileKind = Literal["sum", "octets", "true_count", "range", "count"]
 
 _EXACT = Context(prec=200)
 
+# A column's total as a database returns it: SUM of integers or decimals, or a count.
+ProfileTotal: TypeAlias = int | Decimal | str | None
+
 
 def profile_kind(data_type: pa.DataType) -> ProfileKind:
     """Which total a column's profile carries.
@@ -398,7 +402,7 @@ def render_temporal(text: str | None) -> str | None:
 def assemble_profile(
     rows: int,
     columns: Sequence[tuple[str, pa.DataType]],
-    values: Sequence[tuple[int, Any, Any, Any]],
+    values: Sequence[tuple[int, ProfileTotal, str | None, str | None]],
 ) -> TableProfile:
     """A TableProfile from per-column (non_null, total, min, max) read from SQL."""
     profiles: dict[str, ColumnProfile] = {}

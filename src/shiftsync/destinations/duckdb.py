@@ -25,9 +25,9 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 import pyarrow as pa
@@ -81,6 +81,7 @@ from shiftsync.destinations.duckdb_sql import (
 )
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import ConfigError, DestinationError, out_of_space
+from shiftsync.json_types import JsonObject, JsonValue
 
 _BATCH_VIEW: Final = "_shiftsync_batch"
 # How long a run waits, by default, for another process to let go of the file.
@@ -146,7 +147,7 @@ class DuckDBLoad:
                 self._cursor.unregister(_BATCH_VIEW)
         self._rows += batch.num_rows
 
-    def commit(self, state: Mapping[str, Any] | None) -> LoadOutcome:
+    def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         self._ensure_open()
         target = self._spec.target
         statements, insert = self._commit_statements()
@@ -266,8 +267,8 @@ class DuckDBDestination:
         memory_limit: int | None = None,
         lock_timeout: float = DEFAULT_LOCK_TIMEOUT,
         reader_copy: Path | None = None,
-        clock: Any = time.monotonic,
-        sleep: Any = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.path = Path(path)
         self.memory_limit = max(
@@ -340,6 +341,16 @@ class DuckDBDestination:
                 fix="check the file is not opened by another program and the disk has room",
             ) from exc
 
+    @contextlib.contextmanager
+    def _reading(self, action: str) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of its own for one read, closed after it; DuckDB's errors name `action`."""
+        cursor = self._cursor()
+        try:
+            with self.errors(action):
+                yield cursor
+        finally:
+            cursor.close()
+
     def _cursor(self) -> duckdb.DuckDBPyConnection:
         with self.lock:
             if self._connection is None:
@@ -370,41 +381,29 @@ class DuckDBDestination:
 
     def table_identity(self, target: str) -> str | None:
         """The identity of the last load committed into `target` (its comment), or None."""
-        cursor = self._cursor()
-        try:
-            with self.errors(f"reading the comment of table {target!r}"):
-                row = cursor.execute(
-                    "SELECT comment FROM duckdb_tables() "
-                    "WHERE schema_name = current_schema() AND table_name = ?",
-                    [target],
-                ).fetchone()
-        finally:
-            cursor.close()
+        with self._reading(f"reading the comment of table {target!r}") as cursor:
+            row = cursor.execute(
+                "SELECT comment FROM duckdb_tables() "
+                "WHERE schema_name = current_schema() AND table_name = ?",
+                [target],
+            ).fetchone()
         return identity_of_comment(None if row is None else row[0])
 
     def table_schema(self, target: str) -> pa.Schema | None:
-        cursor = self._cursor()
-        try:
-            with self.errors(f"reading the columns of table {target!r}"):
-                rows = cursor.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_schema = current_schema() AND table_name = ? "
-                    "ORDER BY ordinal_position",
-                    [target],
-                ).fetchall()
-        finally:
-            cursor.close()
+        with self._reading(f"reading the columns of table {target!r}") as cursor:
+            rows = cursor.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_schema = current_schema() AND table_name = ? "
+                "ORDER BY ordinal_position",
+                [target],
+            ).fetchall()
         if not rows:
             return None
         return pa.schema([pa.field(name, arrow_type(target, name, kind)) for name, kind in rows])
 
-    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
-        cursor = self._cursor()
-        try:
-            with self.errors(f"reading the sync state {state_key!r} of table {target!r}"):
-                row = cursor.execute(build_read_state_sql(), [state_key, target]).fetchone()
-        finally:
-            cursor.close()
+    def read_state(self, state_key: str, target: str) -> JsonObject | None:
+        with self._reading(f"reading the sync state {state_key!r} of table {target!r}") as cursor:
+            row = cursor.execute(build_read_state_sql(), [state_key, target]).fetchone()
         if row is None or row[0] is None:
             return None
         return decode_state(f"DuckDB file {str(self.path)!r}, state {state_key!r}", str(row[0]))
@@ -438,16 +437,12 @@ class DuckDBDestination:
         return DuckDBLoad(self, cursor, spec, plan, stage, existing is not None, relax)
 
     def _not_null_columns(self, target: str) -> list[str]:
-        cursor = self._cursor()
-        try:
-            with self.errors(f"reading the columns of table {target!r}"):
-                rows = cursor.execute(
-                    "SELECT column_name FROM duckdb_columns() WHERE schema_name = "
-                    "current_schema() AND table_name = ? AND NOT is_nullable",
-                    [target],
-                ).fetchall()
-        finally:
-            cursor.close()
+        with self._reading(f"reading the columns of table {target!r}") as cursor:
+            rows = cursor.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = "
+                "current_schema() AND table_name = ? AND NOT is_nullable",
+                [target],
+            ).fetchall()
         return [str(name) for (name,) in rows]
 
     def _check_key_widening(self, target: str, plan: SchemaPlan) -> None:
@@ -456,17 +451,13 @@ class DuckDBDestination:
         widened = {c.column for c in plan.changes if c.kind == "widen"}
         if not widened:
             return
-        cursor = self._cursor()
-        try:
-            with self.errors(f"reading the key of table {target!r}"):
-                rows = cursor.execute(
-                    "SELECT constraint_column_names FROM duckdb_constraints() WHERE "
-                    "schema_name = current_schema() AND table_name = ? AND "
-                    "constraint_type = 'PRIMARY KEY'",
-                    [target],
-                ).fetchall()
-        finally:
-            cursor.close()
+        with self._reading(f"reading the key of table {target!r}") as cursor:
+            rows = cursor.execute(
+                "SELECT constraint_column_names FROM duckdb_constraints() WHERE "
+                "schema_name = current_schema() AND table_name = ? AND "
+                "constraint_type = 'PRIMARY KEY'",
+                [target],
+            ).fetchall()
         keyed = sorted(widened & {name for (names,) in rows for name in names})
         if keyed:
             raise DestinationError(
@@ -496,12 +487,8 @@ class DuckDBDestination:
         deleted = live_only_filter(schema, live_only)
         if deleted is not None:
             relation = f"(SELECT * FROM {relation} WHERE {quote_identifier(deleted)} IS NULL)"
-        cursor = self._cursor()
-        try:
-            with self.errors(f"profiling table {target!r}"):
-                return run_profile(cursor, relation, selected)
-        finally:
-            cursor.close()
+        with self._reading(f"profiling table {target!r}") as cursor:
+            return run_profile(cursor, relation, selected)
 
     def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         schema = self.table_schema(target)
@@ -509,12 +496,8 @@ class DuckDBDestination:
             raise missing_table(target, f"DuckDB file {str(self.path)!r}")
         if columns is not None:
             schema = subschema(schema, profile_columns_names(target, schema, columns))
-        cursor = self._cursor()
-        try:
-            with self.errors(f"reading table {target!r}"):
-                table = cursor.sql(build_read_sql(target, schema)).to_arrow_table()
-        finally:
-            cursor.close()
+        with self._reading(f"reading table {target!r}") as cursor:
+            table = cursor.sql(build_read_sql(target, schema)).to_arrow_table()
         return conform_table(table, schema)
 
     def close(self) -> None:

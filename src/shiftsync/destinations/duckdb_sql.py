@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from decimal import Context, Decimal
-from typing import Any, Final
+from typing import Final
 
 import duckdb
 import pyarrow as pa
@@ -17,6 +17,7 @@ import pyarrow as pa
 from shiftsync.destinations.base import (
     SEQUENCE_COLUMN,
     STATE_TABLE,
+    ProfileTotal,
     TableProfile,
     assemble_profile,
     profile_kind,
@@ -270,9 +271,11 @@ def build_profile_sql(relation: str, columns: Sequence[tuple[str, pa.DataType]])
     return f"SELECT {', '.join(parts)} FROM {relation}"
 
 
-def decode_total(value: Any, data_type: pa.DataType) -> Any:
+def decode_total(
+    value: ProfileTotal | Mapping[str, int | None], data_type: pa.DataType
+) -> ProfileTotal:
     """A DuckDB profile total as a number; the split decimal sum comes back as a struct."""
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         unscaled = int(value["high"] or 0) * _SPLIT + int(value["low"] or 0)
         return Decimal(unscaled).scaleb(-data_type.scale, _EXACT)
     return value

@@ -34,7 +34,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 from urllib.parse import urlsplit
 
 import duckdb
@@ -93,6 +93,10 @@ from shiftsync.destinations.parquet_publish import (
 from shiftsync.destinations.s3fs import CredentialsProvider, s3_client, s3_filesystem
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError, WriteConflictError
+from shiftsync.json_types import JsonObject, JsonValue
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 HISTORY_KEPT: Final = 20
 DEFAULT_ROWS_PER_FILE: Final = 1_000_000
@@ -138,7 +142,7 @@ class ParquetLoad:
                 self._writer.write(batch)
         self._staged += batch.num_rows
 
-    def commit(self, state: Mapping[str, Any] | None) -> LoadOutcome:
+    def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         self._ensure_open()
         spec, old = self._spec, self._pointer
         encoded_state = dict(old.state) if old else {}
@@ -146,7 +150,7 @@ class ParquetLoad:
             encoded_state[state_key_of(spec)] = json.loads(encode_state(spec.target, state))
         with self._destination.errors(f"committing dataset {spec.target!r}"):
             files, rows, written = self._write_version()
-            history = {
+            history: dict[str, JsonValue] = {
                 "version": self._version,
                 "current": self._current,
                 "mode": str(spec.mode),
@@ -330,7 +334,7 @@ class ParquetDestination:
         """Whether pointers go through S3's API (conditional writes), not a given file system."""
         return self._is_s3 and self._filesystem is None
 
-    def _s3_client(self) -> Any:
+    def _s3_client(self) -> S3Client:
         credentials = self._credentials_provider() if self._credentials_provider else None
         return s3_client(credentials)
 
@@ -389,11 +393,12 @@ class ParquetDestination:
         data = pointer.to_json(target).encode()
         if base is not None and self._conditional_s3():
             bucket, key = self._s3_location(target)
-            condition = (
-                {"IfNoneMatch": "*"} if base.pointer is None else {"IfMatch": base.etag or ""}
-            )
             try:
-                self._s3_client().put_object(Bucket=bucket, Key=key, Body=data, **condition)
+                client = self._s3_client()
+                if base.pointer is None:
+                    client.put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+                else:
+                    client.put_object(Bucket=bucket, Key=key, Body=data, IfMatch=base.etag or "")
             except ClientError as exc:
                 error = exc.response.get("Error", {})
                 status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
@@ -444,7 +449,7 @@ class ParquetDestination:
         identity = pointer.history[-1].get("identity")
         return identity if isinstance(identity, str) else None
 
-    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
+    def read_state(self, state_key: str, target: str) -> JsonObject | None:
         # Only the target's own pointer: a state in another dataset's pointer describes that
         # dataset's rows, not this one's.
         pointer = self.read_pointer(self.filesystem(), target)

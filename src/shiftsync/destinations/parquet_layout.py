@@ -17,12 +17,13 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 import pyarrow as pa
 
 from shiftsync.destinations.base import conform_batch, decode_state
 from shiftsync.errors import DestinationError
+from shiftsync.json_types import JsonObject, JsonValue
 
 POINTER_FILE: Final = "_shiftsync.json"
 POINTER_FORMAT: Final = 1
@@ -139,9 +140,9 @@ class DatasetPointer:
     files: tuple[str, ...]
     rows: int
     schema: pa.Schema
-    state: Mapping[str, Any] = field(default_factory=dict)
+    state: Mapping[str, JsonObject] = field(default_factory=dict)
     previous_files: tuple[str, ...] = ()
-    history: tuple[Mapping[str, Any], ...] = ()
+    history: tuple[Mapping[str, JsonValue], ...] = ()
 
     def to_json(self, target: str) -> str:
         document = {

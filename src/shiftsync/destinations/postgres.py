@@ -25,7 +25,6 @@ import contextlib
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
-from typing import Any
 
 import psycopg
 import pyarrow as pa
@@ -39,6 +38,7 @@ from shiftsync.destinations.base import (
     LoadMode,
     LoadOutcome,
     LoadSpec,
+    ProfileTotal,
     TableProfile,
     assemble_profile,
     columns_to_relax,
@@ -88,6 +88,7 @@ from shiftsync.destinations.postgres_sql import (
 )
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError
+from shiftsync.json_types import JsonObject, JsonValue
 
 
 class PostgresLoad:
@@ -146,7 +147,7 @@ class PostgresLoad:
         self._rows += batch.num_rows
         self._bytes += len(data)
 
-    def commit(self, state: Mapping[str, Any] | None) -> LoadOutcome:
+    def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         self._ensure_open()
         spec, destination = self._spec, self._destination
         encoded = None if state is None else encode_state(spec.target, state)
@@ -320,7 +321,7 @@ class PostgresDestination:
             return None
         return pa.schema([pa.field(name, arrow_type(target, name, kind)) for name, kind in rows])
 
-    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
+    def read_state(self, state_key: str, target: str) -> JsonObject | None:
         with (
             self._controlled() as connection,
             self.errors(f"reading the state {state_key!r} of table {target!r}"),
@@ -418,7 +419,7 @@ class PostgresDestination:
                 connection.close()
 
 
-def _number(value: Any) -> Any:
+def _number(value: ProfileTotal) -> ProfileTotal:
     return Decimal(value) if isinstance(value, str) else value
 
 

@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
-from typing import Any, Final
+from typing import Final
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import TupleRow
 
 from shiftsync.config.problems import LIBPQ_SECRET_KEYS, mask_credentials
 from shiftsync.errors import DestinationError
 
-Connection = psycopg.Connection[tuple[Any, ...]]
+Connection = psycopg.Connection[TupleRow]
 
 CONNECT_TIMEOUT: Final = 15
 # The session settings every value's text form depends on.

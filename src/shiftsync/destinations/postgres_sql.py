@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from typing import Any, Final
+from typing import Final
 
 import pyarrow as pa
 from psycopg import sql
+from psycopg.rows import TupleRow
 
 from shiftsync.destinations.base import SEQUENCE_COLUMN, STATE_TABLE, profile_kind
 from shiftsync.destinations.schema_change import SchemaPlan, normalize_type
@@ -269,7 +270,7 @@ def build_read_sql(table: sql.Identifier, schema: pa.Schema) -> sql.Composed:
     return sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(parts), table)
 
 
-def rows_to_table(schema: pa.Schema, rows: Sequence[tuple[Any, ...]]) -> pa.Table:
+def rows_to_table(schema: pa.Schema, rows: Sequence[TupleRow]) -> pa.Table:
     arrays: list[pa.Array] = []
     for position, f in enumerate(schema):
         column = [row[position] for row in rows]

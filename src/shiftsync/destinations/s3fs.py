@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, cast
 from urllib.parse import urlsplit
 
 import botocore.session
 import pyarrow.fs as pafs
 from botocore.credentials import ReadOnlyCredentials
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 # Called each time the file system is needed, so refreshed role credentials are picked up.
 CredentialsProvider = Callable[[], ReadOnlyCredentials]
@@ -29,7 +32,7 @@ def s3_filesystem(
     session = session or botocore.session.get_session()
     client = session.create_client("s3")
     endpoint = urlsplit(client.meta.endpoint_url)
-    options: dict[str, Any] = {"region": client.meta.region_name or "us-east-1"}
+    options: dict[str, str | None] = {"region": client.meta.region_name or "us-east-1"}
     if not (endpoint.hostname or "").endswith(_AWS_HOSTS):
         options.update(endpoint_override=endpoint.netloc, scheme=endpoint.scheme)
     if credentials is None:
@@ -47,16 +50,19 @@ def s3_filesystem(
 def s3_client(
     credentials: ReadOnlyCredentials | None = None,
     session: botocore.session.Session | None = None,
-) -> Any:
+) -> S3Client:
     """A botocore S3 client (endpoint and region as botocore resolves them) with `credentials`
     or botocore's default chain: for what pyarrow's file system cannot do (conditional
     writes, ETags)."""
     session = session or botocore.session.get_session()
     if credentials is None:
-        return session.create_client("s3")
-    return session.create_client(
-        "s3",
-        aws_access_key_id=credentials.access_key,
-        aws_secret_access_key=credentials.secret_key,
-        aws_session_token=credentials.token,
-    )
+        client = session.create_client("s3")
+    else:
+        client = session.create_client(
+            "s3",
+            aws_access_key_id=credentials.access_key,
+            aws_secret_access_key=credentials.secret_key,
+            aws_session_token=credentials.token,
+        )
+    # botocore builds the client from the service model at run time; the stubs name its type.
+    return cast("S3Client", client)

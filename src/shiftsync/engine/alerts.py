@@ -30,11 +30,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final, TypedDict
 from urllib.parse import urlsplit
 
 from shiftsync.config.alerts import AlertEvent, AlertsConfig, WebhookConfig
-from shiftsync.engine.runs import RunRecord
+from shiftsync.engine.runs import RunRecord, RunStatus
 
 SIGNATURE_HEADER: Final = "X-Shiftsync-Signature"
 TIMESTAMP_HEADER: Final = "X-Shiftsync-Timestamp"
@@ -54,7 +54,28 @@ def alert_event(previous_status: str | None, status: str) -> AlertEvent | None:
     return None
 
 
-def alert_body(event: AlertEvent, record: RunRecord) -> dict[str, Any]:
+class FailedTable(TypedDict):
+    table: str
+    error: str | None
+    fix: str | None
+
+
+class AlertBody(TypedDict):
+    """The JSON body of an alert, as webhooks receive it."""
+
+    event: AlertEvent
+    sync: str
+    run_id: str
+    status: RunStatus
+    started_at: str
+    finished_at: str | None
+    tables: int
+    failed_tables: list[FailedTable]
+    rows: int
+    error: str | None
+
+
+def alert_body(event: AlertEvent, record: RunRecord) -> AlertBody:
     """The JSON body of an alert (no secret: the run record holds none)."""
     return {
         "event": event,
@@ -171,7 +192,7 @@ def notify_apprise(urls: Sequence[str], title: str, text: str) -> list[Delivery]
     return results
 
 
-def alert_text(body: Mapping[str, Any]) -> tuple[str, str]:
+def alert_text(body: AlertBody) -> tuple[str, str]:
     """A title and a short plain text for chat and e-mail."""
     title = f"shiftsync: sync {body['sync']} {body['event']}"
     lines = [

@@ -7,15 +7,14 @@ before anything is read or written.
 
 from __future__ import annotations
 
-from typing import Any
-
+from shiftsync.destinations.base import Destination
 from shiftsync.engine.deletes import check_deletes, delete_key
 from shiftsync.engine.lookback import Lookback, check_lookback, parse_lookback
 from shiftsync.engine.selection import TableJob, TablePlan
 
 
 def check_change_options(
-    job: TableJob, kind: str, plan: TablePlan, destination: Any = None
+    job: TableJob, kind: str, plan: TablePlan, destination: Destination | None = None
 ) -> Lookback | None:
     """Refuse a `deletes` or `lookback` the table (or the destination) cannot support; the
     parsed look-back. A destination says it can apply deletes with `supports_deletes`."""

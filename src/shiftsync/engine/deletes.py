@@ -28,10 +28,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import duckdb
 import pyarrow as pa
@@ -40,10 +40,13 @@ import pyarrow.compute as pc
 from shiftsync.destinations.base import DELETED_AT_COLUMN, Destination, LoadMode, LoadSpec
 from shiftsync.engine.deletes_digest import KeySet, Summary
 from shiftsync.engine.pause import debug_pause
+from shiftsync.engine.runs import DeletesJson
 from shiftsync.engine.selection import TablePlan
 from shiftsync.engine.state import Window
 from shiftsync.errors import ConfigError
+from shiftsync.json_types import JsonValue
 from shiftsync.redshift.catalog import TableInfo
+from shiftsync.redshift.data_api_results import Row, field_int
 from shiftsync.redshift.deletes_sql import (
     MAX_BUCKETS,
     build_bucket_keys_sql,
@@ -64,7 +67,7 @@ MAX_LISTED_BUCKETS: Final = 4_096  # keeps the statement's text well under the D
 FULL_READ_SHARE: Final = 0.05  # past this share of the keys, read them all at once
 DELETED_AT_TYPE: Final = pa.timestamp("us", tz="UTC")
 
-Query = Callable[[str], list[tuple[Any, ...]]]
+Query = Callable[[str], list[Row]]
 # Reads every source key once: (the keys, bytes received, statements run).
 ReadKeys = Callable[[], tuple[pa.Table, int, int]]
 
@@ -81,7 +84,7 @@ class DeletePass:
     seconds: float = 0.0
     steps: list[str] = field(default_factory=list)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> DeletesJson:
         return {
             "policy": self.policy,
             "deleted": self.deleted,
@@ -113,7 +116,7 @@ def check_deletes(
         raise ConfigError(
             f"table {name}: deletes: {policy} is not supported by {destination_kind or 'this'} "
             "destinations yet",
-            fix=f"set deletes: ignore for {name}, or sync it into DuckDB, PostgreSQL or Parquet",
+            fix=f"set deletes: ignore for {name}",
         )
     if kind == "VIEW":
         raise ConfigError(
@@ -172,7 +175,7 @@ def bucket_count(keys: int, missing: int = 0) -> int:
     return buckets
 
 
-def _result_bytes(rows: Sequence[tuple[Any, ...]]) -> int:
+def _result_bytes(rows: Sequence[Row]) -> int:
     """About the bytes a result moved: each value's text and a separator."""
     return sum(len(str(v)) + 1 for row in rows for v in row)
 
@@ -182,7 +185,7 @@ class _Counter:
     report: DeletePass
     query: Query
 
-    def __call__(self, sql: str, step: str) -> list[tuple[Any, ...]]:
+    def __call__(self, sql: str, step: str) -> list[Row]:
         rows = self.query(sql)
         self.report.statements += 1
         self.report.bytes += _result_bytes(rows)
@@ -190,7 +193,7 @@ class _Counter:
         return rows
 
 
-def _summary(row: Sequence[Any], offset: int = 0) -> Summary:
+def _summary(row: Row, offset: int = 0) -> Summary:
     count, total = row[offset], row[offset + 1]
     return Summary(int(count or 0), int(total or 0))
 
@@ -231,7 +234,7 @@ def find_deleted(
         sql = build_bucket_sql(
             schema, table, key, where, buckets=buckets, within=within, within_buckets=coarser
         )
-        theirs = {int(r[0]): _summary(r, 1) for r in ask(sql, f"buckets/{buckets}")}
+        theirs = {field_int(r[0]): _summary(r, 1) for r in ask(sql, f"buckets/{buckets}")}
         ours = destination.buckets(buckets, within, coarser)
         unresolved: list[int] = []
         for bucket, summary in ours.items():
@@ -313,7 +316,7 @@ def apply_deletes(
     read_rows: Callable[[], pa.Table],
     deleted_keys: pa.Table,
     policy: Policy,
-    state: dict[str, Any],
+    state: Mapping[str, JsonValue],
     now: datetime | None = None,
     table_name: str = "",
     stop: threading.Event | None = None,
@@ -383,7 +386,7 @@ def run_delete_pass(
     key_targets: Sequence[str],
     target: str,
     state_key: str,
-    state: dict[str, Any],
+    state: Mapping[str, JsonValue],
     where: str | None,
     window: str | None,
     query: Query,

@@ -2,9 +2,10 @@
 that redshift/deletes_sql.py computes in Redshift, computed by shiftsync over Arrow key columns
 (the destination's keys, or keys read from the source) in an in-memory DuckDB.
 
-Whatever the destination (DuckDB, PostgreSQL, Parquet), its keys are read as Arrow and hashed
-here, so one implementation of the key text serves them all; `key_text_duckdb` mirrors
-`deletes_sql.KEY_TEXT_SQL` type by type, and the tests run both on the same values.
+Whatever the destination (DuckDB, PostgreSQL, Parquet, Iceberg, Delta), its keys are read as
+Arrow and hashed here, so one implementation of the key text serves them all;
+`key_text_duckdb` mirrors `deletes_sql.KEY_TEXT_SQL` type by type, and the tests run both on
+the same values.
 """
 
 from __future__ import annotations

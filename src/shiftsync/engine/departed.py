@@ -14,9 +14,12 @@ import json
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from shiftsync.workspace import Workspace, atomic_write_text
+
+if TYPE_CHECKING:
+    from shiftsync.destinations.base import Destination
 
 
 def tables_file(workspace: Workspace, sync_name: str) -> Path:
@@ -64,7 +67,7 @@ def note(table: str, target: str) -> str:
 def report_departed(
     workspace: Workspace,
     sync_name: str,
-    destination: Any,
+    destination: Destination,
     selected: Mapping[str, str],
     *,
     narrowed: bool,

@@ -14,12 +14,14 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final
 
 from shiftsync.config import SyncConfig
 from shiftsync.config.validators import parse_window
 from shiftsync.engine.run_context import Source
+from shiftsync.engine.runs import CostJson
 from shiftsync.errors import OutsideWindowError, ShiftsyncError
+from shiftsync.redshift.data_api_results import field_int
 
 log = logging.getLogger("shiftsync.engine")
 
@@ -69,29 +71,33 @@ def usage_sql(started: datetime, ended: datetime) -> str:
     )
 
 
-def run_cost(source: Source, started: datetime, ended: datetime) -> dict[str, Any] | None:
-    """What Redshift spent on the run's statements."""
+def run_cost(
+    source: Source, started: datetime, ended: datetime, *, serverless: bool = True
+) -> CostJson:
+    """What Redshift spent on the run's statements (and, `serverless`, what the workgroup was
+    charged: a provisioned cluster has no SYS_SERVERLESS_USAGE)."""
     spend, query = source.spend, source.query_unbudgeted
-    cost: dict[str, Any] = {
+    notes: list[str] = []
+    cost: CostJson = {
         "statements": spend.statements,
         "describe_seconds": round(spend.seconds, 3),
         "budget_seconds": spend.budget_seconds,
         "refused_statements": spend.refused,
-        "notes": [],
+        "notes": notes,
     }
     ids = list(spend.query_ids)
     found = execution = elapsed = 0
     try:
         for first in range(0, len(ids), IDS_PER_QUERY):
             row = query(history_sql(ids[first : first + IDS_PER_QUERY]))[0]
-            found += int(row[0] or 0)
-            execution += int(row[1] or 0)
-            elapsed += int(row[2] or 0)
+            found += field_int(row[0] or 0)
+            execution += field_int(row[1] or 0)
+            elapsed += field_int(row[2] or 0)
         cost["compute_seconds"] = round(execution / 1e6, 3)
         cost["elapsed_seconds"] = round(elapsed / 1e6, 3)
         cost["source"] = "sys_query_history"
         if found < len(ids):
-            cost["notes"].append(
+            notes.append(
                 f"SYS_QUERY_HISTORY holds {found} of the run's {len(ids)} statements yet "
                 "(it fills with a delay)"
             )
@@ -99,13 +105,15 @@ def run_cost(source: Source, started: datetime, ended: datetime) -> dict[str, An
         log.info("SYS_QUERY_HISTORY could not be read: %s", error)
         cost["compute_seconds"] = cost["describe_seconds"]
         cost["source"] = "describe_statement"
-        cost["notes"].append(f"SYS_QUERY_HISTORY could not be read ({error.message})")
+        notes.append(f"SYS_QUERY_HISTORY could not be read ({error.message})")
+    if not serverless:
+        return cost
     try:
         used, charged = query(usage_sql(started, ended))[0]
         cost["serverless_rpu_seconds"] = None if used is None else float(used)
-        cost["serverless_charged_rpu_seconds"] = None if charged is None else int(charged)
+        cost["serverless_charged_rpu_seconds"] = None if charged is None else field_int(charged)
     except ShiftsyncError as error:
-        cost["notes"].append(
+        notes.append(
             f"the workgroup's usage (SYS_SERVERLESS_USAGE) is for superusers only: {error.message}"
         )
     return cost

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from typing import Final
 
-from shiftsync.engine.run_context import _Context
+from shiftsync.engine.run_context import RunContext
 from shiftsync.engine.runs import utc_now
 from shiftsync.engine.statement_journal import forget, open_sessions, open_statements
 from shiftsync.errors import ConfigError, ShiftsyncError, StateError
@@ -60,7 +60,7 @@ def sync_lock(workspace: Workspace, sync_name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def clean_interrupted_runs(ctx: _Context, clock: Callable[[], str] = utc_now) -> None:
+def clean_interrupted_runs(ctx: RunContext, clock: Callable[[], str] = utc_now) -> None:
     """Delete what killed runs of this sync left staged in S3, and mark them interrupted.
 
     A run's UNLOAD files live under `<prefix><run_id>/`; a run whose process is gone (kill -9,

@@ -7,9 +7,9 @@ boto3, pyarrow and DuckDB before it knows which command runs.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from shiftsync.engine.runs import RunRecord, TableRun
+from shiftsync.json_types import JsonObject
 
 
 @dataclass(frozen=True)
@@ -22,7 +22,7 @@ class SyncOptions:
     executor: str | None = None
     ray_address: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "tables": list(self.tables),
             "full_refresh": self.full_refresh,

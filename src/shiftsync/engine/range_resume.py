@@ -9,16 +9,16 @@ staged ranges are deleted and the checkpoint dropped.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
-from shiftsync.engine.run_context import _Context
+from shiftsync.engine.run_context import RunContext
 from shiftsync.engine.runs import RunStore, TableRun
 from shiftsync.errors import ShiftsyncError
+from shiftsync.json_types import JsonObject, JsonValue
 
 
 def previous_progress(
     store: RunStore | None, sync_name: str, run_id: str, table: str
-) -> dict[str, Any] | None:
+) -> JsonObject | None:
     """The ranged-read checkpoint the last earlier run of `table` left, if it did not finish."""
     if store is None:
         return None
@@ -39,7 +39,9 @@ def previous_progress(
 class TableCheckpoint:
     """A `RangeCheckpoint` over one table's entry in the run record."""
 
-    def __init__(self, ctx: _Context, table: TableRun, previous: Mapping[str, Any] | None) -> None:
+    def __init__(
+        self, ctx: RunContext, table: TableRun, previous: Mapping[str, JsonValue] | None
+    ) -> None:
         self.ctx = ctx
         self.table = table
         self.previous = dict(previous) if previous is not None else None
@@ -48,10 +50,10 @@ class TableCheckpoint:
             # before reading must not lose the staged ranges of the one before.
             table.ranges = dict(previous)
 
-    def resume(self) -> Mapping[str, Any] | None:
+    def resume(self) -> Mapping[str, JsonValue] | None:
         return self.previous
 
-    def save(self, progress: Mapping[str, Any]) -> None:
+    def save(self, progress: Mapping[str, JsonValue]) -> None:
         self.table.ranges = dict(progress)
         self.ctx.save()
 

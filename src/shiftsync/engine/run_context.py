@@ -1,18 +1,19 @@
 """What a run carries: the source it reads, its options, its observer, and the shared context.
 
 `Source` is the part of the Redshift source the engine uses (tests inject stand-ins for it);
-`_Context` is what the orchestration and every table's sync share, across worker threads.
+`RunContext` is what the orchestration and every table's sync share, across worker threads.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa
+from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.config import Method, SyncConfig
 from shiftsync.destinations.base import Destination
@@ -20,6 +21,7 @@ from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import RunRecord, RunStore
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import StatementListener
+from shiftsync.redshift.data_api_results import Row
 from shiftsync.redshift.plan import ReadPlan
 from shiftsync.redshift.ranged import RangeCheckpoint
 from shiftsync.redshift.spend import Spend
@@ -56,9 +58,9 @@ class Source(Protocol):
         method: Method = "auto",
         progress: Callable[[int, int], None] | None = None,
         checkpoint: RangeCheckpoint | None = None,
-    ) -> Iterator[pa.RecordBatch]: ...
+    ) -> Generator[pa.RecordBatch, None, None]: ...
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]: ...
+    def query(self, sql: str) -> list[Row]: ...
 
     def interrupt(self) -> None:
         """Cancel what the source's threads wait on: the run is stopping (Ctrl-C)."""
@@ -78,7 +80,7 @@ class Source(Protocol):
     def end_sessions(self, session_ids: Sequence[str]) -> int:
         """ROLLBACK a killed run's open transactions, so their locks go now."""
 
-    def snapshot(self, what: str, *, shared: bool = False) -> AbstractContextManager[Any]:
+    def snapshot(self, what: str, *, shared: bool = False) -> AbstractContextManager[object]:
         """One Redshift transaction for the statements inside the block (a no-op where the
         reads cannot share one, as on Ray workers)."""
 
@@ -89,16 +91,16 @@ class Source(Protocol):
     def spend(self) -> Spend:
         """What the driver's statements have cost so far (ids, seconds, the budget)."""
 
-    def query_unbudgeted(self, sql: str) -> list[tuple[Any, ...]]:
+    def query_unbudgeted(self, sql: str) -> list[Row]:
         """`query`, even once the budget is spent (what the run cost, after its tables)."""
 
-    def connection_credentials(self) -> Callable[[], Any] | None:
+    def connection_credentials(self) -> Callable[[], ReadOnlyCredentials] | None:
         """The assumed role's current keys (for destinations that write S3 as the
         connection), or None when the source has no AWS session."""
 
 
 @dataclass
-class _Context:
+class RunContext:
     workspace: Workspace
     sync_name: str
     sync: SyncConfig

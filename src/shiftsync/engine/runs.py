@@ -28,9 +28,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeAlias, TypedDict
 
 from shiftsync.errors import ConfigError, StateError
+from shiftsync.json_types import JsonObject, JsonValue
 from shiftsync.workspace import atomic_write_text, private_mkdir
 
 RECORD_VERSION: Final = 1
@@ -47,6 +48,58 @@ _AGE_UNITS: Final = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 TableStatus = Literal["ok", "failed", "running", "planned"]
 RunStatus = Literal["running", "ok", "partial", "failed", "interrupted"]
+
+# A run's line in the index, as `shiftsync runs`, the scheduler and the console read it.
+# Still a plain dict: cli/ and serve/ read typed fields out of it and also pass it on as a
+# dict, which a TypedDict here would refuse until they change with it.
+RunSummary: TypeAlias = dict[str, Any]
+
+
+VerificationStatus = Literal["ok", "mismatch", "skipped"]
+
+
+class MismatchJson(TypedDict):
+    column: str | None
+    measure: str
+    source: str
+    destination: str
+
+
+class VerificationJson(TypedDict, total=False):
+    """A table's verification in the run record (engine/verify.py VerificationResult)."""
+
+    status: VerificationStatus
+    source_rows: int | None
+    destination_rows: int | None
+    columns_checked: int
+    mismatches: list[MismatchJson]
+    note: str
+
+
+class DeletesJson(TypedDict, total=False):
+    """A table's delete pass in the run record (engine/deletes.py DeletePass)."""
+
+    policy: str
+    deleted: int
+    statements: int
+    bytes: int
+    strategy: str
+    seconds: float
+
+
+class CostJson(TypedDict, total=False):
+    """What Redshift spent on a run (engine/guardrails.py run_cost)."""
+
+    statements: int
+    describe_seconds: float
+    budget_seconds: float | None
+    refused_statements: int
+    notes: list[str]
+    compute_seconds: float
+    elapsed_seconds: float
+    source: str
+    serverless_rpu_seconds: float | None
+    serverless_charged_rpu_seconds: int | None
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -80,9 +133,9 @@ class TableRun:
     retries: int = 0
     # Data API statements the read ran (ExecuteStatement), for metrics and cost.
     statements: int = 0
-    schema_changes: list[dict[str, Any]] = field(default_factory=list)
-    verification: dict[str, Any] | None = None
-    deletes: dict[str, Any] | None = None  # the delete pass: engine/deletes.py DeletePass
+    schema_changes: list[JsonObject] = field(default_factory=list)
+    verification: VerificationJson | None = None
+    deletes: DeletesJson | None = None  # the delete pass: engine/deletes.py DeletePass
     cursor_from: str | None = None
     cursor_to: str | None = None
     estimated_rows: int | None = None
@@ -92,12 +145,12 @@ class TableRun:
     fix: str | None = None
     notes: list[str] = field(default_factory=list)
     # A ranged read's checkpoint (redshift/ranged.py), kept until the table is committed.
-    ranges: dict[str, Any] | None = None
+    ranges: JsonObject | None = None
     _lock: threading.RLock = field(
         default_factory=threading.RLock, init=False, repr=False, compare=False
     )
 
-    def __setattr__(self, name: str, value: Any) -> None:
+    def __setattr__(self, name: str, value: object) -> None:
         lock = self.__dict__.get("_lock")
         if lock is None:  # the dataclass __init__ before _lock is set
             object.__setattr__(self, name, value)
@@ -105,7 +158,7 @@ class TableRun:
         with lock:
             object.__setattr__(self, name, value)
 
-    def update(self, **changes: Any) -> None:
+    def update(self, **changes: object) -> None:
         """Set several fields at once: no reader sees some of them changed and not the rest."""
         with self._lock:
             for name, value in changes.items():
@@ -117,13 +170,15 @@ class TableRun:
         with self._lock:
             self.notes.extend(texts)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         with self._lock:
             return {name: copy.deepcopy(getattr(self, name)) for name in _TABLE_FIELDS}
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> TableRun:
-        return cls(**{k: v for k, v in data.items() if k in _TABLE_FIELDS})
+    def from_json(cls, data: Mapping[str, JsonValue]) -> TableRun:
+        run = cls(_text(data, "table"), _text(data, "target"), _text(data, "mode"))
+        run.update(**{k: v for k, v in data.items() if k in _TABLE_FIELDS})
+        return run
 
 
 _TABLE_FIELDS: Final = tuple(f.name for f in fields(TableRun) if not f.name.startswith("_"))
@@ -138,7 +193,7 @@ class RunRecord:
     started_at: str
     status: RunStatus = "running"
     finished_at: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: JsonObject = field(default_factory=dict)
     tables: list[TableRun] = field(default_factory=list)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -146,9 +201,10 @@ class RunRecord:
     host: str = field(default_factory=socket.gethostname)
     version: int = RECORD_VERSION
     # What Redshift spent on the run's statements (engine/cost.py); None before it is known.
-    cost: dict[str, Any] | None = None
+    cost: CostJson | None = None
 
     def to_json(self) -> dict[str, Any]:
+        # A plain dict: the API's run view (serve/views.py) edits its tables in place.
         return {
             f.name: (
                 [table.to_json() for table in list(self.tables)]
@@ -159,11 +215,17 @@ class RunRecord:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> RunRecord:
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in data.items() if k in known and k != "tables"}
-        tables = [TableRun.from_json(t) for t in data.get("tables", ())]
-        return cls(**values, tables=tables)
+    def from_json(cls, data: Mapping[str, JsonValue]) -> RunRecord:
+        record = cls(_text(data, "run_id"), _text(data, "sync"), _text(data, "started_at"))
+        # The rest as the file has it (a record is written only by `to_json`).
+        for name in _RECORD_FIELDS:
+            if name in data and name != "tables":
+                setattr(record, name, data[name])
+        tables = data.get("tables", ())
+        if not isinstance(tables, list | tuple):
+            raise TypeError(f"tables is {type(tables).__name__}, not a list")
+        record.tables = [TableRun.from_json(_object(table)) for table in tables]
+        return record
 
     def finish(
         self, error: str | None = None, *, interrupted: bool = False, at: str | None = None
@@ -178,7 +240,7 @@ class RunRecord:
     def failed_tables(self) -> list[TableRun]:
         return [t for t in self.tables if t.status == "failed"]
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self) -> RunSummary:
         return {
             "run_id": self.run_id,
             "sync": self.sync,
@@ -208,7 +270,24 @@ def summarize_status(tables: Sequence[TableRun], error: str | None = None) -> Ru
     return "failed" if failed == len(tables) else "partial"
 
 
-def _started(summary: Mapping[str, Any]) -> datetime | None:
+_RECORD_FIELDS: Final = tuple(f.name for f in fields(RunRecord))
+
+
+def _text(data: Mapping[str, JsonValue], key: str) -> str:
+    """A required text field of a record; KeyError or TypeError (a damaged record)."""
+    value = data[key]
+    if not isinstance(value, str):
+        raise TypeError(f"{key} is {type(value).__name__}, not text")
+    return value
+
+
+def _object(value: JsonValue) -> JsonObject:
+    if not isinstance(value, dict):
+        raise TypeError(f"{type(value).__name__}, not an object")
+    return value
+
+
+def _started(summary: Mapping[str, JsonValue]) -> datetime | None:
     try:
         return datetime.fromisoformat(str(summary.get("started_at")).replace("Z", "+00:00"))
     except ValueError:
@@ -225,7 +304,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def effective_status(summary: Mapping[str, Any]) -> str:
+def effective_status(summary: Mapping[str, JsonValue]) -> str:
     """The status to show: a `running` run whose process on this host is gone was killed."""
     status = str(summary.get("status", "running"))
     if status != "running":
@@ -288,21 +367,21 @@ class RunStore:
                 fix="check that the workspace's .shiftsync folder is writable",
             ) from error
 
-    def _read_index(self) -> dict[str, dict[str, Any]] | None:
+    def _read_index(self) -> dict[str, JsonObject] | None:
         try:
             document = json.loads((self.folder / INDEX_FILE).read_text(encoding="utf-8"))
             runs = document["runs"]
-            return {str(r["run_id"]): dict(r) for r in runs}
+            return {str(r["run_id"]): _object(r) for r in runs}
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _write_index(self, index: Mapping[str, Mapping[str, Any]]) -> None:
+    def _write_index(self, index: Mapping[str, JsonObject]) -> None:
         runs = [index[k] for k in sorted(index)]
         document = {"version": RECORD_VERSION, "runs": runs}
         atomic_write_text(self.folder / INDEX_FILE, json.dumps(document, indent=1) + "\n")
 
-    def _rebuild(self) -> dict[str, dict[str, Any]]:
-        index: dict[str, dict[str, Any]] = {}
+    def _rebuild(self) -> dict[str, JsonObject]:
+        index: dict[str, JsonObject] = {}
         for path in sorted(self.folder.glob("*.json")):
             if not RUN_ID_RE.fullmatch(path.stem):
                 continue
@@ -320,7 +399,7 @@ class RunStore:
                 fix="delete the file; the rest of the history is unaffected",
             ) from error
 
-    def list(self, limit: int | None = None, sync: str | None = None) -> list[dict[str, Any]]:
+    def list(self, limit: int | None = None, sync: str | None = None) -> list[RunSummary]:
         """Run summaries, newest first, with `status` as `effective_status` shows it."""
         index = self._read_index()
         if index is None:
@@ -341,13 +420,13 @@ class RunStore:
 
     def prune(
         self, older_than: timedelta, *, now: datetime | None = None, dry_run: bool = False
-    ) -> builtins.list[dict[str, Any]]:
+    ) -> builtins.list[RunSummary]:
         """Delete the runs that started more than `older_than` ago; their summaries.
 
         A run still going (its process alive) is kept whatever its age.
         """
         cutoff = (now or datetime.now(UTC)) - older_than
-        old: builtins.list[dict[str, Any]] = []
+        old: builtins.list[RunSummary] = []
         for run in self.list():
             started = _started(run)
             if run["status"] != "running" and started is not None and started < cutoff:

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from shiftsync.destinations.base import LoadMode
 from shiftsync.errors import ConfigError, StateError
+from shiftsync.json_types import JsonObject, JsonValue
 from shiftsync.redshift.sql import build_range_predicate, qualified, quote_ident
 from shiftsync.redshift.types import Column
 
@@ -50,7 +51,7 @@ class TableState:
     # writer replaced or changed it since, so the cursor no longer describes its rows.
     table_id: str | None = None
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "version": STATE_VERSION,
             "mode": self.mode,
@@ -85,7 +86,7 @@ def state_key(sync: str, schema: str, table: str) -> str:
     return f"{sync}:{schema}.{table}"
 
 
-def _from_v0(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _from_v0(raw: Mapping[str, JsonValue]) -> JsonObject:
     # Version 0 (before the field existed): {"cursor_value": …, "cursor_field": …}.
     upgraded = {k: v for k, v in raw.items() if k not in ("cursor_value", "cursor_field")}
     upgraded["cursor"] = raw.get("cursor_value", raw.get("cursor"))
@@ -96,7 +97,7 @@ def _from_v0(raw: Mapping[str, Any]) -> dict[str, Any]:
     return upgraded
 
 
-def _from_v1(raw: Mapping[str, Any]) -> dict[str, Any]:
+def _from_v1(raw: Mapping[str, JsonValue]) -> JsonObject:
     # Version 1 did not record the target; None means "unknown", see TableState.belongs_to.
     upgraded = dict(raw)
     upgraded.setdefault("target", None)
@@ -105,13 +106,13 @@ def _from_v1(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 # MIGRATIONS[n] turns a version-n document into version n+1.
-MIGRATIONS: Final[Mapping[int, Callable[[Mapping[str, Any]], dict[str, Any]]]] = {
+MIGRATIONS: Final[Mapping[int, Callable[[Mapping[str, JsonValue]], JsonObject]]] = {
     0: _from_v0,
     1: _from_v1,
 }
 
 
-def migrate_state(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
+def migrate_state(where: str, raw: Mapping[str, JsonValue]) -> JsonObject:
     """Upgrade a stored state document to STATE_VERSION, step by step."""
     document = dict(raw)
     version = document.get("version", 0)
@@ -127,23 +128,20 @@ def migrate_state(where: str, raw: Mapping[str, Any]) -> dict[str, Any]:
         )
     while version < STATE_VERSION:
         document = MIGRATIONS[version](document)
-        version = document["version"]
+        version += 1  # MIGRATIONS[n] writes version n + 1
     return document
 
 
-def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
+def parse_state(where: str, raw: Mapping[str, JsonValue] | None) -> TableState | None:
     """The TableState of a stored document (migrated), or None when there is none."""
     if raw is None:
         return None
     document = migrate_state(where, raw)
-    mode = document.get("mode")
     cursor = document.get("cursor")
     tracking_field = document.get("tracking_field")
     run_id = document.get("run_id", "")
     target = document.get("target")
     table_id = document.get("table_id")
-    if mode not in ("full_refresh", "incremental"):
-        raise StateError(f"{where}: the stored state has an unknown mode {mode!r}", fix=_FIX_RESET)
     if cursor is not None and not isinstance(cursor, str):
         raise StateError(
             f"{where}: the stored cursor is {type(cursor).__name__}, not text", fix=_FIX_RESET
@@ -156,7 +154,17 @@ def parse_state(where: str, raw: Mapping[str, Any] | None) -> TableState | None:
         raise StateError(f"{where}: the stored target is not text", fix=_FIX_RESET)
     if table_id is not None and not isinstance(table_id, str):
         raise StateError(f"{where}: the stored table_id is not text", fix=_FIX_RESET)
-    return TableState(mode, cursor, tracking_field, run_id, target, table_id)
+    return TableState(
+        _mode(where, document.get("mode")), cursor, tracking_field, run_id, target, table_id
+    )
+
+
+def _mode(where: str, mode: JsonValue) -> Mode:
+    if mode == "full_refresh":
+        return "full_refresh"
+    if mode == "incremental":
+        return "incremental"
+    raise StateError(f"{where}: the stored state has an unknown mode {mode!r}", fix=_FIX_RESET)
 
 
 # --- the window a run reads, and the cursor it commits (pure) ---------------------------------

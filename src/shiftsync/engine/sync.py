@@ -26,7 +26,6 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
-from typing import Any
 
 from shiftsync.aws.retry_log import RetryTally, counting_retries
 from shiftsync.config import Method, RedshiftServerlessConfig, SyncConfig
@@ -53,7 +52,7 @@ from shiftsync.engine.pause import (
 )
 from shiftsync.engine.pause import PAUSE_SECONDS_ENV as PAUSE_SECONDS_ENV
 from shiftsync.engine.pause import PausePoint as PausePoint
-from shiftsync.engine.run_context import Source, _Context
+from shiftsync.engine.run_context import RunContext, Source
 from shiftsync.engine.runs import (
     DEFAULT_RETENTION,
     RunRecord,
@@ -64,7 +63,7 @@ from shiftsync.engine.runs import (
 )
 from shiftsync.engine.selection import Selection, TableJob, resolve_table, select_tables
 from shiftsync.engine.statement_journal import StatementJournal
-from shiftsync.engine.table_sync import _ref, _TableSync
+from shiftsync.engine.table_sync import TableSync, table_ref
 from shiftsync.engine.writers import check_one_writer
 from shiftsync.errors import (
     EXIT_ACCESS,
@@ -118,7 +117,7 @@ def _fail(table: TableRun, error: BaseException) -> None:
     table.note("".join(traceback.format_exception_only(error)).strip())
 
 
-def _select(ctx: _Context, connection_method: Method) -> Selection:
+def _select(ctx: RunContext, connection_method: Method) -> Selection:
     patterns = listing_patterns(ctx.sync)
     refs = [ref for schema, table in patterns for ref in ctx.source.list_tables(schema, table)]
     if patterns != [EVERYTHING] and misses_a_named_table(
@@ -213,7 +212,7 @@ def run_sync(
                     ),
                 )
                 stack.callback(destination.close)
-            ctx = _Context(
+            ctx = RunContext(
                 workspace, name, sync, options, source, destination, record, store, observer
             )
             if options.dry_run:
@@ -286,7 +285,7 @@ def _build_source(
     )
 
 
-def _dry_run(ctx: _Context, connection_method: Method) -> None:
+def _dry_run(ctx: RunContext, connection_method: Method) -> None:
     selection = _select(ctx, connection_method)
     jobs, problems = _table_runs(selection)
     ctx.record.tables = [run for _, run in jobs] + problems
@@ -294,7 +293,7 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
     def plan_one(item: tuple[TableJob, TableRun]) -> None:
         job, table = item
         try:
-            info = ctx.source.describe(_ref(job))
+            info = ctx.source.describe(table_ref(job))
             plan = resolve_table(
                 job,
                 info.columns,
@@ -323,7 +322,7 @@ def _dry_run(ctx: _Context, connection_method: Method) -> None:
     ctx.observer.run_planned(ctx.record)
 
 
-def _consistent_snapshot(ctx: _Context) -> contextlib.AbstractContextManager[Any] | None:
+def _consistent_snapshot(ctx: RunContext) -> contextlib.AbstractContextManager[object] | None:
     """`snapshot: consistent`: one transaction for every table of the run, shared by the
     worker thread (tables then run one after another: a session runs one statement at once)."""
     if ctx.sync.snapshot != "consistent":
@@ -331,7 +330,7 @@ def _consistent_snapshot(ctx: _Context) -> contextlib.AbstractContextManager[Any
     return ctx.source.snapshot(f"sync {ctx.sync_name}", shared=True)
 
 
-def _run(ctx: _Context, connection_method: Method) -> None:
+def _run(ctx: RunContext, connection_method: Method) -> None:
     record = ctx.record
     clean_interrupted_runs(ctx)
     for folder in remove_stale_scratch():
@@ -359,7 +358,7 @@ def _run(ctx: _Context, connection_method: Method) -> None:
         job, table = item
         started = time.monotonic()
         tally = RetryTally()
-        one = _TableSync(ctx, job, table)
+        one = TableSync(ctx, job, table)
         try:
             with counting_retries() as tally:
                 one.run()
@@ -413,11 +412,14 @@ def _run(ctx: _Context, connection_method: Method) -> None:
     ctx.save()
 
 
-def _record_cost(ctx: _Context) -> None:
+def _record_cost(ctx: RunContext) -> None:
     """What the run's statements cost Redshift, into the record (never fails the run)."""
     started = datetime.fromisoformat(ctx.record.started_at)
     try:
-        ctx.record.cost = run_cost(ctx.source, started, datetime.now(UTC))
+        _, connection = ctx.workspace.config.connection(ctx.sync.source)
+        ctx.record.cost = run_cost(
+            ctx.source, started, datetime.now(UTC), serverless=not connection.is_cluster
+        )
     except ShiftsyncError as error:
         ctx.record.notes.append(f"what the run cost could not be read: {error.message}")
         return

@@ -1,6 +1,6 @@
 """One table of a run, start to end: plan, window, read, load, commit with state, verify.
 
-The run's orchestration (engine/sync.py) gives each table a `_TableSync` in a worker thread;
+The run's orchestration (engine/sync.py) gives each table a `TableSync` in a worker thread;
 the module docstring there says why nothing is lost or doubled whatever moment a run stops at.
 """
 
@@ -9,10 +9,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any
 
 import pyarrow as pa
 
@@ -31,7 +30,7 @@ from shiftsync.engine.load_columns import add_load_columns, with_load_columns
 from shiftsync.engine.lookback import Lookback, lowered_cursor
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.range_resume import TableCheckpoint, previous_progress
-from shiftsync.engine.run_context import _Context
+from shiftsync.engine.run_context import RunContext
 from shiftsync.engine.runs import TableRun
 from shiftsync.engine.selection import (
     TableJob,
@@ -63,7 +62,9 @@ from shiftsync.engine.verify import (
 )
 from shiftsync.engine.writers import foreign_writer, last_writer_elsewhere, load_identity
 from shiftsync.errors import ConfigError, ShiftsyncError, StateError, VerificationError
-from shiftsync.redshift.catalog import TableInfo
+from shiftsync.json_types import JsonValue
+from shiftsync.redshift.catalog import TableInfo, TableRef
+from shiftsync.redshift.data_api_results import FieldValue, field_int
 from shiftsync.redshift.types import Column
 
 
@@ -85,16 +86,15 @@ def load_policy(policy: SchemaPolicy, load: LoadMode) -> SchemaPolicy:
     return "evolve" if policy == "recreate" and load is not LoadMode.REPLACE else policy
 
 
-def _ref(job: TableJob) -> Any:
-    from shiftsync.redshift.catalog import TableRef
-
+def table_ref(job: TableJob) -> TableRef:
+    """The source table of a job."""
     return TableRef(job.schema, job.table)
 
 
-class _TableSync:
+class TableSync:
     """One table of a run, start to end."""
 
-    def __init__(self, ctx: _Context, job: TableJob, table: TableRun) -> None:
+    def __init__(self, ctx: RunContext, job: TableJob, table: TableRun) -> None:
         self.ctx, self.job, self.table = ctx, job, table
         self.rows = 0
         self.bytes = 0
@@ -114,7 +114,7 @@ class _TableSync:
         with self.snapshot():
             self._run()
 
-    def snapshot(self) -> AbstractContextManager[Any]:
+    def snapshot(self) -> AbstractContextManager[object]:
         """The table's own Redshift transaction (`snapshot: table`): its high-water mark, rows
         and verification figures from one snapshot. None when the run holds one for all
         tables (`consistent`), the sync asks for none, or the source cannot give one."""
@@ -125,7 +125,7 @@ class _TableSync:
     def _run(self) -> None:
         ctx, job, table = self.ctx, self.job, self.table
         source, destination = ctx.source, ctx.destination
-        info = source.describe(_ref(job))
+        info = source.describe(table_ref(job))
         plan = resolve_table(
             job,
             info.columns,
@@ -352,12 +352,13 @@ class _TableSync:
         )
         raise ConfigError(
             f"table {job.name}: primary key ({', '.join(plan.primary_key)}) is not unique: "
-            f"{count} rows have {shown}; merging by it would silently keep only one of them",
+            f"{field_int(count)} rows have {shown}; merging by it would silently keep only one "
+            "of them",
             fix="set primary_key for this table to columns that are unique together (Redshift "
             "does not enforce primary keys)",
         )
 
-    def shown_key_value(self, plan: TablePlan, column: str, value: Any) -> str:
+    def shown_key_value(self, plan: TablePlan, column: str, value: FieldValue) -> str:
         """A key value fit for messages and run records: a hashed column's value is shown as
         the hash the destination holds, never as its plain text."""
         if column not in plan.hashed:
@@ -370,7 +371,7 @@ class _TableSync:
 
     def copy(
         self,
-        info: Any,
+        info: TableInfo,
         plan: TablePlan,
         schema: pa.Schema,
         load: Load,
@@ -402,9 +403,7 @@ class _TableSync:
                     first = False
         finally:
             # Closing the generator ends the read at once: staged UNLOAD files are deleted.
-            close = getattr(batches, "close", None)
-            if callable(close):
-                close()
+            batches.close()
 
     def delete_pass(
         self,
@@ -412,7 +411,7 @@ class _TableSync:
         plan: TablePlan,
         key: tuple[Column, ...],
         window: Window,
-        state: dict[str, Any],
+        state: Mapping[str, JsonValue],
     ) -> None:
         """Rows gone from the source leave the destination (or are marked): engine/deletes.py."""
         job, source = self.job, self.ctx.source

@@ -21,10 +21,10 @@ scan of SHA-256 for no extra certainty: a digest is 64 bytes or it is not one).
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal
+from typing import Final
 
 import pyarrow as pa
 
@@ -34,7 +34,9 @@ from shiftsync.destinations.base import (
     assemble_profile,
     profile_kind,
 )
+from shiftsync.engine.runs import VerificationJson, VerificationStatus
 from shiftsync.errors import VerificationError
+from shiftsync.redshift.data_api_results import FieldValue
 from shiftsync.redshift.sql import qualified, quote_ident
 from shiftsync.redshift.types import Column, arrow_field
 
@@ -45,7 +47,7 @@ DATE_FORMAT: Final = "YYYY-MM-DD"
 # normalises it), so only their non-NULL count can be compared exactly.
 COUNT_ONLY_TYPES: Final = frozenset({"timetz", "interval"})
 
-Status = Literal["ok", "mismatch", "skipped"]
+Status = VerificationStatus
 
 
 @dataclass(frozen=True)
@@ -97,7 +99,7 @@ class VerificationResult:
     mismatches: tuple[Mismatch, ...] = ()
     note: str = ""
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> VerificationJson:
         return {
             "status": self.status,
             "source_rows": self.source_rows,
@@ -116,7 +118,7 @@ class VerificationResult:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> VerificationResult:
+    def from_json(cls, data: VerificationJson) -> VerificationResult:
         return cls(
             status=data.get("status", "skipped"),
             source_rows=data.get("source_rows"),
@@ -241,7 +243,9 @@ def build_duplicate_key_sql(
     return sql + f"\nGROUP BY {keys}\nHAVING count(*) > 1\nLIMIT 1"
 
 
-def parse_source_profile(row: Sequence[Any], columns: Sequence[ProfileColumn]) -> TableProfile:
+def parse_source_profile(
+    row: Sequence[FieldValue], columns: Sequence[ProfileColumn]
+) -> TableProfile:
     """The TableProfile of the result row of `build_profile_sql`, keyed by destination name."""
     expected = 1 + 4 * len(columns)
     if len(row) != expected:
@@ -257,20 +261,25 @@ def parse_source_profile(row: Sequence[Any], columns: Sequence[ProfileColumn]) -
     return assemble_profile(_integer(row[0]), typed, values)
 
 
-def _integer(value: Any) -> int:
+def _integer(value: FieldValue) -> int:
     return 0 if value is None else int(value)
 
 
-def _number(value: Any) -> Any:
+def _number(value: FieldValue) -> int | Decimal | str | None:
+    """A SUM as the Data API gives it: a whole number (longValue) or a decimal's text."""
     if isinstance(value, str):
         try:
             return Decimal(value)
         except InvalidOperation:
             return value
+    if isinstance(value, float):
+        return Decimal(value)  # exactly as `render_sum` would read it
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
     return value
 
 
-def _text(value: Any) -> str | None:
+def _text(value: FieldValue) -> str | None:
     return None if value is None else str(value)
 
 

@@ -15,23 +15,28 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeAlias, TypedDict, cast
 
 import pyarrow as pa
+from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.errors import ConfigError
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import StatementListener
+from shiftsync.redshift.data_api_results import Row
 from shiftsync.redshift.plan import ReadPlan
 from shiftsync.redshift.ranged import RangeCheckpoint
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
+
+if TYPE_CHECKING:
+    from ray import ObjectRef
 
 COUNTERS: Final = (
     "statements",
@@ -65,7 +70,28 @@ class ReadTask:
     method: Method
 
 
-def read_on_worker(task: ReadTask) -> Iterator[tuple[str, Any]]:
+class WorkerStats(TypedDict):
+    """A worker read's counters, sent back as plain values (ReadStats holds a lock)."""
+
+    node: str
+    method: str
+    fallbacks: list[str]
+    counters: dict[str, int]
+
+
+# What a worker read yields: its batches, then its counters.
+WorkerItem: TypeAlias = (
+    tuple[Literal["batch"], pa.RecordBatch] | tuple[Literal["stats"], WorkerStats]
+)
+
+
+class StreamedItems(Protocol):
+    """A streaming task's answers (Ray's ObjectRefGenerator): one object ref per item."""
+
+    def __iter__(self) -> Iterator[ObjectRef[WorkerItem]]: ...
+
+
+def read_on_worker(task: ReadTask) -> Iterator[WorkerItem]:
     """Runs inside the Ray worker: ("batch", RecordBatch)… then ("stats", ReadStats)."""
     from shiftsync.aws.session import AssumedRoleSession
 
@@ -83,15 +109,13 @@ def read_on_worker(task: ReadTask) -> Iterator[tuple[str, Any]]:
     import ray
 
     stats = source.stats  # holds a lock: sent back as plain values
-    yield (
-        "stats",
-        {
-            "node": ray.get_runtime_context().get_node_id(),
-            "method": stats.method,
-            "fallbacks": list(stats.fallbacks),
-            "counters": {name: getattr(stats, name) for name in COUNTERS},
-        },
-    )
+    report: WorkerStats = {
+        "node": ray.get_runtime_context().get_node_id(),
+        "method": stats.method,
+        "fallbacks": list(stats.fallbacks),
+        "counters": {name: int(getattr(stats, name)) for name in COUNTERS},
+    }
+    yield "stats", report
 
 
 def node_ip_for(address: str) -> str | None:
@@ -152,7 +176,7 @@ class RaySource:
         self.local = local
         self.external_id = external_id
         self._local = threading.local()
-        self._running: set[Any] = set()
+        self._running: set[StreamedItems] = set()
         self._lock = threading.Lock()
         # The cluster nodes whose workers read a table of this run.
         self.nodes: set[str] = set()
@@ -173,7 +197,7 @@ class RaySource:
     ) -> ReadPlan:
         return self.local.plan(info, method, columns=columns)
 
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
+    def query(self, sql: str) -> list[Row]:
         return self.local.query(sql)
 
     def delete_run_staging(self, run_id: str) -> int:
@@ -192,7 +216,7 @@ class RaySource:
     def end_sessions(self, session_ids: Sequence[str]) -> int:
         return self.local.end_sessions(session_ids)
 
-    def snapshot(self, what: str, *, shared: bool = False) -> AbstractContextManager[Any]:
+    def snapshot(self, what: str, *, shared: bool = False) -> AbstractContextManager[None]:
         # Workers read in sessions of their own: no transaction spans them (docs/ray.md).
         return contextlib.nullcontext()
 
@@ -203,10 +227,10 @@ class RaySource:
     def spend(self) -> Spend:
         return self.local.spend
 
-    def query_unbudgeted(self, sql: str) -> list[tuple[Any, ...]]:
+    def query_unbudgeted(self, sql: str) -> list[Row]:
         return self.local.query_unbudgeted(sql)
 
-    def connection_credentials(self) -> Callable[[], Any]:
+    def connection_credentials(self) -> Callable[[], ReadOnlyCredentials]:
         return self.local.connection_credentials()
 
     def interrupt(self) -> None:
@@ -226,7 +250,7 @@ class RaySource:
         method: Method = "auto",
         progress: Callable[[int, int], None] | None = None,
         checkpoint: RangeCheckpoint | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         # A worker reads a table with one UNLOAD: key ranges and their checkpoint are read
         # in-process only (`checkpoint` is not sent to the workers).
         del checkpoint
@@ -248,24 +272,28 @@ class RaySource:
         task: ReadTask,
         stats: ReadStats,
         progress: Callable[[int, int], None] | None,
-    ) -> Iterator[pa.RecordBatch]:
-        generator: Any = self._remote.remote(task)
+    ) -> Generator[pa.RecordBatch, None, None]:
+        # A task of num_returns="streaming" answers with an ObjectRefGenerator; Ray's stubs
+        # type the call as one ObjectRef of the function's result.
+        generator = cast("StreamedItems", self._remote.remote(task))
         with self._lock:
             self._running.add(generator)
         try:
             for ref in generator:
-                kind, value = self._ray.get(ref)
-                if kind == "stats":
-                    stats.add(**value["counters"])
-                    stats.method = value["method"] or stats.method
+                item = self._ray.get(ref)
+                if item[0] == "stats":
+                    report = item[1]
+                    stats.add(**report["counters"])
+                    stats.method = report["method"] or stats.method
                     with self._lock:
-                        self.nodes.add(value["node"])
-                    for fallback in value["fallbacks"]:
+                        self.nodes.add(report["node"])
+                    for fallback in report["fallbacks"]:
                         stats.note(fallback)
                     continue
+                batch = item[1]
                 if progress is not None:
-                    progress(value.num_rows, value.nbytes)
-                yield value
+                    progress(batch.num_rows, batch.nbytes)
+                yield batch
         finally:
             with self._lock:
                 self._running.discard(generator)

@@ -51,6 +51,7 @@ class StandInInfo:
             "AWS_ENDPOINT_URL_STS": self.endpoint,
             "AWS_ENDPOINT_URL_S3": self.endpoint,
             "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoint,
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.endpoint,
         }
 
     def export_lines(self) -> list[str]:

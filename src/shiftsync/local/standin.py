@@ -22,25 +22,23 @@ from shiftsync.aws.destination_policy import destination_statements
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
-from shiftsync.local import (
-    char_bytes,
-    fault_hooks,
-    fault_http,
-    front_rules,
-    iam,
-    redshift_data,
-    redshift_data_sessions,
-    redshift_data_state,
-    system_views,
-)
-from shiftsync.local.csv_framing import CsvFraming
-from shiftsync.local.engine import DataApiEngine
-from shiftsync.local.faults import FaultRegistry, FaultSpec
+from shiftsync.local import front_rules
+from shiftsync.local.data_api import plugin as redshift_data
+from shiftsync.local.data_api import sessions as redshift_data_sessions
+from shiftsync.local.data_api import state as redshift_data_state
+from shiftsync.local.data_api import system_views
+from shiftsync.local.data_api.csv_framing import CsvFraming
+from shiftsync.local.data_api.results import Limits
+from shiftsync.local.data_api.statements import DataApiEngine
+from shiftsync.local.dialect import char_bytes
+from shiftsync.local.faults import hooks as fault_hooks
+from shiftsync.local.faults import http as fault_http
+from shiftsync.local.faults.kinds import FaultRegistry, FaultSpec
+from shiftsync.local.iam import evaluation as iam
 from shiftsync.local.info import StandInInfo as StandInInfo
 from shiftsync.local.postgres import TempPostgres
-from shiftsync.local.results import Limits
 from shiftsync.local.server import StandInServer, ensure_port_free
-from shiftsync.local.unload_exec import UnloadExecutor, UnloadSettings
+from shiftsync.local.unload.execute import UnloadExecutor, UnloadSettings
 
 log = logging.getLogger("shiftsync.local")
 
@@ -195,7 +193,8 @@ class StandIn:
             # Redshift lets every user create tables in public; PostgreSQL 15 no longer does.
         with psycopg.connect(self.pg.dsn(DATABASE), autocommit=True) as conn:
             conn.execute("GRANT CREATE ON SCHEMA public TO PUBLIC")
-            from shiftsync.local import flavour, seed
+            from shiftsync.local.dialect import flavour
+            from shiftsync.local.seed import seeding as seed
 
             flavour.install_flavour(conn, DATABASE)
             char_bytes.install_character_rules(conn)

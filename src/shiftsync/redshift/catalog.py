@@ -20,7 +20,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from shiftsync.errors import ConfigError, ShiftsyncError, SourceError
 from shiftsync.redshift.data_api import DataApi, ReadStats, query_rows
@@ -151,7 +151,7 @@ def column_problem(column: Column, *, table: str | None = None) -> SourceError |
     )
 
 
-def catalog_column(meta: Mapping[str, Any], *, table: str) -> Column:
+def catalog_column(meta: Mapping[str, object], *, table: str) -> Column:
     """A Column from DescribeTable's metadata; an unknown type keeps its name (see module)."""
     try:
         return column_from_metadata(meta, table=table)
@@ -198,25 +198,34 @@ def estimate_sql(schema: str, table: str, *, exact: bool = True) -> str:
 _CONKEY: Final = re.compile(r"-?\d+")
 
 
-def _key_order(conkey: Any) -> list[int]:
+def _key_order(conkey: object) -> list[int]:
     """conkey as the Data API gives it: '{2,1}' (text) or a list of numbers."""
     if isinstance(conkey, list | tuple):
         return [int(item) for item in conkey]
     return [int(number) for number in _CONKEY.findall(str(conkey or ""))]
 
 
-def primary_keys_from_rows(rows: Iterable[Sequence[Any]]) -> dict[TableRef, tuple[str, ...]]:
+def primary_keys_from_rows(
+    rows: Iterable[Sequence[object]],
+) -> dict[TableRef, tuple[str, ...]]:
     """Rows of `primary_key_sql` → key columns per table, in the key's own order."""
     found: dict[TableRef, list[tuple[int, str]]] = {}
     for schema, table, column, attnum, conkey in rows:
         order = _key_order(conkey)
-        number = int(attnum)
+        number = _whole_number(attnum)
         position = order.index(number) if number in order else len(order) + number
         found.setdefault(TableRef(str(schema), str(table)), []).append((position, str(column)))
     return {ref: tuple(name for _, name in sorted(items)) for ref, items in found.items()}
 
 
-def _whole(value: Any) -> int | None:
+def _whole_number(value: object) -> int:
+    """`int(value)` for a value of a result row; a TypeError for what int() refuses."""
+    if isinstance(value, int | float | str | bytes):
+        return int(value)
+    raise TypeError(f"{type(value).__name__} is not a whole number")
+
+
+def _whole(value: object) -> int | None:
     if value is None:
         return None
     try:
@@ -226,7 +235,7 @@ def _whole(value: Any) -> int | None:
 
 
 def estimates_from_rows(
-    rows: Iterable[Sequence[Any]],
+    rows: Iterable[Sequence[object]],
 ) -> dict[TableRef, tuple[int | None, int | None]]:
     """Rows of `estimate_sql` → (rows, bytes) per table."""
     estimates: dict[TableRef, tuple[int | None, int | None]] = {}

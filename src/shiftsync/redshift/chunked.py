@@ -15,7 +15,7 @@ import pyarrow as pa
 from shiftsync.errors import ResultLimitError, SourceError
 from shiftsync.redshift.catalog import TableInfo
 from shiftsync.redshift.data_api import DataApi
-from shiftsync.redshift.data_api_results import query_rows
+from shiftsync.redshift.data_api_results import field_int, query_rows
 from shiftsync.redshift.plan import KeyRange, can_split, split_range
 from shiftsync.redshift.sql import build_range_predicate, build_select_sql, quote_ident
 from shiftsync.redshift.stats import ReadStats
@@ -51,15 +51,16 @@ def read_chunked(
     ranges: list[KeyRange] = []
     if low is not None and high is not None:
         ranges = split_range(str(low), str(high), parts, key.type_name, scale=key.scale)
-    if int(non_null) < int(total):
+    expected = field_int(total)
+    if field_int(non_null) < expected:
         ranges.append(KeyRange(None, None, is_null=True))
     received = 0
     for key_range in ranges:
         received += yield from _read_range(select, info, columns, where, key, key_range, stats, 0)
-    if received != int(total):
+    if received != expected:
         raise SourceError(
             f"table {table}: read in key-range chunks by {key.name}, {received} rows arrived "
-            f"but the table holds {total}: it changed during the read",
+            f"but the table holds {expected}: it changed during the read",
             fix="run again when the table is not being written, or read it with UNLOAD "
             "(one snapshot)",
         )

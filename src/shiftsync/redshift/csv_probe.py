@@ -105,7 +105,8 @@ def run_probe(api: DataApi) -> Verdict:
 
 
 def cache_key(connection: RedshiftServerlessConfig) -> str:
-    return f"{connection.region}/{connection.workgroup}/{connection.database}"
+    target = connection.workgroup or f"cluster:{connection.cluster_identifier}"
+    return f"{connection.region}/{target}/{connection.database}"
 
 
 def _read_cache(path: Path) -> dict[str, dict[str, str]]:

@@ -20,12 +20,11 @@ import logging
 import os
 import threading
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Final, Literal, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Literal, Protocol, TypeVar
 
-from botocore import xform_name
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
@@ -38,7 +37,7 @@ from botocore.exceptions import (
 )
 
 from shiftsync.aws.session import AssumedRoleSession, error_code
-from shiftsync.config import RedshiftServerlessConfig
+from shiftsync.config import DataApiTarget, RedshiftServerlessConfig
 from shiftsync.errors import (
     ConfigError,
     ResultLimitError,
@@ -78,13 +77,25 @@ from shiftsync.redshift.retry import (
     poll,
     shared_rate_limiter,
 )
-from shiftsync.redshift.snapshot import Transaction, restart
+from shiftsync.redshift.snapshot import SessionPool, Transaction, restart
 from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
+
+if TYPE_CHECKING:
+    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
+    from mypy_boto3_redshift_data.type_defs import (
+        ColumnMetadataTypeDef,
+        DescribeStatementRequestTypeDef,
+        ExecuteStatementInputTypeDef,
+        TableMemberTypeDef,
+    )
 
 log = logging.getLogger("shiftsync.redshift")
 
 T = TypeVar("T")
+# A Data API answer (a TypedDict of the stubs): each carries botocore's ResponseMetadata.
+Answer = TypeVar("Answer", bound=Mapping[str, object])
+Item = TypeVar("Item")
 ResultFormat = Literal["CSV", "JSON"]
 
 TERMINAL: Final = frozenset({"FINISHED", "FAILED", "ABORTED"})
@@ -150,10 +161,12 @@ class DataApi:
         self.statement_timeout = statement_timeout
         # botocore before 1.43.55 has no WaitTimeSeconds: found out on first use.
         self.long_poll = True
-        self._parsing_client: Any = None
+        self._parsing_client: RedshiftDataAPIServiceClient | None = None
         # The transaction statements join (snapshot.py): the thread's own, else the shared one.
         self._tx_local = threading.local()
         self._shared_tx: Transaction | None = None
+        # Sessions whose transaction ended, for the next one to begin in (snapshot.py).
+        self.sessions = SessionPool()
         # What this source's statements cost, and the budget that stops new ones (spend.py).
         self.spend = Spend()
         # Statements a `running()` block waits on, so Ctrl-C can cancel them from another thread.
@@ -166,11 +179,12 @@ class DataApi:
 
     @property
     def db_user(self) -> str:
-        """The database user the Data API maps the role to (Redshift Serverless: IAMR:<role>)."""
-        return f"IAMR:{self.connection.role_name}"
+        """The database user the Data API logs in as (the role itself: IAMR:<role>)."""
+        return self.connection.login_user
 
-    def _target(self) -> dict[str, str]:
-        return {"WorkgroupName": self.connection.workgroup, "Database": self.connection.database}
+    def _target(self) -> DataApiTarget:
+        """WorkgroupName, or ClusterIdentifier with DbUser or SecretArn; and Database."""
+        return self.connection.data_api_target()
 
     # -- calls -----------------------------------------------------------------------------------
     def _guarded(
@@ -217,24 +231,26 @@ class DataApi:
         operation: str,
         what: str,
         stats: ReadStats,
+        request: Callable[[RedshiftDataAPIServiceClient], Answer],
         *,
         passthrough: frozenset[str] = frozenset(),
-        **kwargs: Any,
-    ) -> dict[str, Any]:
-        """One Data API call, rate-limited, retried and mapped."""
+    ) -> Answer:
+        """One Data API call (`request` calls the client's method for `operation`),
+        rate-limited, retried and mapped."""
         client = self._client()
-        method = getattr(client, xform_name(operation))
 
-        def attempt() -> dict[str, Any]:
+        def attempt() -> Answer:
             self.limiter.acquire(operation)
-            response: dict[str, Any] = method(**kwargs)
+            response = request(client)
             stats.add(retries=_botocore_retries(response))
             return response
 
         return self._guarded(operation, what, stats, attempt, passthrough=passthrough)
 
-    def _client(self) -> Any:
-        client = self.session.client("redshift-data")
+    def _client(self) -> RedshiftDataAPIServiceClient:
+        # The session's clients are untyped where they are made (aws/): this is the one
+        # place a redshift-data client comes in, so it gets its stub type here.
+        client: RedshiftDataAPIServiceClient = self.session.client("redshift-data")
         if client is not self._parsing_client:
             install_records_parser(client)
             # botocore retries throttled calls itself: hear of each one to slow down.
@@ -242,7 +258,7 @@ class DataApi:
             self._parsing_client = client
         return client
 
-    def _heard_retry(self, response: Any = None, operation: Any = None, **_: Any) -> None:
+    def _heard_retry(self, response: object = None, operation: object = None, **_: object) -> None:
         if not isinstance(response, tuple) or len(response) != 2 or operation is None:
             return
         http, parsed = response
@@ -255,26 +271,31 @@ class DataApi:
             self.limiter.throttled(str(getattr(operation, "name", operation)))
 
     def paginate(
-        self, operation: str, result_key: str, what: str, stats: ReadStats, **kwargs: Any
-    ) -> list[Any]:
-        """Every item of a listing, following its pages to the end (botocore's paginator).
+        self,
+        operation: str,
+        what: str,
+        stats: ReadStats,
+        listing: Callable[[RedshiftDataAPIServiceClient], Iterable[Answer]],
+        items_of: Callable[[Answer], Sequence[Item]],
+    ) -> list[Item]:
+        """Every item of a listing, following its pages to the end (`listing` runs botocore's
+        paginator of `operation`; `items_of` picks a page's items).
 
         A failure part-way restarts the listing: lists are small, and a half list is worse.
         """
         client = self._client()
-        paginator = client.get_paginator(xform_name(operation))
 
-        def collect() -> list[Any]:
-            items: list[Any] = []
+        def collect() -> list[Item]:
+            items: list[Item] = []
             seen: set[str] = set()
-            pages = iter(paginator.paginate(**kwargs))
+            pages = iter(listing(client))
             while True:
                 self.limiter.acquire(operation)
                 page = next(pages, None)
                 if page is None:
                     return items
                 stats.add(retries=_botocore_retries(page))
-                items.extend(page.get(result_key) or [])
+                items.extend(items_of(page))
                 token = page.get("NextToken")
                 if token:
                     if token in seen:
@@ -315,16 +336,27 @@ class DataApi:
         if budgeted:
             self.spend.check(what)
         tx = transaction or self.current_transaction()
-        kwargs: dict[str, Any] = {"Sql": sql, "ClientToken": str(uuid.uuid4())}
+        kwargs: ExecuteStatementInputTypeDef = {"Sql": sql, "ClientToken": str(uuid.uuid4())}
         if tx is not None and tx.session_id is not None:
             kwargs["SessionId"] = tx.session_id
         else:
-            kwargs.update(self._target())
+            target = self._target()
+            kwargs["Database"] = target["Database"]
+            if "WorkgroupName" in target:
+                kwargs["WorkgroupName"] = target["WorkgroupName"]
+            if "ClusterIdentifier" in target:
+                kwargs["ClusterIdentifier"] = target["ClusterIdentifier"]
+            if "DbUser" in target:
+                kwargs["DbUser"] = target["DbUser"]
+            if "SecretArn" in target:
+                kwargs["SecretArn"] = target["SecretArn"]
             if tx is not None:
                 kwargs["SessionKeepAliveSeconds"] = tx.keep_alive_seconds
         if result_format == "CSV":
             kwargs["ResultFormat"] = "CSV"
-        response = self.call("ExecuteStatement", what, stats, **kwargs)
+        response = self.call(
+            "ExecuteStatement", what, stats, lambda client: client.execute_statement(**kwargs)
+        )
         stats.add(statements=1)
         if tx is not None:
             tx.statements += 1
@@ -358,10 +390,16 @@ class DataApi:
         wait_seconds: int | None = None,
         passthrough: frozenset[str] = frozenset(),
     ) -> StatementStatus:
-        kwargs: dict[str, Any] = {"Id": statement_id}
+        kwargs: DescribeStatementRequestTypeDef = {"Id": statement_id}
         if wait_seconds:
             kwargs["WaitTimeSeconds"] = wait_seconds
-        answer = self.call("DescribeStatement", what, stats, passthrough=passthrough, **kwargs)
+        answer = self.call(
+            "DescribeStatement",
+            what,
+            stats,
+            lambda client: client.describe_statement(**kwargs),
+            passthrough=passthrough,
+        )
         return StatementStatus(
             id=statement_id,
             status=str(answer.get("Status", "")),
@@ -423,7 +461,12 @@ class DataApi:
         """Best effort: cancel, then wait briefly until the statement has stopped. True once
         it has (False: it may still be running)."""
         try:
-            self.call("CancelStatement", what, stats, Id=statement_id)
+            self.call(
+                "CancelStatement",
+                what,
+                stats,
+                lambda client: client.cancel_statement(Id=statement_id),
+            )
             stats.add(cancelled=1)
         except ShiftsyncError as error:
             # Already finished, or the Data API is unreachable: nothing more to do here.
@@ -558,7 +601,12 @@ class DataApi:
 
     def _cancel_quietly(self, statement_id: str, what: str, stats: ReadStats) -> None:
         try:
-            self.call("CancelStatement", what, stats, Id=statement_id)
+            self.call(
+                "CancelStatement",
+                what,
+                stats,
+                lambda client: client.cancel_statement(Id=statement_id),
+            )
             stats.add(cancelled=1)
         except ShiftsyncError as error:  # it ended meanwhile, or the API is unreachable
             log.info("could not cancel statement %s of %s: %s", statement_id, what, error)
@@ -572,7 +620,8 @@ class DataApi:
 
     # -- an unknown database ---------------------------------------------------------------------
     def _other_databases(self) -> list[str] | None:
-        """The workgroup's databases when the connection's is not among them, else None.
+        """The workgroup's (cluster's) databases when the connection's is not among them, else
+        None.
 
         ListDatabases must connect to some database: `dev`, which every Redshift Serverless
         namespace has, unless that is the connection's own. Any failure means "do not know".
@@ -580,11 +629,9 @@ class DataApi:
         if self._known_databases is None:
             connect_to = "dev" if self.connection.database != "dev" else "postgres"
             try:
-                answer = self.session.call(
-                    self._client().list_databases,
-                    WorkgroupName=self.connection.workgroup,
-                    Database=connect_to,
-                )
+                target = self._target()
+                target["Database"] = connect_to
+                answer = self.session.call(self._client().list_databases, **target)
             except (ClientError, BotoCoreError):
                 return None
             self._known_databases = [str(name) for name in answer.get("Databases") or []]
@@ -604,8 +651,8 @@ class DataApi:
         hint = f"; did you mean {close[0]}?" if close else ""
         listed = ", ".join(sorted(names)[:10]) or "none"
         return ConfigError(
-            f"{what}: database {self.connection.database} does not exist in workgroup "
-            f"{self.connection.workgroup} (its databases: {listed}){hint}",
+            f"{what}: database {self.connection.database} does not exist in "
+            f"{self.connection.target_label} (its databases: {listed}){hint}",
             fix="set database: of the connection in shiftsync.yaml to one of them"
             + (f", e.g. database: {close[0]}" if close else ""),
         )
@@ -618,37 +665,48 @@ class DataApi:
 
     # -- catalog ---------------------------------------------------------------------------------
     def list_schemas(self, pattern: str, *, stats: ReadStats) -> list[str]:
-        found = self.paginate(
-            "ListSchemas", "Schemas", "the catalog", stats, **self._target(), SchemaPattern=pattern
+        target = self._target()
+        found: list[str] = self.paginate(
+            "ListSchemas",
+            "the catalog",
+            stats,
+            lambda client: client.get_paginator("list_schemas").paginate(
+                **target, SchemaPattern=pattern
+            ),
+            lambda page: page.get("Schemas") or [],
         )
         return [str(name) for name in found]
 
     def list_tables(
         self, schema_pattern: str, table_pattern: str, *, stats: ReadStats
-    ) -> list[dict[str, Any]]:
+    ) -> list[TableMemberTypeDef]:
+        target = self._target()
         return self.paginate(
             "ListTables",
-            "Tables",
             "the catalog",
             stats,
-            **self._target(),
-            SchemaPattern=schema_pattern,
-            TablePattern=table_pattern,
+            lambda client: client.get_paginator("list_tables").paginate(
+                **target,
+                SchemaPattern=schema_pattern,
+                TablePattern=table_pattern,
+            ),
+            lambda page: page.get("Tables") or [],
         )
 
     def describe_table(
         self, schema: str, table: str, *, what: str, stats: ReadStats
-    ) -> list[dict[str, Any]] | None:
+    ) -> list[ColumnMetadataTypeDef] | None:
         """The table's ColumnMetadata, or None when the Data API says it does not exist."""
+        target = self._target()
         try:
             return self.paginate(
                 "DescribeTable",
-                "ColumnList",
                 what,
                 stats,
-                **self._target(),
-                Schema=schema,
-                Table=table,
+                lambda client: client.get_paginator("describe_table").paginate(
+                    **target, Schema=schema, Table=table
+                ),
+                lambda page: page.get("ColumnList") or [],
             )
         except SourceError as error:
             cause = error.__cause__
@@ -674,12 +732,13 @@ def _endpoint_of_data_api() -> str | None:
     return os.environ.get("AWS_ENDPOINT_URL_REDSHIFT_DATA") or os.environ.get("AWS_ENDPOINT_URL")
 
 
-def _int_or_none(value: Any) -> int | None:
+def _int_or_none(value: object) -> int | None:
     return value if isinstance(value, int) else None
 
 
-def _botocore_retries(response: dict[str, Any]) -> int:
-    attempts = response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+def _botocore_retries(response: Mapping[str, object]) -> int:
+    metadata = response.get("ResponseMetadata")
+    attempts = metadata.get("RetryAttempts", 0) if isinstance(metadata, Mapping) else 0
     return attempts if isinstance(attempts, int) else 0
 
 

@@ -14,6 +14,7 @@ from botocore.exceptions import ClientError, HTTPClientError, PaginationError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 
 from shiftsync.aws.network import NETWORK_ERRORS, network_error, network_kind
+from shiftsync.aws.policy import credentials_action
 from shiftsync.aws.session import EXPIRED_CODES, error_code
 from shiftsync.config import RedshiftServerlessConfig
 from shiftsync.errors import (
@@ -91,6 +92,18 @@ def is_retriable(error: Exception) -> bool:
     return isinstance(error, BotoConnectionError | HTTPClientError)
 
 
+def _cli_target(connection: RedshiftServerlessConfig) -> str:
+    """The AWS CLI options that name the connection's workgroup or cluster (and login)."""
+    if not connection.is_cluster:
+        return f"--workgroup-name {connection.target_name}"
+    login = ""
+    if connection.db_user is not None:
+        login = f" --db-user {connection.db_user}"
+    elif connection.secret_arn is not None:
+        login = f" --secret-arn {connection.secret_arn}"
+    return f"--cluster-identifier {connection.target_name}{login}"
+
+
 def _message(error: ClientError) -> str:
     return str(error.response.get("Error", {}).get("Message", "")) or str(error)
 
@@ -127,13 +140,14 @@ def mapped_client_error(
         return AccessError(
             where,
             fix=f"the role {connection.role_arn} needs redshift-data:{action}"
-            " and redshift-serverless:GetCredentials on workgroup "
-            f"{connection.workgroup}; `shiftsync policy` prints the policy it needs",
+            f" and {credentials_action(connection)} on {connection.target_label}; "
+            "`shiftsync policy` prints the policy it needs",
         )
-    if code == "ResourceNotFoundException" and "orkgroup" in message:
+    if code == "ResourceNotFoundException" and ("orkgroup" in message or "luster" in message):
+        key = "cluster_identifier" if connection.is_cluster else "workgroup name"
         return ConfigError(
             where,
-            fix=f"check the workgroup name ({connection.workgroup}) and region "
+            fix=f"check the {key} ({connection.target_name}) and region "
             f"({connection.region}) of the connection in shiftsync.yaml",
         )
     if _missing_database(error):
@@ -141,13 +155,13 @@ def mapped_client_error(
         return ConfigError(
             where,
             fix=f"check the database name ({connection.database}) of the connection in "
-            f"shiftsync.yaml; `aws redshift-data list-databases --workgroup-name "
-            f"{connection.workgroup} --database dev --region {connection.region}` lists them",
+            f"shiftsync.yaml; `aws redshift-data list-databases {_cli_target(connection)} "
+            f"--database dev --region {connection.region}` lists them",
         )
     if code == "DatabaseConnectionException":
         return SourceError(
             where,
-            fix=f"workgroup {connection.workgroup} may be paused, resuming or at its "
+            fix=f"{connection.target_label} may be paused, resuming or at its "
             f"capacity, or database {connection.database} does not exist: check it in "
             "the Redshift console and run again",
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import pyarrow as pa
 
@@ -21,10 +21,19 @@ from shiftsync.redshift.types import Column
 from shiftsync.threads import ContextThreadPool
 
 if TYPE_CHECKING:
+    from mypy_boto3_redshift_data.type_defs import (
+        FieldTypeDef,
+        GetStatementResultRequestTypeDef,
+        GetStatementResultResponseTypeDef,
+        GetStatementResultV2ResponseTypeDef,
+    )
+
     from shiftsync.redshift.data_api import DataApi
     from shiftsync.redshift.stats import ReadStats
 
-_FIELD_MEMBERS: Final = ("longValue", "doubleValue", "booleanValue", "stringValue", "blobValue")
+# A value of a JSON-format result: the member of its Field union (None for isNull).
+FieldValue: TypeAlias = bool | int | float | str | bytes | None
+Row: TypeAlias = tuple[FieldValue, ...]
 
 
 @dataclass(frozen=True)
@@ -35,7 +44,7 @@ class ResultPage:
     total_rows: int
     column_count: int
     text: str = ""
-    records: Sequence[Sequence[dict[str, Any]]] = ()
+    records: Sequence[Sequence[FieldTypeDef]] = ()
     size: int = 0
 
 
@@ -53,22 +62,32 @@ def result_pages(
     With `prefetch`, the next page is fetched in a background thread while the caller
     works on the current one.
     """
-    operation = "GetStatementResultV2" if csv else "GetStatementResult"
 
-    def fetch(token: str | None) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"Id": statement_id}
+    def fetch(token: str | None, index: int) -> tuple[ResultPage, str | None]:
+        """Page `index` (the one `token` leads to) and the token of the next, if any."""
+        kwargs: GetStatementResultRequestTypeDef = {"Id": statement_id}
         if token:
             kwargs["NextToken"] = token
-        return api.call(operation, what, stats, **kwargs)
+        if csv:
+            text_answer = api.call(
+                "GetStatementResultV2",
+                what,
+                stats,
+                lambda client: client.get_statement_result_v2(**kwargs),
+            )
+            page = csv_result_page(text_answer, index, what)
+            return page, text_answer.get("NextToken") or None
+        answer = api.call(
+            "GetStatementResult", what, stats, lambda client: client.get_statement_result(**kwargs)
+        )
+        return json_result_page(answer, index), answer.get("NextToken") or None
 
     pool = ContextThreadPool(1, thread_name_prefix="shiftsync-page") if prefetch else None
     seen: set[str] = set()
     try:
-        pending: Future[dict[str, Any]] | None = None
-        response = fetch(None)
-        index = 0
+        pending: Future[tuple[ResultPage, str | None]] | None = None
+        page, token = fetch(None, 0)
         while True:
-            token = response.get("NextToken") or None
             if token is not None:
                 if token in seen:
                     raise SourceError(
@@ -79,24 +98,31 @@ def result_pages(
                     )
                 seen.add(token)
                 if pool is not None:
-                    pending = pool.submit(fetch, token)
-            yield result_page(response, index, csv, what)
+                    pending = pool.submit(fetch, token, page.index + 1)
+            yield page
             if token is None:
                 return
-            response = pending.result() if pending is not None else fetch(token)
-            index += 1
+            page, token = pending.result() if pending is not None else fetch(token, page.index + 1)
     finally:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
 
 
-def result_page(response: dict[str, Any], index: int, csv: bool, what: str) -> ResultPage:
-    """One GetStatementResult(V2) response as a ResultPage."""
+def json_result_page(response: GetStatementResultResponseTypeDef, index: int) -> ResultPage:
+    """One GetStatementResult response (JSON records) as a ResultPage."""
     records = response.get("Records") or []
     total = int(response.get("TotalNumRows", -1))
     columns = len(response.get("ColumnMetadata") or [])
-    if not csv:
-        return ResultPage(index, total, columns, records=records)
+    return ResultPage(index, total, columns, records=records)
+
+
+def csv_result_page(
+    response: GetStatementResultV2ResponseTypeDef, index: int, what: str
+) -> ResultPage:
+    """One GetStatementResultV2 response (CSV text) as a ResultPage."""
+    records = response.get("Records") or []
+    total = int(response.get("TotalNumRows", -1))
+    columns = len(response.get("ColumnMetadata") or [])
     texts = []
     for record in records:
         if "CSVRecords" not in record:
@@ -204,17 +230,33 @@ def read_select(
             )
 
 
-def field_value(field_union: dict[str, Any], *, what: str) -> Any:
+def field_value(field_union: FieldTypeDef, *, what: str) -> FieldValue:
     """A GetStatementResult Field as a Python value (str for numerics, dates and times)."""
     if field_union.get("isNull"):
         return None
-    for member in _FIELD_MEMBERS:
-        if member in field_union:
-            return field_union[member]
+    # In the order the Data API's members were always tried: the first one present wins.
+    if "longValue" in field_union:
+        return field_union["longValue"]
+    if "doubleValue" in field_union:
+        return field_union["doubleValue"]
+    if "booleanValue" in field_union:
+        return field_union["booleanValue"]
+    if "stringValue" in field_union:
+        return field_union["stringValue"]
+    if "blobValue" in field_union:
+        return field_union["blobValue"]
     raise SourceError(
         f"{what}: a Data API field has no known member: {sorted(field_union)}",
         fix="update shiftsync (the Data API sent a kind of value it does not know)",
     )
+
+
+def field_int(value: FieldValue) -> int:
+    """`int(value)` for a result's field (a count is a longValue; a numeric comes as text);
+    a NULL is a TypeError, as `int(None)` is."""
+    if value is None:
+        raise TypeError("a NULL field where a whole number was expected")
+    return int(value)
 
 
 def query_rows(
@@ -225,12 +267,12 @@ def query_rows(
     stats: ReadStats,
     timeout: float | None = None,
     budgeted: bool = True,
-) -> list[tuple[Any, ...]]:
+) -> list[Row]:
     """Run a small statement with the JSON result format; every row as a tuple of values."""
     with api.running(sql, what=what, stats=stats, timeout=timeout, budgeted=budgeted) as status:
         if not status.has_result_set:
             return []
-        rows: list[tuple[Any, ...]] = []
+        rows: list[Row] = []
         announced = -1
         for page in api.pages(status.id, what=what, stats=stats, csv=False, prefetch=False):
             stats.add(pages=1)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import binascii
 import math
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any, Final
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Final
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -282,7 +282,7 @@ def csv_page_to_batches(
 
 
 def json_records_to_batch(
-    records: Sequence[Sequence[dict[str, Any]]],
+    records: Sequence[Sequence[Mapping[str, object]]],
     columns: Sequence[Column],
     *,
     table: str | None = None,
@@ -303,8 +303,10 @@ def json_records_to_batch(
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
-def _json_column(fields: list[dict[str, Any]], column: Column, table: str | None) -> pa.Array:
-    values: list[Any] = []
+def _json_column(fields: list[Mapping[str, object]], column: Column, table: str | None) -> pa.Array:
+    # Records come from `json.loads` (records_parser.py), not from botocore's model: a
+    # doubleValue may be the text "NaN", so a field is read as plain JSON.
+    values: list[object] = []
     members: set[str] = set()
     for field in fields:
         if field.get("isNull"):

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal, InvalidOperation, localcontext
-from typing import Final, Literal
+from typing import Final, Literal, TypeAlias
 
 from shiftsync.errors import ConfigError
 from shiftsync.redshift.types import Column
@@ -248,7 +248,20 @@ def initial_chunks(estimated_rows: int | None, row_width: int, *, minimum: int =
 # ------------------------------------------------------------------ key ranges
 
 
-def _parse(text: str, type_name: str) -> int | Decimal | date | datetime:
+# A key bound as `_parse` reads it; both bounds of a range are of one type (the column's).
+KeyValue: TypeAlias = int | Decimal | date | datetime
+
+
+def _before(left: KeyValue, right: KeyValue) -> bool:
+    """`left < right` for two bounds of one column."""
+    if isinstance(left, date) and isinstance(right, date):
+        return left < right
+    if isinstance(left, date) or isinstance(right, date):
+        raise TypeError(f"cannot order {left!r} and {right!r}")
+    return left < right
+
+
+def _parse(text: str, type_name: str) -> KeyValue:
     value = text.strip()
     try:
         if type_name in ("int2", "int4", "int8"):
@@ -278,7 +291,7 @@ def _parse(text: str, type_name: str) -> int | Decimal | date | datetime:
     )
 
 
-def _format(value: int | Decimal | date | datetime, type_name: str) -> str:
+def _format(value: KeyValue, type_name: str) -> str:
     if type_name == "timestamptz" and isinstance(value, datetime):
         return value.astimezone(UTC).isoformat(sep=" ", timespec="microseconds")
     if isinstance(value, datetime):
@@ -299,17 +312,17 @@ def _scale_of(*values: Decimal) -> int:
 
 
 def _points(
-    low: int | Decimal | date | datetime,
-    high: int | Decimal | date | datetime,
+    low: KeyValue,
+    high: KeyValue,
     parts: int,
     scale: int = 0,
-) -> list[int | Decimal | date | datetime]:
+) -> list[KeyValue]:
     """parts - 1 points strictly between low and high, evenly spaced, in order, unique.
 
     Decimal points are rounded to `scale` digits after the point: a bound with more digits
     than the column has no use, and past 38 digits Redshift cannot take it at all.
     """
-    inner: list[int | Decimal | date | datetime] = []
+    inner: list[KeyValue] = []
     for i in range(1, parts):
         if isinstance(low, datetime) and isinstance(high, datetime):
             span = (high - low) // timedelta(microseconds=1)
@@ -326,9 +339,10 @@ def _points(
                 exact = low + (high - low) * i / parts
                 inner.append(exact.quantize(Decimal(1).scaleb(-scale), rounding=ROUND_FLOOR))
     # Rounding can put a point on a bound or on its neighbour: keep each once, inside.
-    unique: list[int | Decimal | date | datetime] = []
+    unique: list[KeyValue] = []
     for point in inner:
-        if low < point < high and (not unique or point > unique[-1]):  # type: ignore[operator]
+        inside = _before(low, point) and _before(point, high)
+        if inside and (not unique or _before(unique[-1], point)):
             unique.append(point)
     return unique
 
@@ -356,7 +370,7 @@ def split_range(
             f"a NUMERIC scale of {scale} is not possible", fix="give the key column's scale (0-37)"
         )
     first, last = _parse(low, type_name), _parse(high, type_name)
-    if last < first:  # type: ignore[operator]
+    if _before(last, first):
         raise ConfigError(
             f"key range low {low!r} is above high {high!r}",
             fix="report this: the bounds come from the table's own MIN and MAX",
@@ -364,7 +378,7 @@ def split_range(
     if scale is None and isinstance(first, Decimal) and isinstance(last, Decimal):
         scale = _scale_of(first, last)
     bounds = [first, *_points(first, last, parts, scale or 0), last]
-    if len(bounds) == 2 and high_inclusive and first < last and parts > 1:  # type: ignore[operator]
+    if len(bounds) == 2 and high_inclusive and _before(first, last) and parts > 1:
         # Adjacent keys (5 and 6): nothing lies between them, but the high one can go alone.
         bounds.append(last)
     texts = [_format(bound, type_name) for bound in bounds]

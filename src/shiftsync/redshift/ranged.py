@@ -24,14 +24,15 @@ from __future__ import annotations
 import hashlib
 import math
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import pyarrow as pa
 
 from shiftsync.config import UnloadConfig
 from shiftsync.errors import SourceError
+from shiftsync.json_types import JsonObject, JsonValue
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api_results import query_rows
 from shiftsync.redshift.plan import KeyRange, split_range
@@ -50,10 +51,10 @@ PROGRESS_VERSION: Final = 1
 class RangeCheckpoint(Protocol):
     """Where a ranged read keeps its progress (the engine: the table's entry in the run record)."""
 
-    def resume(self) -> Mapping[str, Any] | None:
+    def resume(self) -> Mapping[str, JsonValue] | None:
         """The progress an earlier run of this table left (`RangedProgress.to_json`), if any."""
 
-    def save(self, progress: Mapping[str, Any]) -> None:
+    def save(self, progress: Mapping[str, JsonValue]) -> None:
         """Keep the progress now: the run may be killed at any moment after."""
 
 
@@ -130,7 +131,7 @@ class RangedProgress:
     # range index -> (staging name prefix, rows) of its finished UNLOAD
     done: dict[int, tuple[str, int]] = field(default_factory=dict)
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> JsonObject:
         return {
             "version": PROGRESS_VERSION,
             "fingerprint": self.fingerprint,
@@ -152,7 +153,7 @@ class RangedProgress:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any] | None) -> RangedProgress | None:
+    def from_json(cls, data: Mapping[str, JsonValue] | None) -> RangedProgress | None:
         """The progress in `data`; None when there is none or it is not of this version (a
         damaged record is not worth failing a run for: the read starts over)."""
         if not data or data.get("version") != PROGRESS_VERSION:
@@ -165,12 +166,9 @@ class RangedProgress:
                     bool(r["high_inclusive"]),
                     bool(r["is_null"]),
                 )
-                for r in data["ranges"]
+                for r in _objects(data["ranges"])
             ]
-            done = {
-                int(i): (str(entry["prefix"]), int(entry["rows"]))
-                for i, entry in dict(data["done"]).items()
-            }
+            done = {int(i): _done_range(entry) for i, entry in _object(data["done"]).items()}
             progress = cls(
                 str(data["fingerprint"]), str(data["area"]), str(data["key"]), ranges, done
             )
@@ -183,7 +181,30 @@ class RangedProgress:
         return progress
 
 
-def _optional_text(value: Any) -> str | None:
+def _object(value: JsonValue) -> dict[str, JsonValue]:
+    if not isinstance(value, dict):
+        raise TypeError(value)
+    return value
+
+
+def _objects(value: JsonValue) -> list[dict[str, JsonValue]]:
+    if not isinstance(value, list):
+        raise TypeError(value)
+    return [_object(item) for item in value]
+
+
+def _done_range(value: JsonValue) -> tuple[str, int]:
+    entry = _object(value)
+    return str(entry["prefix"]), _whole(entry["rows"])
+
+
+def _whole(value: JsonValue) -> int:
+    if not isinstance(value, int | float | str):
+        raise TypeError(value)
+    return int(value)
+
+
+def _optional_text(value: JsonValue) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
@@ -213,7 +234,7 @@ def read_ranged(
     parts: int,
     checkpoint: RangeCheckpoint,
     stats: ReadStats,
-    progress: Any = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The table's rows, range after range (see the module docstring)."""
     unload = reader.api.connection.unload

@@ -27,9 +27,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final, Protocol, TypeAlias, cast
 
 from shiftsync.redshift.retry import DATA_API_RATES, DEFAULT_RATE, SAME_QUOTA
+
+# The shared file: per quota name, its bucket's numbers (tokens, updated, rate, ...).
+Buckets: TypeAlias = dict[str, dict[str, float]]
 
 # A throttled rate is halved, down to this share of the configured one.
 MIN_FACTOR: Final = 0.1
@@ -89,7 +92,7 @@ class FileRateLimiter:
         return self.rates.get(name, self.default_rate)
 
     @contextlib.contextmanager
-    def _state(self) -> Iterator[dict[str, Any]]:
+    def _state(self) -> Iterator[Buckets]:
         with self._thread_lock:
             fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
             try:
@@ -100,21 +103,23 @@ class FileRateLimiter:
             finally:
                 os.close(fd)  # closing releases the lock
 
-    def _read(self) -> dict[str, Any]:
+    def _read(self) -> Buckets:
         try:
-            loaded = json.loads(self.path.read_text(encoding="utf-8"))
+            loaded: object = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return {}
-        return loaded if isinstance(loaded, dict) else {}
+        # Only `_write` writes this file, in this shape (`_bucket` starts a bucket that is
+        # not a dict afresh).
+        return cast("Buckets", loaded) if isinstance(loaded, dict) else {}
 
-    def _write(self, state: dict[str, Any]) -> None:
+    def _write(self, state: Buckets) -> None:
         temporary = self.path.with_suffix(f".{os.getpid()}.tmp")
         fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             json.dump(state, handle)
         os.replace(temporary, self.path)
 
-    def _bucket(self, state: dict[str, Any], name: str, now: float) -> dict[str, float]:
+    def _bucket(self, state: Buckets, name: str, now: float) -> dict[str, float]:
         found = state.get(name)
         bucket: dict[str, float] = found if isinstance(found, dict) else {}
         configured = self._rate(name)

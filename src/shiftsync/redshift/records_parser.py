@@ -13,20 +13,24 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from typing import Any, Final
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from mypy_boto3_redshift_data import RedshiftDataAPIServiceClient
 
 BEFORE_PARSE_EVENT: Final = "before-parse.redshift-data.GetStatementResult"
 _HANDLER_ID: Final = "shiftsync-records-parser"
 _BLOB_MEMBER: Final = b'"blobValue"'
 
 
-def install_records_parser(client: Any) -> None:
+def install_records_parser(client: RedshiftDataAPIServiceClient) -> None:
     """Parse the Records of `client`'s GetStatementResult answers with `take_records`."""
     client.meta.events.register(BEFORE_PARSE_EVENT, take_records, unique_id=_HANDLER_ID)
 
 
 def take_records(
-    response_dict: dict[str, Any], customized_response_dict: dict[str, Any], **_: Any
+    response_dict: dict[str, object], customized_response_dict: dict[str, object], **_: object
 ) -> None:
     """botocore's `before-parse` hook: move `Records` from the body to the parsed answer."""
     body = response_dict.get("body")
@@ -46,10 +50,17 @@ def take_records(
     customized_response_dict["Records"] = records
 
 
-def decode_blobs(records: list[Any]) -> None:
-    """Turn each `blobValue` from base64 text into bytes, in place, as botocore does."""
+def decode_blobs(records: Sequence[object]) -> None:
+    """Turn each `blobValue` from base64 text into bytes, in place, as botocore does.
+
+    A TypeError for records that are not lists of Field objects (botocore then parses them).
+    """
     for record in records:
+        if not isinstance(record, list):
+            raise TypeError(f"a record is not a list: {type(record).__name__}")
         for field in record:
+            if not isinstance(field, dict):
+                raise TypeError(f"a field is not an object: {type(field).__name__}")
             value = field.get("blobValue")
             if isinstance(value, str):
                 field["blobValue"] = base64.b64decode(value)

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import pyarrow as pa
+from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.aws.session import AssumedRoleSession
-from shiftsync.config import RedshiftServerlessConfig
+from shiftsync.config import RedshiftServerlessConfig, UnloadConfig
 from shiftsync.errors import ConfigError, ResultLimitError, ShiftsyncError, SourceError
 from shiftsync.redshift import catalog
 from shiftsync.redshift.catalog import TableInfo, TableRef, column_problem
@@ -30,7 +31,7 @@ from shiftsync.redshift.csv_probe import CACHE_FILE_NAME as CSV_DIALECT_CACHE
 from shiftsync.redshift.csv_probe import CsvDialectGuard
 from shiftsync.redshift.data_api import DEFAULT_STATEMENT_TIMEOUT, DataApi, StatementListener
 from shiftsync.redshift.data_api_errors import ROW_SIZE_MESSAGE
-from shiftsync.redshift.data_api_results import execute_statement, query_rows, read_select
+from shiftsync.redshift.data_api_results import Row, execute_statement, query_rows, read_select
 from shiftsync.redshift.plan import (
     ReadPlan,
     choose_method,
@@ -195,7 +196,7 @@ class RedshiftSource:
         method: Method = "auto",
         progress: Progress | None = None,
         checkpoint: RangeCheckpoint | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         """The table's rows as record batches with the contract's schema (at least one batch).
 
         `columns` picks and orders columns (default: all); `where` is a SQL condition built
@@ -256,7 +257,7 @@ class RedshiftSource:
         progress: Progress | None,
         stats: ReadStats,
         checkpoint: RangeCheckpoint | None = None,
-    ) -> Iterator[pa.RecordBatch]:
+    ) -> Generator[pa.RecordBatch, None, None]:
         produced = False
         if plan.method == "unload":
             batches = self._read_unload(info, columns, where, progress, stats, checkpoint)
@@ -424,7 +425,7 @@ class RedshiftSource:
         )
 
     # -- statements ------------------------------------------------------------------------------
-    def query(self, sql: str) -> list[tuple[Any, ...]]:
+    def query(self, sql: str) -> list[Row]:
         """Run a small statement (JSON result format); rows of Python values (str for
         numerics and timestamps, as the Data API gives them)."""
         return query_rows(self.api, sql, what="query", stats=self.catalog_stats)
@@ -433,10 +434,10 @@ class RedshiftSource:
     def spend(self) -> Spend:
         return self.api.spend
 
-    def connection_credentials(self) -> Callable[[], Any]:
+    def connection_credentials(self) -> Callable[[], ReadOnlyCredentials]:
         return self.session.frozen_credentials
 
-    def query_unbudgeted(self, sql: str) -> list[tuple[Any, ...]]:
+    def query_unbudgeted(self, sql: str) -> list[Row]:
         """`query`, even once the budget is spent (what the run cost, after its tables)."""
         return query_rows(self.api, sql, what="query", stats=self.catalog_stats, budgeted=False)
 
@@ -470,7 +471,7 @@ class RedshiftSource:
         return execute_statement(self.api, sql, what="statement", stats=self.catalog_stats)
 
     # -- staging ---------------------------------------------------------------------------------
-    def _staging(self) -> tuple[StagingBucket, Any]:
+    def _staging(self) -> tuple[StagingBucket, UnloadConfig]:
         unload = self.connection.unload
         if unload is None:
             raise ConfigError(

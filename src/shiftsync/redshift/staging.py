@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final, TypeVar
 
 from botocore.exceptions import (
     ClientError,
@@ -29,7 +29,13 @@ from shiftsync.redshift.data_api_errors import ACCESS_CODES, is_retriable
 from shiftsync.redshift.retry import RetryPolicy
 from shiftsync.redshift.stats import ReadStats
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import DeleteObjectsOutputTypeDef, DeleteTypeDef, ObjectTypeDef
+
 log = logging.getLogger("shiftsync.redshift")
+
+T = TypeVar("T")
 
 DELETE_BATCH: Final = 1000
 _S3_RETRIABLE: Final = frozenset(
@@ -81,7 +87,14 @@ class StagingBucket:
         self.session = session
         self.retry = retry
 
-    def run(self, fn: Callable[[], Any], action: str, target: str, stats: ReadStats) -> Any:
+    def s3(self) -> S3Client:
+        """The session's S3 client."""
+        # The session's clients are untyped where they are made (aws/): this is the one place
+        # an S3 client comes into the staging code, so it gets its stub type here.
+        client: S3Client = self.session.client("s3")
+        return client
+
+    def run(self, fn: Callable[[], T], action: str, target: str, stats: ReadStats) -> T:
         def count(_retry: int, error: Exception, pause: float) -> None:
             stats.add(retries=1)
             # The retry line itself is logged at WARNING by the policy (label=).
@@ -99,7 +112,7 @@ class StagingBucket:
 
     def get(self, bucket: str, key: str, *, stats: ReadStats, missing_attempts: int = 1) -> bytes:
         """The object's bytes; a missing key is tried `missing_attempts` times in all."""
-        s3 = self.session.client("s3")
+        s3 = self.s3()
         missing = 0
 
         def attempt() -> bytes:
@@ -119,36 +132,32 @@ class StagingBucket:
                 body.close()
 
         try:
-            data: bytes = self.run(attempt, "GetObject", f"s3://{bucket}/{key}", stats)
+            data = self.run(attempt, "GetObject", f"s3://{bucket}/{key}", stats)
         except BadObject as error:
             raise SourceError(str(error), fix="run again") from error
         return data
 
-    def list(self, bucket: str, prefix: str, *, stats: ReadStats) -> list[dict[str, Any]]:
-        s3 = self.session.client("s3")
+    def list(self, bucket: str, prefix: str, *, stats: ReadStats) -> list[ObjectTypeDef]:
+        s3 = self.s3()
 
-        def collect() -> list[dict[str, Any]]:
-            found: list[dict[str, Any]] = []
+        def collect() -> list[ObjectTypeDef]:
+            found: list[ObjectTypeDef] = []
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
                 found.extend(page.get("Contents") or [])
             return found
 
-        listed: list[dict[str, Any]] = self.run(
-            collect, "ListBucket", f"s3://{bucket}/{prefix}", stats
-        )
-        return listed
+        return self.run(collect, "ListBucket", f"s3://{bucket}/{prefix}", stats)
 
     def delete(self, bucket: str, keys: Sequence[str], *, stats: ReadStats) -> int:
         """Delete keys, 1,000 a call; the number deleted. Failed keys are logged."""
-        s3 = self.session.client("s3")
+        s3 = self.s3()
         deleted = 0
         for start in range(0, len(keys), DELETE_BATCH):
             batch = keys[start : start + DELETE_BATCH]
-            request = {"Objects": [{"Key": key} for key in batch], "Quiet": True}
+            request: DeleteTypeDef = {"Objects": [{"Key": key} for key in batch], "Quiet": True}
 
-            def attempt(request: dict[str, Any] = request) -> dict[str, Any]:
-                answer: dict[str, Any] = s3.delete_objects(Bucket=bucket, Delete=request)
-                return answer
+            def attempt(request: DeleteTypeDef = request) -> DeleteObjectsOutputTypeDef:
+                return s3.delete_objects(Bucket=bucket, Delete=request)
 
             answer = self.run(attempt, "DeleteObject", f"s3://{bucket}/{batch[0]}…", stats)
             errors = answer.get("Errors") or []

@@ -32,7 +32,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from shiftsync.errors import ConfigError, ShiftsyncError, SourceError
 from shiftsync.redshift.catalog import TableInfo
 from shiftsync.redshift.data_api import DataApi
-from shiftsync.redshift.data_api_results import query_rows
+from shiftsync.redshift.data_api_results import field_int, query_rows
 from shiftsync.redshift.decode import normalize_parquet_batch
 from shiftsync.redshift.retry import RetryPolicy
 from shiftsync.redshift.sql import build_select_count_sql, build_select_sql, build_unload_sql
@@ -311,7 +311,7 @@ class UnloadReader:
         what = f"table {table} (UNLOAD row count)"
         rows = query_rows(self.api, build_select_count_sql(select_sql), what=what, stats=stats)
         try:
-            return int(rows[0][0])
+            return field_int(rows[0][0])
         except (IndexError, TypeError, ValueError) as error:
             raise SourceError(
                 f"{what}: the count of the UNLOAD select came back as {rows!r}",
@@ -326,7 +326,7 @@ class UnloadReader:
         The body goes to an anonymous temporary file, not to memory: a part can be large, and
         only the row group being decoded needs to be in memory.
         """
-        s3 = self.api.session.client("s3")
+        s3 = self.bucket.s3()
         missing = 0
 
         def attempt() -> _Part:

@@ -4,8 +4,7 @@ problems.py. Starting a run or a check answers 202 with an id to poll.
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import ValidationError
@@ -14,12 +13,18 @@ from shiftsync.config import RedshiftServerlessConfig
 from shiftsync.engine.observer import SyncOptions
 from shiftsync.serve import views
 from shiftsync.serve.bodies import (
+    ApiObject,
+    CheckView,
     ConnectionIn,
+    ConnectionView,
+    DestinationView,
     ErrorBody,
+    PoliciesView,
     RunIn,
     RunOptionsIn,
     Started,
     SyncIn,
+    SyncView,
 )
 from shiftsync.serve.problems import ApiError, validation_message
 from shiftsync.serve.state import ServeState, serve_state
@@ -34,7 +39,7 @@ def _authorized(request: Request) -> None:
 
 router = APIRouter(prefix="/api/v1", dependencies=[Depends(_authorized)])
 
-_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+_ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     code: {"description": text, "model": ErrorBody}
     for code, text in (
         (401, "No token, or a wrong one (when the server has a token)."),
@@ -42,7 +47,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (422, "A malformed body or parameter."),
     )
 }
-_RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
+_RUN_RESPONSES: dict[int | str, dict[str, object]] = {
     **_ERROR_RESPONSES,
     409: {"description": "The sync is already running (code sync_running).", "model": ErrorBody},
 }
@@ -52,7 +57,7 @@ _RUN_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 @router.get("/connections", summary="List connections", responses=_ERROR_RESPONSES)
-def list_connections(state: State) -> list[dict[str, Any]]:
+def list_connections(state: State) -> list[ConnectionView]:
     workspace = state.workspace()
     external_id = workspace.external_id
     return [
@@ -64,7 +69,7 @@ def list_connections(state: State) -> list[dict[str, Any]]:
 @router.post(
     "/connections", status_code=201, summary="Add a connection", responses=_ERROR_RESPONSES
 )
-def create_connection(body: ConnectionIn, state: State, response: Response) -> dict[str, Any]:
+def create_connection(body: ConnectionIn, state: State, response: Response) -> ConnectionView:
     """Adds the connection to shiftsync.yaml (comments kept); answers it with the external ID."""
     workspace = state.workspace()
     entry = body.entry()
@@ -85,7 +90,7 @@ def create_connection(body: ConnectionIn, state: State, response: Response) -> d
 
 
 @router.get("/connections/{name}", summary="Show a connection", responses=_ERROR_RESPONSES)
-def get_connection(name: str, state: State) -> dict[str, Any]:
+def get_connection(name: str, state: State) -> ConnectionView:
     workspace = state.workspace()
     name, conn = views.need_connection(workspace, name)
     return views.connection_view(name, conn, workspace.external_id)
@@ -96,7 +101,7 @@ def get_connection(name: str, state: State) -> dict[str, Any]:
     summary="The IAM role's documents, in every format",
     responses=_ERROR_RESPONSES,
 )
-def get_policies(name: str, state: State) -> dict[str, Any]:
+def get_policies(name: str, state: State) -> PoliciesView:
     """json, terraform and cloudformation, as `shiftsync policy --format` prints them."""
     workspace = state.workspace()
     views.need_connection(workspace, name)
@@ -109,7 +114,7 @@ def get_policies(name: str, state: State) -> dict[str, Any]:
     summary="Start `shiftsync check` for a connection",
     responses=_ERROR_RESPONSES,
 )
-def start_check(name: str, state: State, response: Response) -> dict[str, Any]:
+def start_check(name: str, state: State, response: Response) -> CheckView:
     views.need_connection(state.workspace(), name)
     job = state.checks.start(name)
     response.headers["Location"] = f"/api/v1/checks/{job.check_id}"
@@ -117,7 +122,7 @@ def start_check(name: str, state: State, response: Response) -> dict[str, Any]:
 
 
 @router.get("/checks/{check_id}", summary="A check's results so far", responses=_ERROR_RESPONSES)
-def get_check(check_id: str, state: State) -> dict[str, Any]:
+def get_check(check_id: str, state: State) -> CheckView:
     job = state.checks.get(check_id)
     if job is None:
         raise ApiError(
@@ -132,7 +137,7 @@ def get_check(check_id: str, state: State) -> dict[str, Any]:
 
 
 @router.get("/destinations", summary="List destinations", responses=_ERROR_RESPONSES)
-def list_destinations(state: State) -> list[dict[str, Any]]:
+def list_destinations(state: State) -> list[DestinationView]:
     return [
         views.destination_view(name, dest)
         for name, dest in state.workspace().config.destinations.items()
@@ -143,19 +148,19 @@ def list_destinations(state: State) -> list[dict[str, Any]]:
 
 
 @router.get("/syncs", summary="List syncs with schedules and last runs", responses=_ERROR_RESPONSES)
-def list_syncs(state: State) -> list[dict[str, Any]]:
+def list_syncs(state: State) -> list[SyncView]:
     return views.sync_views(state)
 
 
 @router.post("/syncs", status_code=201, summary="Add a sync", responses=_ERROR_RESPONSES)
-def create_sync(body: SyncIn, state: State, response: Response) -> dict[str, Any]:
+def create_sync(body: SyncIn, state: State, response: Response) -> SyncView:
     add_entry(state.workspace(), "syncs", body.name, body.entry())
     response.headers["Location"] = f"/api/v1/syncs/{body.name}"
     return views.sync_views(state, body.name)[0]
 
 
 @router.get("/syncs/{name}", summary="Show a sync", responses=_ERROR_RESPONSES)
-def get_sync(name: str, state: State) -> dict[str, Any]:
+def get_sync(name: str, state: State) -> SyncView:
     views.need_sync(state.workspace(), name)
     return views.sync_views(state, name)[0]
 
@@ -197,7 +202,7 @@ def list_runs(
     state: State,
     sync: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
-) -> list[dict[str, Any]]:
+) -> list[ApiObject]:
     if sync is not None:
         views.need_sync(state.workspace(), sync)
     runs = state.store().list(limit=limit, sync=sync)
@@ -214,15 +219,18 @@ def start_run(body: RunIn, state: State, response: Response) -> Started:
 
 
 @router.get("/runs/{run_id}", summary="Show a run", responses=_ERROR_RESPONSES)
-def get_run(run_id: str, state: State) -> dict[str, Any]:
+def get_run(run_id: str, state: State) -> ApiObject:
     """`latest` or a unique prefix work as in `shiftsync runs show`."""
     return views.run_detail(state, run_id)
 
 
 @router.get("/runs/{run_id}/tables", summary="The tables of a run", responses=_ERROR_RESPONSES)
-def get_run_tables(run_id: str, state: State) -> list[dict[str, Any]]:
-    tables: list[dict[str, Any]] = views.run_detail(state, run_id)["tables"]
-    return tables
+def get_run_tables(run_id: str, state: State) -> list[ApiObject]:
+    tables = views.run_detail(state, run_id)["tables"]
+    # A run view's tables are a list of objects (run_view, pending_run_view).
+    return (
+        [table for table in tables if isinstance(table, dict)] if isinstance(tables, list) else []
+    )
 
 
 @router.get(
@@ -230,9 +238,9 @@ def get_run_tables(run_id: str, state: State) -> list[dict[str, Any]]:
     summary="A table's rows and duration over the sync's last runs",
     responses=_ERROR_RESPONSES,
 )
-def get_table_history(name: str, table: str, state: State) -> list[dict[str, Any]]:
+def get_table_history(name: str, table: str, state: State) -> list[views.TablePoint]:
     views.need_sync(state.workspace(), name)
-    return [asdict(point) for point in views.table_history(state.store(), name, table)]
+    return views.table_history(state.store(), name, table)
 
 
 __all__ = ["router"]

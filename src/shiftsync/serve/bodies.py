@@ -1,12 +1,23 @@
-"""The request and answer bodies of the API (the console's forms fill the same models)."""
+"""The request and answer bodies of the API (the console's forms fill the same models).
+
+Answers built from plain dicts are TypedDicts: FastAPI checks them and the OpenAPI document
+describes them. They come from `typing_extensions`, which pydantic needs on Python 3.11.
+"""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal, NotRequired, TypeAlias
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from typing_extensions import TypedDict
 
-from shiftsync.config.validators import NAME_RE
+from shiftsync.config.validators import NAME_RE, Method
+from shiftsync.json_types import JsonObject
+
+# A JSON object a route answers as it is (a run record, a run's summary). The same shape as
+# shiftsync.json_types.JsonObject, in pydantic's alias: FastAPI builds the answer's schema
+# from the annotation, and pydantic cannot resolve the forward references of a plain alias.
+ApiObject: TypeAlias = dict[str, JsonValue]
 
 
 class _Body(BaseModel):
@@ -28,8 +39,8 @@ class ConnectionIn(_Body):
     role_arn: str
     unload: UnloadIn | None = None
 
-    def entry(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {
+    def entry(self) -> JsonObject:
+        entry: JsonObject = {
             "type": "redshift_serverless",
             "region": self.region,
             "workgroup": self.workgroup,
@@ -37,9 +48,10 @@ class ConnectionIn(_Body):
             "role_arn": self.role_arn,
         }
         if self.unload is not None:
-            entry["unload"] = {"bucket": self.unload.bucket}
+            unload: JsonObject = {"bucket": self.unload.bucket}
             if self.unload.region:
-                entry["unload"]["region"] = self.unload.region
+                unload["region"] = self.unload.region
+            entry["unload"] = unload
         return entry
 
 
@@ -50,8 +62,8 @@ class SyncIn(_Body):
     tables: list[str] = Field(min_length=1, description='"schema.table" patterns.')
     schedule: str | None = Field(None, description="A cron expression, UTC.")
 
-    def entry(self) -> dict[str, Any]:
-        entry: dict[str, Any] = {
+    def entry(self) -> JsonObject:
+        entry: JsonObject = {
             "source": self.source,
             "destination": self.destination,
             "tables": list(self.tables),
@@ -93,13 +105,89 @@ class Started(BaseModel):
     url: str
 
 
+class UnloadView(TypedDict):
+    bucket: str
+    region: str | None
+    prefix: str
+    kms_key_id: str | None
+    iam_role_arn: str | None
+
+
+class ConnectionView(TypedDict):
+    """A connection as the API shows it (no secret: the external ID and ARNs are not)."""
+
+    name: str
+    type: str
+    region: str
+    workgroup: str | None  # one of the two is set
+    cluster_identifier: str | None
+    database: str
+    role_arn: str
+    external_id: str
+    principal_arn: str | None
+    method: Method
+    result_format: Literal["csv", "json"]
+    session_duration_seconds: int
+    unload: UnloadView | None
+
+
+class DestinationView(TypedDict):
+    """A destination without its secrets: a file's path, or PostgreSQL's schema (not its DSN)."""
+
+    name: str
+    type: str
+    path: NotRequired[str]
+    schema: NotRequired[str]
+
+
+class PoliciesView(TypedDict):
+    connection: str
+    principal_arn: str
+    principal_from: str
+    external_id: str
+    formats: dict[str, str]
+
+
+class SyncView(TypedDict):
+    name: str
+    source: str
+    destination: str
+    schedule: str | None
+    next_run_at: str | None
+    tables: list[str]
+    exclude: list[str]
+    concurrency: int
+    running_run_id: str | None
+    last_run: ApiObject | None
+
+
+class CheckView(TypedDict):
+    """A `shiftsync check` the server runs: its results so far (CheckResult.as_json each)."""
+
+    check_id: str
+    connection: str
+    status: str
+    started_at: str
+    finished_at: str | None
+    planned: list[str]
+    results: list[dict[str, str | None]]
+    error: dict[str, str | None] | None
+
+
 __all__ = [
+    "ApiObject",
+    "CheckView",
     "ConnectionIn",
+    "ConnectionView",
+    "DestinationView",
     "ErrorBody",
     "ErrorDetail",
+    "PoliciesView",
     "RunIn",
     "RunOptionsIn",
     "Started",
     "SyncIn",
+    "SyncView",
     "UnloadIn",
+    "UnloadView",
 ]

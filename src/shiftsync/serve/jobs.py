@@ -13,12 +13,12 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from shiftsync.engine.housekeeping import sync_lock
 from shiftsync.engine.observer import SyncObserver, SyncOptions
 from shiftsync.engine.runs import TableRun, new_run_id, utc_now
 from shiftsync.errors import ShiftsyncError, StateError
+from shiftsync.serve.bodies import CheckView
 from shiftsync.serve.problems import ApiError
 from shiftsync.workspace import Workspace
 
@@ -147,7 +147,7 @@ class CheckJob:
         ok = all(r["status"] in ("pass", "warn") for r in self.results)
         return "passed" if ok and self.results else "failed"
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> CheckView:
         return {
             "check_id": self.check_id,
             "connection": self.connection,
@@ -169,7 +169,7 @@ class CheckJobs:
         self._jobs: dict[str, CheckJob] = {}
 
     def start(self, connection: str) -> CheckJob:
-        from shiftsync.aws.preflight import planned_checks
+        from shiftsync.preflight import planned_checks
 
         workspace = Workspace(self.folder)
         name, conn = workspace.config.connection(connection)
@@ -180,7 +180,7 @@ class CheckJobs:
         return job
 
     def _run(self, job: CheckJob, workspace: Workspace) -> None:
-        from shiftsync.aws.preflight import CheckResult, run_preflight
+        from shiftsync.preflight import CheckResult, run_preflight
 
         def progress(result: CheckResult) -> None:
             job.results.append(result.as_json())

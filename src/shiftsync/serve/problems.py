@@ -9,12 +9,13 @@ says what to do (or null). No traceback and no secret ever reaches a response.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Mapping
+from typing import Final
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic_core import ErrorDetails
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shiftsync.errors import AccessError, ConfigError, ShiftsyncError, StateError
@@ -49,11 +50,13 @@ class ApiError(Exception):
         self.fix = fix
 
 
-def error_body(code: str, message: str, fix: str | None) -> dict[str, Any]:
+def error_body(code: str, message: str, fix: str | None) -> dict[str, dict[str, str | None]]:
     return {"error": {"code": code, "message": message, "fix": fix}}
 
 
-def _respond(code: str, message: str, fix: str | None, headers: Any = None) -> JSONResponse:
+def _respond(
+    code: str, message: str, fix: str | None, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     if code == "unauthorized":
         headers = {"WWW-Authenticate": "Bearer"}
     return JSONResponse(error_body(code, message, fix), ERROR_CODES[code], headers=headers)
@@ -69,12 +72,12 @@ def from_shiftsync_error(error: ShiftsyncError) -> ApiError:
     return ApiError("failed", error.message, error.fix)
 
 
-def _location(loc: Any) -> str:
+def _location(loc: Iterable[int | str]) -> str:
     parts = [str(p) for p in loc if p not in ("body",)]
     return ".".join(parts) or "body"
 
 
-def validation_message(errors: Any) -> str:
+def validation_message(errors: Iterable[ErrorDetails]) -> str:
     """One line per problem: where, and what pydantic said (the input itself is left out)."""
     lines = []
     for error in errors:
@@ -88,7 +91,9 @@ def validation_message(errors: Any) -> str:
 HtmlError = Callable[[int, str, str | None], Response]
 
 
-def install(app: FastAPI, html: HtmlError | None = None, wants_html: Any = None) -> None:
+def install(
+    app: FastAPI, html: HtmlError | None = None, wants_html: Callable[[Request], bool] | None = None
+) -> None:
     """Route every error through the one shape; console pages (`wants_html`) get `html`."""
 
     def answer(request: Request, error: ApiError) -> Response:

@@ -7,9 +7,10 @@ guide name them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import Final, TypeVar
 
 from shiftsync.aws.policy import POLICY_FORMATS, render_policy_bundle, schemas_read_by
 from shiftsync.aws.principal import discover_principal
@@ -24,6 +25,8 @@ from shiftsync.config import (
 from shiftsync.engine.runs import RunRecord, RunStore
 from shiftsync.engine.schedule import next_slot
 from shiftsync.errors import ConfigError, ShiftsyncError
+from shiftsync.json_types import JsonObject
+from shiftsync.serve.bodies import ConnectionView, DestinationView, PoliciesView, SyncView
 from shiftsync.serve.jobs import RunJob
 from shiftsync.serve.problems import ApiError
 from shiftsync.serve.state import ServeState
@@ -31,14 +34,17 @@ from shiftsync.workspace import Workspace
 
 HISTORY_RUNS: Final = 30
 
+T = TypeVar("T")
 
-def connection_view(name: str, conn: ConnectionConfig, external_id: str) -> dict[str, Any]:
+
+def connection_view(name: str, conn: ConnectionConfig, external_id: str) -> ConnectionView:
     unload = conn.unload
     return {
         "name": name,
         "type": conn.type,
         "region": conn.region,
         "workgroup": conn.workgroup,
+        "cluster_identifier": conn.cluster_identifier,
         "database": conn.database,
         "role_arn": conn.role_arn,
         "external_id": external_id,
@@ -58,8 +64,8 @@ def connection_view(name: str, conn: ConnectionConfig, external_id: str) -> dict
     }
 
 
-def destination_view(name: str, destination: DestinationConfig) -> dict[str, Any]:
-    view: dict[str, Any] = {"name": name, "type": destination.type}
+def destination_view(name: str, destination: DestinationConfig) -> DestinationView:
+    view: DestinationView = {"name": name, "type": destination.type}
     if isinstance(destination, DuckDBDestinationConfig | ParquetDestinationConfig):
         view["path"] = destination.path
     elif isinstance(destination, PostgresDestinationConfig):
@@ -68,7 +74,7 @@ def destination_view(name: str, destination: DestinationConfig) -> dict[str, Any
     return view
 
 
-def policies_view(workspace: Workspace, name: str) -> dict[str, Any]:
+def policies_view(workspace: Workspace, name: str) -> PoliciesView:
     """Every format `shiftsync policy` prints, for one connection."""
     name, conn = workspace.config.connection(name)
     external_id = workspace.external_id
@@ -87,8 +93,8 @@ def policies_view(workspace: Workspace, name: str) -> dict[str, Any]:
 
 
 def sync_view(
-    name: str, sync: SyncConfig, last: dict[str, Any] | None, running: RunJob | None
-) -> dict[str, Any]:
+    name: str, sync: SyncConfig, last: JsonObject | None, running: RunJob | None
+) -> SyncView:
     next_at = None
     if sync.schedule:
         next_at = next_slot(sync.schedule, datetime.now(UTC)).isoformat().replace("+00:00", "Z")
@@ -106,7 +112,7 @@ def sync_view(
     }
 
 
-def run_view(record: RunRecord, live: dict[str, tuple[int, int]] | None = None) -> dict[str, Any]:
+def run_view(record: RunRecord, live: dict[str, tuple[int, int]] | None = None) -> JsonObject:
     """The run record as the API returns it, with rows read so far for tables still going."""
     data = record.to_json()
     data["status"] = _status(record)
@@ -126,7 +132,7 @@ def _status(record: RunRecord) -> str:
     return effective_status(record.summary())
 
 
-def pending_run_view(job: RunJob) -> dict[str, Any]:
+def pending_run_view(job: RunJob) -> JsonObject:
     """A run this server started whose record is not written yet (or never will be)."""
     return {
         "run_id": job.run_id,
@@ -175,7 +181,7 @@ def table_history(store: RunStore, sync: str, table: str) -> list[TablePoint]:
     return sorted(points, key=lambda p: p.started_at)
 
 
-def sync_views(state: ServeState, only: str | None = None) -> list[dict[str, Any]]:
+def sync_views(state: ServeState, only: str | None = None) -> list[SyncView]:
     """Every sync (or `only` one) with its schedule, last run and running run."""
     workspace = state.workspace()
     store = state.store()
@@ -189,7 +195,7 @@ def sync_views(state: ServeState, only: str | None = None) -> list[dict[str, Any
     return out
 
 
-def run_detail(state: ServeState, run_id: str) -> dict[str, Any]:
+def run_detail(state: ServeState, run_id: str) -> JsonObject:
     """A run's record, or what this server knows of a run it started but has not recorded."""
     job: RunJob | None = state.runs.get(run_id)
     try:
@@ -206,26 +212,25 @@ def run_detail(state: ServeState, run_id: str) -> dict[str, Any]:
     return view
 
 
-def need_sync(workspace: Workspace, name: str) -> tuple[str, SyncConfig]:
-    syncs = workspace.config.syncs
-    if name not in syncs:
+def _need(kind: str, entries: Mapping[str, T], name: str, choices: str) -> tuple[str, T]:
+    """The entry `name` of a section of shiftsync.yaml, or a 404 that lists `choices`."""
+    if name not in entries:
         raise ApiError(
             "not_found",
-            f"shiftsync.yaml has no sync named {name!r}",
-            f"use one of: {', '.join(syncs) or 'none (add one under syncs:)'}",
+            f"shiftsync.yaml has no {kind} named {name!r}",
+            f"use one of: {choices}",
         )
-    return name, syncs[name]
+    return name, entries[name]
+
+
+def need_sync(workspace: Workspace, name: str) -> tuple[str, SyncConfig]:
+    syncs = workspace.config.syncs
+    return _need("sync", syncs, name, ", ".join(syncs) or "none (add one under syncs:)")
 
 
 def need_connection(workspace: Workspace, name: str) -> tuple[str, ConnectionConfig]:
     connections = workspace.config.connections
-    if name not in connections:
-        raise ApiError(
-            "not_found",
-            f"shiftsync.yaml has no connection named {name!r}",
-            f"use one of: {', '.join(connections)}",
-        )
-    return name, connections[name]
+    return _need("connection", connections, name, ", ".join(connections))
 
 
 __all__ = [

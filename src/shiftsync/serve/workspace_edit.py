@@ -11,23 +11,24 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Final
 
 import yaml
 
 from shiftsync.config import validate_config_data
+from shiftsync.json_types import JsonValue
 from shiftsync.serve.problems import ApiError
 from shiftsync.workspace import Workspace, atomic_write_text
 
 _KEY_RE: Final = re.compile(r"^(?P<key>[A-Za-z_][\w-]*):(?P<rest>.*)$")
 
 
-def _block(name: str, entry: Mapping[str, Any], indent: int) -> list[str]:
+def _block(name: str, entry: Mapping[str, JsonValue], indent: int) -> list[str]:
     dumped = yaml.safe_dump({name: dict(entry)}, sort_keys=False, default_flow_style=False)
     return [" " * indent + line for line in dumped.splitlines()]
 
 
-def insert_entry(text: str, section: str, name: str, entry: Mapping[str, Any]) -> str:
+def insert_entry(text: str, section: str, name: str, entry: Mapping[str, JsonValue]) -> str:
     """`text` with `name: entry` added as the first entry of the top-level `section:`.
 
     A missing section is appended at the end. A section written in flow style
@@ -57,7 +58,9 @@ def insert_entry(text: str, section: str, name: str, entry: Mapping[str, Any]) -
     return "\n".join([*body, f"{section}:", *_block(name, entry, 2), *tail]) + "\n"
 
 
-def add_entry(workspace: Workspace, section: str, name: str, entry: Mapping[str, Any]) -> None:
+def add_entry(
+    workspace: Workspace, section: str, name: str, entry: Mapping[str, JsonValue]
+) -> None:
     """Add `name` under `section` of the workspace's shiftsync.yaml, validated first."""
     path = workspace.config_path
     text = path.read_text(encoding="utf-8")

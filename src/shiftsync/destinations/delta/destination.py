@@ -4,6 +4,8 @@ A load stages its rows locally (lake/stage.py), sorted by the table's key, then 
 - replace: an overwrite (the new files replace the old in one log entry);
 - append: an append, adding new columns (`schema_mode=merge`);
 - merge: delta-rs MERGE by key (update matched rows, insert the rest), last row per key;
+- delete (delete detection's hard deletes): delta-rs MERGE from the staged keys, deleting the
+  matched rows;
 - a widened column type: Delta cannot change a stored type in place, so the load rewrites
   the table in its one commit (the old rows are staged first, then the incoming ones).
 The sync state, run id, cursor and row count ride in the commit's custom metadata
@@ -20,9 +22,8 @@ import contextlib
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
-import duckdb
 import pyarrow as pa
 import pyarrow.fs as pafs
 from deltalake import CommitProperties, DeltaTable, write_deltalake
@@ -38,31 +39,24 @@ from shiftsync.destinations.base import (
     LoadMode,
     LoadOutcome,
     LoadSpec,
-    TableProfile,
     conform_batch,
-    conform_incoming,
     ensure_open,
     missing_table,
     new_run_token,
-    profile_columns,
-    state_key_of,
-    subschema,
     validate_spec,
 )
 from shiftsync.destinations.delta.storage import DeltaSettings, storage_options
-from shiftsync.destinations.duckdb_sql import run_profile
-from shiftsync.destinations.lake.properties import (
-    commit_properties,
-    is_shiftsync_commit,
-    read_schema,
-    read_states,
-)
+from shiftsync.destinations.lake.load import LakeLoad
+from shiftsync.destinations.lake.properties import is_shiftsync_commit
 from shiftsync.destinations.lake.s3 import resolve_s3
-from shiftsync.destinations.lake.stage import LakeStage
-from shiftsync.destinations.lake.types import from_storage, storage_schema, to_storage
+from shiftsync.destinations.lake.stage import stage_errors
+from shiftsync.destinations.lake.tables import CommitProperties as LakeCommit
+from shiftsync.destinations.lake.tables import LakeTables
+from shiftsync.destinations.lake.types import from_storage, storage_schema
 from shiftsync.destinations.s3fs import CredentialsProvider, s3_filesystem
-from shiftsync.destinations.schema_change import SchemaPlan, normalize_type, plan_schema
+from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError
+from shiftsync.json_types import JsonObject, JsonValue
 
 _READ_BATCH_ROWS: Final = 64 * 1024
 _HISTORY_LIMIT: Final = 1000
@@ -78,7 +72,7 @@ def merge_predicate(primary_key: Sequence[str]) -> str:
     return " AND ".join(f"t.{_quote(k)} = s.{_quote(k)}" for k in primary_key)
 
 
-def shiftsync_commit(table: DeltaTable, fs: pafs.FileSystem, uri: str) -> dict[str, Any] | None:
+def shiftsync_commit(table: DeltaTable, fs: pafs.FileSystem, uri: str) -> JsonObject | None:
     """The commit info of the table's newest shiftsync commit, or None.
 
     Read from the log files (`_delta_log/<version>.json`, newest first) with pyarrow rather
@@ -95,8 +89,8 @@ def shiftsync_commit(table: DeltaTable, fs: pafs.FileSystem, uri: str) -> dict[s
         except FileNotFoundError:
             return None  # older commits were cleaned up by log retention
         for line in text.splitlines():
-            action = json.loads(line) if line.strip() else {}
-            info = action.get("commitInfo")
+            action: JsonValue = json.loads(line) if line.strip() else {}
+            info = action.get("commitInfo") if isinstance(action, dict) else None
             if isinstance(info, dict) and is_shiftsync_commit(info):
                 return info
     return None
@@ -115,7 +109,7 @@ def _delete_tree(fs: pafs.FileSystem, folder: str) -> None:
             fs.delete_dir(folder)
 
 
-class DeltaLoad:
+class DeltaLoad(LakeLoad):
     """One load into one Delta table; made by `DeltaDestination.start_load`."""
 
     def __init__(
@@ -124,16 +118,11 @@ class DeltaLoad:
         spec: LoadSpec,
         plan: SchemaPlan,
         table: DeltaTable | None,
-        previous: Mapping[str, Any] | None,
+        previous: LakeCommit | None,
         rewrite: bool,
     ) -> None:
-        self._destination, self._spec, self._plan = destination, spec, plan
-        self._table, self._previous, self._rewrite = table, previous, rewrite
-        self._write_schema = subschema(plan.schema, plan.write_columns)
-        self._stored = storage_schema(spec.target, plan.schema, "delta")
-        self._stage = LakeStage(plan.schema)
-        self._incoming = 0
-        self._done = False
+        super().__init__(destination.errors, spec, plan, previous, "delta")
+        self._destination, self._table, self._rewrite = destination, table, rewrite
         if rewrite and table is not None:
             # The old rows go first, so incoming rows (later in the stage) win a merge.
             old = destination.table_schema(spec.target)
@@ -143,62 +132,26 @@ class DeltaLoad:
                 self._stage.add(conform_batch(restored, plan.schema, missing_as_null=True))
         self._old_rows = self._stage.rows
 
-    def write(self, batch: pa.RecordBatch) -> None:
+    def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         ensure_open(self._done, self._spec.target)
-        if batch.num_rows == 0:
-            return
-        batch = conform_incoming(self._spec, batch, self._write_schema)
-        batch = conform_batch(batch, self._plan.schema, missing_as_null=True)
-        with self._destination.errors("staging rows", self._spec.target):
-            before = self._stage.rows
-            self._stage.add(batch)
-            self._incoming += self._stage.rows - before
-
-    def commit(self, state: Mapping[str, Any] | None) -> LoadOutcome:
-        ensure_open(self._done, self._spec.target)
-        spec, destination = self._spec, self._destination
-        merging = spec.mode is LoadMode.MERGE
-        with destination.errors("committing", spec.target):
-            written = self._incoming_keys() if merging else self._incoming
-            states = read_states(spec.target, self._previous) if self._previous else {}
-            properties = CommitProperties(
-                custom_metadata=commit_properties(
-                    spec.target,
-                    self._plan.schema,
-                    states,
-                    state_key_of(spec),
-                    state,
-                    str(spec.mode),
-                    written,
-                )
-            )
+        with self._destination.errors("committing", self._spec.target):
+            written = self.written()
+            properties = CommitProperties(custom_metadata=self.properties(state, written))
             self._write(properties)
-        self._finish()
+        self.finish()
         return LoadOutcome(written, self._plan.changes, None)
-
-    def _incoming_keys(self) -> int:
-        # With a rewrite the stage holds the old rows first: count the incoming rows' keys.
-        return self._stage.keys(self._spec.primary_key, since=self._old_rows)
-
-    def _rows(self, *, latest: bool) -> pa.RecordBatchReader:
-        spec = self._spec
-        chunks = self._stage.chunks(
-            sort_key=spec.sort_key or spec.primary_key,
-            latest_per=spec.primary_key if latest else (),
-            rows=_READ_BATCH_ROWS,
-        )
-        batches = (to_storage(b, self._stored) for chunk in chunks for b in chunk.to_batches())
-        return pa.RecordBatchReader.from_batches(self._stored, batches)
 
     def _write(self, properties: CommitProperties) -> None:
         spec, destination = self._spec, self._destination
         uri, options = destination.uri(spec.target), destination.options()
         merging = spec.mode is LoadMode.MERGE
         size = destination.settings.target_file_size_bytes
-        if self._table is None or spec.mode is LoadMode.REPLACE or self._rewrite:
+        if self.deleting:
+            self._delete(properties)
+        elif self._table is None or spec.mode is LoadMode.REPLACE or self._rewrite:
             write_deltalake(
                 uri,
-                self._rows(latest=merging),
+                self.rows(latest=merging, batch_rows=_READ_BATCH_ROWS),
                 mode="overwrite",
                 schema_mode="overwrite" if self._table is not None else None,
                 storage_options=options,
@@ -208,7 +161,7 @@ class DeltaLoad:
         elif not merging or self._stage.rows == 0:
             write_deltalake(
                 self._table,
-                self._rows(latest=False),
+                self.rows(latest=False, batch_rows=_READ_BATCH_ROWS),
                 mode="append",
                 schema_mode="merge",
                 target_file_size=size,
@@ -217,7 +170,7 @@ class DeltaLoad:
         else:
             (
                 self._table.merge(
-                    self._rows(latest=True),
+                    self.rows(latest=True, batch_rows=_READ_BATCH_ROWS),
                     predicate=merge_predicate(spec.primary_key),
                     source_alias="s",
                     target_alias="t",
@@ -229,16 +182,39 @@ class DeltaLoad:
                 .execute()
             )
 
-    def abort(self) -> None:
-        if not self._done:
-            self._finish()
+    def _delete(self, properties: CommitProperties) -> None:
+        """Delete the rows whose key is staged: a MERGE from the table of keys (no literal in
+        any predicate), one log entry with the state. A delete that matched nothing writes no
+        log entry in delta-rs, so the state then rides on an empty append of its own (the
+        table's rows are the same either way)."""
+        assert self._table is not None
+        keys = self.keys()
+        key_schema = pa.schema([self._stored.field(k) for k in self._spec.primary_key])
+        before = self._table.version()
+        (
+            self._table.merge(
+                pa.RecordBatchReader.from_batches(
+                    key_schema, (b for t in keys for b in t.to_batches())
+                ),
+                predicate=merge_predicate(self._spec.primary_key),
+                source_alias="s",
+                target_alias="t",
+                commit_properties=properties,
+            )
+            .when_matched_delete()
+            .execute()
+        )
+        self._table.update_incremental()
+        if self._table.version() == before:
+            write_deltalake(
+                self._table,
+                self._stored.empty_table(),
+                mode="append",
+                commit_properties=properties,
+            )
 
-    def _finish(self) -> None:
-        self._done = True
-        self._stage.close()
 
-
-class DeltaDestination:
+class DeltaDestination(LakeTables[DeltaTable]):
     """Delta tables under one root (a local folder or s3://bucket/prefix).
 
     On S3 the tables are written with `credentials_provider`'s credentials (asked again for
@@ -246,8 +222,9 @@ class DeltaDestination:
     """
 
     kind = "delta"
-    # Rows cannot be deleted or marked by delete detection here yet: `deletes` is refused.
-    supports_deletes = False
+    format_name = "Delta"
+    # DELETE loads (hard deletes) and profiles of live rows only (soft deletes).
+    supports_deletes = True
 
     def __init__(
         self,
@@ -272,11 +249,15 @@ class DeltaDestination:
         credentials = self._credentials_provider() if self._credentials_provider else None
         return s3_filesystem(credentials)
 
+    def describe(self) -> str:
+        return self.settings.describe()
+
     @contextlib.contextmanager
     def errors(self, action: str, table: str | None = None) -> Iterator[None]:
         subject = self.settings.describe() + (f", table {table!r}" if table else "")
         try:
-            yield
+            with stage_errors(subject, action):
+                yield
         except CommitFailedError as exc:
             raise DestinationError(
                 f"{subject}: {action} failed: another writer committed the table since this "
@@ -294,19 +275,27 @@ class DeltaDestination:
                 fix="check the root is writable by the identity that writes this destination "
                 "(`shiftsync check` tells which) and that the disk or bucket has room",
             ) from exc
-        except duckdb.Error as exc:
-            raise DestinationError(
-                f"{subject}: {action} failed in the local stage: {exc}",
-                fix="check the temporary folder (TMPDIR) has room",
-            ) from exc
 
-    def _table(self, target: str) -> DeltaTable | None:
+    # --- what the shared reads need (lake/tables.py) -------------------------------------
+
+    def open_table(self, target: str) -> DeltaTable | None:
         uri = self.uri(target)
         with self.errors("opening the table", target):
             try:
                 return DeltaTable(uri, storage_options=self.options())
             except TableNotFoundError:
                 return None
+
+    def last_commit(self, table: DeltaTable, target: str) -> LakeCommit | None:
+        with self.errors("reading the history", target):
+            return shiftsync_commit(table, self._filesystem(), self.uri(target))
+
+    def native_schema(self, table: DeltaTable) -> pa.Schema:
+        return table.to_pyarrow_dataset().schema
+
+    def scan(self, table: DeltaTable, names: Sequence[str]) -> Iterator[pa.RecordBatch]:
+        dataset = table.to_pyarrow_dataset()
+        yield from dataset.to_batches(columns=list(names), batch_size=_READ_BATCH_ROWS)
 
     # --- the contract --------------------------------------------------------------------
 
@@ -325,101 +314,23 @@ class DeltaDestination:
             finally:
                 _delete_tree(fs, uri.removeprefix("s3://"))
 
-    def table_schema(self, target: str) -> pa.Schema | None:
-        table = self._table(target)
-        if table is None:
-            return None
-        with self.errors("reading the history", target):
-            info = shiftsync_commit(table, self._filesystem(), self.uri(target))
-        if info is not None:
-            return read_schema(f"Delta table {target!r}", info)
-        arrow = table.to_pyarrow_dataset().schema
-        return pa.schema([pa.field(f.name, normalize_type(f.type)) for f in arrow])
-
-    def read_state(self, state_key: str, target: str) -> dict[str, Any] | None:
-        table = self._table(target)
-        if table is None:
-            return None
-        with self.errors("reading the history", target):
-            info = shiftsync_commit(table, self._filesystem(), self.uri(target))
-        if info is None:
-            return None
-        return read_states(f"Delta table {target!r}", info).get(state_key)
-
-    def _refuse_delete_loads(self, spec: LoadSpec) -> None:
-        if spec.mode is LoadMode.DELETE:
-            raise DestinationError(
-                f"table {spec.target!r}: {self.kind} tables take no DELETE load (delete "
-                "detection is not supported for lake tables yet)",
-                fix="set deletes: ignore for this table",
-            )
-
     def start_load(self, spec: LoadSpec) -> DeltaLoad:
-        self._refuse_delete_loads(spec)
         validate_spec(spec)
-        table = self._table(spec.target)
-        previous = None
-        if table is not None:
-            with self.errors("reading the history", spec.target):
-                previous = shiftsync_commit(table, self._filesystem(), self.uri(spec.target))
-        existing = self.table_schema(spec.target) if table is not None else None
+        table = self.open_table(spec.target)
+        if table is None and spec.mode is LoadMode.DELETE:
+            raise missing_table(spec.target, self.describe())
+        previous = self.last_commit(table, spec.target) if table is not None else None
+        existing = self.schema_of(table, spec.target) if table is not None else None
         plan = plan_schema(spec.target, existing, spec.schema, spec.schema_changes)
         stored = storage_schema(spec.target, plan.schema, "delta")
         rewrite = False
-        if existing is not None and spec.mode is not LoadMode.REPLACE:
+        if existing is not None and spec.mode not in (LoadMode.REPLACE, LoadMode.DELETE):
             before = storage_schema(spec.target, existing, "delta")
             rewrite = any(
                 f.name in before.names and before.field(f.name).type != f.type for f in stored
             )
         with self.errors("staging the old rows", spec.target):
             return DeltaLoad(self, spec, plan, table, previous, rewrite)
-
-    def _read(self, target: str, columns: Sequence[str] | None = None) -> tuple[pa.Schema, Any]:
-        table = self._table(target)
-        schema = self.table_schema(target)
-        if table is None or schema is None:
-            raise missing_table(target, self.settings.describe())
-        if columns is not None:
-            schema = subschema(schema, columns)
-        dataset = table.to_pyarrow_dataset()
-        batches = dataset.to_batches(columns=list(schema.names), batch_size=_READ_BATCH_ROWS)
-        return schema, (from_storage(b, schema) for b in batches)
-
-    def profile(
-        self, target: str, columns: Sequence[str], *, live_only: bool = False
-    ) -> TableProfile:
-        if live_only:  # soft deletes are refused for lake tables (supports_deletes is False)
-            raise DestinationError(
-                f"table {target!r}: lake tables keep no soft-delete mark to profile live rows by",
-                fix="set deletes: ignore for this table",
-            )
-        schema = self.table_schema(target)
-        if schema is None:
-            raise missing_table(target, self.settings.describe())
-        selected = profile_columns(target, schema, columns)
-        with self.errors("profiling", target):
-            wanted, batches = self._read(target, [name for name, _ in selected])
-            reader = pa.RecordBatchReader.from_batches(wanted, batches)
-            with duckdb.connect() as connection:
-                connection.register("lake_table", reader)
-                return run_profile(connection, "lake_table", selected)
-
-    def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
-        schema = self.table_schema(target)
-        missing = [c for c in columns or () if schema is not None and c not in schema.names]
-        if missing:
-            raise DestinationError(
-                f"table {target!r} has no column {missing[0]!r}",
-                fix="name columns of the destination table",
-            )
-        with self.errors("reading", target):
-            schema, batches = self._read(target, list(columns) if columns is not None else None)
-            return pa.Table.from_batches(list(batches), schema=schema)
-
-    def table_identity(self, target: str) -> str | None:
-        """None: a lake table's state lives in its own commit's metadata, which no other
-        writer can carry over, so there is no separate stamp to compare."""
-        return None
 
     def close(self) -> None:
         """Nothing is held open between operations."""

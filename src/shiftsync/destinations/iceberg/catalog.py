@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 import pyarrow as pa
 from pyiceberg.catalog import Catalog, load_catalog
+from pyiceberg.catalog.sql import SqlCatalog
 from pyiceberg.exceptions import (
     CommitFailedException,
     NoSuchNamespaceError,
@@ -99,9 +100,8 @@ def open_catalog(settings: IcebergSettings, s3: S3Settings | None) -> Catalog:
 
 def close_catalog(catalog: Catalog) -> None:
     """Release a SQL catalog's connection pool (other catalogs hold none worth closing)."""
-    engine: Any = getattr(catalog, "engine", None)
-    if engine is not None:
-        engine.dispose()
+    if isinstance(catalog, SqlCatalog):
+        catalog.engine.dispose()
 
 
 @contextlib.contextmanager

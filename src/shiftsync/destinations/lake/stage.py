@@ -9,6 +9,7 @@ holding the load in memory; `chunks` reads it back in bounded batches.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,9 +21,22 @@ import pyarrow as pa
 from shiftsync.destinations.base import SEQUENCE_COLUMN, with_sequence
 from shiftsync.destinations.duckdb_sql import quote_identifier
 from shiftsync.destinations.parquet_layout import from_duckdb_form, to_duckdb_form
+from shiftsync.errors import DestinationError
 
 # The stage's pool: appends need little, the sort spills past it.
 STAGE_MEMORY_LIMIT: Final = "64MB"
+
+
+@contextlib.contextmanager
+def stage_errors(subject: str, action: str) -> Iterator[None]:
+    """A failure of the local stage (DuckDB) during `action`, as a DestinationError."""
+    try:
+        yield
+    except duckdb.Error as exc:
+        raise DestinationError(
+            f"{subject}: {action} failed in the local stage: {exc}",
+            fix="check the temporary folder (TMPDIR) has room",
+        ) from exc
 
 
 class LakeStage:

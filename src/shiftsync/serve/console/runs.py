@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Final
+from typing import Annotated, Final, TypedDict
 
 from fastapi import Form, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
+from shiftsync.json_types import JsonObject
 from shiftsync.serve import charts, views
 from shiftsync.serve.bodies import SyncIn
 from shiftsync.serve.console.base import State, console, page
@@ -98,7 +99,12 @@ def runs_page(request: Request, state: State) -> Response:
     return page(request, "runs.html", runs=state.store().list(limit=100))
 
 
-def _run_context(state: ServeState, run_id: str) -> dict[str, Any]:
+class _RunPage(TypedDict):
+    run: JsonObject
+    live: bool
+
+
+def _run_context(state: ServeState, run_id: str) -> _RunPage:
     run = views.run_detail(state, run_id)
     return {"run": run, "live": run["status"] not in TERMINAL}
 

@@ -1,0 +1,1 @@
+"""The Redshift Data API on PostgreSQL: requests, IAM, statements, sessions, results, catalog."""

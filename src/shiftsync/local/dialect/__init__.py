@@ -1,0 +1,1 @@
+"""Redshift's SQL dialect on PostgreSQL: its types, character rules, and SQL text."""

@@ -1,0 +1,1 @@
+"""IAM as AWS evaluates it, patched into moto: policies, trust, conditions, ExternalId."""

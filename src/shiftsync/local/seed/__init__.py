@@ -1,0 +1,1 @@
+"""Deterministic sample data: TICKIT, every Redshift type, identifiers that need quoting."""
