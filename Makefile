@@ -3,7 +3,7 @@ VENV  := .venv
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-all test-peer lint demo bench bench-large clean
+.PHONY: setup test test-slow test-all test-peer lint coverage demo bench bench-large clean
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh
 	bash scripts/bootstrap.sh
@@ -13,6 +13,10 @@ setup: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest -q --durations=20
+
+# The tests behind the slow marker (README.md, Tests): the long versions of what `make test` checks.
+test-slow: $(STAMP)
+	$(BIN)/pytest -q -m slow --durations=20
 
 test-all: $(STAMP)
 	$(BIN)/pytest -q -m ''
@@ -25,6 +29,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy
+	$(BIN)/python scripts/vulture_check.py
+
+# Statement and branch coverage of the product and of the stand-in (scripts/coverage.sh).
+coverage: $(STAMP)
+	bash scripts/coverage.sh
 
 demo: $(STAMP)
 	$(BIN)/shiftsync demo

@@ -7,6 +7,7 @@ tests reach it only through the standard AWS variables, as a user's shell would.
 from __future__ import annotations
 
 import os
+import signal
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -28,6 +29,15 @@ _SCRUBBED = (
     "AWS_CONFIG_FILE",
     "AWS_SHARED_CREDENTIALS_FILE",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # A suite started with SIGINT ignored (`nohup make test &`, a background job of a script)
+    # passes that on to every child it starts, and Python raises no KeyboardInterrupt where
+    # SIGINT was ignored at its start: the Ctrl-C tests then waited until their timeout. A
+    # handler of this process, unlike an ignored signal, is not inherited across exec.
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

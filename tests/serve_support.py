@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final
 
 from shiftsync.local.standin import StandInInfo
 from shiftsync.workspace import Workspace
-from tests.support import connection_yaml, write_external_id
+from tests.support import connection_yaml, wait_until, write_external_id
 
 # Values the server must never show: a PostgreSQL password and a webhook's signing secret.
 PG_PASSWORD: Final = "pg-password-never-shown"
@@ -74,11 +73,16 @@ def assert_error_shape(body: Any, code: str) -> dict[str, Any]:
 
 def poll(fetch: Callable[[], Any], done: Callable[[Any], bool], seconds: float = 60.0) -> Any:
     """Call `fetch` until `done(result)`; AssertionError after `seconds`."""
-    deadline = time.monotonic() + seconds
-    result = fetch()
-    while not done(result):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not done after {seconds} s: {result}")
-        time.sleep(0.05)
-        result = fetch()
-    return result
+    seen = [fetch()]
+
+    def finished() -> bool:
+        if done(seen[-1]):
+            return True
+        seen.append(fetch())
+        return done(seen[-1])
+
+    try:
+        wait_until(finished, what="done", seconds=seconds, interval=0.05)
+    except AssertionError as error:
+        raise AssertionError(f"{error}; last seen: {seen[-1]}") from None
+    return seen[-1]

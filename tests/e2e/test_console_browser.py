@@ -29,6 +29,7 @@ from shiftsync.local.standin import StandInInfo
 from shiftsync.serve.app import create_app
 from shiftsync.workspace import Workspace
 from tests.serve_support import pg_dsn, serve_workspace
+from tests.support import wait_until
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
@@ -63,21 +64,11 @@ def console_url(
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        sync_api_wait(lambda: server.started, "uvicorn did not start")
+        wait_until(lambda: server.started, what="uvicorn starting", seconds=20)
         yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=10)
-
-
-def sync_api_wait(ready: object, message: str, seconds: float = 20) -> None:
-    import time
-
-    deadline = time.monotonic() + seconds
-    while not ready():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError(message)
-        time.sleep(0.02)
 
 
 @pytest.mark.skipif(shutil.which(CHROMIUM) is None, reason="chromium is not installed")

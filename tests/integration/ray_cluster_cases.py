@@ -16,7 +16,6 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,7 @@ from tests.integration.test_sync import (
     make_workspace,
     open_destination,
 )
+from tests.support import wait_until
 
 pytest.importorskip("ray", reason="the ray extra (pip install 'shiftsync[ray]') is not installed")
 RAY = Path(sys.executable).with_name("ray")
@@ -76,12 +76,13 @@ def wait_for_nodes(
         log_to_driver=False,
         _node_ip_address="127.0.0.1",
     )
-    deadline = time.monotonic() + 180
-    while live_nodes(ray) < count:
+
+    def joined() -> bool:
         for node in nodes:
             assert node.poll() is None, (folder / "worker.log").read_text()
-        assert time.monotonic() < deadline, f"the Ray cluster did not reach {count} nodes"
-        time.sleep(0.5)
+        return live_nodes(ray) >= count
+
+    wait_until(joined, what=f"the Ray cluster reaching {count} nodes", seconds=180, interval=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -106,15 +107,16 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> 
     )
     nodes = [head]
     try:
-        deadline = time.monotonic() + 120
-        while True:
+
+        def head_up() -> bool:
             try:
                 check_reachable(address, timeout=1)
-                break
             except ConfigError:
                 assert head.poll() is None, (folder / "head.log").read_text()
-                assert time.monotonic() < deadline, "the Ray head did not come up"
-                time.sleep(0.5)
+                return False
+            return True
+
+        wait_until(head_up, what="the Ray head coming up", seconds=120, interval=0.5)
         nodes.append(
             start_node(
                 [f"--address={address}", "--node-ip-address=127.0.0.1"],

@@ -69,7 +69,7 @@ MONTH_DAY_NANO = pa.month_day_nano_interval()
 INSTANT = pa.timestamp("us", tz="UTC")
 REDSHIFT = b"shiftsync.redshift_type"
 BUCKET = STANDIN_BUCKET
-KINDS = [
+EVERY_KIND = [
     "duckdb",
     "postgres",
     "parquet",
@@ -78,6 +78,15 @@ KINDS = [
     "iceberg-s3",
     "delta",
     "delta-s3",
+]
+# The lake formats on the stand-in's S3 take minutes over the whole contract: there they run
+# behind the slow marker (`make test-slow`). `make test` keeps one case of each on S3, the test
+# that takes EVERY_KIND (`@pytest.mark.parametrize("harness", EVERY_KIND, indirect=True)`):
+# commits, an abort and the state, through the S3 credentials and the lake's locking.
+SLOW_KINDS = ("iceberg-s3", "delta-s3")
+KINDS = [
+    pytest.param(kind, marks=pytest.mark.slow) if kind in SLOW_KINDS else kind
+    for kind in EVERY_KIND
 ]
 
 
@@ -738,6 +747,7 @@ def test_append_adds_rows_and_keeps_the_old_ones(dest: Destination) -> None:
 # --- state ------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("harness", EVERY_KIND, indirect=True)
 def test_state_is_committed_with_the_data_and_not_when_aborted(dest: Destination) -> None:
     key = "redshift:dev.public.orders"
     assert dest.read_state(key, "orders") is None

@@ -9,13 +9,12 @@ from __future__ import annotations
 import re
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
 from shiftsync.engine.statement_journal import journal_path, open_statements
 from shiftsync.local.standin import StandIn
-from tests.support import start_shiftsync
+from tests.support import start_shiftsync, wait_until
 from tests.support_sync import Stand, cli_env, make_workspace, run_cli, staged_keys
 
 
@@ -26,8 +25,9 @@ def wait_for_journaled_unload(
     the UNLOAD and the run's journal lists it."""
     engine = standin.engine
     assert engine is not None
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
+    found: list[tuple[str, str]] = []
+
+    def journaled() -> bool:
         assert process.poll() is None, "the sync ended before its UNLOAD started"
         for path in runs.glob("*.statements") if runs.exists() else ():
             run_id = path.name.removesuffix(".statements")
@@ -39,9 +39,12 @@ def wait_for_journaled_unload(
                     and table in statement.query_string
                     and statement.status == "STARTED"
                 ):
-                    return run_id, statement_id
-        time.sleep(0.05)
-    raise AssertionError("the run's UNLOAD never showed up in its statement journal")
+                    found.append((run_id, statement_id))
+                    return True
+        return False
+
+    wait_until(journaled, what="the run's UNLOAD in its statement journal", seconds=90)
+    return found[0]
 
 
 def test_a_killed_runs_unload_leaves_nothing_staged_after_the_next_run(

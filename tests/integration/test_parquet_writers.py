@@ -27,7 +27,9 @@ from tests.integration.test_destination_contract import s3_endpoint
 __all__ = ["s3_endpoint"]
 
 SCHEMA = pa.schema([pa.field("id", pa.int64()), pa.field("v", pa.string())])
-TRIES = 20
+# Three races per case in `make test`; the 20-race versions (the rate that found the defect:
+# 4 broken datasets in 6 tries) are behind the slow marker (`make test-slow`).
+TRIES = [3, pytest.param(20, marks=pytest.mark.slow)]
 
 
 def batch(ids: list[int], text: str) -> pa.RecordBatch:
@@ -65,10 +67,11 @@ def race(root: str, mode: LoadMode) -> tuple[int, list[BaseException]]:
     return len(committed), errors
 
 
+@pytest.mark.parametrize("tries", TRIES)
 @pytest.mark.parametrize("mode", [LoadMode.REPLACE, LoadMode.MERGE])
 @pytest.mark.parametrize("where", ["local", "s3"])
 def test_two_concurrent_loads_never_leave_a_pointer_to_missing_files(
-    where: str, mode: LoadMode, tmp_path: Path, request: pytest.FixtureRequest
+    where: str, mode: LoadMode, tries: int, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     if where == "local":
         root = str(tmp_path / "datasets")
@@ -80,7 +83,7 @@ def test_two_concurrent_loads_never_leave_a_pointer_to_missing_files(
     first.write(batch([1], "seed"))
     first.commit({"load": "seed"})
     broken = 0
-    for _ in range(TRIES):
+    for _ in range(tries):
         committed, errors = race(root, mode)
         assert committed >= 1, errors
         for error in errors:

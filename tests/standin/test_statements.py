@@ -6,7 +6,6 @@ fixture sets, as shiftsync's own code does.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -109,14 +108,14 @@ def test_status_moves_forward_from_submitted_to_finished(
         WorkgroupName=info.workgroup, Database=info.database, Sql="select pg_sleep(0.4)"
     )
     seen: list[str] = []
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
+
+    def ended() -> bool:
         status = redshift_data.describe_statement(Id=started["Id"])["Status"]
         if not seen or seen[-1] != status:
             seen.append(status)
-        if status in TERMINAL:
-            break
-        time.sleep(0.005)
+        return status in TERMINAL
+
+    wait_until(ended, what="the statement ending", seconds=10, interval=0.005)
     assert seen[-1] == "FINISHED"
     assert "STARTED" in seen
     assert [ORDER.index(s) for s in seen] == sorted(ORDER.index(s) for s in seen)

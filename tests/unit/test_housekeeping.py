@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -51,16 +50,17 @@ def test_a_killed_run_is_closed_once(tmp_path: Path) -> None:
     store.save(killed)
     assert [r["status"] for r in store.list()] == ["interrupted"]
 
+    # Each closing's clock reads a later time: a second closing would change the end.
+    times = iter(["2024-01-01T01:00:00.000Z", "2024-01-01T02:00:00.000Z"])
     first = context(store)
-    clean_interrupted_runs(first)
+    clean_interrupted_runs(first, clock=lambda: next(times))
     assert first.source.asked == [killed.run_id]  # its staging is cleaned
     closed = store.load(killed.run_id)
     assert closed.status == "interrupted"
-    assert closed.finished_at is not None
+    assert closed.finished_at == "2024-01-01T01:00:00.000Z"
     assert "interrupted" in (closed.error or "")
 
-    time.sleep(0.01)  # a second closing would record a later end (milliseconds)
     second = context(store)
-    clean_interrupted_runs(second)
+    clean_interrupted_runs(second, clock=lambda: next(times))
     assert store.load(killed.run_id).finished_at == closed.finished_at
     assert second.source.asked == []

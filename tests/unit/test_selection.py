@@ -203,6 +203,29 @@ def test_selecting_nothing_is_a_config_error() -> None:
         select_tables("s", sync(tables=["nothing.*"]), SOURCE)
 
 
+def test_a_wildcard_pattern_that_matches_nothing_is_a_warning_and_others_are_not() -> None:
+    config = sync(
+        tables=["public.sal*", "public.slaes*", "public.missing", {"include": "other.*"}],
+        exclude=["nope.*"],
+    )
+    selection = select_tables("nightly", config, SOURCE)
+    assert selection.warnings == (
+        "warning: sync nightly: tables pattern 'public.slaes*' matches no table of the source; "
+        "fix: correct it in shiftsync.yaml (`shiftsync discover` lists the tables the role can "
+        "see)",
+    )
+    # A missing exact name is the table's own problem, not a warning.
+    assert [p.table for p in selection.problems] == ["public.missing"]
+
+
+def test_selecting_nothing_names_the_patterns_that_match_nothing() -> None:
+    with pytest.raises(ConfigError) as refused:
+        select_tables("s", sync(tables=["nothing.*", "public.x?"]), SOURCE)
+    assert refused.value.message == (
+        "sync s selects no table of the source: no table matches 'nothing.*', 'public.x?'"
+    )
+
+
 def test_full_refresh_flag_reaches_every_job() -> None:
     jobs = select_tables("s", sync(tables=["public.*"]), SOURCE, full_refresh=True).jobs
     assert all(j.full_refresh for j in jobs)

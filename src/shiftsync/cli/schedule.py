@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
+import signal
+import threading
+from collections.abc import Callable, MutableMapping
 from datetime import UTC, datetime
 
 import typer
@@ -28,13 +29,25 @@ def _last_started(store: RunStore, sync: str) -> datetime | None:
     return datetime.fromisoformat(str(runs[0]["started_at"]).replace("Z", "+00:00"))
 
 
-def run_due(workspace: Workspace, schedules: dict[str, str], now: datetime, since: datetime) -> int:
-    """Run every sync that is due now, one after the other; the worst exit code."""
+def run_due(
+    workspace: Workspace,
+    schedules: dict[str, str],
+    now: datetime,
+    since: datetime,
+    started: MutableMapping[str, datetime] | None = None,
+) -> int:
+    """Run every sync that is due now, one after the other; the worst exit code.
+
+    `started` is the scheduler's own memory of when (by its clock) it last started each sync;
+    it is updated here. It counts alongside the run records, which a run refused before it
+    began may not have written.
+    """
     # Imported here: the engine loads boto3, pyarrow and DuckDB, which `--help` does not need.
     from shiftsync.engine.sync import exit_code_of, run_sync
 
     store = RunStore(workspace.runs_dir)
-    last = {sync: _last_started(store, sync) for sync in schedules}
+    started = {} if started is None else started
+    last = {sync: _latest(_last_started(store, sync), started.get(sync)) for sync in schedules}
     worst = EXIT_OK
     due = due_syncs(schedules, last, now, since)
     if not due:
@@ -48,6 +61,7 @@ def run_due(workspace: Workspace, schedules: dict[str, str], now: datetime, sinc
         )
     for slot in due:
         log.info("%s: due at %s UTC, running", slot.sync, f"{slot.due_at:%Y-%m-%d %H:%M}")
+        started[slot.sync] = now
         try:
             record = run_sync(workspace, slot.sync)
         except ShiftsyncError as error:
@@ -61,6 +75,11 @@ def run_due(workspace: Workspace, schedules: dict[str, str], now: datetime, sinc
     return worst
 
 
+def _latest(*moments: datetime | None) -> datetime | None:
+    known = [moment for moment in moments if moment is not None]
+    return max(known) if known else None
+
+
 def schedule(
     once: bool = typer.Option(
         False, "--once", help="Run what is due now and exit (for cron, CI or a timer unit)."
@@ -70,8 +89,8 @@ def schedule(
     """Run each sync whenever its schedule: cron expression (UTC) comes due.
 
     Without --once it keeps running, sleeping until the next slot of any sync; stop it with
-    Ctrl-C. A sync that was due while the scheduler was down runs once to catch up. With
-    --once a sync that never ran counts as due.
+    Ctrl-C, or with SIGTERM (a run going on finishes first). A sync that was due while the
+    scheduler was down runs once to catch up. With --once a sync that never ran counts as due.
 
     Exit codes (--once): 0 every run was ok; 1 a table failed; 2 configuration; 3 AWS access.
     """
@@ -88,24 +107,36 @@ def schedule(
         )
     if once:
         raise SystemExit(run_due(found, schedules, datetime.now(UTC), EPOCH))
-    started = datetime.now(UTC)
     log.info("schedules: %s", ", ".join(f"{k} '{v}'" for k, v in schedules.items()))
-    _loop(found, schedules, started, time.sleep)
+    stop = threading.Event()
+    # A service manager stops a daemon with SIGTERM: end between runs, not in the middle of one.
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if on_main_thread else None
+    try:
+        run_schedules(found, schedules, stop, lambda: datetime.now(UTC), stop.wait)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    log.info("stopped")
 
 
-def _loop(
+def run_schedules(
     workspace: Workspace,
     schedules: dict[str, str],
-    started: datetime,
-    sleep: Callable[[float], None],
+    stop: threading.Event,
+    clock: Callable[[], datetime],
+    nap: Callable[[float], object],
 ) -> None:
-    while True:
-        now = datetime.now(UTC)
-        run_due(workspace, schedules, now, started)
-        wake = next_wakeup(schedules, datetime.now(UTC))
+    """Run what comes due until `stop` is set. `clock` says the time (UTC); `nap(seconds)`
+    waits, and returns early when `stop` is set (`stop.wait` does both)."""
+    since = clock()
+    started: dict[str, datetime] = {}
+    while not stop.is_set():
+        run_due(workspace, schedules, clock(), since, started)
+        wake = next_wakeup(schedules, clock())
         if wake is None:
             return
         log.info("next slot at %s UTC", f"{wake:%Y-%m-%d %H:%M}")
-        while datetime.now(UTC) < wake:
+        while not stop.is_set() and (now := clock()) < wake:
             # Short naps keep Ctrl-C responsive.
-            sleep(min(30.0, max(0.5, (wake - datetime.now(UTC)).total_seconds())))
+            nap(min(30.0, max(0.5, (wake - now).total_seconds())))

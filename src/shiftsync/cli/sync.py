@@ -102,8 +102,7 @@ def summary_rows(record: RunRecord) -> list[list[str]]:
 
 def print_summary(record: RunRecord) -> None:
     output.print_table(SUMMARY_HEADERS, summary_rows(record))
-    for note in record.notes:
-        output.echo(f"note: {note}")
+    print_run_notes(record)
     for table in record.tables:
         for note in table.notes:
             output.echo(f"note: {table.table}: {note}")
@@ -134,6 +133,26 @@ def print_plan(record: RunRecord) -> None:
         for t in record.tables
     ]
     output.print_table(headers, rows, title=f"plan of sync {record.sync} (dry run: no data moved)")
+    print_run_notes(record)
+
+
+def print_run_notes(record: RunRecord) -> None:
+    for note in record.notes:
+        if not is_warning(note):
+            output.echo(f"note: {note}")
+    print_warnings(record)
+
+
+def is_warning(note: str) -> bool:
+    return note.startswith("warning: ")
+
+
+def print_warnings(record: RunRecord) -> None:
+    """A warning (a pattern that matches no table) goes to stderr, --json or not: it asks the
+    person at the keyboard to change shiftsync.yaml."""
+    for note in record.notes:
+        if is_warning(note):
+            output.echo(note, err=True)
 
 
 class Executor(enum.StrEnum):
@@ -229,6 +248,7 @@ def _sync(
     code = exit_code_of(record)
     if json_output:
         output.print_json({**record.to_json(), "exit_code": code, "dry_run": dry_run})
+        print_warnings(record)
     elif dry_run:
         print_plan(record)
     else:

@@ -8,10 +8,11 @@ import contextlib
 import fcntl
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Final
 
 from shiftsync.engine.run_context import RunContext
+from shiftsync.engine.runs import utc_now
 from shiftsync.engine.statement_journal import forget, open_sessions, open_statements
 from shiftsync.errors import ConfigError, ShiftsyncError, StateError
 from shiftsync.workspace import PRIVATE_FILE_MODE, Workspace, private_mkdir, write_new_text
@@ -59,7 +60,7 @@ def sync_lock(workspace: Workspace, sync_name: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def clean_interrupted_runs(ctx: RunContext) -> None:
+def clean_interrupted_runs(ctx: RunContext, clock: Callable[[], str] = utc_now) -> None:
     """Delete what killed runs of this sync left staged in S3, and mark them interrupted.
 
     A run's UNLOAD files live under `<prefix><run_id>/`; a run whose process is gone (kill -9,
@@ -67,7 +68,7 @@ def clean_interrupted_runs(ctx: RunContext) -> None:
     journal, statement_journal.py) are cancelled or waited out first: an UNLOAD would write
     after the deletion. Only runs of the same sync are handled: they used this connection's
     bucket, and the sync's lock says none of them is still going. Other syncs' runs, and other
-    workspaces', are left alone.
+    workspaces', are left alone. `clock` gives the end time written into a closed record.
     """
     if ctx.store is None:
         return
@@ -105,7 +106,7 @@ def clean_interrupted_runs(ctx: RunContext) -> None:
                     f"deleted {deleted} staged object(s) of interrupted run {summary['run_id']}"
                 )
             old = ctx.store.load(str(summary["run_id"]))
-            old.finish(error="interrupted: the process ended before the run finished")
+            old.finish(error="interrupted: the process ended before the run finished", at=clock())
             old.status = "interrupted"
             ctx.store.save(old)
             forget(ctx.store.folder, run_id)

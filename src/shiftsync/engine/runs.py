@@ -227,9 +227,12 @@ class RunRecord:
         record.tables = [TableRun.from_json(_object(table)) for table in tables]
         return record
 
-    def finish(self, error: str | None = None, *, interrupted: bool = False) -> None:
-        """End the run: its status from its tables, `interrupted` when stopped (Ctrl-C)."""
-        self.finished_at = utc_now()
+    def finish(
+        self, error: str | None = None, *, interrupted: bool = False, at: str | None = None
+    ) -> None:
+        """End the run: its status from its tables, `interrupted` when stopped (Ctrl-C).
+        `at` is when it ended (default: now)."""
+        self.finished_at = at or utc_now()
         self.error = error
         self.status = "interrupted" if interrupted else summarize_status(self.tables, error)
 

@@ -104,6 +104,8 @@ class TableProblem:
 class Selection:
     jobs: tuple[TableJob, ...]
     problems: tuple[TableProblem, ...] = ()
+    # "warning: ..." lines for the run's notes: patterns of the sync that match no table.
+    warnings: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -220,7 +222,29 @@ def select_tables(
     problems += _missing_exact(sync_name, sync, listed)
     jobs, collisions = _split_collisions(jobs, destination_kind, claimed or {})
     problems += collisions
-    return _narrow(sync_name, jobs, problems, patterns)
+    unmatched = unmatched_patterns(sync, listed)
+    return _narrow(sync_name, jobs, problems, patterns, unmatched)
+
+
+def unmatched_patterns(sync: SyncConfig, listed: Sequence[tuple[str, str]]) -> list[str]:
+    """The sync's wildcard `tables` patterns that match none of the `listed` tables: a typo
+    there copies nothing, without any error. An entry naming one table exactly is left out
+    (its absence already fails as that table's own problem), and so are `exclude` patterns: one
+    may guard against tables that do not exist yet."""
+    return [
+        entry.include
+        for entry in sync.tables
+        if not entry.is_exact
+        and not any(match_table(entry.include, schema, table) for schema, table in listed)
+    ]
+
+
+def _unmatched_warning(sync_name: str, pattern: str) -> str:
+    return (
+        f"warning: sync {sync_name}: tables pattern {pattern!r} matches no table of the "
+        "source; fix: correct it in shiftsync.yaml (`shiftsync discover` lists the tables the "
+        "role can see)"
+    )
 
 
 def _missing_exact(
@@ -320,6 +344,7 @@ def _narrow(
     jobs: list[TableJob],
     problems: list[TableProblem],
     patterns: Sequence[str],
+    unmatched: Sequence[str] = (),
 ) -> Selection:
     def wanted(key: tuple[str, str] | None) -> bool:
         if not patterns:
@@ -338,12 +363,14 @@ def _narrow(
     selected = tuple(j for j in jobs if wanted((j.schema, j.table)))
     kept_problems = tuple(p for p in problems if wanted(p.key))
     if not selected and not kept_problems:
+        named = f": no table matches {', '.join(map(repr, unmatched))}" if unmatched else ""
         raise ConfigError(
-            f"sync {sync_name} selects no table of the source",
+            f"sync {sync_name} selects no table of the source{named}",
             fix="compare the sync's tables patterns with the names `shiftsync discover` "
             "lists, and check that the role has SELECT on them",
         )
-    return Selection(selected, kept_problems)
+    warnings = tuple(_unmatched_warning(sync_name, pattern) for pattern in unmatched)
+    return Selection(selected, kept_problems, warnings)
 
 
 # --- step 2: one table against its columns ----------------------------------------------

@@ -125,7 +125,7 @@ def _select(ctx: RunContext, connection_method: Method) -> Selection:
     ):
         refs = list(ctx.source.list_tables())
     claims = check_one_writer(ctx.workspace.config, ctx.sync_name, ctx.destination.kind)
-    return select_tables(
+    selection = select_tables(
         ctx.sync_name,
         ctx.sync,
         refs,
@@ -135,6 +135,9 @@ def _select(ctx: RunContext, connection_method: Method) -> Selection:
         destination_kind=ctx.destination.kind,
         claimed={key: claim.describe() for key, claim in claims.items()},
     )
+    # On every run, in its record and its summary: a typo in a pattern copies nothing quietly.
+    ctx.record.notes.extend(selection.warnings)
+    return selection
 
 
 def _table_runs(selection: Selection) -> tuple[list[tuple[TableJob, TableRun]], list[TableRun]]:

@@ -1,0 +1,50 @@
+"""Names vulture (`make lint`: scripts/vulture_check.py, settings in pyproject.toml's
+[tool.vulture]) reports as unused, each with why it stays. Decorated routes, typer commands,
+exception handlers and pydantic validators are left out by `ignore_decorators` there, and the
+keys of TypedDicts by the script, not listed here.
+
+Vulture reads this file as code that uses the names: `_.name` stands for an attribute of any
+object. A new entry needs its own line of justification.
+"""
+
+# ruff: noqa: B018, F821
+# mypy: ignore-errors
+
+# --- read by libraries, not by our code --------------------------------------------------------
+signum  # a signal handler takes it (cli/local.py), whatever the signal
+model_config  # pydantic reads a model's settings from this class attribute
+_.display_type_rich  # click/typer's rich help reads it (cli/metavars.py hides the type column)
+_.prec  # decimal.localcontext(): the precision of the arithmetic in the block (redshift/plan.py)
+_._determine_resource  # the stand-in's patch of moto's response class (local/redshift_data.py)
+_._authenticate_and_authorize_normal_action  # moto calls it to enforce IAM (same patch)
+_._enrich_response  # moto calls it on every answer (same patch)
+_.contentsize  # moto's FakeKey size, which its S3 answers read (local/unload_access.py)
+encrypted_auto  # a parsed UNLOAD option (ENCRYPTED AUTO), kept with the others; its tests read it
+
+# --- a public API or a test hook: used by tests and callers outside src/ ----------------------
+JsonObject  # json_types.py: the JSON alias the product's retyping (issue 16 item 4) moves to
+cache_entries  # aws/trust.py: what the trust cache holds, for tests and for a user's scripts
+_.refreshes  # aws/session.py: how often the assumed role was renewed (the refresh tests)
+_.current_rate  # redshift/rate_limit.py: a limiter's rate now (its tests)
+_.cleanup_staged  # RedshiftSource: the Python API's way to delete old staged UNLOAD files
+build_count_sql  # redshift/sql.py: a pure SQL builder with its unit tests
+column_from_type  # redshift/types.py: builds a Column from a type text (unit tests, bench)
+contract_markdown_table  # redshift/types.py: the type table docs/types.md must hold (its test)
+_.wait_fired  # the stand-in's faults: a test waits until a fault fired
+_.set_role_policy  # StandIn: a test changes the role's policy in the middle of a run
+_.set_csv_framing  # StandIn: the CSV framing tests
+_.close_idle  # the stand-in's Data API sessions: tests/conftest.py ends idle ones between tests
+_.expire_results  # the stand-in engine: the result-expiry test
+expire_session  # the stand-in's IAM: the session-refresh tests expire a role session
+statement_count  # the stand-in's SQL text helper: its unit tests
+_.credentials_denied  # preflight/checks.py (on main): a check result's test hook (test_preflight)
+
+# --- dead, left for the owners of these files (issue 16 item 6; see the merge report) ---------
+is_network_error  # aws/network.py: nothing calls it
+_.csrf_cookie  # serve/security.py: nothing calls it (check_csrf reads the cookie itself)
+bytes_written  # destinations/base.py LoadOutcome: written by every destination, read by nobody
+_.restarts  # redshift/snapshot.py: counted, never read (the read's note says it instead)
+_.is_aws  # destinations/lake/s3.py: nothing reads it
+_.owner_of  # the stand-in's Data API sessions: nothing calls it
+_._server_entry  # the stand-in's server: nothing starts it
+MAX_SQL_BYTES  # the stand-in's SQL text: the limit it names is checked elsewhere
