@@ -15,13 +15,15 @@ signum  # a signal handler takes it (cli/local.py), whatever the signal
 model_config  # pydantic reads a model's settings from this class attribute
 _.display_type_rich  # click/typer's rich help reads it (cli/metavars.py hides the type column)
 _.prec  # decimal.localcontext(): the precision of the arithmetic in the block (redshift/plan.py)
-_._determine_resource  # the stand-in's patch of moto's response class (local/redshift_data.py)
+_._determine_resource  # the stand-in's patch of moto's response class (local/data_api/plugin.py)
 _._authenticate_and_authorize_normal_action  # moto calls it to enforce IAM (same patch)
 _._enrich_response  # moto calls it on every answer (same patch)
-_.contentsize  # moto's FakeKey size, which its S3 answers read (local/unload_access.py)
+_._server_entry  # moto's ThreadedMotoServer runs it in its thread (local/server.py overrides it)
+_.contentsize  # moto's FakeKey size, which its S3 answers read (local/unload/access.py)
 encrypted_auto  # a parsed UNLOAD option (ENCRYPTED AUTO), kept with the others; its tests read it
 
 # --- a public API or a test hook: used by tests and callers outside src/ ----------------------
+__getattr__  # shiftsync/__init__.py: Python calls a module's __getattr__ (PEP 562) for run_sync
 JsonObject  # json_types.py: the JSON alias the product's retyping (issue 16 item 4) moves to
 cache_entries  # aws/trust.py: what the trust cache holds, for tests and for a user's scripts
 _.refreshes  # aws/session.py: how often the assumed role was renewed (the refresh tests)
@@ -39,12 +41,3 @@ expire_session  # the stand-in's IAM: the session-refresh tests expire a role se
 statement_count  # the stand-in's SQL text helper: its unit tests
 _.credentials_denied  # preflight/checks.py (on main): a check result's test hook (test_preflight)
 
-# --- dead, left for the owners of these files (issue 16 item 6; see the merge report) ---------
-is_network_error  # aws/network.py: nothing calls it
-_.csrf_cookie  # serve/security.py: nothing calls it (check_csrf reads the cookie itself)
-bytes_written  # destinations/base.py LoadOutcome: written by every destination, read by nobody
-_.restarts  # redshift/snapshot.py: counted, never read (the read's note says it instead)
-_.is_aws  # destinations/lake/s3.py: nothing reads it
-_.owner_of  # the stand-in's Data API sessions: nothing calls it
-_._server_entry  # the stand-in's server: nothing starts it
-MAX_SQL_BYTES  # the stand-in's SQL text: the limit it names is checked elsewhere

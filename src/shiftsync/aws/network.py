@@ -41,10 +41,6 @@ NETWORK_ERRORS: Final = (
 )
 
 
-def is_network_error(error: BaseException) -> bool:
-    return isinstance(error, NETWORK_ERRORS)
-
-
 def _chain_text(error: BaseException) -> str:
     parts: list[str] = []
     seen: set[int] = set()

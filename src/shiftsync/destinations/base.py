@@ -82,7 +82,6 @@ class LoadSpec:
 class LoadOutcome:
     rows_written: int
     schema_changes: tuple[SchemaChange, ...]
-    bytes_written: int | None
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,7 @@ class DuckDBLoad:
                     self._cursor.execute("ROLLBACK")
                 raise
         self._finish()
-        return LoadOutcome(written, self._plan.changes, None)
+        return LoadOutcome(written, self._plan.changes)
 
     def abort(self) -> None:
         if self._done:

@@ -182,7 +182,7 @@ class ParquetLoad:
         self._done = True
         with contextlib.suppress(OSError, pa.ArrowException):
             self._destination.collect_garbage(self._fs, spec.target, pointer)
-        return LoadOutcome(written, self._plan.changes, self._writer.bytes)
+        return LoadOutcome(written, self._plan.changes)
 
     def _write_version(self) -> tuple[list[str], int, int]:
         """Finish this version's files: (pointer's file list, total rows, rows written)."""
@@ -206,7 +206,6 @@ class ParquetLoad:
             for batch in scan(self._fs, self._folder, old.files, self._plan.schema):
                 rewriter.write(batch)
             rewritten = [f"{self._current}/rewritten/{n}" for n in rewriter.close()]
-            self._writer.bytes += rewriter.bytes
             return [*rewritten, *mine], old.rows + self._staged, self._staged
         return self._merge()
 

@@ -36,7 +36,6 @@ class PartWriter:
         self._rows_in_file = 0
         self.files: list[str] = []
         self.rows = 0
-        self.bytes = 0
 
     def write(self, batch: pa.RecordBatch) -> None:
         offset = 0
@@ -91,9 +90,7 @@ class PartWriter:
         self._writer.close()
         self._writer = None
         if self._local:
-            self.bytes += self._fs.get_file_info(self._path).size or 0
             return
-        self.bytes += Path(self._path).stat().st_size
         pafs.copy_files(
             self._path,
             f"{self._folder}/{Path(self._path).name}",

@@ -117,7 +117,6 @@ class PostgresLoad:
         replace = spec.mode is LoadMode.REPLACE
         self._stage = sql.Identifier(destination.schema, name) if replace else sql.Identifier(name)
         self._rows = 0
-        self._bytes = 0
         self._done = False
         with destination.errors(f"preparing the load of table {spec.target!r}"):
             create = build_create_table_sql(
@@ -145,7 +144,6 @@ class PostgresLoad:
             with cursor.copy(build_copy_sql(self._stage, columns)) as copy:
                 copy.write(data)
         self._rows += batch.num_rows
-        self._bytes += len(data)
 
     def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         self._ensure_open()
@@ -169,7 +167,7 @@ class PostgresLoad:
                 self._connection.execute(upsert, (state_key_of(spec), encoded, spec.target))
             self._connection.commit()
         self._finish()
-        return LoadOutcome(written, self._plan.changes, self._bytes)
+        return LoadOutcome(written, self._plan.changes)
 
     def abort(self) -> None:
         if self._done:

@@ -52,8 +52,6 @@ class Transaction:
     keep_alive_seconds: int = DEFAULT_KEEP_ALIVE_SECONDS
     session_id: str | None = None
     statements: int = 0
-    # How many times a failed statement ended the transaction and it began again.
-    restarts: int = 0
     # Re-entrant: restarting the transaction runs statements while one holds the lock.
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
@@ -172,11 +170,10 @@ def restart(api: DataApi, tx: Transaction, *, what: str, stats: ReadStats) -> No
     Redshift aborts a transaction whose statement fails; a read that goes on after such a
     failure (a result too big for the Data API, read again by UNLOAD or in key chunks) needs
     a live one. Its later statements see a later snapshot, the same one for the rest of the
-    read and the verification; `tx.restarts` and a note on the read say so.
+    read and the verification; a note on the read says so.
     """
     api.execute_ok("ROLLBACK", what=what, stats=stats, transaction=tx, budgeted=False)
     api.execute_ok("BEGIN", what=what, stats=stats, transaction=tx, budgeted=False)
-    tx.restarts += 1
     stats.note(
         "a statement failed inside the read's transaction: the transaction began again, so "
         "what follows reads a later snapshot"

@@ -150,10 +150,6 @@ class Guard:
             return session in self._sessions
 
     @staticmethod
-    def csrf_cookie(request: Request) -> str | None:
-        return request.cookies.get(CSRF_COOKIE)
-
-    @staticmethod
     def check_csrf(request: Request, submitted: str | None) -> None:
         cookie = request.cookies.get(CSRF_COOKIE)
         given = submitted or request.headers.get(CSRF_HEADER)

@@ -139,7 +139,7 @@ class DeltaLoad(LakeLoad):
             properties = CommitProperties(custom_metadata=self.properties(state, written))
             self._write(properties)
         self.finish()
-        return LoadOutcome(written, self._plan.changes, None)
+        return LoadOutcome(written, self._plan.changes)
 
     def _write(self, properties: CommitProperties) -> None:
         spec, destination = self._spec, self._destination

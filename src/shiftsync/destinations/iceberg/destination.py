@@ -127,11 +127,9 @@ class IcebergLoad(LakeLoad):
             properties = self.properties(state, written)
             transaction = self._transaction()
             self._write(transaction, properties)
-            committed = transaction.commit_transaction()
+            transaction.commit_transaction()
         self.finish()
-        summary = committed.current_snapshot()
-        added = summary.summary.additional_properties if summary and summary.summary else {}
-        return LoadOutcome(written, self._plan.changes, int(added.get("added-files-size", 0)))
+        return LoadOutcome(written, self._plan.changes)
 
     def _transaction(self) -> Transaction:
         destination, spec = self._destination, self._spec

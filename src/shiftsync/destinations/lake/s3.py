@@ -28,10 +28,6 @@ class S3Settings:
     endpoint: str | None
     credentials: ReadOnlyCredentials | None
 
-    @property
-    def is_aws(self) -> bool:
-        return self.endpoint is None
-
 
 def resolve_s3(provider: CredentialsProvider | None = None) -> S3Settings:
     """The S3 settings botocore would use, with `provider`'s credentials (else the default

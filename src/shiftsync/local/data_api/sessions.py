@@ -178,9 +178,6 @@ class SessionRegistry:
             else:
                 session.running = statement.id
 
-    def owner_of(self, session_id: str) -> Session | None:
-        return self.sessions.get(session_id)
-
     # -- the engine's hooks ----------------------------------------------------------------------
     def connection(self, statement: Statement) -> psycopg.Connection[Any]:
         session = self.sessions.get(statement.session_id or "")

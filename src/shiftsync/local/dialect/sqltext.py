@@ -18,8 +18,6 @@ _PARAM: Final = re.compile(r"(?<![:A-Za-z0-9_]):([A-Za-z_][A-Za-z0-9_]*)")
 _FIRST_WORD: Final = re.compile(r"[A-Za-z_]+")
 _IDENT_CHAR: Final = re.compile(r"[A-Za-z0-9_$]")
 
-MAX_SQL_BYTES: Final = 100 * 1024
-
 
 @dataclass(frozen=True)
 class Token:
