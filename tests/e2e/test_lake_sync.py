@@ -50,7 +50,16 @@ DESTINATIONS = {
 }
 
 
-@pytest.mark.parametrize("kind", sorted(DESTINATIONS))
+def _one_kind_fast(fast: str) -> list[Any]:
+    """The three kinds share the S3 code under test: make test runs `fast`, the others are
+    `slow` (each a whole sync or check, 5-12 s); the tests below rotate which kind is fast."""
+    return [
+        pytest.param(kind, marks=() if kind == fast else (pytest.mark.slow,), id=kind)
+        for kind in sorted(DESTINATIONS)
+    ]
+
+
+@pytest.mark.parametrize("kind", _one_kind_fast("parquet"))
 def test_the_runners_own_keys_are_refused_and_the_message_names_them(
     tmp_path: Path, info: StandInInfo, kind: str
 ) -> None:
@@ -64,7 +73,7 @@ def test_the_runners_own_keys_are_refused_and_the_message_names_them(
     assert "written as boto3's default credentials" in shown
 
 
-@pytest.mark.parametrize("kind", sorted(DESTINATIONS))
+@pytest.mark.parametrize("kind", _one_kind_fast("iceberg"))
 def test_a_sync_writes_s3_as_the_connection_role(
     tmp_path: Path, info: StandInInfo, kind: str
 ) -> None:
@@ -136,7 +145,7 @@ def test_policy_prints_the_statements_the_lake_destination_needs(
     assert "destination lake" in done.stderr
 
 
-@pytest.mark.parametrize("kind", sorted(DESTINATIONS))
+@pytest.mark.parametrize("kind", _one_kind_fast("delta"))
 def test_check_probes_the_destination_as_the_identity_that_writes_it(
     tmp_path: Path, info: StandInInfo, kind: str
 ) -> None:

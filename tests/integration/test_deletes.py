@@ -135,10 +135,11 @@ def test_hard_deletes_remove_the_rows_and_the_run_verifies(
     [
         ("postgres", "incremental"),
         ("parquet", "full_refresh"),
-        ("iceberg", "incremental"),
         ("iceberg", "full_refresh"),
         ("delta", "incremental"),
-        ("delta", "full_refresh"),
+        # The other lake cases of the same promise: behind `slow` (make test's budget).
+        pytest.param("iceberg", "incremental", marks=pytest.mark.slow),
+        pytest.param("delta", "full_refresh", marks=pytest.mark.slow),
     ],
 )
 def test_soft_deletes_keep_the_rows_and_mark_them(
@@ -224,7 +225,9 @@ def test_deletes_on_a_view_is_refused_at_the_configuration_check(
     assert "deletes: ignore" in (planned.fix or "")
 
 
-@pytest.mark.parametrize("kind", ["duckdb", "iceberg", "delta"])
+@pytest.mark.parametrize(
+    "kind", ["duckdb", "delta", pytest.param("iceberg", marks=pytest.mark.slow)]
+)
 def test_a_delete_pass_killed_before_its_commit_changes_nothing(
     kind: str,
     tmp_path: Path,
@@ -301,8 +304,9 @@ def test_many_deletes_are_found_by_one_key_only_read(
 
 @pytest.mark.parametrize(
     ("kind", "deletes"),
-    [("duckdb", "hard"), ("iceberg", "hard"), ("iceberg", "soft"), ("delta", "hard"),
-     ("delta", "soft")],
+    [("duckdb", "hard"), ("iceberg", "soft"), ("delta", "hard"),
+     pytest.param("iceberg", "hard", marks=pytest.mark.slow),
+     pytest.param("delta", "soft", marks=pytest.mark.slow)],
 )  # fmt: skip
 def test_a_composite_key_with_text_and_timestamp_parts(
     kind: str,
@@ -353,7 +357,9 @@ def test_a_composite_key_with_text_and_timestamp_parts(
         admin.execute(sql.SQL("DROP TABLE {}").format(table))
 
 
-@pytest.mark.parametrize("kind", ["duckdb", "iceberg", "delta"])
+@pytest.mark.parametrize(
+    "kind", ["duckdb", "iceberg", pytest.param("delta", marks=pytest.mark.slow)]
+)
 def test_a_soft_deleted_row_that_comes_back_is_live_again(
     kind: str,
     tmp_path: Path,

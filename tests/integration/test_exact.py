@@ -378,7 +378,10 @@ def wide_table(admin: psycopg.Connection[Any]) -> Iterator[str]:
         admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
 
 
-@pytest.mark.parametrize("kind", ["duckdb", "postgres", "parquet"])
+# Parquet (12 s: 1,600 columns of Parquet metadata) is behind `slow`, for make test's budget.
+@pytest.mark.parametrize(
+    "kind", ["duckdb", "postgres", pytest.param("parquet", marks=pytest.mark.slow)]
+)
 def test_a_table_of_1600_columns_is_verified_on_every_destination(
     kind: str,
     tmp_path: Path,
