@@ -21,6 +21,11 @@ from shiftsync.workspace import Workspace
 from tests.support import standin_connection, write_external_id, write_sync_config
 
 RATE = 4.0
+# The stand-in counts a call when it arrives, the limiter when it is sent: on a loaded machine a
+# call can wait in the stand-in's threads long enough to arrive together with the next one (one
+# fresh-clone run failed so). Half a second of that is allowed; two processes each keeping their
+# own bucket still break the bound (15 calls in one second against 7 allowed, when tried).
+ARRIVAL_JITTER = 0.5
 TABLES = ["public.category", "public.venue", "public.date", "public.event", "public.users"]
 
 
@@ -72,7 +77,8 @@ def test_two_processes_never_pass_the_shared_get_statement_result_rate(
     assert len(times) >= 2 * len(TABLES)
     capacity = max(1.0, RATE * BURST_SECONDS)
     for window in (1.0, 2.0, 5.0):
-        assert call_log.most_in_window(times, window) <= capacity + RATE * window, window
+        allowed = capacity + RATE * (window + ARRIVAL_JITTER)
+        assert call_log.most_in_window(times, window) <= allowed, window
     # The shared bucket is the user's own: folder 0700, files 0600.
     folder = tmp_path / "cache" / "shiftsync" / "rate-limits"
     assert folder.stat().st_mode & 0o777 == 0o700
