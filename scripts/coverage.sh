@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Statement and branch coverage of the product (src/shiftsync without the stand-in) and of the
-# stand-in (src/shiftsync/local), from `make test`'s selection of the suite run in this process
-# (code run only by a child process, such as `python -m shiftsync` started by an e2e test, is not
-# counted).
+# stand-in (src/shiftsync/local), from `make test`'s selection of the suite, counting the Python
+# processes the suite starts (`python -m shiftsync` in the e2e tests, the stand-in's server): the
+# `patch` setting in pyproject.toml. A child started with an environment of its own (without
+# COVERAGE_PROCESS_CONFIG) or killed with SIGKILL is not counted.
 #
 #   scripts/coverage.sh [CHECKOUT]     # default: this checkout; `make coverage` runs it
 #
