@@ -5,7 +5,8 @@ own, where the only interface is the loopback (Ray's servers bind every interfac
 The cluster is started with `ray start --block` (a head and a second node, one CPU each) in
 its own process group, with the stand-in's AWS_* variables as a real node would have its
 instance role; it is stopped by signalling that group, never with `ray stop` (which would end
-every Ray process of the machine).
+every Ray process of the machine). Each node has a cache folder of its own, as two machines
+would: the machine-wide Data API rate limit (a file there) is not shared between them.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,15 +28,23 @@ import pytest
 from shiftsync.engine.sync import run_sync
 from shiftsync.errors import ConfigError
 from shiftsync.executors.ray_source import RaySource, check_reachable
+from shiftsync.local.data_api import call_log
 from shiftsync.local.postgres import free_port
 from shiftsync.local.standin import StandInInfo
+from shiftsync.redshift.rate_limit import BURST_SECONDS
 from shiftsync.redshift.source import RedshiftSource
+from shiftsync.workspace import Workspace
 from tests.integration.test_sync import (
     assert_same_table,
     make_workspace,
     open_destination,
 )
-from tests.support import wait_until
+from tests.support import (
+    standin_connection,
+    wait_until,
+    write_external_id,
+    write_sync_config,
+)
 
 pytest.importorskip("ray", reason="the ray extra (pip install 'shiftsync[ray]') is not installed")
 RAY = Path(sys.executable).with_name("ray")
@@ -43,7 +53,7 @@ RAY = Path(sys.executable).with_name("ray")
 def start_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [str(RAY), "start", "--block", "--disable-usage-stats", "--num-cpus=1", *args],
-        env=env,
+        env={**env, "XDG_CACHE_HOME": str(log.with_suffix(".cache"))},
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -180,3 +190,44 @@ def test_the_sync_setting_alone_runs_the_reads_on_the_cluster(
     )
     record = run_sync(workspace, "main")
     assert record.status == "ok", [(t.table, t.error) for t in record.tables]
+
+
+# GetStatementResult calls per second for the rate-limit case, and the arrival jitter allowed
+# (as in test_rate_limit.py: the stand-in counts a call when it arrives, the limiter when sent).
+RATE = 2.0
+ARRIVAL_JITTER = 1.0
+
+
+def test_the_driver_and_every_worker_share_one_data_api_rate_limit(
+    tmp_path: Path, info: StandInInfo, ray_cluster: str
+) -> None:
+    """AWS counts the quotas per account and region: the two nodes (two machines, two cache
+    folders) and the driver take their tokens from the cluster's one actor, and the stand-in
+    never answers more GetStatementResult calls than the configured rate allows. (Tried with
+    each process on its own bucket: 8 calls in 2 s against 7 allowed, 15 in 5 s against 13.)"""
+    tables = ["category", "venue", "date", "event", "users", "listing"]
+    write_external_id(tmp_path, info.external_id)
+    write_sync_config(
+        tmp_path,
+        standin_connection(info, method="data_api", rate_limits={"get_statement_result": RATE}),
+        {"dest": {"type": "parquet", "path": "lake"}},
+        {
+            "destination": "dest",
+            "tables": [f"public.{t}" for t in tables],
+            "concurrency": 3,
+            "executor": "ray",
+            "ray_address": ray_cluster,
+        },
+    )
+    workspace = Workspace(tmp_path)
+    source = RaySource(RedshiftSource.from_workspace(workspace), workspace.external_id, ray_cluster)
+    started = time.monotonic()
+    record = run_sync(workspace, "main", source=source)
+    assert record.status == "ok", [(t.table, t.error) for t in record.tables]
+    log = call_log.current()
+    times = log.times("GetStatementResult", started) + log.times("GetStatementResultV2", started)
+    assert len(times) >= len(tables)
+    capacity = max(1.0, RATE * BURST_SECONDS)
+    for window in (1.0, 2.0, 5.0):
+        allowed = capacity + RATE * (window + ARRIVAL_JITTER)
+        assert call_log.most_in_window(times, window) <= allowed, (window, sorted(times))

@@ -155,3 +155,20 @@ def test_shared_buckets_and_the_file_bucket_wait_alike(tmp_path: Path) -> None:
         memory_waits.append(in_memory.take("GetStatementResult"))
     assert file_waits == pytest.approx(memory_waits)
     assert max(file_waits) > 0  # the sequence does run the bucket into debt
+
+
+def test_the_cluster_actor_is_named_by_account_region_endpoint_and_rates() -> None:
+    from shiftsync.executors.ray_limiter import actor_name
+
+    rates = {"GetStatementResult": 20.0, "ExecuteStatement": 30.0}
+    name = actor_name("123456789012", "us-east-1", rates, None)
+    assert name.startswith("rate-limit-123456789012-us-east-1-")
+    assert actor_name("123456789012", "us-east-1", dict(reversed(rates.items())), None) == name
+    others = {
+        actor_name("210987654321", "us-east-1", rates, None),
+        actor_name("123456789012", "eu-west-1", rates, None),
+        actor_name("123456789012", "us-east-1", {**rates, "GetStatementResult": 5.0}, None),
+        actor_name("123456789012", "us-east-1", rates, "http://127.0.0.1:5000"),
+    }
+    assert name not in others
+    assert len(others) == 4

@@ -181,7 +181,8 @@ class RateLimitsConfig(ConfigModel):
         True,
         expected="true or false",
         doc="Share the limit with every shiftsync process of this machine (a file-locked "
-        "token bucket under ~/.cache/shiftsync); false: this process only.",
+        "token bucket under ~/.cache/shiftsync), and under executor: ray with the driver and "
+        "every worker of the cluster (one actor); false: this process only.",
     )
 
     def rates(self) -> dict[str, float]:

@@ -25,8 +25,9 @@ from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.config import Method, RedshiftServerlessConfig
 from shiftsync.errors import ConfigError
+from shiftsync.executors.ray_limiter import ActorLimiter, BucketsActor, cluster_buckets
 from shiftsync.redshift.catalog import TableInfo, TableRef
-from shiftsync.redshift.data_api import StatementListener
+from shiftsync.redshift.data_api import StatementListener, quota_scope
 from shiftsync.redshift.data_api_results import Row
 from shiftsync.redshift.plan import ReadPlan
 from shiftsync.redshift.ranged import RangeCheckpoint
@@ -68,6 +69,9 @@ class ReadTask:
     columns: tuple[str, ...] | None
     where: str | None
     method: Method
+    # The cluster's Data API rate limit (ray_limiter.py); None: the worker's machine-wide one
+    # (`rate_limits.shared: false` keeps each process to its own).
+    limiter: BucketsActor | None = None
 
 
 class WorkerStats(TypedDict):
@@ -102,7 +106,8 @@ def read_on_worker(task: ReadTask) -> Iterator[WorkerItem]:
         connection.region,
         duration_seconds=connection.session_duration_seconds,
     )
-    source = RedshiftSource(connection, session, run_id=task.run_id)
+    limiter = ActorLimiter(task.limiter) if task.limiter is not None else None
+    source = RedshiftSource(connection, session, run_id=task.run_id, limiter=limiter)
     batches = source.read(task.info, columns=task.columns, where=task.where, method=task.method)
     for batch in batches:
         yield "batch", batch
@@ -173,6 +178,13 @@ class RaySource:
             )
         self._ray = ray
         self._remote = ray.remote(num_returns="streaming", max_retries=0)(read_on_worker)
+        # AWS counts the quotas per account and region, not per machine: the driver and every
+        # worker take their Data API tokens from one actor of the cluster.
+        self.limiter: BucketsActor | None = None
+        if local.connection.rate_limits.shared:
+            scope = quota_scope(local.connection)
+            self.limiter = cluster_buckets(scope.account, scope.region, scope.rates, scope.endpoint)
+            local.api.limiter = ActorLimiter(self.limiter)
         self.local = local
         self.external_id = external_id
         self._local = threading.local()
@@ -262,6 +274,7 @@ class RaySource:
             tuple(columns) if columns is not None else None,
             where,
             method,
+            self.limiter,
         )
         stats = ReadStats(method=self.plan(info, method).method)
         self._local.stats = stats

@@ -715,15 +715,32 @@ class DataApi:
             raise
 
 
+@dataclass(frozen=True)
+class QuotaScope:
+    """What one Data API rate limit is shared by: AWS counts per account and region (and a
+    custom endpoint has quotas of its own); the rates are the connection's."""
+
+    account: str
+    region: str
+    rates: Mapping[str, float]
+    endpoint: str | None
+
+
+def quota_scope(connection: RedshiftServerlessConfig) -> QuotaScope:
+    rates = {**DATA_API_RATES, **connection.rate_limits.rates()}
+    account = connection.role_arn.split(":")[4]
+    return QuotaScope(account, connection.region, rates, _endpoint_of_data_api())
+
+
 def limiter_for(connection: RedshiftServerlessConfig) -> Limiter:
     """The connection's rate limiter: the machine-wide file bucket of its account and region,
     or (with `rate_limits.shared: false`) one of this process only."""
-    limits = connection.rate_limits
-    rates = {**DATA_API_RATES, **limits.rates()}
-    if not limits.shared:
-        return RateLimiter(rates=rates) if rates != DATA_API_RATES else shared_rate_limiter()
-    account = connection.role_arn.split(":")[4]
-    return shared_file_limiter(account, connection.region, rates, endpoint=_endpoint_of_data_api())
+    scope = quota_scope(connection)
+    if not connection.rate_limits.shared:
+        if scope.rates != DATA_API_RATES:
+            return RateLimiter(rates=scope.rates)
+        return shared_rate_limiter()
+    return shared_file_limiter(scope.account, scope.region, scope.rates, endpoint=scope.endpoint)
 
 
 def _endpoint_of_data_api() -> str | None:
@@ -753,12 +770,15 @@ __all__ = [
     "TERMINAL",
     "THROTTLING_CODES",
     "DataApi",
+    "QuotaScope",
     "ReadStats",
     "ResultPage",
     "StatementStatus",
     "execute_statement",
     "field_value",
     "is_retriable",
+    "limiter_for",
     "query_rows",
+    "quota_scope",
     "read_select",
 ]
