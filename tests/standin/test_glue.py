@@ -5,8 +5,11 @@ catalog, database and table ARNs it names, and refusals come back as awsJson
 from __future__ import annotations
 
 import contextlib
+import http.client
+import json
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -58,3 +61,23 @@ def test_the_platform_users_own_keys_are_refused(info: StandInInfo) -> None:
     with pytest.raises(ClientError) as refused:
         boto3.client("glue").get_database(Name=LAKE_GLUE_DATABASE)
     assert _code(refused) == "AccessDeniedException"
+
+
+def test_an_unsigned_glue_request_is_a_missing_token(info: StandInInfo) -> None:
+    host = urlsplit(info.endpoint)
+    connection = http.client.HTTPConnection(host.hostname or "127.0.0.1", host.port, timeout=10)
+    try:
+        connection.request(
+            "POST",
+            "/",
+            body=b"{}",
+            headers={
+                "X-Amz-Target": "AWSGlue.GetDatabases",
+                "Content-Type": "application/x-amz-json-1.1",
+            },
+        )
+        answer = connection.getresponse()
+        assert answer.status == 403
+        assert json.loads(answer.read())["__type"] == "MissingAuthenticationTokenException"
+    finally:
+        connection.close()
