@@ -28,7 +28,14 @@ from psycopg import sql
 
 import shiftsync
 from shiftsync.aws.policy import database_grants
-from shiftsync.local.standin import BUCKET, ROLE_NAME, StandIn, StandInInfo
+from shiftsync.local.standin import (
+    BUCKET,
+    CUSTOMER_ACCOUNT,
+    REGION,
+    ROLE_NAME,
+    StandIn,
+    StandInInfo,
+)
 from shiftsync.workspace import Workspace
 
 # The Data API's statuses after which a statement changes no more.
@@ -384,3 +391,22 @@ def lowered_limits(standin: StandIn, **changes: int) -> Iterator[None]:
         yield
     finally:
         standin.engine.limits = saved
+
+
+def store_secret(document: Mapping[str, str]) -> str:
+    """A Secrets Manager secret in the customer's account, as an admin stores it (straight into
+    moto's backend, which the stand-in serves); its ARN."""
+    from moto.secretsmanager.models import secretsmanager_backends
+
+    secret = secretsmanager_backends[CUSTOMER_ACCOUNT][REGION].create_secret(
+        name=f"redshift/{uuid.uuid4().hex[:8]}",
+        secret_string=json.dumps(dict(document)),
+        secret_binary=None,
+        description=None,
+        tags=None,
+        kms_key_id=None,
+        client_request_token=None,
+        replica_regions=[],
+        force_overwrite=False,
+    )
+    return str(json.loads(secret)["ARN"])

@@ -15,9 +15,9 @@ import yaml
 
 from shiftsync.config import SECRET_USER_PLACEHOLDER
 from shiftsync.engine.runs import RunStore
-from shiftsync.local.standin import CLUSTER, CUSTOMER_ACCOUNT, REGION, StandIn, StandInInfo
+from shiftsync.local.standin import CLUSTER, CUSTOMER_ACCOUNT, StandIn, StandInInfo
 from tests.e2e.test_cli_setup import run_grants, without_action
-from tests.support import Cli, staging_prefix
+from tests.support import Cli, staging_prefix, store_secret
 
 MODES = ("role", "db_user", "secret")
 LOGIN_ACTIONS = {
@@ -31,24 +31,6 @@ TABLE = "public.venue"
 @pytest.fixture
 def prefix(s3: Any) -> Any:
     yield from staging_prefix(s3, "cluster")
-
-
-def make_secret(document: dict[str, str]) -> str:
-    """A secret in the customer's account, as an admin stores it (moto's backend)."""
-    from moto.secretsmanager.models import secretsmanager_backends
-
-    secret = secretsmanager_backends[CUSTOMER_ACCOUNT][REGION].create_secret(
-        name=f"redshift/{uuid.uuid4().hex[:8]}",
-        secret_string=json.dumps(document),
-        secret_binary=None,
-        description=None,
-        tags=None,
-        kms_key_id=None,
-        client_request_token=None,
-        replica_regions=[],
-        force_overwrite=False,
-    )
-    return str(json.loads(secret)["ARN"])
 
 
 def cluster_workspace(
@@ -75,7 +57,7 @@ def cluster_workspace(
         conn["db_user"] = user
     elif mode == "secret":
         user = f"sec_{uuid.uuid4().hex[:8]}"
-        conn["secret_arn"] = make_secret(
+        conn["secret_arn"] = store_secret(
             {"username": user, "password": "never-shown", "dbClusterIdentifier": CLUSTER}
         )
     if prefix is not None:
@@ -177,7 +159,7 @@ def test_a_secret_that_is_not_a_redshift_secret_fails_the_check(
 ) -> None:
     user, _ = cluster_workspace(cli, info, tmp_path, "secret", None)
     config = yaml.safe_load((tmp_path / "shiftsync.yaml").read_text())
-    config["connections"]["warehouse"]["secret_arn"] = make_secret({"token": "not-a-login"})
+    config["connections"]["warehouse"]["secret_arn"] = store_secret({"token": "not-a-login"})
     (tmp_path / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
     role_from_policy(cli, standin, tmp_path, user)
     ran = cli("check", "--json", "-w", str(tmp_path))

@@ -18,7 +18,7 @@ from shiftsync.errors import AccessError, ConfigError
 from shiftsync.local.postgres import free_port
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.retry import RetryPolicy
-from tests.support import Cli, write_role_workspace
+from tests.support import Cli, Ran, write_role_workspace
 
 Endpoint = Callable[[StandIn], str]
 ENDPOINTS: dict[str, tuple[Endpoint, str]] = {
@@ -44,6 +44,29 @@ def _one_pair(err: str) -> None:
     assert "Traceback" not in err
 
 
+def _cut_off(monkeypatch: pytest.MonkeyPatch, standin: StandIn, variable: str, kind: str) -> str:
+    """Point the endpoint variable at a network failure of `kind`; the words its error says."""
+    endpoint, words = ENDPOINTS[kind]
+    monkeypatch.setenv(variable, endpoint(standin))
+    return words
+
+
+def _assert_unreached(ran: Ran, service: str, words: str) -> None:
+    assert ran.code == 3, ran.out + ran.err
+    _one_pair(ran.err)
+    assert f"{service} could not be reached" in ran.err
+    assert words in ran.err
+
+
+def _scheduled_workspace(tmp_path: Path, info: StandInInfo) -> None:
+    """A workspace whose syncs never ran and are due under `schedule --once`."""
+    workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
+    config = yaml.safe_load(workspace.config_path.read_text())
+    for sync in config["syncs"].values():
+        sync["schedule"] = "0 3 * * *"
+    workspace.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+
+
 @pytest.mark.parametrize("kind", list(ENDPOINTS))
 @pytest.mark.parametrize("command", ["sync", "discover"])
 def test_sts_out_of_reach(
@@ -56,13 +79,8 @@ def test_sts_out_of_reach(
     command: str,
 ) -> None:
     write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
-    endpoint, words = ENDPOINTS[kind]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", endpoint(standin))
-    ran = cli(command, "-w", str(tmp_path))
-    assert ran.code == 3, ran.out + ran.err
-    _one_pair(ran.err)
-    assert "sts could not be reached" in ran.err
-    assert words in ran.err
+    words = _cut_off(monkeypatch, standin, "AWS_ENDPOINT_URL_STS", kind)
+    _assert_unreached(cli(command, "-w", str(tmp_path)), "sts", words)
 
 
 @pytest.mark.parametrize("kind", ["dns", "tls"])
@@ -74,8 +92,7 @@ def test_the_data_api_out_of_reach_in_read_table(
     kind: str,
 ) -> None:
     write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
-    endpoint, words = ENDPOINTS[kind]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_REDSHIFT_DATA", endpoint(standin))
+    words = _cut_off(monkeypatch, standin, "AWS_ENDPOINT_URL_REDSHIFT_DATA", kind)
     with pytest.raises(AccessError) as failed:
         list(read_table(tmp_path, "public.category", method="data_api"))
     assert "redshift-data could not be reached" in failed.value.message
@@ -109,18 +126,9 @@ def test_schedule_once_with_sts_out_of_reach(
     monkeypatch: pytest.MonkeyPatch,
     kind: str,
 ) -> None:
-    workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
-    config = yaml.safe_load(workspace.config_path.read_text())
-    for sync in config["syncs"].values():
-        sync["schedule"] = "0 3 * * *"  # never ran: due under --once
-    workspace.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    endpoint, words = ENDPOINTS[kind]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", endpoint(standin))
-    ran = cli("schedule", "--once", "-w", str(tmp_path))
-    assert ran.code == 3, ran.out + ran.err
-    _one_pair(ran.err)
-    assert "sts could not be reached" in ran.err
-    assert words in ran.err
+    _scheduled_workspace(tmp_path, info)
+    words = _cut_off(monkeypatch, standin, "AWS_ENDPOINT_URL_STS", kind)
+    _assert_unreached(cli("schedule", "--once", "-w", str(tmp_path)), "sts", words)
 
 
 @pytest.mark.parametrize("kind", ["dns", "unreachable"])
@@ -132,19 +140,10 @@ def test_schedule_once_with_the_data_api_out_of_reach(
     monkeypatch: pytest.MonkeyPatch,
     kind: str,
 ) -> None:
-    workspace = write_role_workspace(tmp_path, info, info.role_arn, external_id=info.external_id)
-    config = yaml.safe_load(workspace.config_path.read_text())
-    for sync in config["syncs"].values():
-        sync["schedule"] = "0 3 * * *"
-    workspace.config_path.write_text(yaml.safe_dump(config, sort_keys=False))
-    endpoint, words = ENDPOINTS[kind]
-    monkeypatch.setenv("AWS_ENDPOINT_URL_REDSHIFT_DATA", endpoint(standin))
+    _scheduled_workspace(tmp_path, info)
+    words = _cut_off(monkeypatch, standin, "AWS_ENDPOINT_URL_REDSHIFT_DATA", kind)
     # A dropped connection is retried with back-off (8 attempts): one is enough to see the end.
     monkeypatch.setattr(
         "shiftsync.redshift.data_api.RetryPolicy", lambda: RetryPolicy(max_attempts=1)
     )
-    ran = cli("schedule", "--once", "-w", str(tmp_path))
-    assert ran.code == 3, ran.out + ran.err
-    _one_pair(ran.err)
-    assert "redshift-data could not be reached" in ran.err
-    assert words in ran.err
+    _assert_unreached(cli("schedule", "--once", "-w", str(tmp_path)), "redshift-data", words)

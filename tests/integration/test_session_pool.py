@@ -8,18 +8,17 @@ its own rule (idle past the keep-alive).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 
 import pytest
 
 from shiftsync.api import run_sync
+from shiftsync.engine.runs import RunRecord
 from shiftsync.local.data_api import sessions as redshift_data_sessions
 from shiftsync.local.data_api.sessions import SessionRegistry
 from shiftsync.local.data_api.statements import Statement
-from shiftsync.local.postgres import TempPostgres
-from shiftsync.local.standin import StandIn, StandInInfo
-from tests.integration.test_sync import destination_config, make_workspace
+from shiftsync.local.standin import StandIn
+from tests.support_sync import Stand
 
 
 @pytest.fixture
@@ -50,30 +49,22 @@ def expire_first_session(registry: SessionRegistry) -> Iterator[list[str]]:
         registry.engine.finished_hooks.remove(hook)
 
 
-def _tables(copies: Callable[[str, str], str], count: int) -> list[str]:
-    return [copies("category", "pool") for _ in range(count)]
+def _sync_copies(stand: Stand, count: int, concurrency: int) -> RunRecord:
+    """Sync `count` fresh copies of `category` into DuckDB with `concurrency` workers."""
+    tables = [f"public.{stand.copy('category', 'pool')}" for _ in range(count)]
+    workspace = stand.workspace(stand.destination("duckdb"), tables, concurrency=concurrency)
+    record = run_sync("main", workspace=workspace, raise_on_failure=False)
+    assert record.status == "ok", [t.error for t in record.tables]
+    return record
 
 
 def test_a_run_of_12_tables_at_concurrency_2_holds_at_most_2_sessions(
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    registry: SessionRegistry,
-    copies: Callable[[str, str], str],
+    stand: Stand, registry: SessionRegistry
 ) -> None:
-    tables = _tables(copies, 12)
-    workspace = make_workspace(
-        tmp_path / "ws",
-        info,
-        destination_config("duckdb", tmp_path, postgres),
-        [f"public.{t}" for t in tables],
-        concurrency=2,
-    )
     before = set(registry.sessions)
 
-    record = run_sync("main", workspace=workspace, raise_on_failure=False)
+    record = _sync_copies(stand, 12, concurrency=2)
 
-    assert record.status == "ok", [t.error for t in record.tables]
     assert len(record.tables) == 12
     opened = set(registry.sessions) - before
     # One session per table without the pool: 12 left open for 15 minutes each.
@@ -83,26 +74,12 @@ def test_a_run_of_12_tables_at_concurrency_2_holds_at_most_2_sessions(
 
 
 def test_an_expired_pooled_session_is_replaced_by_a_new_one(
-    tmp_path: Path,
-    info: StandInInfo,
-    postgres: TempPostgres,
-    registry: SessionRegistry,
-    copies: Callable[[str, str], str],
-    expire_first_session: list[str],
+    stand: Stand, registry: SessionRegistry, expire_first_session: list[str]
 ) -> None:
-    tables = _tables(copies, 3)
-    workspace = make_workspace(
-        tmp_path / "ws",
-        info,
-        destination_config("duckdb", tmp_path, postgres),
-        [f"public.{t}" for t in tables],
-        concurrency=1,
-    )
     before = set(registry.sessions)
 
-    record = run_sync("main", workspace=workspace, raise_on_failure=False)
+    record = _sync_copies(stand, 3, concurrency=1)
 
-    assert record.status == "ok", [t.error for t in record.tables]
     for table in record.tables:
         assert table.verification is not None
         assert table.verification["status"] == "ok"

@@ -8,7 +8,6 @@ Three ways to the database user, each with its own IAM action: IAM temporary cre
 
 from __future__ import annotations
 
-import json
 import uuid
 from typing import Any
 
@@ -25,7 +24,7 @@ from shiftsync.local.standin import (
     StandInInfo,
     guide_trust_policy,
 )
-from tests.support import wait_for_statement
+from tests.support import store_secret, wait_for_statement
 
 DATA_ACTIONS = ["redshift-data:*"]
 
@@ -62,23 +61,6 @@ def _current_user(client: Any, info: StandInInfo, **auth: str) -> tuple[dict[str
     return started, str(records[0][0]["stringValue"])
 
 
-def _secret(standin: StandIn, document: dict[str, str]) -> str:
-    from moto.secretsmanager.models import secretsmanager_backends
-
-    secret = secretsmanager_backends[CUSTOMER_ACCOUNT][REGION].create_secret(
-        name=f"redshift/{uuid.uuid4().hex[:8]}",
-        secret_string=json.dumps(document),
-        secret_binary=None,
-        description=None,
-        tags=None,
-        kms_key_id=None,
-        client_request_token=None,
-        replica_regions=[],
-        force_overwrite=False,
-    )
-    return str(json.loads(secret)["ARN"])
-
-
 def test_iam_temporary_credentials_run_as_the_role(standin: StandIn, info: StandInInfo) -> None:
     client = _client(standin, info, ["redshift:GetClusterCredentialsWithIAM"])
     started, user = _current_user(client, info)
@@ -113,7 +95,7 @@ def test_without_the_iam_action_the_cluster_is_refused(standin: StandIn, info: S
 
 
 def test_a_secret_gives_its_username(standin: StandIn, info: StandInInfo) -> None:
-    arn = _secret(standin, {"username": "etl", "password": "x", "dbClusterIdentifier": CLUSTER})
+    arn = store_secret({"username": "etl", "password": "x", "dbClusterIdentifier": CLUSTER})
     allowed = _client(standin, info, ["secretsmanager:GetSecretValue"])
     _, user = _current_user(allowed, info, SecretArn=arn)
     assert user == "etl"
@@ -127,7 +109,7 @@ def test_a_secret_gives_its_username(standin: StandIn, info: StandInInfo) -> Non
 
 
 def test_a_secret_that_is_not_the_clusters_is_refused(standin: StandIn, info: StandInInfo) -> None:
-    arn = _secret(standin, {"password": "no user here"})
+    arn = store_secret({"password": "no user here"})
     client = _client(standin, info, ["secretsmanager:GetSecretValue"])
     with pytest.raises(ClientError) as refused:
         client.execute_statement(

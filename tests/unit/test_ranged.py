@@ -17,10 +17,10 @@ from shiftsync.redshift.ranged import (
     area_root,
     plan_ranges,
     range_count,
-    range_predicate,
     read_fingerprint,
     usable,
 )
+from shiftsync.redshift.sql import range_predicate
 from shiftsync.redshift.types import Column
 
 MIB = 1024 * 1024

@@ -10,6 +10,7 @@ from shiftsync.config.models import RateLimitsConfig
 from shiftsync.redshift.rate_limit import (
     RECOVER_AFTER_SECONDS,
     FileRateLimiter,
+    SharedBuckets,
     rate_limit_folder,
 )
 
@@ -115,3 +116,42 @@ def test_a_custom_endpoint_has_a_bucket_of_its_own(tmp_path: Path) -> None:
     )
     assert public.path != local.path
     assert local is again
+
+
+def test_shared_buckets_answer_the_wait_in_arrival_order_without_sleeping() -> None:
+    clock = Clock()
+    buckets = SharedBuckets({"GetStatementResult": 4.0}, clock=clock)
+    # Four callers at one instant: the first goes, each next waits a quarter second longer
+    # (each sleeps in its own process; the owner never does).
+    waits = [buckets.take("GetStatementResult") for _ in range(3)]
+    waits.append(buckets.take("GetStatementResultV2"))  # the same quota
+    assert waits == pytest.approx([0.0, 0.25, 0.5, 0.75])
+    assert clock.slept == []
+    assert buckets.take("ExecuteStatement") == 0.0  # another quota, its own bucket
+
+
+def test_shared_buckets_slow_down_when_throttled_and_recover() -> None:
+    clock = Clock()
+    buckets = SharedBuckets({"GetStatementResult": 4.0}, clock=clock)
+    buckets.throttled("GetStatementResult")
+    assert buckets.current_rate("GetStatementResult") == 2.0
+    clock.now += RECOVER_AFTER_SECONDS
+    assert buckets.current_rate("GetStatementResult") == 2.5
+
+
+def test_shared_buckets_and_the_file_bucket_wait_alike(tmp_path: Path) -> None:
+    """One bucket arithmetic for both: the same calls at the same times, the same waits."""
+    file_clock, memory_clock = Clock(), Clock()
+    in_file = FileRateLimiter(
+        tmp_path, "k", {"GetStatementResult": 4.0}, clock=file_clock, sleep=lambda _s: None
+    )
+    in_memory = SharedBuckets({"GetStatementResult": 4.0}, clock=memory_clock)
+    steps = [0.0, 0.0, 0.1, 0.0, 1.0, 0.05, 0.0, 0.0]
+    file_waits, memory_waits = [], []
+    for step in steps:
+        file_clock.now += step
+        memory_clock.now += step
+        file_waits.append(in_file.acquire("GetStatementResult"))
+        memory_waits.append(in_memory.take("GetStatementResult"))
+    assert file_waits == pytest.approx(memory_waits)
+    assert max(file_waits) > 0  # the sequence does run the bucket into debt

@@ -17,7 +17,7 @@ from shiftsync.redshift.catalog import TableInfo
 from shiftsync.redshift.data_api import DataApi
 from shiftsync.redshift.data_api_results import field_int, query_rows
 from shiftsync.redshift.plan import KeyRange, can_split, split_range
-from shiftsync.redshift.sql import build_range_predicate, build_select_sql, quote_ident
+from shiftsync.redshift.sql import build_select_sql, quote_ident, range_predicate
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
 
@@ -76,17 +76,7 @@ def _read_range(
     stats: ReadStats,
     depth: int,
 ) -> Generator[pa.RecordBatch, None, int]:
-    if key_range.is_null:
-        predicate: str | None = f"{quote_ident(key.name)} IS NULL"
-    else:
-        predicate = build_range_predicate(
-            key.name,
-            key_range.low,
-            key_range.high,
-            low_inclusive=True,
-            high_inclusive=key_range.high_inclusive,
-            type_name=key.type_name,
-        )
+    predicate = range_predicate(key, key_range)
     condition = f"({where}) AND {predicate}" if where else predicate
     sql = build_select_sql(
         info.ref.schema, info.ref.name, columns, method="data_api", where=condition

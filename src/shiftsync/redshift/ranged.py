@@ -36,7 +36,7 @@ from shiftsync.json_types import JsonObject, JsonValue
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api_results import query_rows
 from shiftsync.redshift.plan import KeyRange, split_range
-from shiftsync.redshift.sql import build_range_predicate, build_select_sql, quote_ident
+from shiftsync.redshift.sql import build_select_sql, quote_ident, range_predicate
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column
 from shiftsync.redshift.unload import Manifest, UnloadReader
@@ -92,22 +92,6 @@ def plan_ranges(low: str | None, high: str | None, parts: int, key: Column) -> l
     if key.nullable:
         ranges.append(KeyRange(None, None, is_null=True))
     return ranges
-
-
-def range_predicate(key: Column, key_range: KeyRange) -> str:
-    """The condition of one range (quoted identifier, typed literals)."""
-    quoted = quote_ident(key.name)
-    if key_range.is_null:
-        return f"{quoted} IS NULL"
-    predicate = build_range_predicate(
-        key.name,
-        key_range.low,
-        key_range.high,
-        low_inclusive=True,
-        high_inclusive=key_range.high_inclusive,
-        type_name=key.type_name,
-    )
-    return predicate if predicate is not None else f"{quoted} IS NOT NULL"
 
 
 def read_fingerprint(select_sql: str, key: str) -> str:
@@ -348,7 +332,6 @@ __all__ = [
     "delete_range_area",
     "plan_ranges",
     "range_count",
-    "range_predicate",
     "read_fingerprint",
     "read_ranged",
     "usable",

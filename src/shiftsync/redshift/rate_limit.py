@@ -12,7 +12,8 @@ arrival order and none spins.
 
 Throttling responses adapt the shared rate down (halved, to a tenth at most); after ten quiet
 seconds it grows back a quarter at a time. Anything that limits (this file bucket, the
-in-process `RateLimiter` of retry.py, a Ray actor later) meets the `Limiter` protocol.
+in-process `RateLimiter` of retry.py, the Ray executor's actor around `SharedBuckets`) meets the
+`Limiter` protocol.
 """
 
 from __future__ import annotations
@@ -119,36 +120,10 @@ class FileRateLimiter:
             json.dump(state, handle)
         os.replace(temporary, self.path)
 
-    def _bucket(self, state: Buckets, name: str, now: float) -> dict[str, float]:
-        found = state.get(name)
-        bucket: dict[str, float] = found if isinstance(found, dict) else {}
-        configured = self._rate(name)
-        capacity = max(1.0, configured * BURST_SECONDS)
-        updated = float(bucket.get("updated", now))
-        # A clock that stepped back (or a file from another boot) starts the bucket afresh.
-        if updated > now:
-            updated = now
-        factor = float(bucket.get("factor", 1.0))
-        throttled_at = float(bucket.get("throttled_at", 0.0))
-        if factor < 1.0 and now - throttled_at >= RECOVER_AFTER_SECONDS:
-            factor = min(1.0, factor * UP)
-            throttled_at = now
-        rate = configured * factor
-        tokens = float(bucket.get("tokens", capacity))
-        tokens = min(capacity, tokens + (now - updated) * rate)
-        bucket.update(
-            tokens=tokens, updated=now, factor=factor, throttled_at=throttled_at, rate=rate
-        )
-        state[name] = bucket
-        return bucket
-
     def acquire(self, operation: str) -> float:
         name = SAME_QUOTA.get(operation, operation)
         with self._state() as state:
-            now = self.clock()
-            bucket = self._bucket(state, name, now)
-            bucket["tokens"] -= 1.0
-            wait = -bucket["tokens"] / bucket["rate"] if bucket["tokens"] < 0 else 0.0
+            wait = take_token(state, name, self._rate(name), self.clock())
         if wait > 0:
             self.sleep(wait)
         return wait
@@ -156,17 +131,88 @@ class FileRateLimiter:
     def throttled(self, operation: str) -> None:
         name = SAME_QUOTA.get(operation, operation)
         with self._state() as state:
-            now = self.clock()
-            bucket = self._bucket(state, name, now)
-            bucket["factor"] = max(MIN_FACTOR, bucket["factor"] * DOWN)
-            bucket["rate"] = self._rate(name) * bucket["factor"]
-            bucket["throttled_at"] = now
+            slow_down(state, name, self._rate(name), self.clock())
 
     def current_rate(self, operation: str) -> float:
         """The rate in force now for `operation` (after throttling)."""
         name = SAME_QUOTA.get(operation, operation)
         with self._state() as state:
-            return float(self._bucket(state, name, self.clock())["rate"])
+            return refreshed(state, name, self._rate(name), self.clock())["rate"]
+
+
+class SharedBuckets:
+    """The same token buckets held in memory, for one owner that many callers ask (the Ray
+    executor runs it as an actor): `take` answers the seconds to wait instead of sleeping, as
+    the caller sleeps in its own process."""
+
+    def __init__(
+        self,
+        rates: Mapping[str, float] | None = None,
+        *,
+        default_rate: float = DEFAULT_RATE,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.rates = dict(DATA_API_RATES if rates is None else rates)
+        self.default_rate = default_rate
+        self.clock = clock
+        self._state: Buckets = {}
+        self._lock = threading.Lock()
+
+    def _rate(self, name: str) -> float:
+        return self.rates.get(name, self.default_rate)
+
+    def take(self, operation: str) -> float:
+        """Take one call's token of `operation`; the seconds the caller must wait first."""
+        name = SAME_QUOTA.get(operation, operation)
+        with self._lock:
+            return take_token(self._state, name, self._rate(name), self.clock())
+
+    def throttled(self, operation: str) -> None:
+        name = SAME_QUOTA.get(operation, operation)
+        with self._lock:
+            slow_down(self._state, name, self._rate(name), self.clock())
+
+    def current_rate(self, operation: str) -> float:
+        name = SAME_QUOTA.get(operation, operation)
+        with self._lock:
+            return refreshed(self._state, name, self._rate(name), self.clock())["rate"]
+
+
+def refreshed(state: Buckets, name: str, configured: float, now: float) -> dict[str, float]:
+    """The bucket of quota `name` in `state`, refilled up to `now` (and started if missing)."""
+    found = state.get(name)
+    bucket: dict[str, float] = found if isinstance(found, dict) else {}
+    capacity = max(1.0, configured * BURST_SECONDS)
+    updated = float(bucket.get("updated", now))
+    # A clock that stepped back (or a file from another boot) starts the bucket afresh.
+    if updated > now:
+        updated = now
+    factor = float(bucket.get("factor", 1.0))
+    throttled_at = float(bucket.get("throttled_at", 0.0))
+    if factor < 1.0 and now - throttled_at >= RECOVER_AFTER_SECONDS:
+        factor = min(1.0, factor * UP)
+        throttled_at = now
+    rate = configured * factor
+    tokens = float(bucket.get("tokens", capacity))
+    tokens = min(capacity, tokens + (now - updated) * rate)
+    bucket.update(tokens=tokens, updated=now, factor=factor, throttled_at=throttled_at, rate=rate)
+    state[name] = bucket
+    return bucket
+
+
+def take_token(state: Buckets, name: str, configured: float, now: float) -> float:
+    """Take one token (into debt if none is left); the seconds until the debt is paid."""
+    bucket = refreshed(state, name, configured, now)
+    bucket["tokens"] -= 1.0
+    return -bucket["tokens"] / bucket["rate"] if bucket["tokens"] < 0 else 0.0
+
+
+def slow_down(state: Buckets, name: str, configured: float, now: float) -> None:
+    """AWS throttled a call of quota `name`: halve its rate (down to MIN_FACTOR of it)."""
+    bucket = refreshed(state, name, configured, now)
+    bucket["factor"] = max(MIN_FACTOR, bucket["factor"] * DOWN)
+    bucket["rate"] = configured * bucket["factor"]
+    bucket["throttled_at"] = now
 
 
 _limiters: dict[tuple[Path, str, tuple[tuple[str, float], ...]], FileRateLimiter] = {}
@@ -199,6 +245,7 @@ def shared_file_limiter(
 __all__ = [
     "FileRateLimiter",
     "Limiter",
+    "SharedBuckets",
     "rate_limit_folder",
     "shared_file_limiter",
 ]

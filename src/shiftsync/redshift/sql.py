@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Final, Literal
 
 from shiftsync.errors import ConfigError
+from shiftsync.redshift.plan import KeyRange
 from shiftsync.redshift.types import Column, canonical_type_name, rule_for
 from shiftsync.sql_quote import quote_redshift
 
@@ -184,6 +185,22 @@ def build_range_predicate(
     if not terms:
         return None
     return " AND ".join(terms)
+
+
+def range_predicate(key: Column, key_range: KeyRange) -> str:
+    """The condition of one range (quoted identifier, typed literals)."""
+    quoted = quote_ident(key.name)
+    if key_range.is_null:
+        return f"{quoted} IS NULL"
+    predicate = build_range_predicate(
+        key.name,
+        key_range.low,
+        key_range.high,
+        low_inclusive=True,
+        high_inclusive=key_range.high_inclusive,
+        type_name=key.type_name,
+    )
+    return predicate if predicate is not None else f"{quoted} IS NOT NULL"
 
 
 def _typed_literal(value: str, kind: str, canonical: str, column: str) -> str:
