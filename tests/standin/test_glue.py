@@ -81,3 +81,17 @@ def test_an_unsigned_glue_request_is_a_missing_token(info: StandInInfo) -> None:
         assert json.loads(answer.read())["__type"] == "MissingAuthenticationTokenException"
     finally:
         connection.close()
+
+
+def test_a_commit_from_a_stale_version_is_a_concurrent_modification(glue: Any) -> None:
+    # pyiceberg commits with UpdateTable and the VersionId it read: Glue's optimistic lock.
+    _ensure_database(glue)
+    name = f"t_{uuid.uuid4().hex[:8]}"
+    glue.create_table(DatabaseName=LAKE_GLUE_DATABASE, TableInput={"Name": name})
+    read = glue.get_table(DatabaseName=LAKE_GLUE_DATABASE, Name=name)["Table"]["VersionId"]
+    table_input = {"Name": name, "Parameters": {"metadata_location": "s3://lake/1.json"}}
+    glue.update_table(DatabaseName=LAKE_GLUE_DATABASE, TableInput=table_input, VersionId=read)
+    with pytest.raises(ClientError) as refused:
+        glue.update_table(DatabaseName=LAKE_GLUE_DATABASE, TableInput=table_input, VersionId=read)
+    assert _code(refused) == "ConcurrentModificationException"
+    glue.delete_table(DatabaseName=LAKE_GLUE_DATABASE, Name=name)

@@ -28,6 +28,7 @@ from shiftsync.destinations.iceberg.catalog import (
 from shiftsync.destinations.lake.s3 import S3Settings
 from shiftsync.errors import DestinationError
 from shiftsync.local.glue.auth import catalog_resources
+from shiftsync.local.glue.versions import stale_version
 from tests.unit.test_lake import BASE
 
 PREFIX = "arn:aws:glue:eu-west-1:123456789012"
@@ -165,3 +166,9 @@ def test_the_stand_in_checks_each_catalog_operation_on_what_it_names() -> None:
     )
     # Operations outside the Data Catalog list: only a policy on "*" allows them.
     assert resources("StartJobRun", {"JobName": "j"}) == ["*"]
+
+
+def test_an_update_naming_an_older_version_is_stale() -> None:
+    assert stale_version("3", "4")
+    assert not stale_version("4", "4")
+    assert not stale_version(None, "4")  # VersionId is optional: no lock asked for

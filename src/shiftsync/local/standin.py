@@ -35,6 +35,7 @@ from shiftsync.local.faults import hooks as fault_hooks
 from shiftsync.local.faults import http as fault_http
 from shiftsync.local.faults.kinds import FaultRegistry, FaultSpec
 from shiftsync.local.glue import auth as glue_auth
+from shiftsync.local.glue import versions as glue_versions
 from shiftsync.local.iam import evaluation as iam
 from shiftsync.local.info import StandInInfo as StandInInfo
 from shiftsync.local.postgres import TempPostgres
@@ -174,6 +175,7 @@ class StandIn:
         front_rules.install()
         redshift_data.install()
         glue_auth.install()
+        glue_versions.install()
         self.pg = TempPostgres().start()
         self._prepare_database()
         self.engine = DataApiEngine(self.pg, self.options.limits)
