@@ -172,3 +172,18 @@ def test_an_update_naming_an_older_version_is_stale() -> None:
     assert stale_version("3", "4")
     assert not stale_version("4", "4")
     assert not stale_version(None, "4")  # VersionId is optional: no lock asked for
+
+
+def test_an_unreachable_glue_endpoint_says_where_glue_is_looked_for() -> None:
+    from botocore.exceptions import EndpointConnectionError
+
+    settings = IcebergSettings("glue", "s3://lake/wh")
+    with (
+        pytest.raises(DestinationError) as raised,
+        catalog_errors(settings, "loading the table", "t"),
+    ):
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/")
+    assert "EndpointConnectionError" in raised.value.message
+    assert raised.value.fix is not None
+    assert "AWS_ENDPOINT_URL_GLUE" in raised.value.fix
+    assert "uri" not in raised.value.fix

@@ -164,10 +164,17 @@ def catalog_errors(
             ) from exc
         # SQLAlchemy's and botocore's errors: both trees are large and only named here.
         if type(exc).__module__.split(".")[0] in ("sqlalchemy", "botocore", "requests"):
+            fix = (
+                "check that Glue is reachable in that region (AWS_REGION, "
+                "AWS_ENDPOINT_URL_GLUE or catalog_properties glue.region) and run "
+                "`shiftsync check`"
+                if settings.catalog == "glue"
+                else "check the catalog's uri (database reachable, credentials right) and run "
+                "`shiftsync check`"
+            )
             raise DestinationError(
                 f"{subject}: {action} failed: {type(exc).__name__}: {_first_line(exc)}",
-                fix="check the catalog's uri (database reachable, credentials right) and run "
-                "`shiftsync check`",
+                fix=fix,
             ) from exc
         raise
 
