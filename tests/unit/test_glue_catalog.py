@@ -187,3 +187,15 @@ def test_an_unreachable_glue_endpoint_says_where_glue_is_looked_for() -> None:
     assert raised.value.fix is not None
     assert "AWS_ENDPOINT_URL_GLUE" in raised.value.fix
     assert "uri" not in raised.value.fix
+
+
+def test_the_stand_in_role_can_be_denied_a_glue_action_of_the_lake() -> None:
+    from shiftsync.local.standin import lake_statements
+
+    def actions(deny: tuple[str, ...]) -> list[str]:
+        return [a for s in lake_statements(deny) for a in s["Action"]]
+
+    assert set(GLUE_ACTIONS) <= set(actions(()))
+    assert "glue:UpdateTable" not in actions(("glue:updatetable",))
+    # An s3: deny is the staging bucket's (guide_permission_policy), not the lake's.
+    assert "s3:PutObject" in actions(("s3:PutObject",))

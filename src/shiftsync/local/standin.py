@@ -102,11 +102,18 @@ def guide_permission_policy(bucket: str, deny: Sequence[str] = ()) -> dict[str, 
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def _without_denied(statements: list[Any], deny: Sequence[str]) -> list[Any]:
-    """The lake's statements without the denied actions (the staging ones are left alone:
-    `--deny s3:PutObject` means the staging bucket, as before the lake existed)."""
+def lake_statements(deny: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The statements `shiftsync policy` prints for the lake bucket and for an Iceberg
+    destination on the Glue database `shiftsync`, without the denied glue: actions (an `s3:`
+    deny means the staging bucket, as before the lake existed)."""
+    statements = destination_statements(
+        "aws",
+        [("lake", f"s3://{LAKE_BUCKET}"), ("lake", glue_location(LAKE_GLUE_DATABASE))],
+        region=REGION,
+        account=CUSTOMER_ACCOUNT,
+    )
     denied = {d.lower() for d in deny if d.lower().startswith("glue:")}
-    kept: list[Any] = []
+    kept: list[dict[str, Any]] = []
     for statement in statements:
         actions = [a for a in statement["Action"] if a.lower() not in denied]
         if actions:
@@ -272,13 +279,7 @@ class StandIn:
         )
         permissions = options.role_policy or guide_permission_policy(BUCKET, options.deny)
         if options.role_policy is None:
-            lake = destination_statements(
-                "aws",
-                [("lake", f"s3://{LAKE_BUCKET}"), ("lake", glue_location(LAKE_GLUE_DATABASE))],
-                region=REGION,
-                account=CUSTOMER_ACCOUNT,
-            )
-            lake = _without_denied(lake, options.deny)
+            lake = lake_statements(options.deny)
             permissions = {**permissions, "Statement": [*permissions["Statement"], *lake]}
         role_arn = self.create_role(ROLE_NAME, permissions, trust)
         s3 = self._admin_client("s3", CUSTOMER_ACCOUNT)
