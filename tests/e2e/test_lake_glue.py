@@ -234,3 +234,21 @@ def test_a_second_writer_through_glue_is_refused(info: StandInInfo, standin: Sta
     finally:
         one.close()
         two.close()
+
+
+def test_policy_prints_the_glue_statement_of_the_destination(
+    tmp_path: Path, info: StandInInfo
+) -> None:
+    folder = _workspace(tmp_path, info, "category", f"s3://{LAKE_BUCKET}/wh")
+    done = shiftsync(folder, info, "policy")
+    assert done.returncode == 0, done.stdout + done.stderr
+    statements = json.loads(done.stdout)["permission_policy"]["Statement"]
+    (glue,) = [s for s in statements if s["Sid"] == "DestinationLakeGlueCatalog"]
+    assert glue["Action"] == list(GLUE_ACTIONS)
+    # The stand-in's role lives in the customer account; its connection is in us-east-1.
+    arn = f"arn:aws:glue:{REGION}:{CUSTOMER_ACCOUNT}"
+    assert glue["Resource"] == [
+        f"{arn}:catalog",
+        f"{arn}:database/{LAKE_GLUE_DATABASE}",
+        f"{arn}:table/{LAKE_GLUE_DATABASE}/*",
+    ]
