@@ -43,6 +43,8 @@ EXPORTED: Final = (
     "AWS_ENDPOINT_URL_STS",
     "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_REDSHIFT_DATA",
+    "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+    "AWS_ENDPOINT_URL_GLUE",
 )
 
 
@@ -148,7 +150,7 @@ def unsafe_up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 def test_json_out_names_everything_a_client_needs(default_up: Running) -> None:
     info = default_up.info
     assert set(info) == JSON_KEYS
-    assert set(info["endpoints"]) == {"sts", "s3", "redshift_data"}
+    assert set(info["endpoints"]) == {"sts", "s3", "redshift_data", "glue"}
     assert all(url.startswith("http://127.0.0.1:") for url in info["endpoints"].values())
     assert info["role_arn"].startswith("arn:aws:iam::222222222222:role/")
     assert info["principal_arn"].startswith("arn:aws:iam::111111111111:user/")

@@ -193,7 +193,9 @@ def permission_policy(
         },
     ]
     statements += _staging_statements(conn)
-    statements += destination_statements(conn.partition, destinations)
+    statements += destination_statements(
+        conn.partition, destinations, region=conn.region, account=conn.role.account
+    )
     return {"Version": POLICY_VERSION, "Statement": statements}
 
 

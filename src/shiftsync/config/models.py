@@ -597,8 +597,9 @@ class IcebergDestinationConfig(ConfigModel):
         "sql",
         expected="sql, rest or glue",
         doc="The Iceberg catalog: `sql` (SQLite file in the workspace, or PostgreSQL via "
-        "catalog_uri), `rest` (an Iceberg REST catalog at catalog_uri) or `glue` (AWS Glue, "
-        "with boto3's configuration).",
+        "catalog_uri), `rest` (an Iceberg REST catalog at catalog_uri) or `glue` (the AWS Glue "
+        "Data Catalog of boto3's region, called as `credentials`; the namespace is a Glue "
+        "database).",
     )
     catalog_uri: SecretStr | None = config_field(
         None,

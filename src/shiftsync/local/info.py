@@ -29,6 +29,7 @@ class StandInInfo:
                 "sts": self.endpoint,
                 "s3": self.endpoint,
                 "redshift_data": self.endpoint,
+                "glue": self.endpoint,
             },
             "access_key_id": self.access_key_id,
             "secret_access_key": self.secret_access_key,
@@ -52,6 +53,7 @@ class StandInInfo:
             "AWS_ENDPOINT_URL_S3": self.endpoint,
             "AWS_ENDPOINT_URL_REDSHIFT_DATA": self.endpoint,
             "AWS_ENDPOINT_URL_SECRETS_MANAGER": self.endpoint,
+            "AWS_ENDPOINT_URL_GLUE": self.endpoint,
         }
 
     def export_lines(self) -> list[str]:

@@ -32,7 +32,7 @@ StartResponse = Callable[..., Any]
 log = logging.getLogger("shiftsync.local")
 
 # awsJson services the stand-in serves itself: X-Amz-Target prefix → botocore service name.
-_JSON_SERVICES: Final = {"RedshiftData": "redshift-data"}
+_JSON_SERVICES: Final = {"RedshiftData": "redshift-data", "AWSGlue": "glue"}
 _JSON_CONTENT_TYPE: Final = "application/x-amz-json-1.1"
 
 

@@ -18,7 +18,7 @@ from typing import Any, Final, Self
 import boto3
 import psycopg
 
-from shiftsync.aws.destination_policy import destination_statements
+from shiftsync.aws.destination_policy import destination_statements, glue_location
 from shiftsync.aws.policy import REDSHIFT_DATA_ACTIONS
 from shiftsync.aws.policy import S3_ACTIONS as S3_ACTIONS
 from shiftsync.errors import StandInError
@@ -34,6 +34,8 @@ from shiftsync.local.dialect import char_bytes
 from shiftsync.local.faults import hooks as fault_hooks
 from shiftsync.local.faults import http as fault_http
 from shiftsync.local.faults.kinds import FaultRegistry, FaultSpec
+from shiftsync.local.glue import auth as glue_auth
+from shiftsync.local.glue import versions as glue_versions
 from shiftsync.local.iam import evaluation as iam
 from shiftsync.local.info import StandInInfo as StandInInfo
 from shiftsync.local.postgres import TempPostgres
@@ -56,6 +58,8 @@ BUCKET: Final = "shiftsync-staging-222222222222"
 # A bucket for S3 destinations (Parquet, Iceberg, Delta), which the role may write: the
 # statements `shiftsync policy` prints for a destination there.
 LAKE_BUCKET: Final = "shiftsync-lake-222222222222"
+# The Glue database the role may use as an Iceberg namespace (the destination's default).
+LAKE_GLUE_DATABASE: Final = "shiftsync"
 
 # The product guide's nine actions and the five S3 actions of the staging bucket: the same
 # lists `shiftsync policy` grants, so the stand-in's role is the one the product asks for.
@@ -96,6 +100,25 @@ def guide_permission_policy(bucket: str, deny: Sequence[str] = ()) -> dict[str, 
             }
         )
     return {"Version": "2012-10-17", "Statement": statements}
+
+
+def lake_statements(deny: Sequence[str] = ()) -> list[dict[str, Any]]:
+    """The statements `shiftsync policy` prints for the lake bucket and for an Iceberg
+    destination on the Glue database `shiftsync`, without the denied glue: actions (an `s3:`
+    deny means the staging bucket, as before the lake existed)."""
+    statements = destination_statements(
+        "aws",
+        [("lake", f"s3://{LAKE_BUCKET}"), ("lake", glue_location(LAKE_GLUE_DATABASE))],
+        region=REGION,
+        account=CUSTOMER_ACCOUNT,
+    )
+    denied = {d.lower() for d in deny if d.lower().startswith("glue:")}
+    kept: list[dict[str, Any]] = []
+    for statement in statements:
+        actions = [a for a in statement["Action"] if a.lower() not in denied]
+        if actions:
+            kept.append({**statement, "Action": actions})
+    return kept
 
 
 def guide_trust_policy(principal: str, external_id: str | None) -> dict[str, Any]:
@@ -158,6 +181,8 @@ class StandIn:
         iam.install()
         front_rules.install()
         redshift_data.install()
+        glue_auth.install()
+        glue_versions.install()
         self.pg = TempPostgres().start()
         self._prepare_database()
         self.engine = DataApiEngine(self.pg, self.options.limits)
@@ -254,7 +279,7 @@ class StandIn:
         )
         permissions = options.role_policy or guide_permission_policy(BUCKET, options.deny)
         if options.role_policy is None:
-            lake = destination_statements("aws", [("lake", f"s3://{LAKE_BUCKET}")])
+            lake = lake_statements(options.deny)
             permissions = {**permissions, "Statement": [*permissions["Statement"], *lake]}
         role_arn = self.create_role(ROLE_NAME, permissions, trust)
         s3 = self._admin_client("s3", CUSTOMER_ACCOUNT)

@@ -88,8 +88,21 @@ def catalog_properties(settings: IcebergSettings, s3: S3Settings | None) -> dict
         properties.update(pyiceberg_properties(s3))
         properties["py-io-impl"] = "pyiceberg.io.pyarrow.PyArrowFileIO"
         if settings.catalog == "glue":
-            properties["glue.region"] = s3.region
+            # The catalog is reached as the identity that writes the warehouse; its endpoint
+            # is boto3's own (AWS_ENDPOINT_URL_GLUE or the configuration files), as for S3.
+            properties.update(glue_properties(s3))
     properties.update(settings.properties)
+    return properties
+
+
+def glue_properties(s3: S3Settings) -> dict[str, str]:
+    """pyiceberg's `glue.*` properties: the region and credentials of the warehouse's writer."""
+    properties = {"glue.region": s3.region}
+    if s3.credentials is not None:
+        properties["glue.access-key-id"] = str(s3.credentials.access_key)
+        properties["glue.secret-access-key"] = str(s3.credentials.secret_key)
+        if s3.credentials.token:
+            properties["glue.session-token"] = str(s3.credentials.token)
     return properties
 
 
@@ -140,14 +153,41 @@ def catalog_errors(
             "by the identity that writes this destination (shiftsync check tells which)",
         ) from exc
     except Exception as exc:
+        refused = _refused_glue_action(exc)
+        if refused is not None:
+            writer = settings.identity or "the identity of this destination"
+            raise DestinationError(
+                f"{subject}: {action} failed: {writer} was refused {refused}: {_first_line(exc)}",
+                fix=f"allow {refused} for {writer} on the catalog, the database "
+                f"{settings.namespace!r} and its tables (`shiftsync policy` prints the "
+                "statement this destination needs)",
+            ) from exc
         # SQLAlchemy's and botocore's errors: both trees are large and only named here.
         if type(exc).__module__.split(".")[0] in ("sqlalchemy", "botocore", "requests"):
+            fix = (
+                "check that Glue is reachable in that region (AWS_REGION, "
+                "AWS_ENDPOINT_URL_GLUE or catalog_properties glue.region) and run "
+                "`shiftsync check`"
+                if settings.catalog == "glue"
+                else "check the catalog's uri (database reachable, credentials right) and run "
+                "`shiftsync check`"
+            )
             raise DestinationError(
                 f"{subject}: {action} failed: {type(exc).__name__}: {_first_line(exc)}",
-                fix="check the catalog's uri (database reachable, credentials right) and run "
-                "`shiftsync check`",
+                fix=fix,
             ) from exc
         raise
+
+
+def _refused_glue_action(exc: BaseException) -> str | None:
+    """The glue: action of a Glue AccessDeniedException, else None."""
+    response = getattr(exc, "response", None)
+    if type(exc).__module__.split(".")[0] != "botocore" or not isinstance(response, dict):
+        return None
+    if response.get("Error", {}).get("Code") != "AccessDeniedException":
+        return None
+    operation = str(getattr(exc, "operation_name", "") or "")
+    return f"glue:{operation}" if operation else "a glue: action"
 
 
 def _first_line(exc: BaseException) -> str:
