@@ -14,9 +14,13 @@ from typing import Final
 from shiftsync.config import CONFIG_FILE_NAME
 from shiftsync.errors import ConfigError
 from shiftsync.local.info import StandInInfo
+from shiftsync.local.standin import LAKE_BUCKET
 from shiftsync.workspace import DOT_DIR_NAME, Workspace, atomic_write_text
 
 DEMO_SYNC: Final = "tickit"
+# `shiftsync demo --lake`: sales and event into Iceberg tables in the stand-in's lake bucket.
+LAKE_SYNC: Final = "tickit_lake"
+LAKE_TABLES: Final = ("sales", "event")
 DEMO_DATABASE_FILES: Final = ("demo.duckdb", "demo.duckdb.wal")
 
 # The first line of every shiftsync.yaml the demo writes carries a digest of the rest: a file
@@ -42,8 +46,23 @@ LIMIT 5
 """
 
 
-def demo_config(info: StandInInfo) -> str:
-    """shiftsync.yaml for the stand-in: the same keys a real account uses."""
+def demo_config(info: StandInInfo, *, lake: bool = False) -> str:
+    """shiftsync.yaml for the stand-in: the same keys a real account uses. With `lake`, also
+    an Iceberg destination in the stand-in's lake bucket and the sync that fills it."""
+    lake_destination = lake_sync = ""
+    if lake:
+        lake_destination = f"""\
+  lake:                         # Iceberg on S3, written as the connection's role; its catalog
+    type: iceberg               # is the SQLite file iceberg_catalog.db in this folder
+    warehouse: s3://{LAKE_BUCKET}/iceberg
+"""
+        tables = "".join(f"      - public.{name}\n" for name in LAKE_TABLES)
+        lake_sync = f"""\
+  {LAKE_SYNC}:
+    source: warehouse
+    destination: lake
+    tables:
+{tables}"""
     return stamped(f"""\
 # To use a real account, change region, workgroup, database, role_arn and the bucket, run
 # `shiftsync policy` and `shiftsync check` (docs/aws-setup.md).
@@ -63,7 +82,7 @@ destinations:
   local:
     type: duckdb
     path: demo.duckdb
-
+{lake_destination}
 syncs:
   {DEMO_SYNC}:
     source: warehouse
@@ -80,7 +99,7 @@ syncs:
         mode: incremental
         tracking_field: listtime
         primary_key: [listid]
-""")
+{lake_sync}""")
 
 
 def is_demo_config(path: Path) -> bool:
@@ -134,13 +153,13 @@ def start_workspace(folder: Path) -> Workspace:
     return Workspace.init(folder, config_text=stamped(PLACEHOLDER_BODY))
 
 
-def prepare_workspace(folder: Path, info: StandInInfo) -> Workspace:
+def prepare_workspace(folder: Path, info: StandInInfo, *, lake: bool = False) -> Workspace:
     """A fresh workspace in `folder` whose external ID the stand-in's role trusts."""
     check_demo_folder(folder)
     for stale in DEMO_DATABASE_FILES:
         (folder / stale).unlink(missing_ok=True)
     workspace = Workspace.init(folder, config_text=stamped(PLACEHOLDER_BODY))
-    atomic_write_text(workspace.config_path, demo_config(info))
+    atomic_write_text(workspace.config_path, demo_config(info, lake=lake))
     return workspace
 
 
@@ -161,3 +180,27 @@ FROM public.sales s,
       FROM public.sales) m
 WHERE s.salesid <= %s
 """
+
+
+def lake_answer(workspace: Workspace) -> list[tuple[object, ...]]:
+    """DEMO_QUERY answered by DuckDB over the lake sync's Iceberg tables, read through their
+    catalog as the connection's role (the identity that wrote them)."""
+    import duckdb
+
+    from shiftsync.destinations.registry import DestinationContext, create_destination
+    from shiftsync.redshift.source import RedshiftSource
+
+    source = RedshiftSource.from_workspace(workspace)
+    _, config = workspace.config.destination("lake")
+    context = DestinationContext(
+        folder=workspace.folder, connection_credentials=source.connection_credentials()
+    )
+    destination = create_destination(config, context)
+    try:
+        tables = {name: destination.read_table(name) for name in LAKE_TABLES}
+    finally:
+        destination.close()
+    with duckdb.connect() as db:
+        for name, table in tables.items():
+            db.register(name, table)
+        return db.execute(DEMO_QUERY).fetchall()

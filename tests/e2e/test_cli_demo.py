@@ -127,15 +127,20 @@ def test_what_counts_as_the_demos_own_folder(tmp_path: Path) -> None:
 
 
 def test_demo_runs_in_a_new_folder_and_again_in_its_own(tmp_path: Path) -> None:
+    """The second time with --lake: its Iceberg tables in the stand-in's S3 answer the demo's
+    query as demo.duckdb does (the demo compares the two answers and fails if they differ)."""
     (tmp_path / "empty").mkdir()
-    for attempt in (1, 2):
-        ran = shiftsync(tmp_path, "demo", "--folder", "empty", *SMALL)
+    for attempt, more in ((1, ()), (2, ("--lake",))):
+        ran = shiftsync(tmp_path, "demo", "--folder", "empty", *SMALL, *more)
         assert ran.code == 0, f"run {attempt}: {ran}"
         assert "Only the new sales moved" in ran.out
+    assert "shiftsync sync tickit_lake: sales and event into Iceberg tables in S3" in ran.out
+    assert "The Iceberg tables in S3 give the same answer as demo.duckdb." in ran.out
     config = tmp_path / "empty" / "shiftsync.yaml"
     assert is_demo_config(config)
+    assert "s3://shiftsync-lake-222222222222/iceberg" in config.read_text()
     runs = (tmp_path / "empty" / ".shiftsync" / "runs").glob("2*.json")
-    assert len(list(runs)) == 4  # two syncs per demo
+    assert len(list(runs)) == 5  # two syncs per demo, and the lake sync
 
 
 FAILING_CHECK = textwrap.dedent(

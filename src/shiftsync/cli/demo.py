@@ -16,6 +16,7 @@ from shiftsync.errors import ShiftsyncError
 
 if TYPE_CHECKING:
     from shiftsync.local.info import StandInInfo
+    from shiftsync.workspace import Workspace
 
 
 def _step(title: str) -> None:
@@ -74,6 +75,44 @@ def _keep_up(info: StandInInfo, folder: Path) -> None:
         env_file.unlink(missing_ok=True)
 
 
+def _answer_table(rows: list[tuple[object, ...]]) -> None:
+    output.print_table(
+        ["event", "tickets sold", "revenue"],
+        [[str(event), f"{sold:,}", f"{revenue:,.2f}"] for event, sold, revenue in rows],
+    )
+
+
+def _lake_steps(workspace: Workspace, workspace_args: list[str]) -> int:
+    """Sync into Iceberg on the stand-in's S3, then answer the demo's query from it with DuckDB;
+    the number of steps that failed."""
+    import duckdb
+
+    from shiftsync import demo as scenario
+
+    names = " and ".join(scenario.LAKE_TABLES)
+    _step(f"shiftsync sync {scenario.LAKE_SYNC}: {names} into Iceberg tables in S3")
+    if _run(["sync", scenario.LAKE_SYNC, *workspace_args]) != 0:
+        return 1
+    _step("The same query, answered by DuckDB from the Iceberg tables")
+    try:
+        rows = scenario.lake_answer(workspace)
+        with duckdb.connect(str(workspace.folder / "demo.duckdb"), read_only=True) as db:
+            expected = db.execute(scenario.DEMO_QUERY).fetchall()
+    except ShiftsyncError as error:
+        output.echo(f"error: {error}", err=True)
+        return 1
+    except duckdb.Error as error:
+        output.echo(f"error: DuckDB cannot answer the query ({error})", err=True)
+        return 1
+    _answer_table(rows)
+    if rows != expected:
+        output.echo("error: the Iceberg tables and demo.duckdb answer differently", err=True)
+        return 1
+    output.echo("")
+    output.echo("The Iceberg tables in S3 give the same answer as demo.duckdb.")
+    return 0
+
+
 def demo(
     folder: Path = typer.Option(
         Path("demo"),
@@ -83,6 +122,12 @@ def demo(
         5.8, help="TICKIT scale of the stand-in (5.8 puts about a million rows in sales)."
     ),
     new_rows: int = typer.Option(5000, help="Sales rows to add before the second sync."),
+    lake: bool = typer.Option(
+        False,
+        "--lake",
+        help="Also sync sales and event into Iceberg tables in the stand-in's S3 (the lake "
+        "extra: pip install 'shiftsync[lake]') and answer the same query from them with DuckDB.",
+    ),
     keep: bool = typer.Option(
         False,
         "--keep",
@@ -90,7 +135,8 @@ def demo(
         "with shiftsync's other commands from another shell.",
     ),
 ) -> None:
-    """Start the stand-in with TICKIT, check the role, sync into DuckDB, add rows, sync again.
+    """Start the stand-in with TICKIT, check the role, sync into DuckDB, add rows, sync again;
+    with --lake, also into Iceberg on S3, queried by DuckDB.
 
     A step that fails prints its error and the demo goes on with the next one.
 
@@ -118,7 +164,7 @@ def demo(
             f"stand-in up on {info.endpoint} in {time.monotonic() - started:.1f} s; "
             f"role {info.role_arn}"
         )
-        workspace = scenario.prepare_workspace(workspace_folder, info)
+        workspace = scenario.prepare_workspace(workspace_folder, info, lake=lake)
         scenario.point_environment_at(info)
         output.echo(
             f"workspace: {workspace.folder} (shiftsync.yaml, external ID {workspace.external_id})"
@@ -145,10 +191,7 @@ def demo(
                 failures += 1
                 output.echo(f"error: demo.duckdb cannot answer the query ({error})", err=True)
         if rows is not None:
-            output.print_table(
-                ["event", "tickets sold", "revenue"],
-                [[str(event), f"{sold:,}", f"{revenue:,.2f}"] for event, sold, revenue in rows],
-            )
+            _answer_table(rows)
 
         _step(f"Adding {new_rows:,} sales in Redshift, then syncing again")
         with stand_in.admin_connection() as admin:
@@ -162,6 +205,8 @@ def demo(
                 "Only the new sales moved: the incremental tables read rows past their "
                 "stored cursor and merged them by primary key."
             )
+        if lake:
+            failures += _lake_steps(workspace, workspace_args)
         if keep:
             _keep_up(stand_in.info, workspace.folder)
     finally:
