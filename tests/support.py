@@ -410,3 +410,40 @@ def store_secret(document: Mapping[str, str]) -> str:
         force_overwrite=False,
     )
     return str(json.loads(secret)["ARN"])
+
+
+def role_s3_properties(info: StandInInfo) -> dict[str, str]:
+    """pyiceberg's S3 properties for the stand-in, as the role (assumed with the external ID)."""
+    from shiftsync.aws.session import AssumedRoleSession
+
+    credentials = AssumedRoleSession(
+        info.role_arn, info.external_id, info.region
+    ).frozen_credentials()
+    # An assumed role's credentials hold all three (botocore types each as optional).
+    assert credentials.access_key
+    assert credentials.secret_key
+    assert credentials.token
+    return {
+        "s3.endpoint": info.endpoint,
+        "s3.region": info.region,
+        "s3.access-key-id": credentials.access_key,
+        "s3.secret-access-key": credentials.secret_key,
+        "s3.session-token": credentials.token,
+    }
+
+
+def role_policy_without(
+    action: str, lake: Sequence[tuple[str, str]], *, region: str = "*", account: str = "*"
+) -> dict[str, Any]:
+    """The stand-in role's policy (the guide's statements and those of the `lake`
+    destinations) less one action of the destinations' statements."""
+    from shiftsync.aws.destination_policy import destination_statements
+    from shiftsync.local.standin import guide_permission_policy
+
+    policy = guide_permission_policy(BUCKET)
+    kept = []
+    for statement in destination_statements("aws", lake, region=region, account=account):
+        actions = [a for a in statement["Action"] if a != action]
+        if actions:
+            kept.append({**statement, "Action": actions})
+    return {**policy, "Statement": [*policy["Statement"], *kept]}

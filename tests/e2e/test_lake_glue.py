@@ -17,7 +17,6 @@ from pyiceberg.catalog.glue import GlueCatalog
 
 from shiftsync.aws.destination_policy import (
     GLUE_ACTIONS,
-    destination_statements,
     glue_location,
 )
 from shiftsync.aws.session import AssumedRoleSession
@@ -25,7 +24,6 @@ from shiftsync.destinations.base import LoadMode, LoadSpec
 from shiftsync.destinations.iceberg import IcebergDestination, IcebergSettings
 from shiftsync.errors import DestinationError
 from shiftsync.local.standin import (
-    BUCKET,
     CUSTOMER_ACCOUNT,
     LAKE_BUCKET,
     LAKE_GLUE_DATABASE,
@@ -33,11 +31,15 @@ from shiftsync.local.standin import (
     ROLE_NAME,
     StandIn,
     StandInInfo,
-    guide_permission_policy,
 )
 from tests.e2e.test_cli_sync import shiftsync
-from tests.e2e.test_lake_sync import _s3_properties
-from tests.support import standin_connection, write_external_id, write_sync_config
+from tests.support import (
+    role_policy_without,
+    role_s3_properties,
+    standin_connection,
+    write_external_id,
+    write_sync_config,
+)
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ def _workspace(folder: Path, info: StandInInfo, table: str, warehouse: str) -> P
 
 
 def _glue_catalog(info: StandInInfo) -> GlueCatalog:
-    s3 = _s3_properties(info)
+    s3 = role_s3_properties(info)
     return GlueCatalog(
         "reader",
         **{
@@ -140,19 +142,8 @@ def test_a_sync_through_glue_full_then_incremental_reads_back_equal(
 
 def _policy_without(action: str) -> dict[str, Any]:
     """The stand-in role's policy less one glue: action of the lake's Glue statement."""
-    policy = guide_permission_policy(BUCKET)
-    lake = destination_statements(
-        "aws",
-        [("lake", f"s3://{LAKE_BUCKET}"), ("lake", glue_location(LAKE_GLUE_DATABASE))],
-        region=REGION,
-        account=CUSTOMER_ACCOUNT,
-    )
-    kept = []
-    for statement in lake:
-        actions = [a for a in statement["Action"] if a != action]
-        if actions:
-            kept.append({**statement, "Action": actions})
-    return {**policy, "Statement": [*policy["Statement"], *kept]}
+    lake = [("lake", f"s3://{LAKE_BUCKET}"), ("lake", glue_location(LAKE_GLUE_DATABASE))]
+    return role_policy_without(action, lake, region=REGION, account=CUSTOMER_ACCOUNT)
 
 
 def _glue_cases() -> list[Any]:

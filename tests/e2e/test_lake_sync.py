@@ -13,17 +13,20 @@ import duckdb
 import pytest
 from pyiceberg.catalog.sql import SqlCatalog
 
-from shiftsync.aws.destination_policy import destination_statements
 from shiftsync.local.standin import (
-    BUCKET,
     LAKE_BUCKET,
     ROLE_NAME,
     StandIn,
     StandInInfo,
-    guide_permission_policy,
 )
 from tests.e2e.test_cli_sync import shiftsync
-from tests.support import standin_connection, write_external_id, write_sync_config
+from tests.support import (
+    role_policy_without,
+    role_s3_properties,
+    standin_connection,
+    write_external_id,
+    write_sync_config,
+)
 
 TABLES = ["public.venue", "public.category"]
 
@@ -96,7 +99,7 @@ def test_a_sync_writes_s3_as_the_connection_role(
             "shiftsync",  # the SQL catalog keeps tables per catalog name
             uri=f"sqlite:///{folder / 'iceberg_catalog.db'}",
             warehouse=url,
-            **_s3_properties(info),
+            **role_s3_properties(info),
         )
         table = catalog.load_table(("shiftsync", "venue"))
         files = [task.file.file_path for task in table.scan().plan_files()]
@@ -107,25 +110,6 @@ def test_a_sync_writes_s3_as_the_connection_role(
             assert counted.fetchall() == [(rows["venue"], rows["venue"])]
         assert files
         assert all(f.startswith(url) for f in files)
-
-
-def _s3_properties(info: StandInInfo) -> dict[str, str]:
-    from shiftsync.aws.session import AssumedRoleSession
-
-    credentials = AssumedRoleSession(
-        info.role_arn, info.external_id, info.region
-    ).frozen_credentials()
-    # An assumed role's credentials hold all three (botocore types each as optional).
-    assert credentials.access_key
-    assert credentials.secret_key
-    assert credentials.token
-    return {
-        "s3.endpoint": info.endpoint,
-        "s3.region": info.region,
-        "s3.access-key-id": credentials.access_key,
-        "s3.secret-access-key": credentials.secret_key,
-        "s3.session-token": credentials.token,
-    }
 
 
 def test_policy_prints_the_statements_the_lake_destination_needs(
@@ -172,16 +156,7 @@ LAKE_ACTIONS = ["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:DeleteObjec
 
 
 def _policy_without(action: str) -> dict[str, Any]:
-    """The stand-in role's policy (the guide's and the lake destination's statements) less
-    one action of the lake destination's."""
-    policy = guide_permission_policy(BUCKET)
-    lake = destination_statements("aws", [("lake", f"s3://{LAKE_BUCKET}")])
-    kept = []
-    for statement in lake:
-        actions = [a for a in statement["Action"] if a != action]
-        if actions:
-            kept.append({**statement, "Action": actions})
-    return {**policy, "Statement": [*policy["Statement"], *kept]}
+    return role_policy_without(action, [("lake", f"s3://{LAKE_BUCKET}")])
 
 
 def _action_cases() -> list[Any]:
