@@ -16,14 +16,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from shiftsync.local.standin import CUSTOMER_ACCOUNT, LAKE_GLUE_DATABASE, REGION, StandInInfo
-from tests.standin.test_iam import _assume, _client, _code, _status
+from tests.standin.test_iam import assume, client_as, error_code_of, status_of
 
 CATALOG = f"arn:aws:glue:{REGION}:{CUSTOMER_ACCOUNT}"
 
 
 @pytest.fixture
 def glue(info: StandInInfo) -> Any:
-    return _client("glue", _assume(info.role_arn, info.external_id))
+    return client_as("glue", assume(info.role_arn, info.external_id))
 
 
 def _ensure_database(glue: Any) -> None:
@@ -43,8 +43,8 @@ def test_the_role_may_use_its_database_and_its_tables(glue: Any) -> None:
 def test_another_database_is_refused_naming_the_action_and_resource(glue: Any) -> None:
     with pytest.raises(ClientError) as refused:
         glue.get_database(Name="other")
-    assert _code(refused) == "AccessDeniedException"
-    assert _status(refused) == 400
+    assert error_code_of(refused) == "AccessDeniedException"
+    assert status_of(refused) == 400
     message = refused.value.response["Error"]["Message"]
     assert "assumed-role/shiftsync-reader/" in message
     assert f"glue:GetDatabase on resource: {CATALOG}:database/other" in message
@@ -53,14 +53,14 @@ def test_another_database_is_refused_naming_the_action_and_resource(glue: Any) -
 def test_listing_every_database_is_not_granted(glue: Any) -> None:
     with pytest.raises(ClientError) as refused:
         glue.get_databases()
-    assert _code(refused) == "AccessDeniedException"
+    assert error_code_of(refused) == "AccessDeniedException"
     assert "glue:GetDatabases" in refused.value.response["Error"]["Message"]
 
 
 def test_the_platform_users_own_keys_are_refused(info: StandInInfo) -> None:
     with pytest.raises(ClientError) as refused:
         boto3.client("glue").get_database(Name=LAKE_GLUE_DATABASE)
-    assert _code(refused) == "AccessDeniedException"
+    assert error_code_of(refused) == "AccessDeniedException"
 
 
 def test_an_unsigned_glue_request_is_a_missing_token(info: StandInInfo) -> None:
@@ -93,5 +93,5 @@ def test_a_commit_from_a_stale_version_is_a_concurrent_modification(glue: Any) -
     glue.update_table(DatabaseName=LAKE_GLUE_DATABASE, TableInput=table_input, VersionId=read)
     with pytest.raises(ClientError) as refused:
         glue.update_table(DatabaseName=LAKE_GLUE_DATABASE, TableInput=table_input, VersionId=read)
-    assert _code(refused) == "ConcurrentModificationException"
+    assert error_code_of(refused) == "ConcurrentModificationException"
     glue.delete_table(DatabaseName=LAKE_GLUE_DATABASE, Name=name)

@@ -29,15 +29,15 @@ from shiftsync.local.standin import (
 PLATFORM_ROOT: Final = f"arn:aws:iam::{PLATFORM_ACCOUNT}:root"
 
 
-def _code(raised: pytest.ExceptionInfo[ClientError]) -> str:
+def error_code_of(raised: pytest.ExceptionInfo[ClientError]) -> str:
     return str(raised.value.response["Error"]["Code"])
 
 
-def _status(raised: pytest.ExceptionInfo[ClientError]) -> int:
+def status_of(raised: pytest.ExceptionInfo[ClientError]) -> int:
     return int(raised.value.response["ResponseMetadata"]["HTTPStatusCode"])
 
 
-def _assume(role_arn: str, external_id: str | None, **kwargs: Any) -> dict[str, Any]:
+def assume(role_arn: str, external_id: str | None, **kwargs: Any) -> dict[str, Any]:
     arguments: dict[str, Any] = {"RoleArn": role_arn, "RoleSessionName": "tests", **kwargs}
     if external_id is not None:
         arguments["ExternalId"] = external_id
@@ -45,7 +45,7 @@ def _assume(role_arn: str, external_id: str | None, **kwargs: Any) -> dict[str, 
     return dict(answer["Credentials"])
 
 
-def _client(service: str, credentials: dict[str, Any]) -> Any:
+def client_as(service: str, credentials: dict[str, Any]) -> Any:
     return boto3.client(
         service,  # type: ignore[call-overload]
         aws_access_key_id=credentials["AccessKeyId"],
@@ -73,8 +73,8 @@ def _role(
 
 
 def test_the_right_external_id_gives_an_assumed_role_session(info: StandInInfo) -> None:
-    credentials = _assume(info.role_arn, info.external_id)
-    identity = _client("sts", credentials).get_caller_identity()
+    credentials = assume(info.role_arn, info.external_id)
+    identity = client_as("sts", credentials).get_caller_identity()
     assert identity["Arn"] == f"arn:aws:sts::{CUSTOMER_ACCOUNT}:assumed-role/{ROLE_NAME}/tests"
     assert identity["Account"] == CUSTOMER_ACCOUNT
 
@@ -84,15 +84,15 @@ def test_wrong_or_missing_external_id_is_refused(
     info: StandInInfo, external_id: str | None
 ) -> None:
     with pytest.raises(ClientError) as refused:
-        _assume(info.role_arn, external_id)
-    assert _code(refused) == "AccessDenied"
-    assert _status(refused) == 403
+        assume(info.role_arn, external_id)
+    assert error_code_of(refused) == "AccessDenied"
+    assert status_of(refused) == 403
 
 
 def test_unknown_role_is_refused(info: StandInInfo) -> None:
     with pytest.raises(ClientError) as refused:
-        _assume(f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/no-such-role", info.external_id)
-    assert _code(refused) == "AccessDenied"
+        assume(f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/no-such-role", info.external_id)
+    assert error_code_of(refused) == "AccessDenied"
 
 
 @pytest.mark.parametrize(
@@ -103,23 +103,23 @@ def test_the_platform_account_or_user_as_principal_is_honoured(
     standin: StandIn, info: StandInInfo, principal: str
 ) -> None:
     role_arn = _role(standin, info, trust=guide_trust_policy(principal, info.external_id))
-    assert _assume(role_arn, info.external_id)["AccessKeyId"]
+    assert assume(role_arn, info.external_id)["AccessKeyId"]
 
 
 def test_another_account_as_principal_is_refused(standin: StandIn, info: StandInInfo) -> None:
     trust = guide_trust_policy("arn:aws:iam::333333333333:root", info.external_id)
     role_arn = _role(standin, info, trust=trust)
     with pytest.raises(ClientError) as refused:
-        _assume(role_arn, info.external_id)
-    assert _code(refused) == "AccessDenied"
+        assume(role_arn, info.external_id)
+    assert error_code_of(refused) == "AccessDenied"
 
 
 def test_a_trust_without_external_id_lets_anyone_in_the_account_assume(
     standin: StandIn, info: StandInInfo
 ) -> None:
     role_arn = _role(standin, info, trust=guide_trust_policy(PLATFORM_ROOT, None))
-    assert _assume(role_arn, None)["AccessKeyId"]
-    assert _assume(role_arn, "whatever-id")["AccessKeyId"]
+    assert assume(role_arn, None)["AccessKeyId"]
+    assert assume(role_arn, "whatever-id")["AccessKeyId"]
 
 
 def test_a_service_principal_does_not_trust_a_user(standin: StandIn, info: StandInInfo) -> None:
@@ -127,16 +127,16 @@ def test_a_service_principal_does_not_trust_a_user(standin: StandIn, info: Stand
     trust["Statement"] = [trust["Statement"][1]]  # redshift.amazonaws.com only
     role_arn = _role(standin, info, trust=trust)
     with pytest.raises(ClientError) as refused:
-        _assume(role_arn, info.external_id)
-    assert _code(refused) == "AccessDenied"
+        assume(role_arn, info.external_id)
+    assert error_code_of(refused) == "AccessDenied"
     assert iam.service_trusted(trust, "redshift.amazonaws.com")
 
 
 def test_session_duration_above_the_role_maximum_is_refused(info: StandInInfo) -> None:
-    assert _assume(info.role_arn, info.external_id, DurationSeconds=900)["AccessKeyId"]
+    assert assume(info.role_arn, info.external_id, DurationSeconds=900)["AccessKeyId"]
     with pytest.raises(ClientError) as refused:
-        _assume(info.role_arn, info.external_id, DurationSeconds=3601)
-    assert _code(refused) == "ValidationError"
+        assume(info.role_arn, info.external_id, DurationSeconds=3601)
+    assert error_code_of(refused) == "ValidationError"
     assert "MaxSessionDuration" in refused.value.response["Error"]["Message"]
 
 
@@ -149,8 +149,8 @@ def test_a_wrong_secret_fails_the_signature(info: StandInInfo) -> None:
     )
     with pytest.raises(ClientError) as refused:
         sts.get_caller_identity()
-    assert _code(refused) == "SignatureDoesNotMatch"
-    assert _status(refused) == 403
+    assert error_code_of(refused) == "SignatureDoesNotMatch"
+    assert status_of(refused) == 403
 
 
 def test_an_unknown_access_key_is_refused() -> None:
@@ -159,16 +159,16 @@ def test_an_unknown_access_key_is_refused() -> None:
     )
     with pytest.raises(ClientError) as refused:
         sts.get_caller_identity()
-    assert _code(refused) == "InvalidClientTokenId"
+    assert error_code_of(refused) == "InvalidClientTokenId"
 
 
 def test_redshift_data_checks_signature_and_session_token(info: StandInInfo) -> None:
-    credentials = _assume(info.role_arn, info.external_id)
+    credentials = assume(info.role_arn, info.external_id)
     arguments = {"WorkgroupName": info.workgroup, "Database": info.database}
     wrong_secret = dict(credentials, SecretAccessKey="not-the-secret")
     with pytest.raises(ClientError) as bad_signature:
-        _client("redshift-data", wrong_secret).list_databases(**arguments)
-    assert _code(bad_signature) == "InvalidSignatureException"
+        client_as("redshift-data", wrong_secret).list_databases(**arguments)
+    assert error_code_of(bad_signature) == "InvalidSignatureException"
     no_token: Any = boto3.client(
         "redshift-data",
         aws_access_key_id=credentials["AccessKeyId"],
@@ -176,25 +176,25 @@ def test_redshift_data_checks_signature_and_session_token(info: StandInInfo) -> 
     )
     with pytest.raises(ClientError) as missing_token:
         no_token.list_databases(**arguments)
-    assert _code(missing_token) == "UnrecognizedClientException"
-    assert _status(missing_token) == 403
+    assert error_code_of(missing_token) == "UnrecognizedClientException"
+    assert status_of(missing_token) == 403
 
 
 def test_an_expired_session_is_refused_everywhere(info: StandInInfo) -> None:
-    credentials = _assume(info.role_arn, info.external_id)
-    redshift_data = _client("redshift-data", credentials)
-    s3 = _client("s3", credentials)
+    credentials = assume(info.role_arn, info.external_id)
+    redshift_data = client_as("redshift-data", credentials)
+    s3 = client_as("s3", credentials)
     arguments = {"WorkgroupName": info.workgroup, "Database": info.database}
     assert redshift_data.list_databases(**arguments)["Databases"]
     assert iam.expire_session(credentials["AccessKeyId"]) is True
     with pytest.raises(ClientError) as expired:
         redshift_data.list_databases(**arguments)
-    assert _code(expired) == "ExpiredTokenException"
+    assert error_code_of(expired) == "ExpiredTokenException"
     with pytest.raises(ClientError) as expired_s3:
         s3.list_objects_v2(Bucket=info.bucket)
-    assert _code(expired_s3) == "ExpiredToken"
+    assert error_code_of(expired_s3) == "ExpiredToken"
     # A new session of the same role works.
-    fresh = _client("redshift-data", _assume(info.role_arn, info.external_id))
+    fresh = client_as("redshift-data", assume(info.role_arn, info.external_id))
     assert fresh.list_databases(**arguments)["Databases"]
     assert iam.expire_session("ASIANOSUCHKEY0000000") is False
 
@@ -207,7 +207,7 @@ def test_the_platform_user_itself_may_not_use_the_data_api(info: StandInInfo) ->
         boto3.client("redshift-data").list_databases(
             WorkgroupName=info.workgroup, Database=info.database
         )
-    assert _code(refused) == "AccessDeniedException"
+    assert error_code_of(refused) == "AccessDeniedException"
     assert info.principal_arn in refused.value.response["Error"]["Message"]
 
 
@@ -243,7 +243,7 @@ def test_a_denied_action_is_refused_as_json_access_denied(
     standin: StandIn, info: StandInInfo, action: str
 ) -> None:
     role_arn = _role(standin, info, deny=(f"redshift-data:{action}",))
-    client = _client("redshift-data", _assume(role_arn, info.external_id))
+    client = client_as("redshift-data", assume(role_arn, info.external_id))
     statement_id = str(uuid.uuid4())
     if action != "ExecuteStatement":
         statement_id = client.execute_statement(
@@ -251,8 +251,8 @@ def test_a_denied_action_is_refused_as_json_access_denied(
         )["Id"]
     with pytest.raises(ClientError) as refused:
         _call(client, info, action, statement_id)
-    assert _code(refused) == "AccessDeniedException"
-    assert _status(refused) == 403
+    assert error_code_of(refused) == "AccessDeniedException"
+    assert status_of(refused) == 403
     assert f"redshift-data:{action}" in refused.value.response["Error"]["Message"]
     # The other actions of the same role still work.
     other = "ListSchemas" if action == "ListDatabases" else "ListDatabases"
@@ -263,7 +263,7 @@ def test_get_statement_result_v2_is_authorised_as_get_statement_result(
     standin: StandIn, info: StandInInfo
 ) -> None:
     role_arn = _role(standin, info, deny=("redshift-data:GetStatementResult",))
-    client = _client("redshift-data", _assume(role_arn, info.external_id))
+    client = client_as("redshift-data", assume(role_arn, info.external_id))
     started = client.execute_statement(
         WorkgroupName=info.workgroup,
         Database=info.database,
@@ -273,7 +273,7 @@ def test_get_statement_result_v2_is_authorised_as_get_statement_result(
     )
     with pytest.raises(ClientError) as refused:
         client.get_statement_result_v2(Id=started["Id"])
-    assert _code(refused) == "AccessDeniedException"
+    assert error_code_of(refused) == "AccessDeniedException"
     assert "redshift-data:GetStatementResult" in refused.value.response["Error"]["Message"]
 
 
@@ -281,12 +281,12 @@ def test_without_get_credentials_the_workgroup_is_refused(
     standin: StandIn, info: StandInInfo
 ) -> None:
     role_arn = _role(standin, info, deny=("redshift-serverless:GetCredentials",))
-    client = _client("redshift-data", _assume(role_arn, info.external_id))
+    client = client_as("redshift-data", assume(role_arn, info.external_id))
     with pytest.raises(ClientError) as refused:
         client.execute_statement(
             WorkgroupName=info.workgroup, Database=info.database, Sql="select 1"
         )
-    assert _code(refused) == "AccessDeniedException"
+    assert error_code_of(refused) == "AccessDeniedException"
     message = refused.value.response["Error"]["Message"]
     assert "redshift-serverless:GetCredentials" in message
     assert standin.workgroup.arn in message
@@ -298,12 +298,12 @@ def test_statements_are_visible_to_their_role_only(
     mine = redshift_data.execute_statement(
         WorkgroupName=info.workgroup, Database=info.database, Sql="select 1"
     )
-    other = _client("redshift-data", _assume(_role(standin, info), info.external_id))
+    other = client_as("redshift-data", assume(_role(standin, info), info.external_id))
     with pytest.raises(ClientError) as hidden:
         other.describe_statement(Id=mine["Id"])
-    assert _code(hidden) == "ResourceNotFoundException"
+    assert error_code_of(hidden) == "ResourceNotFoundException"
     # Another session of the same role sees it (the Data API scopes statements to the role).
-    same_role = _client("redshift-data", _assume(info.role_arn, info.external_id))
+    same_role = client_as("redshift-data", assume(info.role_arn, info.external_id))
     assert same_role.describe_statement(Id=mine["Id"])["Id"] == mine["Id"]
 
 
@@ -316,15 +316,15 @@ def test_s3_is_limited_to_the_staging_bucket(s3: Any, info: StandInInfo) -> None
     s3.delete_object(Bucket=info.bucket, Key=key)
     with pytest.raises(ClientError) as refused:
         s3.put_object(Bucket="some-other-bucket", Key="x", Body=b"x")
-    assert _code(refused) == "AccessDenied"
+    assert error_code_of(refused) == "AccessDenied"
 
 
 def test_a_denied_s3_action_is_refused(standin: StandIn, info: StandInInfo) -> None:
     role_arn = _role(standin, info, deny=("s3:DeleteObject",))
-    s3 = _client("s3", _assume(role_arn, info.external_id))
+    s3 = client_as("s3", assume(role_arn, info.external_id))
     key = f"tests/{uuid.uuid4()}.txt"
     s3.put_object(Bucket=info.bucket, Key=key, Body=b"kept")
     with pytest.raises(ClientError) as refused:
         s3.delete_object(Bucket=info.bucket, Key=key)
-    assert _code(refused) == "AccessDenied"
-    assert _status(refused) == 403
+    assert error_code_of(refused) == "AccessDenied"
+    assert status_of(refused) == 403

@@ -21,9 +21,9 @@ from shiftsync.aws.policy import permission_policy
 from shiftsync.config import validate_config_data
 from shiftsync.destinations.iceberg.catalog import (
     IcebergSettings,
-    _refused_glue_action,
     catalog_errors,
     catalog_properties,
+    refused_glue_action,
 )
 from shiftsync.destinations.lake.s3 import S3Settings
 from shiftsync.errors import DestinationError
@@ -127,10 +127,10 @@ def _denied(operation: str) -> ClientError:
 
 
 def test_a_refused_glue_call_names_the_action_and_the_identity() -> None:
-    assert _refused_glue_action(_denied("CreateTable")) == "glue:CreateTable"
+    assert refused_glue_action(_denied("CreateTable")) == "glue:CreateTable"
     other = ClientError({"Error": {"Code": "EntityNotFoundException"}}, "GetTable")
-    assert _refused_glue_action(other) is None
-    assert _refused_glue_action(ValueError("x")) is None
+    assert refused_glue_action(other) is None
+    assert refused_glue_action(ValueError("x")) is None
     settings = IcebergSettings("glue", "s3://lake/wh", identity="AWS profile 'lake'")
     with (
         pytest.raises(DestinationError) as raised,

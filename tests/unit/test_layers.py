@@ -72,3 +72,35 @@ def test_a_module_imports_only_rooms_below_its_own(path: Path) -> None:
         room for room in imported_rooms(path) - {own, "local"} if LAYER.get(room, -1) >= LAYER[own]
     }
     assert upward == set(), f"{path.relative_to(SRC)} imports {sorted(upward)} (not below {own})"
+
+
+OWN_PACKAGES = ("shiftsync", "tests", "bench")
+
+
+def _private_imports(root: Path) -> list[str]:
+    """`from <our module> import _name` anywhere under root: a private name used outside its
+    module is a seam nobody promised to keep."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ImportFrom) or not node.module:
+                continue
+            if node.module.split(".")[0] not in OWN_PACKAGES:
+                continue
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"{path}: from {node.module} import {alias.name}")
+    return found
+
+
+@pytest.mark.parametrize("folder", ["src", "tests", "bench"])
+def test_no_private_name_is_imported_from_another_module(folder: str) -> None:
+    assert _private_imports(SRC.parents[1] / folder) == []
+
+
+def test_the_private_import_scan_finds_one(tmp_path: Path) -> None:
+    (tmp_path / "a.py").write_text("from shiftsync.engine.sync import _run\n")
+    (tmp_path / "b.py").write_text("from shiftsync.engine.sync import run_sync, __all__\n")
+    assert _private_imports(tmp_path) == [
+        f"{tmp_path / 'a.py'}: from shiftsync.engine.sync import _run"
+    ]

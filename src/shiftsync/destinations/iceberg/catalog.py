@@ -153,7 +153,7 @@ def catalog_errors(
             "by the identity that writes this destination (shiftsync check tells which)",
         ) from exc
     except Exception as exc:
-        refused = _refused_glue_action(exc)
+        refused = refused_glue_action(exc)
         if refused is not None:
             writer = settings.identity or "the identity of this destination"
             raise DestinationError(
@@ -179,7 +179,7 @@ def catalog_errors(
         raise
 
 
-def _refused_glue_action(exc: BaseException) -> str | None:
+def refused_glue_action(exc: BaseException) -> str | None:
     """The glue: action of a Glue AccessDeniedException, else None."""
     response = getattr(exc, "response", None)
     if type(exc).__module__.split(".")[0] != "botocore" or not isinstance(response, dict):
