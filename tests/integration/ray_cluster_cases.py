@@ -30,10 +30,11 @@ from shiftsync.errors import ConfigError
 from shiftsync.executors.ray_source import RaySource, check_reachable
 from shiftsync.local.data_api import call_log
 from shiftsync.local.postgres import free_port
-from shiftsync.local.standin import StandInInfo
+from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.rate_limit import BURST_SECONDS
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
+from tests.integration.test_ranged_unload import unloads_of
 from tests.integration.test_sync import (
     assert_same_table,
     make_workspace,
@@ -45,6 +46,7 @@ from tests.support import (
     write_external_id,
     write_sync_config,
 )
+from tests.support_sync import staged_keys
 
 pytest.importorskip("ray", reason="the ray extra (pip install 'shiftsync[ray]') is not installed")
 RAY = Path(sys.executable).with_name("ray")
@@ -231,3 +233,71 @@ def test_the_driver_and_every_worker_share_one_data_api_rate_limit(
     for window in (1.0, 2.0, 5.0):
         allowed = capacity + RATE * (window + ARRIVAL_JITTER)
         assert call_log.most_in_window(times, window) <= allowed, (window, sorted(times))
+
+
+def test_a_big_tables_key_ranges_are_tasks_of_the_cluster(
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    standin: StandIn,
+    s3: Any,
+    ray_cluster: str,
+) -> None:
+    """`sales` above `unload.range_mb`: one bounds statement on the driver, then each key range
+    one task and one UNLOAD (counted by the stand-in); the table arrives whole and verified. A
+    range that fails fails the table, with nothing written and nothing left staged."""
+    admin.execute("ANALYZE public.sales")
+    write_external_id(tmp_path, info.external_id)
+
+    def configure(range_mb: float) -> Workspace:
+        write_sync_config(
+            tmp_path,
+            standin_connection(info, unload={"bucket": info.bucket, "range_mb": range_mb}),
+            {"dest": {"type": "parquet", "path": "lake"}},
+            {
+                "destination": "dest",
+                "tables": [{"include": "public.sales", "method": "unload"}],
+                "executor": "ray",
+                "ray_address": ray_cluster,
+            },
+        )
+        return Workspace(tmp_path)
+
+    local = RedshiftSource.from_workspace(configure(0))
+    estimate = local.describe("public.sales").estimated_bytes
+    assert estimate
+    workspace = configure(estimate / 4 / (1024 * 1024) * 1.01)
+    local = RedshiftSource.from_workspace(workspace)
+    ranges = local.unload_ranges(local.describe("public.sales"))
+    assert 2 <= len(ranges) <= 4, ranges
+    # The first run: the second range's UNLOAD fails on its worker. The table fails whole,
+    # nothing of it is written, the other ranges' tasks end and nothing stays staged.
+    fault = standin.faults.add(
+        "fail_statement", sql=r"UNLOAD .*sales.*>=.* AND .*<", message="disk full", times=1
+    )
+    source = RaySource(local, workspace.external_id, ray_cluster)
+    failed = run_sync(workspace, "main", source=source)
+    assert standin.faults.counts()[fault] == 1
+    (table,) = failed.tables
+    assert table.status == "failed"
+    assert "disk full" in (table.error or "")
+    written = open_destination(workspace)
+    try:
+        assert written.table_schema("sales") is None
+    finally:
+        written.close()
+    assert staged_keys(s3, info.bucket) == []
+
+    before = unloads_of(standin, "sales")
+    record = run_sync(workspace, "main", source=source)
+
+    (table,) = record.tables
+    assert record.status == "ok", table.error
+    assert table.verification is not None
+    assert table.verification["status"] == "ok"
+    assert len(unloads_of(standin, "sales") - before) == len(ranges)
+    written = open_destination(workspace)
+    try:
+        assert_same_table(admin, written, "sales", "sales")
+    finally:
+        written.close()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import queue
 import socket
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -263,53 +264,130 @@ class RaySource:
         progress: Callable[[int, int], None] | None = None,
         checkpoint: RangeCheckpoint | None = None,
     ) -> Generator[pa.RecordBatch, None, None]:
-        # A worker reads a table with one UNLOAD: key ranges and their checkpoint are read
-        # in-process only (`checkpoint` is not sent to the workers).
+        # Key ranges are not checkpointed under Ray (`checkpoint` is not sent to the workers):
+        # a big table's ranges are tasks of their own instead, each one UNLOAD on a worker.
         del checkpoint
-        task = ReadTask(
-            self.local.connection,
-            self.external_id,
-            self.local.run_id,
-            info,
-            tuple(columns) if columns is not None else None,
-            where,
-            method,
-            self.limiter,
-        )
         stats = ReadStats(method=self.plan(info, method).method)
         self._local.stats = stats
-        return self._stream(task, stats, progress)
+        conditions: list[str | None] = [where]
+        if stats.method == "unload":
+            conditions = [*self.local.unload_ranges(info, where=where, stats=stats)] or [where]
+        tasks = [
+            ReadTask(
+                self.local.connection,
+                self.external_id,
+                self.local.run_id,
+                info,
+                tuple(columns) if columns is not None else None,
+                condition,
+                "unload" if len(conditions) > 1 else method,
+                self.limiter,
+            )
+            for condition in conditions
+        ]
+        if len(tasks) > 1:
+            stats.add(chunks=len(tasks))
+            stats.note(f"read in {len(tasks)} key ranges, each a task of the cluster")
+        return self._stream(tasks, stats, progress)
 
     def _stream(
         self,
-        task: ReadTask,
+        tasks: Sequence[ReadTask],
         stats: ReadStats,
         progress: Callable[[int, int], None] | None,
     ) -> Generator[pa.RecordBatch, None, None]:
+        """The tasks' batches as they come, whichever task sends them; the first failure ends
+        the read and cancels the other tasks."""
         # A task of num_returns="streaming" answers with an ObjectRefGenerator; Ray's stubs
         # type the call as one ObjectRef of the function's result.
-        generator = cast("StreamedItems", self._remote.remote(task))
+        generators = [cast("StreamedItems", self._remote.remote(task)) for task in tasks]
         with self._lock:
-            self._running.add(generator)
+            self._running.update(generators)
+        answers: queue.Queue[Answer] = queue.Queue(maxsize=ANSWERS_WAITING)
+        stop = threading.Event()
+        pumps = [
+            threading.Thread(
+                target=self._pump, args=(g, answers, stop), name="ray-part", daemon=True
+            )
+            for g in generators
+        ]
+        for pump in pumps:
+            pump.start()
         try:
-            for ref in generator:
-                item = self._ray.get(ref)
-                if item[0] == "stats":
-                    report = item[1]
-                    stats.add(**report["counters"])
-                    stats.method = report["method"] or stats.method
-                    with self._lock:
-                        self.nodes.add(report["node"])
-                    for fallback in report["fallbacks"]:
-                        stats.note(fallback)
+            for item in _answers(answers, len(pumps)):
+                batch = self._take(item, stats)
+                if batch is None:
                     continue
-                batch = item[1]
                 if progress is not None:
                     progress(batch.num_rows, batch.nbytes)
                 yield batch
         finally:
+            stop.set()
+            for generator in generators:
+                # Ended tasks ignore it; running ones are interrupted and clean up after them.
+                self._ray.cancel(generator)
+            while any(pump.is_alive() for pump in pumps):
+                _drain(answers)
+                for pump in pumps:
+                    pump.join(timeout=0.05)
             with self._lock:
-                self._running.discard(generator)
+                self._running.difference_update(generators)
+
+    def _pump(
+        self, generator: StreamedItems, answers: queue.Queue[Answer], stop: threading.Event
+    ) -> None:
+        """One task's items into the shared queue, then its end (or its error)."""
+        try:
+            for ref in generator:
+                if stop.is_set():
+                    return
+                answers.put(("item", self._ray.get(ref)))
+        except BaseException as error:  # handed to the reading thread, which raises it
+            answers.put(("error", error))
+            return
+        answers.put(("end", None))
+
+    def _take(self, item: WorkerItem, stats: ReadStats) -> pa.RecordBatch | None:
+        """A batch, or None once a task's counters are added to the table's."""
+        if item[0] == "batch":
+            return item[1]
+        report = item[1]
+        stats.add(**report["counters"])
+        stats.method = report["method"] or stats.method
+        with self._lock:
+            self.nodes.add(report["node"])
+        for fallback in report["fallbacks"]:
+            stats.note(fallback)
+        return None
+
+
+# What a pump thread hands the reading thread: an item of its task, its end, or its error.
+Answer: TypeAlias = (
+    tuple[Literal["item"], WorkerItem]
+    | tuple[Literal["end"], None]
+    | tuple[Literal["error"], BaseException]
+)
+# Items the pumps may hold ahead of the reader: a bound on the batches in memory at once.
+ANSWERS_WAITING: Final = 4
+
+
+def _answers(answers: queue.Queue[Answer], tasks: int) -> Iterator[WorkerItem]:
+    """Every task's items, until each has ended; a task's error is raised here."""
+    ended = 0
+    while ended < tasks:
+        answer = answers.get()
+        if answer[0] == "item":
+            yield answer[1]
+        elif answer[0] == "end":
+            ended += 1
+        else:
+            raise answer[1]
+
+
+def _drain(answers: queue.Queue[Answer]) -> None:
+    with contextlib.suppress(queue.Empty):
+        while True:
+            answers.get_nowait()
 
 
 __all__ = [

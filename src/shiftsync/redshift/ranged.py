@@ -271,6 +271,23 @@ def read_ranged(
         yield from reader.stream(manifest, columns, table, stats, progress)
 
 
+def range_conditions(
+    reader: UnloadReader,
+    info: TableInfo,
+    *,
+    where: str | None,
+    key: Column,
+    parts: int,
+    stats: ReadStats,
+) -> list[str]:
+    """The WHERE condition of each key range of a read cut into `parts` (bounds from one
+    statement), each joined to `where`: for readers that run each range elsewhere (the Ray
+    executor's workers), without a checkpoint."""
+    low, high = _bounds(reader, info, key, where, stats)
+    conditions = [range_predicate(key, r) for r in plan_ranges(low, high, parts, key)]
+    return [f"({where}) AND {c}" if where else c for c in conditions]
+
+
 def manifest_rows(manifest: Manifest) -> int:
     if manifest.record_count is not None:
         return manifest.record_count
@@ -331,6 +348,7 @@ __all__ = [
     "area_root",
     "delete_range_area",
     "plan_ranges",
+    "range_conditions",
     "range_count",
     "read_fingerprint",
     "read_ranged",

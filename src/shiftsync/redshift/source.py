@@ -43,6 +43,7 @@ from shiftsync.redshift.plan import (
 from shiftsync.redshift.ranged import (
     RangeCheckpoint,
     delete_range_area,
+    range_conditions,
     range_count,
     read_ranged,
 )
@@ -408,6 +409,25 @@ class RedshiftSource:
             )
         return self.unload_reader.read_table(
             info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
+        )
+
+    def unload_ranges(
+        self, info: TableInfo, *, where: str | None = None, stats: ReadStats | None = None
+    ) -> list[str]:
+        """The WHERE conditions an UNLOAD read of this table is cut into (ranged.py: its size
+        estimate above `unload.range_mb`, and a key to cut by); [] when it is one UNLOAD."""
+        unload = self.connection.unload
+        parts = range_count(info.estimated_bytes, unload.range_mb if unload else None)
+        key = chunk_key(info.columns, info.primary_key)
+        if parts <= 1 or key is None:
+            return []
+        return range_conditions(
+            self.unload_reader,
+            info,
+            where=where,
+            key=key,
+            parts=parts,
+            stats=stats or self.catalog_stats,
         )
 
     # -- snapshots -------------------------------------------------------------------------------
