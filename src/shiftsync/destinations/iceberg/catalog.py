@@ -26,7 +26,7 @@ from pyiceberg.exceptions import (
     ValidationException,
 )
 
-from shiftsync.destinations.lake.s3 import S3Settings, pyiceberg_properties
+from shiftsync.destinations.lake.s3 import S3Settings, pyiceberg_credentials, pyiceberg_properties
 from shiftsync.errors import DestinationError
 
 CatalogKind = Literal["sql", "rest", "glue"]
@@ -97,13 +97,7 @@ def catalog_properties(settings: IcebergSettings, s3: S3Settings | None) -> dict
 
 def glue_properties(s3: S3Settings) -> dict[str, str]:
     """pyiceberg's `glue.*` properties: the region and credentials of the warehouse's writer."""
-    properties = {"glue.region": s3.region}
-    if s3.credentials is not None:
-        properties["glue.access-key-id"] = str(s3.credentials.access_key)
-        properties["glue.secret-access-key"] = str(s3.credentials.secret_key)
-        if s3.credentials.token:
-            properties["glue.session-token"] = str(s3.credentials.token)
-    return properties
+    return {"glue.region": s3.region} | pyiceberg_credentials(s3, "glue")
 
 
 def open_catalog(settings: IcebergSettings, s3: S3Settings | None) -> Catalog:

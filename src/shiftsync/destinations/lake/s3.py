@@ -52,11 +52,21 @@ def pyiceberg_properties(settings: S3Settings) -> dict[str, str]:
     properties = {"s3.region": settings.region}
     if settings.endpoint is not None:
         properties["s3.endpoint"] = settings.endpoint
-    if settings.credentials is not None:
-        properties["s3.access-key-id"] = str(settings.credentials.access_key)
-        properties["s3.secret-access-key"] = str(settings.credentials.secret_key)
-        if settings.credentials.token:
-            properties["s3.session-token"] = str(settings.credentials.token)
+    return properties | pyiceberg_credentials(settings, "s3")
+
+
+def pyiceberg_credentials(settings: S3Settings, service: str) -> dict[str, str]:
+    """pyiceberg's `<service>.access-key-id`… properties of the writer's credentials (none for
+    boto3's own chain)."""
+    credentials = settings.credentials
+    if credentials is None:
+        return {}
+    properties = {
+        f"{service}.access-key-id": str(credentials.access_key),
+        f"{service}.secret-access-key": str(credentials.secret_key),
+    }
+    if credentials.token:
+        properties[f"{service}.session-token"] = str(credentials.token)
     return properties
 
 
