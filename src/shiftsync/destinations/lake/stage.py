@@ -4,7 +4,9 @@ A lake commit writes whole data files, and a file laid out well needs every row 
 first: sorted by the table's key, so that each file covers a narrow key range and a later
 merge of a few keys rewrites few files; for a merge, deduplicated by key (the last written row
 wins). The stage is a DuckDB file in a temporary folder, which spills to disk instead of
-holding the load in memory; `chunks` reads it back in bounded batches.
+holding the load in memory. `chunks` sorts into a Parquet file, closes DuckDB (its buffers
+go back before the caller writes anything) and reads the file back a row group at a time, so
+a load's peak memory is the larger of staging and writing, not their sum.
 """
 
 from __future__ import annotations
@@ -24,9 +26,11 @@ from shiftsync.destinations.duckdb_sql import quote_identifier, quote_literal
 from shiftsync.destinations.parquet_layout import from_duckdb_form, to_duckdb_form
 from shiftsync.errors import DestinationError
 
-# The stage's pool: appends need little, the sort spills past it. One thread: each of DuckDB's
-# threads keeps buffers of its own, and the stage is never the bottleneck of a load.
-STAGE_MEMORY_LIMIT: Final = "32MB"
+# The stage's pool while rows are appended (blocks past it go to the file) and while it is
+# queried (the sort and the key count spill past it). One thread: each of DuckDB's threads
+# keeps buffers of its own, and the stage is never the bottleneck of a load.
+STAGE_MEMORY_LIMIT: Final = "16MB"
+QUERY_MEMORY_LIMIT: Final = "20MB"
 STAGE_THREADS: Final = 1
 # Rows per row group of the sorted export `chunks` reads back: what one read holds.
 EXPORT_ROW_GROUP_ROWS: Final = 64 * 1024
@@ -102,7 +106,9 @@ class LakeStage:
         query = (
             f"SELECT count(*) FROM (SELECT DISTINCT {key_list} FROM stage WHERE {sequence} >= ?)"
         )
-        rows = self._connection().execute(query, [since]).fetchall()
+        stage = self._connection()
+        stage.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'")
+        rows = stage.execute(query, [since]).fetchall()
         return int(rows[0][0])
 
     def chunks(
@@ -130,6 +136,7 @@ class LakeStage:
         export = Path(self._folder_name()) / f"sorted-{self._exports}.parquet"
         cursor = self._connection().cursor()
         try:
+            cursor.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'")
             cursor.execute(
                 f"COPY ({query}) TO {quote_literal(str(export))} "
                 f"(FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE {EXPORT_ROW_GROUP_ROWS})"
