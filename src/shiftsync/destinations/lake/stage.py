@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 import duckdb
 import pyarrow as pa
@@ -26,11 +26,16 @@ from shiftsync.destinations.duckdb_sql import quote_identifier, quote_literal
 from shiftsync.destinations.parquet_layout import from_duckdb_form, to_duckdb_form
 from shiftsync.errors import DestinationError
 
+T = TypeVar("T")
+
 # The stage's pool while rows are appended (blocks past it go to the file) and while it is
 # queried (the sort and the key count spill past it). One thread: each of DuckDB's threads
 # keeps buffers of its own, and the stage is never the bottleneck of a load.
 STAGE_MEMORY_LIMIT: Final = "16MB"
-QUERY_MEMORY_LIMIT: Final = "20MB"
+QUERY_MEMORY_MB: Final = 20
+# A sort's merge pins more as the stage grows (10^7 rows need more than 20 MB): a query that
+# runs out is run again with twice the pool, up to this.
+MAX_QUERY_MEMORY_MB: Final = 2048
 STAGE_THREADS: Final = 1
 # Rows per row group of the sorted export `chunks` reads back: what one read holds.
 EXPORT_ROW_GROUP_ROWS: Final = 64 * 1024
@@ -46,6 +51,19 @@ def stage_errors(subject: str, action: str) -> Iterator[None]:
             f"{subject}: {action} failed in the local stage: {exc}",
             fix="check the temporary folder (TMPDIR) has room",
         ) from exc
+
+
+def _in_pool(stage: duckdb.DuckDBPyConnection, query: Callable[[], T]) -> T:
+    """`query` with the stage's query pool, doubled each time it runs out of memory."""
+    megabytes = QUERY_MEMORY_MB
+    while True:
+        stage.execute(f"SET memory_limit = '{megabytes}MB'")
+        try:
+            return query()
+        except duckdb.OutOfMemoryException:
+            if megabytes >= MAX_QUERY_MEMORY_MB:
+                raise
+            megabytes *= 2
 
 
 class LakeStage:
@@ -107,8 +125,7 @@ class LakeStage:
             f"SELECT count(*) FROM (SELECT DISTINCT {key_list} FROM stage WHERE {sequence} >= ?)"
         )
         stage = self._connection()
-        stage.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'")
-        rows = stage.execute(query, [since]).fetchall()
+        rows = _in_pool(stage, lambda: stage.execute(query, [since]).fetchall())
         return int(rows[0][0])
 
     def chunks(
@@ -136,11 +153,11 @@ class LakeStage:
         export = Path(self._folder_name()) / f"sorted-{self._exports}.parquet"
         cursor = self._connection().cursor()
         try:
-            cursor.execute(f"SET memory_limit = '{QUERY_MEMORY_LIMIT}'")
-            cursor.execute(
+            copy = (
                 f"COPY ({query}) TO {quote_literal(str(export))} "
                 f"(FORMAT parquet, COMPRESSION lz4_raw, ROW_GROUP_SIZE {EXPORT_ROW_GROUP_ROWS})"
             )
+            _in_pool(cursor, lambda: cursor.execute(copy))
         finally:
             cursor.close()
         self._release()
