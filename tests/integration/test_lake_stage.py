@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import duckdb
 import pyarrow as pa
 import pytest
 
@@ -42,7 +43,7 @@ def test_a_query_that_outgrows_the_largest_pool_fails(monkeypatch: pytest.Monkey
     monkeypatch.setattr(stage_module, "MAX_QUERY_MEMORY_MB", 2)
     stage = _staged()
     try:
-        with pytest.raises(stage_module.duckdb.OutOfMemoryException):
+        with pytest.raises(duckdb.OutOfMemoryException):
             list(stage.chunks(sort_key=("id",), rows=65_536))
     finally:
         stage.close()
