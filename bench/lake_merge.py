@@ -7,7 +7,10 @@ FILE_MB of Arrow data) in a temporary folder, then merges CHANGED rows twice: ke
 clustered (the newest ids, as incremental syncs see them) and keys spread uniformly over the
 table. Reports, per file size: data files, table bytes, the bytes each merge rewrote (Iceberg:
 the snapshot's removed-files-size; Delta: the sizes of the files the commit removed) and its
-share of the table, and the seconds of each step. No stand-in: only the destination is measured.
+share of the table, the seconds of each step and the process's peak RSS after the full
+refresh (the rows are generated batch by batch, so the RSS is the destination's). No
+stand-in: only the destination is measured. `--out DIR` also writes the results to
+DIR/lake-merge-YYYY-MM-DD-HHMM.json.
 """
 
 from __future__ import annotations
@@ -15,9 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import resource
 import sys
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,9 @@ SCHEMA = pa.schema(
     ]
 )
 BATCH = 100_000
+# Multiplier of the shuffle, a prime: ids come as (i * SHUFFLE) mod rows + 1, a permutation of
+# 1..rows for any rows count below it (UNLOAD's parts arrive in no key order).
+SHUFFLE = 2_654_435_761
 
 
 def sales(ids: list[int], seed: int) -> pa.RecordBatch:
@@ -68,8 +76,19 @@ def sales(ids: list[int], seed: int) -> pa.RecordBatch:
     )
 
 
+def shuffled(rows: int) -> Iterator[pa.RecordBatch]:
+    """`rows` sales with ids 1..rows in shuffled order, made one batch at a time."""
+    for start in range(0, rows, BATCH):
+        ids = [(i * SHUFFLE) % rows + 1 for i in range(start, min(start + BATCH, rows))]
+        yield sales(ids, start)
+
+
+def peak_rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def load(
-    destination: Any, mode: LoadMode, batches: list[pa.RecordBatch], cursor: str = "full"
+    destination: Any, mode: LoadMode, batches: Iterable[pa.RecordBatch], cursor: str = "full"
 ) -> float:
     spec = LoadSpec("sales", SCHEMA, mode, primary_key=("salesid",), sort_key=("salesid",))
     started = time.perf_counter()
@@ -118,7 +137,14 @@ def delta_sizes(destination: DeltaDestination) -> tuple[int, int, int]:
     return len(now), sum(now.values()), removed
 
 
-def run(kind: str, rows: int, changed: int, file_mb: int, folder: Path) -> dict[str, Any]:
+def run(
+    kind: str,
+    rows: int,
+    changed: int,
+    file_mb: int,
+    folder: Path,
+    merges: Iterable[str] = ("clustered", "spread"),
+) -> dict[str, Any]:
     size = file_mb * 1024 * 1024
     destination: Any
     if kind == "iceberg":
@@ -136,16 +162,15 @@ def run(kind: str, rows: int, changed: int, file_mb: int, folder: Path) -> dict[
             DeltaSettings(str(folder / "delta"), target_file_size_bytes=size)
         )
         sizes = delta_sizes  # type: ignore[assignment]
-    ids = list(range(1, rows + 1))
-    random.Random(1).shuffle(ids)  # UNLOAD's parts arrive in no key order
-    batches = [sales(ids[i : i + BATCH], i) for i in range(0, rows, BATCH)]
     result: dict[str, Any] = {"kind": kind, "rows": rows, "file_mb": file_mb}
-    result["full_refresh_s"] = round(load(destination, LoadMode.REPLACE, batches), 2)
+    result["full_refresh_s"] = round(load(destination, LoadMode.REPLACE, shuffled(rows)), 2)
+    result["peak_rss_mb_after_refresh"] = peak_rss_mb()
     files, total, _ = sizes(destination)
     result.update(files=files, table_bytes=total)
     spread = random.Random(2).sample(range(1, rows + 1), changed)
     clustered = list(range(rows - changed + 1, rows + 1))
-    for name, keys in (("clustered", clustered), ("spread", spread)):
+    chosen = [(n, k) for n, k in (("clustered", clustered), ("spread", spread)) if n in merges]
+    for name, keys in chosen:
         _, total, _ = sizes(destination)
         seconds = load(destination, LoadMode.MERGE, [sales(keys, 99)], cursor=name)
         _, _, removed = sizes(destination)
@@ -164,14 +189,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--changed", type=int, default=1_000)
     parser.add_argument("--file-mb", type=int, nargs="+", default=[4, 16, 64])
     parser.add_argument("--kinds", nargs="+", default=["iceberg", "delta"])
+    parser.add_argument(
+        "--merges", nargs="+", choices=["clustered", "spread"], default=["clustered", "spread"]
+    )
+    parser.add_argument("--out", type=Path, help="write the results as JSON in this folder")
     args = parser.parse_args(argv)
     results = []
     for kind in args.kinds:
         for file_mb in args.file_mb:
             with tempfile.TemporaryDirectory(prefix="shiftsync-lake-bench-") as folder:
-                result = run(kind, args.rows, args.changed, file_mb, Path(folder))
+                result = run(kind, args.rows, args.changed, file_mb, Path(folder), args.merges)
             print(json.dumps(result), flush=True)
             results.append(result)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+        path = args.out / time.strftime("lake-merge-%Y-%m-%d-%H%M.json", time.gmtime())
+        arguments = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()}
+        path.write_text(json.dumps({"arguments": arguments, "results": results}, indent=2) + "\n")
+        print(f"written {path}", flush=True)
     return 0
 
 

@@ -6,7 +6,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from shiftsync.allocator import prefer_system_allocator
 from shiftsync.errors import ShiftsyncError, SyncFailedError
+
+prefer_system_allocator()
 
 __version__ = "0.1.0"
 

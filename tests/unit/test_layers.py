@@ -34,6 +34,7 @@ LAYER = {
     "file_mode": 10,
     "sql_quote": 10,
     "json_types": 10,
+    "allocator": 0,
     "errors": 0,
 }
 
