@@ -22,12 +22,18 @@ from tests.e2e.test_cli_sync import environment
 from tests.integration.test_sync import start_paused
 from tests.support import standin_connection, write_external_id
 
+# The destination kinds whose loads keep a local scratch folder, and that folder's kind.
+SCRATCH_OF: dict[str, tuple[dict[str, str], str]] = {
+    "parquet": ({"type": "parquet", "path": "lake"}, "merge"),
+    "iceberg": ({"type": "iceberg", "warehouse": "warehouse"}, "lake"),
+}
 
-def merge_workspace(folder: Path, info: StandInInfo) -> None:
+
+def merge_workspace(folder: Path, info: StandInInfo, kind: str = "parquet") -> None:
     write_external_id(folder, info.external_id)
     config = {
         "connections": {"warehouse": standin_connection(info)},
-        "destinations": {"lake": {"type": "parquet", "path": "lake"}},
+        "destinations": {"lake": SCRATCH_OF[kind][0]},
         "syncs": {
             "main": {
                 "source": "warehouse",
@@ -61,14 +67,17 @@ def leftovers(tmp: Path) -> list[str]:
     return sorted(p.name for p in tmp.iterdir() if p.name.startswith("shiftsync-"))
 
 
-def test_kill_9_during_a_parquet_merge_leaves_nothing_after_the_next_run(
-    info: StandInInfo, tmp_path: Path
+@pytest.mark.parametrize("kind", list(SCRATCH_OF))
+def test_kill_9_during_a_merge_leaves_nothing_after_the_next_run(
+    info: StandInInfo, tmp_path: Path, kind: str
 ) -> None:
+    """Parquet's merge database and an Iceberg load's stage (lake/stage.py) alike."""
+    scratch_kind = SCRATCH_OF[kind][1]
     folder = tmp_path / "ws"
     folder.mkdir()
     scratch = tmp_path / "tmp"
     scratch.mkdir()
-    merge_workspace(folder, info)
+    merge_workspace(folder, info, kind)
     # The subprocess runs the shiftsync this test imported (a relative PYTHONPATH would not
     # survive its other working folder).
     code = str(Path(shiftsync.__file__).resolve().parents[1])
@@ -78,7 +87,7 @@ def test_kill_9_during_a_parquet_merge_leaves_nothing_after_the_next_run(
     assert leftovers(scratch) == []
     process = start_paused(folder, env, "before_commit", "public.category")
     left = leftovers(scratch)
-    assert [name for name in left if name.startswith(f"shiftsync-merge-{process.pid}-")], left
+    assert [n for n in left if n.startswith(f"shiftsync-{scratch_kind}-{process.pid}-")], left
     process.send_signal(signal.SIGKILL)
     process.communicate()
     assert leftovers(scratch) == left  # kill -9: no cleanup code ran
@@ -86,7 +95,7 @@ def test_kill_9_during_a_parquet_merge_leaves_nothing_after_the_next_run(
     assert again.returncode == 0, again.stdout + again.stderr
     assert leftovers(scratch) == []
     notes = " ".join(json.loads(again.stdout)["notes"])
-    assert "shiftsync-merge-" in notes
+    assert f"shiftsync-{scratch_kind}-" in notes
     assert "ended" in notes
 
 
@@ -104,9 +113,12 @@ def test_a_live_runs_scratch_is_not_touched(tmp_path: Path) -> None:
     gone = tmp_path / f"shiftsync-parquet-{int(dead.stdout)}-xyz"
     gone.mkdir()
     (gone / "part-00000.parquet").write_bytes(b"rows")
+    stage = tmp_path / f"shiftsync-lake-{int(dead.stdout)}-uvw"  # a killed lake load's stage
+    stage.mkdir()
+    (stage / "stage.duckdb").write_bytes(b"rows")
     other = tmp_path / "shiftsync-pg-123"  # not scratch of a run
     other.mkdir()
-    assert remove_stale_scratch(tmp_path) == [gone]
+    assert remove_stale_scratch(tmp_path) == [stage, gone]
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([mine.name, other.name])
 
 

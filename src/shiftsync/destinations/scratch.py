@@ -1,4 +1,5 @@
-"""Local scratch folders (merge stages, spooled parts) that a killed run cannot leave behind.
+"""Local scratch folders (merge stages, spooled parts, lake stages) that a killed run cannot
+leave behind.
 
 A run removes its scratch folders when a load commits or fails; a run killed with SIGKILL (or
 a crash of the machine) never reaches that code. Each folder's name therefore carries the
@@ -18,8 +19,8 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-SCRATCH_KINDS: Final = ("merge", "parquet")
-_NAME_RE: Final = re.compile(r"shiftsync-(?:merge|parquet)-(?P<pid>\d+)-[^/]+")
+SCRATCH_KINDS: Final = ("merge", "parquet", "lake")
+_NAME_RE: Final = re.compile(r"shiftsync-(?:merge|parquet|lake)-(?P<pid>\d+)-[^/]+")
 
 
 def scratch_folder(kind: str) -> tempfile.TemporaryDirectory[str]:

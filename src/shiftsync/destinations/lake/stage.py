@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from shiftsync.destinations.base import SEQUENCE_COLUMN, with_sequence
 from shiftsync.destinations.duckdb_sql import quote_identifier, quote_literal
 from shiftsync.destinations.parquet_layout import from_duckdb_form, to_duckdb_form
+from shiftsync.destinations.scratch import scratch_folder
 from shiftsync.errors import DestinationError
 
 T = TypeVar("T")
@@ -81,7 +82,7 @@ class LakeStage:
         if self._stage is None:
             fresh = self._folder is None
             if self._folder is None:
-                self._folder = tempfile.TemporaryDirectory(prefix="shiftsync-lake-")
+                self._folder = scratch_folder("lake")
             self._stage = duckdb.connect(str(Path(self._folder.name) / "stage.duckdb"))
             self._stage.execute(f"SET memory_limit = '{STAGE_MEMORY_LIMIT}'")
             self._stage.execute(f"SET threads = {STAGE_THREADS}")
