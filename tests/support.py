@@ -381,6 +381,20 @@ def pumped(stream: IO[str] | None) -> queue.Queue[str]:
 
 
 @contextmanager
+def replaced_role_policy(
+    standin: StandIn, policy: Mapping[str, Any], name: str = ROLE_NAME
+) -> Iterator[None]:
+    """The role's permission policy replaced until the block ends, then put back as it was: the
+    stand-in is the session's, and a later test expects the role it started with."""
+    saved = standin.role_policy(name)
+    standin.set_role_policy(name, policy)
+    try:
+        yield
+    finally:
+        standin.set_role_policy(name, saved)
+
+
+@contextmanager
 def lowered_limits(standin: StandIn, **changes: int) -> Iterator[None]:
     """The stand-in's Data API limits changed (`max_result_bytes=…`, `page_bytes=…`) until the
     block ends, then restored."""

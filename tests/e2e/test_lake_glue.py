@@ -28,12 +28,12 @@ from shiftsync.local.standin import (
     LAKE_BUCKET,
     LAKE_GLUE_DATABASE,
     REGION,
-    ROLE_NAME,
     StandIn,
     StandInInfo,
 )
 from tests.e2e.test_cli_sync import shiftsync
 from tests.support import (
+    replaced_role_policy,
     role_policy_without,
     role_s3_properties,
     standin_connection,
@@ -160,11 +160,8 @@ def test_check_names_the_glue_action_the_role_is_refused(
 ) -> None:
     warehouse = f"s3://{LAKE_BUCKET}/{uuid.uuid4().hex[:10]}"
     folder = _workspace(tmp_path, info, "category", warehouse)
-    standin.set_role_policy(ROLE_NAME, _policy_without(action))
-    try:
+    with replaced_role_policy(standin, _policy_without(action)):
         done = shiftsync(folder, info, "check", "--json")
-    finally:
-        standin.set_role_policy(ROLE_NAME, _policy_without(""))
     assert done.returncode == 3, done.stdout + done.stderr
     checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
     failed = [name for name, c in checks.items() if c["status"] == "fail"]

@@ -15,12 +15,12 @@ from pyiceberg.catalog.sql import SqlCatalog
 
 from shiftsync.local.standin import (
     LAKE_BUCKET,
-    ROLE_NAME,
     StandIn,
     StandInInfo,
 )
 from tests.e2e.test_cli_sync import shiftsync
 from tests.support import (
+    replaced_role_policy,
     role_policy_without,
     role_s3_properties,
     standin_connection,
@@ -179,11 +179,8 @@ def test_check_names_the_one_s3_action_the_role_is_refused(
 ) -> None:
     url = _prefix()
     folder = lake_workspace(tmp_path, info, DESTINATIONS[kind](url))
-    standin.set_role_policy(ROLE_NAME, _policy_without(action))
-    try:
+    with replaced_role_policy(standin, _policy_without(action)):
         done = shiftsync(folder, info, "check", "--json")
-    finally:
-        standin.set_role_policy(ROLE_NAME, _policy_without(""))
     assert done.returncode == 3, done.stdout + done.stderr
     checks = {c["name"]: c for c in json.loads(done.stdout)["checks"]}
     failed = [name for name, c in checks.items() if c["status"] == "fail"]

@@ -337,6 +337,15 @@ class StandIn:
         backend = iam_backends[account_id]["aws"]
         backend.put_role_policy(name, "shiftsync", json.dumps(permission_policy))
 
+    def role_policy(self, name: str, account_id: str = CUSTOMER_ACCOUNT) -> dict[str, Any]:
+        """A role's permission policy as it is now (what `set_role_policy` put, or the start's)."""
+        from moto.iam.models import iam_backends
+
+        backend = iam_backends[account_id]["aws"]
+        _, document = backend.get_role_policy(name, "shiftsync")
+        loaded: dict[str, Any] = json.loads(document)
+        return loaded
+
     def set_csv_framing(self, framing: CsvFraming) -> None:
         """Serve GetStatementResultV2 pages in this framing from now on (tests, demos)."""
         state = redshift_data_state.active()
