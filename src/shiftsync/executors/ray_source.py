@@ -25,7 +25,7 @@ import pyarrow as pa
 from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.config import Method, RedshiftServerlessConfig
-from shiftsync.errors import ConfigError
+from shiftsync.errors import ConfigError, ShiftsyncError
 from shiftsync.executors.ray_limiter import ActorLimiter, BucketsActor, cluster_buckets
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import StatementListener, quota_scope
@@ -288,16 +288,18 @@ class RaySource:
         if len(tasks) > 1:
             stats.add(chunks=len(tasks))
             stats.note(f"read in {len(tasks)} key ranges, each a task of the cluster")
-        return self._stream(tasks, stats, progress)
+        return self._stream(tasks, stats, progress, info.ref)
 
     def _stream(
         self,
         tasks: Sequence[ReadTask],
         stats: ReadStats,
         progress: Callable[[int, int], None] | None,
+        ref: TableRef,
     ) -> Generator[pa.RecordBatch, None, None]:
         """The tasks' batches as they come, whichever task sends them; the first failure ends
-        the read and cancels the other tasks."""
+        the read, cancels the other tasks and, once they have ended, deletes what any of them
+        left staged for the table."""
         # A task of num_returns="streaming" answers with an ObjectRefGenerator; Ray's stubs
         # type the call as one ObjectRef of the function's result.
         generators = [cast("StreamedItems", self._remote.remote(task)) for task in tasks]
@@ -313,6 +315,7 @@ class RaySource:
         ]
         for pump in pumps:
             pump.start()
+        finished = False
         try:
             for item in _answers(answers, len(pumps)):
                 batch = self._take(item, stats)
@@ -321,17 +324,23 @@ class RaySource:
                 if progress is not None:
                     progress(batch.num_rows, batch.nbytes)
                 yield batch
+            finished = True
         finally:
             stop.set()
             for generator in generators:
                 # Ended tasks ignore it; running ones are interrupted and clean up after them.
                 self._ray.cancel(generator)
+            # A pump ends when its task has ended: after that no task of this read writes.
             while any(pump.is_alive() for pump in pumps):
                 _drain(answers)
                 for pump in pumps:
                     pump.join(timeout=0.05)
             with self._lock:
                 self._running.difference_update(generators)
+            if not finished:
+                # A task interrupted between its UNLOAD and its own cleanup leaves its files.
+                with contextlib.suppress(ShiftsyncError):
+                    self.local.delete_table_staging(self.local.run_id, ref)
 
     def _pump(
         self, generator: StreamedItems, answers: queue.Queue[Answer], stop: threading.Event

@@ -56,7 +56,7 @@ from shiftsync.redshift.staging import StagedObject, StagingBucket, find_staged
 from shiftsync.redshift.stats import ReadStats
 from shiftsync.redshift.types import Column, arrow_schema
 from shiftsync.redshift.unload import PART_CONCURRENCY, UnloadReader
-from shiftsync.redshift.unload_manifest import new_run_id
+from shiftsync.redshift.unload_manifest import new_run_id, staging_location
 from shiftsync.workspace import Workspace
 
 log = logging.getLogger("shiftsync.redshift")
@@ -524,6 +524,17 @@ class RedshiftSource:
         return bucket.delete_prefix(
             unload.bucket, f"{unload.prefix}{run_id}/", stats=self.catalog_stats
         )
+
+    def delete_table_staging(self, run_id: str, ref: TableRef) -> int:
+        """Delete what run `run_id` staged for one table (`<prefix><run_id>/<schema>.<table>/`);
+        how many objects (0 without unload:)."""
+        unload = self.connection.unload
+        if unload is None:
+            return 0
+        folder = staging_location(unload, run_id, ref.schema, ref.name).name_prefix
+        folder = folder[: folder.rindex("/") + 1]
+        bucket = StagingBucket(self.session, self.api.retry)
+        return bucket.delete_prefix(unload.bucket, folder, stats=self.catalog_stats)
 
     def delete_range_area(self, area: str) -> int:
         """Delete a ranged read's staged files (its checkpoint's `area`) once its table is
