@@ -391,10 +391,8 @@ class RedshiftSource:
         stats: ReadStats,
         checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        unload = self.connection.unload
-        parts = range_count(info.estimated_bytes, unload.range_mb if unload else None)
-        key = chunk_key(info.columns, info.primary_key)
-        if checkpoint is not None and parts > 1 and key is not None:
+        parts, key = self._ranging(info)
+        if checkpoint is not None and key is not None:
             stats.method = "unload"
             return read_ranged(
                 self.unload_reader,
@@ -411,15 +409,21 @@ class RedshiftSource:
             info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
         )
 
+    def _ranging(self, info: TableInfo) -> tuple[int, Column | None]:
+        """How many key ranges an UNLOAD read of the table is cut into, and the key it is cut
+        by; (1, None) when it is one UNLOAD (small, or no key to cut by)."""
+        unload = self.connection.unload
+        parts = range_count(info.estimated_bytes, unload.range_mb if unload else None)
+        key = chunk_key(info.columns, info.primary_key)
+        return (parts, key) if parts > 1 and key is not None else (1, None)
+
     def unload_ranges(
         self, info: TableInfo, *, where: str | None = None, stats: ReadStats | None = None
     ) -> list[str]:
         """The WHERE conditions an UNLOAD read of this table is cut into (ranged.py: its size
         estimate above `unload.range_mb`, and a key to cut by); [] when it is one UNLOAD."""
-        unload = self.connection.unload
-        parts = range_count(info.estimated_bytes, unload.range_mb if unload else None)
-        key = chunk_key(info.columns, info.primary_key)
-        if parts <= 1 or key is None:
+        parts, key = self._ranging(info)
+        if key is None:
             return []
         return range_conditions(
             self.unload_reader,
