@@ -30,6 +30,7 @@ import psycopg
 from psycopg import sql
 
 from bench.client import RESULT_MARKER
+from bench.memory import summarize
 from bench.profiling import parse_collapsed, py_spy, summarize_collapsed
 from bench.report import CASES, RunReport, TableSpec, write_results
 from bench.standin_process import StandInProcess, StandInSpec
@@ -299,6 +300,7 @@ def run_client(
     scratch: Path,
     *,
     profile: Path | None = None,
+    rss_timeline: Path | None = None,
     wrapper: Sequence[str] = (),
 ) -> dict[str, Any]:
     argv = [
@@ -316,6 +318,8 @@ def run_client(
     ]
     if profile is not None:
         argv += ["--profile", str(profile)]
+    if rss_timeline is not None:
+        argv += ["--rss-timeline", str(rss_timeline)]
     server_cpu = stand_in.cpu_seconds()
     try:
         done = subprocess.run(
@@ -392,7 +396,8 @@ def run(args: argparse.Namespace) -> RunReport:
         tables=[],
     )
     work = Path(tempfile.mkdtemp(prefix="shiftsync-bench-"))
-    profiles = args.out / "profiles" / started.strftime("%Y-%m-%d-%H%M") if args.profile else None
+    wanted = args.profile or args.rss_timeline
+    profiles = args.out / "profiles" / started.strftime("%Y-%m-%d-%H%M") if wanted else None
     try:
         log(f"bench: starting the stand-in (TICKIT scale {mode.scale}) …")
         with StandInProcess(StandInSpec(mode.scale, args.page_bytes), work / "standin") as stand_in:
@@ -435,12 +440,18 @@ def run_table(
                 f"cpu {sample['cpu_s']:.2f} s, rss {sample['peak_rss_mb']:.0f} MB"
             )
             log(f"  {table.name} rep {rep} {case}: {shown}")
-    if profiles is not None:
+    if profiles is not None and args.profile:
         for case in (c for c in PROFILED_CASES if c in cases):
             for path in profile_case(stand_in, case, table.name, folder, profiles):
                 report.profiles.append(
                     str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
                 )
+    if profiles is not None and args.rss_timeline:
+        for case in (c for c in cases if c.startswith("shiftsync-")):
+            path = rss_timeline_case(stand_in, case, table.name, folder, profiles)
+            report.profiles.append(
+                str(path.relative_to(REPO) if path.is_relative_to(REPO) else path)
+            )
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -493,6 +504,27 @@ def profile_case(
     return written
 
 
+def rss_timeline_case(
+    stand_in: StandInProcess, case: str, table: str, folder: Path, profiles: Path
+) -> Path:
+    """One more run of the case with its resident memory sampled (bench/memory.py); the
+    timeline is kept as JSON and summarized as text (when it peaks, and what ran then)."""
+    profiles.mkdir(parents=True, exist_ok=True)
+    stem = profiles / f"{table}-{case}-rss"
+    timeline = stem.with_suffix(".json")
+    result = run_client(stand_in, case, table, folder / f"{case}-rss", rss_timeline=timeline)
+    summary = stem.with_suffix(".txt")
+    title = (
+        f"RSS timeline of {case} on {table} (ru_maxrss {result.get('peak_rss_mb')} MB, "
+        f"{result.get('wall_s')} s; the sampler slows the run and raises its peak)"
+    )
+    if timeline.exists():
+        summary.write_text(summarize(json.loads(timeline.read_text()), title=title))
+    else:
+        summary.write_text(f"{title}\nno timeline: {result.get('error')}\n")
+    return summary
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -518,6 +550,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="also profile one more run of each shiftsync and awswrangler case (py-spy)",
+    )
+    parser.add_argument(
+        "--rss-timeline",
+        action="store_true",
+        help="also sample the resident memory of one more run of each shiftsync case "
+        "(bench/memory.py): when it peaks and what ran then",
     )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where results go")
     args = parser.parse_args(argv)

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from bench.memory import RssSampler
 from bench.report import CASES
 from shiftsync.local.info import StandInInfo
 
@@ -139,15 +140,24 @@ def current_rss_mb() -> float:
 
 
 def measure(
-    case: str, context: CaseContext, prepared: Prepared, *, profile: Path | None = None
+    case: str,
+    context: CaseContext,
+    prepared: Prepared,
+    *,
+    profile: Path | None = None,
+    sampler: RssSampler | None = None,
 ) -> Measurement:
     gc.collect()
     rss_before = current_rss_mb()
     with profiled(profile):
+        if sampler is not None:
+            sampler.mark("measured section starts")
         cpu_start, wall_start = cpu_seconds(), time.perf_counter()
         outcome = prepared.run()
         wall = time.perf_counter() - wall_start
         cpu = cpu_seconds() - cpu_start
+        if sampler is not None:
+            sampler.mark("measured section ends")
     peak = peak_rss_mb()
     if outcome.child_cpu_s is not None and outcome.child_peak_rss_mb is not None:
         cpu, peak = outcome.child_cpu_s, outcome.child_peak_rss_mb
@@ -725,8 +735,25 @@ def profiled(path: Path | None) -> Iterator[None]:
         path.write_text(profiler.output_text(unicode=True, color=False, show_all=False))
 
 
-def run_case(case: str, context: CaseContext, *, profile: Path | None = None) -> Measurement:
-    return measure(case, context, CASE_FUNCTIONS[case](context), profile=profile)
+def run_case(
+    case: str,
+    context: CaseContext,
+    *,
+    profile: Path | None = None,
+    rss_timeline: Path | None = None,
+) -> Measurement:
+    """Prepare and measure `case`; with `rss_timeline`, the process's memory is sampled from
+    before the case's set-up to its end and written there (bench/memory.py)."""
+    if rss_timeline is None:
+        return measure(case, context, CASE_FUNCTIONS[case](context), profile=profile)
+    sampler = RssSampler(mallinfo=os.environ.get("SHIFTSYNC_BENCH_MALLINFO") == "1")
+    sampler.start()
+    try:
+        prepared = CASE_FUNCTIONS[case](context)
+        return measure(case, context, prepared, profile=profile, sampler=sampler)
+    finally:
+        sampler.stop()
+        sampler.write(rss_timeline)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -736,13 +763,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--table", required=True, help="schema.table")
     parser.add_argument("--scratch", type=Path, required=True, help="a folder for this run")
     parser.add_argument("--profile", type=Path, help="write a pyinstrument profile here")
+    parser.add_argument(
+        "--rss-timeline", type=Path, help="write a timeline of resident memory here (JSON)"
+    )
     args = parser.parse_args(argv)
     schema, _, table = str(args.table).partition(".")
     info = load_context_file(args.context)
     args.scratch.mkdir(parents=True, exist_ok=True)
     context = CaseContext(info, schema, table, args.scratch)
     try:
-        measurement = run_case(args.case, context, profile=args.profile)
+        measurement = run_case(
+            args.case, context, profile=args.profile, rss_timeline=args.rss_timeline
+        )
     except Exception as error:  # reported to the orchestrator as a failed case
         print(RESULT_MARKER + json.dumps({"case": args.case, "error": f"{error!r}"[:2000]}))
         return 1
