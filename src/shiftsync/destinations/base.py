@@ -20,7 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Context, Decimal
 from enum import StrEnum
-from typing import Final, Literal, Protocol, TypeAlias
+from typing import Final, Literal, Protocol, TypeAlias, runtime_checkable
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -113,6 +113,7 @@ class Destination(Protocol):
     # Whether a DELETE load (delete detection) can be applied; every destination today.
     supports_deletes: bool
 
+    # Run by a sync before it reads anything: the destination is reachable and writable.
     def check(self) -> None: ...
 
     def table_schema(self, target: str) -> pa.Schema | None: ...
@@ -131,6 +132,15 @@ class Destination(Protocol):
         """The stamp of the load that last wrote `target` (None: none kept)."""
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class Probed(Protocol):
+    """A destination whose `shiftsync check` probe does more than the check a sync runs
+    before reading: Iceberg creates, writes, reads and drops a probe table (every catalog
+    action a load needs), which a sync need not repeat on every run."""
+
+    def probe(self) -> None: ...
 
 
 # --- load specs, stage names, state ------------------------------------------------------

@@ -1,5 +1,6 @@
 """`shiftsync check` of the destinations the connection's syncs write: each destination's own
-probe (`Destination.check()`), run as the identity that writes it in a sync.
+probe (`Probed.probe()` where it has one, else the `Destination.check()` a sync runs), as the
+identity that writes it in a sync.
 
 Parquet writes, reads and deletes a probe object; Iceberg creates, writes, reads and drops a
 probe table in its catalog; Delta writes, reads and deletes a probe table; DuckDB opens its
@@ -31,6 +32,7 @@ def check_name(destination: str) -> str:
 
 def destination_checks(ctx: Context, folder: Path) -> None:
     """One result per destination of the connection's syncs."""
+    from shiftsync.destinations.base import Probed
     from shiftsync.destinations.registry import DestinationContext, create_destination
 
     names = sorted({s.destination for s in syncs_reading(ctx.config, ctx.connection_name).values()})
@@ -53,7 +55,10 @@ def destination_checks(ctx: Context, folder: Path) -> None:
                 config, DestinationContext(folder=folder, connection_credentials=role)
             )
             try:
-                destination.check()
+                if isinstance(destination, Probed):
+                    destination.probe()
+                else:
+                    destination.check()
             finally:
                 destination.close()
         except ShiftsyncError as error:

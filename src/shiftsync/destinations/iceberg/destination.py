@@ -28,14 +28,15 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
 from botocore.credentials import ReadOnlyCredentials
+from botocore.exceptions import ClientError
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue
-from pyiceberg.io.pyarrow import _dataframe_to_data_files
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot
 
@@ -55,7 +56,6 @@ from shiftsync.destinations.iceberg.catalog import (
     close_catalog,
     open_catalog,
 )
-from shiftsync.destinations.iceberg.deletes import delete_keys
 from shiftsync.destinations.iceberg.evolution import check_evolution
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
@@ -63,7 +63,7 @@ from shiftsync.destinations.lake.s3 import resolve_s3
 from shiftsync.destinations.lake.stage import stage_errors
 from shiftsync.destinations.lake.tables import CommitProperties, LakeTables
 from shiftsync.destinations.lake.types import storage_schema
-from shiftsync.destinations.s3fs import CredentialsProvider
+from shiftsync.destinations.s3fs import CredentialsProvider, s3_client
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError
 from shiftsync.json_types import JsonValue
@@ -152,6 +152,8 @@ class IcebergLoad(LakeLoad):
         if spec.mode is LoadMode.REPLACE and has_rows:
             transaction.delete(AlwaysTrue(), snapshot_properties=properties)
         elif spec.mode in KEYED_MODES and has_rows and self._stage.rows:
+            from shiftsync.destinations.iceberg.deletes import delete_keys  # see _append
+
             # Copy-on-write of the files holding a staged key, in this one transaction.
             keys = pa.concat_tables(self.keys())
             delete_keys(transaction, spec.primary_key, keys, properties)
@@ -175,6 +177,11 @@ class IcebergLoad(LakeLoad):
         once, which holds the whole load in memory; this does what it does (one fast-append
         snapshot) with the rows fed one target-sized file at a time.
         """
+        # Imported here, not with the module: pyiceberg's Arrow writer (and the Parquet and
+        # dataset modules it loads) is needed only from the commit on, and its few MB would
+        # otherwise be resident through the whole read, where a load peaks.
+        from pyiceberg.io.pyarrow import _dataframe_to_data_files
+
         counter = itertools.count(0)
         io = transaction._table.io
         with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
@@ -268,13 +275,52 @@ class IcebergDestination(LakeTables[Table]):
     # --- the contract --------------------------------------------------------------------
 
     def check(self) -> None:
-        """Open the catalog, create the namespace if missing, and create, write, read and
-        drop a probe table (so the warehouse is proven writable and deletable too)."""
+        """Before a sync reads: the catalog answers, the namespace exists (created if
+        missing) and the warehouse takes a file (written and deleted).
+
+        Not the probe table of `probe` (`shiftsync check`): a sync would otherwise create,
+        commit, read and drop a table in the catalog on every run, and load pyiceberg's
+        writer and thread pool before the read, where a load's memory peaks; a catalog action
+        refused to a load (creating or updating its table) fails its commit instead, with
+        nothing committed.
+        """
+        self._namespace()
         probe = f"{PROBE_PREFIX}{new_run_token()}"
-        with self.errors("creating the namespace"):
-            catalog = self.catalog()
-            with contextlib.suppress(NamespaceAlreadyExistsError):
-                catalog.create_namespace_if_not_exists(self.settings.namespace)
+        with self.errors("writing and deleting a probe file in the warehouse", probe):
+            if self.settings.is_s3:
+                self._probe_s3(probe)
+            else:
+                folder = Path(self.settings.warehouse)
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / probe).write_bytes(b"shiftsync check\n")
+                (folder / probe).unlink()
+
+    def _probe_s3(self, probe: str) -> None:
+        bucket, _, prefix = self.settings.warehouse.removeprefix("s3://").partition("/")
+        key = f"{prefix.strip('/')}/{probe}".lstrip("/")
+        s3 = resolve_s3(self._credentials_provider)
+        client = s3_client(s3.credentials)
+        action = "s3:PutObject"
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=b"shiftsync check\n")
+            action = "s3:DeleteObject"
+            client.delete_object(Bucket=bucket, Key=key)
+        except ClientError as exc:
+            writer = self.settings.identity or "the identity of this destination"
+            raise DestinationError(
+                f"{self.describe()}: writing and deleting the probe object s3://{bucket}/{key} "
+                f"failed: {writer} was refused {action}: {exc}",
+                fix=f"allow s3:PutObject and s3:DeleteObject on arn:aws:s3:::{bucket}/"
+                f"{prefix.strip('/') + '/' if prefix.strip('/') else ''}* for {writer} "
+                "(`shiftsync policy` prints the statements this destination needs)",
+            ) from exc
+
+    def probe(self) -> None:
+        """`shiftsync check`: `check`, then create, write, read and drop a probe table, so
+        every catalog action a load needs is proven allowed."""
+        self.check()
+        probe = f"{PROBE_PREFIX}{new_run_token()}"
+        catalog = self.catalog()
         schema = pa.schema([pa.field("probe", pa.int64())])
         with self.errors("writing, reading and dropping a probe table", probe):
             table = catalog.create_table(self.identifier(probe), schema=schema)
@@ -283,6 +329,13 @@ class IcebergDestination(LakeTables[Table]):
                 table.scan().to_arrow()
             finally:
                 catalog.purge_table(self.identifier(probe))
+
+    def _namespace(self) -> None:
+        with (
+            self.errors("creating the namespace"),
+            contextlib.suppress(NamespaceAlreadyExistsError),
+        ):
+            self.catalog().create_namespace_if_not_exists(self.settings.namespace)
 
     def start_load(self, spec: LoadSpec) -> IcebergLoad:
         validate_spec(spec)
@@ -296,11 +349,7 @@ class IcebergDestination(LakeTables[Table]):
         if existing is not None:
             check_evolution(spec.target, existing, plan)
         else:
-            with (
-                self.errors("creating the namespace"),
-                contextlib.suppress(NamespaceAlreadyExistsError),
-            ):
-                self.catalog().create_namespace_if_not_exists(self.settings.namespace)
+            self._namespace()
         return IcebergLoad(self, spec, plan, table, previous)
 
     def close(self) -> None:
