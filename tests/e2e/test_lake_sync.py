@@ -196,3 +196,22 @@ def test_check_names_the_one_s3_action_the_role_is_refused(
     assert checks["destination lake"]["status"] == "skip"
     passed = {f"destination lake {a}" for a in LAKE_ACTIONS if a != action}
     assert all(checks[name]["status"] == "pass" for name in passed)
+
+
+def test_a_sync_into_iceberg_names_the_s3_action_its_warehouse_probe_was_refused(
+    tmp_path: Path, info: StandInInfo, standin: StandIn
+) -> None:
+    # A sync checks an Iceberg warehouse with a probe file, not a probe table: a role that may
+    # not write the warehouse is still refused before anything is read, naming the action.
+    url = _prefix()
+    folder = lake_workspace(tmp_path, info, DESTINATIONS["iceberg"](url))
+    with replaced_role_policy(standin, _policy_without("s3:PutObject")):
+        done = shiftsync(folder, info, "sync")
+    assert done.returncode == 1, done.stdout + done.stderr
+    shown = done.stdout + done.stderr
+    assert "the role of the sync's source connection was refused s3:PutObject" in shown, shown
+    bucket, prefix = url.removeprefix("s3://").split("/", 1)
+    assert f"allow s3:PutObject and s3:DeleteObject on arn:aws:s3:::{bucket}/{prefix}/*" in (
+        " ".join(shown.split())
+    )
+    assert "Traceback" not in shown
