@@ -510,10 +510,10 @@ def rss_timeline_case(
     """One more run of the case with its resident memory sampled (bench/memory.py); the
     timeline is kept as JSON and summarized as text (when it peaks, and what ran then)."""
     profiles.mkdir(parents=True, exist_ok=True)
-    stem = profiles / f"{table}-{case}-rss"
-    timeline = stem.with_suffix(".json")
+    # Not with_suffix: the table's name has a dot of its own (public.sales).
+    timeline = profiles / f"{table}-{case}-rss.json"
     result = run_client(stand_in, case, table, folder / f"{case}-rss", rss_timeline=timeline)
-    summary = stem.with_suffix(".txt")
+    summary = profiles / f"{table}-{case}-rss.txt"
     title = (
         f"RSS timeline of {case} on {table} (ru_maxrss {result.get('peak_rss_mb')} MB, "
         f"{result.get('wall_s')} s; the sampler slows the run and raises its peak)"
