@@ -3,8 +3,10 @@ ran then."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import threading
+import weakref
 
 from bench.memory import (
     RssSampler,
@@ -93,3 +95,32 @@ def test_the_sampler_records_this_process_and_its_threads() -> None:
     text = summarize(sampler.document(), title="test")
     assert text.startswith("test\n")
     assert "sampled peak VmRSS" in text
+
+
+def test_a_sample_keeps_no_thread_s_locals_alive() -> None:
+    # The sampler's own frame held the dict of every thread's frames: a cycle that kept the
+    # locals of functions long returned (the batches of a read) until a full collection.
+    class Payload:
+        pass
+
+    refs: list[weakref.ref[Payload]] = []
+    holding, release = threading.Event(), threading.Event()
+
+    def work() -> None:
+        payload = Payload()
+        refs.append(weakref.ref(payload))
+        holding.set()
+        release.wait()
+
+    sampler = RssSampler()
+    worker = threading.Thread(target=work)
+    gc.disable()
+    try:
+        worker.start()
+        holding.wait()
+        sampler._sample()  # what the sampler's thread does, here in this one
+        release.set()
+        worker.join()
+        assert refs[0]() is None
+    finally:
+        gc.enable()
