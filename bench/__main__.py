@@ -516,7 +516,7 @@ def rss_timeline_case(
     summary = profiles / f"{table}-{case}-rss.txt"
     title = (
         f"RSS timeline of {case} on {table} (ru_maxrss {result.get('peak_rss_mb')} MB, "
-        f"{result.get('wall_s')} s; the sampler slows the run and raises its peak)"
+        f"{result.get('wall_s')} s; the sampler slows the run)"
     )
     if timeline.exists():
         summary.write_text(summarize(json.loads(timeline.read_text()), title=title))
