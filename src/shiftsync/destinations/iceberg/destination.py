@@ -298,8 +298,8 @@ class IcebergDestination(LakeTables[Table]):
     def _probe_s3(self, probe: str) -> None:
         bucket, _, prefix = self.settings.warehouse.removeprefix("s3://").partition("/")
         key = f"{prefix.strip('/')}/{probe}".lstrip("/")
-        s3 = resolve_s3(self._credentials_provider)
-        client = s3_client(s3.credentials)
+        provider = self._credentials_provider
+        client = s3_client(provider() if provider is not None else None)
         action = "s3:PutObject"
         try:
             client.put_object(Bucket=bucket, Key=key, Body=b"shiftsync check\n")
