@@ -51,7 +51,7 @@ from tests.support import (
     write_external_id,
     write_sync_config,
 )
-from tests.support_sync import staged_keys
+from tests.support_sync import cli_env, staged_keys, start_paused
 
 pytest.importorskip("ray", reason="the ray extra (pip install 'shiftsync[ray]') is not installed")
 RAY = Path(sys.executable).with_name("ray")
@@ -285,6 +285,37 @@ def checkpointed_ranges(store: RunStore) -> dict[str, Any]:
     return dict(done) if isinstance(done, dict) else {}
 
 
+def ranged_sales(
+    folder: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str
+) -> tuple[Workspace, int]:
+    """A workspace whose sync reads `public.sales` on the cluster in 3 or 4 key ranges (each a
+    little larger than a quarter of its estimate) into Parquet; and how many ranges."""
+    admin.execute("ANALYZE public.sales")
+    write_external_id(folder, info.external_id)
+
+    def configure(range_mb: float) -> Workspace:
+        write_sync_config(
+            folder,
+            standin_connection(info, unload={"bucket": info.bucket, "range_mb": range_mb}),
+            {"dest": {"type": "parquet", "path": "lake"}},
+            {
+                "destination": "dest",
+                "tables": [{"include": "public.sales", "method": "unload"}],
+                "executor": "ray",
+                "ray_address": ray_cluster,
+            },
+        )
+        return Workspace(folder)
+
+    estimate = RedshiftSource.from_workspace(configure(0)).describe("public.sales").estimated_bytes
+    assert estimate
+    workspace = configure(estimate / 4 / (1024 * 1024) * 1.01)
+    local = RedshiftSource.from_workspace(workspace)
+    ranges = local.unload_ranges(local.describe("public.sales"))
+    assert 3 <= len(ranges) <= 4, ranges
+    return workspace, len(ranges)
+
+
 def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     tmp_path: Path,
     info: StandInInfo,
@@ -299,30 +330,8 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     driver in the run record, and nothing else stays staged. The next run UNLOADs only the
     other ranges, reads the finished ones' staged files, and the table arrives whole and
     verified, with nothing left staged."""
-    admin.execute("ANALYZE public.sales")
-    write_external_id(tmp_path, info.external_id)
-
-    def configure(range_mb: float) -> Workspace:
-        write_sync_config(
-            tmp_path,
-            standin_connection(info, unload={"bucket": info.bucket, "range_mb": range_mb}),
-            {"dest": {"type": "parquet", "path": "lake"}},
-            {
-                "destination": "dest",
-                "tables": [{"include": "public.sales", "method": "unload"}],
-                "executor": "ray",
-                "ray_address": ray_cluster,
-            },
-        )
-        return Workspace(tmp_path)
-
-    local = RedshiftSource.from_workspace(configure(0))
-    estimate = local.describe("public.sales").estimated_bytes
-    assert estimate
-    workspace = configure(estimate / 4 / (1024 * 1024) * 1.01)
+    workspace, ranges = ranged_sales(tmp_path, info, admin, ray_cluster)
     local = RedshiftSource.from_workspace(workspace)
-    ranges = local.unload_ranges(local.describe("public.sales"))
-    assert 3 <= len(ranges) <= 4, ranges
     store = RunStore(workspace.runs_dir)
     source = RaySource(local, workspace.external_id, ray_cluster)
 
@@ -343,7 +352,7 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     finally:
         written.close()
     done = checkpointed_ranges(store)
-    assert 1 <= len(done) < len(ranges), done
+    assert 1 <= len(done) < ranges, done
     # Kept for the next run: the checkpointed ranges' files, and only theirs.
     kept = tuple(str(entry["prefix"]) for entry in done.values())
     staged = staged_keys(s3, info.bucket)
@@ -358,11 +367,61 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     assert table.verification["status"] == "ok"
     # Only the ranges the failed run had not finished run again.
     resumed = unloads_of(standin, "sales") - before - first
-    assert len(resumed) == len(ranges) - len(done), (len(resumed), len(ranges), done)
+    assert len(resumed) == ranges - len(done), (len(resumed), ranges, done)
     assert table.ranges is None  # committed: the checkpoint is dropped
     written = open_destination(workspace)
     try:
         assert_same_table(admin, written, "sales", "sales")
     finally:
         written.close()
+    assert staged_keys(s3, info.bucket) == []
+
+
+def test_a_killed_driver_resumes_with_the_ranges_it_had_checkpointed(
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    standin: StandIn,
+    s3: Any,
+    ray_cluster: str,
+) -> None:
+    """`shiftsync sync` (the driver) killed -9 after the table's first batch: the ranges it had
+    checkpointed by then are resumed by the next run, whose UNLOADs (counted by the stand-in)
+    are only the other ranges'; the table ends verified and equal, nothing left staged."""
+    workspace, ranges = ranged_sales(tmp_path, info, admin, ray_cluster)
+    env = cli_env(info)
+    before = unloads_of(standin, "sales")
+    driver = start_paused(tmp_path, env, "after_first_batch_read", "public.sales")
+    engine = standin.engine
+    assert engine is not None
+
+    def every_range_unloaded() -> bool:
+        # Tasks stream ahead of a paused driver: once every range's UNLOAD has ended, the
+        # killed run submits none after the kill.
+        ids = unloads_of(standin, "sales") - before
+        return len(ids) == ranges and all(engine.statements[i].done.is_set() for i in ids)
+
+    wait_until(every_range_unloaded, what="every key range's UNLOAD ending", seconds=120)
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate(timeout=30)
+    killed = unloads_of(standin, "sales") - before
+    done = checkpointed_ranges(RunStore(workspace.runs_dir))
+    # The first batch's range at least; not those whose report the paused driver had not read.
+    assert 1 <= len(done) < ranges, done
+
+    source = RaySource(RedshiftSource.from_workspace(workspace), workspace.external_id, ray_cluster)
+    record = run_sync(workspace, "main", source=source)
+
+    (table,) = record.tables
+    assert record.status == "ok", table.error
+    assert table.verification is not None
+    assert table.verification["status"] == "ok"
+    resumed = unloads_of(standin, "sales") - before - killed
+    assert len(resumed) == ranges - len(done), (len(resumed), ranges, done)
+    written = open_destination(workspace)
+    try:
+        assert_same_table(admin, written, "sales", "sales")
+    finally:
+        written.close()
+    # The killed run's ranges, checkpointed or not, are deleted once the table is committed.
     assert staged_keys(s3, info.bucket) == []

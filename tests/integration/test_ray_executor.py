@@ -47,7 +47,7 @@ def test_the_cluster_cases_pass_in_a_loopback_only_network() -> None:
     )
     report = ran.stdout + ran.stderr
     assert ran.returncode == 0, report
-    assert "5 passed" in report, report
+    assert "6 passed" in report, report
 
 
 def test_an_unreachable_cluster_stops_the_run_with_a_fix(tmp_path: Path, info: StandInInfo) -> None:
