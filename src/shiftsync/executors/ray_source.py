@@ -6,6 +6,10 @@ worker assumes the connection's role itself, with the workspace's external ID: n
 crosses the cluster, only the role's ARN and the ID, and the worker's own platform identity
 (its instance role, or the AWS_* variables the node was started with) must be trusted by the
 role, as the driver's is.
+
+A big table's key ranges are tasks of their own. With a checkpoint (a sync's table), the driver
+plans them from it (ranged.py), each task reports where its UNLOAD staged before its rows, and
+the driver alone saves that in the run record: a failed or killed run is resumed from there.
 """
 
 from __future__ import annotations
@@ -125,8 +129,12 @@ def read_on_worker(task: ReadTask) -> Iterator[WorkerItem]:
     source = RedshiftSource(connection, session, run_id=task.run_id, limiter=limiter)
     if task.part is not None:
         staged = source.stage_range(task.info, task.part)
-        where: StagedReport = {"index": staged.index, "prefix": staged.prefix, "rows": staged.rows}
-        yield "staged", where
+        staging: StagedReport = {
+            "index": staged.index,
+            "prefix": staged.prefix,
+            "rows": staged.rows,
+        }
+        yield "staged", staging
         batches = source.stream_range(task.info, staged, columns=task.columns)
     else:
         batches = source.read(task.info, columns=task.columns, where=task.where, method=task.method)
@@ -300,8 +308,8 @@ class RaySource:
                 return self._stream(tasks, stats, progress, info.ref, ranged)
         conditions: list[str | None] = [where]
         if stats.method == "unload":
-            # No checkpoint to keep them in (a read outside a sync's table): the ranges are
-            # tasks all the same, read again in full by the next read.
+            # No checkpoint to keep them in (a delete pass's read of the keys): the ranges are
+            # tasks all the same, and the next such read reads them all again.
             conditions = [*self.local.unload_ranges(info, where=where, stats=stats)] or [where]
         tasks = [
             self._task(info, picked, condition, "unload" if len(conditions) > 1 else method)
