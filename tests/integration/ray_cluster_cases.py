@@ -67,11 +67,16 @@ def start_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Po
     )
 
 
-def stop_node(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
+def stop_nodes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every node at once (each takes seconds to wind down), then SIGKILL to any
+    still running after 5 s."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    for process in running:
         try:
-            process.wait(5)
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(30)
@@ -148,12 +153,11 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> 
 
         if ray.is_initialized():
             ray.shutdown()
-        for node in reversed(nodes):
-            stop_node(node)
+        stop_nodes(list(reversed(nodes)))
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@pytest.mark.parametrize("kind", ["duckdb", "parquet"])
+@pytest.mark.parametrize("kind", [pytest.param("duckdb", marks=pytest.mark.slow), "parquet"])
 def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
     tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str, kind: str
 ) -> None:
@@ -205,6 +209,7 @@ RATE = 2.0
 ARRIVAL_JITTER = 1.0
 
 
+@pytest.mark.slow  # rate-limited on purpose: about 10 s (README.md, Tests)
 def test_the_driver_and_every_worker_share_one_data_api_rate_limit(
     tmp_path: Path, info: StandInInfo, ray_cluster: str
 ) -> None:
@@ -377,6 +382,7 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     assert staged_keys(s3, info.bucket) == []
 
 
+@pytest.mark.slow  # a CLI driver of its own, killed: 8-13 s (README.md, Tests)
 def test_a_killed_driver_resumes_with_the_ranges_it_had_checkpointed(
     tmp_path: Path,
     info: StandInInfo,
