@@ -39,13 +39,11 @@ demo: $(STAMP)
 	$(BIN)/shiftsync demo
 
 bench: $(STAMP)
-	SHIFTSYNC_EXTRAS=dev,peer bash scripts/bootstrap.sh
 	$(BIN)/python -m bench.peers --install
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.deletes
 
 bench-large: $(STAMP)
-	SHIFTSYNC_EXTRAS=dev,peer bash scripts/bootstrap.sh
 	$(BIN)/python -m bench.peers --install
 	$(BIN)/python -m bench --large
 

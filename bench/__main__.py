@@ -31,6 +31,7 @@ from psycopg import sql
 
 from bench.client import RESULT_MARKER
 from bench.memory import summarize
+from bench.peers import peer_versions
 from bench.profiling import parse_collapsed, py_spy, summarize_collapsed
 from bench.report import CASES, RunReport, TableSpec, write_results
 from bench.standin_process import StandInProcess, StandInSpec
@@ -69,6 +70,7 @@ RUN_ORDER: Final = (
     "snapshot-table-unload",
     "snapshot-consistent-unload",
     "shiftsync-unload-postgres",
+    "shiftsync-cli-unload-duckdb",
     "dlt-connectorx-duckdb",
     "dlt-pyarrow-duckdb",
     "sling-postgres",
@@ -367,8 +369,7 @@ def environment_info(mode: Mode, page_bytes: int, reps: str) -> dict[str, Any]:
         "pyarrow": version("pyarrow"),
         "duckdb": version("duckdb"),
         "boto3": version("boto3"),
-        "awswrangler": version("awswrangler"),
-        "pandas": version("pandas"),
+        "peers": peer_versions(),
         "scale": mode.scale,
         "page_bytes": page_bytes,
         "reps": reps,

@@ -334,6 +334,33 @@ def _sync_case(
     return prepare
 
 
+def _cli_case(method: str) -> Callable[[CaseContext], Prepared]:
+    """`shiftsync sync` as a whole process into DuckDB (interpreter start and imports
+    included), like for like with the peers, which are measured as whole processes."""
+
+    def prepare(context: CaseContext) -> Prepared:
+        folder = make_workspace(context, method=method, result_format="csv")
+        argv = [sys.executable, "-m", "shiftsync", "sync", SYNC, "--no-verify", "--json"]
+
+        def run() -> Outcome:
+            stdout, cpu, peak = run_child(argv, os.environ, "shiftsync sync", cwd=folder)
+            document = json.loads(stdout)
+            if document["status"] != "ok" or len(document["tables"]) != 1:
+                raise RuntimeError(f"the sync of {context.name} failed: {stdout[-500:]}")
+            (table,) = document["tables"]
+            return Outcome(
+                rows=int(table["rows"]),
+                bytes=int(table.get("bytes") or 0),
+                extra={"method": table.get("method")},
+                child_cpu_s=cpu,
+                child_peak_rss_mb=peak,
+            )
+
+        return Prepared(run)
+
+    return prepare
+
+
 def _to_arrow(context: CaseContext) -> Prepared:
     """The Data API (CSV) into one Arrow table in memory, like awswrangler into a DataFrame."""
     import pyarrow as pa
@@ -361,21 +388,38 @@ def _to_arrow(context: CaseContext) -> Prepared:
 
 
 def _awswrangler(context: CaseContext) -> Prepared:
-    """awswrangler's Data API reader into a pandas DataFrame, with the same query and role."""
-    import awswrangler as wr
+    """awswrangler's Data API reader into a pandas DataFrame, with the same query and role, as
+    a whole process of the peers' interpreter (bench/peers.py: its pins would change the
+    project's pyarrow)."""
+    from bench.peers import AWSWRANGLER_SCRIPT, PeersMissing, installed, python_of
 
-    sql = select_sql(describe_table(context, assumed_session(context.info)), "data_api")
+    if not installed():
+        raise PeersMissing(python_of().parents[1])
+    session = assumed_session(context.info)
+    sql = select_sql(describe_table(context, session), "data_api")
+    script = context.scratch / "awswrangler_peer.py"
+    script.write_text(AWSWRANGLER_SCRIPT)
+    argv = [str(python_of()), str(script), context.info.workgroup, context.info.database, sql]
 
     def run() -> Outcome:
-        session = assumed_session(context.info)
-        connection = wr.data_api.redshift.connect(
-            workgroup_name=context.info.workgroup,
-            database=context.info.database,
-            boto3_session=session.boto3,
+        # The role is assumed in the measured part, as shiftsync's cases do; the child gets
+        # its temporary credentials (never the stand-in's long-term keys).
+        credentials = assumed_session(context.info).frozen_credentials()
+        env = {
+            **client_env(),
+            **context.info.environment(),
+            "AWS_ACCESS_KEY_ID": str(credentials.access_key),
+            "AWS_SECRET_ACCESS_KEY": str(credentials.secret_key),
+            "AWS_SESSION_TOKEN": credentials.token or "",
+        }
+        stdout, cpu, peak = run_child(argv, env, "awswrangler")
+        found = dict(line.split()[:2] for line in stdout.splitlines() if line.startswith("PEER_"))
+        return Outcome(
+            rows=int(found["PEER_ROWS"]),
+            extra={"dataframe_bytes": int(found["PEER_DATAFRAME_BYTES"])},
+            child_cpu_s=cpu,
+            child_peak_rss_mb=peak,
         )
-        frame = wr.data_api.redshift.read_sql_query(sql, con=connection)
-        memory = int(frame.memory_usage(deep=True).sum())
-        return Outcome(rows=len(frame), bytes=0, extra={"dataframe_bytes": memory})
 
     return Prepared(run)
 
@@ -403,12 +447,14 @@ def ensure_peer_database(dsn: str) -> None:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(PEER_DATABASE)))
 
 
-def run_child(argv: list[str], env: Mapping[str, str], what: str) -> tuple[str, float, float]:
-    """Run a peer; its stdout, CPU seconds and peak RSS (MB) from RUSAGE_CHILDREN (the
-    client starts no other child, so the peak is the peer's)."""
+def run_child(
+    argv: list[str], env: Mapping[str, str], what: str, *, cwd: Path | None = None
+) -> tuple[str, float, float]:
+    """Run a whole process; its stdout, CPU seconds and peak RSS (MB) from RUSAGE_CHILDREN
+    (the client starts no other child, so the peak is this one's)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(
-        argv, env=dict(env), capture_output=True, text=True, check=False, timeout=3600
+        argv, env=dict(env), cwd=cwd, capture_output=True, text=True, check=False, timeout=3600
     )
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -686,6 +732,7 @@ CASE_FUNCTIONS: Final[Mapping[str, Prepare]] = {
     "shiftsync-json-duckdb": _sync_case("data_api", "json"),
     "shiftsync-unload-duckdb": _sync_case("unload", "csv"),
     "shiftsync-unload-iceberg": _sync_case("unload", "csv", iceberg=True),
+    "shiftsync-cli-unload-duckdb": _cli_case("unload"),
     "shiftsync-csv-arrow": _to_arrow,
     "awswrangler-pandas": _awswrangler,
     "shiftsync-unload-postgres": _shiftsync_postgres,

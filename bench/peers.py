@@ -1,11 +1,13 @@
-"""The direct-wire peers of the benchmark (dlt, Sling) in a virtualenv of their own.
+"""The benchmark's peers (awswrangler, dlt, Sling) in a virtualenv of their own.
 
-dlt pins its own versions of libraries shiftsync also uses, so the peers never go into the
-project's .venv: `python -m bench.peers --install` (run by `make bench`) makes `.bench-peers/`
-at the top of the repository with the versions below. The peers read the stand-in's
-PostgreSQL directly (no Data API, no S3): the path a user with a network route to a
-provisioned cluster would take. Each runs as a child process of the measuring client, whose
-wall time, CPU and peak RSS are the child's (getrusage RUSAGE_CHILDREN).
+dlt and awswrangler pin their own versions of libraries shiftsync also uses (awswrangler
+3.17.1 wants pyarrow below 26), so the peers never go into the project's .venv: `python -m
+bench.peers --install` (run by `make bench`) makes `.bench-peers/` at the top of the
+repository with the versions below. dlt and Sling read the stand-in's PostgreSQL directly (no
+Data API, no S3): the path a user with a network route to a provisioned cluster would take;
+awswrangler reads through the Data API as the same assumed role as shiftsync. Each runs as a
+child process of the measuring client, whose wall time, CPU and peak RSS are the child's
+(getrusage RUSAGE_CHILDREN).
 """
 
 from __future__ import annotations
@@ -23,13 +25,15 @@ REPO: Final = Path(__file__).resolve().parents[1]
 # SHIFTSYNC_BENCH_PEERS puts the virtualenv elsewhere (a shared cache, a faster disk).
 PEERS_DIR: Final = Path(os.environ.get("SHIFTSYNC_BENCH_PEERS") or REPO / ".bench-peers")
 # The versions measured in the issue; dlt brings its own SQLAlchemy, pyarrow and DuckDB.
+# pyarrow is the newest awswrangler 3.17.1 accepts.
 REQUIREMENTS: Final = (
     "dlt[duckdb]==1.31.0",
     "sqlalchemy==2.1.9",
-    "pyarrow==26.0.1",
+    "pyarrow==25.0.1",
     "connectorx==0.4.6",
     "psycopg2-binary==2.9.13",
     "sling-linux-amd64==1.4.11",
+    "awswrangler==3.17.1",
 )
 STAMP: Final = "requirements.txt"
 
@@ -58,6 +62,22 @@ with duckdb.connect(out, read_only=True) as connection:
     quoted = '"' + table.replace('"', '""') + '"'
     (rows,) = connection.execute(f"SELECT count(*) FROM peer.{quoted}").fetchone()
 print(f"PEER_ROWS {rows}")
+"""
+
+# Run by the peers' interpreter: argv = workgroup database sql. The assumed role's temporary
+# credentials, the region and the stand-in's endpoints come in the environment.
+AWSWRANGLER_SCRIPT: Final = """
+import sys
+import awswrangler as wr
+import boto3
+
+workgroup, database, sql = sys.argv[1:4]
+connection = wr.data_api.redshift.connect(
+    workgroup_name=workgroup, database=database, boto3_session=boto3.Session()
+)
+frame = wr.data_api.redshift.read_sql_query(sql, con=connection)
+print(f"PEER_ROWS {len(frame)}")
+print(f"PEER_DATAFRAME_BYTES {int(frame.memory_usage(deep=True).sum())}")
 """
 
 
@@ -101,8 +121,13 @@ def install(folder: Path = PEERS_DIR) -> None:
     (folder / STAMP).write_text("\n".join(REQUIREMENTS) + "\n")
 
 
+def peer_versions(folder: Path = PEERS_DIR) -> str:
+    """The peers' pinned requirements as the report prints them, or "not installed"."""
+    return ", ".join(REQUIREMENTS) if installed(folder) else "not installed"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="The benchmark's peers (dlt, Sling).")
+    parser = argparse.ArgumentParser(description="The benchmark's peers (awswrangler, dlt, Sling).")
     parser.add_argument("--install", action="store_true", help="make .bench-peers/ if needed")
     parser.add_argument("--dir", type=Path, default=PEERS_DIR, help="the virtualenv's folder")
     args = parser.parse_args(argv)

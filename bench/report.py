@@ -40,6 +40,9 @@ CASES: Final[Mapping[str, CaseSpec]] = {
     "shiftsync-json-duckdb": CaseSpec("shiftsync Data API JSON → DuckDB", "shiftsync"),
     "shiftsync-unload-duckdb": CaseSpec("shiftsync UNLOAD → DuckDB", "shiftsync"),
     "shiftsync-unload-iceberg": CaseSpec("shiftsync UNLOAD → Iceberg (SQLite)", "shiftsync"),
+    "shiftsync-cli-unload-duckdb": CaseSpec(
+        "shiftsync sync UNLOAD → DuckDB, whole process", "shiftsync"
+    ),
     "shiftsync-csv-arrow": CaseSpec("shiftsync Data API CSV → Arrow table", "shiftsync"),
     "awswrangler-pandas": CaseSpec("awswrangler read_sql_query → DataFrame", "peer"),
     "shiftsync-unload-postgres": CaseSpec("shiftsync UNLOAD → PostgreSQL", "shiftsync"),
@@ -285,6 +288,44 @@ def peer_checks(summaries: Sequence[CaseSummary], table: str) -> list[Check]:
     ]
 
 
+DIRECT_WIRE_PEERS: Final = ("dlt-connectorx-duckdb", "dlt-pyarrow-duckdb", "sling-postgres")
+PEAK_RSS_TARGET_MB: Final = 250.0
+
+
+def direct_wire_checks(summaries: Sequence[CaseSummary], table: str) -> list[Check]:
+    """`shiftsync sync` (UNLOAD, a whole process) against the fastest peer reading PostgreSQL
+    directly (a whole process each), and its peak RSS against the issue's 250 MB."""
+    ours = find(summaries, table, "shiftsync-cli-unload-duckdb")
+    if ours is None:
+        return []
+    peers = [p for p in (find(summaries, table, case) for case in DIRECT_WIRE_PEERS) if p]
+    checks = []
+    if peers:
+        fastest = min(peers, key=lambda p: p.seconds.median)
+        value = ratio(ours.seconds.median, fastest.seconds.median)
+        checks.append(
+            Check(
+                "shiftsync sync (whole process) ÷ fastest direct-wire peer, seconds",
+                table,
+                value,
+                "< 1",
+                None if value is None else value < 1,
+                CASES[fastest.case].label,
+            )
+        )
+    peak = ours.peak_rss_mb.median
+    checks.append(
+        Check(
+            "shiftsync sync (whole process), peak RSS MB",
+            table,
+            peak,
+            f"≤ {PEAK_RSS_TARGET_MB:.0f}",
+            _at_most(peak, PEAK_RSS_TARGET_MB),
+        )
+    )
+    return checks
+
+
 def floor_checks(summaries: Sequence[CaseSummary], table: str) -> list[Check]:
     floor = floors(summaries, table)
     csv = ratio(median_seconds(summaries, table, "shiftsync-csv-duckdb"), floor.data_api)
@@ -381,6 +422,8 @@ class RunReport:
             result += peer_checks(summaries, table.name)
         for table in self.tables:
             result += floor_checks(summaries, table.name)
+        for table in self.tables:
+            result += direct_wire_checks(summaries, table.name)
         sales = sorted((t for t in self.tables if t.family == "sales"), key=lambda t: t.rows)
         for small, large in itertools.pairwise(sales):
             label = f"{large.size} ÷ {small.size}"
@@ -516,7 +559,7 @@ def render_markdown(report: RunReport) -> str:
         "",
         f"Machine: {env.get('cpus', '?')} CPUs, {env.get('memory_gb', '?')} GB; Python "
         f"{env.get('python', '?')}; pyarrow {env.get('pyarrow', '?')}, duckdb "
-        f"{env.get('duckdb', '?')}, awswrangler {env.get('awswrangler', 'not installed')}. "
+        f"{env.get('duckdb', '?')}; peers (their own virtualenv) {env.get('peers', '?')}. "
         f"Stand-in: TICKIT scale {env.get('scale', '?')} (up in "
         f"{fmt_number(env.get('standin_startup_seconds'), 1)} s), Data API page "
         f"{env.get('page_bytes', '?')} bytes. Repetitions: {env.get('reps', '?')}. Load "

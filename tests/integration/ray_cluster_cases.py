@@ -11,24 +11,29 @@ would: the machine-wide Data API rate limit (a file there) is not shared between
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 
+from shiftsync.engine.runs import RunStore
 from shiftsync.engine.sync import run_sync
-from shiftsync.errors import ConfigError
+from shiftsync.errors import ConfigError, ShiftsyncError
 from shiftsync.executors.ray_source import RaySource, check_reachable
 from shiftsync.local.data_api import call_log
+from shiftsync.local.data_api.statements import Statement, StatementFailure
 from shiftsync.local.postgres import free_port
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.rate_limit import BURST_SECONDS
@@ -46,7 +51,7 @@ from tests.support import (
     write_external_id,
     write_sync_config,
 )
-from tests.support_sync import staged_keys
+from tests.support_sync import cli_env, staged_keys, start_paused
 
 pytest.importorskip("ray", reason="the ray extra (pip install 'shiftsync[ray]') is not installed")
 RAY = Path(sys.executable).with_name("ray")
@@ -62,11 +67,16 @@ def start_node(args: list[str], env: dict[str, str], log: Path) -> subprocess.Po
     )
 
 
-def stop_node(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
+def stop_nodes(processes: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to every node at once (each takes seconds to wind down), then SIGKILL to any
+    still running after 5 s."""
+    running = [p for p in processes if p.poll() is None]
+    for process in running:
         os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    for process in running:
         try:
-            process.wait(5)
+            process.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(30)
@@ -143,12 +153,11 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> 
 
         if ray.is_initialized():
             ray.shutdown()
-        for node in reversed(nodes):
-            stop_node(node)
+        stop_nodes(list(reversed(nodes)))
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@pytest.mark.parametrize("kind", ["duckdb", "parquet"])
+@pytest.mark.parametrize("kind", [pytest.param("duckdb", marks=pytest.mark.slow), "parquet"])
 def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
     tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str, kind: str
 ) -> None:
@@ -200,6 +209,7 @@ RATE = 2.0
 ARRIVAL_JITTER = 1.0
 
 
+@pytest.mark.slow  # rate-limited on purpose: about 10 s (README.md, Tests)
 def test_the_driver_and_every_worker_share_one_data_api_rate_limit(
     tmp_path: Path, info: StandInInfo, ray_cluster: str
 ) -> None:
@@ -235,23 +245,62 @@ def test_the_driver_and_every_worker_share_one_data_api_rate_limit(
         assert call_log.most_in_window(times, window) <= allowed, (window, sorted(times))
 
 
-def test_a_big_tables_key_ranges_are_tasks_of_the_cluster(
-    tmp_path: Path,
-    info: StandInInfo,
-    admin: psycopg.Connection[Any],
-    standin: StandIn,
-    s3: Any,
-    ray_cluster: str,
-) -> None:
-    """`sales` above `unload.range_mb`: one bounds statement on the driver, then each key range
-    one task and one UNLOAD (counted by the stand-in); the table arrives whole and verified. A
-    range that fails fails the table, with nothing written and nothing left staged."""
+@contextlib.contextmanager
+def failing_range(standin: StandIn, pattern: str, ready: Callable[[], bool]) -> Iterator[None]:
+    """The first UNLOAD matching `pattern` fails ("disk full"), once `ready()` holds (another
+    range is checkpointed): without that wait, which ranges finish first is the cluster's race."""
+    engine = standin.engine
+    assert engine is not None
+    original = engine.statement_hook
+    lock = threading.Lock()
+    chosen: list[str] = []
+
+    def hook(statement: Statement) -> None:
+        with lock:
+            fails = (
+                not chosen
+                and re.search(pattern, statement.query_string, re.IGNORECASE | re.DOTALL)
+                is not None
+            )
+            if fails:
+                chosen.append(statement.id)
+        if fails:
+            # Bounded: a run that never checkpoints a range (no resume) still fails here.
+            with contextlib.suppress(AssertionError):
+                wait_until(ready, what="a key range checkpointed in the run record", seconds=60)
+            raise StatementFailure("disk full")
+        if original is not None:
+            original(statement)
+
+    engine.statement_hook = hook
+    try:
+        yield
+    finally:
+        engine.statement_hook = original
+    assert chosen, f"no UNLOAD matched {pattern}"
+
+
+def checkpointed_ranges(store: RunStore) -> dict[str, Any]:
+    """The finished ranges the latest run's checkpoint names (index -> prefix and rows)."""
+    try:
+        (table,) = store.load("latest").tables
+    except (ShiftsyncError, ValueError):
+        return {}
+    done = (table.ranges or {}).get("done")
+    return dict(done) if isinstance(done, dict) else {}
+
+
+def ranged_sales(
+    folder: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str
+) -> tuple[Workspace, int]:
+    """A workspace whose sync reads `public.sales` on the cluster in 3 or 4 key ranges (each a
+    little larger than a quarter of its estimate) into Parquet; and how many ranges."""
     admin.execute("ANALYZE public.sales")
-    write_external_id(tmp_path, info.external_id)
+    write_external_id(folder, info.external_id)
 
     def configure(range_mb: float) -> Workspace:
         write_sync_config(
-            tmp_path,
+            folder,
             standin_connection(info, unload={"bucket": info.bucket, "range_mb": range_mb}),
             {"dest": {"type": "parquet", "path": "lake"}},
             {
@@ -261,23 +310,44 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster(
                 "ray_address": ray_cluster,
             },
         )
-        return Workspace(tmp_path)
+        return Workspace(folder)
 
-    local = RedshiftSource.from_workspace(configure(0))
-    estimate = local.describe("public.sales").estimated_bytes
+    estimate = RedshiftSource.from_workspace(configure(0)).describe("public.sales").estimated_bytes
     assert estimate
     workspace = configure(estimate / 4 / (1024 * 1024) * 1.01)
     local = RedshiftSource.from_workspace(workspace)
     ranges = local.unload_ranges(local.describe("public.sales"))
-    assert 2 <= len(ranges) <= 4, ranges
-    # The first run: the second range's UNLOAD fails on its worker. The table fails whole,
-    # nothing of it is written, the other ranges' tasks end and nothing stays staged.
-    fault = standin.faults.add(
-        "fail_statement", sql=r"UNLOAD .*sales.*>=.* AND .*<", message="disk full", times=1
-    )
+    assert 3 <= len(ranges) <= 4, ranges
+    return workspace, len(ranges)
+
+
+def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    standin: StandIn,
+    s3: Any,
+    ray_cluster: str,
+) -> None:
+    """`sales` above `unload.range_mb`: one bounds statement on the driver, then each key range
+    one task and one UNLOAD (counted by the stand-in). A range that fails fails the table with
+    nothing written; the ranges whose UNLOAD had finished stay staged, checkpointed by the
+    driver in the run record, and nothing else stays staged. The next run UNLOADs only the
+    other ranges, reads the finished ones' staged files, and the table arrives whole and
+    verified, with nothing left staged."""
+    workspace, ranges = ranged_sales(tmp_path, info, admin, ray_cluster)
+    local = RedshiftSource.from_workspace(workspace)
+    store = RunStore(workspace.runs_dir)
     source = RaySource(local, workspace.external_id, ray_cluster)
-    failed = run_sync(workspace, "main", source=source)
-    assert standin.faults.counts()[fault] == 1
+
+    # The first run: a range with both bounds fails its UNLOAD once another range's UNLOAD has
+    # finished and is checkpointed. The table fails whole and nothing of it is written.
+    before = unloads_of(standin, "sales")
+    with failing_range(
+        standin, r"UNLOAD .*sales.*>=.* AND .*<", lambda: bool(checkpointed_ranges(store))
+    ):
+        failed = run_sync(workspace, "main", source=source)
+    first = unloads_of(standin, "sales") - before
     (table,) = failed.tables
     assert table.status == "failed"
     assert "disk full" in (table.error or "")
@@ -286,18 +356,79 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster(
         assert written.table_schema("sales") is None
     finally:
         written.close()
-    assert staged_keys(s3, info.bucket) == []
+    done = checkpointed_ranges(store)
+    assert 1 <= len(done) < ranges, done
+    # Kept for the next run: the checkpointed ranges' files, and only theirs.
+    kept = tuple(str(entry["prefix"]) for entry in done.values())
+    staged = staged_keys(s3, info.bucket)
+    assert staged
+    assert [key for key in staged if not key.startswith(kept)] == []
 
-    before = unloads_of(standin, "sales")
     record = run_sync(workspace, "main", source=source)
 
     (table,) = record.tables
     assert record.status == "ok", table.error
     assert table.verification is not None
     assert table.verification["status"] == "ok"
-    assert len(unloads_of(standin, "sales") - before) == len(ranges)
+    # Only the ranges the failed run had not finished run again.
+    resumed = unloads_of(standin, "sales") - before - first
+    assert len(resumed) == ranges - len(done), (len(resumed), ranges, done)
+    assert table.ranges is None  # committed: the checkpoint is dropped
     written = open_destination(workspace)
     try:
         assert_same_table(admin, written, "sales", "sales")
     finally:
         written.close()
+    assert staged_keys(s3, info.bucket) == []
+
+
+@pytest.mark.slow  # a CLI driver of its own, killed: 8-13 s (README.md, Tests)
+def test_a_killed_driver_resumes_with_the_ranges_it_had_checkpointed(
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    standin: StandIn,
+    s3: Any,
+    ray_cluster: str,
+) -> None:
+    """`shiftsync sync` (the driver) killed -9 after the table's first batch: the ranges it had
+    checkpointed by then are resumed by the next run, whose UNLOADs (counted by the stand-in)
+    are only the other ranges'; the table ends verified and equal, nothing left staged."""
+    workspace, ranges = ranged_sales(tmp_path, info, admin, ray_cluster)
+    env = cli_env(info)
+    before = unloads_of(standin, "sales")
+    driver = start_paused(tmp_path, env, "after_first_batch_read", "public.sales")
+    engine = standin.engine
+    assert engine is not None
+
+    def every_range_unloaded() -> bool:
+        # Tasks stream ahead of a paused driver: once every range's UNLOAD has ended, the
+        # killed run submits none after the kill.
+        ids = unloads_of(standin, "sales") - before
+        return len(ids) == ranges and all(engine.statements[i].done.is_set() for i in ids)
+
+    wait_until(every_range_unloaded, what="every key range's UNLOAD ending", seconds=120)
+    driver.send_signal(signal.SIGKILL)
+    driver.communicate(timeout=30)
+    killed = unloads_of(standin, "sales") - before
+    done = checkpointed_ranges(RunStore(workspace.runs_dir))
+    # The first batch's range at least (its report comes before its rows); not those whose
+    # report the paused driver had not read yet (in practice all but one or two).
+    assert 1 <= len(done) <= ranges, done
+
+    source = RaySource(RedshiftSource.from_workspace(workspace), workspace.external_id, ray_cluster)
+    record = run_sync(workspace, "main", source=source)
+
+    (table,) = record.tables
+    assert record.status == "ok", table.error
+    assert table.verification is not None
+    assert table.verification["status"] == "ok"
+    resumed = unloads_of(standin, "sales") - before - killed
+    assert len(resumed) == ranges - len(done), (len(resumed), ranges, done)
+    written = open_destination(workspace)
+    try:
+        assert_same_table(admin, written, "sales", "sales")
+    finally:
+        written.close()
+    # The killed run's ranges, checkpointed or not, are deleted once the table is committed.
+    assert staged_keys(s3, info.bucket) == []

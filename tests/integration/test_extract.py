@@ -787,17 +787,22 @@ def test_ctrl_c_cancels_the_running_statement(
 
     def interrupt_once_running() -> None:
         # Ctrl-C arrives while the statement is known to run (its delay fault fired) and the
-        # client is waiting on it (it asked DescribeStatement since), not after a guessed
-        # time: on a busy machine a timer could fire before or after either.
+        # client is waiting on it (it asked DescribeStatement after submitting it), not after a
+        # guessed time: on a busy machine a timer could fire before or after either. The wait
+        # is a long poll that can arrive before the statement starts: counting only calls
+        # after the fault fired waited out that poll (20 s).
         if not standin.faults.wait_fired(delay, 30):
             return
         fired = time.monotonic()
+        submitted = max(at for at in calls.times("ExecuteStatement", since=started) if at <= fired)
         wait_until(
-            lambda: call_log.current().times("DescribeStatement", since=fired),
+            lambda: calls.times("DescribeStatement", since=submitted),
             what="the client's wait on the statement",
         )
         signal.pthread_kill(main, signal.SIGINT)
 
+    calls = call_log.current()
+    started = time.monotonic()
     interrupter = threading.Thread(target=interrupt_once_running, daemon=True)
     interrupter.start()
     with pytest.raises(KeyboardInterrupt):

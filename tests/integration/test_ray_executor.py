@@ -27,7 +27,9 @@ CASES = Path(__file__).with_name("ray_cluster_cases.py")
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_the_cluster_cases_pass_in_a_loopback_only_network() -> None:
+def _run_cluster_cases(marker: str) -> str:
+    """The cluster cases that `marker` selects, in a child pytest in a network namespace whose
+    one interface is the loopback; their report."""
     pytest.importorskip("ray", reason="the ray extra (pip install 'shiftsync[ray]') is missing")
     unshare, ip = shutil.which("unshare"), shutil.which("ip")
     if unshare is None or ip is None or os.geteuid() != 0:
@@ -35,10 +37,10 @@ def test_the_cluster_cases_pass_in_a_loopback_only_network() -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(message)
         pytest.skip(message)
-    inner = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CASES)]
+    inner = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-m", marker]
     script = f'{ip} link set lo up && exec "$@"'
     ran = subprocess.run(
-        [unshare, "--net", "sh", "-c", script, "sh", *inner],
+        [unshare, "--net", "sh", "-c", script, "sh", *inner, str(CASES)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -47,7 +49,18 @@ def test_the_cluster_cases_pass_in_a_loopback_only_network() -> None:
     )
     report = ran.stdout + ran.stderr
     assert ran.returncode == 0, report
-    assert "5 passed" in report, report
+    return report
+
+
+def test_the_cluster_cases_pass_in_a_loopback_only_network() -> None:
+    report = _run_cluster_cases("not slow")
+    assert "3 passed, 3 deselected" in report, report
+
+
+@pytest.mark.slow
+def test_the_slow_cluster_cases_pass_in_a_loopback_only_network() -> None:
+    report = _run_cluster_cases("slow")
+    assert "3 passed, 3 deselected" in report, report
 
 
 def test_an_unreachable_cluster_stops_the_run_with_a_fix(tmp_path: Path, info: StandInInfo) -> None:

@@ -32,6 +32,7 @@ from bench.report import (
     Stat,
     TableSpec,
     auto_check,
+    direct_wire_checks,
     floor_checks,
     floors,
     fmt_number,
@@ -207,6 +208,35 @@ def test_peer_checks_without_the_peer_are_not_measured() -> None:
     samples = [s for s in run_samples() if s["case"] != "awswrangler-pandas"]
     speed, cpu = peer_checks(summarize(samples), "public.sales")
     assert (speed.value, speed.met, cpu.met) == (None, None, None)
+
+
+def test_direct_wire_checks_compare_the_whole_process_with_the_fastest_peer() -> None:
+    samples = [
+        sample("shiftsync-cli-unload-duckdb", 3.0, rss=240),
+        sample("dlt-connectorx-duckdb", 4.0),
+        sample("dlt-pyarrow-duckdb", 6.0),
+        sample("sling-postgres", 8.0),
+    ]
+    speed, memory = direct_wire_checks(summarize(samples), "public.sales")
+    assert speed.value == pytest.approx(0.75)
+    assert speed.met is True
+    assert speed.note == CASES["dlt-connectorx-duckdb"].label
+    assert (memory.value, memory.met) == (240, True)
+
+
+def test_direct_wire_checks_fail_when_a_peer_is_faster_or_memory_is_above_250_mb() -> None:
+    samples = [
+        sample("shiftsync-cli-unload-duckdb", 3.0, rss=286),
+        sample("sling-postgres", 2.5),
+    ]
+    speed, memory = direct_wire_checks(summarize(samples), "public.sales")
+    assert speed.value == pytest.approx(1.2)
+    assert speed.met is False
+    assert memory.met is False
+
+
+def test_direct_wire_checks_without_the_whole_process_case_are_not_measured() -> None:
+    assert direct_wire_checks(summarize([sample("sling-postgres", 2.5)]), "public.sales") == []
 
 
 def test_memory_check_needs_the_ratio_and_the_ceiling() -> None:

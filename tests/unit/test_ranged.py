@@ -9,7 +9,7 @@ import pytest
 
 from shiftsync.config import UnloadConfig
 from shiftsync.errors import ConfigError
-from shiftsync.redshift.catalog import TableRef
+from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.plan import KeyRange
 from shiftsync.redshift.ranged import (
     MAX_RANGES,
@@ -17,10 +17,12 @@ from shiftsync.redshift.ranged import (
     area_root,
     plan_ranges,
     range_count,
+    range_reads,
     read_fingerprint,
+    unfinished_keys,
     usable,
 )
-from shiftsync.redshift.sql import range_predicate
+from shiftsync.redshift.sql import build_select_sql, range_predicate
 from shiftsync.redshift.types import Column
 
 MIB = 1024 * 1024
@@ -161,3 +163,63 @@ def test_only_the_same_read_inside_the_tables_area_resumes() -> None:
     assert usable(progress(area="shiftsync/ranges/public.other/abc/"), "f" * 32, root) is None
     assert usable(progress(area=root), "f" * 32, root) is None  # never the whole table folder
     assert usable(None, "f" * 32, root) is None
+
+
+def test_each_range_read_has_its_select_a_fresh_prefix_and_its_staged_files() -> None:
+    state = progress()
+    info = TableInfo(TableRef("public", "sales"), "TABLE", (ID,), ("id",), None, None)
+    names = iter(["aaaa", "bbbb", "cccc", "dddd"])
+    reads = range_reads(
+        state, info, (ID,), where="id > 0", key=NULLABLE_ID, name=lambda: next(names)
+    )
+    assert [r.index for r in reads] == [0, 1, 2, 3]
+    assert [r.prefix for r in reads] == [
+        f"{state.area}r0-aaaa_",
+        f"{state.area}r1-bbbb_",
+        f"{state.area}r2-cccc_",
+        f"{state.area}r3-dddd_",
+    ]
+    # The finished ranges carry where their files are; the others run their UNLOAD.
+    assert reads[0].staged == (f"{state.area}r0-1234_", 10)
+    assert reads[3].staged == (f"{state.area}r3-5678_", 0)
+    assert reads[1].staged is None
+    assert reads[2].staged is None
+    for read, key_range in zip(reads, state.ranges, strict=True):
+        condition = f"(id > 0) AND {range_predicate(NULLABLE_ID, key_range)}"
+        assert read.select == build_select_sql(
+            "public", "sales", (ID,), method="unload", where=condition
+        )
+    assert "IS NULL" in reads[3].select
+
+
+def test_a_range_read_without_a_filter_has_the_range_condition_alone() -> None:
+    info = TableInfo(TableRef("public", "sales"), "TABLE", (ID,), ("id",), None, None)
+    (read, *_) = range_reads(progress(), info, (ID,), where=None, key=NULLABLE_ID)
+    assert f"WHERE {range_predicate(NULLABLE_ID, progress().ranges[0])}" in read.select
+    assert read.prefix.startswith(f"{progress().area}r0-")
+
+
+def test_a_range_is_finished_once_and_moved_when_staged_again() -> None:
+    state = progress()
+    assert not state.finished(0, f"{state.area}r0-1234_", 10)  # already checkpointed
+    assert state.finished(1, f"{state.area}r1-9999_", 7)
+    assert state.done[1] == (f"{state.area}r1-9999_", 7)
+    # Its files were gone and its UNLOAD ran again: the checkpoint names the new ones.
+    assert state.finished(0, f"{state.area}r0-abcd_", 10)
+    assert RangedProgress.from_json(state.to_json()) == state
+
+
+def test_only_the_checkpointed_ranges_files_are_kept() -> None:
+    state = progress()
+    area = state.area
+    keys = [
+        f"{area}r0-1234_0000_part_00.parquet",
+        f"{area}r0-1234_manifest",
+        f"{area}r0-0000_0000_part_00.parquet",  # an earlier UNLOAD of range 0 that failed
+        f"{area}r1-9999_0000_part_00.parquet",  # a range stopped before it was checkpointed
+        f"{area}r3-5678_manifest",
+        "shiftsync/ranges/public.sales/other/r1-9999_manifest",  # another read's area
+    ]
+    assert unfinished_keys(keys, state) == [keys[2], keys[3]]
+    assert unfinished_keys(keys, progress(done={})) == keys[:5]
+    assert unfinished_keys([], state) == []

@@ -6,6 +6,10 @@ worker assumes the connection's role itself, with the workspace's external ID: n
 crosses the cluster, only the role's ARN and the ID, and the worker's own platform identity
 (its instance role, or the AWS_* variables the node was started with) must be trusted by the
 role, as the driver's is.
+
+A big table's key ranges are tasks of their own. With a checkpoint (a sync's table), the driver
+plans them from it (ranged.py), each task reports where its UNLOAD staged before its rows, and
+the driver alone saves that in the run record: a failed or killed run is resumed from there.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import StatementListener, quota_scope
 from shiftsync.redshift.data_api_results import Row
 from shiftsync.redshift.plan import ReadPlan
-from shiftsync.redshift.ranged import RangeCheckpoint
+from shiftsync.redshift.ranged import RangeCheckpoint, RangedProgress, RangeRead
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.stats import ReadStats
@@ -73,6 +77,9 @@ class ReadTask:
     # The cluster's Data API rate limit (ray_limiter.py); None: the worker's machine-wide one
     # (`rate_limits.shared: false` keeps each process to its own).
     limiter: BucketsActor | None = None
+    # One key range of a checkpointed ranged read (ranged.py): the task stages it (or finds an
+    # earlier run's files), reports where, then streams its rows.
+    part: RangeRead | None = None
 
 
 class WorkerStats(TypedDict):
@@ -84,9 +91,20 @@ class WorkerStats(TypedDict):
     counters: dict[str, int]
 
 
-# What a worker read yields: its batches, then its counters.
+class StagedReport(TypedDict):
+    """Where a range task's UNLOAD staged its files, sent before its rows: the driver keeps it
+    in the checkpoint (workers never write the run record)."""
+
+    index: int
+    prefix: str
+    rows: int
+
+
+# What a worker read yields: (a range's staging,) its batches, then its counters.
 WorkerItem: TypeAlias = (
-    tuple[Literal["batch"], pa.RecordBatch] | tuple[Literal["stats"], WorkerStats]
+    tuple[Literal["batch"], pa.RecordBatch]
+    | tuple[Literal["staged"], StagedReport]
+    | tuple[Literal["stats"], WorkerStats]
 )
 
 
@@ -109,7 +127,17 @@ def read_on_worker(task: ReadTask) -> Iterator[WorkerItem]:
     )
     limiter = ActorLimiter(task.limiter) if task.limiter is not None else None
     source = RedshiftSource(connection, session, run_id=task.run_id, limiter=limiter)
-    batches = source.read(task.info, columns=task.columns, where=task.where, method=task.method)
+    if task.part is not None:
+        staged = source.stage_range(task.info, task.part)
+        staging: StagedReport = {
+            "index": staged.index,
+            "prefix": staged.prefix,
+            "rows": staged.rows,
+        }
+        yield "staged", staging
+        batches = source.stream_range(task.info, staged, columns=task.columns)
+    else:
+        batches = source.read(task.info, columns=task.columns, where=task.where, method=task.method)
     for batch in batches:
         yield "batch", batch
     import ray
@@ -264,25 +292,27 @@ class RaySource:
         progress: Callable[[int, int], None] | None = None,
         checkpoint: RangeCheckpoint | None = None,
     ) -> Generator[pa.RecordBatch, None, None]:
-        # Key ranges are not checkpointed under Ray (`checkpoint` is not sent to the workers):
-        # a big table's ranges are tasks of their own instead, each one UNLOAD on a worker.
-        del checkpoint
         stats = ReadStats(method=self.plan(info, method).method)
         self._local.stats = stats
+        picked = tuple(columns) if columns is not None else None
+        if stats.method == "unload" and checkpoint is not None:
+            started = self.local.start_ranges(
+                info, columns=columns, where=where, checkpoint=checkpoint, stats=stats
+            )
+            if started is not None:
+                state, parts = started
+                ranged = RangedRead(state, checkpoint)
+                tasks = [self._task(info, picked, where, "unload", part) for part in parts]
+                stats.add(chunks=len(tasks))
+                stats.note(f"read in {len(tasks)} key ranges, each a task of the cluster")
+                return self._stream(tasks, stats, progress, info.ref, ranged)
         conditions: list[str | None] = [where]
         if stats.method == "unload":
+            # No checkpoint to keep them in (a delete pass's read of the keys): the ranges are
+            # tasks all the same, and the next such read reads them all again.
             conditions = [*self.local.unload_ranges(info, where=where, stats=stats)] or [where]
         tasks = [
-            ReadTask(
-                self.local.connection,
-                self.external_id,
-                self.local.run_id,
-                info,
-                tuple(columns) if columns is not None else None,
-                condition,
-                "unload" if len(conditions) > 1 else method,
-                self.limiter,
-            )
+            self._task(info, picked, condition, "unload" if len(conditions) > 1 else method)
             for condition in conditions
         ]
         if len(tasks) > 1:
@@ -290,16 +320,38 @@ class RaySource:
             stats.note(f"read in {len(tasks)} key ranges, each a task of the cluster")
         return self._stream(tasks, stats, progress, info.ref)
 
+    def _task(
+        self,
+        info: TableInfo,
+        columns: tuple[str, ...] | None,
+        where: str | None,
+        method: Method,
+        part: RangeRead | None = None,
+    ) -> ReadTask:
+        return ReadTask(
+            self.local.connection,
+            self.external_id,
+            self.local.run_id,
+            info,
+            columns,
+            where,
+            method,
+            self.limiter,
+            part,
+        )
+
     def _stream(
         self,
         tasks: Sequence[ReadTask],
         stats: ReadStats,
         progress: Callable[[int, int], None] | None,
         ref: TableRef,
+        ranged: RangedRead | None = None,
     ) -> Generator[pa.RecordBatch, None, None]:
         """The tasks' batches as they come, whichever task sends them; the first failure ends
         the read, cancels the other tasks and, once they have ended, deletes what any of them
-        left staged for the table."""
+        left staged for the table, but for the ranges checkpointed in `ranged` (the next run
+        resumes from them)."""
         # A task of num_returns="streaming" answers with an ObjectRefGenerator; Ray's stubs
         # type the call as one ObjectRef of the function's result.
         generators = [cast("StreamedItems", self._remote.remote(task)) for task in tasks]
@@ -318,7 +370,7 @@ class RaySource:
         finished = False
         try:
             for item in _answers(answers, len(pumps)):
-                batch = self._take(item, stats)
+                batch = self._take(item, stats, ranged)
                 if batch is None:
                     continue
                 if progress is not None:
@@ -338,9 +390,13 @@ class RaySource:
             with self._lock:
                 self._running.difference_update(generators)
             if not finished:
-                # A task interrupted between its UNLOAD and its own cleanup leaves its files.
+                # A task interrupted between its UNLOAD and its own cleanup leaves its files;
+                # a range task's are kept if the checkpoint names them, else deleted here.
                 with contextlib.suppress(ShiftsyncError):
-                    self.local.delete_table_staging(self.local.run_id, ref)
+                    if ranged is not None:
+                        self.local.delete_unfinished_ranges(ranged.state)
+                    else:
+                        self.local.delete_table_staging(self.local.run_id, ref)
 
     def _pump(
         self, generator: StreamedItems, answers: queue.Queue[Answer], stop: threading.Event
@@ -356,10 +412,17 @@ class RaySource:
             return
         answers.put(("end", None))
 
-    def _take(self, item: WorkerItem, stats: ReadStats) -> pa.RecordBatch | None:
-        """A batch, or None once a task's counters are added to the table's."""
+    def _take(
+        self, item: WorkerItem, stats: ReadStats, ranged: RangedRead | None
+    ) -> pa.RecordBatch | None:
+        """A batch; or None once a range's staging is checkpointed or a task's counters are
+        added to the table's."""
         if item[0] == "batch":
             return item[1]
+        if item[0] == "staged":
+            if ranged is not None:
+                ranged.finished(item[1])
+            return None
         report = item[1]
         stats.add(**report["counters"])
         stats.method = report["method"] or stats.method
@@ -368,6 +431,19 @@ class RaySource:
         for fallback in report["fallbacks"]:
             stats.note(fallback)
         return None
+
+
+@dataclass(frozen=True)
+class RangedRead:
+    """A checkpointed ranged read on the driver: its progress, and where it is kept."""
+
+    state: RangedProgress
+    checkpoint: RangeCheckpoint
+
+    def finished(self, report: StagedReport) -> None:
+        """A range task's UNLOAD has staged its files: saved at once (the run may be killed)."""
+        if self.state.finished(report["index"], report["prefix"], report["rows"]):
+            self.checkpoint.save(self.state.to_json())
 
 
 # What a pump thread hands the reading thread: an item of its task, its end, or its error.

@@ -14,6 +14,11 @@ the caller deletes the area once the table is committed (`delete_range_area`), a
 of the table with another select deletes an area it cannot use. What no run comes back for is
 left to `shiftsync cleanup` (a day).
 
+The ranges may be read here, one after the other (`read_ranged`), or each elsewhere (the Ray
+executor's tasks): the caller plans them (`start_ranged`, `range_reads`), each reader stages
+its range (`stage_range`) and reports where, and the caller alone records it in the checkpoint
+(`RangedProgress.finished`) and deletes what unfinished ranges left (`delete_unfinished`).
+
 The first range is open below and the last open above, and NULL keys have their own range, so
 every row falls in exactly one range however the table changed between the bounds and a
 resumed run's UNLOADs.
@@ -136,6 +141,13 @@ class RangedProgress:
             },
         }
 
+    def finished(self, index: int, prefix: str, rows: int) -> bool:
+        """Range `index` is staged under `prefix`; True when that is news to the checkpoint."""
+        if self.done.get(index) == (prefix, rows):
+            return False
+        self.done[index] = (prefix, rows)
+        return True
+
     @classmethod
     def from_json(cls, data: Mapping[str, JsonValue] | None) -> RangedProgress | None:
         """The progress in `data`; None when there is none or it is not of this version (a
@@ -205,10 +217,66 @@ def usable(previous: RangedProgress | None, fingerprint: str, root: str) -> Rang
     return previous
 
 
-# ------------------------------------------------------------------ reading
+# ------------------------------------------------------------------ the ranges' reads
 
 
-def read_ranged(
+@dataclass(frozen=True)
+class RangeRead:
+    """One key range of a ranged read, as whoever reads it needs it (plain values: it travels
+    to a Ray worker as it is)."""
+
+    index: int
+    select: str
+    # Where its UNLOAD stages if it runs (a fresh name in the read's area).
+    prefix: str
+    # Where an earlier run's finished UNLOAD of the range staged, and its rows.
+    staged: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True)
+class StagedRange:
+    """A range whose files are staged: where (for the checkpoint) and its manifest."""
+
+    index: int
+    prefix: str
+    rows: int
+    manifest: Manifest
+
+
+def range_reads(
+    state: RangedProgress,
+    info: TableInfo,
+    columns: Sequence[Column],
+    *,
+    where: str | None,
+    key: Column,
+    name: Callable[[], str] = lambda: uuid.uuid4().hex[:8],
+) -> list[RangeRead]:
+    """Each range of `state` as it is to be read: its SELECT (the read's `where` and the
+    range's condition), a fresh staging prefix, and the staged files of a finished range."""
+    reads = []
+    for index, key_range in enumerate(state.ranges):
+        condition = range_predicate(key, key_range)
+        select = build_select_sql(
+            info.ref.schema,
+            info.ref.name,
+            columns,
+            method="unload",
+            where=f"({where}) AND {condition}" if where else condition,
+        )
+        prefix = f"{state.area}r{index}-{name()}_"
+        reads.append(RangeRead(index, select, prefix, state.done.get(index)))
+    return reads
+
+
+def unfinished_keys(keys: Sequence[str], state: RangedProgress) -> list[str]:
+    """The keys of the read's area that no finished range of `state` holds (what an UNLOAD
+    that failed or was stopped left): kept keys are only those under a checkpointed prefix."""
+    kept = tuple(prefix for prefix, _ in state.done.values())
+    return [k for k in keys if k.startswith(state.area) and not k.startswith(kept)]
+
+
+def start_ranged(
     reader: UnloadReader,
     info: TableInfo,
     columns: Sequence[Column],
@@ -218,16 +286,10 @@ def read_ranged(
     parts: int,
     checkpoint: RangeCheckpoint,
     stats: ReadStats,
-    progress: Callable[[int, int], None] | None = None,
-) -> Iterator[pa.RecordBatch]:
-    """The table's rows, range after range (see the module docstring)."""
-    unload = reader.api.connection.unload
-    if unload is None:
-        raise SourceError(
-            f"table {info.ref}: a ranged read needs unload: in the connection",
-            fix="add unload: {bucket: <staging bucket>} to the connection",
-        )
-    table = str(info.ref)
+) -> RangedProgress:
+    """The read's progress, saved: the earlier run's if this read can resume it, else new
+    ranges from one bounds statement (an earlier area it cannot use is deleted)."""
+    unload = _unload(reader, info)
     select = build_select_sql(info.ref.schema, info.ref.name, columns, method="unload", where=where)
     fingerprint = read_fingerprint(select, key.name)
     root = area_root(unload, info.ref)
@@ -250,25 +312,62 @@ def read_ranged(
             "already staged"
         )
     checkpoint.save(state.to_json())
-    for index, key_range in enumerate(state.ranges):
+    return state
+
+
+def stage_range(reader: UnloadReader, part: RangeRead, table: str, stats: ReadStats) -> StagedRange:
+    """The range's staged files: an earlier run's while they are still there, else those of
+    its UNLOAD, run now. The files are left where they are (the checkpoint names them)."""
+    unload = reader.api.connection.unload
+    if unload is None:
+        raise SourceError(
+            f"table {table}: a ranged read needs unload: in the connection",
+            fix="add unload: {bucket: <staging bucket>} to the connection",
+        )
+    if part.staged is not None:
+        prefix, rows = part.staged
+        manifest = reader.staged_manifest(StagingLocation(unload.bucket, prefix), table, stats)
+        if manifest is None and rows == 0:
+            # An UNLOAD of no rows may write no file at all.
+            return StagedRange(part.index, prefix, 0, Manifest((), 0, 0, ()))
+        if manifest is not None:
+            return StagedRange(part.index, prefix, rows, manifest)
+        stats.note(f"key range {part.index}: its staged files are gone, UNLOAD runs again")
+    location = StagingLocation(unload.bucket, part.prefix)
+    manifest, _ = reader.unload_to(part.select, location, table=table, stats=stats)
+    return StagedRange(part.index, part.prefix, manifest_rows(manifest), manifest)
+
+
+def read_ranged(
+    reader: UnloadReader,
+    info: TableInfo,
+    columns: Sequence[Column],
+    *,
+    where: str | None,
+    key: Column,
+    parts: int,
+    checkpoint: RangeCheckpoint,
+    stats: ReadStats,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[pa.RecordBatch]:
+    """The table's rows, range after range (see the module docstring)."""
+    table = str(info.ref)
+    state = start_ranged(
+        reader,
+        info,
+        columns,
+        where=where,
+        key=key,
+        parts=parts,
+        checkpoint=checkpoint,
+        stats=stats,
+    )
+    for part in range_reads(state, info, columns, where=where, key=key):
         stats.add(chunks=1)
-        manifest = _staged(reader, unload, state, index, table, stats)
-        if manifest is None:
-            condition = range_predicate(key, key_range)
-            range_select = build_select_sql(
-                info.ref.schema,
-                info.ref.name,
-                columns,
-                method="unload",
-                where=f"({where}) AND {condition}" if where else condition,
-            )
-            location = StagingLocation(
-                unload.bucket, f"{state.area}r{index}-{uuid.uuid4().hex[:8]}_"
-            )
-            manifest, _ = reader.unload_to(range_select, location, table=table, stats=stats)
-            state.done[index] = (location.name_prefix, manifest_rows(manifest))
+        staged = stage_range(reader, part, table, stats)
+        if state.finished(staged.index, staged.prefix, staged.rows):
             checkpoint.save(state.to_json())
-        yield from reader.stream(manifest, columns, table, stats, progress)
+        yield from reader.stream(staged.manifest, columns, table, stats, progress)
 
 
 def range_conditions(
@@ -294,29 +393,6 @@ def manifest_rows(manifest: Manifest) -> int:
     return sum(entry.record_count or 0 for entry in manifest.entries)
 
 
-def _staged(
-    reader: UnloadReader,
-    unload: UnloadConfig,
-    state: RangedProgress,
-    index: int,
-    table: str,
-    stats: ReadStats,
-) -> Manifest | None:
-    """The finished range's manifest, if its files are still staged; else it runs again."""
-    if index not in state.done:
-        return None
-    prefix, rows = state.done[index]
-    location = StagingLocation(unload.bucket, prefix)
-    manifest = reader.staged_manifest(location, table, stats)
-    if manifest is None and rows == 0:
-        # An UNLOAD of no rows may write no file at all.
-        return Manifest((), 0, 0, ())
-    if manifest is None:
-        del state.done[index]
-        stats.note(f"key range {index}: its staged files are gone, UNLOAD runs again")
-    return manifest
-
-
 def _bounds(
     reader: UnloadReader, info: TableInfo, key: Column, where: str | None, stats: ReadStats
 ) -> tuple[str | None, str | None]:
@@ -327,6 +403,26 @@ def _bounds(
     rows = query_rows(reader.api, sql, what=f"table {info.ref} (key range)", stats=stats)
     low, high = rows[0] if rows else (None, None)
     return (None if low is None else str(low), None if high is None else str(high))
+
+
+def _unload(reader: UnloadReader, info: TableInfo) -> UnloadConfig:
+    unload = reader.api.connection.unload
+    if unload is None:
+        raise SourceError(
+            f"table {info.ref}: a ranged read needs unload: in the connection",
+            fix="add unload: {bucket: <staging bucket>} to the connection",
+        )
+    return unload
+
+
+def delete_unfinished(
+    reader: UnloadReader, unload: UnloadConfig, state: RangedProgress, stats: ReadStats
+) -> int:
+    """Delete what the read's area holds beyond its checkpointed ranges (ranges that failed
+    or were stopped); the finished ranges stay for the run that resumes. How many objects."""
+    listed = reader.bucket.list(unload.bucket, state.area, stats=stats)
+    keys = unfinished_keys([str(item["Key"]) for item in listed], state)
+    return reader.bucket.delete(unload.bucket, keys, stats=stats) if keys else 0
 
 
 def delete_range_area(
@@ -344,13 +440,20 @@ def delete_range_area(
 __all__ = [
     "MAX_RANGES",
     "RangeCheckpoint",
+    "RangeRead",
     "RangedProgress",
+    "StagedRange",
     "area_root",
     "delete_range_area",
+    "delete_unfinished",
     "plan_ranges",
     "range_conditions",
     "range_count",
+    "range_reads",
     "read_fingerprint",
     "read_ranged",
+    "stage_range",
+    "start_ranged",
+    "unfinished_keys",
     "usable",
 ]

@@ -42,10 +42,17 @@ from shiftsync.redshift.plan import (
 )
 from shiftsync.redshift.ranged import (
     RangeCheckpoint,
+    RangedProgress,
+    RangeRead,
+    StagedRange,
     delete_range_area,
+    delete_unfinished,
     range_conditions,
     range_count,
+    range_reads,
     read_ranged,
+    stage_range,
+    start_ranged,
 )
 from shiftsync.redshift.rate_limit import Limiter
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
@@ -433,6 +440,69 @@ class RedshiftSource:
             parts=parts,
             stats=stats or self.catalog_stats,
         )
+
+    def start_ranges(
+        self,
+        info: TableInfo,
+        *,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        checkpoint: RangeCheckpoint,
+        stats: ReadStats | None = None,
+    ) -> tuple[RangedProgress, list[RangeRead]] | None:
+        """For readers that run each key range elsewhere (the Ray executor's tasks): the
+        checkpointed progress of an UNLOAD read of this table over key ranges (resumed from
+        `checkpoint`, else planned with one bounds statement, and saved) and each range's read
+        (`stage_range`, `stream_range`); None when the table is read with one UNLOAD. The
+        caller records each staged range in the progress and saves it (`finished`)."""
+        parts, key = self._ranging(info)
+        if key is None:
+            return None
+        selected = self._selected(info, columns)
+        stats = stats or self.catalog_stats
+        state = start_ranged(
+            self.unload_reader,
+            info,
+            selected,
+            where=where,
+            key=key,
+            parts=parts,
+            checkpoint=checkpoint,
+            stats=stats,
+        )
+        return state, range_reads(state, info, selected, where=where, key=key)
+
+    def stage_range(self, info: TableInfo, part: RangeRead) -> StagedRange:
+        """One key range staged (ranged.py: an earlier run's files, else its UNLOAD now)."""
+        stats = ReadStats(method="unload")
+        self._local.stats = stats
+        return stage_range(self.unload_reader, part, str(info.ref), stats)
+
+    def stream_range(
+        self,
+        info: TableInfo,
+        staged: StagedRange,
+        *,
+        columns: Sequence[str] | None = None,
+        progress: Progress | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """A staged range's rows (at least one batch, for the schema); its files stay."""
+        selected = self._selected(info, columns)
+        produced = False
+        for batch in self.unload_reader.stream(
+            staged.manifest, selected, str(info.ref), self.stats, progress
+        ):
+            produced = True
+            yield batch
+        if not produced:
+            yield pa.RecordBatch.from_pylist([], schema=arrow_schema(selected))
+
+    def delete_unfinished_ranges(self, state: RangedProgress) -> int:
+        """Delete what the ranges `state` has not checkpointed left staged; how many objects."""
+        unload = self.connection.unload
+        if unload is None:
+            return 0
+        return delete_unfinished(self.unload_reader, unload, state, self.catalog_stats)
 
     # -- snapshots -------------------------------------------------------------------------------
     def snapshot(
