@@ -419,6 +419,20 @@ class TableSync:
         committing them (executors/ray_files.py); False: the driver is to write the rows."""
         from shiftsync.executors.ray_files import write_on_cluster
 
+        job, first = self.job, [True]
+
+        def progress(rows: int, bytes_read: int) -> None:
+            # As the driver-fed loop does between batches: stop, or pause for the crash tests.
+            if self.ctx.stop.is_set():
+                raise ShiftsyncError(
+                    f"table {job.name}: the run was interrupted; nothing was committed",
+                    fix="run the sync again",
+                )
+            self.progress(rows, bytes_read)
+            if first[0]:
+                first[0] = False
+                debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
+
         files = write_on_cluster(
             self.ctx.source,
             load,
@@ -427,8 +441,8 @@ class TableSync:
             hashed=bool(plan.hashed),
             columns=[c.name for c in plan.columns],
             where=where,
-            method=self.job.method,
-            progress=self.progress,
+            method=job.method,
+            progress=progress,
             checkpoint=checkpoint,
         )
         if files is None:
