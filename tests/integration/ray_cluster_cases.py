@@ -206,6 +206,8 @@ def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
     if kind != "parquet":
         assert source.written == []
         return
+    for table in record.tables:
+        assert any("written by the cluster's workers" in note for note in table.notes), table
     # Every data file of every table was written by a worker process, on both nodes.
     writers = {f.path: (r["node"], r["pid"]) for r in source.written for f in r["files"]}
     lake = tmp_path / kind / "lake"

@@ -433,10 +433,12 @@ class TableSync:
                 first[0] = False
                 debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
 
+        # The salt never leaves the driver: a table with hashed columns is driver-fed.
+        shape = dataclasses.replace(self.shape(plan), salt=None)
         files = write_on_cluster(
             self.ctx.source,
             load,
-            self.shape(plan),
+            shape,
             info,
             hashed=bool(plan.hashed),
             columns=[c.name for c in plan.columns],
