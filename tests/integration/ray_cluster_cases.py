@@ -22,6 +22,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,8 @@ import psycopg
 import pyarrow.parquet as pq
 import pytest
 
+from shiftsync.destinations.parquet import ParquetDestination
+from shiftsync.destinations.registry import DestinationContext, create_destination
 from shiftsync.engine.runs import RunStore
 from shiftsync.engine.sync import run_sync
 from shiftsync.errors import ConfigError, ShiftsyncError
@@ -37,7 +40,7 @@ from shiftsync.executors.ray_source import RaySource, check_reachable
 from shiftsync.local.data_api import call_log
 from shiftsync.local.data_api.statements import Statement, StatementFailure
 from shiftsync.local.postgres import free_port
-from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.local.standin import LAKE_BUCKET, StandIn, StandInInfo
 from shiftsync.redshift.rate_limit import BURST_SECONDS
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
@@ -246,6 +249,44 @@ def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
     finally:
         by_driver.close()
         by_workers.close()
+
+
+def test_the_workers_write_a_parquet_dataset_in_s3_as_the_connections_role(
+    tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str
+) -> None:
+    """An S3 root written as the source connection's role (the default): each worker writes
+    its files with its own session of that role, the driver commits; nothing but the role's
+    ARN and external ID travels with a task."""
+    root = f"s3://{LAKE_BUCKET}/ray-{uuid.uuid4().hex[:10]}"
+    workspace = make_workspace(
+        tmp_path,
+        info,
+        {"type": "parquet", "path": root},
+        ["public.venue", "public.category"],
+        executor="ray",
+        ray_address=ray_cluster,
+    )
+    local = RedshiftSource.from_workspace(workspace)
+    source = RaySource(local, workspace.external_id, ray_cluster)
+    record = run_sync(workspace, "main", source=source)
+    assert record.status == "ok", [(t.table, t.error) for t in record.tables]
+    assert {t.verification["status"] for t in record.tables if t.verification} == {"ok"}
+    _, config = workspace.config.destination("dest")
+    context = DestinationContext(
+        workspace.folder, connection_credentials=local.connection_credentials()
+    )
+    written = create_destination(config, context)
+    assert isinstance(written, ParquetDestination)
+    writers = {f.path: r["pid"] for r in source.written for f in r["files"]}
+    try:
+        for name in ("venue", "category"):
+            assert_same_table(admin, written, name, name)
+            pointer = written.read_pointer(written.filesystem(), name)
+            assert pointer is not None
+            assert pointer.files
+            assert {writers[path] for path in pointer.files} & {os.getpid()} == set()
+    finally:
+        written.close()
 
 
 def test_the_sync_setting_alone_runs_the_reads_on_the_cluster(

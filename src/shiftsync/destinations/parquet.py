@@ -138,10 +138,11 @@ class ParquetLoad:
 
     def file_sink(self) -> PartSink | None:
         """Where other processes may write this load's parts (Ray workers): only when the
-        version is nothing but the rows' files, on a local (or shared) disk; else None, and
-        every row comes through `write`."""
+        version is nothing but the rows' files, on a local (or shared) disk or in S3 written
+        as the source connection's role; else None, and every row comes through `write`."""
         old = self._pointer.schema if self._pointer else None
-        if self._fs.type_name != "local" or not adds_files_only(
+        local = self._fs.type_name == "local"
+        if not (local or self._destination.workers_reach_s3()) or not adds_files_only(
             self._spec.mode, old, self._plan.schema
         ):
             return None
@@ -152,6 +153,7 @@ class ParquetLoad:
             self._write_schema,
             self._plan.schema,
             self._destination.rows_per_file,
+            in_s3=not local,
         )
 
     def add_files(self, files: Sequence[WrittenFile]) -> None:
@@ -311,9 +313,12 @@ class ParquetDestination:
         credentials_provider: CredentialsProvider | None = None,
         rows_per_file: int = DEFAULT_ROWS_PER_FILE,
         identity: str = "",
+        as_connection: bool = False,
     ) -> None:
         self.root = root
         self.identity = identity
+        # S3 is written as the source connection's role (`credentials: connection`).
+        self.as_connection = as_connection
         self.rows_per_file = rows_per_file
         self._filesystem = filesystem
         self._credentials_provider = credentials_provider
@@ -380,6 +385,12 @@ class ParquetDestination:
             with fs.open_input_stream(where) as source:
                 text = source.read().decode()
         return DatasetPointer.from_json(text, where)
+
+    def workers_reach_s3(self) -> bool:
+        """Whether other processes may write this root's files (Ray workers, which assume the
+        connection's role themselves): an S3 root written as that role, reached by the
+        destination's own S3 settings."""
+        return self._is_s3 and self.as_connection and self._filesystem is None
 
     def _conditional_s3(self) -> bool:
         """Whether pointers go through S3's API (conditional writes), not a given file system."""

@@ -135,26 +135,31 @@ class PartSink:
     """Where and how a load's parts may be written by another process (picklable: no file
     system, no credential). Each writer takes a folder of its own inside the version folder."""
 
-    dataset: str  # the dataset folder, absolute, on a local (or shared) disk
+    dataset: str  # the dataset folder: absolute on a local (or shared) disk, or bucket/key
     current: str  # the version folder's name
     spec: LoadSpec
     write_schema: pa.Schema
     schema: pa.Schema
     rows_per_file: int
+    # In S3, written as the source connection's role: the writer's process brings a file
+    # system of its own, made from that role's credentials (none travels with the sink).
+    in_s3: bool = False
 
-    def writer(self, name: str) -> SinkWriter:
-        """A writer of `<dataset>/<current>/<name>/part-NNNNN.parquet`."""
+    def writer(self, name: str, fs: pafs.FileSystem | None = None) -> SinkWriter:
+        """A writer of `<dataset>/<current>/<name>/part-NNNNN.parquet` (`fs`: for S3)."""
         if not name or "/" in name or name in (".", ".."):
             raise ValueError(f"{name!r} is not a part folder name")
-        return SinkWriter(self, name)
+        if self.in_s3 and fs is None:
+            raise ValueError("a sink in S3 needs the writer's S3 file system")
+        return SinkWriter(self, name, fs or pafs.LocalFileSystem())
 
 
 class SinkWriter:
     """The parts of one writer of a `PartSink`: conformed and written as the load does."""
 
-    def __init__(self, sink: PartSink, name: str) -> None:
+    def __init__(self, sink: PartSink, name: str, fs: pafs.FileSystem) -> None:
         self._sink, self._name = sink, name
-        self._fs = pafs.LocalFileSystem()
+        self._fs = fs
         self._parts = PartWriter(
             self._fs, f"{sink.dataset}/{sink.current}/{name}", sink.schema, sink.rows_per_file
         )

@@ -10,9 +10,12 @@ as for any load. Nothing is visible before that pointer: a failed task fails the
 the load's abort deletes the version folder once every task has ended (a killed driver's
 folder is deleted by the next load of the dataset, as any crashed load's).
 
-Merge and delete loads, an append that changes the schema, S3 roots, tables with hashed
-columns (the salt stays on the driver) and the single-writer destinations (DuckDB,
-PostgreSQL) keep the driver-fed path: batches stream to the driver, which writes them.
+In S3 the workers write only where the destination writes as the source connection's role
+(`credentials: connection`, the default): each worker has its own session of that role, and
+no credential travels with a task. Merge and delete loads, an append that changes the schema,
+S3 roots written as another identity, tables with hashed columns (the salt stays on the
+driver) and the single-writer destinations (DuckDB, PostgreSQL) keep the driver-fed path:
+batches stream to the driver, which writes them.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, TypedDict, runtime_checkable
 
 import pyarrow as pa
+from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.destinations.parquet_files import PartSink, WrittenFile
+from shiftsync.destinations.s3fs import s3_filesystem
 from shiftsync.errors import ShiftsyncError
 
 if TYPE_CHECKING:
@@ -83,11 +88,19 @@ def files_record(reports: Sequence[FilesReport]) -> list[WrittenFile]:
 
 
 def write_parts(
-    batches: Iterator[pa.RecordBatch], sink: PartSink, shape: Shape, name: str, node: str
+    batches: Iterator[pa.RecordBatch],
+    sink: PartSink,
+    shape: Shape,
+    name: str,
+    node: str,
+    credentials: Callable[[], ReadOnlyCredentials],
 ) -> Iterator[tuple[Literal["written"], tuple[int, int]] | tuple[Literal["files"], FilesReport]]:
     """Runs in the worker: each batch shaped and written, ("written", (rows, bytes read)) for
-    the driver's progress; then ("files", report). A failure (or a cancel) drops the files."""
-    writer = sink.writer(name)
+    the driver's progress; then ("files", report). A failure (or a cancel) drops the files.
+    A sink in S3 is written with `credentials` (the worker's own session of the connection's
+    role, which the destination writes as)."""
+    fs = s3_filesystem(credentials()) if sink.in_s3 else None
+    writer = sink.writer(name, fs)
     try:
         for batch in batches:
             writer.write(shape(batch))

@@ -153,7 +153,9 @@ def read_on_worker(task: ReadTask) -> Iterator[WorkerItem]:
 
     node = ray.get_runtime_context().get_node_id()
     if task.sink is not None and task.shape is not None:
-        yield from write_parts(iter(batches), task.sink, task.shape, task.writer, node)
+        yield from write_parts(
+            iter(batches), task.sink, task.shape, task.writer, node, session.frozen_credentials
+        )
     else:
         for batch in batches:
             yield "batch", batch
