@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 import pytest
 
 from shiftsync.destinations.base import LoadMode, LoadSpec
+from shiftsync.destinations.parquet import ParquetDestination
 from shiftsync.destinations.parquet_files import PartSink, WrittenFile
 from shiftsync.destinations.parquet_layout import adds_files_only
 from shiftsync.errors import ShiftsyncError
@@ -93,3 +95,26 @@ def test_writer_folders_sort_in_task_order() -> None:
 def test_a_part_folder_must_be_one_plain_name(name: str) -> None:
     with pytest.raises(ValueError, match="is not a part folder name"):
         SINK.writer(name)
+
+
+@pytest.mark.parametrize(
+    ("root", "as_connection", "given_filesystem", "expected"),
+    [
+        ("s3://lake/prefix", True, False, True),  # workers assume the connection's role too
+        ("s3://lake/prefix", False, False, False),  # `credentials: default` or a profile
+        ("s3://lake/prefix", True, True, False),  # a file system the caller built
+        ("/lake", True, False, False),  # local: a sink without S3
+    ],
+)
+def test_workers_reach_s3_only_as_the_connections_role(
+    root: str, as_connection: bool, given_filesystem: bool, expected: bool
+) -> None:
+    filesystem = pafs.LocalFileSystem() if given_filesystem else None
+    destination = ParquetDestination(root, filesystem=filesystem, as_connection=as_connection)
+    assert destination.workers_reach_s3() is expected
+
+
+def test_a_sink_in_s3_is_written_only_with_the_writers_own_file_system() -> None:
+    in_s3 = PartSink("lake/t", "v000002-0a1b2c3d", SINK.spec, SCHEMA, SCHEMA, 10, in_s3=True)
+    with pytest.raises(ValueError, match="needs the writer's S3 file system"):
+        in_s3.writer("w0000")
