@@ -12,6 +12,7 @@ would: the machine-wide Data API rate limit (a file there) is not shared between
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import re
@@ -21,13 +22,17 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psycopg
+import pyarrow.parquet as pq
 import pytest
 
+from shiftsync.destinations.parquet import ParquetDestination
+from shiftsync.destinations.registry import DestinationContext, create_destination
 from shiftsync.engine.runs import RunStore
 from shiftsync.engine.sync import run_sync
 from shiftsync.errors import ConfigError, ShiftsyncError
@@ -35,7 +40,7 @@ from shiftsync.executors.ray_source import RaySource, check_reachable
 from shiftsync.local.data_api import call_log
 from shiftsync.local.data_api.statements import Statement, StatementFailure
 from shiftsync.local.postgres import free_port
-from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.local.standin import LAKE_BUCKET, StandIn, StandInInfo
 from shiftsync.redshift.rate_limit import BURST_SECONDS
 from shiftsync.redshift.source import RedshiftSource
 from shiftsync.workspace import Workspace
@@ -157,10 +162,10 @@ def ray_cluster(tmp_path_factory: pytest.TempPathFactory, info: StandInInfo) -> 
         shutil.rmtree(temp, ignore_errors=True)
 
 
-@pytest.mark.parametrize("kind", [pytest.param("duckdb", marks=pytest.mark.slow), "parquet"])
-def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
-    tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str, kind: str
-) -> None:
+TICKIT_TABLES = ("sales", "listing", "venue", "category")
+
+
+def tickit_workspace(folder: Path, info: StandInInfo, kind: str, **sync: Any) -> Workspace:
     tables = [
         {"include": "public.sales", "method": "unload"},
         {"include": "public.listing", "method": "data_api"},
@@ -172,8 +177,23 @@ def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
         if kind == "duckdb"
         else {"type": "parquet", "path": "lake"}
     )
-    workspace = make_workspace(
-        tmp_path / kind, info, destination, tables, executor="ray", ray_address=ray_cluster
+    return make_workspace(folder, info, destination, tables, **sync)
+
+
+def pointer_of(lake: Path, table: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((lake / table / "_shiftsync.json").read_text())
+    return document
+
+
+@pytest.mark.parametrize("kind", [pytest.param("duckdb", marks=pytest.mark.slow), "parquet"])
+def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
+    tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str, kind: str
+) -> None:
+    """Into DuckDB the driver writes the batches the workers stream; into Parquet the workers
+    write the data files (each reports its node and pid) and the driver commits the pointer:
+    the files are those the driver writes in one process, types and rows."""
+    workspace = tickit_workspace(
+        tmp_path / kind, info, kind, executor="ray", ray_address=ray_cluster
     )
     source = RaySource(RedshiftSource.from_workspace(workspace), workspace.external_id, ray_cluster)
     record = run_sync(workspace, "main", source=source)
@@ -182,8 +202,89 @@ def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
     assert len(source.nodes) == 2, "both nodes of the cluster read tables"
     written = open_destination(workspace)
     try:
-        for name in ("sales", "listing", "venue", "category"):
+        for name in TICKIT_TABLES:
             assert_same_table(admin, written, name, name)
+    finally:
+        written.close()
+    if kind != "parquet":
+        assert source.written == []
+        return
+    for table in record.tables:
+        assert any("written by the cluster's workers" in note for note in table.notes), table
+    # Every data file of every table was written by a worker process, on both nodes.
+    writers = {f.path: (r["node"], r["pid"]) for r in source.written for f in r["files"]}
+    lake = tmp_path / kind / "lake"
+    for name in TICKIT_TABLES:
+        files = pointer_of(lake, name)["files"]
+        assert files
+        assert {writers[path][1] for path in files} & {os.getpid()} == set()
+    assert {node for node, _ in writers.values()} == source.nodes
+    # The same sync in one process (the driver writes): the same files, types and rows.
+    alone = tickit_workspace(tmp_path / "alone", info, kind)
+    record = run_sync(alone, "main")
+    assert record.status == "ok", [(t.table, t.error) for t in record.tables]
+    by_driver = open_destination(alone)
+    by_workers = open_destination(workspace)
+    try:
+        for name in TICKIT_TABLES:
+            driver_schema = by_driver.table_schema(name)
+            assert driver_schema is not None
+            assert driver_schema.equals(by_workers.table_schema(name), check_metadata=True)
+            file_schemas = {
+                pq.read_schema(lake / name / path).to_string(show_schema_metadata=True)
+                for path in pointer_of(lake, name)["files"]
+            }
+            (driver_file,) = pointer_of(tmp_path / "alone" / "lake", name)["files"][:1]
+            assert file_schemas == {
+                pq.read_schema(tmp_path / "alone" / "lake" / name / driver_file).to_string(
+                    show_schema_metadata=True
+                )
+            }
+            key = driver_schema.names[0]
+            assert (
+                by_workers.read_table(name)
+                .sort_by(key)
+                .equals(by_driver.read_table(name).sort_by(key))
+            )
+    finally:
+        by_driver.close()
+        by_workers.close()
+
+
+def test_the_workers_write_a_parquet_dataset_in_s3_as_the_connections_role(
+    tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str
+) -> None:
+    """An S3 root written as the source connection's role (the default): each worker writes
+    its files with its own session of that role, the driver commits; nothing but the role's
+    ARN and external ID travels with a task."""
+    root = f"s3://{LAKE_BUCKET}/ray-{uuid.uuid4().hex[:10]}"
+    workspace = make_workspace(
+        tmp_path,
+        info,
+        {"type": "parquet", "path": root},
+        ["public.venue", "public.category"],
+        executor="ray",
+        ray_address=ray_cluster,
+    )
+    local = RedshiftSource.from_workspace(workspace)
+    source = RaySource(local, workspace.external_id, ray_cluster)
+    record = run_sync(workspace, "main", source=source)
+    assert record.status == "ok", [(t.table, t.error) for t in record.tables]
+    assert {t.verification["status"] for t in record.tables if t.verification} == {"ok"}
+    _, config = workspace.config.destination("dest")
+    context = DestinationContext(
+        workspace.folder, connection_credentials=local.connection_credentials()
+    )
+    written = create_destination(config, context)
+    assert isinstance(written, ParquetDestination)
+    writers = {f.path: r["pid"] for r in source.written for f in r["files"]}
+    try:
+        for name in ("venue", "category"):
+            assert_same_table(admin, written, name, name)
+            pointer = written.read_pointer(written.filesystem(), name)
+            assert pointer is not None
+            assert pointer.files
+            assert {writers[path] for path in pointer.files} & {os.getpid()} == set()
     finally:
         written.close()
 
@@ -340,8 +441,17 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     store = RunStore(workspace.runs_dir)
     source = RaySource(local, workspace.external_id, ray_cluster)
 
-    # The first run: a range with both bounds fails its UNLOAD once another range's UNLOAD has
-    # finished and is checkpointed. The table fails whole and nothing of it is written.
+    # A version to keep: the table synced whole, its files written by the workers.
+    seeded = run_sync(workspace, "main", source=source)
+    assert seeded.status == "ok", [(t.table, t.error) for t in seeded.tables]
+    lake = tmp_path / "lake"
+    previous = pointer_of(lake, "sales")
+    previous_files = sorted((lake / "sales").rglob("*"))
+    assert source.written
+
+    # A run in which a range with both bounds fails its UNLOAD once another range's UNLOAD
+    # has finished and is checkpointed. The table fails whole and nothing of it is written:
+    # the previous version stays, and no file of the failed run is left beside it.
     before = unloads_of(standin, "sales")
     with failing_range(
         standin, r"UNLOAD .*sales.*>=.* AND .*<", lambda: bool(checkpointed_ranges(store))
@@ -351,9 +461,11 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     (table,) = failed.tables
     assert table.status == "failed"
     assert "disk full" in (table.error or "")
+    assert pointer_of(lake, "sales") == previous
+    assert sorted((lake / "sales").rglob("*")) == previous_files
     written = open_destination(workspace)
     try:
-        assert written.table_schema("sales") is None
+        assert_same_table(admin, written, "sales", "sales")
     finally:
         written.close()
     done = checkpointed_ranges(store)

@@ -49,8 +49,6 @@ from shiftsync.destinations.base import (
     LoadOutcome,
     LoadSpec,
     TableProfile,
-    conform_batch,
-    conform_incoming,
     encode_state,
     ensure_open,
     live_only_filter,
@@ -64,12 +62,19 @@ from shiftsync.destinations.base import (
     with_sequence,
 )
 from shiftsync.destinations.duckdb_sql import quote_identifier, run_profile
-from shiftsync.destinations.parquet_files import PartWriter, scan
+from shiftsync.destinations.parquet_files import (
+    PartSink,
+    PartWriter,
+    WrittenFile,
+    conform_for_load,
+    scan,
+)
 from shiftsync.destinations.parquet_layout import (
     POINTER_FILE,
     POINTER_FORMAT,
     STORED_AS,
     DatasetPointer,
+    adds_files_only,
     decode_schema,
     describe_schema,
     duckdb_form_schema,
@@ -126,15 +131,61 @@ class ParquetLoad:
         )
         self._stage = MergeStage(plan.schema, spec.primary_key)
         self._staged = 0
+        # Parts other processes wrote into this version (`file_sink`), as the pointer lists them.
+        self._adopted: list[str] = []
         self._done = False
         self._publishing = False
+
+    def file_sink(self) -> PartSink | None:
+        """Where other processes may write this load's parts (Ray workers): only when the
+        version is nothing but the rows' files, on a local (or shared) disk or in S3 written
+        as the source connection's role; else None, and every row comes through `write`."""
+        old = self._pointer.schema if self._pointer else None
+        local = self._fs.type_name == "local"
+        if not (local or self._destination.workers_reach_s3()) or not adds_files_only(
+            self._spec.mode, old, self._plan.schema
+        ):
+            return None
+        return PartSink(
+            self._folder,
+            self._current,
+            self._spec,
+            self._write_schema,
+            self._plan.schema,
+            self._destination.rows_per_file,
+            in_s3=not local,
+        )
+
+    def add_files(self, files: Sequence[WrittenFile]) -> None:
+        """Parts written through `file_sink`, committed with this version: each must be in
+        this version's folder and be there, whole, as seen from here."""
+        self._ensure_open()
+        target = self._spec.target
+        for file in files:
+            where = f"{self._folder}/{file.path}"
+            if not file.path.startswith(f"{self._current}/") or ".." in file.path.split("/"):
+                raise DestinationError(
+                    f"dataset {target!r}: a written part {file.path!r} is not in the version "
+                    f"folder {self._current!r}",
+                    fix="this is a bug in shiftsync: report it",
+                )
+            with self._destination.errors(f"checking the written part {where}"):
+                found = self._fs.get_file_info(where)
+            if found.type != pafs.FileType.File or found.size != file.size:
+                raise DestinationError(
+                    f"Parquet root {self._destination.root!r}: the part {where} a Ray worker "
+                    f"wrote ({file.size} bytes) is not there as written, seen from the driver",
+                    fix="give the sync a root every node of the cluster sees at the same path "
+                    "(a shared mount), or an s3:// root",
+                )
+            self._adopted.append(file.path)
+            self._staged += file.rows
 
     def write(self, batch: pa.RecordBatch) -> None:
         self._ensure_open()
         if batch.num_rows == 0:
             return
-        batch = conform_incoming(self._spec, batch, self._write_schema)
-        batch = conform_batch(batch, self._plan.schema, missing_as_null=True)
+        batch = conform_for_load(self._spec, batch, self._write_schema, self._plan.schema)
         with self._destination.errors(f"writing dataset {self._spec.target!r}"):
             if self._spec.mode in KEYED_MODES:
                 self._stage.add(with_sequence(batch, self._staged))
@@ -187,11 +238,14 @@ class ParquetLoad:
     def _write_version(self) -> tuple[list[str], int, int]:
         """Finish this version's files: (pointer's file list, total rows, rows written)."""
         old, mode = self._pointer, self._spec.mode
+        adopted = self._adopted
         if mode is LoadMode.REPLACE:
-            files = self._writer.close(at_least_one=True)
-            return [f"{self._current}/{n}" for n in files], self._staged, self._staged
+            # At least one file, so that the version still carries its schema.
+            files = self._writer.close(at_least_one=not adopted)
+            mine = [*adopted, *(f"{self._current}/{n}" for n in files)]
+            return mine, self._staged, self._staged
         if mode is LoadMode.APPEND:
-            mine = [f"{self._current}/{n}" for n in self._writer.close()]
+            mine = [*adopted, *(f"{self._current}/{n}" for n in self._writer.close())]
             if old is None:
                 return mine, self._staged, self._staged
             if old.schema.equals(self._plan.schema):
@@ -259,9 +313,12 @@ class ParquetDestination:
         credentials_provider: CredentialsProvider | None = None,
         rows_per_file: int = DEFAULT_ROWS_PER_FILE,
         identity: str = "",
+        as_connection: bool = False,
     ) -> None:
         self.root = root
         self.identity = identity
+        # S3 is written as the source connection's role (`credentials: connection`).
+        self.as_connection = as_connection
         self.rows_per_file = rows_per_file
         self._filesystem = filesystem
         self._credentials_provider = credentials_provider
@@ -328,6 +385,12 @@ class ParquetDestination:
             with fs.open_input_stream(where) as source:
                 text = source.read().decode()
         return DatasetPointer.from_json(text, where)
+
+    def workers_reach_s3(self) -> bool:
+        """Whether other processes may write this root's files (Ray workers, which assume the
+        connection's role themselves): an S3 root written as that role, reached by the
+        destination's own S3 settings."""
+        return self._is_s3 and self.as_connection and self._filesystem is None
 
     def _conditional_s3(self) -> bool:
         """Whether pointers go through S3's API (conditional writes), not a given file system."""

@@ -187,6 +187,15 @@ class DatasetPointer:
             ) from exc
 
 
+def adds_files_only(mode: str, existing: pa.Schema | None, schema: pa.Schema) -> bool:
+    """Whether a load's version is only the files its rows are written to (other processes
+    may then write them): REPLACE, and APPEND unless the schema changed (the old rows are
+    rewritten then). MERGE and DELETE must see every row with the old ones."""
+    if mode == "replace":
+        return True
+    return mode == "append" and (existing is None or existing.equals(schema))
+
+
 def version_folder(version: int, token: str) -> str:
     return f"v{version:06d}-{token}"
 

@@ -86,6 +86,7 @@ def _parquet(config: DestinationConfig, context: DestinationContext) -> Destinat
         filesystem=context.filesystem if config.is_s3 else None,
         credentials_provider=_identity(config.credentials, context) if config.is_s3 else None,
         identity=describe_identity(config.credentials),
+        as_connection=config.is_s3 and config.credentials == "connection",
     )
 
 

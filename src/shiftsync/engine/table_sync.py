@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from shiftsync.destinations.base import Load, LoadMode, LoadSpec, TableProfile
 from shiftsync.destinations.schema_change import SchemaPolicy
+from shiftsync.engine.batch_shape import BatchShape
 from shiftsync.engine.change_checks import check_change_options
 from shiftsync.engine.deletes import (
     delete_key,
@@ -26,7 +27,7 @@ from shiftsync.engine.deletes import (
     soft_window,
 )
 from shiftsync.engine.housekeeping import hash_salt
-from shiftsync.engine.load_columns import add_load_columns, with_load_columns
+from shiftsync.engine.load_columns import with_load_columns
 from shiftsync.engine.lookback import Lookback, lowered_cursor
 from shiftsync.engine.pause import debug_pause
 from shiftsync.engine.range_resume import TableCheckpoint, previous_progress
@@ -38,7 +39,6 @@ from shiftsync.engine.selection import (
     hash_values,
     load_schema,
     resolve_table,
-    shape_batch,
 )
 from shiftsync.engine.state import (
     TableState,
@@ -379,6 +379,8 @@ class TableSync:
         checkpoint: TableCheckpoint | None = None,
     ) -> None:
         job = self.job
+        if self.written_by_workers(info, plan, load, where, checkpoint):
+            return
         batches = self.ctx.source.read(
             info,
             columns=[c.name for c in plan.columns],
@@ -404,6 +406,51 @@ class TableSync:
         finally:
             # Closing the generator ends the read at once: staged UNLOAD files are deleted.
             batches.close()
+
+    def written_by_workers(
+        self,
+        info: TableInfo,
+        plan: TablePlan,
+        load: Load,
+        where: str | None,
+        checkpoint: TableCheckpoint | None,
+    ) -> bool:
+        """Under Ray, a file destination's data files written by the workers, the load
+        committing them (executors/ray_files.py); False: the driver is to write the rows."""
+        from shiftsync.executors.ray_files import write_on_cluster
+
+        job, first = self.job, [True]
+
+        def progress(rows: int, bytes_read: int) -> None:
+            # As the driver-fed loop does between batches: stop, or pause for the crash tests.
+            if self.ctx.stop.is_set():
+                raise ShiftsyncError(
+                    f"table {job.name}: the run was interrupted; nothing was committed",
+                    fix="run the sync again",
+                )
+            self.progress(rows, bytes_read)
+            if first[0]:
+                first[0] = False
+                debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
+
+        # The salt never leaves the driver: a table with hashed columns is driver-fed.
+        shape = dataclasses.replace(self.shape(plan), salt=None)
+        files = write_on_cluster(
+            self.ctx.source,
+            load,
+            shape,
+            info,
+            hashed=bool(plan.hashed),
+            columns=[c.name for c in plan.columns],
+            where=where,
+            method=job.method,
+            progress=progress,
+            checkpoint=checkpoint,
+        )
+        if files is None:
+            return False
+        self.table.note(f"{len(files)} data file(s) written by the cluster's workers")
+        return True
 
     def delete_pass(
         self,
@@ -441,25 +488,22 @@ class TableSync:
         self.table.update(deletes=report.to_json())
 
     def shaped(self, plan: TablePlan, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """A batch as written: shaped, then the soft-delete mark (NULL: live) and the load
-        columns when the table has them."""
-        shaped = shape_batch(plan, batch, self.base_schema, self.ctx.salt)
-        if self.job.deletes == "soft":
-            mark = deleted_at_field()
-            shaped = shaped.append_column(mark, pa.nulls(shaped.num_rows, mark.type))
-        return self.stamped(shaped)
+        """A batch as written (see BatchShape)."""
+        return self.shape(plan)(batch)
+
+    def shape(self, plan: TablePlan) -> BatchShape:
+        """How a batch as read becomes a batch as written, for the driver or a worker."""
+        stamp = None
+        if self.ctx.sync.load_columns:
+            record = self.ctx.record
+            started = datetime.fromisoformat(record.started_at.replace("Z", "+00:00"))
+            stamp = (record.run_id, started)
+        soft = self.job.deletes == "soft"
+        return BatchShape(plan, self.base_schema, self.ctx.salt, soft, stamp)
 
     def source_profile(self, columns: Sequence[ProfileColumn], where: str | None) -> TableProfile:
         sql = build_profile_sql(self.job.schema, self.job.table, columns, where)
         return parse_source_profile(self.ctx.source.query(sql)[0], columns)
-
-    def stamped(self, batch: pa.RecordBatch) -> pa.RecordBatch:
-        """The batch with the load columns, when the sync asks for them."""
-        if not self.ctx.sync.load_columns:
-            return batch
-        record = self.ctx.record
-        started = datetime.fromisoformat(record.started_at.replace("Z", "+00:00"))
-        return add_load_columns(batch, record.run_id, started)
 
     def verify(self, plan: TablePlan, where: str | None, *, live_only: bool = False) -> None:
         job, table = self.job, self.table

@@ -15,6 +15,7 @@ the driver alone saves that in the run record: a failed or killed run is resumed
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import os
 import queue
@@ -29,7 +30,9 @@ import pyarrow as pa
 from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.config import Method, RedshiftServerlessConfig
+from shiftsync.destinations.parquet_files import PartSink
 from shiftsync.errors import ConfigError, ShiftsyncError
+from shiftsync.executors.ray_files import FilesReport, Shape, write_parts, writer_name
 from shiftsync.executors.ray_limiter import ActorLimiter, BucketsActor, cluster_buckets
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api import StatementListener, quota_scope
@@ -80,6 +83,11 @@ class ReadTask:
     # One key range of a checkpointed ranged read (ranged.py): the task stages it (or finds an
     # earlier run's files), reports where, then streams its rows.
     part: RangeRead | None = None
+    # Where the task writes its rows as data files (ray_files.py), shaped by `shape`, in its
+    # folder `writer` of the load's version; None: its batches stream to the driver.
+    sink: PartSink | None = None
+    shape: Shape | None = None
+    writer: str = ""
 
 
 class WorkerStats(TypedDict):
@@ -100,10 +108,13 @@ class StagedReport(TypedDict):
     rows: int
 
 
-# What a worker read yields: (a range's staging,) its batches, then its counters.
+# What a worker read yields: (a range's staging,) its batches (or, when it writes them, each
+# batch's rows and bytes, then its files), then its counters.
 WorkerItem: TypeAlias = (
     tuple[Literal["batch"], pa.RecordBatch]
     | tuple[Literal["staged"], StagedReport]
+    | tuple[Literal["written"], tuple[int, int]]
+    | tuple[Literal["files"], FilesReport]
     | tuple[Literal["stats"], WorkerStats]
 )
 
@@ -138,13 +149,19 @@ def read_on_worker(task: ReadTask) -> Iterator[WorkerItem]:
         batches = source.stream_range(task.info, staged, columns=task.columns)
     else:
         batches = source.read(task.info, columns=task.columns, where=task.where, method=task.method)
-    for batch in batches:
-        yield "batch", batch
     import ray
 
+    node = ray.get_runtime_context().get_node_id()
+    if task.sink is not None and task.shape is not None:
+        yield from write_parts(
+            iter(batches), task.sink, task.shape, task.writer, node, session.frozen_credentials
+        )
+    else:
+        for batch in batches:
+            yield "batch", batch
     stats = source.stats  # holds a lock: sent back as plain values
     report: WorkerStats = {
-        "node": ray.get_runtime_context().get_node_id(),
+        "node": node,
         "method": stats.method,
         "fallbacks": list(stats.fallbacks),
         "counters": {name: int(getattr(stats, name)) for name in COUNTERS},
@@ -221,6 +238,8 @@ class RaySource:
         self._lock = threading.Lock()
         # The cluster nodes whose workers read a table of this run.
         self.nodes: set[str] = set()
+        # What the workers reported writing in this run (ray_files.py), every table's.
+        self.written: list[FilesReport] = []
 
     @property
     def stats(self) -> ReadStats:
@@ -292,6 +311,45 @@ class RaySource:
         progress: Callable[[int, int], None] | None = None,
         checkpoint: RangeCheckpoint | None = None,
     ) -> Generator[pa.RecordBatch, None, None]:
+        tasks, stats, ranged = self._tasks(info, columns, where, method, checkpoint)
+        return self._stream(tasks, stats, progress, info.ref, ranged)
+
+    def write_files(
+        self,
+        info: TableInfo,
+        sink: PartSink,
+        shape: Shape,
+        *,
+        columns: Sequence[str] | None = None,
+        where: str | None = None,
+        method: Method = "auto",
+        progress: Callable[[int, int], None] | None = None,
+        checkpoint: RangeCheckpoint | None = None,
+    ) -> list[FilesReport]:
+        """The table read as `read` would, each task writing its rows into `sink` (see
+        ray_files.py); their reports, once every task has ended well. A failure raises."""
+        planned, stats, ranged = self._tasks(info, columns, where, method, checkpoint)
+        tasks = [
+            dataclasses.replace(task, sink=sink, shape=shape, writer=writer_name(index))
+            for index, task in enumerate(planned)
+        ]
+        reports: list[FilesReport] = []
+        for _ in self._stream(tasks, stats, progress, info.ref, ranged, reports):
+            pass  # the tasks send no rows, only their progress and files
+        with self._lock:
+            self.written.extend(reports)
+        return reports
+
+    def _tasks(
+        self,
+        info: TableInfo,
+        columns: Sequence[str] | None,
+        where: str | None,
+        method: Method,
+        checkpoint: RangeCheckpoint | None,
+    ) -> tuple[list[ReadTask], ReadStats, RangedRead | None]:
+        """The tasks that read the table (one, or one per key range), its counters, and a
+        checkpointed ranged read's progress."""
         stats = ReadStats(method=self.plan(info, method).method)
         self._local.stats = stats
         picked = tuple(columns) if columns is not None else None
@@ -301,11 +359,10 @@ class RaySource:
             )
             if started is not None:
                 state, parts = started
-                ranged = RangedRead(state, checkpoint)
                 tasks = [self._task(info, picked, where, "unload", part) for part in parts]
                 stats.add(chunks=len(tasks))
                 stats.note(f"read in {len(tasks)} key ranges, each a task of the cluster")
-                return self._stream(tasks, stats, progress, info.ref, ranged)
+                return tasks, stats, RangedRead(state, checkpoint)
         conditions: list[str | None] = [where]
         if stats.method == "unload":
             # No checkpoint to keep them in (a delete pass's read of the keys): the ranges are
@@ -318,7 +375,7 @@ class RaySource:
         if len(tasks) > 1:
             stats.add(chunks=len(tasks))
             stats.note(f"read in {len(tasks)} key ranges, each a task of the cluster")
-        return self._stream(tasks, stats, progress, info.ref)
+        return tasks, stats, None
 
     def _task(
         self,
@@ -347,6 +404,7 @@ class RaySource:
         progress: Callable[[int, int], None] | None,
         ref: TableRef,
         ranged: RangedRead | None = None,
+        reports: list[FilesReport] | None = None,
     ) -> Generator[pa.RecordBatch, None, None]:
         """The tasks' batches as they come, whichever task sends them; the first failure ends
         the read, cancels the other tasks and, once they have ended, deletes what any of them
@@ -370,8 +428,10 @@ class RaySource:
         finished = False
         try:
             for item in _answers(answers, len(pumps)):
-                batch = self._take(item, stats, ranged)
+                batch = self._take(item, stats, ranged, reports)
                 if batch is None:
+                    if item[0] == "written" and progress is not None:
+                        progress(*item[1])
                     continue
                 if progress is not None:
                     progress(batch.num_rows, batch.nbytes)
@@ -413,12 +473,22 @@ class RaySource:
         answers.put(("end", None))
 
     def _take(
-        self, item: WorkerItem, stats: ReadStats, ranged: RangedRead | None
+        self,
+        item: WorkerItem,
+        stats: ReadStats,
+        ranged: RangedRead | None,
+        reports: list[FilesReport] | None,
     ) -> pa.RecordBatch | None:
-        """A batch; or None once a range's staging is checkpointed or a task's counters are
-        added to the table's."""
+        """A batch; or None once a range's staging is checkpointed, a task's files are kept
+        in `reports`, or a task's counters are added to the table's."""
         if item[0] == "batch":
             return item[1]
+        if item[0] == "written":
+            return None
+        if item[0] == "files":
+            if reports is not None:
+                reports.append(item[1])
+            return None
         if item[0] == "staged":
             if ranged is not None:
                 ranged.finished(item[1])
