@@ -33,7 +33,7 @@ import pytest
 
 from shiftsync.destinations.parquet import ParquetDestination
 from shiftsync.destinations.registry import DestinationContext, create_destination
-from shiftsync.engine.runs import RunStore
+from shiftsync.engine.runs import RunRecord, RunStore
 from shiftsync.engine.sync import run_sync
 from shiftsync.errors import ConfigError, ShiftsyncError
 from shiftsync.executors.ray_source import RaySource, check_reachable
@@ -381,6 +381,28 @@ def failing_range(standin: StandIn, pattern: str, ready: Callable[[], bool]) -> 
     assert chosen, f"no UNLOAD matched {pattern}"
 
 
+def assert_resumed_and_equal(
+    record: RunRecord,
+    resumed: int,
+    ranges: int,
+    done: dict[str, Any],
+    workspace: Workspace,
+    admin: psycopg.Connection[Any],
+) -> None:
+    """The rerun ran the UNLOADs of the ranges not checkpointed only, and `sales` ended
+    verified and equal to the source."""
+    (table,) = record.tables
+    assert record.status == "ok", table.error
+    assert table.verification is not None
+    assert table.verification["status"] == "ok"
+    assert resumed == ranges - len(done), (resumed, ranges, done)
+    written = open_destination(workspace)
+    try:
+        assert_same_table(admin, written, "sales", "sales")
+    finally:
+        written.close()
+
+
 def checkpointed_ranges(store: RunStore) -> dict[str, Any]:
     """The finished ranges the latest run's checkpoint names (index -> prefix and rows)."""
     try:
@@ -478,19 +500,10 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
 
     record = run_sync(workspace, "main", source=source)
 
-    (table,) = record.tables
-    assert record.status == "ok", table.error
-    assert table.verification is not None
-    assert table.verification["status"] == "ok"
     # Only the ranges the failed run had not finished run again.
     resumed = unloads_of(standin, "sales") - before - first
-    assert len(resumed) == ranges - len(done), (len(resumed), ranges, done)
-    assert table.ranges is None  # committed: the checkpoint is dropped
-    written = open_destination(workspace)
-    try:
-        assert_same_table(admin, written, "sales", "sales")
-    finally:
-        written.close()
+    assert_resumed_and_equal(record, len(resumed), ranges, done, workspace, admin)
+    assert record.tables[0].ranges is None  # committed: the checkpoint is dropped
     assert staged_keys(s3, info.bucket) == []
 
 
@@ -531,16 +544,7 @@ def test_a_killed_driver_resumes_with_the_ranges_it_had_checkpointed(
     source = RaySource(RedshiftSource.from_workspace(workspace), workspace.external_id, ray_cluster)
     record = run_sync(workspace, "main", source=source)
 
-    (table,) = record.tables
-    assert record.status == "ok", table.error
-    assert table.verification is not None
-    assert table.verification["status"] == "ok"
     resumed = unloads_of(standin, "sales") - before - killed
-    assert len(resumed) == ranges - len(done), (len(resumed), ranges, done)
-    written = open_destination(workspace)
-    try:
-        assert_same_table(admin, written, "sales", "sales")
-    finally:
-        written.close()
+    assert_resumed_and_equal(record, len(resumed), ranges, done, workspace, admin)
     # The killed run's ranges, checkpointed or not, are deleted once the table is committed.
     assert staged_keys(s3, info.bucket) == []
