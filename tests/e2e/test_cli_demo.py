@@ -126,7 +126,7 @@ def test_what_counts_as_the_demos_own_folder(tmp_path: Path) -> None:
 # --- whole runs (a stand-in each: a few seconds) ---------------------------------------------
 
 
-# Two whole demos: make test runs it again in its folder, with --lake, in test_cli_demo_keep.py.
+# Two whole demos, the second with --lake (about 30 s): make test runs one, test_cli_demo_keep.py.
 @pytest.mark.slow
 def test_demo_runs_in_a_new_folder_and_again_in_its_own(tmp_path: Path) -> None:
     """The second time with --lake: its Iceberg tables in the stand-in's S3 answer the demo's

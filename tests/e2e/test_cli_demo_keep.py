@@ -1,6 +1,6 @@
 """`shiftsync demo --keep`: after the demo its workspace can be explored with the other
 commands, against the same stand-in (a new stand-in would not know the workspace's role,
-data or cursors); then the demo runs again in its own folder, with --lake."""
+data or cursors)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import shiftsync
-from shiftsync.demo import is_demo_config
 
 SMALL = ("--scale", "0.01", "--new-rows", "10")
 
@@ -78,20 +77,3 @@ def test_demo_keep_leaves_a_workspace_to_explore(tmp_path: Path) -> None:
     assert demo.returncode == 0, err
     assert "demo finished in" in out
     assert not (folder / ".shiftsync" / "standin.env").exists()
-
-    # Again in the folder it wrote (test_cli_demo.py runs it twice in a fresh one, behind the
-    # slow marker), with --lake: its Iceberg tables in the stand-in's S3 answer the demo's
-    # query as demo.duckdb does (the demo compares the two answers and fails if they differ).
-    lake = subprocess.run(
-        [sys.executable, "-m", "shiftsync", "demo", "--folder", str(folder), *SMALL, "--lake"],
-        cwd=tmp_path, env=environment(), capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert lake.returncode == 0, lake.stdout + lake.stderr
-    assert "Only the new sales moved" in lake.stdout
-    assert "shiftsync sync tickit_lake: sales and event into Iceberg tables in S3" in lake.stdout
-    assert "The Iceberg tables in S3 give the same answer as demo.duckdb." in lake.stdout
-    config = folder / "shiftsync.yaml"
-    assert is_demo_config(config)
-    assert "s3://shiftsync-lake-222222222222/iceberg" in config.read_text()
-    # two syncs of the kept demo, the one run while exploring, two of this demo and its lake sync
-    assert len(list((folder / ".shiftsync" / "runs").glob("2*.json"))) == 6

@@ -251,6 +251,7 @@ def test_a_two_node_cluster_syncs_tickit_equal_to_the_source(
         by_workers.close()
 
 
+@pytest.mark.slow  # the same worker-written files as TICKIT into Parquet, on S3 (README.md, Tests)
 def test_the_workers_write_a_parquet_dataset_in_s3_as_the_connections_role(
     tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str
 ) -> None:

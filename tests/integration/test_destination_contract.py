@@ -79,11 +79,12 @@ EVERY_KIND = [
     "delta",
     "delta-s3",
 ]
-# The lake formats on the stand-in's S3 take minutes over the whole contract: there they run
-# behind the slow marker (`make test-slow`). `make test` keeps one case of each on S3, the test
-# that takes EVERY_KIND (`@pytest.mark.parametrize("harness", EVERY_KIND, indirect=True)`):
-# commits, an abort and the state, through the S3 credentials and the lake's locking.
-SLOW_KINDS = ("iceberg-s3", "delta-s3")
+# The file formats on the stand-in's S3 take a minute or more each over the whole contract:
+# there they run behind the slow marker (`make test-slow`). `make test` keeps one case of each
+# on S3, the test that takes EVERY_KIND (`@pytest.mark.parametrize("harness", EVERY_KIND,
+# indirect=True)`): commits, an abort and the state, through the S3 credentials (and the
+# lake's locking); and runs the whole contract for each on disk.
+SLOW_KINDS = ("parquet-s3", "iceberg-s3", "delta-s3")
 KINDS = [
     pytest.param(kind, marks=pytest.mark.slow) if kind in SLOW_KINDS else kind
     for kind in EVERY_KIND
