@@ -289,7 +289,7 @@ def start_ranged(
 ) -> RangedProgress:
     """The read's progress, saved: the earlier run's if this read can resume it, else new
     ranges from one bounds statement (an earlier area it cannot use is deleted)."""
-    unload = _unload(reader, info)
+    unload = _unload(reader, str(info.ref))
     select = build_select_sql(info.ref.schema, info.ref.name, columns, method="unload", where=where)
     fingerprint = read_fingerprint(select, key.name)
     root = area_root(unload, info.ref)
@@ -318,12 +318,7 @@ def start_ranged(
 def stage_range(reader: UnloadReader, part: RangeRead, table: str, stats: ReadStats) -> StagedRange:
     """The range's staged files: an earlier run's while they are still there, else those of
     its UNLOAD, run now. The files are left where they are (the checkpoint names them)."""
-    unload = reader.api.connection.unload
-    if unload is None:
-        raise SourceError(
-            f"table {table}: a ranged read needs unload: in the connection",
-            fix="add unload: {bucket: <staging bucket>} to the connection",
-        )
+    unload = _unload(reader, table)
     if part.staged is not None:
         prefix, rows = part.staged
         manifest = reader.staged_manifest(StagingLocation(unload.bucket, prefix), table, stats)
@@ -405,11 +400,11 @@ def _bounds(
     return (None if low is None else str(low), None if high is None else str(high))
 
 
-def _unload(reader: UnloadReader, info: TableInfo) -> UnloadConfig:
+def _unload(reader: UnloadReader, table: str) -> UnloadConfig:
     unload = reader.api.connection.unload
     if unload is None:
         raise SourceError(
-            f"table {info.ref}: a ranged read needs unload: in the connection",
+            f"table {table}: a ranged read needs unload: in the connection",
             fix="add unload: {bucket: <staging bucket>} to the connection",
         )
     return unload
