@@ -197,12 +197,8 @@ class TableSync:
                 target=job.target,
                 table_id=spec.identity,
             )
-            if ctx.stop.is_set():
-                # Stopped (Ctrl-C) while the last batch was read: roll back, do not commit.
-                raise ShiftsyncError(
-                    f"table {job.name}: the run was interrupted; nothing was committed",
-                    fix="run the sync again",
-                )
+            # Stopped (Ctrl-C) while the last batch was read: roll back, do not commit.
+            self.stop_if_interrupted()
             outcome = load.commit(state.to_json())
             self.committed = True
         except BaseException:
@@ -392,11 +388,7 @@ class TableSync:
         first = True
         try:
             for batch in batches:
-                if self.ctx.stop.is_set():
-                    raise ShiftsyncError(
-                        f"table {job.name}: the run was interrupted; nothing was committed",
-                        fix="run the sync again",
-                    )
+                self.stop_if_interrupted()
                 if first:
                     debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
                 load.write(self.shaped(plan, batch))
@@ -406,6 +398,14 @@ class TableSync:
         finally:
             # Closing the generator ends the read at once: staged UNLOAD files are deleted.
             batches.close()
+
+    def stop_if_interrupted(self) -> None:
+        """Ctrl-C asked the run to stop: this table ends here, before its commit."""
+        if self.ctx.stop.is_set():
+            raise ShiftsyncError(
+                f"table {self.job.name}: the run was interrupted; nothing was committed",
+                fix="run the sync again",
+            )
 
     def written_by_workers(
         self,
@@ -423,11 +423,7 @@ class TableSync:
 
         def progress(rows: int, bytes_read: int) -> None:
             # As the driver-fed loop does between batches: stop, or pause for the crash tests.
-            if self.ctx.stop.is_set():
-                raise ShiftsyncError(
-                    f"table {job.name}: the run was interrupted; nothing was committed",
-                    fix="run the sync again",
-                )
+            self.stop_if_interrupted()
             self.progress(rows, bytes_read)
             if first[0]:
                 first[0] = False
