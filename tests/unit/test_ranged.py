@@ -14,6 +14,7 @@ from shiftsync.redshift.plan import KeyRange
 from shiftsync.redshift.ranged import (
     MAX_RANGES,
     RangedProgress,
+    RangedSelect,
     area_root,
     plan_ranges,
     range_count,
@@ -169,9 +170,8 @@ def test_each_range_read_has_its_select_a_fresh_prefix_and_its_staged_files() ->
     state = progress()
     info = TableInfo(TableRef("public", "sales"), "TABLE", (ID,), ("id",), None, None)
     names = iter(["aaaa", "bbbb", "cccc", "dddd"])
-    reads = range_reads(
-        state, info, (ID,), where="id > 0", key=NULLABLE_ID, name=lambda: next(names)
-    )
+    read = RangedSelect(info, (ID,), "id > 0", NULLABLE_ID, 4)
+    reads = range_reads(state, read, name=lambda: next(names))
     assert [r.index for r in reads] == [0, 1, 2, 3]
     assert [r.prefix for r in reads] == [
         f"{state.area}r0-aaaa_",
@@ -184,9 +184,9 @@ def test_each_range_read_has_its_select_a_fresh_prefix_and_its_staged_files() ->
     assert reads[3].staged == (f"{state.area}r3-5678_", 0)
     assert reads[1].staged is None
     assert reads[2].staged is None
-    for read, key_range in zip(reads, state.ranges, strict=True):
+    for range_read, key_range in zip(reads, state.ranges, strict=True):
         condition = f"(id > 0) AND {range_predicate(NULLABLE_ID, key_range)}"
-        assert read.select == build_select_sql(
+        assert range_read.select == build_select_sql(
             "public", "sales", (ID,), method="unload", where=condition
         )
     assert "IS NULL" in reads[3].select
@@ -194,7 +194,7 @@ def test_each_range_read_has_its_select_a_fresh_prefix_and_its_staged_files() ->
 
 def test_a_range_read_without_a_filter_has_the_range_condition_alone() -> None:
     info = TableInfo(TableRef("public", "sales"), "TABLE", (ID,), ("id",), None, None)
-    (read, *_) = range_reads(progress(), info, (ID,), where=None, key=NULLABLE_ID)
+    (read, *_) = range_reads(progress(), RangedSelect(info, (ID,), None, NULLABLE_ID, 4))
     assert f"WHERE {range_predicate(NULLABLE_ID, progress().ranges[0])}" in read.select
     assert read.prefix.startswith(f"{progress().area}r0-")
 
@@ -223,3 +223,15 @@ def test_only_the_checkpointed_ranges_files_are_kept() -> None:
     assert unfinished_keys(keys, state) == [keys[2], keys[3]]
     assert unfinished_keys(keys, progress(done={})) == keys[:5]
     assert unfinished_keys([], state) == []
+
+
+def test_a_ranged_select_joins_its_filter_and_a_ranges_condition() -> None:
+    info = TableInfo(TableRef("public", "sales"), "TABLE", (ID,), ("id",), None, None)
+    filtered = RangedSelect(info, (ID,), "id > 0", NULLABLE_ID, 4)
+    assert filtered.narrowed('"id" < 5') == '(id > 0) AND "id" < 5'
+    assert filtered.select() == build_select_sql(
+        "public", "sales", (ID,), method="unload", where="id > 0"
+    )
+    whole = RangedSelect(info, (ID,), None, NULLABLE_ID, 4)
+    assert whole.narrowed('"id" < 5') == '"id" < 5'
+    assert whole.select() == build_select_sql("public", "sales", (ID,), method="unload")

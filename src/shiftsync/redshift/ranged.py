@@ -243,27 +243,38 @@ class StagedRange:
     manifest: Manifest
 
 
+@dataclass(frozen=True)
+class RangedSelect:
+    """What a ranged read selects: the table, its columns and filter, the key it is cut by
+    and into how many ranges at most."""
+
+    info: TableInfo
+    columns: Sequence[Column]
+    where: str | None
+    key: Column
+    parts: int
+
+    def narrowed(self, condition: str) -> str:
+        """The read's filter and a range's `condition`, both."""
+        return f"({self.where}) AND {condition}" if self.where else condition
+
+    def select(self, condition: str | None = None) -> str:
+        """The read's UNLOAD select, narrowed to `condition` (a range's) when given."""
+        where = self.where if condition is None else self.narrowed(condition)
+        ref = self.info.ref
+        return build_select_sql(ref.schema, ref.name, self.columns, method="unload", where=where)
+
+
 def range_reads(
     state: RangedProgress,
-    info: TableInfo,
-    columns: Sequence[Column],
-    *,
-    where: str | None,
-    key: Column,
+    read: RangedSelect,
     name: Callable[[], str] = lambda: uuid.uuid4().hex[:8],
 ) -> list[RangeRead]:
     """Each range of `state` as it is to be read: its SELECT (the read's `where` and the
     range's condition), a fresh staging prefix, and the staged files of a finished range."""
     reads = []
     for index, key_range in enumerate(state.ranges):
-        condition = range_predicate(key, key_range)
-        select = build_select_sql(
-            info.ref.schema,
-            info.ref.name,
-            columns,
-            method="unload",
-            where=f"({where}) AND {condition}" if where else condition,
-        )
+        select = read.select(range_predicate(read.key, key_range))
         prefix = f"{state.area}r{index}-{name()}_"
         reads.append(RangeRead(index, select, prefix, state.done.get(index)))
     return reads
@@ -277,34 +288,25 @@ def unfinished_keys(keys: Sequence[str], state: RangedProgress) -> list[str]:
 
 
 def start_ranged(
-    reader: UnloadReader,
-    info: TableInfo,
-    columns: Sequence[Column],
-    *,
-    where: str | None,
-    key: Column,
-    parts: int,
-    checkpoint: RangeCheckpoint,
-    stats: ReadStats,
+    reader: UnloadReader, read: RangedSelect, checkpoint: RangeCheckpoint, stats: ReadStats
 ) -> RangedProgress:
     """The read's progress, saved: the earlier run's if this read can resume it, else new
     ranges from one bounds statement (an earlier area it cannot use is deleted)."""
-    unload = _unload(reader, str(info.ref))
-    select = build_select_sql(info.ref.schema, info.ref.name, columns, method="unload", where=where)
-    fingerprint = read_fingerprint(select, key.name)
-    root = area_root(unload, info.ref)
+    unload = _unload(reader, str(read.info.ref))
+    fingerprint = read_fingerprint(read.select(), read.key.name)
+    root = area_root(unload, read.info.ref)
     previous = RangedProgress.from_json(checkpoint.resume())
     state = usable(previous, fingerprint, root)
     if state is None:
         if previous is not None and previous.area.startswith(root) and previous.area != root:
             # Another read of the table (other columns, filter or key): its files are useless.
             delete_range_area(reader, unload, previous.area, stats)
-        low, high = _bounds(reader, info, key, where, stats)
+        low, high = _bounds(reader, read.info, read.key, read.where, stats)
         state = RangedProgress(
             fingerprint,
             f"{root}{uuid.uuid4().hex[:12]}/",
-            key.name,
-            plan_ranges(low, high, parts, key),
+            read.key.name,
+            plan_ranges(low, high, read.parts, read.key),
         )
     else:
         stats.note(
@@ -335,50 +337,31 @@ def stage_range(reader: UnloadReader, part: RangeRead, table: str, stats: ReadSt
 
 def read_ranged(
     reader: UnloadReader,
-    info: TableInfo,
-    columns: Sequence[Column],
-    *,
-    where: str | None,
-    key: Column,
-    parts: int,
+    read: RangedSelect,
     checkpoint: RangeCheckpoint,
     stats: ReadStats,
     progress: Callable[[int, int], None] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The table's rows, range after range (see the module docstring)."""
-    table = str(info.ref)
-    state = start_ranged(
-        reader,
-        info,
-        columns,
-        where=where,
-        key=key,
-        parts=parts,
-        checkpoint=checkpoint,
-        stats=stats,
-    )
-    for part in range_reads(state, info, columns, where=where, key=key):
+    table = str(read.info.ref)
+    state = start_ranged(reader, read, checkpoint, stats)
+    for part in range_reads(state, read):
         stats.add(chunks=1)
         staged = stage_range(reader, part, table, stats)
         if state.finished(staged.index, staged.prefix, staged.rows):
             checkpoint.save(state.to_json())
-        yield from reader.stream(staged.manifest, columns, table, stats, progress)
+        yield from reader.stream(staged.manifest, read.columns, table, stats, progress)
 
 
-def range_conditions(
-    reader: UnloadReader,
-    info: TableInfo,
-    *,
-    where: str | None,
-    key: Column,
-    parts: int,
-    stats: ReadStats,
-) -> list[str]:
-    """The WHERE condition of each key range of a read cut into `parts` (bounds from one
-    statement), each joined to `where`: for readers that run each range elsewhere (the Ray
-    executor's workers), without a checkpoint."""
-    low, high = _bounds(reader, info, key, where, stats)
-    conditions = [range_predicate(key, r) for r in plan_ranges(low, high, parts, key)]
+def range_conditions(reader: UnloadReader, read: RangedSelect, stats: ReadStats) -> list[str]:
+    """The WHERE condition of each key range of the read (bounds from one statement), each
+    joined to its `where`: for readers that run each range elsewhere (the Ray executor's
+    workers), without a checkpoint."""
+    low, high = _bounds(reader, read.info, read.key, read.where, stats)
+    conditions = [
+        range_predicate(read.key, r) for r in plan_ranges(low, high, read.parts, read.key)
+    ]
+    where = read.where
     return [f"({where}) AND {c}" if where else c for c in conditions]
 
 
@@ -437,6 +420,7 @@ __all__ = [
     "RangeCheckpoint",
     "RangeRead",
     "RangedProgress",
+    "RangedSelect",
     "StagedRange",
     "area_root",
     "delete_range_area",

@@ -43,6 +43,7 @@ from shiftsync.redshift.plan import (
 from shiftsync.redshift.ranged import (
     RangeCheckpoint,
     RangedProgress,
+    RangedSelect,
     RangeRead,
     StagedRange,
     delete_range_area,
@@ -398,48 +399,36 @@ class RedshiftSource:
         stats: ReadStats,
         checkpoint: RangeCheckpoint | None = None,
     ) -> Iterator[pa.RecordBatch]:
-        parts, key = self._ranging(info)
-        if checkpoint is not None and key is not None:
+        ranged = self._ranged(info, columns, where)
+        if checkpoint is not None and ranged is not None:
             stats.method = "unload"
-            return read_ranged(
-                self.unload_reader,
-                info,
-                columns,
-                where=where,
-                key=key,
-                parts=parts,
-                checkpoint=checkpoint,
-                stats=stats,
-                progress=progress,
-            )
+            return read_ranged(self.unload_reader, ranged, checkpoint, stats, progress)
         return self.unload_reader.read_table(
             info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
         )
 
-    def _ranging(self, info: TableInfo) -> tuple[int, Column | None]:
-        """How many key ranges an UNLOAD read of the table is cut into, and the key it is cut
-        by; (1, None) when it is one UNLOAD (small, or no key to cut by)."""
+    def _ranged(
+        self, info: TableInfo, columns: Sequence[Column], where: str | None
+    ) -> RangedSelect | None:
+        """The ranged read of the table by UNLOAD: cut into key ranges by its size estimate
+        above `unload.range_mb` and its key; None when it is one UNLOAD (small, or no key to
+        cut by)."""
         unload = self.connection.unload
         parts = range_count(info.estimated_bytes, unload.range_mb if unload else None)
         key = chunk_key(info.columns, info.primary_key)
-        return (parts, key) if parts > 1 and key is not None else (1, None)
+        if parts <= 1 or key is None:
+            return None
+        return RangedSelect(info, columns, where, key, parts)
 
     def unload_ranges(
         self, info: TableInfo, *, where: str | None = None, stats: ReadStats | None = None
     ) -> list[str]:
         """The WHERE conditions an UNLOAD read of this table is cut into (ranged.py: its size
         estimate above `unload.range_mb`, and a key to cut by); [] when it is one UNLOAD."""
-        parts, key = self._ranging(info)
-        if key is None:
+        ranged = self._ranged(info, info.columns, where)
+        if ranged is None:
             return []
-        return range_conditions(
-            self.unload_reader,
-            info,
-            where=where,
-            key=key,
-            parts=parts,
-            stats=stats or self.catalog_stats,
-        )
+        return range_conditions(self.unload_reader, ranged, stats or self.catalog_stats)
 
     def start_ranges(
         self,
@@ -455,22 +444,11 @@ class RedshiftSource:
         `checkpoint`, else planned with one bounds statement, and saved) and each range's read
         (`stage_range`, `stream_range`); None when the table is read with one UNLOAD. The
         caller records each staged range in the progress and saves it (`finished`)."""
-        parts, key = self._ranging(info)
-        if key is None:
+        ranged = self._ranged(info, self._selected(info, columns), where)
+        if ranged is None:
             return None
-        selected = self._selected(info, columns)
-        stats = stats or self.catalog_stats
-        state = start_ranged(
-            self.unload_reader,
-            info,
-            selected,
-            where=where,
-            key=key,
-            parts=parts,
-            checkpoint=checkpoint,
-            stats=stats,
-        )
-        return state, range_reads(state, info, selected, where=where, key=key)
+        state = start_ranged(self.unload_reader, ranged, checkpoint, stats or self.catalog_stats)
+        return state, range_reads(state, ranged)
 
     def stage_range(self, info: TableInfo, part: RangeRead) -> StagedRange:
         """One key range staged (ranged.py: an earlier run's files, else its UNLOAD now)."""
