@@ -230,10 +230,16 @@ class LakeStage:
                 pending_rows += take
                 batch = batch.slice(take)
                 if pending_rows == rows:
-                    yield pa.Table.from_batches(pending, schema=self._schema)
+                    yield self._table(pending)
                     pending, pending_rows = [], 0
         if pending_rows:
-            yield pa.Table.from_batches(pending, schema=self._schema)
+            yield self._table(pending)
+
+    def _table(self, batches: list[pa.RecordBatch]) -> pa.Table:
+        """One table of one batch: a writer gets batches of `rows` rows, whether the sorted
+        runs' merge (batches of any size) or DuckDB's export (row groups) gave them."""
+        table = pa.Table.from_batches(batches, schema=self._schema)
+        return table.combine_chunks() if len(batches) > 1 else table
 
     def close(self) -> None:
         """Close and delete the DuckDB file and the runs (again is harmless)."""
