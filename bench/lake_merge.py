@@ -88,13 +88,14 @@ def sliced(rows: int, slices: int = 2, block: int = 1_000) -> Iterator[pa.Record
     to `slices` slices in turn, each slice's rows (in key order) read after the other's, in
     batches of at most BATCH rows (the stand-in's UNLOAD; the lake stage's sorted runs)."""
     for first in range(slices):
-        ids = [
-            i + 1
-            for start in range(first * block, rows, slices * block)
-            for i in range(start, min(start + block, rows))
-        ]
-        for start in range(0, len(ids), BATCH):
-            yield sales(ids[start : start + BATCH], first * rows + start)
+        ids: list[int] = []
+        for start in range(first * block, rows, slices * block):
+            ids.extend(range(start + 1, min(start + block, rows) + 1))
+            if len(ids) >= BATCH:
+                yield sales(ids[:BATCH], first * rows + start)
+                ids = ids[BATCH:]
+        if ids:
+            yield sales(ids, first * rows + rows)
 
 
 ORDERS = {"shuffled": shuffled, "slices": sliced}
