@@ -62,8 +62,8 @@ class SortedRuns:
         return bool(indices.equals(_identity(len(indices))))
 
     def add(self, batch: pa.RecordBatch) -> bool:
-        """Stage `batch` in the current run or a new one; False (nothing staged) when it is
-        not in key order or would make too many runs."""
+        """Stage `batch` in the current run or a new one; False (nothing staged) when it
+        would make more than MAX_RUNS runs or its key is of a type Arrow cannot sort."""
         if batch.num_rows == 0:
             return True
         if self._key:
@@ -80,7 +80,7 @@ class SortedRuns:
                     order = pc.sort_indices(keys, sort_keys=self._sort_keys)
                     if not order.equals(_identity(len(order))):
                         batch, keys = batch.take(order), keys.take(order)
-            except (pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            except (pa.ArrowNotImplementedError, pa.ArrowTypeError, pa.ArrowInvalid):
                 return False  # a key type Arrow does not sort: DuckDB does
             if not following:
                 self._close_run()
@@ -111,7 +111,8 @@ class SortedRuns:
             yield from reader
 
     def in_order(self) -> Iterator[pa.RecordBatch]:
-        """Every staged row in the order it was added."""
+        """Every staged row in the order it was added (a batch sorted when added, in its
+        sorted order: rows of equal keys still in the order they came)."""
         self._close_run()
         for path in self._paths:
             yield from self._read(path)

@@ -10,7 +10,8 @@ a load's peak memory is the larger of staging and writing, not their sum.
 
 A stage made with `runs_key` (a load that keeps every row: no deduplication) first keeps
 rows that arrive in that key's order as sorted runs (lake/runs.py) and merges them at read,
-without DuckDB; the first batch out of order moves what is staged into DuckDB.
+without DuckDB; more runs than the merge takes, a key Arrow cannot sort, or a read that
+deduplicates or counts keys moves what is staged into DuckDB.
 """
 
 from __future__ import annotations
