@@ -153,3 +153,20 @@ def test_a_merge_or_a_key_count_reads_the_runs_from_duckdb() -> None:
         assert stage.keys(("k", "n")) == len(last)
     finally:
         stage.close()
+
+
+def test_a_key_arrow_cannot_sort_is_staged_in_duckdb() -> None:
+    schema = pa.schema([pa.field("i", pa.month_day_nano_interval()), pa.field("v", pa.int64())])
+    intervals = [pa.scalar((m, 0, 0), pa.month_day_nano_interval()) for m in (3, 1, 2)]
+    batch = pa.RecordBatch.from_arrays(
+        [pa.array([x.as_py() for x in intervals], schema.field("i").type), pa.array([3, 1, 2])],
+        schema=schema,
+    )
+    stage = LakeStage(schema, runs_key=("i",))
+    try:
+        stage.add(batch)
+        rows = [r for chunk in stage.chunks(sort_key=("i",), rows=10) for r in chunk.to_pylist()]
+        assert sorted(r["v"] for r in rows) == [1, 2, 3]
+        assert (stage_folder(stage) / "stage.duckdb").exists()
+    finally:
+        stage.close()
