@@ -112,7 +112,7 @@ class LakeStage:
             return
         try:
             sequence = 0
-            for batch in runs.in_order():
+            for batch in runs.in_runs():
                 self._insert(batch, sequence)
                 sequence += batch.num_rows
         finally:
