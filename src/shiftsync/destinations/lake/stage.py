@@ -106,7 +106,7 @@ class LakeStage:
         return self._stage
 
     def _to_duckdb(self) -> None:
-        """Move the sorted runs, if any, into the DuckDB stage (in the order they came)."""
+        """Move the sorted runs, if any, into the DuckDB stage (run after run)."""
         runs, self._runs, self._runs_key = self._runs, None, None
         if runs is None:
             return
