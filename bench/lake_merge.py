@@ -2,15 +2,15 @@
 
     .venv/bin/python -m bench.lake_merge --rows 1000000 --changed 1000 --file-mb 1 4 16 64
 
-Builds a `sales`-shaped table of ROWS rows (full refresh, sorted by key, files of at most
-FILE_MB of Arrow data) in a temporary folder, then merges CHANGED rows twice: keys that arrive
-clustered (the newest ids, as incremental syncs see them) and keys spread uniformly over the
-table. Reports, per file size: data files, table bytes, the bytes each merge rewrote (Iceberg:
-the snapshot's removed-files-size; Delta: the sizes of the files the commit removed) and its
-share of the table, the seconds of each step and the process's peak RSS after the full
-refresh (the rows are generated batch by batch, so the RSS is the destination's). No
-stand-in: only the destination is measured. `--out DIR` also writes the results to
-DIR/lake-merge-YYYY-MM-DD-HHMM.json.
+Builds a `sales`-shaped table of ROWS rows (full refresh of rows given in ORDER, written
+sorted by key, files of at most FILE_MB of Arrow data) in a temporary folder, then merges
+CHANGED rows twice: keys that arrive clustered (the newest ids, as incremental syncs see
+them) and keys spread uniformly over the table. Reports, per file size: data files, table
+bytes, the bytes each merge rewrote (Iceberg: the snapshot's removed-files-size; Delta: the
+sizes of the files the commit removed) and its share of the table, the seconds of each step
+and the process's peak RSS after the full refresh (the rows are generated batch by batch, so
+the RSS is the destination's). No stand-in: only the destination is measured. `--out DIR`
+also writes the results to DIR/lake-merge-YYYY-MM-DD-HHMM.json.
 """
 
 from __future__ import annotations
@@ -83,6 +83,24 @@ def shuffled(rows: int) -> Iterator[pa.RecordBatch]:
         yield sales(ids, start)
 
 
+def sliced(rows: int, slices: int = 2, block: int = 1_000) -> Iterator[pa.RecordBatch]:
+    """`rows` sales as UNLOAD gives a table stored in key order: blocks of `block` rows dealt
+    to `slices` slices in turn, each slice's rows (in key order) read after the other's, in
+    batches of at most BATCH rows (the stand-in's UNLOAD; the lake stage's sorted runs)."""
+    for first in range(slices):
+        ids: list[int] = []
+        for start in range(first * block, rows, slices * block):
+            ids.extend(range(start + 1, min(start + block, rows) + 1))
+            if len(ids) >= BATCH:
+                yield sales(ids[:BATCH], first * rows + start)
+                ids = ids[BATCH:]
+        if ids:
+            yield sales(ids, first * rows + rows)
+
+
+ORDERS = {"shuffled": shuffled, "slices": sliced}
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
@@ -144,6 +162,7 @@ def run(
     file_mb: int,
     folder: Path,
     merges: Iterable[str] = ("clustered", "spread"),
+    order: str = "shuffled",
 ) -> dict[str, Any]:
     size = file_mb * 1024 * 1024
     destination: Any
@@ -162,8 +181,9 @@ def run(
             DeltaSettings(str(folder / "delta"), target_file_size_bytes=size)
         )
         sizes = delta_sizes  # type: ignore[assignment]
-    result: dict[str, Any] = {"kind": kind, "rows": rows, "file_mb": file_mb}
-    result["full_refresh_s"] = round(load(destination, LoadMode.REPLACE, shuffled(rows)), 2)
+    result: dict[str, Any] = {"kind": kind, "rows": rows, "file_mb": file_mb, "order": order}
+    refresh = load(destination, LoadMode.REPLACE, ORDERS[order](rows))
+    result["full_refresh_s"] = round(refresh, 2)
     result["peak_rss_mb_after_refresh"] = peak_rss_mb()
     files, total, _ = sizes(destination)
     result.update(files=files, table_bytes=total)
@@ -192,13 +212,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--merges", nargs="+", choices=["clustered", "spread"], default=["clustered", "spread"]
     )
+    parser.add_argument(
+        "--order",
+        choices=sorted(ORDERS),
+        default="shuffled",
+        help="the full refresh's row order: shuffled (no key order) or slices (2 runs in key "
+        "order, as UNLOAD gives a table stored sorted by its key)",
+    )
     parser.add_argument("--out", type=Path, help="write the results as JSON in this folder")
     args = parser.parse_args(argv)
     results = []
     for kind in args.kinds:
         for file_mb in args.file_mb:
             with tempfile.TemporaryDirectory(prefix="shiftsync-lake-bench-") as folder:
-                result = run(kind, args.rows, args.changed, file_mb, Path(folder), args.merges)
+                result = run(
+                    kind, args.rows, args.changed, file_mb, Path(folder), args.merges, args.order
+                )
             print(json.dumps(result), flush=True)
             results.append(result)
     if args.out is not None:

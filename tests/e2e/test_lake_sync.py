@@ -198,13 +198,15 @@ def test_check_names_the_one_s3_action_the_role_is_refused(
     assert all(checks[name]["status"] == "pass" for name in passed)
 
 
-def test_a_sync_into_iceberg_names_the_s3_action_its_warehouse_probe_was_refused(
-    tmp_path: Path, info: StandInInfo, standin: StandIn
+@pytest.mark.parametrize("kind", ["iceberg", "delta"])
+def test_a_lake_sync_names_the_s3_action_its_probe_file_was_refused(
+    tmp_path: Path, info: StandInInfo, standin: StandIn, kind: str
 ) -> None:
-    # A sync checks an Iceberg warehouse with a probe file, not a probe table: a role that may
-    # not write the warehouse is still refused before anything is read, naming the action.
+    # A sync checks an Iceberg warehouse or a Delta root with a probe file, not a probe table:
+    # a role that may not write there is still refused before anything is read, naming the
+    # action (a Delta probe table failed with delta-rs's own error, naming none).
     url = _prefix()
-    folder = lake_workspace(tmp_path, info, DESTINATIONS["iceberg"](url))
+    folder = lake_workspace(tmp_path, info, DESTINATIONS[kind](url))
     with replaced_role_policy(standin, _policy_without("s3:PutObject")):
         done = shiftsync(folder, info, "sync")
     assert done.returncode == 1, done.stdout + done.stderr

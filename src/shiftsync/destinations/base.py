@@ -138,7 +138,8 @@ class Destination(Protocol):
 class Probed(Protocol):
     """A destination whose `shiftsync check` probe does more than the check a sync runs
     before reading: Iceberg creates, writes, reads and drops a probe table (every catalog
-    action a load needs), which a sync need not repeat on every run."""
+    action a load needs), Delta writes, reads and deletes one, which a sync need not repeat
+    on every run (its check writes and deletes one probe file, lake/probe.py)."""
 
     def probe(self) -> None: ...
 

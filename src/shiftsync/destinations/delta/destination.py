@@ -42,11 +42,11 @@ from shiftsync.destinations.base import (
     conform_batch,
     ensure_open,
     missing_table,
-    new_run_token,
     validate_spec,
 )
 from shiftsync.destinations.delta.storage import DeltaSettings, storage_options
 from shiftsync.destinations.lake.load import LakeLoad
+from shiftsync.destinations.lake.probe import probe_location, probe_name
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
 from shiftsync.destinations.lake.s3 import resolve_s3
 from shiftsync.destinations.lake.stage import stage_errors
@@ -60,7 +60,6 @@ from shiftsync.json_types import JsonObject, JsonValue
 
 _READ_BATCH_ROWS: Final = 64 * 1024
 _HISTORY_LIMIT: Final = 1000
-PROBE_PREFIX: Final = "_shiftsync_probe_"
 
 
 def _quote(name: str) -> str:
@@ -300,8 +299,28 @@ class DeltaDestination(LakeTables[DeltaTable]):
     # --- the contract --------------------------------------------------------------------
 
     def check(self) -> None:
-        """Write, read and delete a probe Delta table under the root."""
-        probe = f"{PROBE_PREFIX}{new_run_token()}"
+        """Before a sync reads: the root takes a file (written and deleted, as the identity
+        that writes the tables).
+
+        Not the probe table of `probe` (`shiftsync check`): a sync would otherwise write a
+        Delta table (its data file and log) and read and delete it on every run; an action
+        refused to a load (reading or listing the log) fails that load with nothing committed.
+        """
+        probe = probe_name()
+        with self.errors("writing and deleting a probe file in the root", probe):
+            probe_location(
+                self.settings.root,
+                probe,
+                subject=self.describe(),
+                identity=self.settings.identity,
+                credentials_provider=self._credentials_provider,
+            )
+
+    def probe(self) -> None:
+        """`shiftsync check`: `check`, then write, read and delete a probe Delta table under
+        the root, so every S3 action a load needs is proven allowed."""
+        self.check()
+        probe = probe_name()
         uri = self.uri(probe)
         fs = self._filesystem()
         with self.errors("writing, reading and deleting a probe table", probe):

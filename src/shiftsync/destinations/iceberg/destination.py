@@ -28,12 +28,10 @@ import contextlib
 import itertools
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
 from botocore.credentials import ReadOnlyCredentials
-from botocore.exceptions import ClientError
 from pyiceberg.catalog import Catalog
 from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
 from pyiceberg.expressions import AlwaysTrue
@@ -47,7 +45,6 @@ from shiftsync.destinations.base import (
     LoadSpec,
     ensure_open,
     missing_table,
-    new_run_token,
     validate_spec,
 )
 from shiftsync.destinations.iceberg.catalog import (
@@ -58,12 +55,13 @@ from shiftsync.destinations.iceberg.catalog import (
 )
 from shiftsync.destinations.iceberg.evolution import check_evolution
 from shiftsync.destinations.lake.load import LakeLoad
+from shiftsync.destinations.lake.probe import probe_location, probe_name
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
 from shiftsync.destinations.lake.s3 import resolve_s3
 from shiftsync.destinations.lake.stage import stage_errors
 from shiftsync.destinations.lake.tables import CommitProperties, LakeTables
 from shiftsync.destinations.lake.types import storage_schema
-from shiftsync.destinations.s3fs import CredentialsProvider, s3_client
+from shiftsync.destinations.s3fs import CredentialsProvider
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError
 from shiftsync.json_types import JsonValue
@@ -71,7 +69,6 @@ from shiftsync.json_types import JsonValue
 TARGET_FILE_SIZE: Final = "write.target-file-size-bytes"
 # pyiceberg cuts files between batches: small batches let small file targets be met.
 _WRITE_BATCH_ROWS: Final = 8 * 1024
-PROBE_PREFIX: Final = "_shiftsync_probe_"
 
 
 def _snapshots_newest_first(table: Table) -> Iterator[Snapshot]:
@@ -285,41 +282,21 @@ class IcebergDestination(LakeTables[Table]):
         nothing committed.
         """
         self._namespace()
-        probe = f"{PROBE_PREFIX}{new_run_token()}"
+        probe = probe_name()
         with self.errors("writing and deleting a probe file in the warehouse", probe):
-            if self.settings.is_s3:
-                self._probe_s3(probe)
-            else:
-                folder = Path(self.settings.warehouse)
-                folder.mkdir(parents=True, exist_ok=True)
-                (folder / probe).write_bytes(b"shiftsync check\n")
-                (folder / probe).unlink()
-
-    def _probe_s3(self, probe: str) -> None:
-        bucket, _, prefix = self.settings.warehouse.removeprefix("s3://").partition("/")
-        key = f"{prefix.strip('/')}/{probe}".lstrip("/")
-        provider = self._credentials_provider
-        client = s3_client(provider() if provider is not None else None)
-        action = "s3:PutObject"
-        try:
-            client.put_object(Bucket=bucket, Key=key, Body=b"shiftsync check\n")
-            action = "s3:DeleteObject"
-            client.delete_object(Bucket=bucket, Key=key)
-        except ClientError as exc:
-            writer = self.settings.identity or "the identity of this destination"
-            raise DestinationError(
-                f"{self.describe()}: writing and deleting the probe object s3://{bucket}/{key} "
-                f"failed: {writer} was refused {action}: {exc}",
-                fix=f"allow s3:PutObject and s3:DeleteObject on arn:aws:s3:::{bucket}/"
-                f"{prefix.strip('/') + '/' if prefix.strip('/') else ''}* for {writer} "
-                "(`shiftsync policy` prints the statements this destination needs)",
-            ) from exc
+            probe_location(
+                self.settings.warehouse,
+                probe,
+                subject=self.describe(),
+                identity=self.settings.identity,
+                credentials_provider=self._credentials_provider,
+            )
 
     def probe(self) -> None:
         """`shiftsync check`: `check`, then create, write, read and drop a probe table, so
         every catalog action a load needs is proven allowed."""
         self.check()
-        probe = f"{PROBE_PREFIX}{new_run_token()}"
+        probe = probe_name()
         catalog = self.catalog()
         schema = pa.schema([pa.field("probe", pa.int64())])
         with self.errors("writing, reading and dropping a probe table", probe):

@@ -51,7 +51,11 @@ class LakeLoad:
         self._errors, self._spec, self._plan, self._previous = errors, spec, plan, previous
         self._write_schema = subschema(plan.schema, plan.write_columns)
         self._stored = storage_schema(spec.target, plan.schema, flavor)
-        self._stage = LakeStage(plan.schema)
+        # A load that keeps every row (no key to deduplicate or delete by) can be staged as
+        # sorted runs when its rows come in key order (lake/runs.py).
+        keeps_all = spec.mode not in KEYED_MODES
+        runs_key = (spec.sort_key or spec.primary_key) if keeps_all else None
+        self._stage = LakeStage(plan.schema, runs_key=runs_key)
         # Rows staged before the incoming ones (a rewrite stages the table's old rows first).
         self._old_rows = 0
         self._done = False

@@ -7,6 +7,11 @@ wins). The stage is a DuckDB file in a temporary folder, which spills to disk in
 holding the load in memory. `chunks` sorts into a Parquet file, closes DuckDB (its buffers
 go back before the caller writes anything) and reads the file back a row group at a time, so
 a load's peak memory is the larger of staging and writing, not their sum.
+
+A stage made with `runs_key` (a load that keeps every row: no deduplication) first keeps
+rows that arrive in that key's order as sorted runs (lake/runs.py) and merges them at read,
+without DuckDB; more runs than the merge takes, a key Arrow cannot sort, or a read that
+deduplicates or counts keys moves what is staged into DuckDB.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import pyarrow.parquet as pq
 
 from shiftsync.destinations.base import SEQUENCE_COLUMN, with_sequence
 from shiftsync.destinations.duckdb_sql import quote_identifier, quote_literal
+from shiftsync.destinations.lake.runs import SortedRuns
 from shiftsync.destinations.parquet_layout import from_duckdb_form, to_duckdb_form
 from shiftsync.destinations.scratch import scratch_folder
 from shiftsync.errors import DestinationError
@@ -71,25 +77,46 @@ def _in_pool(stage: duckdb.DuckDBPyConnection, query: Callable[[], T]) -> T:
 class LakeStage:
     """The staged rows of one load in `schema` (the table's schema after the load)."""
 
-    def __init__(self, schema: pa.Schema) -> None:
+    def __init__(self, schema: pa.Schema, runs_key: Sequence[str] | None = None) -> None:
         self._schema = schema
         self._folder: tempfile.TemporaryDirectory[str] | None = None
         self._stage: duckdb.DuckDBPyConnection | None = None
+        self._created = False
         self.rows = 0
         self._exports = 0
+        usable = runs_key is not None and all(k in schema.names for k in runs_key)
+        self._runs_key = tuple(runs_key) if usable and runs_key is not None else None
+        self._runs: SortedRuns | None = None
+
+    def _folder_path(self) -> Path:
+        if self._folder is None:
+            self._folder = scratch_folder("lake")
+        return Path(self._folder.name)
 
     def _connection(self) -> duckdb.DuckDBPyConnection:
+        self._to_duckdb()
         if self._stage is None:
-            fresh = self._folder is None
-            if self._folder is None:
-                self._folder = scratch_folder("lake")
-            self._stage = duckdb.connect(str(Path(self._folder.name) / "stage.duckdb"))
+            self._stage = duckdb.connect(str(self._folder_path() / "stage.duckdb"))
             self._stage.execute(f"SET memory_limit = '{STAGE_MEMORY_LIMIT}'")
             self._stage.execute(f"SET threads = {STAGE_THREADS}")
             self._stage.execute("SET preserve_insertion_order = false")
-            if fresh:
+            if not self._created:
                 self._create(self._stage)
+                self._created = True
         return self._stage
+
+    def _to_duckdb(self) -> None:
+        """Move the sorted runs, if any, into the DuckDB stage (run after run)."""
+        runs, self._runs, self._runs_key = self._runs, None, None
+        if runs is None:
+            return
+        try:
+            sequence = 0
+            for batch in runs.in_runs():
+                self._insert(batch, sequence)
+                sequence += batch.num_rows
+        finally:
+            runs.close()
 
     def _create(self, stage: duckdb.DuckDBPyConnection) -> None:
         empty = with_sequence(
@@ -111,13 +138,22 @@ class LakeStage:
 
     def add(self, batch: pa.RecordBatch) -> None:
         """Stage a batch already conformed to `schema`."""
+        if self._runs_key is not None:
+            if self._runs is None:
+                self._runs = SortedRuns(self._folder_path(), self._schema, self._runs_key)
+            if self._runs.add(batch):
+                self.rows += batch.num_rows
+                return
+        self._insert(batch, self.rows)
+        self.rows += batch.num_rows
+
+    def _insert(self, batch: pa.RecordBatch, sequence: int) -> None:
         stage = self._connection()
-        stage.register("batch", to_duckdb_form(with_sequence(batch, self.rows)))
+        stage.register("batch", to_duckdb_form(with_sequence(batch, sequence)))
         try:
             stage.execute("INSERT INTO stage SELECT * FROM batch")
         finally:
             stage.unregister("batch")
-        self.rows += batch.num_rows
 
     def keys(self, primary_key: Sequence[str], since: int = 0) -> int:
         """How many distinct keys the rows staged after the first `since` rows hold."""
@@ -138,6 +174,10 @@ class LakeStage:
         `sort_key` orders them (NULLs last); `latest_per` keeps only the last written row of
         each such key.
         """
+        runs = self._runs
+        if runs is not None and not latest_per and tuple(sort_key) in (runs.key, ()):
+            yield from self._rechunk(runs.merged(), rows)
+            return
         columns = ", ".join(quote_identifier(c) for c in self._schema.names)
         query = f"SELECT {columns} FROM stage"
         if latest_per:
@@ -170,7 +210,8 @@ class LakeStage:
                 batches = sorted_rows.iter_batches(
                     batch_size=min(rows, EXPORT_ROW_GROUP_ROWS), use_threads=False
                 )
-                yield from self._rechunk(batches, rows)
+                restored = (from_duckdb_form(b, self._schema) for b in batches)
+                yield from self._rechunk(restored, rows)
             finally:
                 sorted_rows.close()
         finally:
@@ -178,28 +219,34 @@ class LakeStage:
 
     def _folder_name(self) -> str:
         self._connection()
-        if self._folder is None:  # pragma: no cover - _connection made it
-            raise RuntimeError("the stage has no folder")
-        return self._folder.name
+        return str(self._folder_path())
 
     def _rechunk(self, reader: Iterable[pa.RecordBatch], rows: int) -> Iterator[pa.Table]:
         pending: list[pa.RecordBatch] = []
         pending_rows = 0
-        for result in reader:
-            batch = from_duckdb_form(result, self._schema)
+        for batch in reader:
             while batch.num_rows:
                 take = min(rows - pending_rows, batch.num_rows)
                 pending.append(batch.slice(0, take))
                 pending_rows += take
                 batch = batch.slice(take)
                 if pending_rows == rows:
-                    yield pa.Table.from_batches(pending, schema=self._schema)
+                    yield self._table(pending)
                     pending, pending_rows = [], 0
         if pending_rows:
-            yield pa.Table.from_batches(pending, schema=self._schema)
+            yield self._table(pending)
+
+    def _table(self, batches: list[pa.RecordBatch]) -> pa.Table:
+        """One table of one batch: a writer gets batches of `rows` rows, whether the sorted
+        runs' merge (batches of any size) or DuckDB's export (row groups) gave them."""
+        table = pa.Table.from_batches(batches, schema=self._schema)
+        return table.combine_chunks() if len(batches) > 1 else table
 
     def close(self) -> None:
-        """Close and delete the DuckDB file (again is harmless)."""
+        """Close and delete the DuckDB file and the runs (again is harmless)."""
+        if self._runs is not None:
+            self._runs.close()
+            self._runs = None
         self._release()
         if self._folder is not None:
             self._folder.cleanup()
