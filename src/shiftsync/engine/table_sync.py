@@ -40,6 +40,7 @@ from shiftsync.engine.selection import (
     load_schema,
     resolve_table,
 )
+from shiftsync.engine.source_figures import SourceFigures
 from shiftsync.engine.state import (
     TableState,
     Window,
@@ -102,6 +103,12 @@ class TableSync:
         self.committed = False
         self._progress_lock = threading.Lock()
         self.healed = False  # on_mismatch: full_refresh copied the table again
+        # The table's snapshot, ended as soon as its last Redshift statement is done
+        # (end_reads), not after its write: see engine/source_figures.py.
+        self._reads = contextlib.ExitStack()
+        self._reading = False
+        # How many times the read had begun its transaction again when the profile started.
+        self._restarts_at_profile = 0
 
     def progress(self, rows: int, bytes_read: int) -> None:
         with self._progress_lock:
@@ -111,8 +118,24 @@ class TableSync:
         self.ctx.observer.table_progress(self.table, self.rows, self.bytes)
 
     def run(self) -> None:
-        with self.snapshot():
+        with self._reads:
+            self.begin_reads()
             self._run()
+
+    def begin_reads(self) -> None:
+        """The table's Redshift statements from here on read one snapshot (`snapshot`)."""
+        self._reads.enter_context(self.snapshot())
+        self._reading = True
+
+    def end_reads(self) -> None:
+        """The table's Redshift statements are all done: its snapshot ends now (COMMIT sent,
+        the session back to the run's pool), not after the destination's write and commit,
+        which can take minutes for a big table (and outlast the session's keep-alive); and the
+        run learns it, to ask what it cost while the workgroup is awake (engine/cost_watch.py)."""
+        if self._reading:
+            self._reads.close()
+            self._reading = False
+        self.ctx.reads_done(self.job.name)
 
     def snapshot(self) -> AbstractContextManager[object]:
         """The table's own Redshift transaction (`snapshot: table`): its high-water mark, rows
@@ -185,9 +208,23 @@ class TableSync:
             ctx, table, previous_progress(ctx.store, ctx.sync_name, ctx.record.run_id, job.name)
         )
         load = destination.start_load(spec)
+        # The source's side of the verification runs with the read (source_figures.py).
+        figures = self.source_figures(plan, window.verify_where) if ctx.options.verify else None
+        # A delete pass reads the source after the commit, in the read's snapshot (so that a
+        # row deleted after the read is not taken from the destination, unlike the figures).
+        pass_after_commit = deletes_wanted(job.deletes, window.load)
         try:
             if window.read:
-                self.copy(info, plan, schema, load, window.where, checkpoint)
+                self.copy(info, plan, schema, load, window.where, checkpoint, figures)
+            if figures is not None:
+                if figures.started and self.restarts() > self._restarts_at_profile:
+                    # The read began its transaction again after the profile started: the
+                    # rows after that come from a later snapshot; profile that one.
+                    figures.abandon()
+                    figures = self.source_figures(plan, window.verify_where)
+                figures.settle()
+            if not pass_after_commit:
+                self.end_reads()
             debug_pause("before_commit", job.name, stop=self.ctx.stop)
             state = TableState(
                 mode=job.mode,
@@ -202,11 +239,14 @@ class TableSync:
             outcome = load.commit(state.to_json())
             self.committed = True
         except BaseException:
+            if figures is not None:
+                figures.abandon()
             load.abort()
             raise
         checkpoint.release()
-        if deletes_wanted(job.deletes, window.load):
+        if pass_after_commit:
             self.delete_pass(info, plan, key_columns, window, state.to_json())
+            self.end_reads()
         table.update(
             rows=outcome.rows_written if window.read else 0,
             bytes=self.bytes,
@@ -231,9 +271,9 @@ class TableSync:
             )
             table.note(*(f for f in stats.fallbacks if "transaction began again" in f))
         debug_pause("before_verify", job.name, stop=self.ctx.stop)
-        if ctx.options.verify:
+        if figures is not None:
             try:
-                self.verify(plan, window.verify_where, live_only=job.deletes == "soft")
+                self.verify(figures, live_only=job.deletes == "soft")
             except VerificationError as mismatch:
                 if not self.copy_again(mismatch):
                     raise
@@ -251,7 +291,10 @@ class TableSync:
         )
         self.job = dataclasses.replace(self.job, full_refresh=True)
         self.rows = self.bytes = 0
-        self._run()  # inside the table's snapshot still: the copy and its check read the same
+        if not self._reading:
+            # The copy and its figures read one snapshot again (a new one: the first ended).
+            self.begin_reads()
+        self._run()
         return True
 
     def window(self, plan: TablePlan, lookback: Lookback | None = None) -> Window:
@@ -373,6 +416,7 @@ class TableSync:
         load: Load,
         where: str | None,
         checkpoint: TableCheckpoint | None = None,
+        figures: SourceFigures | None = None,
     ) -> None:
         job = self.job
         if self.written_by_workers(info, plan, load, where, checkpoint):
@@ -390,6 +434,11 @@ class TableSync:
             for batch in batches:
                 self.stop_if_interrupted()
                 if first:
+                    # The read's statement has ended (its first rows are here): the source's
+                    # figures are queried now, while the rows are downloaded and written.
+                    if figures is not None:
+                        self._restarts_at_profile = self.restarts()
+                        figures.start()
                     debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
                 load.write(self.shaped(plan, batch))
                 if first:
@@ -497,19 +546,36 @@ class TableSync:
         soft = self.job.deletes == "soft"
         return BatchShape(plan, self.base_schema, self.ctx.salt, soft, stamp)
 
+    def restarts(self) -> int:
+        """How many times this thread's read began its transaction again (snapshot.restart)."""
+        return sum("transaction began again" in note for note in self.ctx.source.stats.fallbacks)
+
     def source_profile(self, columns: Sequence[ProfileColumn], where: str | None) -> TableProfile:
         sql = build_profile_sql(self.job.schema, self.job.table, columns, where)
         return parse_source_profile(self.ctx.source.query(sql)[0], columns)
 
-    def verify(self, plan: TablePlan, where: str | None, *, live_only: bool = False) -> None:
-        job, table = self.job, self.table
-        present = self.ctx.destination.table_schema(job.target)
-        names = set(present.names) if present is not None else set()
+    def source_figures(self, plan: TablePlan, where: str | None) -> SourceFigures:
+        """The source's profile of every column read, over the selection `where`: the
+        destination's columns are known only after the commit (`freeze` leaves new ones
+        out), so `verify` compares those it holds."""
         columns = [
             ProfileColumn(c, plan.target_of(c.name), hashed=c.name in plan.hashed)
             for c in plan.columns
-            if plan.target_of(c.name) in names
         ]
+        return SourceFigures(
+            f"table {self.job.name}",
+            columns,
+            lambda chunk: self.source_profile(chunk, where),
+            self.ctx.source.share_snapshot(),
+        )
+
+    def verify(self, figures: SourceFigures, *, live_only: bool = False) -> None:
+        """The destination's profile after the commit, against the source's of the read."""
+        job, table = self.job, self.table
+        source_profile = figures.result()
+        present = self.ctx.destination.table_schema(job.target)
+        names = set(present.names) if present is not None else set()
+        columns = [c for c in figures.columns if c.target in names]
         # In column chunks: one statement of a wide table's profile passes SQL's limits.
         chunks = column_chunks(columns)
 
@@ -521,9 +587,6 @@ class TableSync:
 
         destination_profile = merge_profiles(
             f"destination table {job.target!r}", [destination_chunk(chunk) for chunk in chunks]
-        )
-        source_profile = merge_profiles(
-            f"table {job.name}", [self.source_profile(chunk, where) for chunk in chunks]
         )
         result = compare_profiles(columns, source_profile, destination_profile)
         table.verification = result.to_json()

@@ -57,7 +57,12 @@ from shiftsync.redshift.ranged import (
 )
 from shiftsync.redshift.rate_limit import Limiter
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
-from shiftsync.redshift.snapshot import DEFAULT_KEEP_ALIVE_SECONDS, Transaction, transaction
+from shiftsync.redshift.snapshot import (
+    DEFAULT_KEEP_ALIVE_SECONDS,
+    Transaction,
+    joined,
+    transaction,
+)
 from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.sql import build_select_sql
 from shiftsync.redshift.staging import StagedObject, StagingBucket, find_staged
@@ -495,6 +500,13 @@ class RedshiftSource:
             shared=shared,
             keep_alive_seconds=keep_alive_seconds or DEFAULT_KEEP_ALIVE_SECONDS,
         )
+
+    def share_snapshot(self) -> Callable[[], AbstractContextManager[None]]:
+        """For a helper thread of the calling thread (the table's verification profile, run
+        while the table's rows are written): a context manager under which the helper's
+        statements join the calling thread's transaction, if it has one."""
+        tx = self.api.current_transaction()
+        return lambda: joined(self.api, tx)
 
     # -- statements ------------------------------------------------------------------------------
     def query(self, sql: str) -> list[Row]:

@@ -1,0 +1,197 @@
+"""A run's Redshift statements are packed, so that a run wakes a Serverless workgroup once.
+
+A table's verification profile is queried with its read (engine/source_figures.py), before the
+destination's commit, and the run's cost is asked once the last table's reads are done
+(engine/cost_watch.py): the long local write of a big table no longer separates two groups of
+statements. Shown on the stand-in's own statement log: a `shiftsync sync` paused just before
+its table's commit has already submitted every Redshift statement of the run; a mismatch made
+in the destination after the commit is still found; a source change after the read is not
+taken for one (the figures are those of the rows read).
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from shiftsync.engine.pause import PAUSE_ENV, PAUSE_MARKER, RESUME_FILE_ENV
+from shiftsync.local.postgres import TempPostgres
+from shiftsync.local.standin import StandIn, StandInInfo
+from tests.support_sync import cli_env, make_workspace
+
+
+def statement_ids(standin: StandIn) -> set[str]:
+    assert standin.engine is not None
+    return set(list(standin.engine.statements))
+
+
+def statements_of(standin: StandIn, ids: set[str]) -> list[Any]:
+    assert standin.engine is not None
+    return [s for s in list(standin.engine.statements.values()) if s.id in ids]
+
+
+def is_profile_of(table: str) -> Callable[[Any], bool]:
+    return lambda s: s.query_string.startswith("SELECT count(*), ") and table in s.query_string
+
+
+@pytest.fixture
+def paused_run(
+    tmp_path: Path, info: StandInInfo
+) -> Iterator[Callable[..., tuple[subprocess.Popen[str], Path]]]:
+    """`start(folder, point, table, *args)`: `shiftsync sync` started and paused at `point`
+    of `table`; touch the returned file to let it go on. Killed if the test leaves it."""
+    started: list[subprocess.Popen[str]] = []
+
+    def start(
+        folder: Path, point: str, table: str, *args: str
+    ) -> tuple[subprocess.Popen[str], Path]:
+        resume = folder / "resume"
+        env: Mapping[str, str] = {
+            **cli_env(info),
+            PAUSE_ENV: f"{point}:{table}",
+            RESUME_FILE_ENV: str(resume),
+        }
+        process = subprocess.Popen(
+            [sys.executable, "-m", "shiftsync", "sync", "--json", *args],
+            cwd=folder,
+            env=dict(env),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        started.append(process)
+        assert process.stderr is not None
+        seen = []
+        for line in process.stderr:
+            seen.append(line)
+            if line.startswith(f"{PAUSE_MARKER} {point} {table}"):
+                return process, resume
+        process.wait()
+        pytest.fail(f"no pause at {point}; stderr was:\n{''.join(seen)}")
+
+    yield start
+    for process in started:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def finish(process: subprocess.Popen[str], resume: Path) -> tuple[int, dict[str, Any], str]:
+    resume.touch()
+    out, err = process.communicate(timeout=120)
+    return process.returncode, json.loads(out), err
+
+
+@pytest.mark.parametrize("method", ["unload", "data_api"])
+def test_every_statement_of_a_verified_table_is_submitted_before_its_commit(
+    method: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    standin: StandIn,
+    copies: Callable[[str, str], str],
+    paused_run: Callable[..., tuple[subprocess.Popen[str], Path]],
+) -> None:
+    table = copies("venue", "pack")
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    make_workspace(
+        folder,
+        info,
+        {"type": "duckdb", "path": "out.duckdb"},
+        [{"include": f"public.{table}", "method": method}],
+    )
+    before = statement_ids(standin)
+    process, resume = paused_run(folder, "before_commit", f"public.{table}")
+    at_pause = statement_ids(standin) - before
+    code, document, err = finish(process, resume)
+    assert code == 0, err
+    [entry] = document["tables"]
+    assert entry["verification"]["status"] == "ok"
+    # No statement of the table reached Redshift once its commit could begin: the
+    # verification's source side ran with the read.
+    later = statements_of(standin, statement_ids(standin) - before - at_pause)
+    assert [s.query_string for s in later if table in s.query_string] == []
+    ran = statements_of(standin, at_pause)
+    [profile] = [s for s in ran if is_profile_of(table)(s)]
+    assert profile.status == "FINISHED"
+
+
+@pytest.mark.parametrize("snapshot", ["none", "table"])
+def test_a_source_change_after_the_read_is_not_a_mismatch(
+    snapshot: str,
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+    paused_run: Callable[..., tuple[subprocess.Popen[str], Path]],
+) -> None:
+    """The figures describe the rows read: a row deleted from the source after the read (even
+    without a snapshot) is the next run's to copy, not this run's mismatch."""
+    table = copies("venue", "pack")
+    rows = admin.execute(
+        sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("public", table))
+    ).fetchone()
+    assert rows is not None
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    make_workspace(
+        folder,
+        info,
+        {"type": "duckdb", "path": "out.duckdb"},
+        [f"public.{table}"],
+        snapshot=snapshot,
+    )
+    process, resume = paused_run(folder, "before_commit", f"public.{table}")
+    admin.execute(
+        sql.SQL("DELETE FROM {} WHERE venueid = (SELECT min(venueid) FROM {})").format(
+            sql.Identifier("public", table), sql.Identifier("public", table)
+        )
+    )
+    code, document, err = finish(process, resume)
+    assert code == 0, err
+    [entry] = document["tables"]
+    assert entry["verification"]["status"] == "ok"
+    assert entry["verification"]["source_rows"] == rows[0]
+    assert entry["rows"] == rows[0]
+
+
+def test_a_destination_changed_after_the_commit_is_a_mismatch(
+    tmp_path: Path,
+    info: StandInInfo,
+    copies: Callable[[str, str], str],
+    postgres: TempPostgres,
+    paused_run: Callable[..., tuple[subprocess.Popen[str], Path]],
+) -> None:
+    table = copies("venue", "pack")
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    schema = f"s_{uuid.uuid4().hex[:8]}"
+    make_workspace(
+        folder,
+        info,
+        {"type": "postgres", "dsn": postgres.dsn("postgres"), "schema": schema},
+        [f"public.{table}"],
+    )
+    process, resume = paused_run(folder, "before_verify", f"public.{table}")
+    with psycopg.connect(postgres.dsn("postgres"), autocommit=True) as destination:
+        target = sql.Identifier(schema, table)
+        destination.execute(
+            sql.SQL(
+                "UPDATE {} SET venueseats = venueseats + 1 WHERE venueid = "
+                "(SELECT min(venueid) FROM {} WHERE venueseats IS NOT NULL)"
+            ).format(target, target)
+        )
+    code, document, err = finish(process, resume)
+    assert code == 1, err
+    [entry] = document["tables"]
+    assert entry["verification"]["status"] == "mismatch"
+    assert {m["column"] for m in entry["verification"]["mismatches"]} == {"venueseats"}
