@@ -14,8 +14,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +25,12 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from shiftsync.engine.cost_watch import AWAKE_SECONDS, CostWatch
 from shiftsync.engine.pause import PAUSE_ENV, PAUSE_MARKER, RESUME_FILE_ENV
+from shiftsync.engine.sync import run_sync
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandIn, StandInInfo
+from shiftsync.redshift.source import RedshiftSource
 from tests.support_sync import cli_env, make_workspace
 
 
@@ -92,7 +97,7 @@ def finish(process: subprocess.Popen[str], resume: Path) -> tuple[int, dict[str,
 
 
 @pytest.mark.parametrize("method", ["unload", "data_api"])
-def test_every_statement_of_a_verified_table_is_submitted_before_its_commit(
+def test_every_statement_of_a_verified_run_is_submitted_before_its_commit(
     method: str,
     tmp_path: Path,
     info: StandInInfo,
@@ -116,13 +121,14 @@ def test_every_statement_of_a_verified_table_is_submitted_before_its_commit(
     assert code == 0, err
     [entry] = document["tables"]
     assert entry["verification"]["status"] == "ok"
-    # No statement of the table reached Redshift once its commit could begin: the
-    # verification's source side ran with the read.
-    later = statements_of(standin, statement_ids(standin) - before - at_pause)
-    assert [s.query_string for s in later if table in s.query_string] == []
+    # Nothing reached Redshift once the destination's commit could begin: the verification's
+    # source side ran with the read, the run's cost once the table's reads were done.
+    assert statement_ids(standin) - before - at_pause == set()
     ran = statements_of(standin, at_pause)
     [profile] = [s for s in ran if is_profile_of(table)(s)]
     assert profile.status == "FINISHED"
+    assert any("sys_query_history" in s.query_string for s in ran)
+    assert document["cost"]["source"] == "sys_query_history"
 
 
 @pytest.mark.parametrize("snapshot", ["none", "table"])
@@ -195,3 +201,76 @@ def test_a_destination_changed_after_the_commit_is_a_mismatch(
     [entry] = document["tables"]
     assert entry["verification"]["status"] == "mismatch"
     assert {m["column"] for m in entry["verification"]["mismatches"]} == {"venueseats"}
+
+
+# --- the run's cost, asked while the workgroup is awake ---------------------------------------
+
+
+def cost_source(tmp_path: Path, info: StandInInfo) -> RedshiftSource:
+    workspace = make_workspace(
+        tmp_path, info, {"type": "duckdb", "path": "out.duckdb"}, ["public.category"]
+    )
+    return RedshiftSource.from_workspace(workspace)
+
+
+def test_the_cost_is_not_asked_of_a_workgroup_idle_since_the_last_statement(
+    tmp_path: Path, info: StandInInfo, standin: StandIn
+) -> None:
+    source = cost_source(tmp_path, info)
+    started = datetime.now(UTC)
+    source.query("SELECT 1")
+    watch = CostWatch(source, started, [], serverless=True)
+    before = statement_ids(standin)
+    # The clock AWAKE_SECONDS and more past the statement's end (no waiting: a later `now`).
+    later = time.monotonic() + AWAKE_SECONDS + 15
+    cost = watch.final(datetime.now(UTC), now=later)
+    assert statement_ids(standin) == before
+    assert cost["source"] == "describe_statement"
+    assert cost["compute_seconds"] == cost["describe_seconds"]
+    assert any("SYS_QUERY_HISTORY was not asked" in note for note in cost["notes"])
+    # Soon after the statement, the workgroup is awake: it is asked.
+    assert watch.final(datetime.now(UTC))["source"] == "sys_query_history"
+
+
+def test_statements_after_the_early_cost_count_by_their_duration_once_idle(
+    tmp_path: Path, info: StandInInfo, standin: StandIn
+) -> None:
+    source = cost_source(tmp_path, info)
+    started = datetime.now(UTC)
+    source.query("SELECT 1")
+    watch = CostWatch(source, started, ["public.a"], serverless=True)
+    watch.reads_done("public.a")  # the last table's reads: the cost is asked now
+    early = watch.final(datetime.now(UTC))
+    assert early["source"] == "sys_query_history"
+    assert not any("holds" in note for note in early["notes"]), early["notes"]
+    seconds = source.spend.seconds
+    source.query("SELECT 2")  # a table copied again after its verification, say
+    later = time.monotonic() + AWAKE_SECONDS + 15
+    before = statement_ids(standin)
+    cost = watch.final(datetime.now(UTC), now=later)
+    assert statement_ids(standin) == before
+    assert cost["source"] == "sys_query_history"
+    assert cost["compute_seconds"] == round(
+        early["compute_seconds"] + source.spend.seconds - seconds, 3
+    )
+    assert any("1 statement(s) ran after the cost was read" in n for n in cost["notes"])
+
+
+def test_a_consistent_run_reads_its_cost_outside_its_snapshot(
+    tmp_path: Path, info: StandInInfo
+) -> None:
+    """The cost is asked while the run's one transaction is still open; inside it the system
+    view would show what it held when the transaction began (none of the run's statements)."""
+    workspace = make_workspace(
+        tmp_path,
+        info,
+        {"type": "duckdb", "path": "out.duckdb"},
+        ["public.category", "public.venue"],
+        snapshot="consistent",
+        concurrency=1,
+    )
+    record = run_sync(workspace, "main")
+    assert record.status == "ok"
+    assert record.cost is not None
+    assert record.cost["source"] == "sys_query_history"
+    assert not any("holds" in note for note in record.cost["notes"]), record.cost["notes"]

@@ -4,7 +4,8 @@
   (OutsideWindowError, exit code 5); nothing is read, written or recorded.
 - `max_compute_seconds`: the source stops starting statements once its statements have run
   that long (redshift/spend.py); tables not finished fail with a BudgetError.
-- After the tables, `run_cost` asks SYS_QUERY_HISTORY what the run's statements cost (by
+- Once the tables' Redshift statements are done (engine/cost_watch.py: while the workgroup is
+  still awake), `run_cost` asks SYS_QUERY_HISTORY what the run's statements cost (by
   query id), and SYS_SERVERLESS_USAGE what the workgroup was charged meanwhile where the role
   may read it (superusers only on AWS); the run record keeps both.
 """
@@ -22,6 +23,7 @@ from shiftsync.engine.run_context import Source
 from shiftsync.engine.runs import CostJson
 from shiftsync.errors import OutsideWindowError, ShiftsyncError
 from shiftsync.redshift.data_api_results import field_int
+from shiftsync.redshift.spend import Spend
 
 log = logging.getLogger("shiftsync.engine")
 
@@ -71,20 +73,26 @@ def usage_sql(started: datetime, ended: datetime) -> str:
     )
 
 
+def spend_figures(spend: Spend) -> CostJson:
+    """What is known of the run's statements without asking Redshift: their count and
+    DescribeStatement Duration, the budget and the statements it refused."""
+    return {
+        "statements": spend.statements,
+        "describe_seconds": round(spend.seconds, 3),
+        "budget_seconds": spend.budget_seconds,
+        "refused_statements": spend.refused,
+        "notes": [],
+    }
+
+
 def run_cost(
     source: Source, started: datetime, ended: datetime, *, serverless: bool = True
 ) -> CostJson:
     """What Redshift spent on the run's statements (and, `serverless`, what the workgroup was
     charged: a provisioned cluster has no SYS_SERVERLESS_USAGE)."""
     spend, query = source.spend, source.query_unbudgeted
-    notes: list[str] = []
-    cost: CostJson = {
-        "statements": spend.statements,
-        "describe_seconds": round(spend.seconds, 3),
-        "budget_seconds": spend.budget_seconds,
-        "refused_statements": spend.refused,
-        "notes": notes,
-    }
+    cost = spend_figures(spend)
+    notes = cost["notes"]
     ids = list(spend.query_ids)
     found = execution = elapsed = 0
     try:
@@ -119,4 +127,11 @@ def run_cost(
     return cost
 
 
-__all__ = ["check_window", "history_sql", "inside_window", "run_cost", "usage_sql"]
+__all__ = [
+    "check_window",
+    "history_sql",
+    "inside_window",
+    "run_cost",
+    "spend_figures",
+    "usage_sql",
+]

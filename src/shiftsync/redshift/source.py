@@ -522,8 +522,10 @@ class RedshiftSource:
         return self.session.frozen_credentials
 
     def query_unbudgeted(self, sql: str) -> list[Row]:
-        """`query`, even once the budget is spent (what the run cost, after its tables)."""
-        return query_rows(self.api, sql, what="query", stats=self.catalog_stats, budgeted=False)
+        """`query`, even once the budget is spent, and outside any snapshot (what the run cost:
+        the system views as they are now, not as an open transaction saw them)."""
+        with self.api.outside_transaction():
+            return query_rows(self.api, sql, what="query", stats=self.catalog_stats, budgeted=False)
 
     def set_budget(self, seconds: float | None, owner: str) -> None:
         """No statement starts once this source's statements have run `seconds` (spend.py)."""
