@@ -419,7 +419,7 @@ class TableSync:
         figures: SourceFigures | None = None,
     ) -> None:
         job = self.job
-        if self.written_by_workers(info, plan, load, where, checkpoint):
+        if self.written_by_workers(info, plan, load, where, checkpoint, figures):
             return
         batches = self.ctx.source.read(
             info,
@@ -463,6 +463,7 @@ class TableSync:
         load: Load,
         where: str | None,
         checkpoint: TableCheckpoint | None,
+        figures: SourceFigures | None = None,
     ) -> bool:
         """Under Ray, a file destination's data files written by the workers, the load
         committing them (executors/ray_files.py); False: the driver is to write the rows."""
@@ -476,6 +477,8 @@ class TableSync:
             self.progress(rows, bytes_read)
             if first[0]:
                 first[0] = False
+                if figures is not None:  # a worker's statement has ended: as in `copy`
+                    figures.start()
                 debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
 
         # The salt never leaves the driver: a table with hashed columns is driver-fed.
