@@ -203,6 +203,51 @@ def test_a_destination_changed_after_the_commit_is_a_mismatch(
     assert {m["column"] for m in entry["verification"]["mismatches"]} == {"venueseats"}
 
 
+def test_a_delete_pass_that_finds_nothing_sends_no_statement_after_the_commit(
+    tmp_path: Path,
+    info: StandInInfo,
+    standin: StandIn,
+    admin: psycopg.Connection[Any],
+    copies: Callable[[str, str], str],
+    paused_run: Callable[..., tuple[subprocess.Popen[str], Path]],
+) -> None:
+    """The pass's first statement (the source's key summary) is sent with the read; when the
+    destination's keys agree with it, the pass has nothing more to ask after the commit. The
+    table's transaction, kept open for the pass, is then only ended (its COMMIT)."""
+    table = copies("venue", "pack")
+    folder = tmp_path / "ws"
+    folder.mkdir()
+    entry = {
+        "include": f"public.{table}",
+        "mode": "incremental",
+        "tracking_field": "venueid",
+        "deletes": "hard",
+    }
+    workspace = make_workspace(folder, info, {"type": "duckdb", "path": "out.duckdb"}, [entry])
+    assert run_sync(workspace, "main").status == "ok"
+    before = statement_ids(standin)
+    process, resume = paused_run(folder, "before_commit", f"public.{table}")
+    at_pause = statement_ids(standin) - before
+    code, document, err = finish(process, resume)
+    assert code == 0, err
+    [entry_run] = document["tables"]
+    assert entry_run["verification"]["status"] == "ok"
+    assert entry_run["deletes"]["deleted"] == 0
+    assert entry_run["deletes"]["strategy"] == "summary"
+    later = statements_of(standin, statement_ids(standin) - before - at_pause)
+    # Only the transaction's end and the run's cost (asked once the pass was done).
+    assert [s.query_string for s in later if table in s.query_string] == []
+    assert "COMMIT" in [s.query_string.strip() for s in later]
+    # A row deleted before the next run is still found and deleted.
+    admin.execute(
+        sql.SQL("DELETE FROM {} WHERE venueid = 7").format(sql.Identifier("public", table))
+    )
+    again = run_sync(workspace, "main")
+    assert again.status == "ok", again.tables[0].error
+    assert again.tables[0].deletes is not None
+    assert again.tables[0].deletes["deleted"] == 1
+
+
 # --- the run's cost, asked while the workgroup is awake ---------------------------------------
 
 

@@ -1,5 +1,6 @@
 """SourceFigures: the source's profile of a read, queried once in a helper thread, in column
-chunks, its error kept for the verification (engine/source_figures.py)."""
+chunks, its error kept for the verification; PrefetchedQuery: a later step's statement sent
+with the read (engine/source_figures.py)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from collections.abc import Iterator, Sequence
 import pytest
 
 from shiftsync.destinations.base import ColumnProfile, TableProfile
-from shiftsync.engine.source_figures import SourceFigures
+from shiftsync.engine.source_figures import PrefetchedQuery, SourceFigures
 from shiftsync.engine.verify import PROFILE_CHUNK, ProfileColumn
 from shiftsync.errors import StatementError, VerificationError
+from shiftsync.redshift.data_api_results import Row
 from shiftsync.redshift.types import Column
 
 
@@ -94,3 +96,44 @@ def test_no_column_still_compares_the_row_count() -> None:
     profile = SourceFigures("table public.t", [], recorder, recorder.join).result()
     assert profile.rows == 5
     assert recorder.chunks == [0]
+
+
+class Statements:
+    """A query function that records what it was asked, failing `fail` times first."""
+
+    def __init__(self, fail: int = 0) -> None:
+        self.asked: list[str] = []
+        self.fail = fail
+
+    def __call__(self, sql: str) -> list[Row]:
+        self.asked.append(sql)
+        if self.fail:
+            self.fail -= 1
+            raise StatementError("refused", fix="none")
+        return [(sql, len(self.asked))]
+
+
+def test_a_prefetched_statement_answers_its_sql_once_and_passes_others_on() -> None:
+    statements = Statements()
+    prefetched = PrefetchedQuery("SELECT summary", statements, contextlib.nullcontext)
+    prefetched.start()
+    prefetched.settle()
+    assert statements.asked == ["SELECT summary"]
+    assert prefetched.query("SELECT summary") == [("SELECT summary", 1)]
+    assert prefetched.query("SELECT buckets") == [("SELECT buckets", 2)]
+    assert prefetched.query("SELECT summary") == [("SELECT summary", 3)]  # asked again: sent
+
+
+def test_a_prefetched_statement_that_failed_is_sent_again_when_asked() -> None:
+    statements = Statements(fail=1)
+    prefetched = PrefetchedQuery("SELECT summary", statements, contextlib.nullcontext)
+    prefetched.settle()
+    assert prefetched.query("SELECT summary") == [("SELECT summary", 2)]
+
+
+def test_a_prefetch_never_started_sends_its_sql_when_asked() -> None:
+    statements = Statements()
+    prefetched = PrefetchedQuery("SELECT summary", statements, contextlib.nullcontext)
+    prefetched.abandon()
+    assert statements.asked == []
+    assert prefetched.query("SELECT summary") == [("SELECT summary", 1)]

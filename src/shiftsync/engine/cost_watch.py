@@ -8,7 +8,8 @@ gone idle, and the cost query alone woke it again.
 
 So the run asks as soon as the last of its tables has run its last Redshift statement (its
 read and verification profile, or its delete pass: `TableSync.end_reads`), before that table's
-write is committed. Statements that still come after that (a table copied again by
+write is committed (after it, for a table with a delete pass; then only if the run's last
+statement ended at most `AWAKE_SECONDS` before). Statements that still come after that (a table copied again by
 `on_mismatch: full_refresh`) are asked about at the end only if the run's last statement ended
 at most `AWAKE_SECONDS` before; past that, their DescribeStatement Duration is counted instead
 and a note says why, as when the view cannot be read.
@@ -60,6 +61,9 @@ class CostWatch:
             self._waiting.discard(table)
             if self._waiting or self._taken is not None:
                 return
+            idle = self.source.spend.idle_seconds()
+            if idle is not None and idle > AWAKE_SECONDS:
+                return  # after a long commit (a delete pass's table): `final` decides
             try:
                 cost = run_cost(
                     self.source, self.started, datetime.now(UTC), serverless=self.serverless

@@ -14,16 +14,22 @@ read, whatever committed meanwhile: the helper's statements join the table's tra
 its lock runs them one at a time with the read's own (key-range chunks, ranges). A profile
 that fails (a DECIMAL sum that overflows, the budget) is kept and raised when the table is
 verified, after its commit, as before.
+
+`PrefetchedQuery` does the same for the delete pass's first statement (the source's key count
+and checksum, engine/deletes.py): sent with the read, it leaves a pass that finds nothing
+deleted no statement to send after the commit.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
 
 from shiftsync.destinations.base import TableProfile
 from shiftsync.engine.verify import ProfileColumn, column_chunks, merge_profiles
+from shiftsync.redshift.data_api_results import Row
 from shiftsync.threads import ContextThreadPool
 
 ProfileChunk = Callable[[Sequence[ProfileColumn]], TableProfile]
@@ -85,4 +91,57 @@ class SourceFigures:
             self._future.exception()
 
 
-__all__ = ["SourceFigures"]
+class PrefetchedQuery:
+    """One small statement of a later step sent with the read instead (a helper thread in the
+    read's snapshot, like the profile): the delete pass's key summary, which it would
+    otherwise send after the commit. `query` answers that SQL from the prefetched rows once,
+    and sends anything else (or that SQL again, or after a failure) as usual."""
+
+    def __init__(
+        self,
+        sql: str,
+        query: Callable[[str], list[Row]],
+        joined: Callable[[], AbstractContextManager[object]],
+    ) -> None:
+        self.sql = sql
+        self._query = query
+        self._joined = joined
+        self._future: Future[list[Row]] | None = None
+        self._used = False
+        self._lock = threading.Lock()
+
+    @property
+    def started(self) -> bool:
+        return self._future is not None
+
+    def start(self) -> None:
+        if self._future is not None:
+            return
+        pool = ContextThreadPool(1, thread_name_prefix="shiftsync-prefetch")
+        self._future = pool.submit(self._run)
+        pool.shutdown(wait=False)
+
+    def _run(self) -> list[Row]:
+        with self._joined():
+            return self._query(self.sql)
+
+    def settle(self) -> None:
+        """Wait until the statement has ended (started now if it was not)."""
+        self.start()
+        assert self._future is not None
+        self._future.exception()
+
+    def abandon(self) -> None:
+        if self._future is not None:
+            self._future.exception()
+
+    def query(self, sql: str) -> list[Row]:
+        with self._lock:
+            future = self._future if sql == self.sql and not self._used else None
+            self._used = self._used or future is not None
+        if future is not None and future.exception() is None:
+            return future.result()
+        return self._query(sql)
+
+
+__all__ = ["PrefetchedQuery", "SourceFigures"]

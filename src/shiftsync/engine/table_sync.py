@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -40,7 +40,7 @@ from shiftsync.engine.selection import (
     load_schema,
     resolve_table,
 )
-from shiftsync.engine.source_figures import SourceFigures
+from shiftsync.engine.source_figures import PrefetchedQuery, SourceFigures
 from shiftsync.engine.state import (
     TableState,
     Window,
@@ -66,6 +66,7 @@ from shiftsync.errors import ConfigError, ShiftsyncError, StateError, Verificati
 from shiftsync.json_types import JsonValue
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api_results import FieldValue, field_int
+from shiftsync.redshift.deletes_sql import build_key_summary_sql
 from shiftsync.redshift.types import Column
 
 
@@ -208,21 +209,37 @@ class TableSync:
             ctx, table, previous_progress(ctx.store, ctx.sync_name, ctx.record.run_id, job.name)
         )
         load = destination.start_load(spec)
-        # The source's side of the verification runs with the read (source_figures.py).
-        figures = self.source_figures(plan, window.verify_where) if ctx.options.verify else None
         # A delete pass reads the source after the commit, in the read's snapshot (so that a
         # row deleted after the read is not taken from the destination, unlike the figures).
         pass_after_commit = deletes_wanted(job.deletes, window.load)
+        # The source's side of the verification, and the delete pass's key summary, run with
+        # the read (source_figures.py).
+        figures = self.source_figures(plan, window.verify_where) if ctx.options.verify else None
+        summary = self.key_summary(info, key_columns, window) if pass_after_commit else None
+        helpers: list[SourceFigures | PrefetchedQuery] = [
+            h for h in (figures, summary) if h is not None
+        ]
+
+        def with_read() -> None:
+            self._restarts_at_profile = self.restarts()
+            for helper in helpers:
+                helper.start()
+
         try:
             if window.read:
-                self.copy(info, plan, schema, load, window.where, checkpoint, figures)
-            if figures is not None:
-                if figures.started and self.restarts() > self._restarts_at_profile:
-                    # The read began its transaction again after the profile started: the
-                    # rows after that come from a later snapshot; profile that one.
-                    figures.abandon()
+                self.copy(info, plan, schema, load, window.where, checkpoint, with_read)
+            if any(h.started for h in helpers) and self.restarts() > self._restarts_at_profile:
+                # The read began its transaction again after they started: the rows after
+                # that come from a later snapshot; ask again in that one.
+                for helper in helpers:
+                    helper.abandon()
+                if figures is not None:
                     figures = self.source_figures(plan, window.verify_where)
-                figures.settle()
+                if summary is not None:
+                    summary = self.key_summary(info, key_columns, window)
+                helpers = [h for h in (figures, summary) if h is not None]
+            for helper in helpers:
+                helper.settle()
             if not pass_after_commit:
                 self.end_reads()
             debug_pause("before_commit", job.name, stop=self.ctx.stop)
@@ -239,13 +256,13 @@ class TableSync:
             outcome = load.commit(state.to_json())
             self.committed = True
         except BaseException:
-            if figures is not None:
-                figures.abandon()
+            for helper in helpers:
+                helper.abandon()
             load.abort()
             raise
         checkpoint.release()
         if pass_after_commit:
-            self.delete_pass(info, plan, key_columns, window, state.to_json())
+            self.delete_pass(info, plan, key_columns, window, state.to_json(), summary)
             self.end_reads()
         table.update(
             rows=outcome.rows_written if window.read else 0,
@@ -416,10 +433,11 @@ class TableSync:
         load: Load,
         where: str | None,
         checkpoint: TableCheckpoint | None = None,
-        figures: SourceFigures | None = None,
+        with_read: Callable[[], None] | None = None,
     ) -> None:
+        """`with_read()` is called once the read's first rows are in: its statement ended."""
         job = self.job
-        if self.written_by_workers(info, plan, load, where, checkpoint, figures):
+        if self.written_by_workers(info, plan, load, where, checkpoint, with_read):
             return
         batches = self.ctx.source.read(
             info,
@@ -436,9 +454,8 @@ class TableSync:
                 if first:
                     # The read's statement has ended (its first rows are here): the source's
                     # figures are queried now, while the rows are downloaded and written.
-                    if figures is not None:
-                        self._restarts_at_profile = self.restarts()
-                        figures.start()
+                    if with_read is not None:
+                        with_read()
                     debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
                 load.write(self.shaped(plan, batch))
                 if first:
@@ -463,7 +480,7 @@ class TableSync:
         load: Load,
         where: str | None,
         checkpoint: TableCheckpoint | None,
-        figures: SourceFigures | None = None,
+        with_read: Callable[[], None] | None = None,
     ) -> bool:
         """Under Ray, a file destination's data files written by the workers, the load
         committing them (executors/ray_files.py); False: the driver is to write the rows."""
@@ -477,8 +494,8 @@ class TableSync:
             self.progress(rows, bytes_read)
             if first[0]:
                 first[0] = False
-                if figures is not None:  # a worker's statement has ended: as in `copy`
-                    figures.start()
+                if with_read is not None:  # a worker's statement has ended: as in `copy`
+                    with_read()
                 debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
 
         # The salt never leaves the driver: a table with hashed columns is driver-fed.
@@ -507,8 +524,10 @@ class TableSync:
         key: tuple[Column, ...],
         window: Window,
         state: Mapping[str, JsonValue],
+        summary: PrefetchedQuery | None = None,
     ) -> None:
-        """Rows gone from the source leave the destination (or are marked): engine/deletes.py."""
+        """Rows gone from the source leave the destination (or are marked): engine/deletes.py.
+        `summary` holds the source's key summary, queried with the read."""
         job, source = self.job, self.ctx.source
 
         def read_source_keys() -> tuple[pa.Table, int, int]:
@@ -527,8 +546,8 @@ class TableSync:
             state_key=job.state_key,
             state=state,
             where=job.filter,
-            window=window.verify_where if job.mode == "incremental" else None,
-            query=source.query,
+            window=self.pass_window(window),
+            query=summary.query if summary is not None else source.query,
             read_source_keys=read_source_keys,
             destination=self.ctx.destination,
             stop=self.ctx.stop,
@@ -556,6 +575,20 @@ class TableSync:
     def source_profile(self, columns: Sequence[ProfileColumn], where: str | None) -> TableProfile:
         sql = build_profile_sql(self.job.schema, self.job.table, columns, where)
         return parse_source_profile(self.ctx.source.query(sql)[0], columns)
+
+    def pass_window(self, window: Window) -> str | None:
+        """The incremental window the delete pass's summary also counts (deletes.py)."""
+        return window.verify_where if self.job.mode == "incremental" else None
+
+    def key_summary(
+        self, info: TableInfo, key: Sequence[Column], window: Window
+    ) -> PrefetchedQuery:
+        """The delete pass's first statement (the source's key count and checksum), to send
+        with the read: when nothing was deleted, the pass then sends none after the commit."""
+        sql = build_key_summary_sql(
+            info.ref.schema, info.ref.name, key, self.job.filter, window=self.pass_window(window)
+        )
+        return PrefetchedQuery(sql, self.ctx.source.query, self.ctx.source.share_snapshot())
 
     def source_figures(self, plan: TablePlan, where: str | None) -> SourceFigures:
         """The source's profile of every column read, over the selection `where`: the
