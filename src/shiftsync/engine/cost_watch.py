@@ -9,15 +9,16 @@ gone idle, and the cost query alone woke it again.
 So the run asks as soon as the last of its tables has run its last Redshift statement (its
 read and verification profile, or its delete pass: `TableSync.end_reads`), before that table's
 write is committed (after it, for a table with a delete pass; then only if the run's last
-statement ended at most `AWAKE_SECONDS` before). Statements that still come after that (a table copied again by
-`on_mismatch: full_refresh`) are asked about at the end only if the run's last statement ended
-at most `AWAKE_SECONDS` before; past that, their DescribeStatement Duration is counted instead
-and a note says why, as when the view cannot be read.
+statement ended at most `AWAKE_SECONDS` before). Statements that still come after that (a
+table copied again by `on_mismatch: full_refresh`) are asked about at the end only if the run's
+last statement ended at most `AWAKE_SECONDS` before; past that, their DescribeStatement Duration
+is counted instead and a note says why, as when the view cannot be read.
 
 AWS documents the per-second billing and its 60-second minimum, but not how long after its
 last statement a workgroup counts as idle; 30 seconds (half the minimum) is this module's
-choice: a cost query that soon after the last statement falls, at worst, within the minute
-that the last statements already pay for.
+choice: that soon after the run's last statement the cost query most likely finds the
+workgroup still at work, and later the Duration sum, exact enough, is cheaper than risking a
+minute's charge for a few numbers.
 """
 
 from __future__ import annotations

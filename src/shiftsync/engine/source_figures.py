@@ -57,6 +57,11 @@ class SourceFigures:
     def started(self) -> bool:
         return self._future is not None
 
+    @property
+    def done(self) -> bool:
+        """Started and ended: its statements no longer hold the table's session."""
+        return self._future is not None and self._future.done()
+
     def start(self) -> None:
         """Query the profile in a helper thread (once; later calls do nothing)."""
         if self._future is not None:
@@ -113,6 +118,10 @@ class PrefetchedQuery:
     @property
     def started(self) -> bool:
         return self._future is not None
+
+    @property
+    def done(self) -> bool:
+        return self._future is not None and self._future.done()
 
     def start(self) -> None:
         if self._future is not None:

@@ -225,9 +225,22 @@ class TableSync:
             for helper in helpers:
                 helper.start()
 
+        def between_batches() -> None:
+            # A read of one statement (a SELECT, an UNLOAD) sends no more once its rows flow:
+            # its snapshot ends as soon as the figures are in, not after the whole write.
+            if (
+                self._reading
+                and not pass_after_commit
+                and self.ctx.source.stats.statements_done
+                and all(h.done for h in helpers)
+            ):
+                self.end_reads()
+
         try:
             if window.read:
-                self.copy(info, plan, schema, load, window.where, checkpoint, with_read)
+                self.copy(
+                    info, plan, schema, load, window.where, checkpoint, with_read, between_batches
+                )
             if any(h.started for h in helpers) and self.restarts() > self._restarts_at_profile:
                 # The read began its transaction again after they started: the rows after
                 # that come from a later snapshot; ask again in that one.
@@ -434,8 +447,10 @@ class TableSync:
         where: str | None,
         checkpoint: TableCheckpoint | None = None,
         with_read: Callable[[], None] | None = None,
+        between_batches: Callable[[], None] | None = None,
     ) -> None:
-        """`with_read()` is called once the read's first rows are in: its statement ended."""
+        """`with_read()` is called once the read's first rows are in (its statement ended),
+        `between_batches()` after each batch written."""
         job = self.job
         if self.written_by_workers(info, plan, load, where, checkpoint, with_read):
             return
@@ -458,6 +473,8 @@ class TableSync:
                         with_read()
                     debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
                 load.write(self.shaped(plan, batch))
+                if between_batches is not None:
+                    between_batches()
                 if first:
                     debug_pause("after_first_batch_written", job.name, stop=self.ctx.stop)
                     first = False

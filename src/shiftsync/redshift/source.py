@@ -307,7 +307,8 @@ class RedshiftSource:
         produced = False
         try:
             for batch in self._select(info, columns, sql, progress, stats):
-                produced = True
+                # Its one statement has ended: only its result pages are fetched from here.
+                stats.statements_done = produced = True
                 yield batch
             return
         except ResultLimitError as error:
@@ -408,8 +409,11 @@ class RedshiftSource:
         if checkpoint is not None and ranged is not None:
             stats.method = "unload"
             return read_ranged(self.unload_reader, ranged, checkpoint, stats, progress)
-        return self.unload_reader.read_table(
-            info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
+        return _done_at_first_batch(
+            self.unload_reader.read_table(
+                info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
+            ),
+            stats,
         )
 
     def _ranged(
@@ -613,6 +617,16 @@ class RedshiftSource:
     def cleanup_staged(self, *, older_than_hours: float = 24) -> int:
         """Delete staged UNLOAD objects older than the age (a crashed run's); how many."""
         return self.delete_staged(self.staged_objects(older_than_hours=older_than_hours))
+
+
+def _done_at_first_batch(
+    batches: Iterator[pa.RecordBatch], stats: ReadStats
+) -> Iterator[pa.RecordBatch]:
+    """One UNLOAD's batches: it runs no second statement once its first rows are handed out
+    (UnloadReader.read_table runs it again only before that), so the read says so."""
+    for batch in batches:
+        stats.statements_done = True
+        yield batch
 
 
 def read_table(
