@@ -26,6 +26,7 @@ import pytest
 from psycopg import sql
 
 from shiftsync.engine.cost_watch import AWAKE_SECONDS, CostWatch
+from shiftsync.engine.guardrails import run_cost
 from shiftsync.engine.pause import PAUSE_ENV, PAUSE_MARKER, RESUME_FILE_ENV
 from shiftsync.engine.sync import run_sync
 from shiftsync.local.postgres import TempPostgres
@@ -319,3 +320,20 @@ def test_a_consistent_run_reads_its_cost_outside_its_snapshot(
     assert record.cost is not None
     assert record.cost["source"] == "sys_query_history"
     assert not any("holds" in note for note in record.cost["notes"]), record.cost["notes"]
+
+
+def test_a_statement_the_history_does_not_hold_yet_counts_by_its_duration(
+    tmp_path: Path, info: StandInInfo
+) -> None:
+    """Asked right after the last statement, SYS_QUERY_HISTORY may not hold the newest ones
+    yet (AWS fills it with a delay): their DescribeStatement Duration stands in for them."""
+    source = cost_source(tmp_path, info)
+    started = datetime.now(UTC)
+    source.query("SELECT 1")
+    # A query id the view has never seen, of a statement that ran 2 s by its Duration.
+    source.spend.add(10**12, 2_000_000_000)
+    cost = run_cost(source, started, datetime.now(UTC))
+    assert cost["source"] == "sys_query_history"
+    # The real statements by the view's figures, the unseen one by its Duration.
+    assert 2.0 <= cost["compute_seconds"] <= round(source.spend.seconds, 3) + 0.001
+    assert any("the other 1 count by their Duration" in note for note in cost["notes"])

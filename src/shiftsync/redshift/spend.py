@@ -23,6 +23,9 @@ class Spend:
     budget_seconds: float | None = None
     budget_owner: str = "the sync"
     query_ids: list[int] = field(default_factory=list)
+    # Each statement's Duration (ns) by query id: what a statement SYS_QUERY_HISTORY does not
+    # hold yet counts (engine/guardrails.py).
+    durations: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
     statements: int = 0
     refused: int = 0
@@ -36,6 +39,7 @@ class Spend:
             self.statements += 1
             if query_id is not None and query_id >= 0:
                 self.query_ids.append(query_id)
+                self.durations[query_id] = max(duration_ns, 0)
             if duration_ns > 0:
                 self.seconds += duration_ns / 1e9
             self.last_ended = time.monotonic()
