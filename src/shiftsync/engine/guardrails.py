@@ -4,7 +4,8 @@
   (OutsideWindowError, exit code 5); nothing is read, written or recorded.
 - `max_compute_seconds`: the source stops starting statements once its statements have run
   that long (redshift/spend.py); tables not finished fail with a BudgetError.
-- After the tables, `run_cost` asks SYS_QUERY_HISTORY what the run's statements cost (by
+- Once the tables' Redshift statements are done (engine/cost_watch.py: while the workgroup is
+  still awake), `run_cost` asks SYS_QUERY_HISTORY what the run's statements cost (by
   query id), and SYS_SERVERLESS_USAGE what the workgroup was charged meanwhile where the role
   may read it (superusers only on AWS); the run record keeps both.
 """
@@ -22,6 +23,7 @@ from shiftsync.engine.run_context import Source
 from shiftsync.engine.runs import CostJson
 from shiftsync.errors import OutsideWindowError, ShiftsyncError
 from shiftsync.redshift.data_api_results import field_int
+from shiftsync.redshift.spend import Spend
 
 log = logging.getLogger("shiftsync.engine")
 
@@ -56,7 +58,7 @@ def history_sql(query_ids: Sequence[int]) -> str:
     """The run's statements in SYS_QUERY_HISTORY (ids are integers: nothing to quote)."""
     listed = ", ".join(str(int(i)) for i in query_ids)
     return (
-        "SELECT count(*), sum(execution_time), sum(elapsed_time), sum(queue_time)\n"
+        "SELECT query_id, execution_time, elapsed_time\n"
         f"FROM sys_query_history\nWHERE query_id IN ({listed})"
     )
 
@@ -71,35 +73,46 @@ def usage_sql(started: datetime, ended: datetime) -> str:
     )
 
 
+def spend_figures(spend: Spend) -> CostJson:
+    """What is known of the run's statements without asking Redshift: their count and
+    DescribeStatement Duration, the budget and the statements it refused."""
+    return {
+        "statements": spend.statements,
+        "describe_seconds": round(spend.seconds, 3),
+        "budget_seconds": spend.budget_seconds,
+        "refused_statements": spend.refused,
+        "notes": [],
+    }
+
+
 def run_cost(
     source: Source, started: datetime, ended: datetime, *, serverless: bool = True
 ) -> CostJson:
     """What Redshift spent on the run's statements (and, `serverless`, what the workgroup was
     charged: a provisioned cluster has no SYS_SERVERLESS_USAGE)."""
     spend, query = source.spend, source.query_unbudgeted
-    notes: list[str] = []
-    cost: CostJson = {
-        "statements": spend.statements,
-        "describe_seconds": round(spend.seconds, 3),
-        "budget_seconds": spend.budget_seconds,
-        "refused_statements": spend.refused,
-        "notes": notes,
-    }
+    cost = spend_figures(spend)
+    notes = cost["notes"]
     ids = list(spend.query_ids)
-    found = execution = elapsed = 0
+    found: set[int] = set()
+    execution = elapsed = 0
     try:
         for first in range(0, len(ids), IDS_PER_QUERY):
-            row = query(history_sql(ids[first : first + IDS_PER_QUERY]))[0]
-            found += field_int(row[0] or 0)
-            execution += field_int(row[1] or 0)
-            elapsed += field_int(row[2] or 0)
-        cost["compute_seconds"] = round(execution / 1e6, 3)
-        cost["elapsed_seconds"] = round(elapsed / 1e6, 3)
+            for row in query(history_sql(ids[first : first + IDS_PER_QUERY])):
+                found.add(field_int(row[0]))
+                execution += field_int(row[1] or 0)
+                elapsed += field_int(row[2] or 0)
+        # The view fills with a delay: a statement it does not hold yet counts by its Duration.
+        missing = [i for i in ids if i not in found]
+        later = sum(spend.durations.get(i, 0) for i in missing) / 1e9
+        cost["compute_seconds"] = round(execution / 1e6 + later, 3)
+        cost["elapsed_seconds"] = round(elapsed / 1e6 + later, 3)
         cost["source"] = "sys_query_history"
-        if found < len(ids):
+        if missing:
             notes.append(
-                f"SYS_QUERY_HISTORY holds {found} of the run's {len(ids)} statements yet "
-                "(it fills with a delay)"
+                f"SYS_QUERY_HISTORY holds {len(ids) - len(missing)} of the run's {len(ids)} "
+                f"statements yet (it fills with a delay): the other {len(missing)} count by "
+                "their Duration"
             )
     except ShiftsyncError as error:
         log.info("SYS_QUERY_HISTORY could not be read: %s", error)
@@ -119,4 +132,11 @@ def run_cost(
     return cost
 
 
-__all__ = ["check_window", "history_sql", "inside_window", "run_cost", "usage_sql"]
+__all__ = [
+    "check_window",
+    "history_sql",
+    "inside_window",
+    "run_cost",
+    "spend_figures",
+    "usage_sql",
+]

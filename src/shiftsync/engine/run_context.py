@@ -84,6 +84,10 @@ class Source(Protocol):
         """One Redshift transaction for the statements inside the block (a no-op where the
         reads cannot share one, as on Ray workers)."""
 
+    def share_snapshot(self) -> Callable[[], AbstractContextManager[object]]:
+        """For a helper thread of the calling thread: a context manager under which the
+        helper's statements join the calling thread's snapshot (if it has one)."""
+
     def set_budget(self, seconds: float | None, owner: str) -> None:
         """No statement starts once the source's statements have run `seconds`."""
 
@@ -114,6 +118,12 @@ class RunContext:
     lock: threading.Lock = field(default_factory=threading.Lock)
     # Set on Ctrl-C: running tables stop at their next batch and roll back.
     stop: threading.Event = field(default_factory=threading.Event)
+    # Told the name of each table that runs no more Redshift statements (engine/cost_watch.py).
+    on_reads_done: Callable[[str], None] | None = None
+
+    def reads_done(self, table: str) -> None:
+        if self.on_reads_done is not None:
+            self.on_reads_done(table)
 
     def save(self) -> None:
         if self.store is not None:

@@ -35,8 +35,9 @@ from shiftsync.destinations.scratch import remove_stale_scratch
 
 # The `X as X` imports keep names that were public here before the split importable from here.
 from shiftsync.engine.change_checks import check_change_options
+from shiftsync.engine.cost_watch import CostWatch
 from shiftsync.engine.departed import report_departed
-from shiftsync.engine.guardrails import check_window, run_cost
+from shiftsync.engine.guardrails import check_window
 from shiftsync.engine.housekeeping import SALT_FILE as SALT_FILE
 from shiftsync.engine.housekeeping import clean_interrupted_runs as clean_interrupted_runs
 from shiftsync.engine.housekeeping import hash_salt as hash_salt
@@ -353,6 +354,8 @@ def _run(ctx: RunContext, connection_method: Method) -> None:
             _fail(table, error)
             ctx.observer.table_finished(table)
         jobs = []
+    watch = _cost_watch(ctx, [job.name for job, _ in jobs])
+    ctx.on_reads_done = watch.reads_done
 
     def run_one(item: tuple[TableJob, TableRun]) -> None:
         job, table = item
@@ -372,6 +375,8 @@ def _run(ctx: RunContext, connection_method: Method) -> None:
             if not isinstance(error, Exception):
                 raise
         finally:
+            # A table that failed before its reads ended runs no more statements either.
+            ctx.reads_done(job.name)
             # The read's counters miss botocore's own retries and those of the table's other
             # calls (catalog, cursor, verification): the tally of its thread has them.
             table.update(retries=max(table.retries, tally.count))
@@ -407,19 +412,23 @@ def _run(ctx: RunContext, connection_method: Method) -> None:
             {job.name: job.target for job in selection.jobs},
             narrowed=bool(ctx.options.tables),
         )
-    _record_cost(ctx)
+    _record_cost(ctx, watch)
     record.finish()
     ctx.save()
 
 
-def _record_cost(ctx: RunContext) -> None:
-    """What the run's statements cost Redshift, into the record (never fails the run)."""
+def _cost_watch(ctx: RunContext, tables: list[str]) -> CostWatch:
+    """What the run cost is asked once its tables' Redshift statements are done, while the
+    workgroup is awake (engine/cost_watch.py)."""
+    _, connection = ctx.workspace.config.connection(ctx.sync.source)  # read at the run's start
     started = datetime.fromisoformat(ctx.record.started_at)
+    return CostWatch(ctx.source, started, tables, serverless=not connection.is_cluster)
+
+
+def _record_cost(ctx: RunContext, watch: CostWatch) -> None:
+    """What the run's statements cost Redshift, into the record (never fails the run)."""
     try:
-        _, connection = ctx.workspace.config.connection(ctx.sync.source)
-        ctx.record.cost = run_cost(
-            ctx.source, started, datetime.now(UTC), serverless=not connection.is_cluster
-        )
+        ctx.record.cost = watch.final(datetime.now(UTC))
     except ShiftsyncError as error:
         ctx.record.notes.append(f"what the run cost could not be read: {error.message}")
         return

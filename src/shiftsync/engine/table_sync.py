@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 
@@ -40,6 +40,7 @@ from shiftsync.engine.selection import (
     load_schema,
     resolve_table,
 )
+from shiftsync.engine.source_figures import PrefetchedQuery, SourceFigures
 from shiftsync.engine.state import (
     TableState,
     Window,
@@ -65,6 +66,7 @@ from shiftsync.errors import ConfigError, ShiftsyncError, StateError, Verificati
 from shiftsync.json_types import JsonValue
 from shiftsync.redshift.catalog import TableInfo, TableRef
 from shiftsync.redshift.data_api_results import FieldValue, field_int
+from shiftsync.redshift.deletes_sql import build_key_summary_sql
 from shiftsync.redshift.types import Column
 
 
@@ -102,6 +104,12 @@ class TableSync:
         self.committed = False
         self._progress_lock = threading.Lock()
         self.healed = False  # on_mismatch: full_refresh copied the table again
+        # The table's snapshot, ended as soon as its last Redshift statement is done
+        # (end_reads), not after its write: see engine/source_figures.py.
+        self._reads = contextlib.ExitStack()
+        self._reading = False
+        # How many times the read had begun its transaction again when the profile started.
+        self._restarts_at_profile = 0
 
     def progress(self, rows: int, bytes_read: int) -> None:
         with self._progress_lock:
@@ -111,8 +119,24 @@ class TableSync:
         self.ctx.observer.table_progress(self.table, self.rows, self.bytes)
 
     def run(self) -> None:
-        with self.snapshot():
+        with self._reads:
+            self.begin_reads()
             self._run()
+
+    def begin_reads(self) -> None:
+        """The table's Redshift statements from here on read one snapshot (`snapshot`)."""
+        self._reads.enter_context(self.snapshot())
+        self._reading = True
+
+    def end_reads(self) -> None:
+        """The table's Redshift statements are all done: its snapshot ends now (COMMIT sent,
+        the session back to the run's pool), not after the destination's write and commit,
+        which can take minutes for a big table (and outlast the session's keep-alive); and the
+        run learns it, to ask what it cost while the workgroup is awake (engine/cost_watch.py)."""
+        if self._reading:
+            self._reads.close()
+            self._reading = False
+        self.ctx.reads_done(self.job.name)
 
     def snapshot(self) -> AbstractContextManager[object]:
         """The table's own Redshift transaction (`snapshot: table`): its high-water mark, rows
@@ -185,9 +209,52 @@ class TableSync:
             ctx, table, previous_progress(ctx.store, ctx.sync_name, ctx.record.run_id, job.name)
         )
         load = destination.start_load(spec)
+        # A delete pass reads the source after the commit, in the read's snapshot (so that a
+        # row deleted after the read is not taken from the destination, unlike the figures).
+        pass_after_commit = deletes_wanted(job.deletes, window.load)
+        # The source's side of the verification, and the delete pass's key summary, run with
+        # the read (source_figures.py).
+        figures = self.source_figures(plan, window.verify_where) if ctx.options.verify else None
+        summary = self.key_summary(info, key_columns, window) if pass_after_commit else None
+        helpers: list[SourceFigures | PrefetchedQuery] = [
+            h for h in (figures, summary) if h is not None
+        ]
+
+        def with_read() -> None:
+            self._restarts_at_profile = self.restarts()
+            for helper in helpers:
+                helper.start()
+
+        def between_batches() -> None:
+            # A read of one statement (a SELECT, an UNLOAD) sends no more once its rows flow:
+            # its snapshot ends as soon as the figures are in, not after the whole write.
+            if (
+                self._reading
+                and not pass_after_commit
+                and self.ctx.source.stats.statements_done
+                and all(h.done for h in helpers)
+            ):
+                self.end_reads()
+
         try:
             if window.read:
-                self.copy(info, plan, schema, load, window.where, checkpoint)
+                self.copy(
+                    info, plan, schema, load, window.where, checkpoint, with_read, between_batches
+                )
+            if any(h.started for h in helpers) and self.restarts() > self._restarts_at_profile:
+                # The read began its transaction again after they started: the rows after
+                # that come from a later snapshot; ask again in that one.
+                for helper in helpers:
+                    helper.abandon()
+                if figures is not None:
+                    figures = self.source_figures(plan, window.verify_where)
+                if summary is not None:
+                    summary = self.key_summary(info, key_columns, window)
+                helpers = [h for h in (figures, summary) if h is not None]
+            for helper in helpers:
+                helper.settle()
+            if not pass_after_commit:
+                self.end_reads()
             debug_pause("before_commit", job.name, stop=self.ctx.stop)
             state = TableState(
                 mode=job.mode,
@@ -202,11 +269,14 @@ class TableSync:
             outcome = load.commit(state.to_json())
             self.committed = True
         except BaseException:
+            for helper in helpers:
+                helper.abandon()
             load.abort()
             raise
         checkpoint.release()
-        if deletes_wanted(job.deletes, window.load):
-            self.delete_pass(info, plan, key_columns, window, state.to_json())
+        if pass_after_commit:
+            self.delete_pass(info, plan, key_columns, window, state.to_json(), summary)
+            self.end_reads()
         table.update(
             rows=outcome.rows_written if window.read else 0,
             bytes=self.bytes,
@@ -231,9 +301,9 @@ class TableSync:
             )
             table.note(*(f for f in stats.fallbacks if "transaction began again" in f))
         debug_pause("before_verify", job.name, stop=self.ctx.stop)
-        if ctx.options.verify:
+        if figures is not None:
             try:
-                self.verify(plan, window.verify_where, live_only=job.deletes == "soft")
+                self.verify(figures, live_only=job.deletes == "soft")
             except VerificationError as mismatch:
                 if not self.copy_again(mismatch):
                     raise
@@ -251,7 +321,10 @@ class TableSync:
         )
         self.job = dataclasses.replace(self.job, full_refresh=True)
         self.rows = self.bytes = 0
-        self._run()  # inside the table's snapshot still: the copy and its check read the same
+        if not self._reading:
+            # The copy and its figures read one snapshot again (a new one: the first ended).
+            self.begin_reads()
+        self._run()
         return True
 
     def window(self, plan: TablePlan, lookback: Lookback | None = None) -> Window:
@@ -373,9 +446,13 @@ class TableSync:
         load: Load,
         where: str | None,
         checkpoint: TableCheckpoint | None = None,
+        with_read: Callable[[], None] | None = None,
+        between_batches: Callable[[], None] | None = None,
     ) -> None:
+        """`with_read()` is called once the read's first rows are in (its statement ended),
+        `between_batches()` after each batch written."""
         job = self.job
-        if self.written_by_workers(info, plan, load, where, checkpoint):
+        if self.written_by_workers(info, plan, load, where, checkpoint, with_read):
             return
         batches = self.ctx.source.read(
             info,
@@ -390,8 +467,14 @@ class TableSync:
             for batch in batches:
                 self.stop_if_interrupted()
                 if first:
+                    # The read's statement has ended (its first rows are here): the source's
+                    # figures are queried now, while the rows are downloaded and written.
+                    if with_read is not None:
+                        with_read()
                     debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
                 load.write(self.shaped(plan, batch))
+                if between_batches is not None:
+                    between_batches()
                 if first:
                     debug_pause("after_first_batch_written", job.name, stop=self.ctx.stop)
                     first = False
@@ -414,6 +497,7 @@ class TableSync:
         load: Load,
         where: str | None,
         checkpoint: TableCheckpoint | None,
+        with_read: Callable[[], None] | None = None,
     ) -> bool:
         """Under Ray, a file destination's data files written by the workers, the load
         committing them (executors/ray_files.py); False: the driver is to write the rows."""
@@ -427,6 +511,8 @@ class TableSync:
             self.progress(rows, bytes_read)
             if first[0]:
                 first[0] = False
+                if with_read is not None:  # a worker's statement has ended: as in `copy`
+                    with_read()
                 debug_pause("after_first_batch_read", job.name, stop=self.ctx.stop)
 
         # The salt never leaves the driver: a table with hashed columns is driver-fed.
@@ -455,8 +541,10 @@ class TableSync:
         key: tuple[Column, ...],
         window: Window,
         state: Mapping[str, JsonValue],
+        summary: PrefetchedQuery | None = None,
     ) -> None:
-        """Rows gone from the source leave the destination (or are marked): engine/deletes.py."""
+        """Rows gone from the source leave the destination (or are marked): engine/deletes.py.
+        `summary` holds the source's key summary, queried with the read."""
         job, source = self.job, self.ctx.source
 
         def read_source_keys() -> tuple[pa.Table, int, int]:
@@ -475,8 +563,8 @@ class TableSync:
             state_key=job.state_key,
             state=state,
             where=job.filter,
-            window=window.verify_where if job.mode == "incremental" else None,
-            query=source.query,
+            window=self.pass_window(window),
+            query=summary.query if summary is not None else source.query,
             read_source_keys=read_source_keys,
             destination=self.ctx.destination,
             stop=self.ctx.stop,
@@ -497,19 +585,50 @@ class TableSync:
         soft = self.job.deletes == "soft"
         return BatchShape(plan, self.base_schema, self.ctx.salt, soft, stamp)
 
+    def restarts(self) -> int:
+        """How many times this thread's read began its transaction again (snapshot.restart)."""
+        return sum("transaction began again" in note for note in self.ctx.source.stats.fallbacks)
+
     def source_profile(self, columns: Sequence[ProfileColumn], where: str | None) -> TableProfile:
         sql = build_profile_sql(self.job.schema, self.job.table, columns, where)
         return parse_source_profile(self.ctx.source.query(sql)[0], columns)
 
-    def verify(self, plan: TablePlan, where: str | None, *, live_only: bool = False) -> None:
-        job, table = self.job, self.table
-        present = self.ctx.destination.table_schema(job.target)
-        names = set(present.names) if present is not None else set()
+    def pass_window(self, window: Window) -> str | None:
+        """The incremental window the delete pass's summary also counts (deletes.py)."""
+        return window.verify_where if self.job.mode == "incremental" else None
+
+    def key_summary(
+        self, info: TableInfo, key: Sequence[Column], window: Window
+    ) -> PrefetchedQuery:
+        """The delete pass's first statement (the source's key count and checksum), to send
+        with the read: when nothing was deleted, the pass then sends none after the commit."""
+        sql = build_key_summary_sql(
+            info.ref.schema, info.ref.name, key, self.job.filter, window=self.pass_window(window)
+        )
+        return PrefetchedQuery(sql, self.ctx.source.query, self.ctx.source.share_snapshot())
+
+    def source_figures(self, plan: TablePlan, where: str | None) -> SourceFigures:
+        """The source's profile of every column read, over the selection `where`: the
+        destination's columns are known only after the commit (`freeze` leaves new ones
+        out), so `verify` compares those it holds."""
         columns = [
             ProfileColumn(c, plan.target_of(c.name), hashed=c.name in plan.hashed)
             for c in plan.columns
-            if plan.target_of(c.name) in names
         ]
+        return SourceFigures(
+            f"table {self.job.name}",
+            columns,
+            lambda chunk: self.source_profile(chunk, where),
+            self.ctx.source.share_snapshot(),
+        )
+
+    def verify(self, figures: SourceFigures, *, live_only: bool = False) -> None:
+        """The destination's profile after the commit, against the source's of the read."""
+        job, table = self.job, self.table
+        source_profile = figures.result()
+        present = self.ctx.destination.table_schema(job.target)
+        names = set(present.names) if present is not None else set()
+        columns = [c for c in figures.columns if c.target in names]
         # In column chunks: one statement of a wide table's profile passes SQL's limits.
         chunks = column_chunks(columns)
 
@@ -521,9 +640,6 @@ class TableSync:
 
         destination_profile = merge_profiles(
             f"destination table {job.target!r}", [destination_chunk(chunk) for chunk in chunks]
-        )
-        source_profile = merge_profiles(
-            f"table {job.name}", [self.source_profile(chunk, where) for chunk in chunks]
         )
         result = compare_profiles(columns, source_profile, destination_profile)
         table.verification = result.to_json()

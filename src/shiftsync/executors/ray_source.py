@@ -280,6 +280,9 @@ class RaySource:
         # Workers read in sessions of their own: no transaction spans them (docs/ray.md).
         return contextlib.nullcontext()
 
+    def share_snapshot(self) -> Callable[[], AbstractContextManager[None]]:
+        return self.local.share_snapshot()
+
     def set_budget(self, seconds: float | None, owner: str) -> None:
         self.local.set_budget(seconds, owner)
 

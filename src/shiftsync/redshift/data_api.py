@@ -306,8 +306,21 @@ class DataApi:
 
     # -- statements ------------------------------------------------------------------------------
     def current_transaction(self) -> Transaction | None:
+        if getattr(self._tx_local, "detached", False):
+            return None
         found: Transaction | None = getattr(self._tx_local, "tx", None)
         return found if found is not None else self._shared_tx
+
+    @contextmanager
+    def outside_transaction(self) -> Iterator[None]:
+        """Statements of the calling thread inside the block join no transaction, not even a
+        shared one: each runs on its own connection, on the database as it is now."""
+        previous = getattr(self._tx_local, "detached", False)
+        self._tx_local.detached = True
+        try:
+            yield
+        finally:
+            self._tx_local.detached = previous
 
     def bind_transaction(self, tx: Transaction | None, *, shared: bool) -> Transaction | None:
         """Make `tx` the transaction of this thread (of every thread: `shared`); the previous."""

@@ -129,6 +129,17 @@ def transaction(
                 api.sessions.give(PooledSession(tx.session_id, ending, tx.keep_alive_seconds))
 
 
+@contextmanager
+def joined(api: DataApi, tx: Transaction | None) -> Iterator[None]:
+    """Statements of the calling thread inside the block join `tx` (a transaction another
+    thread opened: a helper thread working for it); its lock keeps them one at a time."""
+    previous = api.bind_transaction(tx, shared=False)
+    try:
+        yield
+    finally:
+        api.bind_transaction(previous, shared=False)
+
+
 def _begin(api: DataApi, *, what: str, stats: ReadStats, keep_alive_seconds: int) -> Transaction:
     """BEGIN in a session of the run's pool, else in a new session."""
     while (pooled := api.sessions.take(keep_alive_seconds)) is not None:
@@ -185,6 +196,7 @@ __all__ = [
     "PooledSession",
     "SessionPool",
     "Transaction",
+    "joined",
     "restart",
     "transaction",
 ]

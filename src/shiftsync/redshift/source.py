@@ -57,7 +57,12 @@ from shiftsync.redshift.ranged import (
 )
 from shiftsync.redshift.rate_limit import Limiter
 from shiftsync.redshift.retry import PollPolicy, RetryPolicy
-from shiftsync.redshift.snapshot import DEFAULT_KEEP_ALIVE_SECONDS, Transaction, transaction
+from shiftsync.redshift.snapshot import (
+    DEFAULT_KEEP_ALIVE_SECONDS,
+    Transaction,
+    joined,
+    transaction,
+)
 from shiftsync.redshift.spend import Spend
 from shiftsync.redshift.sql import build_select_sql
 from shiftsync.redshift.staging import StagedObject, StagingBucket, find_staged
@@ -302,7 +307,8 @@ class RedshiftSource:
         produced = False
         try:
             for batch in self._select(info, columns, sql, progress, stats):
-                produced = True
+                # Its one statement has ended: only its result pages are fetched from here.
+                stats.statements_done = produced = True
                 yield batch
             return
         except ResultLimitError as error:
@@ -403,8 +409,11 @@ class RedshiftSource:
         if checkpoint is not None and ranged is not None:
             stats.method = "unload"
             return read_ranged(self.unload_reader, ranged, checkpoint, stats, progress)
-        return self.unload_reader.read_table(
-            info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
+        return _done_at_first_batch(
+            self.unload_reader.read_table(
+                info, columns, where=where, run_id=self.run_id, stats=stats, progress=progress
+            ),
+            stats,
         )
 
     def _ranged(
@@ -496,6 +505,13 @@ class RedshiftSource:
             keep_alive_seconds=keep_alive_seconds or DEFAULT_KEEP_ALIVE_SECONDS,
         )
 
+    def share_snapshot(self) -> Callable[[], AbstractContextManager[None]]:
+        """For a helper thread of the calling thread (the table's verification profile, run
+        while the table's rows are written): a context manager under which the helper's
+        statements join the calling thread's transaction, if it has one."""
+        tx = self.api.current_transaction()
+        return lambda: joined(self.api, tx)
+
     # -- statements ------------------------------------------------------------------------------
     def query(self, sql: str) -> list[Row]:
         """Run a small statement (JSON result format); rows of Python values (str for
@@ -510,8 +526,10 @@ class RedshiftSource:
         return self.session.frozen_credentials
 
     def query_unbudgeted(self, sql: str) -> list[Row]:
-        """`query`, even once the budget is spent (what the run cost, after its tables)."""
-        return query_rows(self.api, sql, what="query", stats=self.catalog_stats, budgeted=False)
+        """`query`, even once the budget is spent, and outside any snapshot (what the run cost:
+        the system views as they are now, not as an open transaction saw them)."""
+        with self.api.outside_transaction():
+            return query_rows(self.api, sql, what="query", stats=self.catalog_stats, budgeted=False)
 
     def set_budget(self, seconds: float | None, owner: str) -> None:
         """No statement starts once this source's statements have run `seconds` (spend.py)."""
@@ -599,6 +617,16 @@ class RedshiftSource:
     def cleanup_staged(self, *, older_than_hours: float = 24) -> int:
         """Delete staged UNLOAD objects older than the age (a crashed run's); how many."""
         return self.delete_staged(self.staged_objects(older_than_hours=older_than_hours))
+
+
+def _done_at_first_batch(
+    batches: Iterator[pa.RecordBatch], stats: ReadStats
+) -> Iterator[pa.RecordBatch]:
+    """One UNLOAD's batches: it runs no second statement once its first rows are handed out
+    (UnloadReader.read_table runs it again only before that), so the read says so."""
+    for batch in batches:
+        stats.statements_done = True
+        yield batch
 
 
 def read_table(

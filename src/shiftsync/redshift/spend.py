@@ -4,12 +4,13 @@ Each statement's Redshift query id and run time (DescribeStatement's RedshiftQue
 Duration) are kept as it ends. The budget (`max_compute_seconds` of a sync) counts those run
 times: once they pass it, no new statement starts, and the read that wanted one fails with a
 message that says so. The exact figures come afterwards from SYS_QUERY_HISTORY
-(engine/cost.py); Duration is what is known at once.
+(engine/guardrails.py, engine/cost_watch.py); Duration is what is known at once.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass, field
 
 from shiftsync.errors import BudgetError
@@ -22,9 +23,15 @@ class Spend:
     budget_seconds: float | None = None
     budget_owner: str = "the sync"
     query_ids: list[int] = field(default_factory=list)
+    # Each statement's Duration (ns) by query id: what a statement SYS_QUERY_HISTORY does not
+    # hold yet counts (engine/guardrails.py).
+    durations: dict[int, int] = field(default_factory=dict)
     seconds: float = 0.0
     statements: int = 0
     refused: int = 0
+    # time.monotonic() when the last statement ended: how long the workgroup has been idle
+    # since (engine/cost_watch.py), None before the first.
+    last_ended: float | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def add(self, query_id: int | None, duration_ns: int) -> None:
@@ -32,8 +39,18 @@ class Spend:
             self.statements += 1
             if query_id is not None and query_id >= 0:
                 self.query_ids.append(query_id)
+                self.durations[query_id] = max(duration_ns, 0)
             if duration_ns > 0:
                 self.seconds += duration_ns / 1e9
+            self.last_ended = time.monotonic()
+
+    def idle_seconds(self, now: float | None = None) -> float | None:
+        """Seconds since the last statement ended (None before the first)."""
+        with self._lock:
+            ended = self.last_ended
+        if ended is None:
+            return None
+        return max(0.0, (time.monotonic() if now is None else now) - ended)
 
     def check(self, what: str) -> None:
         """BudgetError when the budget is spent: no new statement may start."""

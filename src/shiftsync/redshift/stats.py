@@ -21,6 +21,9 @@ class ReadStats:
     staged_deleted: int = 0
     cancelled: int = 0
     fallbacks: list[str] = field(default_factory=list)
+    # Set once the read sends no more statements (a single SELECT or UNLOAD whose rows flow):
+    # the table's snapshot may end before the rows are all written (engine/table_sync.py).
+    statements_done: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(

@@ -186,14 +186,17 @@ class SystemViews:
                 if s.database == statement.database
             ]
             with admin.cursor() as cursor:
-                cursor.execute("TRUNCATE rs_catalog.stand_in_query_history")
+                # DELETE, not TRUNCATE: a session's open transaction that read the views holds
+                # a lock TRUNCATE would wait on forever (that session waits on this statement),
+                # and keeps seeing the rows of its snapshot.
+                cursor.execute("DELETE FROM rs_catalog.stand_in_query_history")
                 cursor.executemany(
                     "INSERT INTO rs_catalog.stand_in_query_history VALUES ("
                     + ", ".join(["%s"] * 23)
                     + ")",
                     rows,
                 )
-                cursor.execute("TRUNCATE rs_catalog.sys_serverless_usage")
+                cursor.execute("DELETE FROM rs_catalog.sys_serverless_usage")
                 cursor.executemany(
                     "INSERT INTO rs_catalog.sys_serverless_usage VALUES (%s, %s, %s, %s, %s, "
                     "%s, %s)",
