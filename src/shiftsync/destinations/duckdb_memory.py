@@ -1,0 +1,130 @@
+"""How much memory the DuckDB destination lets DuckDB hold: a bound that follows what runs.
+
+DuckDB's buffer pool keeps every block it has written or read cached until it reaches its
+`memory_limit`: with the limit at a quarter of the machine (6 GB here) a load's resident memory
+grew with the table (575 MB at 10^7 `sales` rows against 285 MB at 10^6, the whole table's
+blocks still cached at the end). Appending needs little: a row group's segments per column
+(blocks of 256 KB) and the batch being inserted; a limit of that size keeps the pool flat
+whatever the table's length (the written blocks are in the file, and evicting them costs
+nothing). Wider operations get more while they run:
+
+- a load of C columns: LOAD_BASE plus PER_COLUMN for each column (a 1,600-column merge of
+  5,000 rows needs about 256 MB, which 32 MB + 1,600 × 512 KB covers with room);
+- a profile or a read of C columns (verification, delete detection): the same, for its columns;
+- the commit of a merge, append or delete (a join and a window over the whole stage, which
+  fails below about 128 MB at 10^7 staged rows): at least COMMIT_MEMORY_LIMIT.
+
+Several loads share one database, so the limit is the sum of what the running operations need
+(at least LOAD_BASE when nothing runs). A `memory_limit` set in the destination's configuration
+replaces all of this with one fixed limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Callable, Iterator
+from typing import Final
+
+# What every load needs beside its columns (the batch in flight, the catalog, the state table).
+LOAD_BASE: Final = 32 * 2**20
+# Two 256 KB blocks per column: the row group being appended and the one being written out.
+PER_COLUMN: Final = 512 * 2**10
+# A commit's merge (a join and a window over the stage) fails below about 128 MB at 10^7
+# staged rows.
+COMMIT_MEMORY_LIMIT: Final = 256 * 2**20
+
+
+def columns_memory(columns: int) -> int:
+    """What a load, profile or read of `columns` columns needs."""
+    return LOAD_BASE + max(0, columns) * PER_COLUMN
+
+
+def commit_memory(columns: int, *, joins: bool) -> int:
+    """What a commit needs: a merge, append or delete (`joins`) reads the whole stage into the
+    target; a replace only renames the stage."""
+    need = columns_memory(columns)
+    return max(COMMIT_MEMORY_LIMIT, need) if joins else need
+
+
+def memory_setting(limit: int) -> str:
+    """`SET memory_limit` for a number of bytes (whole MiB)."""
+    return f"SET memory_limit = '{max(1, limit // 2**20)}MiB'"
+
+
+class MemoryBudget:
+    """The database's memory_limit: the sum of the needs of the operations running now.
+
+    `apply(limit)` sets the limit and says whether it did: not before the database is open,
+    nor when DuckDB refuses to lower it below what is pinned (the higher limit then stays until
+    the next change). With `fixed`, the limit is that, always, and `need` changes nothing.
+    """
+
+    def __init__(self, apply: Callable[[int], bool], *, fixed: int | None = None) -> None:
+        self._apply = apply
+        self.fixed = fixed
+        self._lock = threading.Lock()
+        self._needs: dict[int, int] = {}
+        self._next = 0
+        self.current: int | None = None
+
+    def limit(self) -> int:
+        """The limit the running operations call for now."""
+        if self.fixed is not None:
+            return self.fixed
+        return max(LOAD_BASE, sum(self._needs.values()))
+
+    def hold(self, amount: int) -> Callable[[], None]:
+        """Add a need until the returned function is called (once; later calls do nothing)."""
+        with self._lock:
+            token = self._next
+            self._next += 1
+            self._needs[token] = amount
+            self._update()
+
+        def release() -> None:
+            with self._lock:
+                if self._needs.pop(token, None) is not None:
+                    self._update()
+
+        return release
+
+    @contextlib.contextmanager
+    def need(self, amount: int) -> Iterator[None]:
+        """Hold `amount` for the block."""
+        release = self.hold(amount)
+        try:
+            yield
+        finally:
+            release()
+
+    def start(self) -> None:
+        """Set the limit on a newly opened database."""
+        with self._lock:
+            self.current = None
+            self._update()
+
+    @contextlib.contextmanager
+    def closing(self) -> Iterator[None]:
+        """Hold off changes while the database closes; the next open sets the limit again."""
+        with self._lock:
+            yield
+            self.current = None
+
+    def _update(self) -> None:
+        wanted = self.limit()
+        if wanted == self.current:
+            return
+        if self._apply(wanted):
+            self.current = wanted
+
+
+__all__ = [
+    "COMMIT_MEMORY_LIMIT",
+    "LOAD_BASE",
+    "PER_COLUMN",
+    "MemoryBudget",
+    "columns_memory",
+    "commit_memory",
+    "memory_setting",
+]
