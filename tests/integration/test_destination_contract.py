@@ -1100,7 +1100,7 @@ def test_duckdb_check_reports_a_folder_given_as_the_file(tmp_path: Path) -> None
 def test_duckdb_loads_in_a_small_pool_and_merges_what_that_pool_could_not(
     tmp_path: Path,
 ) -> None:
-    # Appending keeps DuckDB's pool at the load's bound (duckdb_memory.py: 32 MB and 512 KB
+    # Appending keeps DuckDB's pool at the load's bound (duckdb_memory.py: 16 MB and 512 KB
     # a column), so memory stays flat with the table; a merge of 4 million staged keys runs
     # out of memory in that pool, so the commit raises it, then lets it down again.
     destination = DuckDBDestination(tmp_path / "warehouse.duckdb")
@@ -1119,13 +1119,13 @@ def test_duckdb_loads_in_a_small_pool_and_merges_what_that_pool_could_not(
 
     try:
         load(destination, "t", [pa.record_batch([ids, ids], schema=schema)])
-        assert limit() == "32.0 MiB"
+        assert limit() == "16.0 MiB"
         spec = LoadSpec(target="t", schema=schema, mode=LoadMode.MERGE, primary_key=("id",))
         running = destination.start_load(spec)
         running.write(pa.record_batch([ids, pc.add(ids, 1)], schema=schema))
-        assert limit() == "33.0 MiB"  # 32 MB + 3 columns (the sequence too), whole MiB
+        assert limit() == "17.0 MiB"  # 16 MB + 3 columns (the sequence too), whole MiB
         assert running.commit(None).rows_written == n
-        assert limit() == "32.0 MiB"
+        assert limit() == "16.0 MiB"
         profile = destination.profile("t", ["v"])
         assert profile.rows == n
         assert profile.columns["v"].total == str(sum(range(1, n + 1)))

@@ -14,10 +14,12 @@ from shiftsync.config import DuckDBDestinationConfig
 from shiftsync.destinations.base import LoadMode, LoadSpec
 from shiftsync.destinations.duckdb import DuckDBDestination
 from shiftsync.destinations.duckdb_memory import (
+    BATCH_FACTOR,
     COMMIT_MEMORY_LIMIT,
     LOAD_BASE,
     PER_COLUMN,
     MemoryBudget,
+    batch_memory,
     columns_memory,
     commit_memory,
     memory_setting,
@@ -29,12 +31,18 @@ MIB = 2**20
 
 
 def test_a_load_needs_a_base_and_half_a_megabyte_per_column() -> None:
-    assert LOAD_BASE == 32 * MIB
+    assert LOAD_BASE == 16 * MIB
     assert PER_COLUMN == 512 * 1024
-    assert columns_memory(0) == 32 * MIB
-    assert columns_memory(10) == 37 * MIB  # public.sales
-    assert columns_memory(1600) == 832 * MIB  # Redshift's widest table
+    assert columns_memory(0) == 16 * MIB
+    assert columns_memory(10) == 21 * MIB  # public.sales
+    assert columns_memory(1600) == 816 * MIB  # Redshift's widest table
     assert columns_memory(-1) == LOAD_BASE
+
+
+def test_a_batch_needs_twice_its_arrow_size() -> None:
+    assert BATCH_FACTOR == 2
+    assert batch_memory(93 * MIB) == 186 * MIB
+    assert batch_memory(-1) == 0
 
 
 def test_a_commit_that_joins_the_stage_gets_at_least_the_commit_floor() -> None:
@@ -127,20 +135,79 @@ def test_duckdbs_limit_follows_the_width_of_the_load_not_the_machine(tmp_path: P
     batch = pa.RecordBatch.from_pylist([{f"c{i}": i for i in range(100)}], schema=schema)
     try:
         destination.check()
-        assert setting(destination) == "32.0 MiB"
+        assert setting(destination) == "16.0 MiB"
         load = destination.start_load(LoadSpec("t", schema, LoadMode.REPLACE))
-        assert setting(destination) == "82.0 MiB"  # 32 MB + 100 × 512 KB
-        assert destination.memory_limit == 82 * MIB
+        assert setting(destination) == "66.0 MiB"  # 16 MB + 100 × 512 KB
+        assert destination.memory_limit == 66 * MIB
         load.write(batch)
         load.commit(None)
-        assert setting(destination) == "32.0 MiB"
+        assert setting(destination) == "16.0 MiB"
         merge = destination.start_load(LoadSpec("t", schema, LoadMode.MERGE, ("c0",)))
         assert destination.memory_limit == columns_memory(101)  # and the sequence column
-        assert setting(destination) == "82.0 MiB"  # set in whole MiB
+        assert setting(destination) == "66.0 MiB"  # set in whole MiB
         merge.write(batch)
         merge.commit(None)
-        assert setting(destination) == "32.0 MiB"
+        assert setting(destination) == "16.0 MiB"
         assert destination.read_table("t").num_rows == 1
+    finally:
+        destination.close()
+
+
+def test_an_action_that_runs_out_of_memory_runs_again_with_more_room() -> None:
+    applied: list[int] = []
+
+    def apply(limit: int) -> bool:
+        applied.append(limit)
+        return True
+
+    budget = MemoryBudget(apply, ceiling=200 * MIB)
+    budget.start()
+    tries: list[int] = []
+
+    def action() -> str:
+        tries.append(budget.limit())
+        if len(tries) < 3:
+            raise duckdb.OutOfMemoryException("failed to allocate data of size 8.0 MiB")
+        return "done"
+
+    assert budget.run(10 * MIB, action, what="profiling") == "done"
+    assert tries == [16 * MIB, 64 * MIB, 200 * MIB]  # the base, 4 × the base, the ceiling
+    assert budget.current == LOAD_BASE
+    tries.clear()
+
+    def never() -> None:
+        tries.append(budget.limit())
+        raise duckdb.OutOfMemoryException("failed to allocate data of size 8.0 MiB")
+
+    with pytest.raises(duckdb.OutOfMemoryException):
+        budget.run(0, never, what="profiling")
+    assert tries == [16 * MIB, 64 * MIB, 200 * MIB]  # not beyond the ceiling
+    assert budget.current == LOAD_BASE
+
+
+def test_a_fixed_limit_is_not_raised_for_an_action_that_runs_out() -> None:
+    budget = MemoryBudget(lambda limit: True, fixed=256 * MIB)
+
+    def action() -> None:
+        raise duckdb.OutOfMemoryException("failed to allocate data of size 8.0 MiB")
+
+    with pytest.raises(duckdb.OutOfMemoryException):
+        budget.run(10 * MIB, action, what="profiling")
+
+
+def test_long_texts_are_profiled_and_read_in_the_room_they_need(tmp_path: Path) -> None:
+    """A scan of 6,000-character texts takes 12 MB a vector, more than a two-column table's
+    bound (17 MB) on two threads: the profile runs again with more room instead of failing."""
+    schema = pa.schema([pa.field("id", pa.int64()), pa.field("t", pa.string())])
+    rows = [{"id": i, "t": f"{i:06d}" + "x" * 6000} for i in range(4096)]
+    destination = DuckDBDestination(tmp_path / "o.duckdb")
+    try:
+        load = destination.start_load(LoadSpec("s", schema, LoadMode.REPLACE))
+        load.write(pa.RecordBatch.from_pylist(rows, schema=schema))
+        load.commit(None)
+        assert destination.profile("s", ["id", "t"]).rows == 4096
+        assert destination.read_table("s").num_rows == 4096
+        assert setting(destination) == "16.0 MiB"
     finally:
         destination.close()
 

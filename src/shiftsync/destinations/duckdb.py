@@ -62,6 +62,7 @@ from shiftsync.destinations.base import (
 from shiftsync.destinations.duckdb_memory import (
     COMMIT_MEMORY_LIMIT,
     MemoryBudget,
+    batch_memory,
     columns_memory,
     commit_memory,
     memory_setting,
@@ -125,9 +126,11 @@ class DuckDBLoad:
         stage: str,
         target_exists: bool,
         relax: tuple[str, ...] = (),
+        memory_need: int = 0,
         release_memory: Callable[[], None] = lambda: None,
     ) -> None:
         self._destination = destination
+        self._memory_need = memory_need  # what start_load holds for this load
         self._release_memory = release_memory
         self._cursor = cursor
         self._spec = spec
@@ -148,12 +151,21 @@ class DuckDBLoad:
         if self._spec.mode in KEYED_MODES:
             batch = with_sequence(batch, self._rows)
             columns.append(SEQUENCE_COLUMN)
-        with self._destination.errors(f"writing table {self._spec.target!r}"):
+        # A batch bigger than the load's bound (long texts) gets room for itself while it is
+        # inserted and, in the insert's commit, checkpointed.
+        extra = max(0, batch_memory(batch.nbytes) - self._memory_need)
+        insert = build_insert_sql(self._stage, _BATCH_VIEW, columns)
+
+        def run() -> None:
             self._cursor.register(_BATCH_VIEW, batch)
             try:
-                self._cursor.execute(build_insert_sql(self._stage, _BATCH_VIEW, columns))
+                self._cursor.execute(insert)
             finally:
                 self._cursor.unregister(_BATCH_VIEW)
+
+        action = f"writing table {self._spec.target!r}"
+        with self._destination.errors(action):
+            self._destination.memory.run(extra, run, what=action)
         self._rows += batch.num_rows
 
     def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
@@ -437,7 +449,8 @@ class DuckDBDestination:
         )
         cursor = self._cursor()
         columns = len(plan.schema) + (1 if spec.mode in KEYED_MODES else 0)
-        release = self.memory.hold(columns_memory(columns))
+        need = columns_memory(columns)
+        release = self.memory.hold(need)
         try:
             with self.lock, self.errors(f"preparing the load of table {spec.target!r}"):
                 self._drop_stale_stages(cursor, spec.target)
@@ -447,7 +460,15 @@ class DuckDBDestination:
             release()
             raise
         return DuckDBLoad(
-            self, cursor, spec, plan, stage, existing is not None, relax, release_memory=release
+            self,
+            cursor,
+            spec,
+            plan,
+            stage,
+            existing is not None,
+            relax,
+            memory_need=need,
+            release_memory=release,
         )
 
     def _not_null_columns(self, target: str) -> list[str]:
@@ -501,11 +522,13 @@ class DuckDBDestination:
         deleted = live_only_filter(schema, live_only)
         if deleted is not None:
             relation = f"(SELECT * FROM {relation} WHERE {quote_identifier(deleted)} IS NULL)"
-        with (
-            self.memory.need(columns_memory(len(selected))),
-            self._reading(f"profiling table {target!r}") as cursor,
-        ):
-            return run_profile(cursor, relation, selected)
+        action = f"profiling table {target!r}"
+        with self._reading(action) as cursor:
+            return self.memory.run(
+                columns_memory(len(selected)),
+                lambda: run_profile(cursor, relation, selected),
+                what=action,
+            )
 
     def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         schema = self.table_schema(target)
@@ -513,11 +536,14 @@ class DuckDBDestination:
             raise missing_table(target, f"DuckDB file {str(self.path)!r}")
         if columns is not None:
             schema = subschema(schema, profile_columns_names(target, schema, columns))
-        with (
-            self.memory.need(columns_memory(len(schema))),
-            self._reading(f"reading table {target!r}") as cursor,
-        ):
-            table = cursor.sql(build_read_sql(target, schema)).to_arrow_table()
+        action = f"reading table {target!r}"
+        sql = build_read_sql(target, schema)
+        with self._reading(action) as cursor:
+            table = self.memory.run(
+                columns_memory(len(schema)),
+                lambda: cursor.sql(sql).to_arrow_table(),
+                what=action,
+            )
         return conform_table(table, schema)
 
     def close(self) -> None:

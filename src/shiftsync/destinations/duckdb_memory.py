@@ -22,22 +22,47 @@ replaces all of this with one fixed limit.
 from __future__ import annotations
 
 import contextlib
+import logging
+import os
 import threading
 from collections.abc import Callable, Iterator
-from typing import Final
+from typing import Final, TypeVar
+
+import duckdb
+
+log = logging.getLogger("shiftsync.destinations")
+T = TypeVar("T")
 
 # What every load needs beside its columns (the batch in flight, the catalog, the state table).
-LOAD_BASE: Final = 32 * 2**20
+LOAD_BASE: Final = 16 * 2**20
 # Two 256 KB blocks per column: the row group being appended and the one being written out.
 PER_COLUMN: Final = 512 * 2**10
+# Inserting a batch (and the checkpoint its commit may start) needs about twice its Arrow size
+# pinned at once: a load of 93 MB batches of 6,000-character texts failed at 128 MB.
+BATCH_FACTOR: Final = 2
 # A commit's merge (a join and a window over the stage) fails below about 128 MB at 10^7
 # staged rows.
 COMMIT_MEMORY_LIMIT: Final = 256 * 2**20
 
 
+def machine_ceiling() -> int:
+    """The most the bound grows to on its own: a quarter of the machine's physical memory
+    (at least COMMIT_MEMORY_LIMIT)."""
+    try:
+        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        physical = 0
+    return max(COMMIT_MEMORY_LIMIT, physical // 4)
+
+
 def columns_memory(columns: int) -> int:
     """What a load, profile or read of `columns` columns needs."""
     return LOAD_BASE + max(0, columns) * PER_COLUMN
+
+
+def batch_memory(nbytes: int) -> int:
+    """What inserting a batch of `nbytes` (its Arrow size) needs."""
+    return BATCH_FACTOR * max(0, nbytes)
 
 
 def commit_memory(columns: int, *, joins: bool) -> int:
@@ -60,9 +85,16 @@ class MemoryBudget:
     the next change). With `fixed`, the limit is that, always, and `need` changes nothing.
     """
 
-    def __init__(self, apply: Callable[[int], bool], *, fixed: int | None = None) -> None:
+    def __init__(
+        self,
+        apply: Callable[[int], bool],
+        *,
+        fixed: int | None = None,
+        ceiling: int | None = None,
+    ) -> None:
         self._apply = apply
         self.fixed = fixed
+        self.ceiling = machine_ceiling() if ceiling is None else ceiling
         self._lock = threading.Lock()
         self._needs: dict[int, int] = {}
         self._next = 0
@@ -98,6 +130,22 @@ class MemoryBudget:
         finally:
             release()
 
+    def run(self, need: int, action: Callable[[], T], *, what: str) -> T:
+        """`action` with `need` held; when DuckDB runs out of memory, `action` again with four
+        times the room, up to the ceiling. What a table holds decides what a statement needs
+        (a scan of 6,000-character texts takes 12 MB a vector), which its width does not say.
+        Only for actions that leave nothing behind when they fail (a read; one insert, which
+        DuckDB rolls back). A fixed limit is never raised."""
+        while True:
+            try:
+                with self.need(need):
+                    return action()
+            except duckdb.OutOfMemoryException:
+                if self.fixed is not None or need >= self.ceiling:
+                    raise
+                need = min(self.ceiling, max(need, LOAD_BASE) * 4)
+                log.info("DuckDB ran out of memory %s: again with %d MiB more", what, need >> 20)
+
     def start(self) -> None:
         """Set the limit on a newly opened database."""
         with self._lock:
@@ -120,11 +168,14 @@ class MemoryBudget:
 
 
 __all__ = [
+    "BATCH_FACTOR",
     "COMMIT_MEMORY_LIMIT",
     "LOAD_BASE",
     "PER_COLUMN",
     "MemoryBudget",
+    "batch_memory",
     "columns_memory",
     "commit_memory",
+    "machine_ceiling",
     "memory_setting",
 ]
