@@ -483,7 +483,7 @@ class DuckDBDestinationConfig(ConfigModel):
         None,
         expected="a size such as 512MB or 4GB",
         doc="A fixed DuckDB memory limit (larger sorts and merges spill to disk beyond it; "
-        "at least 256MB is used). Default: it follows the running loads, 32MB plus 512KB per "
+        "at least 256MB is used). Default: it follows the running loads, 16MB plus 512KB per "
         "column of each table being loaded or verified, at least 256MB while a merge, append "
         "or delete commits, so memory does not grow with a table's length.",
     )
