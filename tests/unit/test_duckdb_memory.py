@@ -183,6 +183,27 @@ def test_an_action_that_runs_out_of_memory_runs_again_with_more_room() -> None:
         budget.run(0, never, what="profiling")
     assert tries == [16 * MIB, 64 * MIB, 200 * MIB]  # not beyond the ceiling
     assert budget.current == LOAD_BASE
+    assert budget.exhausted == 200 * MIB  # what the error names
+
+
+def test_out_of_memory_after_the_retries_names_the_limit_it_ran_out_at(tmp_path: Path) -> None:
+    destination = DuckDBDestination(tmp_path / "o.duckdb")
+    destination.memory.ceiling = 64 * MIB
+
+    def never() -> None:
+        raise duckdb.OutOfMemoryException("failed to allocate data of size 8.0 MiB")
+
+    try:
+        destination.check()
+        with (
+            pytest.raises(DestinationError, match=r"memory_limit 64MiB\)") as caught,
+            destination.errors("profiling table 't'"),
+        ):
+            destination.memory.run(0, never, what="profiling table 't'")
+        assert destination.memory_limit == LOAD_BASE
+        assert "raise memory_limit" in (caught.value.fix or "")
+    finally:
+        destination.close()
 
 
 def test_a_fixed_limit_is_not_raised_for_an_action_that_runs_out() -> None:

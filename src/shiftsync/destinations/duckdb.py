@@ -345,7 +345,8 @@ class DuckDBDestination:
             yield
         except duckdb.OutOfMemoryException as exc:
             # Not a file problem: the fix is the limit, which the message names.
-            limit = f"{self.memory_limit // 2**20}MiB"
+            limit = f"{(self.memory.exhausted or self.memory_limit) // 2**20}MiB"
+            self.memory.exhausted = None
             raise DestinationError(
                 f"DuckDB file {str(self.path)!r}: {action} ran out of memory (memory_limit "
                 f"{limit}): {exc}",

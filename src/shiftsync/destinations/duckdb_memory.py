@@ -17,8 +17,8 @@ nothing). Wider operations get more while they run:
 
 Several loads share one database, so the limit is the sum of what the running operations need
 (at least LOAD_BASE when nothing runs). What a table holds can need more than its width says
-(long texts): `MemoryBudget.run` tries again with more room. A `memory_limit` set in the destination's configuration
-replaces all of this with one fixed limit.
+(long texts): `MemoryBudget.run` tries again with more room. A `memory_limit` set in the
+destination's configuration replaces all of this with one fixed limit.
 """
 
 from __future__ import annotations
@@ -103,6 +103,8 @@ class MemoryBudget:
         self._needs: dict[int, int] = {}
         self._next = 0
         self.current: int | None = None
+        # The limit the last action given up on ran out at (see `run`).
+        self.exhausted: int | None = None
 
     def limit(self) -> int:
         """The limit the running operations call for now."""
@@ -141,14 +143,17 @@ class MemoryBudget:
         Only for actions that leave nothing behind when they fail (a read; one insert, which
         DuckDB rolls back). A fixed limit is never raised."""
         while True:
-            try:
-                with self.need(need):
+            with self.need(need):
+                try:
                     return action()
-            except duckdb.OutOfMemoryException:
-                if self.fixed is not None or need >= self.ceiling:
-                    raise
-                need = min(self.ceiling, max(need, LOAD_BASE) * 4)
-                log.info("DuckDB ran out of memory %s: again with %d MiB more", what, need >> 20)
+                except duckdb.OutOfMemoryException:
+                    if self.fixed is not None or need >= self.ceiling:
+                        # The error's message names the limit it ran out at, not the one
+                        # left once `need` is let go.
+                        self.exhausted = self.current or self.limit()
+                        raise
+            need = min(self.ceiling, max(need, LOAD_BASE) * 4)
+            log.info("DuckDB ran out of memory %s: again with %d MiB more", what, need >> 20)
 
     def start(self) -> None:
         """Set the limit on a newly opened database."""
