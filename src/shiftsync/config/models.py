@@ -482,8 +482,10 @@ class DuckDBDestinationConfig(ConfigModel):
     memory_limit: Annotated[str, AfterValidator(check_memory)] | None = config_field(
         None,
         expected="a size such as 512MB or 4GB",
-        doc="DuckDB's memory limit while loading (larger sorts and merges spill to disk "
-        "beyond it); default: a quarter of the machine's memory, at least 256MB.",
+        doc="A fixed DuckDB memory limit (larger sorts and merges spill to disk beyond it; "
+        "at least 256MB is used). Default: it follows the running loads, 16MB plus 512KB per "
+        "column of each table being loaded or verified, at least 256MB while a merge, append "
+        "or delete commits, so memory does not grow with a table's length.",
     )
     lock_timeout_seconds: float = config_field(
         60.0,

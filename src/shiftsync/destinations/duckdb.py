@@ -59,6 +59,14 @@ from shiftsync.destinations.base import (
     validate_spec,
     with_sequence,
 )
+from shiftsync.destinations.duckdb_memory import (
+    COMMIT_MEMORY_LIMIT,
+    MemoryBudget,
+    batch_memory,
+    columns_memory,
+    commit_memory,
+    memory_setting,
+)
 from shiftsync.destinations.duckdb_sql import (
     ARROW_TO_DUCKDB,
     DUCKDB_TO_ARROW,
@@ -118,8 +126,12 @@ class DuckDBLoad:
         stage: str,
         target_exists: bool,
         relax: tuple[str, ...] = (),
+        memory_need: int = 0,
+        release_memory: Callable[[], None] = lambda: None,
     ) -> None:
         self._destination = destination
+        self._memory_need = memory_need  # what start_load holds for this load
+        self._release_memory = release_memory
         self._cursor = cursor
         self._spec = spec
         self._plan = plan
@@ -139,12 +151,21 @@ class DuckDBLoad:
         if self._spec.mode in KEYED_MODES:
             batch = with_sequence(batch, self._rows)
             columns.append(SEQUENCE_COLUMN)
-        with self._destination.errors(f"writing table {self._spec.target!r}"):
+        # A batch bigger than the load's bound (long texts) gets room for itself while it is
+        # inserted and, in the insert's commit, checkpointed.
+        extra = max(0, batch_memory(batch.nbytes) - self._memory_need)
+        insert = build_insert_sql(self._stage, _BATCH_VIEW, columns)
+
+        def run() -> None:
             self._cursor.register(_BATCH_VIEW, batch)
             try:
-                self._cursor.execute(build_insert_sql(self._stage, _BATCH_VIEW, columns))
+                self._cursor.execute(insert)
             finally:
                 self._cursor.unregister(_BATCH_VIEW)
+
+        action = f"writing table {self._spec.target!r}"
+        with self._destination.errors(action):
+            self._destination.memory.run(extra, run, what=action)
         self._rows += batch.num_rows
 
     def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
@@ -154,7 +175,9 @@ class DuckDBLoad:
         _, upsert = build_state_sql()
         encoded = None if state is None else encode_state(target, state)
         written = self._rows
+        joins = self._spec.mode is not LoadMode.REPLACE
         with (
+            self._destination.memory.need(commit_memory(len(self._plan.schema), joins=joins)),
             self._destination.lock,
             self._destination.errors(f"committing table {target!r}"),
         ):
@@ -227,30 +250,7 @@ class DuckDBLoad:
         self._done = True
         with contextlib.suppress(duckdb.Error):
             self._cursor.close()
-
-
-# DuckDB's buffer pool otherwise grows to 80% of RAM with the table, per database: several
-# loads share it. A bounded pool writes finished blocks to the file and spills sorts and
-# joins, so a run's memory stays flat whatever the table's size. The bound comes from the
-# destination's `memory_limit`, by default a quarter of the machine's memory: a fixed small
-# bound failed wide tables (a 1,201-column load ran out of 64 MB). A commit's merge (a join
-# and a window over the stage) fails below about 128 MB at 10^7 staged rows, so no bound is
-# below COMMIT_MEMORY_LIMIT.
-COMMIT_MEMORY_LIMIT: Final = 256 * 2**20
-
-
-def default_memory_limit() -> int:
-    """A quarter of the machine's physical memory, at least COMMIT_MEMORY_LIMIT."""
-    try:
-        physical = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        physical = 0
-    return max(COMMIT_MEMORY_LIMIT, physical // 4)
-
-
-def memory_setting(limit: int) -> str:
-    """`SET memory_limit` for a number of bytes (whole MiB)."""
-    return f"SET memory_limit = '{max(1, limit // 2**20)}MiB'"
+        self._release_memory()
 
 
 class DuckDBDestination:
@@ -271,15 +271,35 @@ class DuckDBDestination:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.path = Path(path)
-        self.memory_limit = max(
-            COMMIT_MEMORY_LIMIT, default_memory_limit() if memory_limit is None else memory_limit
-        )
+        # DuckDB's limit follows what runs (duckdb_memory.py); a configured one is fixed.
+        fixed = None if memory_limit is None else max(COMMIT_MEMORY_LIMIT, memory_limit)
+        self.memory = MemoryBudget(self._set_memory_limit, fixed=fixed)
         self.lock = threading.RLock()
         self.lock_timeout = lock_timeout
         self.reader_copy = reader_copy
         self._clock = clock
         self._sleep = sleep
         self._connection: duckdb.DuckDBPyConnection | None = None
+        # Only for SET memory_limit, under the budget's lock: never waits on `lock`, which a
+        # commit holds while it needs the budget.
+        self._settings: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def memory_limit(self) -> int:
+        """DuckDB's memory limit as set now (or as it will be set on opening)."""
+        return self.memory.current or self.memory.limit()
+
+    def _set_memory_limit(self, limit: int) -> bool:
+        settings = self._settings
+        if settings is None:
+            return False
+        try:
+            settings.execute(memory_setting(limit))
+        except duckdb.Error as exc:
+            # Lowering below what is pinned now: the higher limit stays until the next change.
+            log.debug("DuckDB file %s: memory_limit stays: %s", self.path, exc)
+            return False
+        return True
 
     def _connect(self) -> duckdb.DuckDBPyConnection:
         """Open the file, waiting up to lock_timeout for another process to release it.
@@ -325,7 +345,8 @@ class DuckDBDestination:
             yield
         except duckdb.OutOfMemoryException as exc:
             # Not a file problem: the fix is the limit, which the message names.
-            limit = f"{self.memory_limit // 2**20}MiB"
+            limit = f"{(self.memory.exhausted or self.memory_limit) // 2**20}MiB"
+            self.memory.exhausted = None
             raise DestinationError(
                 f"DuckDB file {str(self.path)!r}: {action} ran out of memory (memory_limit "
                 f"{limit}): {exc}",
@@ -358,7 +379,8 @@ class DuckDBDestination:
                     # SET, not a connect option: other connections to the same file in this
                     # process must be able to open it with default options.
                     self._connection = self._connect()
-                    self._connection.execute(memory_setting(self.memory_limit))
+                    self._settings = self._connection.cursor()
+                    self.memory.start()
                     self._connection.execute(build_state_sql()[0])
                     self._connection.execute(build_state_upgrade_sql())
             return self._connection.cursor()
@@ -427,14 +449,28 @@ class DuckDBDestination:
             not_null=spec.not_null if replace else (),
         )
         cursor = self._cursor()
+        columns = len(plan.schema) + (1 if spec.mode in KEYED_MODES else 0)
+        need = columns_memory(columns)
+        release = self.memory.hold(need)
         try:
             with self.lock, self.errors(f"preparing the load of table {spec.target!r}"):
                 self._drop_stale_stages(cursor, spec.target)
                 cursor.execute(create)
         except BaseException:
             cursor.close()
+            release()
             raise
-        return DuckDBLoad(self, cursor, spec, plan, stage, existing is not None, relax)
+        return DuckDBLoad(
+            self,
+            cursor,
+            spec,
+            plan,
+            stage,
+            existing is not None,
+            relax,
+            memory_need=need,
+            release_memory=release,
+        )
 
     def _not_null_columns(self, target: str) -> list[str]:
         with self._reading(f"reading the columns of table {target!r}") as cursor:
@@ -487,8 +523,13 @@ class DuckDBDestination:
         deleted = live_only_filter(schema, live_only)
         if deleted is not None:
             relation = f"(SELECT * FROM {relation} WHERE {quote_identifier(deleted)} IS NULL)"
-        with self._reading(f"profiling table {target!r}") as cursor:
-            return run_profile(cursor, relation, selected)
+        action = f"profiling table {target!r}"
+        with self._reading(action) as cursor:
+            return self.memory.run(
+                columns_memory(len(selected)),
+                lambda: run_profile(cursor, relation, selected),
+                what=action,
+            )
 
     def read_table(self, target: str, columns: Sequence[str] | None = None) -> pa.Table:
         schema = self.table_schema(target)
@@ -496,8 +537,14 @@ class DuckDBDestination:
             raise missing_table(target, f"DuckDB file {str(self.path)!r}")
         if columns is not None:
             schema = subschema(schema, profile_columns_names(target, schema, columns))
-        with self._reading(f"reading table {target!r}") as cursor:
-            table = cursor.sql(build_read_sql(target, schema)).to_arrow_table()
+        action = f"reading table {target!r}"
+        sql = build_read_sql(target, schema)
+        with self._reading(action) as cursor:
+            table = self.memory.run(
+                columns_memory(len(schema)),
+                lambda: cursor.sql(sql).to_arrow_table(),
+                what=action,
+            )
         return conform_table(table, schema)
 
     def close(self) -> None:
@@ -508,6 +555,10 @@ class DuckDBDestination:
                     # Fold the write-ahead log into the file, so the copy is whole alone.
                     with contextlib.suppress(duckdb.Error):
                         self._connection.execute("CHECKPOINT")
+                with self.memory.closing():
+                    if self._settings is not None:
+                        self._settings.close()
+                        self._settings = None
                 self._connection.close()
                 self._connection = None
                 if wrote:
@@ -556,7 +607,6 @@ __all__ = [
     "build_read_sql",
     "build_state_sql",
     "decode_total",
-    "default_memory_limit",
     "duckdb_type",
     "lock_holder",
     "memory_setting",

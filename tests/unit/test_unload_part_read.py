@@ -1,0 +1,51 @@
+"""A downloaded UNLOAD part is read a piece at a time, not a row group at a time.
+
+The spool is a Python file, so whatever Arrow reads from it becomes Python bytes objects,
+which tracemalloc sees: the measure here is bytes allocated, not time.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import tracemalloc
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from shiftsync.redshift.unload import BATCH_ROWS, PART_READ_BUFFER, open_part
+
+MIB = 2**20
+ROWS = 1_000_000
+
+
+def spooled_part() -> tempfile._TemporaryFileWrapper[bytes]:
+    """A part like an UNLOAD's: one uncompressed row group of 24 MB in a temporary file."""
+    table = pa.table(
+        {
+            name: pa.array(range(offset, offset + ROWS), pa.int64())
+            for offset, name in ((0, "a"), (ROWS, "b"), (2 * ROWS, "c"))
+        }
+    )
+    spool = tempfile.NamedTemporaryFile(prefix="shiftsync-part-test-")  # noqa: SIM115
+    pq.write_table(table, spool, row_group_size=ROWS, compression="none")
+    spool.seek(0)
+    return spool
+
+
+def test_reading_a_part_holds_a_buffer_not_its_row_group() -> None:
+    """Before: pq.ParquetFile(spool) read each column chunk whole, 8 MB each here, and all
+    of a row group's at once (24 MB); glibc then kept them (30-60 MB of a 10^7-row sync)."""
+    with spooled_part() as spool:
+        tracemalloc.start()
+        try:
+            part = open_part(spool)
+            rows = 0
+            for batch in part.iter_batches(batch_size=BATCH_ROWS):
+                rows += batch.num_rows
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert rows == ROWS
+    assert PART_READ_BUFFER == MIB
+    # Three columns' page streams of PART_READ_BUFFER, the footer and Python's own.
+    assert peak < 3 * PART_READ_BUFFER + 2 * MIB, f"{peak / MIB:.1f} MB of Python bytes"
