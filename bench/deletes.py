@@ -20,14 +20,11 @@ bench/results/deletes-YYYY-MM-DD-HHMM.md and .json. Exit 1 if a target is missed
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
-import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +32,7 @@ import psycopg
 import yaml
 from psycopg import sql
 
+from bench.report import write_checked
 from shiftsync.engine.sync import run_sync
 from shiftsync.local.standin import ROLE_NAME, StandIn, StandInOptions
 from shiftsync.workspace import Workspace
@@ -190,13 +188,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the results")
     args = parser.parse_args(argv)
     result = run(args.rows)
-    text = report(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"deletes-{datetime.now(UTC).strftime('%Y-%m-%d-%H%M')}"
-    stem.with_suffix(".md").write_text(text)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    sys.stdout.write(text)
-    return 0 if all(ok for _, ok in checks(result)) else 1
+    checked = [ok for _, ok in checks(result)]
+    return write_checked(args.out, "deletes", report(result), result, checked)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,10 @@ import itertools
 import json
 import math
 import statistics
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
@@ -597,6 +599,19 @@ def write_results(report: RunReport, folder: Path) -> tuple[Path, Path]:
     markdown.write_text(render_markdown(report))
     document.write_text(json.dumps(report.to_json(), indent=1, default=str) + "\n")
     return markdown, document
+
+
+def write_checked(
+    folder: Path, name: str, text: str, document: Mapping[str, Any], checks: Sequence[bool]
+) -> int:
+    """A side benchmark's results (`python -m bench.deletes`, `bench.resume`): `<name>-<UTC
+    YYYY-MM-DD-HHMM>.md` (printed too) and `.json` in folder; 0 if every check holds, else 1."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem = folder / f"{name}-{datetime.now(UTC).strftime('%Y-%m-%d-%H%M')}"
+    stem.with_suffix(".md").write_text(text)
+    stem.with_suffix(".json").write_text(json.dumps(document, indent=2) + "\n")
+    sys.stdout.write(text)
+    return 0 if all(checks) else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

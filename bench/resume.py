@@ -30,7 +30,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,6 +38,7 @@ import duckdb
 import psycopg
 import yaml
 
+from bench.report import write_checked
 from bench.standin_process import StandInProcess, StandInSpec
 from shiftsync.engine.pause import PAUSE_ENV, PAUSE_MARKER, RESUME_FILE_ENV
 from shiftsync.engine.runs import RunStore
@@ -331,13 +331,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="shiftsync-bench-resume-") as work:
         result = run(args.scale, args.ranges, Path(work))
-    text = report(result)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"resume-{datetime.now(UTC).strftime('%Y-%m-%d-%H%M')}"
-    stem.with_suffix(".md").write_text(text)
-    stem.with_suffix(".json").write_text(json.dumps(result, indent=2) + "\n")
-    sys.stdout.write(text)
-    return 0 if all(ok for _, ok in checks(result)) else 1
+    checked = [ok for _, ok in checks(result)]
+    return write_checked(args.out, "resume", report(result), result, checked)
 
 
 if __name__ == "__main__":

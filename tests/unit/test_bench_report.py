@@ -548,3 +548,17 @@ def test_snapshot_checks_compare_each_snapshot_with_none() -> None:
     assert consistent.value == pytest.approx(1.15)
     assert consistent.met is False
     assert checks["verified sync, csv: snapshot table ÷ none"].met is None  # not measured
+
+
+def test_a_side_benchmark_writes_its_report_and_json_and_exits_by_its_checks(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert report.write_checked(tmp_path, "resume", "# text\n", {"moved": 0.5}, [True]) == 0
+    (markdown,) = tmp_path.glob("resume-*.md")
+    (document,) = tmp_path.glob("resume-*.json")
+    assert markdown.read_text() == "# text\n"
+    assert json.loads(document.read_text()) == {"moved": 0.5}
+    assert capsys.readouterr().out == "# text\n"
+    missed = tmp_path / "missed"
+    assert report.write_checked(missed, "deletes", "x\n", {}, [True, False]) == 1
+    assert [p.suffix for p in sorted(missed.iterdir())] == [".json", ".md"]

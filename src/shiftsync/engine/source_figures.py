@@ -26,6 +26,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from contextlib import AbstractContextManager
+from typing import Generic, TypeVar
 
 from shiftsync.destinations.base import TableProfile
 from shiftsync.engine.verify import ProfileColumn, column_chunks, merge_profiles
@@ -33,25 +34,21 @@ from shiftsync.redshift.data_api_results import Row
 from shiftsync.threads import ContextThreadPool
 
 ProfileChunk = Callable[[Sequence[ProfileColumn]], TableProfile]
+T = TypeVar("T")
 
 
-class SourceFigures:
-    """The source's profile of one table's read: started once, waited for before the commit."""
+class _InSnapshot(Generic[T]):
+    """One call run once in a helper thread whose statements join the reading thread's
+    snapshot (`joined()`: Source.share_snapshot), its outcome kept for later."""
+
+    _thread_name = "shiftsync-snapshot"
 
     def __init__(
-        self,
-        label: str,
-        columns: Sequence[ProfileColumn],
-        profile_chunk: ProfileChunk,
-        joined: Callable[[], AbstractContextManager[object]],
+        self, call: Callable[[], T], joined: Callable[[], AbstractContextManager[object]]
     ) -> None:
-        """`profile_chunk` queries one chunk of columns; `joined()` makes the helper thread's
-        statements join the reading thread's snapshot (Source.share_snapshot)."""
-        self.label = label
-        self.columns = tuple(columns)
-        self._profile_chunk = profile_chunk
+        self._call = call
         self._joined = joined
-        self._future: Future[TableProfile] | None = None
+        self._future: Future[T] | None = None
 
     @property
     def started(self) -> bool:
@@ -63,44 +60,70 @@ class SourceFigures:
         return self._future is not None and self._future.done()
 
     def start(self) -> None:
-        """Query the profile in a helper thread (once; later calls do nothing)."""
+        """Run the call in a helper thread (once; later calls do nothing)."""
         if self._future is not None:
             return
-        pool = ContextThreadPool(1, thread_name_prefix="shiftsync-profile")
-        self._future = pool.submit(self._profile)
+        pool = ContextThreadPool(1, thread_name_prefix=self._thread_name)
+        self._future = pool.submit(self._run)
         pool.shutdown(wait=False)
 
-    def _profile(self) -> TableProfile:
+    def _run(self) -> T:
         with self._joined():
-            # In column chunks: one statement of a wide table's profile passes SQL's limits.
-            chunks = column_chunks(self.columns)
-            return merge_profiles(self.label, [self._profile_chunk(chunk) for chunk in chunks])
+            return self._call()
 
     def settle(self) -> None:
-        """Wait until the profile has ended (started now if it was not), its error kept for
-        `result`: the table's snapshot may end, and its statements are all submitted."""
-        self.start()
-        assert self._future is not None
-        self._future.exception()
-
-    def result(self) -> TableProfile:
-        """The profile, or the error its statements ended with."""
-        self.start()
-        assert self._future is not None
-        return self._future.result()
+        """Wait until the call has ended (started now if it was not), its error kept: the
+        table's snapshot may end, and its statements are all submitted."""
+        self._started().exception()
 
     def abandon(self) -> None:
-        """The table failed: wait for a started profile to end (its statements run in the
+        """The table failed: wait for a started call to end (its statements run in the
         table's session, which ends next), its outcome unused."""
         if self._future is not None:
             self._future.exception()
 
+    def _started(self) -> Future[T]:
+        self.start()
+        assert self._future is not None
+        return self._future
 
-class PrefetchedQuery:
+
+class SourceFigures(_InSnapshot[TableProfile]):
+    """The source's profile of one table's read: started once, waited for before the commit."""
+
+    _thread_name = "shiftsync-profile"
+
+    def __init__(
+        self,
+        label: str,
+        columns: Sequence[ProfileColumn],
+        profile_chunk: ProfileChunk,
+        joined: Callable[[], AbstractContextManager[object]],
+    ) -> None:
+        """`profile_chunk` queries one chunk of columns; `joined()` makes the helper thread's
+        statements join the reading thread's snapshot (Source.share_snapshot)."""
+        super().__init__(self._profile, joined)
+        self.label = label
+        self.columns = tuple(columns)
+        self._profile_chunk = profile_chunk
+
+    def _profile(self) -> TableProfile:
+        # In column chunks: one statement of a wide table's profile passes SQL's limits.
+        chunks = column_chunks(self.columns)
+        return merge_profiles(self.label, [self._profile_chunk(chunk) for chunk in chunks])
+
+    def result(self) -> TableProfile:
+        """The profile, or the error its statements ended with."""
+        return self._started().result()
+
+
+class PrefetchedQuery(_InSnapshot[list[Row]]):
     """One small statement of a later step sent with the read instead (a helper thread in the
     read's snapshot, like the profile): the delete pass's key summary, which it would
     otherwise send after the commit. `query` answers that SQL from the prefetched rows once,
     and sends anything else (or that SQL again, or after a failure) as usual."""
+
+    _thread_name = "shiftsync-prefetch"
 
     def __init__(
         self,
@@ -108,41 +131,11 @@ class PrefetchedQuery:
         query: Callable[[str], list[Row]],
         joined: Callable[[], AbstractContextManager[object]],
     ) -> None:
+        super().__init__(lambda: query(sql), joined)
         self.sql = sql
         self._query = query
-        self._joined = joined
-        self._future: Future[list[Row]] | None = None
         self._used = False
         self._lock = threading.Lock()
-
-    @property
-    def started(self) -> bool:
-        return self._future is not None
-
-    @property
-    def done(self) -> bool:
-        return self._future is not None and self._future.done()
-
-    def start(self) -> None:
-        if self._future is not None:
-            return
-        pool = ContextThreadPool(1, thread_name_prefix="shiftsync-prefetch")
-        self._future = pool.submit(self._run)
-        pool.shutdown(wait=False)
-
-    def _run(self) -> list[Row]:
-        with self._joined():
-            return self._query(self.sql)
-
-    def settle(self) -> None:
-        """Wait until the statement has ended (started now if it was not)."""
-        self.start()
-        assert self._future is not None
-        self._future.exception()
-
-    def abandon(self) -> None:
-        if self._future is not None:
-            self._future.exception()
 
     def query(self, sql: str) -> list[Row]:
         with self._lock:
