@@ -37,6 +37,12 @@ from shiftsync.errors import ShiftsyncError
 log = logging.getLogger("shiftsync.engine")
 
 AWAKE_SECONDS: Final = 30.0
+# What the early reading of the cost knew that the Durations of later statements cannot add to.
+EARLY_FIGURES: Final = (
+    "elapsed_seconds",
+    "serverless_rpu_seconds",
+    "serverless_charged_rpu_seconds",
+)
 
 
 class CostWatch:
@@ -113,12 +119,9 @@ def asleep_cost(source: Source, idle: float, taken: tuple[CostJson, int, float] 
     later = spend.statements - statements
     cost["compute_seconds"] = round(early.get("compute_seconds", 0.0) + spend.seconds - seconds, 3)
     cost["source"] = str(early.get("source", "describe_statement"))
-    if "elapsed_seconds" in early:
-        cost["elapsed_seconds"] = early["elapsed_seconds"]
-    if "serverless_rpu_seconds" in early:
-        cost["serverless_rpu_seconds"] = early["serverless_rpu_seconds"]
-    if "serverless_charged_rpu_seconds" in early:
-        cost["serverless_charged_rpu_seconds"] = early["serverless_charged_rpu_seconds"]
+    for key in EARLY_FIGURES:
+        if key in early:
+            cost[key] = early[key]
     notes += early.get("notes", [])
     notes.append(
         f"{later} statement(s) ran after the cost was read and count by their Duration: {why}"
