@@ -102,3 +102,23 @@ def test_usage_is_per_minute_and_charged_at_least_a_minute() -> None:
         (20 * BASE_RPU, 60 * BASE_RPU),
         (10 * BASE_RPU, 60 * BASE_RPU),
     ]
+
+
+def test_a_statement_is_in_the_history_once_however_often_it_is_asked_and_after_expiry(
+    standin: StandIn, redshift_data: Any, info: StandInInfo
+) -> None:
+    """The history gets each ended statement once (it is not refilled whole for every
+    question), and keeps it after the Data API's result has expired, as AWS's view does."""
+    _, ran = run_statement(redshift_data, info, "select 2 as two")
+    query_id = ran["RedshiftQueryId"]
+    count = f"select count(*) from sys_query_history where query_id = {query_id}"
+    for _ in range(2):
+        asked_id, asked = run_statement(redshift_data, info, count)
+        assert asked["Status"] == "FINISHED", asked.get("Error")
+        assert _rows(redshift_data, asked_id) == [[1]]
+    engine = standin.engine
+    assert engine is not None
+    engine.expire_results(older_than=0)
+    asked_id, asked = run_statement(redshift_data, info, count)
+    assert asked["Status"] == "FINISHED", asked.get("Error")
+    assert _rows(redshift_data, asked_id) == [[1]]

@@ -160,11 +160,18 @@ def _utc(seconds: float) -> datetime:
 
 
 class SystemViews:
-    """Fills the views before a statement that reads them (the engine's prepare hook)."""
+    """Fills the views before a statement that reads them (the engine's prepare hook).
+
+    The history gets each ended statement once, as it is first asked for after its end (a
+    finished statement's row never changes; AWS keeps its rows after the Data API's result
+    has expired, as this does): refilling it whole each time cost every run of a long test
+    session more than the one before. Usage rows are per minute and change as statements end,
+    so that small table is refilled whole."""
 
     def __init__(self, engine: DataApiEngine) -> None:
         self.engine = engine
         self._lock = threading.Lock()
+        self._recorded: set[str] = set()
         engine.prepare_hooks.append(self.before)
 
     def before(self, statement: Statement) -> None:
@@ -177,31 +184,30 @@ class SystemViews:
             if s.finished_at is not None and not s.is_batch
         ]
         with self._lock, psycopg.connect(self.engine.pg.dsn(statement.database)) as admin:
+            new = [
+                s for s in ended if s.database == statement.database and s.id not in self._recorded
+            ]
             users: dict[str, int] = dict(
                 admin.execute("SELECT usename, usesysid FROM pg_user").fetchall()
             )
-            rows = [
-                history_row(s, int(users.get(s.db_user, 0)))
-                for s in ended
-                if s.database == statement.database
-            ]
+            rows = [history_row(s, int(users.get(s.db_user, 0))) for s in new]
             with admin.cursor() as cursor:
-                # DELETE, not TRUNCATE: a session's open transaction that read the views holds
-                # a lock TRUNCATE would wait on forever (that session waits on this statement),
-                # and keeps seeing the rows of its snapshot.
-                cursor.execute("DELETE FROM rs_catalog.stand_in_query_history")
                 cursor.executemany(
                     "INSERT INTO rs_catalog.stand_in_query_history VALUES ("
                     + ", ".join(["%s"] * 23)
                     + ")",
                     rows,
                 )
+                # DELETE, not TRUNCATE: a session's open transaction that read the views holds
+                # a lock TRUNCATE would wait on forever (that session waits on this statement),
+                # and keeps seeing the rows of its snapshot.
                 cursor.execute("DELETE FROM rs_catalog.sys_serverless_usage")
                 cursor.executemany(
                     "INSERT INTO rs_catalog.sys_serverless_usage VALUES (%s, %s, %s, %s, %s, "
                     "%s, %s)",
                     usage_rows(ended),
                 )
+            self._recorded.update(s.id for s in new)
 
 
 __all__ = ["BASE_RPU", "INSTALL_SQL", "SystemViews", "history_row", "install", "usage_rows"]
