@@ -331,8 +331,9 @@ def test_unknown_sync_is_a_config_error(tmp_path: Path, info: StandInInfo) -> No
 @pytest.mark.parametrize(
     ("point", "method"),
     [
-        ("after_first_batch_read", "unload"),
-        ("after_first_batch_written", "data_api"),
+        # make test keeps the point where most is at stake (README.md, Tests).
+        pytest.param("after_first_batch_read", "unload", marks=pytest.mark.slow),
+        pytest.param("after_first_batch_written", "data_api", marks=pytest.mark.slow),
         ("before_commit", "unload"),
     ],
 )
