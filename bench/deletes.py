@@ -70,7 +70,9 @@ def create_table(admin: psycopg.Connection[Any], rows: int) -> int:
 
 def write_workspace(folder: Path, standin: StandIn, method: str) -> Workspace:
     config = {
-        "connections": {"warehouse": standin_connection(standin.info)},
+        "connections": {
+            "warehouse": standin_connection(standin.info, unload={"bucket": standin.info.bucket})
+        },
         "destinations": {"dest": {"type": "duckdb", "path": "out.duckdb"}},
         "syncs": {
             "main": {

@@ -57,7 +57,11 @@ RUN_TIMEOUT: Final = 1800.0
 
 def write_workspace(folder: Path, info: StandInInfo, range_mb: float) -> Workspace:
     config = {
-        "connections": {"warehouse": standin_connection(info, range_mb=range_mb)},
+        "connections": {
+            "warehouse": standin_connection(
+                info, unload={"bucket": info.bucket, "range_mb": range_mb}
+            )
+        },
         "destinations": {"dest": {"type": "duckdb", "path": "out.duckdb"}},
         "syncs": {
             "main": {

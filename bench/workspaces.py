@@ -11,16 +11,16 @@ from shiftsync.local.info import StandInInfo
 from shiftsync.workspace import Workspace
 
 
-def standin_connection(info: StandInInfo, **unload: Any) -> dict[str, Any]:
-    """The connection to the stand-in's workgroup through its role (`unload`: more keys of
-    the connection's `unload:` beside the bucket)."""
+def standin_connection(info: StandInInfo, **extra: Any) -> dict[str, Any]:
+    """A `redshift_serverless` connection of shiftsync.yaml to the stand-in's workgroup
+    (`extra`: more of the connection's keys)."""
     return {
         "type": "redshift_serverless",
         "region": info.region,
         "workgroup": info.workgroup,
         "database": info.database,
         "role_arn": info.role_arn,
-        "unload": {"bucket": info.bucket, **unload},
+        **extra,
     }
 
 
