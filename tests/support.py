@@ -27,7 +27,7 @@ import yaml
 from psycopg import sql
 
 import shiftsync
-from bench.workspaces import standin_connection
+from bench.workspaces import standin_connection as standin_connection
 from shiftsync.aws.policy import database_grants
 from shiftsync.local.standin import (
     BUCKET,
