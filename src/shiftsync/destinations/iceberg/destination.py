@@ -18,6 +18,9 @@ Layout: rows are written sorted by the table's key, in files of at most
 several times smaller), so each file covers a narrow key range and a merge of a few keys
 rewrites few files (bench/ measures the trade-off).
 
+Under Ray, a load that only adds files has them written by the workers (iceberg/sink.py,
+executors/ray_files.py); the driver appends them in the same one transaction.
+
 Concurrency: the catalog commit is optimistic; a second writer that committed first makes
 this commit fail with a message, never a corrupt table.
 """
@@ -31,10 +34,17 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 from botocore.credentials import ReadOnlyCredentials
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    ValidationException,
+)
 from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot
 
@@ -47,6 +57,7 @@ from shiftsync.destinations.base import (
     missing_table,
     validate_spec,
 )
+from shiftsync.destinations.file_sink import WrittenFile
 from shiftsync.destinations.iceberg.catalog import (
     IcebergSettings,
     catalog_errors,
@@ -54,6 +65,13 @@ from shiftsync.destinations.iceberg.catalog import (
     open_catalog,
 )
 from shiftsync.destinations.iceberg.evolution import check_evolution
+from shiftsync.destinations.iceberg.sink import (
+    IcebergSink,
+    IcebergWrittenFile,
+    data_folder,
+    is_load_file,
+    new_token,
+)
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.probe import probe_location, probe_name
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
@@ -116,6 +134,72 @@ class IcebergLoad(LakeLoad):
     ) -> None:
         super().__init__(destination.errors, spec, plan, previous, "iceberg")
         self._destination, self._table = destination, table
+        # Data files other processes wrote for this load (`file_sink`, `add_files`).
+        self._sink: IcebergSink | None = None
+        self._adopted: list[DataFile] = []
+        self._adopted_rows = 0
+        # The catalog may hold the commit (its outcome is not known to be a refusal): the
+        # adopted files are then never deleted by `abort`.
+        self._committing = False
+
+    def file_sink(self) -> IcebergSink | None:
+        """Where other processes (Ray workers) may write this load's data files: only for a
+        load that only adds files (replace, or append) to a new table or one whose schema
+        does not change, in a local (or shared) warehouse; else None, and every row comes
+        through `write`."""
+        spec, destination = self._spec, self._destination
+        if destination.settings.is_s3 or spec.mode not in (LoadMode.REPLACE, LoadMode.APPEND):
+            return None
+        if self._table is not None and self._plan.changes:
+            return None
+        if self._sink is None:
+            with destination.errors("preparing the data files' writers", spec.target):
+                metadata = self._transaction().table_metadata
+            if not metadata.spec().is_unpartitioned():
+                return None
+            self._sink = IcebergSink(
+                metadata, new_token(), spec, self._write_schema, self._plan.schema, self._stored
+            )
+        return self._sink
+
+    def add_files(self, files: Sequence[WrittenFile]) -> None:
+        """Data files written through `file_sink`, appended in this load's commit: each must
+        be one of this load's files in the table's data folder, there as written."""
+        ensure_open(self._done, self._spec.target)
+        target, sink = self._spec.target, self._sink
+        if sink is None:
+            raise DestinationError(
+                f"table {target!r}: data files were added to a load that offered no writers",
+                fix="this is a bug in shiftsync: report it",
+            )
+        folder = data_folder(sink.metadata)
+        for file in files:
+            if (
+                not isinstance(file, IcebergWrittenFile)
+                or file.data_file is None
+                or not is_load_file(file.path, folder, sink.token)
+            ):
+                raise DestinationError(
+                    f"table {target!r}: the written data file {file.path!r} is not one of "
+                    f"this load's files in {folder}",
+                    fix="this is a bug in shiftsync: report it",
+                )
+            with self._destination.errors(f"checking the written data file {file.path}", target):
+                fs, path = pafs.FileSystem.from_uri(file.path)
+                found = fs.get_file_info(path)
+            if found.type != pafs.FileType.File or found.size != file.size:
+                raise DestinationError(
+                    f"{self._destination.describe()}, table {target!r}: the data file "
+                    f"{file.path} a Ray worker wrote ({file.size} bytes) is not there as "
+                    "written, seen from the driver",
+                    fix="give the destination a warehouse every node of the cluster sees at the "
+                    "same path (a shared mount), or run the sync without `executor: ray`",
+                )
+            self._adopted.append(file.data_file)
+            self._adopted_rows += file.rows
+
+    def written(self) -> int:
+        return super().written() + self._adopted_rows
 
     def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         ensure_open(self._done, self._spec.target)
@@ -123,10 +207,51 @@ class IcebergLoad(LakeLoad):
             written = self.written()
             properties = self.properties(state, written)
             transaction = self._transaction()
+            self._check_sink(transaction)
             self._write(transaction, properties)
-            transaction.commit_transaction()
+            self._committing = True
+            try:
+                transaction.commit_transaction()
+            except (CommitFailedException, ValidationException):
+                self._committing = False  # refused: nothing of this load is in the table
+                raise
         self.finish()
         return LoadOutcome(written, self._plan.changes)
+
+    def _check_sink(self, transaction: Transaction) -> None:
+        """The files the workers wrote fit the table this commit writes (same field ids)."""
+        sink = self._sink
+        if sink is None or not self._adopted:
+            return
+        metadata = transaction.table_metadata
+        if metadata.schema() != sink.metadata.schema() or data_folder(metadata) != data_folder(
+            sink.metadata
+        ):
+            raise DestinationError(
+                f"table {self._spec.target!r}: the table changed while the Ray workers wrote "
+                "its data files (another writer?)",
+                fix="give each destination table one writer (one sync), then run the sync again",
+            )
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        super().abort()
+        if self._sink is not None and not self._committing:
+            self._delete_written(self._sink)
+
+    def _delete_written(self, sink: IcebergSink) -> None:
+        """Every file this load's writers left in the data folder (a killed worker's half
+        file too): found by the load's mark in their names."""
+        folder = data_folder(sink.metadata)
+        with contextlib.suppress(OSError, pa.ArrowException):
+            fs, path = pafs.FileSystem.from_uri(folder)
+            found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            for info in found:
+                if info.type == pafs.FileType.File and is_load_file(
+                    f"{folder}/{info.base_name}", folder, sink.token
+                ):
+                    fs.delete_file(info.path)
 
     def _transaction(self) -> Transaction:
         destination, spec = self._destination, self._spec
@@ -182,6 +307,8 @@ class IcebergLoad(LakeLoad):
         counter = itertools.count(0)
         io = transaction._table.io
         with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            for data_file in self._adopted:  # written by other processes (`file_sink`)
+                append.append_data_file(data_file)
             size = self._destination.settings.target_file_size_bytes
             for chunk in _chunked(rows, size) if rows is not None else ():
                 for data_file in _dataframe_to_data_files(

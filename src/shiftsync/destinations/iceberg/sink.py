@@ -1,0 +1,174 @@
+"""Iceberg data files written by other processes (Ray workers), committed by the load.
+
+A load that only adds files (replace: delete every row, then append; append without a schema
+change) offers an `IcebergSink` (a `FileSink`, destinations/file_sink.py). It carries the
+table's metadata as the commit will see it (for a new table, that of the create transaction
+the commit makes again, with the same field ids): each writer conforms its batches as
+`LakeLoad.write` does, puts them in the stored types (lake/types.py) and writes them with
+pyiceberg's own writer (`_dataframe_to_data_files`: the table's field ids, statistics and
+file naming) into the table's data folder, and hands back pyiceberg's `DataFile`s. The
+driver checks each file is there as written and appends them all in the load's one commit.
+
+Names: every writer's files carry a UUID made of the load's token and the writer's name
+(`00000-<n>-<token…><name hash>.parquet`), so a failed load deletes what its writers left,
+even a file a killed worker had half written, and nothing of another load.
+
+Layout: a worker's files are not sorted; its rows are in the order its task read them (the
+driver-fed load sorts the whole load by the table's key). Files are cut at the table's
+`write.target-file-size-bytes` of Arrow data, as the driver's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import posixpath
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from typing import Final
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+from pyiceberg.io.pyarrow import PyArrowFileIO
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import TableProperties
+from pyiceberg.table.locations import load_location_provider
+from pyiceberg.table.metadata import TableMetadata
+from pyiceberg.utils.properties import property_as_int
+
+from shiftsync.destinations.base import LoadSpec, conform_batch, conform_incoming
+from shiftsync.destinations.file_sink import WrittenFile, check_writer_name
+from shiftsync.destinations.lake.types import to_storage
+
+TOKEN_HEX: Final = 24
+
+
+def new_token() -> str:
+    """A load's token: the first 24 hex digits of every writer's UUID."""
+    return uuid.uuid4().hex[:TOKEN_HEX]
+
+
+def writer_uuid(token: str, name: str) -> uuid.UUID:
+    """The UUID of writer `name` of the load `token` (in every file name it writes)."""
+    return uuid.UUID(token + f"{zlib.crc32(name.encode()):08x}")
+
+
+def token_mark(token: str) -> str:
+    """What every file name of the load `token` holds (its writers' UUIDs' common start)."""
+    return "-" + str(uuid.UUID(token + "0" * 8))[:28]
+
+
+def data_folder(metadata: TableMetadata) -> str:
+    """The folder (URI) the table's data files are written to."""
+    provider = load_location_provider(metadata.location, metadata.properties)
+    return posixpath.dirname(provider.new_data_location("probe.parquet"))
+
+
+def is_load_file(path: str, folder: str, token: str) -> bool:
+    """Whether `path` is a data file a writer of the load `token` may have written: directly
+    in the table's data `folder`, its name holding the load's mark."""
+    parent, name = posixpath.split(path)
+    return parent == folder and token_mark(token) in name and name.endswith(".parquet")
+
+
+@dataclass(frozen=True)
+class IcebergWrittenFile(WrittenFile):
+    """A data file a writer wrote (path: its URI) and its pyiceberg entry, as committed."""
+
+    data_file: DataFile | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class IcebergSink:
+    """Where and how another process writes a load's Iceberg data files (picklable)."""
+
+    metadata: TableMetadata  # as the commit sees it: schema (field ids), location, properties
+    token: str
+    spec: LoadSpec
+    write_schema: pa.Schema  # the columns the load writes
+    schema: pa.Schema  # the table's contract schema
+    stored: pa.Schema  # in the stored types (lake/types.py)
+    # Local (or shared) warehouses only: an S3 warehouse is written by the driver.
+    in_s3: bool = False
+
+    def writer(self, name: str, fs: pafs.FileSystem | None = None) -> IcebergWriter:
+        check_writer_name(name)
+        return IcebergWriter(self, name)
+
+
+class IcebergWriter:
+    """One writer's data files, cut at the table's target file size (a `FileWriter`)."""
+
+    def __init__(self, sink: IcebergSink, name: str) -> None:
+        self._sink = sink
+        self._uuid = writer_uuid(sink.token, name)
+        self._io = PyArrowFileIO()
+        self._counter = itertools.count(0)
+        self._target: int = property_as_int(  # type: ignore[assignment]  # has a default
+            sink.metadata.properties,
+            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
+            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
+        )
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_bytes = 0
+        self.files: list[IcebergWrittenFile] = []
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        sink = self._sink
+        batch = conform_incoming(sink.spec, batch, sink.write_schema)
+        batch = conform_batch(batch, sink.schema, missing_as_null=True)
+        stored = to_storage(batch, sink.stored)
+        self._pending.append(stored)
+        self._pending_bytes += stored.nbytes
+        if self._pending_bytes >= self._target:
+            self._flush()
+
+    def close(self) -> list[WrittenFile]:
+        self._flush()
+        return list(self.files)
+
+    def discard(self) -> None:
+        self._pending, self._pending_bytes = [], 0
+        for file in self.files:
+            with contextlib.suppress(OSError, pa.ArrowException):
+                self._io.delete(file.path)
+        self.files = []
+
+    def _flush(self) -> None:
+        if not self._pending:
+            return
+        # Imported here: pyiceberg's Arrow writer is only needed once a file is cut.
+        from pyiceberg.io.pyarrow import _dataframe_to_data_files
+
+        table = pa.Table.from_batches(self._pending, schema=self._sink.stored)
+        self._pending, self._pending_bytes = [], 0
+        for data_file in _dataframe_to_data_files(
+            table_metadata=self._sink.metadata,
+            df=table,
+            io=self._io,
+            write_uuid=self._uuid,
+            counter=self._counter,
+        ):
+            self.files.append(
+                IcebergWrittenFile(
+                    data_file.file_path,
+                    data_file.record_count,
+                    data_file.file_size_in_bytes,
+                    data_file,
+                )
+            )
+
+
+__all__ = [
+    "IcebergSink",
+    "IcebergWriter",
+    "IcebergWrittenFile",
+    "data_folder",
+    "is_load_file",
+    "new_token",
+    "token_mark",
+    "writer_uuid",
+]
