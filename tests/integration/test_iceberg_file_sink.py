@@ -82,7 +82,7 @@ def test_files_written_through_the_sink_read_back_as_the_driver_written_table(
         assert worker_table is not None
         assert worker_table.schema() == driver_table.schema()  # field ids and types
         assert same_rows(other.read_table("t"), one.read_table("t"))
-        assert other.read_state("", "t") == one.read_state("", "t")
+        assert other.read_state("t", "t") == one.read_state("t", "t") == {"cursor": 1}
         properties, expected = (
             shiftsync_properties(worker_table),
             shiftsync_properties(driver_table),

@@ -3,13 +3,18 @@ executors/ray_files.py), the same for every file destination: a sink that makes 
 the files they report back for the load's one commit.
 
 A sink is picklable (it travels with a task): no file system, no credential. Each writer
-takes a name of its own (one per task), so two writers never write one file.
+takes a name of its own (one per task), so two writers never write one file. A lake table's
+writers write beside the table's committed files: their file names carry a UUID made of the
+load's token and the writer's name, so a failed load finds and deletes what its writers left
+(a killed worker's half-written file too), and nothing of another load.
 """
 
 from __future__ import annotations
 
+import uuid
+import zlib
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Final, Protocol
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -51,10 +56,36 @@ class FileSink(Protocol):
     def writer(self, name: str, fs: pafs.FileSystem | None = None) -> FileWriter: ...
 
 
+TOKEN_HEX: Final = 24  # of the 32 hex digits of a writer's UUID
+
+
+def new_token() -> str:
+    """A load's token: the first 24 hex digits of every writer's UUID."""
+    return uuid.uuid4().hex[:TOKEN_HEX]
+
+
+def writer_uuid(token: str, name: str) -> uuid.UUID:
+    """The UUID of writer `name` of the load `token` (in every file name it writes)."""
+    return uuid.UUID(token + f"{zlib.crc32(name.encode()):08x}")
+
+
+def token_mark(token: str) -> str:
+    """What every file name of the load `token` holds (its writers' UUIDs' common start)."""
+    return "-" + str(uuid.UUID(token + "0" * 8))[:28]
+
+
 def check_writer_name(name: str) -> None:
     """A writer's name becomes part of a file or folder name: one plain path segment."""
     if not name or "/" in name or "\\" in name or name in (".", ".."):
         raise ValueError(f"{name!r} is not a writer name")
 
 
-__all__ = ["FileSink", "FileWriter", "WrittenFile", "check_writer_name"]
+__all__ = [
+    "FileSink",
+    "FileWriter",
+    "WrittenFile",
+    "check_writer_name",
+    "new_token",
+    "token_mark",
+    "writer_uuid",
+]

@@ -57,7 +57,7 @@ from shiftsync.destinations.base import (
     missing_table,
     validate_spec,
 )
-from shiftsync.destinations.file_sink import WrittenFile
+from shiftsync.destinations.file_sink import WrittenFile, new_token
 from shiftsync.destinations.iceberg.catalog import (
     IcebergSettings,
     catalog_errors,
@@ -70,7 +70,6 @@ from shiftsync.destinations.iceberg.sink import (
     IcebergWrittenFile,
     data_folder,
     is_load_file,
-    new_token,
 )
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.probe import probe_location, probe_name

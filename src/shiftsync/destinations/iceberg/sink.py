@@ -23,10 +23,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import posixpath
-import uuid
-import zlib
 from dataclasses import dataclass, field
-from typing import Final
 
 import pyarrow as pa
 import pyarrow.fs as pafs
@@ -38,25 +35,13 @@ from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.utils.properties import property_as_int
 
 from shiftsync.destinations.base import LoadSpec, conform_batch, conform_incoming
-from shiftsync.destinations.file_sink import WrittenFile, check_writer_name
+from shiftsync.destinations.file_sink import (
+    WrittenFile,
+    check_writer_name,
+    token_mark,
+    writer_uuid,
+)
 from shiftsync.destinations.lake.types import to_storage
-
-TOKEN_HEX: Final = 24
-
-
-def new_token() -> str:
-    """A load's token: the first 24 hex digits of every writer's UUID."""
-    return uuid.uuid4().hex[:TOKEN_HEX]
-
-
-def writer_uuid(token: str, name: str) -> uuid.UUID:
-    """The UUID of writer `name` of the load `token` (in every file name it writes)."""
-    return uuid.UUID(token + f"{zlib.crc32(name.encode()):08x}")
-
-
-def token_mark(token: str) -> str:
-    """What every file name of the load `token` holds (its writers' UUIDs' common start)."""
-    return "-" + str(uuid.UUID(token + "0" * 8))[:28]
 
 
 def data_folder(metadata: TableMetadata) -> str:
@@ -168,7 +153,4 @@ __all__ = [
     "IcebergWrittenFile",
     "data_folder",
     "is_load_file",
-    "new_token",
-    "token_mark",
-    "writer_uuid",
 ]
