@@ -24,15 +24,18 @@ import contextlib
 import itertools
 import posixpath
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from pyiceberg.io.pyarrow import PyArrowFileIO
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import TableProperties
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata
 from pyiceberg.utils.properties import property_as_int
+
+if TYPE_CHECKING:
+    from pyiceberg.io.pyarrow import PyArrowFileIO
 
 from shiftsync.destinations.base import LoadSpec, conform_batch, conform_incoming
 from shiftsync.destinations.file_sink import (
@@ -87,8 +90,12 @@ class IcebergWriter:
 
     def __init__(self, sink: IcebergSink, name: str) -> None:
         self._sink = sink
+        # Imported here, not with the module: pyiceberg's Arrow writer stays out of the driver
+        # until its commit (see IcebergLoad._append), and the driver imports this module.
+        from pyiceberg.io.pyarrow import PyArrowFileIO
+
         self._uuid = writer_uuid(sink.token, name)
-        self._io = PyArrowFileIO()
+        self._io: PyArrowFileIO = PyArrowFileIO()
         self._counter = itertools.count(0)
         self._target: int = property_as_int(  # type: ignore[assignment]  # has a default
             sink.metadata.properties,
@@ -125,7 +132,6 @@ class IcebergWriter:
     def _flush(self) -> None:
         if not self._pending:
             return
-        # Imported here: pyiceberg's Arrow writer is only needed once a file is cut.
         from pyiceberg.io.pyarrow import _dataframe_to_data_files
 
         table = pa.Table.from_batches(self._pending, schema=self._sink.stored)
