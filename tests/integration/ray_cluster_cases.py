@@ -354,6 +354,46 @@ def test_the_workers_write_a_parquet_dataset_in_s3_as_the_connections_role(
         written.close()
 
 
+@pytest.mark.slow  # the same worker-written files as TICKIT into Iceberg, on S3 (README.md, Tests)
+def test_the_workers_write_an_iceberg_warehouse_in_s3_as_the_connections_role(
+    tmp_path: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str
+) -> None:
+    """An S3 warehouse written as the source connection's role (the default): each worker
+    writes its data files with its own session of that role, the driver commits once."""
+    warehouse = f"s3://{LAKE_BUCKET}/ray-iceberg-{uuid.uuid4().hex[:10]}"
+    workspace = make_workspace(
+        tmp_path,
+        info,
+        {"type": "iceberg", "warehouse": warehouse},
+        ["public.venue", "public.category"],
+        executor="ray",
+        ray_address=ray_cluster,
+    )
+    local = RedshiftSource.from_workspace(workspace)
+    source = RaySource(local, workspace.external_id, ray_cluster)
+    record = run_sync(workspace, "main", source=source)
+    assert record.status == "ok", [(t.table, t.error) for t in record.tables]
+    assert {t.verification["status"] for t in record.tables if t.verification} == {"ok"}
+    for table in record.tables:
+        assert any("written by the cluster's workers" in note for note in table.notes), table
+    _, config = workspace.config.destination("dest")
+    context = DestinationContext(
+        workspace.folder, connection_credentials=local.connection_credentials()
+    )
+    written = create_destination(config, context)
+    writers = {f.path: r["pid"] for r in source.written for f in r["files"]}
+    try:
+        for name in ("venue", "category"):
+            assert_same_table(admin, written, name, name)
+            paths, _, commits = lake_files(written, name)
+            assert commits == 1
+            assert paths
+            assert all(path.startswith(f"{warehouse}/") for path in paths)
+            assert {writers[path] for path in paths} & {os.getpid()} == set()
+    finally:
+        written.close()
+
+
 def test_the_sync_setting_alone_runs_the_reads_on_the_cluster(
     tmp_path: Path, info: StandInInfo, ray_cluster: str
 ) -> None:

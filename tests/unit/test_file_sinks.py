@@ -26,6 +26,7 @@ from shiftsync.destinations.file_sink import (
     token_mark,
     writer_uuid,
 )
+from shiftsync.destinations.iceberg import IcebergDestination, IcebergSettings
 from shiftsync.destinations.iceberg.sink import IcebergSink, data_folder
 from shiftsync.destinations.iceberg.sink import is_load_file as is_iceberg_file
 from shiftsync.destinations.parquet_files import PartSink
@@ -160,3 +161,21 @@ def test_delta_statistics_leave_out_bounds_that_would_not_be_exact() -> None:
         pa.record_batch({"s": pa.array(["y" * 40])}), pa.record_batch({"s": pa.array(["a"])})
     )
     assert long_then_short["minValues"] == {}
+
+
+@pytest.mark.parametrize(
+    ("warehouse", "as_connection", "properties", "expected"),
+    [
+        ("s3://lake/wh", True, {}, True),
+        ("s3://lake/wh", False, {}, False),  # written as another identity: the driver's
+        ("s3://lake/wh", True, {"s3.endpoint": "http://elsewhere"}, False),  # workers lack it
+        ("/data/wh", False, {}, False),  # not S3: a local or shared disk, no role needed
+    ],
+)
+def test_the_workers_write_an_iceberg_warehouse_in_s3_only_as_the_connections_role(
+    warehouse: str, as_connection: bool, properties: dict[str, str], expected: bool
+) -> None:
+    settings = IcebergSettings(
+        "sql", warehouse, uri="sqlite:///c.db", properties=properties, as_connection=as_connection
+    )
+    assert IcebergDestination(settings).workers_reach_s3() is expected

@@ -2,8 +2,8 @@
 
 A table whose load only adds files offers a sink (a `FileSink`, destinations/file_sink.py):
 Parquet for a full refresh or an append that keeps the schema (`ParquetLoad.file_sink`),
-Iceberg for a replace or an append without a schema change into a local or shared warehouse
-(`IcebergLoad.file_sink`, iceberg/sink.py). The table is read and written by its tasks: each
+Iceberg and Delta for a replace or an append without a schema change (`IcebergLoad.file_sink`,
+iceberg/sink.py; `DeltaLoad.file_sink`, delta/sink.py). The table is read and written by its tasks: each
 task (the table, or one key range of a big table) shapes its batches as the driver would
 (engine/batch_shape.py) and writes them through a writer of its own (named after the task),
 with the destination's own conform rules and file writer, and sends back only what the
@@ -17,7 +17,7 @@ the next load of the dataset; a killed driver's Iceberg files stay as unreferenc
 (orphans, which no reader sees).
 
 In S3 the workers write only where the destination writes as the source connection's role
-(`credentials: connection`, the default; Parquet only, an S3 Iceberg warehouse is written by
+(`credentials: connection`, the default; Parquet and Iceberg, a Delta root in S3 is written by
 the driver): each worker has its own session of that role, and no credential travels with a
 task. Merge and delete loads, an append that changes the schema, S3 roots written as another
 identity, tables with hashed columns (the salt stays on the driver) and the single-writer

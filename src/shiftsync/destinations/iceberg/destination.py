@@ -78,7 +78,7 @@ from shiftsync.destinations.lake.s3 import resolve_s3
 from shiftsync.destinations.lake.stage import stage_errors
 from shiftsync.destinations.lake.tables import CommitProperties, LakeTables
 from shiftsync.destinations.lake.types import storage_schema
-from shiftsync.destinations.s3fs import CredentialsProvider
+from shiftsync.destinations.s3fs import CredentialsProvider, s3_filesystem
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError
 from shiftsync.json_types import JsonValue
@@ -147,7 +147,11 @@ class IcebergLoad(LakeLoad):
         does not change, in a local (or shared) warehouse; else None, and every row comes
         through `write`."""
         spec, destination = self._spec, self._destination
-        if destination.settings.is_s3 or spec.mode not in (LoadMode.REPLACE, LoadMode.APPEND):
+        s3 = destination.settings.is_s3
+        if (s3 and not destination.workers_reach_s3()) or spec.mode not in (
+            LoadMode.REPLACE,
+            LoadMode.APPEND,
+        ):
             return None
         if self._table is not None and self._plan.changes:
             return None
@@ -157,7 +161,13 @@ class IcebergLoad(LakeLoad):
             if not metadata.spec().is_unpartitioned():
                 return None
             self._sink = IcebergSink(
-                metadata, new_token(), spec, self._write_schema, self._plan.schema, self._stored
+                metadata,
+                new_token(),
+                spec,
+                self._write_schema,
+                self._plan.schema,
+                self._stored,
+                in_s3=s3,
             )
         return self._sink
 
@@ -184,7 +194,7 @@ class IcebergLoad(LakeLoad):
                     fix="this is a bug in shiftsync: report it",
                 )
             with self._destination.errors(f"checking the written data file {file.path}", target):
-                fs, path = pafs.FileSystem.from_uri(file.path)
+                fs, path = self._destination.file_system(file.path)
                 found = fs.get_file_info(path)
             if found.type != pafs.FileType.File or found.size != file.size:
                 raise DestinationError(
@@ -244,7 +254,7 @@ class IcebergLoad(LakeLoad):
         file too): found by the load's mark in their names."""
         folder = data_folder(sink.metadata)
         with contextlib.suppress(OSError, pa.ArrowException):
-            fs, path = pafs.FileSystem.from_uri(folder)
+            fs, path = self._destination.file_system(folder)
             found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
             for info in found:
                 if info.type == pafs.FileType.File and is_load_file(
@@ -355,6 +365,25 @@ class IcebergDestination(LakeTables[Table]):
                     close_catalog(self._cached[1])
                 self._cached = (credentials, open_catalog(self.settings, s3))
             return self._cached[1]
+
+    def workers_reach_s3(self) -> bool:
+        """Whether other processes may write this warehouse's data files (Ray workers, which
+        assume the connection's role themselves): an S3 warehouse written as that role,
+        reached by botocore's S3 settings (no `s3.*` catalog property the workers lack)."""
+        settings = self.settings
+        return (
+            settings.is_s3
+            and settings.as_connection
+            and not any(key.startswith("s3.") for key in settings.properties)
+        )
+
+    def file_system(self, uri: str) -> tuple[pafs.FileSystem, str]:
+        """The file system the warehouse's files are reached through (on S3 as the identity
+        that writes the destination) and `uri`'s path in it."""
+        if uri.startswith("s3://"):
+            provider = self._credentials_provider
+            return s3_filesystem(provider() if provider else None), uri.removeprefix("s3://")
+        return pafs.LocalFileSystem(), uri.removeprefix("file://")
 
     def identifier(self, target: str) -> tuple[str, str]:
         if not target or "." in target:

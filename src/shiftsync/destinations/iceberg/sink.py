@@ -1,13 +1,15 @@
 """Iceberg data files written by other processes (Ray workers), committed by the load.
 
 A load that only adds files (replace: delete every row, then append; append without a schema
-change) offers an `IcebergSink` (a `FileSink`, destinations/file_sink.py). It carries the
-table's metadata as the commit will see it (for a new table, that of the create transaction
-the commit makes again, with the same field ids): each writer conforms its batches as
-`LakeLoad.write` does, puts them in the stored types (lake/types.py) and writes them with
-pyiceberg's own writer (`_dataframe_to_data_files`: the table's field ids, statistics and
-file naming) into the table's data folder, and hands back pyiceberg's `DataFile`s. The
-driver checks each file is there as written and appends them all in the load's one commit.
+change) into a local (or shared) warehouse, or one in S3 written as the source connection's
+role (which each worker assumes itself, as for Parquet: executors/ray_files.py), offers an
+`IcebergSink` (a `FileSink`, destinations/file_sink.py). It carries the table's metadata as
+the commit will see it (for a new table, that of the create transaction the commit makes
+again, with the same field ids): each writer conforms its batches as `LakeLoad.write` does,
+puts them in the stored types (lake/types.py) and writes them with pyiceberg's own writer
+(`_dataframe_to_data_files`: the table's field ids, statistics and file naming) into the
+table's data folder, and hands back pyiceberg's `DataFile`s. The driver checks each file is
+there as written and appends them all in the load's one commit.
 
 Names: every writer's files carry a UUID made of the load's token and the writer's name
 (`00000-<n>-<token…><name hash>.parquet`), so a failed load deletes what its writers left,
@@ -77,18 +79,21 @@ class IcebergSink:
     write_schema: pa.Schema  # the columns the load writes
     schema: pa.Schema  # the table's contract schema
     stored: pa.Schema  # in the stored types (lake/types.py)
-    # Local (or shared) warehouses only: an S3 warehouse is written by the driver.
+    # In S3, written as the source connection's role: the writer's process brings a file
+    # system of its own, made from that role's credentials (none travels with the sink).
     in_s3: bool = False
 
     def writer(self, name: str, fs: pafs.FileSystem | None = None) -> IcebergWriter:
         check_writer_name(name)
-        return IcebergWriter(self, name)
+        if self.in_s3 and fs is None:
+            raise ValueError("a sink in S3 needs the writer's S3 file system")
+        return IcebergWriter(self, name, fs)
 
 
 class IcebergWriter:
     """One writer's data files, cut at the table's target file size (a `FileWriter`)."""
 
-    def __init__(self, sink: IcebergSink, name: str) -> None:
+    def __init__(self, sink: IcebergSink, name: str, fs: pafs.FileSystem | None = None) -> None:
         self._sink = sink
         # Imported here, not with the module: pyiceberg's Arrow writer stays out of the driver
         # until its commit (see IcebergLoad._append), and the driver imports this module.
@@ -96,6 +101,9 @@ class IcebergWriter:
 
         self._uuid = writer_uuid(sink.token, name)
         self._io: PyArrowFileIO = PyArrowFileIO()
+        if fs is not None:
+            # pyiceberg's writer reaches S3 through the worker's own session of the role.
+            self._io.fs_by_scheme = lambda scheme, netloc: fs
         self._counter = itertools.count(0)
         self._target: int = property_as_int(  # type: ignore[assignment]  # has a default
             sink.metadata.properties,
