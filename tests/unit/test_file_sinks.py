@@ -17,6 +17,7 @@ from pyiceberg.table.sorting import UNSORTED_SORT_ORDER
 from pyiceberg.types import LongType, NestedField
 
 from shiftsync.destinations.base import LoadMode, LoadSpec
+from shiftsync.destinations.delta import DeltaDestination, DeltaSettings
 from shiftsync.destinations.delta.sink import DeltaSink, FileStats
 from shiftsync.destinations.delta.sink import is_load_file as is_delta_file
 from shiftsync.destinations.file_sink import (
@@ -179,3 +180,18 @@ def test_the_workers_write_an_iceberg_warehouse_in_s3_only_as_the_connections_ro
         "sql", warehouse, uri="sqlite:///c.db", properties=properties, as_connection=as_connection
     )
     assert IcebergDestination(settings).workers_reach_s3() is expected
+
+
+@pytest.mark.parametrize(
+    ("root", "as_connection", "expected"),
+    [
+        ("s3://lake/delta", True, True),
+        ("s3://lake/delta", False, False),  # written as another identity: the driver's
+        ("/data/delta", False, False),  # not S3: a local or shared disk, no role needed
+    ],
+)
+def test_the_workers_write_a_delta_root_in_s3_only_as_the_connections_role(
+    root: str, as_connection: bool, expected: bool
+) -> None:
+    settings = DeltaSettings(root, locking="conditional_put", as_connection=as_connection)
+    assert DeltaDestination(settings).workers_reach_s3() is expected

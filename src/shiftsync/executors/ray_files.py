@@ -3,26 +3,25 @@
 A table whose load only adds files offers a sink (a `FileSink`, destinations/file_sink.py):
 Parquet for a full refresh or an append that keeps the schema (`ParquetLoad.file_sink`),
 Iceberg and Delta for a replace or an append without a schema change (`IcebergLoad.file_sink`,
-iceberg/sink.py; `DeltaLoad.file_sink`, delta/sink.py). The table is read and written by its tasks: each
-task (the table, or one key range of a big table) shapes its batches as the driver would
-(engine/batch_shape.py) and writes them through a writer of its own (named after the task),
-with the destination's own conform rules and file writer, and sends back only what the
-commit needs (paths, rows, sizes; for Iceberg pyiceberg's data file entries). The driver
-checks every file is there as written, then commits once (Parquet: the pointer with the
-cursor; Iceberg: one transaction with the same snapshot properties) as for any load. Nothing
-is visible before that commit: a failed task fails the table, its writer deletes its files,
-and the load's abort deletes what every writer left (Parquet: the version folder; Iceberg:
-the data files named with the load's token). A killed driver's Parquet folder is deleted by
-the next load of the dataset; a killed driver's Iceberg files stay as unreferenced files
-(orphans, which no reader sees).
+iceberg/sink.py; `DeltaLoad.file_sink`, delta/sink.py). The table is read and written by its
+tasks: each task (the table, or one key range of a big table) shapes its batches as the driver
+would (engine/batch_shape.py) and writes them through a writer of its own (named after the
+task), with the destination's own conform rules and file writer, and sends back only what the
+commit needs (paths, rows, sizes; Iceberg: pyiceberg's data file entries; Delta: each file's
+statistics). The driver checks every file is there as written, then commits once (Parquet: the
+pointer with the cursor; Iceberg: one transaction, Delta: one log entry, with the same
+properties as a driver-written load's). Nothing is visible before that commit: a failed task
+fails the table, its writer deletes its files, and the load's abort deletes what every writer
+left (Parquet: the version folder; Iceberg and Delta: the data files named with the load's
+token). A killed driver's Parquet folder is deleted by the next load of the dataset; a killed
+driver's Iceberg or Delta files stay as unreferenced files (orphans, which no reader sees).
 
 In S3 the workers write only where the destination writes as the source connection's role
-(`credentials: connection`, the default; Parquet and Iceberg, a Delta root in S3 is written by
-the driver): each worker has its own session of that role, and no credential travels with a
-task. Merge and delete loads, an append that changes the schema, S3 roots written as another
-identity, tables with hashed columns (the salt stays on the driver) and the single-writer
-destinations (DuckDB, PostgreSQL) keep the driver-fed path: batches stream to the driver,
-which writes them.
+(`credentials: connection`, the default): each worker has its own session of that role, and
+no credential travels with a task. Merge and delete loads, an append that changes the schema,
+S3 written as another identity, tables with hashed columns (the salt stays on the driver) and
+the single-writer destinations (DuckDB, PostgreSQL) keep the driver-fed path: batches stream
+to the driver, which writes them.
 """
 
 from __future__ import annotations

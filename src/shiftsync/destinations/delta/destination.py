@@ -148,22 +148,27 @@ class DeltaLoad(LakeLoad):
     def file_sink(self) -> DeltaSink | None:
         """Where other processes (Ray workers) may write this load's data files: only for a
         load that only adds files (replace, or append) to a new table or one whose schema
-        does not change, under a local (or shared) root; else None, and every row comes
-        through `write`."""
+        does not change, under a local (or shared) root or one in S3 written as the source
+        connection's role; else None, and every row comes through `write`."""
         spec, destination = self._spec, self._destination
-        if destination.settings.is_s3 or spec.mode not in (LoadMode.REPLACE, LoadMode.APPEND):
+        s3 = destination.settings.is_s3
+        if (s3 and not destination.workers_reach_s3()) or spec.mode not in (
+            LoadMode.REPLACE,
+            LoadMode.APPEND,
+        ):
             return None
         if self._rewrite or (self._table is not None and self._plan.changes):
             return None
         if self._sink is None:
             self._sink = DeltaSink(
-                destination.uri(spec.target),
+                destination.uri(spec.target).removeprefix("s3://"),
                 new_token(),
                 spec,
                 self._write_schema,
                 self._plan.schema,
                 self._stored,
                 destination.settings.target_file_size_bytes,
+                in_s3=s3,
             )
         return self._sink
 
@@ -177,7 +182,7 @@ class DeltaLoad(LakeLoad):
                 f"table {target!r}: data files were added to a load that offered no writers",
                 fix="this is a bug in shiftsync: report it",
             )
-        fs = pafs.LocalFileSystem()
+        fs = self._destination.filesystem()
         for file in files:
             if not isinstance(file, DeltaWrittenFile) or not is_load_file(file.path, sink.token):
                 raise DestinationError(
@@ -213,8 +218,8 @@ class DeltaLoad(LakeLoad):
     def _delete_written(self, sink: DeltaSink) -> None:
         """Every file this load's writers left in the table's folder (a killed worker's half
         file too): found by the load's mark in their names."""
-        fs = pafs.LocalFileSystem()
         with contextlib.suppress(OSError, pa.ArrowException):
+            fs = self._destination.filesystem()
             found = fs.get_file_info(pafs.FileSelector(sink.folder, allow_not_found=True))
             for info in found:
                 if info.type == pafs.FileType.File and is_load_file(info.base_name, sink.token):
@@ -360,6 +365,15 @@ class DeltaDestination(LakeTables[DeltaTable]):
     def options(self) -> dict[str, str]:
         s3 = resolve_s3(self._credentials_provider) if self.settings.is_s3 else None
         return storage_options(self.settings, s3)
+
+    def workers_reach_s3(self) -> bool:
+        """Whether other processes may write this root's data files (Ray workers, which
+        assume the connection's role themselves): an S3 root written as that role."""
+        return self.settings.is_s3 and self.settings.as_connection
+
+    def filesystem(self) -> pafs.FileSystem:
+        """The root's file system (on S3 as the identity that writes the destination)."""
+        return self._filesystem()
 
     def _filesystem(self) -> pafs.FileSystem:
         if not self.settings.is_s3:

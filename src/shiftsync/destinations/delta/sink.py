@@ -1,14 +1,16 @@
 """Delta data files written by other processes (Ray workers), committed by the load.
 
 A load that only adds files (replace: an overwrite; append without a schema change) into a
-local (or shared) root offers a `DeltaSink` (a `FileSink`, destinations/file_sink.py): each
-writer conforms its batches as `LakeLoad.write` does, puts them in the stored types
-(lake/types.py) and writes Parquet files (snappy, as delta-rs writes) into the table's folder,
-named as delta-rs names its own (`part-<n>-<uuid>-c000.snappy.parquet`, the UUID made of the
-load's token and the writer's name, see file_sink.py). It hands back each file's path, rows,
-size and statistics (the `stats` of its add action); the driver checks each file is there as
-written and commits them all in one log entry (`create_table_with_add_actions` for a new
-table, `DeltaTable.create_write_transaction` otherwise) with the load's commit properties.
+local (or shared) root, or one in S3 written as the source connection's role (which each worker
+assumes itself, as for Parquet: executors/ray_files.py), offers a `DeltaSink` (a `FileSink`,
+destinations/file_sink.py): each writer conforms its batches as `LakeLoad.write` does, puts
+them in the stored types (lake/types.py) and writes Parquet files (snappy, as delta-rs writes)
+into the table's folder, named as delta-rs names its own
+(`part-<n>-<uuid>-c000.snappy.parquet`, the UUID made of the load's token and the writer's
+name, see file_sink.py). It hands back each file's path, rows, size and statistics (the `stats`
+of its add action); the driver checks each file is there as written and commits them all in one
+log entry (`create_table_with_add_actions` for a new table,
+`DeltaTable.create_write_transaction` otherwise) with the load's commit properties.
 
 Statistics: numRecords and every column's nullCount; minValues/maxValues only for integer,
 date and short (at most 32 characters) string columns, whose JSON form is exact. delta-rs
@@ -18,7 +20,7 @@ only reads more files, a reader with rounded ones could skip a file it needs.
 Layout: a worker's files are not sorted; its rows are in the order its task read them (the
 driver-fed load sorts the whole load by the table's key). Files are cut at the root's
 `target_file_size_bytes` of Arrow data (delta-rs measures its own target on disk, so worker
-files are several times smaller than the driver's).
+files are smaller than the driver's).
 """
 
 from __future__ import annotations
@@ -125,28 +127,31 @@ class DeltaWrittenFile(WrittenFile):
 class DeltaSink:
     """Where and how another process writes a load's Delta data files (picklable)."""
 
-    folder: str  # the table's folder, absolute on a local (or shared) disk
+    folder: str  # the table's folder: absolute on a local (or shared) disk, or bucket/key
     token: str
     spec: LoadSpec
     write_schema: pa.Schema  # the columns the load writes
     schema: pa.Schema  # the table's contract schema
     stored: pa.Schema  # in the stored types (lake/types.py)
     target_file_size: int  # bytes of Arrow data per file
-    # Local (or shared) roots only: an S3 root is written by the driver.
+    # In S3, written as the source connection's role: the writer's process brings a file
+    # system of its own, made from that role's credentials (none travels with the sink).
     in_s3: bool = False
 
     def writer(self, name: str, fs: pafs.FileSystem | None = None) -> DeltaWriter:
         check_writer_name(name)
-        return DeltaWriter(self, name)
+        if self.in_s3 and fs is None:
+            raise ValueError("a sink in S3 needs the writer's S3 file system")
+        return DeltaWriter(self, name, fs or pafs.LocalFileSystem())
 
 
 class DeltaWriter:
     """One writer's data files, cut at the sink's target size (a `FileWriter`)."""
 
-    def __init__(self, sink: DeltaSink, name: str) -> None:
+    def __init__(self, sink: DeltaSink, name: str, fs: pafs.FileSystem) -> None:
         self._sink = sink
         self._uuid = writer_uuid(sink.token, name)
-        self._fs = pafs.LocalFileSystem()
+        self._fs = fs
         self._writer: pq.ParquetWriter | None = None
         self._name = ""
         self._bytes = 0
@@ -188,7 +193,8 @@ class DeltaWriter:
 
     def _open(self) -> None:
         self._name = f"part-{len(self._opened):05d}-{self._uuid}-c000.{COMPRESSION}.parquet"
-        self._fs.create_dir(self._sink.folder, recursive=True)
+        if not self._sink.in_s3:  # S3 has no folders to make
+            self._fs.create_dir(self._sink.folder, recursive=True)
         self._opened.append(self._name)
         self._writer = pq.ParquetWriter(
             posixpath.join(self._sink.folder, self._name),

@@ -144,8 +144,8 @@ class IcebergLoad(LakeLoad):
     def file_sink(self) -> IcebergSink | None:
         """Where other processes (Ray workers) may write this load's data files: only for a
         load that only adds files (replace, or append) to a new table or one whose schema
-        does not change, in a local (or shared) warehouse; else None, and every row comes
-        through `write`."""
+        does not change, in a local (or shared) warehouse or one in S3 written as the source
+        connection's role; else None, and every row comes through `write`."""
         spec, destination = self._spec, self._destination
         s3 = destination.settings.is_s3
         if (s3 and not destination.workers_reach_s3()) or spec.mode not in (
