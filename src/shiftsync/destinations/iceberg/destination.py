@@ -140,6 +140,8 @@ class IcebergLoad(LakeLoad):
         # The catalog may hold the commit (its outcome is not known to be a refusal): the
         # adopted files are then never deleted by `abort`.
         self._committing = False
+        # A new table's create transaction, made for `file_sink` and committed by `commit`.
+        self._creating: Transaction | None = None
 
     def file_sink(self) -> IcebergSink | None:
         """Where other processes (Ray workers) may write this load's data files: only for a
@@ -157,7 +159,12 @@ class IcebergLoad(LakeLoad):
             return None
         if self._sink is None:
             with destination.errors("preparing the data files' writers", spec.target):
-                metadata = self._transaction().table_metadata
+                transaction = self._transaction()
+                metadata = transaction.table_metadata
+            if self._table is None:
+                # The commit creates the table with this very transaction: a catalog that
+                # places a new table itself (REST) cannot place it elsewhere meanwhile.
+                self._creating = transaction
             if not metadata.spec().is_unpartitioned():
                 return None
             self._sink = IcebergSink(
@@ -215,7 +222,7 @@ class IcebergLoad(LakeLoad):
         with self._destination.errors("committing", self._spec.target):
             written = self.written()
             properties = self.properties(state, written)
-            transaction = self._transaction()
+            transaction = self._creating or self._transaction()
             self._check_sink(transaction)
             self._write(transaction, properties)
             self._committing = True
