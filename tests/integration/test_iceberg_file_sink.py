@@ -119,16 +119,19 @@ def test_a_replace_deletes_the_old_rows_and_an_append_adds(tmp_path: Path) -> No
         destination.close()
 
 
-def test_files_are_cut_at_the_tables_target_size(tmp_path: Path) -> None:
-    rows = pa.record_batch({"id": pa.array(range(100_000), pa.int64())})
-    destination = iceberg(tmp_path, target_file_size=200_000)
+def test_files_are_cut_at_the_destinations_target_size(tmp_path: Path) -> None:
+    """Each row group (about 1 MB of Arrow, iceberg/files.py) past a 1-byte target ends a
+    file, as in the driver's commit."""
+    rows = pa.record_batch({"id": pa.array(range(500_000), pa.int64())})
+    destination = iceberg(tmp_path, target_file_size=1)
     try:
         load = destination.start_load(LoadSpec("t", rows.schema, LoadMode.REPLACE))
-        files = written_elsewhere(load, [rows.slice(i, 10_000) for i in range(0, 100_000, 10_000)])
-        assert len(files) >= 4
+        files = written_elsewhere(load, [rows.slice(i, 50_000) for i in range(0, 500_000, 50_000)])
+        assert len(files) >= 3
+        assert sum(f.rows for f in files) == 500_000
         load.add_files(files)
         load.commit(None)
-        assert destination.read_table("t").num_rows == 100_000
+        assert destination.read_table("t").num_rows == 500_000
     finally:
         destination.close()
 

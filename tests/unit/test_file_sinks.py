@@ -49,7 +49,7 @@ def sinks() -> list[FileSink]:
     """One sink of each destination, typed as the protocol ray_files.py takes."""
     return [
         PartSink("/lake/t", "v000002-0a1b2c3d", SPEC, SCHEMA, SCHEMA, 10),
-        IcebergSink(METADATA, TOKEN, SPEC, SCHEMA, SCHEMA, SCHEMA),
+        IcebergSink(METADATA, TOKEN, SPEC, SCHEMA, SCHEMA, SCHEMA, 1024),
         DeltaSink("/delta/t", TOKEN, SPEC, SCHEMA, SCHEMA, SCHEMA, 1024),
     ]
 

@@ -13,10 +13,11 @@ load, never between. The sync state, the run id, the cursor and the written row 
 the properties of the transaction's snapshots (lake/properties.py), so the cursor commits
 with the data; `read_state` reads them back from the table's newest shiftsync snapshot.
 
-Layout: rows are written sorted by the table's key, in files of at most
+Layout: rows are written sorted by the table's key, in files of about
 `target_file_size_bytes` of Arrow data (pyiceberg measures in-memory bytes; files on disk are
 several times smaller), so each file covers a narrow key range and a merge of a few keys
-rewrites few files (bench/ measures the trade-off).
+rewrites few files (bench/ measures the trade-off); each file is written as it fills, in row
+groups of about 1 MB of Arrow (iceberg/files.py), so the commit holds a row group, not a file.
 
 Under Ray, a load that only adds files has them written by the workers (iceberg/sink.py,
 executors/ray_files.py); the driver appends them in the same one transaction.
@@ -105,21 +106,6 @@ def shiftsync_properties(table: Table) -> dict[str, str] | None:
     return None
 
 
-def _chunked(reader: pa.RecordBatchReader, size: int) -> Iterator[pa.RecordBatchReader]:
-    """`reader`'s batches as readers of about `size` bytes of Arrow data each (one data file:
-    pyiceberg cuts files at its target size in the same measure)."""
-    pending: list[pa.RecordBatch] = []
-    count = 0
-    for batch in reader:
-        pending.append(batch)
-        count += batch.nbytes
-        if count >= size:
-            yield pa.RecordBatchReader.from_batches(reader.schema, pending)
-            pending, count = [], 0
-    if pending:
-        yield pa.RecordBatchReader.from_batches(reader.schema, pending)
-
-
 class IcebergLoad(LakeLoad):
     """One load into one Iceberg table; made by `IcebergDestination.start_load`."""
 
@@ -174,6 +160,7 @@ class IcebergLoad(LakeLoad):
                 self._write_schema,
                 self._plan.schema,
                 self._stored,
+                destination.settings.target_file_size_bytes,
                 in_s3=s3,
             )
         return self._sink
@@ -309,32 +296,29 @@ class IcebergLoad(LakeLoad):
         properties: dict[str, str],
         rows: pa.RecordBatchReader | None,
     ) -> None:
-        """One append snapshot of `rows`, written one data file at a time.
+        """One append snapshot of `rows`, written a row group at a time (iceberg/files.py).
 
         `Transaction.append` hands all the files of one call to pyiceberg's thread pool at
-        once, which holds the whole load in memory; this does what it does (one fast-append
-        snapshot) with the rows fed one target-sized file at a time.
+        once, which holds the whole load in memory; this makes the same fast-append snapshot
+        with the rows streamed into its data files.
         """
         # Imported here, not with the module: pyiceberg's Arrow writer (and the Parquet and
         # dataset modules it loads) is needed only from the commit on, and its few MB would
         # otherwise be resident through the whole read, where a load peaks.
-        from pyiceberg.io.pyarrow import _dataframe_to_data_files
+        from shiftsync.destinations.iceberg.files import write_data_files
 
-        counter = itertools.count(0)
-        io = transaction._table.io
         with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
             for data_file in self._adopted:  # written by other processes (`file_sink`)
                 append.append_data_file(data_file)
-            size = self._destination.settings.target_file_size_bytes
-            for chunk in _chunked(rows, size) if rows is not None else ():
-                for data_file in _dataframe_to_data_files(
-                    table_metadata=transaction.table_metadata,
-                    df=chunk,
-                    io=io,
-                    write_uuid=append.commit_uuid,
-                    counter=counter,
-                ):
-                    append.append_data_file(data_file)
+            for data_file in write_data_files(
+                rows if rows is not None else (),
+                transaction._table.io,
+                transaction.table_metadata,
+                target_bytes=self._destination.settings.target_file_size_bytes,
+                write_uuid=append.commit_uuid,
+                counter=itertools.count(0),
+            ):
+                append.append_data_file(data_file)
 
 
 class IcebergDestination(LakeTables[Table]):

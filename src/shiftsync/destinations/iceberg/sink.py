@@ -16,13 +16,13 @@ Names: every writer's files carry a UUID made of the load's token and the writer
 even a file a killed worker had half written, and nothing of another load.
 
 Layout: a worker's files are not sorted; its rows are in the order its task read them (the
-driver-fed load sorts the whole load by the table's key). Files are cut at the table's
-`write.target-file-size-bytes` of Arrow data, as the driver's.
+driver-fed load sorts the whole load by the table's key). Files are written a row group at a
+time and cut at the destination's target size in Arrow bytes, by the driver's own writer
+(iceberg/files.py).
 """
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import posixpath
 from dataclasses import dataclass, field
@@ -31,13 +31,11 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 import pyarrow.fs as pafs
 from pyiceberg.manifest import DataFile
-from pyiceberg.table import TableProperties
 from pyiceberg.table.locations import load_location_provider
 from pyiceberg.table.metadata import TableMetadata
-from pyiceberg.utils.properties import property_as_int
 
 if TYPE_CHECKING:
-    from pyiceberg.io.pyarrow import PyArrowFileIO
+    pass
 
 from shiftsync.destinations.base import LoadSpec, conform_batch, conform_incoming
 from shiftsync.destinations.file_sink import (
@@ -79,6 +77,7 @@ class IcebergSink:
     write_schema: pa.Schema  # the columns the load writes
     schema: pa.Schema  # the table's contract schema
     stored: pa.Schema  # in the stored types (lake/types.py)
+    target_bytes: int  # Arrow bytes per data file, as the driver's commit cuts them
     # In S3, written as the source connection's role: the writer's process brings a file
     # system of its own, made from that role's credentials (none travels with the sink).
     in_s3: bool = False
@@ -91,28 +90,28 @@ class IcebergSink:
 
 
 class IcebergWriter:
-    """One writer's data files, cut at the table's target file size (a `FileWriter`)."""
+    """One writer's data files, written a row group at a time as the driver's commit writes
+    its own (iceberg/files.py), cut at the sink's target size (a `FileWriter`)."""
 
     def __init__(self, sink: IcebergSink, name: str, fs: pafs.FileSystem | None = None) -> None:
-        self._sink = sink
         # Imported here, not with the module: pyiceberg's Arrow writer stays out of the driver
         # until its commit (see IcebergLoad._append), and the driver imports this module.
         from pyiceberg.io.pyarrow import PyArrowFileIO
 
-        self._uuid = writer_uuid(sink.token, name)
-        self._io: PyArrowFileIO = PyArrowFileIO()
+        from shiftsync.destinations.iceberg.files import DataFileWriter
+
+        self._sink = sink
+        io = PyArrowFileIO()
         if fs is not None:
             # pyiceberg's writer reaches S3 through the worker's own session of the role.
-            self._io.fs_by_scheme = lambda scheme, netloc: fs
-        self._counter = itertools.count(0)
-        self._target: int = property_as_int(  # type: ignore[assignment]  # has a default
-            sink.metadata.properties,
-            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES,
-            TableProperties.WRITE_TARGET_FILE_SIZE_BYTES_DEFAULT,
+            io.fs_by_scheme = lambda scheme, netloc: fs
+        self._files = DataFileWriter(
+            io,
+            sink.metadata,
+            target_bytes=sink.target_bytes,
+            write_uuid=writer_uuid(sink.token, name),
+            counter=itertools.count(0),
         )
-        self._pending: list[pa.RecordBatch] = []
-        self._pending_bytes = 0
-        self.files: list[IcebergWrittenFile] = []
 
     def write(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
@@ -120,45 +119,16 @@ class IcebergWriter:
         sink = self._sink
         batch = conform_incoming(sink.spec, batch, sink.write_schema)
         batch = conform_batch(batch, sink.schema, missing_as_null=True)
-        stored = to_storage(batch, sink.stored)
-        self._pending.append(stored)
-        self._pending_bytes += stored.nbytes
-        if self._pending_bytes >= self._target:
-            self._flush()
+        self._files.write(to_storage(batch, sink.stored))
 
     def close(self) -> list[WrittenFile]:
-        self._flush()
-        return list(self.files)
+        return [
+            IcebergWrittenFile(f.file_path, f.record_count, f.file_size_in_bytes, f)
+            for f in self._files.close()
+        ]
 
     def discard(self) -> None:
-        self._pending, self._pending_bytes = [], 0
-        for file in self.files:
-            with contextlib.suppress(OSError, pa.ArrowException):
-                self._io.delete(file.path)
-        self.files = []
-
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        from pyiceberg.io.pyarrow import _dataframe_to_data_files
-
-        table = pa.Table.from_batches(self._pending, schema=self._sink.stored)
-        self._pending, self._pending_bytes = [], 0
-        for data_file in _dataframe_to_data_files(
-            table_metadata=self._sink.metadata,
-            df=table,
-            io=self._io,
-            write_uuid=self._uuid,
-            counter=self._counter,
-        ):
-            self.files.append(
-                IcebergWrittenFile(
-                    data_file.file_path,
-                    data_file.record_count,
-                    data_file.file_size_in_bytes,
-                    data_file,
-                )
-            )
+        self._files.discard()
 
 
 __all__ = [
