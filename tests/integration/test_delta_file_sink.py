@@ -215,3 +215,28 @@ def test_merges_deletes_and_schema_changes_take_no_files(tmp_path: Path) -> None
         load = destination.start_load(spec)
         assert load.file_sink() is None, spec.mode
         load.abort()
+
+
+@pytest.mark.parametrize("existing", [True, False], ids=["existing table", "new table"])
+def test_a_refused_commit_leaves_the_other_writers_table_and_none_of_its_files(
+    tmp_path: Path, existing: bool
+) -> None:
+    """Another writer committed first: this commit is refused, its abort deletes its files."""
+    sent = all_types_batch()
+    destination = delta(tmp_path)
+    spec = LoadSpec("t", sent.schema, LoadMode.REPLACE)
+    if existing:
+        first = destination.start_load(spec)
+        first.write(sent)
+        first.commit(None)
+    mine, other = destination.start_load(spec), destination.start_load(spec)
+    written = written_elsewhere(mine, [sent.slice(0, 2)])
+    mine.add_files(written)
+    other.add_files(written_elsewhere(other, [sent.slice(2)]))
+    other.commit(None)
+    with pytest.raises(DestinationError, match="another writer committed the table"):
+        mine.commit(None)
+    mine.abort()
+    (gone,) = [tmp_path / "t" / f.path for f in written]
+    assert not gone.exists()
+    assert destination.read_table("t").num_rows == sent.num_rows - 2

@@ -247,14 +247,21 @@ class DeltaLoad(LakeLoad):
         log entry: a new table's first, else an overwrite (replace) or an append."""
         spec, destination = self._spec, self._destination
         if self._table is None:
-            create_table_with_add_actions(
-                destination.uri(spec.target),
-                Schema.from_arrow(self._stored),
-                self._adopted,
-                mode="error",
-                storage_options=destination.options(),
-                commit_properties=properties,
-            )
+            try:
+                create_table_with_add_actions(
+                    destination.uri(spec.target),
+                    Schema.from_arrow(self._stored),
+                    self._adopted,
+                    mode="error",
+                    storage_options=destination.options(),
+                    commit_properties=properties,
+                )
+            except DeltaError as exc:
+                if "already exists" not in str(exc):
+                    raise
+                # Another writer created the table since this load started: refused, as a
+                # conflicting commit to an existing table is.
+                raise CommitFailedError(str(exc)) from exc
             return
         actions: list[AddAction | RemoveAction] = [*self._adopted]
         self._table.create_write_transaction(

@@ -22,6 +22,7 @@ from pyiceberg.exceptions import (
     NoSuchNamespaceError,
     NoSuchTableError,
     RESTError,
+    TableAlreadyExistsError,
     ValidationError,
     ValidationException,
 )
@@ -125,9 +126,10 @@ def catalog_errors(
         yield
     except DestinationError:
         raise
-    except (CommitFailedException, ValidationException) as exc:
+    except (CommitFailedException, ValidationException, TableAlreadyExistsError) as exc:
         # ValidationException: pyiceberg retried the commit on the newer table and found the
-        # other writer's files conflicting with this load's delete.
+        # other writer's files conflicting with this load's delete. TableAlreadyExistsError:
+        # another writer created the table this load was creating.
         raise DestinationError(
             f"{subject}: {action} failed: another writer committed the table since this load "
             f"started ({exc})",

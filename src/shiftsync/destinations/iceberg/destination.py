@@ -42,6 +42,7 @@ from pyiceberg.exceptions import (
     CommitFailedException,
     NamespaceAlreadyExistsError,
     NoSuchTableError,
+    TableAlreadyExistsError,
     ValidationException,
 )
 from pyiceberg.expressions import AlwaysTrue
@@ -215,7 +216,7 @@ class IcebergLoad(LakeLoad):
             self._committing = True
             try:
                 transaction.commit_transaction()
-            except (CommitFailedException, ValidationException):
+            except (CommitFailedException, ValidationException, TableAlreadyExistsError):
                 self._committing = False  # refused: nothing of this load is in the table
                 raise
         self.finish()
