@@ -526,10 +526,15 @@ def checkpointed_ranges(store: RunStore) -> dict[str, Any]:
 
 
 def ranged_sales(
-    folder: Path, info: StandInInfo, admin: psycopg.Connection[Any], ray_cluster: str
+    folder: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    ray_cluster: str,
+    destination: dict[str, Any] | None = None,
 ) -> tuple[Workspace, int]:
     """A workspace whose sync reads `public.sales` on the cluster in 3 or 4 key ranges (each a
-    little larger than a quarter of its estimate) into Parquet; and how many ranges."""
+    little larger than a quarter of its estimate) into Parquet (or `destination`); and how
+    many ranges."""
     admin.execute("ANALYZE public.sales")
     write_external_id(folder, info.external_id)
 
@@ -537,7 +542,7 @@ def ranged_sales(
         write_sync_config(
             folder,
             standin_connection(info, unload={"bucket": info.bucket, "range_mb": range_mb}),
-            {"dest": {"type": "parquet", "path": "lake"}},
+            {"dest": destination or {"type": "parquet", "path": "lake"}},
             {
                 "destination": "dest",
                 "tables": [{"include": "public.sales", "method": "unload"}],
@@ -617,6 +622,52 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     assert_resumed_and_equal(record, len(resumed), ranges, done, workspace, admin)
     assert record.tables[0].ranges is None  # committed: the checkpoint is dropped
     assert staged_keys(s3, info.bucket) == []
+
+
+@pytest.mark.slow  # the Parquet case's failed range, into a lake: 6-14 s each (README.md, Tests)
+@pytest.mark.parametrize("kind", ["iceberg", "delta"])
+def test_a_failed_range_leaves_a_lake_table_as_it_was_and_no_worker_file(
+    tmp_path: Path,
+    info: StandInInfo,
+    admin: psycopg.Connection[Any],
+    standin: StandIn,
+    ray_cluster: str,
+    kind: str,
+) -> None:
+    """`sales` in key ranges into Iceberg or Delta, the workers writing the data files: a run
+    whose range fails once another has finished fails the table, commits nothing, and leaves
+    none of its workers' files in the table's folder."""
+    destination: dict[str, Any] = (
+        {"type": "iceberg", "warehouse": "warehouse"}
+        if kind == "iceberg"
+        else {"type": "delta", "path": "delta"}
+    )
+    workspace, _ = ranged_sales(tmp_path, info, admin, ray_cluster, destination)
+    store = RunStore(workspace.runs_dir)
+    source = RaySource(RedshiftSource.from_workspace(workspace), workspace.external_id, ray_cluster)
+    seeded = run_sync(workspace, "main", source=source)
+    assert seeded.status == "ok", [(t.table, t.error) for t in seeded.tables]
+    assert source.written
+    folder = tmp_path / destination.get("warehouse", destination.get("path", ""))
+    files = sorted(p for p in folder.rglob("*.parquet"))
+    assert files
+
+    with failing_range(
+        standin, r"UNLOAD .*sales.*>=.* AND .*<", lambda: bool(checkpointed_ranges(store))
+    ):
+        failed = run_sync(workspace, "main", source=source)
+    (table,) = failed.tables
+    assert table.status == "failed"
+    assert "disk full" in (table.error or "")
+    # The finished ranges' workers had written files: the abort deleted them all.
+    assert sorted(p for p in folder.rglob("*.parquet")) == files
+    written = open_destination(workspace)
+    try:
+        assert_same_table(admin, written, "sales", "sales")
+        _, _, commits = lake_files(written, "sales")
+        assert commits == 1
+    finally:
+        written.close()
 
 
 @pytest.mark.slow  # a CLI driver of its own, killed: 8-13 s (README.md, Tests)
