@@ -624,19 +624,20 @@ def test_a_big_tables_key_ranges_are_tasks_of_the_cluster_and_resume(
     assert staged_keys(s3, info.bucket) == []
 
 
-@pytest.mark.slow  # the Parquet case's failed range, into a lake: 6-14 s each (README.md, Tests)
+@pytest.mark.slow  # a failed range and its resume, into a lake: 10-15 s each (README.md, Tests)
 @pytest.mark.parametrize("kind", ["iceberg", "delta"])
 def test_a_failed_range_leaves_a_lake_table_as_it_was_and_no_worker_file(
     tmp_path: Path,
     info: StandInInfo,
     admin: psycopg.Connection[Any],
     standin: StandIn,
+    s3: Any,
     ray_cluster: str,
     kind: str,
 ) -> None:
     """`sales` in key ranges into Iceberg or Delta, the workers writing the data files: a run
     whose range fails once another has finished fails the table, commits nothing, and leaves
-    none of its workers' files in the table's folder."""
+    none of its workers' files in the table's folder; the rerun resumes and commits."""
     destination: dict[str, Any] = (
         {"type": "iceberg", "warehouse": "warehouse"}
         if kind == "iceberg"
@@ -668,6 +669,17 @@ def test_a_failed_range_leaves_a_lake_table_as_it_was_and_no_worker_file(
         assert commits == 1
     finally:
         written.close()
+    # The rerun resumes the checkpointed ranges and commits; nothing stays staged.
+    record = run_sync(workspace, "main", source=source)
+    assert record.status == "ok", [(t.table, t.error) for t in record.tables]
+    written = open_destination(workspace)
+    try:
+        assert_same_table(admin, written, "sales", "sales")
+        _, _, commits = lake_files(written, "sales")
+        assert commits > 1  # Iceberg: the replace's delete and append snapshots
+    finally:
+        written.close()
+    assert staged_keys(s3, info.bucket) == []
 
 
 @pytest.mark.slow  # a CLI driver of its own, killed: 8-13 s (README.md, Tests)
