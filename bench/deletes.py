@@ -29,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import yaml
 from psycopg import sql
 
 from bench.report import write_checked
+from bench.workspaces import standin_connection
+from bench.workspaces import write_workspace as write_config
 from shiftsync.engine.sync import run_sync
 from shiftsync.local.standin import ROLE_NAME, StandIn, StandInOptions
 from shiftsync.workspace import Workspace
@@ -68,17 +69,9 @@ def create_table(admin: psycopg.Connection[Any], rows: int) -> int:
 
 
 def write_workspace(folder: Path, standin: StandIn, method: str) -> Workspace:
-    info = standin.info
     config = {
         "connections": {
-            "warehouse": {
-                "type": "redshift_serverless",
-                "region": info.region,
-                "workgroup": info.workgroup,
-                "database": info.database,
-                "role_arn": info.role_arn,
-                "unload": {"bucket": info.bucket},
-            }
+            "warehouse": standin_connection(standin.info, unload={"bucket": standin.info.bucket})
         },
         "destinations": {"dest": {"type": "duckdb", "path": "out.duckdb"}},
         "syncs": {
@@ -97,10 +90,7 @@ def write_workspace(folder: Path, standin: StandIn, method: str) -> Workspace:
             }
         },
     }
-    (folder / ".shiftsync").mkdir(parents=True, exist_ok=True)
-    (folder / ".shiftsync" / "external_id").write_text(info.external_id + "\n")
-    (folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return Workspace(folder)
+    return write_config(folder, standin.info, config)
 
 
 def delete_random(admin: psycopg.Connection[Any], count: int, seed: int) -> None:

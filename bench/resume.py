@@ -36,10 +36,11 @@ from typing import Any, Final
 import boto3
 import duckdb
 import psycopg
-import yaml
 
 from bench.report import write_checked
 from bench.standin_process import StandInProcess, StandInSpec
+from bench.workspaces import standin_connection
+from bench.workspaces import write_workspace as write_config
 from shiftsync.engine.pause import PAUSE_ENV, PAUSE_MARKER, RESUME_FILE_ENV
 from shiftsync.engine.runs import RunStore
 from shiftsync.local.info import StandInInfo
@@ -57,14 +58,9 @@ RUN_TIMEOUT: Final = 1800.0
 def write_workspace(folder: Path, info: StandInInfo, range_mb: float) -> Workspace:
     config = {
         "connections": {
-            "warehouse": {
-                "type": "redshift_serverless",
-                "region": info.region,
-                "workgroup": info.workgroup,
-                "database": info.database,
-                "role_arn": info.role_arn,
-                "unload": {"bucket": info.bucket, "range_mb": range_mb},
-            }
+            "warehouse": standin_connection(
+                info, unload={"bucket": info.bucket, "range_mb": range_mb}
+            )
         },
         "destinations": {"dest": {"type": "duckdb", "path": "out.duckdb"}},
         "syncs": {
@@ -75,11 +71,7 @@ def write_workspace(folder: Path, info: StandInInfo, range_mb: float) -> Workspa
             }
         },
     }
-    private = folder / ".shiftsync"
-    private.mkdir(mode=0o700, parents=True, exist_ok=True)
-    (private / "external_id").write_text(info.external_id + "\n")
-    (folder / "shiftsync.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
-    return Workspace(folder)
+    return write_config(folder, info, config)
 
 
 def cli_env(info: StandInInfo, extra: Mapping[str, str] = {}) -> dict[str, str]:

@@ -27,6 +27,7 @@ import yaml
 from psycopg import sql
 
 import shiftsync
+from bench.workspaces import standin_connection
 from shiftsync.aws.policy import database_grants
 from shiftsync.local.standin import (
     BUCKET,
@@ -226,18 +227,6 @@ def grant_reads(standin: StandIn, workspace: Workspace) -> None:
             )
         for grant in database_grants(conn):
             admin.execute(grant.encode())
-
-
-def standin_connection(info: StandInInfo, **extra: Any) -> dict[str, Any]:
-    """A `redshift_serverless` connection of shiftsync.yaml to the stand-in's workgroup."""
-    return {
-        "type": "redshift_serverless",
-        "region": info.region,
-        "workgroup": info.workgroup,
-        "database": info.database,
-        "role_arn": info.role_arn,
-        **extra,
-    }
 
 
 def write_sync_config(

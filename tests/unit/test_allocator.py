@@ -46,10 +46,8 @@ def take():
     barrier.wait()
     libc.free(block)
 threads = [threading.Thread(target=take) for _ in range(6)]
-for thread in threads:
-    thread.start()
-for thread in threads:
-    thread.join()
+[thread.start() for thread in threads]
+[thread.join() for thread in threads]
 libc.malloc_stats()
 """
 

@@ -65,6 +65,10 @@ log = logging.getLogger("shiftsync.redshift")
 PART_MAX_FILE_SIZE_MB: Final = 64
 PART_CONCURRENCY: Final = 3
 BATCH_ROWS: Final = 65_536
+# And at most about this much data per batch: a batch's Arrow buffers, and the destination's
+# room to take it (DuckDB's pool takes twice a batch), are what a read holds besides the part.
+# 8 MB keeps BATCH_ROWS for `sales` (117 bytes a row); a wide row gets fewer rows.
+BATCH_BYTES: Final = 8 * 1024 * 1024
 # A part is read from its spool file through Python: unbuffered, each row group's column
 # chunks came back as one Python bytes object each (a whole row group, several MB, on Arrow's
 # reading threads), which glibc kept in its heaps: 30 to 60 MB above the rest during a read.
@@ -416,7 +420,8 @@ class UnloadReader:
                     following = next(entries, None)
                     if following is not None:
                         pending.append(pool.submit(self._download, following, table, stats, stop))
-                    for batch in part.parquet.iter_batches(batch_size=self.batch_rows):
+                    rows = batch_rows_for(part.parquet.metadata, self.batch_rows, BATCH_BYTES)
+                    for batch in part.parquet.iter_batches(batch_size=rows):
                         if batch.num_rows:
                             yield normalize_parquet_batch(batch, columns, table=table)
                 finally:
@@ -429,6 +434,16 @@ class UnloadReader:
             for future in pending:
                 if future.done() and not future.cancelled() and future.exception() is None:
                     future.result().close()
+
+
+def batch_rows_for(metadata: pq.FileMetaData, most_rows: int, most_bytes: int) -> int:
+    """Rows per batch of a part: `most_rows`, fewer when its rows are wide enough that they
+    would pass `most_bytes` (sized by the part's uncompressed column data per row)."""
+    if metadata.num_rows <= 0:
+        return most_rows
+    data = sum(metadata.row_group(i).total_byte_size for i in range(metadata.num_row_groups))
+    per_row = max(1.0, data / metadata.num_rows)
+    return max(1024, min(most_rows, int(most_bytes / per_row)))
 
 
 def open_part(spool: IO[bytes]) -> pq.ParquetFile:
@@ -452,6 +467,7 @@ class _Part:
 
 
 __all__ = [
+    "BATCH_BYTES",
     "BATCH_ROWS",
     "DELETE_BATCH",
     "DOWNLOAD_CHUNK",
@@ -467,6 +483,7 @@ __all__ = [
     "StagingBucket",
     "StagingLocation",
     "UnloadReader",
+    "batch_rows_for",
     "find_staged",
     "new_run_id",
     "open_part",
