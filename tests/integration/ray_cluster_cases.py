@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 import pytest
 from deltalake import DeltaTable
 
+from bench.workspaces import standin_connection
 from shiftsync.destinations.delta import DeltaDestination
 from shiftsync.destinations.iceberg import IcebergDestination
 from shiftsync.destinations.parquet import ParquetDestination
@@ -54,7 +55,6 @@ from tests.integration.test_sync import (
     open_destination,
 )
 from tests.support import (
-    standin_connection,
     wait_until,
     write_external_id,
     write_sync_config,
