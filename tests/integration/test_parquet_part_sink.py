@@ -14,8 +14,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from shiftsync.destinations.base import LoadMode, LoadSpec
+from shiftsync.destinations.file_sink import WrittenFile
 from shiftsync.destinations.parquet import ParquetDestination, ParquetLoad
-from shiftsync.destinations.parquet_files import PartSink, WrittenFile
+from shiftsync.destinations.parquet_files import PartSink
 from shiftsync.errors import DestinationError
 from tests.integration.test_destination_contract import all_types_batch
 

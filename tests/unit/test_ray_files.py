@@ -7,8 +7,9 @@ import pyarrow.fs as pafs
 import pytest
 
 from shiftsync.destinations.base import LoadMode, LoadSpec
+from shiftsync.destinations.file_sink import WrittenFile
 from shiftsync.destinations.parquet import ParquetDestination
-from shiftsync.destinations.parquet_files import PartSink, WrittenFile
+from shiftsync.destinations.parquet_files import PartSink
 from shiftsync.destinations.parquet_layout import adds_files_only
 from shiftsync.errors import ShiftsyncError
 from shiftsync.executors.ray_files import FilesReport, files_record, who_writes, writer_name
@@ -93,7 +94,7 @@ def test_writer_folders_sort_in_task_order() -> None:
 
 @pytest.mark.parametrize("name", ["", ".", "..", "a/b"])
 def test_a_part_folder_must_be_one_plain_name(name: str) -> None:
-    with pytest.raises(ValueError, match="is not a part folder name"):
+    with pytest.raises(ValueError, match="is not a writer name"):
         SINK.writer(name)
 
 

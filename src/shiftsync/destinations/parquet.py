@@ -62,10 +62,10 @@ from shiftsync.destinations.base import (
     with_sequence,
 )
 from shiftsync.destinations.duckdb_sql import quote_identifier, run_profile
+from shiftsync.destinations.file_sink import WrittenFile
 from shiftsync.destinations.parquet_files import (
     PartSink,
     PartWriter,
-    WrittenFile,
     conform_for_load,
     scan,
 )

@@ -1,8 +1,9 @@
 """A Parquet dataset's files: writing a version's parts, scanning a list of them back.
 
-`PartSink` lets other processes (Ray workers, executors/ray_files.py) write parts of a load's
-version folder with the same conform rules and writer as the load itself; the load adopts the
-files they report and commits them with its pointer.
+`PartSink` (a `FileSink`, destinations/file_sink.py) lets other processes (Ray workers,
+executors/ray_files.py) write parts of a load's version folder with the same conform rules
+and writer as the load itself; the load adopts the files they report and commits them with
+its pointer.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from shiftsync.destinations.base import LoadSpec, conform_batch, conform_incoming
+from shiftsync.destinations.file_sink import WrittenFile, check_writer_name
 from shiftsync.destinations.parquet_layout import from_storage, to_storage, to_storage_schema
 from shiftsync.destinations.scratch import scratch_folder
 
@@ -121,16 +123,6 @@ class PartWriter:
 
 
 @dataclass(frozen=True)
-class WrittenFile:
-    """A part another process wrote into a load's version folder: its path relative to the
-    dataset folder (as the pointer lists it), its rows and its size in bytes."""
-
-    path: str
-    rows: int
-    size: int
-
-
-@dataclass(frozen=True)
 class PartSink:
     """Where and how a load's parts may be written by another process (picklable: no file
     system, no credential). Each writer takes a folder of its own inside the version folder."""
@@ -147,15 +139,15 @@ class PartSink:
 
     def writer(self, name: str, fs: pafs.FileSystem | None = None) -> SinkWriter:
         """A writer of `<dataset>/<current>/<name>/part-NNNNN.parquet` (`fs`: for S3)."""
-        if not name or "/" in name or name in (".", ".."):
-            raise ValueError(f"{name!r} is not a part folder name")
+        check_writer_name(name)
         if self.in_s3 and fs is None:
             raise ValueError("a sink in S3 needs the writer's S3 file system")
         return SinkWriter(self, name, fs or pafs.LocalFileSystem())
 
 
 class SinkWriter:
-    """The parts of one writer of a `PartSink`: conformed and written as the load does."""
+    """The parts of one writer of a `PartSink` (a `FileWriter`): conformed and written as the
+    load does; each `WrittenFile` path is relative to the dataset folder."""
 
     def __init__(self, sink: PartSink, name: str, fs: pafs.FileSystem) -> None:
         self._sink, self._name = sink, name

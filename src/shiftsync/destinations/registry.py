@@ -117,6 +117,7 @@ def _iceberg(config: DestinationConfig, context: DestinationContext) -> Destinat
         properties=dict(config.catalog_properties),
         target_file_size_bytes=config.target_file_size_mb * 1024 * 1024,
         identity=describe_identity(config.credentials),
+        as_connection=config.is_s3 and config.credentials == "connection",
     )
     provider = _identity(config.credentials, context) if config.is_s3 else None
     return IcebergDestination(settings, credentials_provider=provider)
@@ -133,6 +134,7 @@ def _delta(config: DestinationConfig, context: DestinationContext) -> Destinatio
         dynamodb_table=config.dynamodb_table,
         target_file_size_bytes=config.target_file_size_mb * 1024 * 1024,
         identity=describe_identity(config.credentials),
+        as_connection=config.is_s3 and config.credentials == "connection",
     )
     provider = _identity(config.credentials, context) if config.is_s3 else None
     return DeltaDestination(settings, credentials_provider=provider)

@@ -1,21 +1,27 @@
 """Under Ray, the workers write a file destination's data files; the driver commits once.
 
-A table whose load only adds files (Parquet: a full refresh, or an append that keeps the
-schema; see `ParquetLoad.file_sink`) is read and written by its tasks: each task (the table,
-or one key range of a big table) shapes its batches as the driver would (engine/batch_shape.py),
-writes them with the destination's own part writer and conform rules into a folder of its own
-inside the load's new version folder, and sends back only the files' paths, rows and sizes.
-The driver checks every file is there as written, then publishes the pointer (with the cursor)
-as for any load. Nothing is visible before that pointer: a failed task fails the table, and
-the load's abort deletes the version folder once every task has ended (a killed driver's
-folder is deleted by the next load of the dataset, as any crashed load's).
+A table whose load only adds files offers a sink (a `FileSink`, destinations/file_sink.py):
+Parquet for a full refresh or an append that keeps the schema (`ParquetLoad.file_sink`),
+Iceberg and Delta for a replace or an append without a schema change (`IcebergLoad.file_sink`,
+iceberg/sink.py; `DeltaLoad.file_sink`, delta/sink.py). The table is read and written by its
+tasks: each task (the table, or one key range of a big table) shapes its batches as the driver
+would (engine/batch_shape.py) and writes them through a writer of its own (named after the
+task), with the destination's own conform rules and file writer, and sends back only what the
+commit needs (paths, rows, sizes; Iceberg: pyiceberg's data file entries; Delta: each file's
+statistics). The driver checks every file is there as written, then commits once (Parquet: the
+pointer with the cursor; Iceberg: one transaction, Delta: one log entry, with the same
+properties as a driver-written load's). Nothing is visible before that commit: a failed task
+fails the table, its writer deletes its files, and the load's abort deletes what every writer
+left (Parquet: the version folder; Iceberg and Delta: the data files named with the load's
+token). A killed driver's Parquet folder is deleted by the next load of the dataset; a killed
+driver's Iceberg or Delta files stay as unreferenced files (orphans, which no reader sees).
 
 In S3 the workers write only where the destination writes as the source connection's role
 (`credentials: connection`, the default): each worker has its own session of that role, and
 no credential travels with a task. Merge and delete loads, an append that changes the schema,
-S3 roots written as another identity, tables with hashed columns (the salt stays on the
-driver) and the single-writer destinations (DuckDB, PostgreSQL) keep the driver-fed path:
-batches stream to the driver, which writes them.
+S3 written as another identity, tables with hashed columns (the salt stays on the driver) and
+the single-writer destinations (DuckDB, PostgreSQL) keep the driver-fed path: batches stream
+to the driver, which writes them.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypedDict, runtime_checkabl
 import pyarrow as pa
 from botocore.credentials import ReadOnlyCredentials
 
-from shiftsync.destinations.parquet_files import PartSink, WrittenFile
+from shiftsync.destinations.file_sink import FileSink, WrittenFile
 from shiftsync.destinations.s3fs import s3_filesystem
 from shiftsync.errors import ShiftsyncError
 
@@ -50,15 +56,15 @@ class FilesReport(TypedDict):
 
 @runtime_checkable
 class TakesFiles(Protocol):
-    """A load whose parts other processes may write (ParquetLoad)."""
+    """A load whose data files other processes may write (ParquetLoad, IcebergLoad)."""
 
-    def file_sink(self) -> PartSink | None: ...
+    def file_sink(self) -> FileSink | None: ...
 
     def add_files(self, files: Sequence[WrittenFile]) -> None: ...
 
 
 def who_writes(
-    *, on_cluster: bool, sink: PartSink | None, hashed: bool
+    *, on_cluster: bool, sink: FileSink | None, hashed: bool
 ) -> Literal["workers", "driver"]:
     """Whether a table's files are written by the cluster's workers or fed to the driver:
     workers only on a cluster, for a load that offers a sink, and without hashed columns."""
@@ -89,7 +95,7 @@ def files_record(reports: Sequence[FilesReport]) -> list[WrittenFile]:
 
 def write_parts(
     batches: Iterator[pa.RecordBatch],
-    sink: PartSink,
+    sink: FileSink,
     shape: Shape,
     name: str,
     node: str,

@@ -30,7 +30,7 @@ import pyarrow as pa
 from botocore.credentials import ReadOnlyCredentials
 
 from shiftsync.config import Method, RedshiftServerlessConfig
-from shiftsync.destinations.parquet_files import PartSink
+from shiftsync.destinations.file_sink import FileSink
 from shiftsync.errors import ConfigError, ShiftsyncError
 from shiftsync.executors.ray_files import FilesReport, Shape, write_parts, writer_name
 from shiftsync.executors.ray_limiter import ActorLimiter, BucketsActor, cluster_buckets
@@ -85,7 +85,7 @@ class ReadTask:
     part: RangeRead | None = None
     # Where the task writes its rows as data files (ray_files.py), shaped by `shape`, in its
     # folder `writer` of the load's version; None: its batches stream to the driver.
-    sink: PartSink | None = None
+    sink: FileSink | None = None
     shape: Shape | None = None
     writer: str = ""
 
@@ -320,7 +320,7 @@ class RaySource:
     def write_files(
         self,
         info: TableInfo,
-        sink: PartSink,
+        sink: FileSink,
         shape: Shape,
         *,
         columns: Sequence[str] | None = None,

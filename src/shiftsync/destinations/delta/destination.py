@@ -13,6 +13,9 @@ The sync state, run id, cursor and row count ride in the commit's custom metadat
 shiftsync commit of the table's history. A kill before the commit leaves the table as it
 was; files a killed commit wrote but never logged are invisible, and removed by VACUUM.
 
+Under Ray, a load that only adds files has them written by the workers (delta/sink.py,
+executors/ray_files.py); the driver commits them in the same one log entry.
+
 On S3 a locking mechanism is required (storage.py).
 """
 
@@ -20,13 +23,14 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Final
 
 import pyarrow as pa
 import pyarrow.fs as pafs
-from deltalake import CommitProperties, DeltaTable, write_deltalake
+from deltalake import CommitProperties, DeltaTable, Schema, write_deltalake
 from deltalake.exceptions import (
     CommitFailedError,
     DeltaError,
@@ -34,6 +38,7 @@ from deltalake.exceptions import (
     SchemaMismatchError,
     TableNotFoundError,
 )
+from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
 from shiftsync.destinations.base import (
     LoadMode,
@@ -44,7 +49,9 @@ from shiftsync.destinations.base import (
     missing_table,
     validate_spec,
 )
+from shiftsync.destinations.delta.sink import DeltaSink, DeltaWrittenFile, is_load_file
 from shiftsync.destinations.delta.storage import DeltaSettings, storage_options
+from shiftsync.destinations.file_sink import WrittenFile, new_token
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.probe import probe_location, probe_name
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
@@ -130,15 +137,139 @@ class DeltaLoad(LakeLoad):
                 restored = from_storage(batch, old)
                 self._stage.add(conform_batch(restored, plan.schema, missing_as_null=True))
         self._old_rows = self._stage.rows
+        # Data files other processes wrote for this load (`file_sink`, `add_files`).
+        self._sink: DeltaSink | None = None
+        self._adopted: list[AddAction] = []
+        self._adopted_rows = 0
+        # The log may hold the commit (its outcome is not known to be a refusal): the
+        # adopted files are then never deleted by `abort`.
+        self._committing = False
+
+    def file_sink(self) -> DeltaSink | None:
+        """Where other processes (Ray workers) may write this load's data files: only for a
+        load that only adds files (replace, or append) to a new table or one whose schema
+        does not change, under a local (or shared) root or one in S3 written as the source
+        connection's role; else None, and every row comes through `write`."""
+        spec, destination = self._spec, self._destination
+        s3 = destination.settings.is_s3
+        if (s3 and not destination.workers_reach_s3()) or spec.mode not in (
+            LoadMode.REPLACE,
+            LoadMode.APPEND,
+        ):
+            return None
+        if self._rewrite or (self._table is not None and self._plan.changes):
+            return None
+        if self._sink is None:
+            self._sink = DeltaSink(
+                destination.uri(spec.target).removeprefix("s3://"),
+                new_token(),
+                spec,
+                self._write_schema,
+                self._plan.schema,
+                self._stored,
+                destination.settings.target_file_size_bytes,
+                in_s3=s3,
+            )
+        return self._sink
+
+    def add_files(self, files: Sequence[WrittenFile]) -> None:
+        """Data files written through `file_sink`, committed in this load's log entry: each
+        must be one of this load's files in the table's folder, there as written."""
+        ensure_open(self._done, self._spec.target)
+        target, sink = self._spec.target, self._sink
+        if sink is None:
+            raise DestinationError(
+                f"table {target!r}: data files were added to a load that offered no writers",
+                fix="this is a bug in shiftsync: report it",
+            )
+        fs = self._destination.filesystem()
+        for file in files:
+            if not isinstance(file, DeltaWrittenFile) or not is_load_file(file.path, sink.token):
+                raise DestinationError(
+                    f"table {target!r}: the written data file {file.path!r} is not one of "
+                    f"this load's files in {sink.folder}",
+                    fix="this is a bug in shiftsync: report it",
+                )
+            where = f"{sink.folder}/{file.path}"
+            with self._destination.errors(f"checking the written data file {where}", target):
+                found = fs.get_file_info(where)
+            if found.type != pafs.FileType.File or found.size != file.size:
+                raise DestinationError(
+                    f"{self._destination.describe()}, table {target!r}: the data file {where} "
+                    f"a Ray worker wrote ({file.size} bytes) is not there as written, seen "
+                    "from the driver",
+                    fix="give the destination a root every node of the cluster sees at the same "
+                    "path (a shared mount), or run the sync without `executor: ray`",
+                )
+            modified = found.mtime_ns // 1_000_000 if found.mtime_ns else time.time_ns() // 10**6
+            self._adopted.append(AddAction(file.path, file.size, {}, modified, True, file.stats))
+            self._adopted_rows += file.rows
+
+    def written(self) -> int:
+        return super().written() + self._adopted_rows
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        super().abort()
+        if self._sink is not None and not self._committing:
+            self._delete_written(self._sink)
+
+    def _delete_written(self, sink: DeltaSink) -> None:
+        """Every file this load's writers left in the table's folder (a killed worker's half
+        file too): found by the load's mark in their names."""
+        with contextlib.suppress(OSError, pa.ArrowException):
+            fs = self._destination.filesystem()
+            found = fs.get_file_info(pafs.FileSelector(sink.folder, allow_not_found=True))
+            for info in found:
+                if info.type == pafs.FileType.File and is_load_file(info.base_name, sink.token):
+                    fs.delete_file(info.path)
 
     def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         ensure_open(self._done, self._spec.target)
         with self._destination.errors("committing", self._spec.target):
             written = self.written()
             properties = CommitProperties(custom_metadata=self.properties(state, written))
-            self._write(properties)
+            self._committing = True
+            try:
+                if self._sink is not None and self._adopted:
+                    self._commit_adopted(properties)
+                else:
+                    self._write(properties)
+            except CommitFailedError:
+                self._committing = False  # refused: nothing of this load is in the table
+                raise
         self.finish()
         return LoadOutcome(written, self._plan.changes)
+
+    def _commit_adopted(self, properties: CommitProperties) -> None:
+        """The files the workers wrote (and nothing else: the driver staged no rows), in one
+        log entry: a new table's first, else an overwrite (replace) or an append."""
+        spec, destination = self._spec, self._destination
+        if self._table is None:
+            try:
+                create_table_with_add_actions(
+                    destination.uri(spec.target),
+                    Schema.from_arrow(self._stored),
+                    self._adopted,
+                    mode="error",
+                    storage_options=destination.options(),
+                    commit_properties=properties,
+                )
+            except DeltaError as exc:
+                if "already exists" not in str(exc):
+                    raise
+                # Another writer created the table since this load started: refused, as a
+                # conflicting commit to an existing table is.
+                raise CommitFailedError(str(exc)) from exc
+            return
+        actions: list[AddAction | RemoveAction] = [*self._adopted]
+        self._table.create_write_transaction(
+            actions,
+            mode="overwrite" if spec.mode is LoadMode.REPLACE else "append",
+            schema=self._stored,
+            commit_properties=properties,
+        )
 
     def _write(self, properties: CommitProperties) -> None:
         spec, destination = self._spec, self._destination
@@ -241,6 +372,15 @@ class DeltaDestination(LakeTables[DeltaTable]):
     def options(self) -> dict[str, str]:
         s3 = resolve_s3(self._credentials_provider) if self.settings.is_s3 else None
         return storage_options(self.settings, s3)
+
+    def workers_reach_s3(self) -> bool:
+        """Whether other processes may write this root's data files (Ray workers, which
+        assume the connection's role themselves): an S3 root written as that role."""
+        return self.settings.is_s3 and self.settings.as_connection
+
+    def filesystem(self) -> pafs.FileSystem:
+        """The root's file system (on S3 as the identity that writes the destination)."""
+        return self._filesystem()
 
     def _filesystem(self) -> pafs.FileSystem:
         if not self.settings.is_s3:

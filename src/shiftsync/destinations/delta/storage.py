@@ -35,6 +35,9 @@ class DeltaSettings:
     target_file_size_bytes: int = 4 * 1024 * 1024
     # Who writes the root on S3, for messages (see destinations/identity.py).
     identity: str = ""
+    # On S3: written as the source connection's role (`credentials: connection`), which Ray
+    # workers assume themselves, so they may write the data files (delta/sink.py).
+    as_connection: bool = False
 
     @property
     def is_s3(self) -> bool:

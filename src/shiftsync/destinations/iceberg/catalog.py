@@ -22,6 +22,7 @@ from pyiceberg.exceptions import (
     NoSuchNamespaceError,
     NoSuchTableError,
     RESTError,
+    TableAlreadyExistsError,
     ValidationError,
     ValidationException,
 )
@@ -49,6 +50,9 @@ class IcebergSettings:
     target_file_size_bytes: int = 4 * 1024 * 1024
     # Who writes the warehouse on S3, for messages (see destinations/identity.py).
     identity: str = ""
+    # On S3: written as the source connection's role (`credentials: connection`), which Ray
+    # workers assume themselves, so they may write the data files (iceberg/sink.py).
+    as_connection: bool = False
 
     @property
     def is_s3(self) -> bool:
@@ -122,9 +126,10 @@ def catalog_errors(
         yield
     except DestinationError:
         raise
-    except (CommitFailedException, ValidationException) as exc:
+    except (CommitFailedException, ValidationException, TableAlreadyExistsError) as exc:
         # ValidationException: pyiceberg retried the commit on the newer table and found the
-        # other writer's files conflicting with this load's delete.
+        # other writer's files conflicting with this load's delete. TableAlreadyExistsError:
+        # another writer created the table this load was creating.
         raise DestinationError(
             f"{subject}: {action} failed: another writer committed the table since this load "
             f"started ({exc})",

@@ -19,6 +19,9 @@ several times smaller), so each file covers a narrow key range and a merge of a 
 rewrites few files (bench/ measures the trade-off); each file is written as it fills, in row
 groups of about 1 MB of Arrow (iceberg/files.py), so the commit holds a row group, not a file.
 
+Under Ray, a load that only adds files has them written by the workers (iceberg/sink.py,
+executors/ray_files.py); the driver appends them in the same one transaction.
+
 Concurrency: the catalog commit is optimistic; a second writer that committed first makes
 this commit fail with a message, never a corrupt table.
 """
@@ -32,10 +35,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Final
 
 import pyarrow as pa
+import pyarrow.fs as pafs
 from botocore.credentials import ReadOnlyCredentials
 from pyiceberg.catalog import Catalog
-from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.exceptions import (
+    CommitFailedException,
+    NamespaceAlreadyExistsError,
+    NoSuchTableError,
+    TableAlreadyExistsError,
+    ValidationException,
+)
 from pyiceberg.expressions import AlwaysTrue
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table, Transaction
 from pyiceberg.table.snapshots import Snapshot
 
@@ -48,6 +59,7 @@ from shiftsync.destinations.base import (
     missing_table,
     validate_spec,
 )
+from shiftsync.destinations.file_sink import WrittenFile, new_token
 from shiftsync.destinations.iceberg.catalog import (
     IcebergSettings,
     catalog_errors,
@@ -55,6 +67,12 @@ from shiftsync.destinations.iceberg.catalog import (
     open_catalog,
 )
 from shiftsync.destinations.iceberg.evolution import check_evolution
+from shiftsync.destinations.iceberg.sink import (
+    IcebergSink,
+    IcebergWrittenFile,
+    data_folder,
+    is_load_file,
+)
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.probe import probe_location, probe_name
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
@@ -62,7 +80,7 @@ from shiftsync.destinations.lake.s3 import resolve_s3
 from shiftsync.destinations.lake.stage import stage_errors
 from shiftsync.destinations.lake.tables import CommitProperties, LakeTables
 from shiftsync.destinations.lake.types import storage_schema
-from shiftsync.destinations.s3fs import CredentialsProvider
+from shiftsync.destinations.s3fs import CredentialsProvider, s3_filesystem
 from shiftsync.destinations.schema_change import SchemaPlan, plan_schema
 from shiftsync.errors import DestinationError
 from shiftsync.json_types import JsonValue
@@ -102,17 +120,142 @@ class IcebergLoad(LakeLoad):
     ) -> None:
         super().__init__(destination.errors, spec, plan, previous, "iceberg")
         self._destination, self._table = destination, table
+        # Data files other processes wrote for this load (`file_sink`, `add_files`).
+        self._sink: IcebergSink | None = None
+        self._adopted: list[DataFile] = []
+        self._adopted_rows = 0
+        # The catalog may hold the commit (its outcome is not known to be a refusal): the
+        # adopted files are then never deleted by `abort`.
+        self._committing = False
+        # A new table's create transaction, made for `file_sink` and committed by `commit`.
+        self._creating: Transaction | None = None
+
+    def file_sink(self) -> IcebergSink | None:
+        """Where other processes (Ray workers) may write this load's data files: only for a
+        load that only adds files (replace, or append) to a new table or one whose schema
+        does not change, in a local (or shared) warehouse or one in S3 written as the source
+        connection's role; else None, and every row comes through `write`."""
+        spec, destination = self._spec, self._destination
+        s3 = destination.settings.is_s3
+        if (s3 and not destination.workers_reach_s3()) or spec.mode not in (
+            LoadMode.REPLACE,
+            LoadMode.APPEND,
+        ):
+            return None
+        if self._table is not None and self._plan.changes:
+            return None
+        if self._sink is None:
+            with destination.errors("preparing the data files' writers", spec.target):
+                transaction = self._transaction()
+                metadata = transaction.table_metadata
+            if self._table is None:
+                # The commit creates the table with this very transaction: a catalog that
+                # places a new table itself (REST) cannot place it elsewhere meanwhile.
+                self._creating = transaction
+            if not metadata.spec().is_unpartitioned():
+                return None
+            self._sink = IcebergSink(
+                metadata,
+                new_token(),
+                spec,
+                self._write_schema,
+                self._plan.schema,
+                self._stored,
+                destination.settings.target_file_size_bytes,
+                in_s3=s3,
+            )
+        return self._sink
+
+    def add_files(self, files: Sequence[WrittenFile]) -> None:
+        """Data files written through `file_sink`, appended in this load's commit: each must
+        be one of this load's files in the table's data folder, there as written."""
+        ensure_open(self._done, self._spec.target)
+        target, sink = self._spec.target, self._sink
+        if sink is None:
+            raise DestinationError(
+                f"table {target!r}: data files were added to a load that offered no writers",
+                fix="this is a bug in shiftsync: report it",
+            )
+        folder = data_folder(sink.metadata)
+        for file in files:
+            if (
+                not isinstance(file, IcebergWrittenFile)
+                or file.data_file is None
+                or not is_load_file(file.path, folder, sink.token)
+            ):
+                raise DestinationError(
+                    f"table {target!r}: the written data file {file.path!r} is not one of "
+                    f"this load's files in {folder}",
+                    fix="this is a bug in shiftsync: report it",
+                )
+            with self._destination.errors(f"checking the written data file {file.path}", target):
+                fs, path = self._destination.file_system(file.path)
+                found = fs.get_file_info(path)
+            if found.type != pafs.FileType.File or found.size != file.size:
+                raise DestinationError(
+                    f"{self._destination.describe()}, table {target!r}: the data file "
+                    f"{file.path} a Ray worker wrote ({file.size} bytes) is not there as "
+                    "written, seen from the driver",
+                    fix="give the destination a warehouse every node of the cluster sees at the "
+                    "same path (a shared mount), or run the sync without `executor: ray`",
+                )
+            self._adopted.append(file.data_file)
+            self._adopted_rows += file.rows
+
+    def written(self) -> int:
+        return super().written() + self._adopted_rows
 
     def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         ensure_open(self._done, self._spec.target)
         with self._destination.errors("committing", self._spec.target):
             written = self.written()
             properties = self.properties(state, written)
-            transaction = self._transaction()
+            transaction = self._creating or self._transaction()
+            self._check_sink(transaction)
             self._write(transaction, properties)
-            transaction.commit_transaction()
+            self._committing = True
+            try:
+                transaction.commit_transaction()
+            except (CommitFailedException, ValidationException, TableAlreadyExistsError):
+                self._committing = False  # refused: nothing of this load is in the table
+                raise
         self.finish()
         return LoadOutcome(written, self._plan.changes)
+
+    def _check_sink(self, transaction: Transaction) -> None:
+        """The files the workers wrote fit the table this commit writes (same field ids)."""
+        sink = self._sink
+        if sink is None or not self._adopted:
+            return
+        metadata = transaction.table_metadata
+        if metadata.schema() != sink.metadata.schema() or data_folder(metadata) != data_folder(
+            sink.metadata
+        ):
+            raise DestinationError(
+                f"table {self._spec.target!r}: the table changed while the Ray workers wrote "
+                "its data files (another writer?)",
+                fix="give each destination table one writer (one sync), then run the sync again",
+            )
+
+    def abort(self) -> None:
+        if self._done:
+            return
+        super().abort()
+        if self._sink is not None and not self._committing:
+            self._delete_written(self._sink)
+
+    def _delete_written(self, sink: IcebergSink) -> None:
+        """Every file this load's writers left in the data folder (a killed worker's half
+        file too): found by the load's mark in their names."""
+        folder = data_folder(sink.metadata)
+        with contextlib.suppress(OSError, pa.ArrowException):
+            fs, path = self._destination.file_system(folder)
+            found = fs.get_file_info(pafs.FileSelector(path, allow_not_found=True))
+            for info in found:
+                if info.type == pafs.FileType.File and is_load_file(
+                    f"{folder}/{info.base_name}", folder, sink.token
+                ):
+                    fs.delete_file(info.path)
 
     def _transaction(self) -> Transaction:
         destination, spec = self._destination, self._spec
@@ -166,6 +309,8 @@ class IcebergLoad(LakeLoad):
         from shiftsync.destinations.iceberg.files import write_data_files
 
         with transaction.update_snapshot(snapshot_properties=properties).fast_append() as append:
+            for data_file in self._adopted:  # written by other processes (`file_sink`)
+                append.append_data_file(data_file)
             for data_file in write_data_files(
                 rows if rows is not None else (),
                 transaction._table.io,
@@ -212,6 +357,25 @@ class IcebergDestination(LakeTables[Table]):
                     close_catalog(self._cached[1])
                 self._cached = (credentials, open_catalog(self.settings, s3))
             return self._cached[1]
+
+    def workers_reach_s3(self) -> bool:
+        """Whether other processes may write this warehouse's data files (Ray workers, which
+        assume the connection's role themselves): an S3 warehouse written as that role,
+        reached by botocore's S3 settings (no `s3.*` catalog property the workers lack)."""
+        settings = self.settings
+        return (
+            settings.is_s3
+            and settings.as_connection
+            and not any(key.startswith("s3.") for key in settings.properties)
+        )
+
+    def file_system(self, uri: str) -> tuple[pafs.FileSystem, str]:
+        """The file system the warehouse's files are reached through (on S3 as the identity
+        that writes the destination) and `uri`'s path in it."""
+        if uri.startswith("s3://"):
+            provider = self._credentials_provider
+            return s3_filesystem(provider() if provider else None), uri.removeprefix("s3://")
+        return pafs.LocalFileSystem(), uri.removeprefix("file://")
 
     def identifier(self, target: str) -> tuple[str, str]:
         if not target or "." in target:
