@@ -41,3 +41,4 @@ expire_session  # the stand-in's IAM: the session-refresh tests expire a role se
 statement_count  # the stand-in's SQL text helper: its unit tests
 _.credentials_denied  # preflight/checks.py (on main): a check result's test hook (test_preflight)
 
+_.fs_by_scheme  # iceberg/sink.py: pyiceberg's PyArrowFileIO instance attribute, replaced so a worker writes S3 as its own session of the role

@@ -32,6 +32,7 @@ from shiftsync.engine.sync import run_sync
 from shiftsync.local.postgres import TempPostgres
 from shiftsync.local.standin import StandIn, StandInInfo
 from shiftsync.redshift.source import RedshiftSource
+from tests.support import wait_until
 from tests.support_sync import cli_env, make_workspace
 
 
@@ -43,6 +44,17 @@ def statement_ids(standin: StandIn) -> set[str]:
 def statements_of(standin: StandIn, ids: set[str]) -> list[Any]:
     assert standin.engine is not None
     return [s for s in list(standin.engine.statements.values()) if s.id in ids]
+
+
+def wait_for_cost_question(standin: StandIn, before: set[str]) -> None:
+    """The run's cost is asked in a thread of its own from the end of the table's reads, so
+    its statements may follow the pause marker by a moment; they never wait for the resume."""
+
+    def asked() -> bool:
+        since = statements_of(standin, statement_ids(standin) - before)
+        return any("sys_serverless_usage" in s.query_string for s in since)
+
+    wait_until(asked, what="the run's cost asked while the table is paused before its commit")
 
 
 def is_profile_of(table: str) -> Callable[[Any], bool]:
@@ -117,6 +129,7 @@ def test_every_statement_of_a_verified_run_is_submitted_before_its_commit(
     )
     before = statement_ids(standin)
     process, resume = paused_run(folder, "before_commit", f"public.{table}")
+    wait_for_cost_question(standin, before)
     at_pause = statement_ids(standin) - before
     code, document, err = finish(process, resume)
     assert code == 0, err

@@ -7,7 +7,9 @@ after every table was written and verified: after a big table's long write the w
 gone idle, and the cost query alone woke it again.
 
 So the run asks as soon as the last of its tables has run its last Redshift statement (its
-read and verification profile, or its delete pass: `TableSync.end_reads`), before that table's
+read and verification profile, or its delete pass: `TableSync.end_reads`), in a thread of its
+own while that table's rows are still written (the question is two statements, a second or
+more on AWS, which the table's batches would otherwise wait for), before that table's
 write is committed (after it, for a table with a delete pass; then only if the run's last
 statement ended at most `AWAKE_SECONDS` before). Statements that still come after that (a
 table copied again by `on_mismatch: full_refresh`) are asked about at the end only if the run's
@@ -33,6 +35,7 @@ from shiftsync.engine.guardrails import run_cost, spend_figures
 from shiftsync.engine.run_context import Source
 from shiftsync.engine.runs import CostJson
 from shiftsync.errors import ShiftsyncError
+from shiftsync.redshift.data_api_results import Row
 
 log = logging.getLogger("shiftsync.engine")
 
@@ -58,6 +61,7 @@ class CostWatch:
         self._lock = threading.Lock()
         # The cost taken early, and how many statements (and their Duration) it covered.
         self._taken: tuple[CostJson, int, float] | None = None
+        self._asking: threading.Thread | None = None
 
     def reads_done(self, table: str) -> None:
         """`table` runs no more Redshift statements (it failed, or its reads are done); the
@@ -66,25 +70,51 @@ class CostWatch:
             if table not in self._waiting:
                 return
             self._waiting.discard(table)
-            if self._waiting or self._taken is not None:
+            if self._waiting or self._asking is not None:
                 return
             idle = self.source.spend.idle_seconds()
             if idle is not None and idle > AWAKE_SECONDS:
                 return  # after a long commit (a delete pass's table): `final` decides
-            try:
-                cost = run_cost(
-                    self.source, self.started, datetime.now(UTC), serverless=self.serverless
-                )
-            except ShiftsyncError as error:  # a note at the end, never the table's failure
-                log.info("what the run cost could not be read yet: %s", error)
-                return
-            spend = self.source.spend
+            self._asking = threading.Thread(target=self._ask, name="shiftsync-cost", daemon=True)
+            self._asking.start()
+
+    def _ask(self) -> None:
+        spend = self.source.spend
+        before, _ = spend.totals()
+        asked = 0
+
+        def query(sql: str) -> list[Row]:
+            nonlocal asked
+            asked += 1
+            return self.source.query_unbudgeted(sql)
+
+        try:
+            cost = run_cost(
+                self.source,
+                self.started,
+                datetime.now(UTC),
+                serverless=self.serverless,
+                query=query,
+            )
+        except ShiftsyncError as error:  # a note at the end, never the table's failure
+            log.info("what the run cost could not be read yet: %s", error)
+            return
+        # Anything else would print a thread's traceback; `final` asks again in the run's thread.
+        except Exception:
+            log.debug("the early cost question failed", exc_info=True)
+            return
+        statements, seconds = spend.totals()
+        if statements != before + asked:
+            return  # another statement ended meanwhile (a table copied again): `final` decides
+        with self._lock:
             # The cost's own statements included: they are not the run's to count.
-            self._taken = (cost, spend.statements, spend.seconds)
+            self._taken = (cost, statements, seconds)
 
     def final(self, ended: datetime, now: float | None = None) -> CostJson:
         """The run's cost at its end: the one taken early if no statement ran since, else
         asked again while the workgroup is awake, else counted by Duration (with a note)."""
+        if self._asking is not None:
+            self._asking.join()
         spend = self.source.spend
         with self._lock:
             taken = self._taken

@@ -13,7 +13,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Final
 
@@ -22,7 +22,7 @@ from shiftsync.config.validators import parse_window
 from shiftsync.engine.run_context import Source
 from shiftsync.engine.runs import CostJson
 from shiftsync.errors import OutsideWindowError, ShiftsyncError
-from shiftsync.redshift.data_api_results import field_int
+from shiftsync.redshift.data_api_results import Row, field_int
 from shiftsync.redshift.spend import Spend
 
 log = logging.getLogger("shiftsync.engine")
@@ -86,11 +86,18 @@ def spend_figures(spend: Spend) -> CostJson:
 
 
 def run_cost(
-    source: Source, started: datetime, ended: datetime, *, serverless: bool = True
+    source: Source,
+    started: datetime,
+    ended: datetime,
+    *,
+    serverless: bool = True,
+    query: Callable[[str], list[Row]] | None = None,
 ) -> CostJson:
     """What Redshift spent on the run's statements (and, `serverless`, what the workgroup was
-    charged: a provisioned cluster has no SYS_SERVERLESS_USAGE)."""
-    spend, query = source.spend, source.query_unbudgeted
+    charged: a provisioned cluster has no SYS_SERVERLESS_USAGE); `query` asks the views
+    (the source's `query_unbudgeted` by default)."""
+    spend = source.spend
+    query = query or source.query_unbudgeted
     cost = spend_figures(spend)
     notes = cost["notes"]
     ids = list(spend.query_ids)

@@ -44,6 +44,11 @@ class Spend:
                 self.seconds += duration_ns / 1e9
             self.last_ended = time.monotonic()
 
+    def totals(self) -> tuple[int, float]:
+        """The statements ended so far and their Duration in seconds, read together."""
+        with self._lock:
+            return self.statements, self.seconds
+
     def idle_seconds(self, now: float | None = None) -> float | None:
         """Seconds since the last statement ended (None before the first)."""
         with self._lock:
