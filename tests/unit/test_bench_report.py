@@ -196,6 +196,21 @@ def test_floor_checks_fail_past_the_target() -> None:
     assert unload.met is False
 
 
+def test_the_unload_floor_target_is_stricter_at_ten_million_rows() -> None:
+    # 4.3 s against a floor of 3.5 s is 1.23×: within 1.3 at 10^6 rows, past 1.2 at 10^7.
+    def run(rows: int) -> list[dict[str, Any]]:
+        return [
+            sample("floor-unload", 9.0, server=3.0, rows=rows),
+            sample("floor-duckdb-parquet", 0.5, rows=rows),
+            sample("shiftsync-unload-duckdb", 4.3, rows=rows),
+        ]
+
+    _, large = floor_checks(summarize(run(10_002_448)), "public.sales")
+    _, small = floor_checks(summarize(run(1_000_245)), "public.sales")
+    assert (large.target, large.met) == ("≤ 1.2", False)
+    assert (small.target, small.met) == ("≤ 1.3", True)
+
+
 def test_peer_checks_are_like_for_like() -> None:
     speed, cpu = peer_checks(summarize(run_samples()), "public.sales")
     assert speed.value == pytest.approx(20.0)
