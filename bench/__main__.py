@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import datetime
 import importlib.metadata
+import importlib.util
 import json
 import os
 import platform
@@ -466,6 +467,13 @@ def profile_case(
     scratch = folder / f"{case}-profile"
     spy = py_spy()
     if spy is None:
+        if importlib.util.find_spec("pyinstrument") is None:
+            print(
+                f"bench: no profile of {case}: --profile needs py-spy or pyinstrument "
+                "(.venv/bin/pip install py-spy)",
+                file=sys.stderr,
+            )
+            return []
         path = stem.with_name(stem.name + "-client-pyinstrument.txt")
         run_client(stand_in, case, table, scratch, profile=path)
         return [path]
