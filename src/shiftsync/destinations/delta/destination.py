@@ -52,6 +52,7 @@ from shiftsync.destinations.base import (
 from shiftsync.destinations.delta.sink import DeltaSink, DeltaWrittenFile, is_load_file
 from shiftsync.destinations.delta.storage import DeltaSettings, storage_options
 from shiftsync.destinations.file_sink import WrittenFile, new_token
+from shiftsync.destinations.lake.adopted import no_writers_offered, not_as_written, not_this_loads
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.probe import probe_location, probe_name
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
@@ -140,7 +141,6 @@ class DeltaLoad(LakeLoad):
         # Data files other processes wrote for this load (`file_sink`, `add_files`).
         self._sink: DeltaSink | None = None
         self._adopted: list[AddAction] = []
-        self._adopted_rows = 0
         # The log may hold the commit (its outcome is not known to be a refusal): the
         # adopted files are then never deleted by `abort`.
         self._committing = False
@@ -152,12 +152,11 @@ class DeltaLoad(LakeLoad):
         connection's role; else None, and every row comes through `write`."""
         spec, destination = self._spec, self._destination
         s3 = destination.settings.is_s3
-        if (s3 and not destination.workers_reach_s3()) or spec.mode not in (
-            LoadMode.REPLACE,
-            LoadMode.APPEND,
+        if self._rewrite or not self._workers_may_write(
+            table_exists=self._table is not None,
+            in_s3=s3,
+            workers_reach_s3=destination.workers_reach_s3,
         ):
-            return None
-        if self._rewrite or (self._table is not None and self._plan.changes):
             return None
         if self._sink is None:
             self._sink = DeltaSink(
@@ -178,35 +177,20 @@ class DeltaLoad(LakeLoad):
         ensure_open(self._done, self._spec.target)
         target, sink = self._spec.target, self._sink
         if sink is None:
-            raise DestinationError(
-                f"table {target!r}: data files were added to a load that offered no writers",
-                fix="this is a bug in shiftsync: report it",
-            )
+            raise no_writers_offered(target)
         fs = self._destination.filesystem()
         for file in files:
             if not isinstance(file, DeltaWrittenFile) or not is_load_file(file.path, sink.token):
-                raise DestinationError(
-                    f"table {target!r}: the written data file {file.path!r} is not one of "
-                    f"this load's files in {sink.folder}",
-                    fix="this is a bug in shiftsync: report it",
-                )
+                raise not_this_loads(target, file.path, sink.folder)
             where = f"{sink.folder}/{file.path}"
             with self._destination.errors(f"checking the written data file {where}", target):
                 found = fs.get_file_info(where)
             if found.type != pafs.FileType.File or found.size != file.size:
-                raise DestinationError(
-                    f"{self._destination.describe()}, table {target!r}: the data file {where} "
-                    f"a Ray worker wrote ({file.size} bytes) is not there as written, seen "
-                    "from the driver",
-                    fix="give the destination a root every node of the cluster sees at the same "
-                    "path (a shared mount), or run the sync without `executor: ray`",
-                )
+                described = self._destination.describe()
+                raise not_as_written(described, target, where, file.size, place="root")
             modified = found.mtime_ns // 1_000_000 if found.mtime_ns else time.time_ns() // 10**6
             self._adopted.append(AddAction(file.path, file.size, {}, modified, True, file.stats))
             self._adopted_rows += file.rows
-
-    def written(self) -> int:
-        return super().written() + self._adopted_rows
 
     def abort(self) -> None:
         if self._done:

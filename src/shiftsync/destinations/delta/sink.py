@@ -36,14 +36,14 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from shiftsync.destinations.base import LoadSpec, conform_batch, conform_incoming
+from shiftsync.destinations.base import LoadSpec
 from shiftsync.destinations.file_sink import (
     WrittenFile,
     check_writer_name,
     token_mark,
     writer_uuid,
 )
-from shiftsync.destinations.lake.types import to_storage
+from shiftsync.destinations.lake.types import incoming_to_storage
 from shiftsync.json_types import JsonObject, JsonValue
 
 COMPRESSION: Final = "snappy"
@@ -164,9 +164,7 @@ class DeltaWriter:
         if batch.num_rows == 0:
             return
         sink = self._sink
-        batch = conform_incoming(sink.spec, batch, sink.write_schema)
-        batch = conform_batch(batch, sink.schema, missing_as_null=True)
-        stored = to_storage(batch, sink.stored)
+        stored = incoming_to_storage(sink.spec, batch, sink.write_schema, sink.schema, sink.stored)
         if self._writer is None:
             self._open()
         writer = self._writer

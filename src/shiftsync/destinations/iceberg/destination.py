@@ -73,6 +73,7 @@ from shiftsync.destinations.iceberg.sink import (
     data_folder,
     is_load_file,
 )
+from shiftsync.destinations.lake.adopted import no_writers_offered, not_as_written, not_this_loads
 from shiftsync.destinations.lake.load import LakeLoad
 from shiftsync.destinations.lake.probe import probe_location, probe_name
 from shiftsync.destinations.lake.properties import is_shiftsync_commit
@@ -123,7 +124,6 @@ class IcebergLoad(LakeLoad):
         # Data files other processes wrote for this load (`file_sink`, `add_files`).
         self._sink: IcebergSink | None = None
         self._adopted: list[DataFile] = []
-        self._adopted_rows = 0
         # The catalog may hold the commit (its outcome is not known to be a refusal): the
         # adopted files are then never deleted by `abort`.
         self._committing = False
@@ -137,12 +137,11 @@ class IcebergLoad(LakeLoad):
         connection's role; else None, and every row comes through `write`."""
         spec, destination = self._spec, self._destination
         s3 = destination.settings.is_s3
-        if (s3 and not destination.workers_reach_s3()) or spec.mode not in (
-            LoadMode.REPLACE,
-            LoadMode.APPEND,
+        if not self._workers_may_write(
+            table_exists=self._table is not None,
+            in_s3=s3,
+            workers_reach_s3=destination.workers_reach_s3,
         ):
-            return None
-        if self._table is not None and self._plan.changes:
             return None
         if self._sink is None:
             with destination.errors("preparing the data files' writers", spec.target):
@@ -172,10 +171,7 @@ class IcebergLoad(LakeLoad):
         ensure_open(self._done, self._spec.target)
         target, sink = self._spec.target, self._sink
         if sink is None:
-            raise DestinationError(
-                f"table {target!r}: data files were added to a load that offered no writers",
-                fix="this is a bug in shiftsync: report it",
-            )
+            raise no_writers_offered(target)
         folder = data_folder(sink.metadata)
         for file in files:
             if (
@@ -183,27 +179,15 @@ class IcebergLoad(LakeLoad):
                 or file.data_file is None
                 or not is_load_file(file.path, folder, sink.token)
             ):
-                raise DestinationError(
-                    f"table {target!r}: the written data file {file.path!r} is not one of "
-                    f"this load's files in {folder}",
-                    fix="this is a bug in shiftsync: report it",
-                )
+                raise not_this_loads(target, file.path, folder)
             with self._destination.errors(f"checking the written data file {file.path}", target):
                 fs, path = self._destination.file_system(file.path)
                 found = fs.get_file_info(path)
             if found.type != pafs.FileType.File or found.size != file.size:
-                raise DestinationError(
-                    f"{self._destination.describe()}, table {target!r}: the data file "
-                    f"{file.path} a Ray worker wrote ({file.size} bytes) is not there as "
-                    "written, seen from the driver",
-                    fix="give the destination a warehouse every node of the cluster sees at the "
-                    "same path (a shared mount), or run the sync without `executor: ray`",
-                )
+                described = self._destination.describe()
+                raise not_as_written(described, target, file.path, file.size, place="warehouse")
             self._adopted.append(file.data_file)
             self._adopted_rows += file.rows
-
-    def written(self) -> int:
-        return super().written() + self._adopted_rows
 
     def commit(self, state: Mapping[str, JsonValue] | None) -> LoadOutcome:
         ensure_open(self._done, self._spec.target)

@@ -37,14 +37,14 @@ from pyiceberg.table.metadata import TableMetadata
 if TYPE_CHECKING:
     pass
 
-from shiftsync.destinations.base import LoadSpec, conform_batch, conform_incoming
+from shiftsync.destinations.base import LoadSpec
 from shiftsync.destinations.file_sink import (
     WrittenFile,
     check_writer_name,
     token_mark,
     writer_uuid,
 )
-from shiftsync.destinations.lake.types import to_storage
+from shiftsync.destinations.lake.types import incoming_to_storage
 
 
 def data_folder(metadata: TableMetadata) -> str:
@@ -117,9 +117,8 @@ class IcebergWriter:
         if batch.num_rows == 0:
             return
         sink = self._sink
-        batch = conform_incoming(sink.spec, batch, sink.write_schema)
-        batch = conform_batch(batch, sink.schema, missing_as_null=True)
-        self._files.write(to_storage(batch, sink.stored))
+        stored = incoming_to_storage(sink.spec, batch, sink.write_schema, sink.schema, sink.stored)
+        self._files.write(stored)
 
     def close(self) -> list[WrittenFile]:
         return [

@@ -58,6 +58,8 @@ class LakeLoad:
         self._stage = LakeStage(plan.schema, runs_key=runs_key)
         # Rows staged before the incoming ones (a rewrite stages the table's old rows first).
         self._old_rows = 0
+        # Rows of the data files other processes wrote for this load (`add_files`).
+        self._adopted_rows = 0
         self._done = False
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -70,10 +72,24 @@ class LakeLoad:
             self._stage.add(batch)
 
     def written(self) -> int:
-        """The rows this load writes: incoming keys for a merge or delete, else rows."""
+        """The rows this load writes: incoming keys for a merge or delete, else rows (those
+        of other processes' data files included)."""
         if self._spec.mode in KEYED_MODES:
             return self._stage.keys(self._spec.primary_key, since=self._old_rows)
-        return self._stage.rows - self._old_rows
+        return self._stage.rows - self._old_rows + self._adopted_rows
+
+    def _workers_may_write(
+        self, *, table_exists: bool, in_s3: bool, workers_reach_s3: Callable[[], bool]
+    ) -> bool:
+        """Whether other processes (Ray workers) may write this load's data files: only for a
+        load that only adds files (replace, or append) to a new table or one whose schema
+        does not change, on local (or shared) storage or in S3 written as the source
+        connection's role."""
+        if in_s3 and not workers_reach_s3():
+            return False
+        if self._spec.mode not in (LoadMode.REPLACE, LoadMode.APPEND):
+            return False
+        return not (table_exists and self._plan.changes)
 
     def properties(self, state: Mapping[str, JsonValue] | None, written: int) -> dict[str, str]:
         """What the commit carries: every previous state, this load's put under its key."""

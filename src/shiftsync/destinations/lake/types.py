@@ -22,7 +22,7 @@ from typing import Final, Literal
 
 import pyarrow as pa
 
-from shiftsync.destinations.base import conform_batch
+from shiftsync.destinations.base import LoadSpec, conform_batch, conform_incoming
 from shiftsync.destinations.schema_change import normalize_type
 from shiftsync.errors import DestinationError
 
@@ -80,6 +80,19 @@ def to_storage(batch: pa.RecordBatch, stored: pa.Schema) -> pa.RecordBatch:
     """A batch of the contract's types in the stored types (`stored` names its columns)."""
     arrays = [_to_storage_array(batch.column(f.name), f.type) for f in stored]
     return pa.RecordBatch.from_arrays(arrays, schema=stored)
+
+
+def incoming_to_storage(
+    spec: LoadSpec,
+    batch: pa.RecordBatch,
+    write_schema: pa.Schema,
+    schema: pa.Schema,
+    stored: pa.Schema,
+) -> pa.RecordBatch:
+    """An incoming batch of a load as its data files hold it: the load's columns (`schema`,
+    missing ones NULL), in the stored types; what a worker's file writer writes."""
+    batch = conform_incoming(spec, batch, write_schema)
+    return to_storage(conform_batch(batch, schema, missing_as_null=True), stored)
 
 
 def _from_storage_array(array: pa.Array, wanted: pa.DataType) -> pa.Array:
