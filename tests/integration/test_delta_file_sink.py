@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import pickle
 from pathlib import Path
 
 import pyarrow as pa
@@ -21,6 +20,7 @@ from shiftsync.destinations.delta.sink import DeltaSink
 from shiftsync.destinations.delta.storage import DeltaSettings
 from shiftsync.destinations.file_sink import WrittenFile
 from shiftsync.errors import DestinationError
+from tests.integration.file_sinks import carried, written_by_tasks
 from tests.integration.test_destination_contract import all_types_batch
 from tests.integration.test_parquet_part_sink import same_rows
 
@@ -30,25 +30,11 @@ def delta(folder: Path, target_file_size: int = 4 * 1024 * 1024) -> DeltaDestina
 
 
 def sink_of(load: DeltaLoad) -> DeltaSink:
-    sink = load.file_sink()
-    assert sink is not None
-    # What a Ray task carries: the sink crosses the cluster pickled (our own object).
-    copied = pickle.loads(pickle.dumps(sink))  # noqa: S301
-    assert isinstance(copied, DeltaSink)
-    return copied
+    return carried(load.file_sink(), DeltaSink)
 
 
 def written_elsewhere(load: DeltaLoad, *parts: list[pa.RecordBatch]) -> list[WrittenFile]:
-    """Each list of batches written as one task would, through a copy of the sink; the
-    reports pickled back as a task's are."""
-    sink = sink_of(load)
-    files: list[WrittenFile] = []
-    for index, batches in enumerate(parts):
-        writer = sink.writer(f"w{index:04d}")
-        for batch in batches:
-            writer.write(batch)
-        files.extend(pickle.loads(pickle.dumps(writer.close())))  # noqa: S301
-    return files
+    return written_by_tasks(sink_of(load), *parts)
 
 
 def data_files(folder: Path) -> list[Path]:

@@ -5,7 +5,6 @@ the load's one transaction (with its properties), and gone when the load aborts.
 from __future__ import annotations
 
 import datetime as dt
-import pickle
 from pathlib import Path
 
 import pyarrow as pa
@@ -17,6 +16,7 @@ from shiftsync.destinations.iceberg import IcebergDestination, IcebergSettings
 from shiftsync.destinations.iceberg.destination import IcebergLoad, shiftsync_properties
 from shiftsync.destinations.iceberg.sink import IcebergSink
 from shiftsync.errors import DestinationError
+from tests.integration.file_sinks import carried, written_by_tasks
 from tests.integration.test_destination_contract import all_types_batch
 from tests.integration.test_parquet_part_sink import same_rows
 
@@ -33,25 +33,11 @@ def iceberg(folder: Path, target_file_size: int = 4 * 1024 * 1024) -> IcebergDes
 
 
 def sink_of(load: IcebergLoad) -> IcebergSink:
-    sink = load.file_sink()
-    assert sink is not None
-    # What a Ray task carries: the sink crosses the cluster pickled (our own object).
-    copied = pickle.loads(pickle.dumps(sink))  # noqa: S301
-    assert isinstance(copied, IcebergSink)
-    return copied
+    return carried(load.file_sink(), IcebergSink)
 
 
 def written_elsewhere(load: IcebergLoad, *parts: list[pa.RecordBatch]) -> list[WrittenFile]:
-    """Each list of batches written as one task would, through a copy of the sink; the
-    reports pickled back as a task's are."""
-    sink = sink_of(load)
-    files: list[WrittenFile] = []
-    for index, batches in enumerate(parts):
-        writer = sink.writer(f"w{index:04d}")
-        for batch in batches:
-            writer.write(batch)
-        files.extend(pickle.loads(pickle.dumps(writer.close())))  # noqa: S301
-    return files
+    return written_by_tasks(sink_of(load), *parts)
 
 
 def data_files(folder: Path) -> list[Path]:

@@ -5,7 +5,6 @@ the load's pointer, and gone with the load when it aborts."""
 from __future__ import annotations
 
 import datetime as dt
-import pickle
 from pathlib import Path
 
 import pyarrow as pa
@@ -18,6 +17,7 @@ from shiftsync.destinations.file_sink import WrittenFile
 from shiftsync.destinations.parquet import ParquetDestination, ParquetLoad
 from shiftsync.destinations.parquet_files import PartSink
 from shiftsync.errors import DestinationError
+from tests.integration.file_sinks import carried, written_by_tasks
 from tests.integration.test_destination_contract import all_types_batch
 
 INTERVAL = pa.month_day_nano_interval()
@@ -34,24 +34,11 @@ def every_type() -> pa.RecordBatch:
 
 
 def sink_of(load: ParquetLoad) -> PartSink:
-    sink = load.file_sink()
-    assert sink is not None
-    # What a Ray task carries: the sink crosses the cluster pickled (our own object).
-    copied = pickle.loads(pickle.dumps(sink))  # noqa: S301
-    assert isinstance(copied, PartSink)
-    return copied
+    return carried(load.file_sink(), PartSink)
 
 
 def written_elsewhere(load: ParquetLoad, *parts: list[pa.RecordBatch]) -> list[WrittenFile]:
-    """Each list of batches written as one task would, through a copy of the sink."""
-    sink = sink_of(load)
-    files: list[WrittenFile] = []
-    for index, batches in enumerate(parts):
-        writer = sink.writer(f"w{index:04d}")
-        for batch in batches:
-            writer.write(batch)
-        files.extend(writer.close())
-    return files
+    return written_by_tasks(sink_of(load), *parts)
 
 
 def same_rows(one: pa.Table, other: pa.Table) -> bool:
