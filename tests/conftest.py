@@ -66,11 +66,17 @@ def idle_sessions_expire(request: pytest.FixtureRequest) -> Iterator[None]:
     would in time: each table's snapshot leaves one, and each holds a PostgreSQL connection."""
     yield
     if "standin" in request.fixturenames:
-        from shiftsync.local.data_api import sessions as redshift_data_sessions
+        end_idle_sessions()
 
-        registry = redshift_data_sessions.active_registry()
-        if registry is not None:
-            registry.close_idle()
+
+def end_idle_sessions() -> None:
+    """The stand-in's Data API sessions that run no statement end (rolling back what they
+    left open), as their keep-alive would in time."""
+    from shiftsync.local.data_api import sessions as redshift_data_sessions
+
+    registry = redshift_data_sessions.active_registry()
+    if registry is not None:
+        registry.close_idle()
 
 
 @pytest.fixture(scope="session")
@@ -139,6 +145,9 @@ def copies(admin: psycopg.Connection[Any]) -> Iterator[Callable[[str, str], str]
         return name
 
     yield copy
+    # A run killed in a snapshot (a test that failed at a pause) leaves its session's
+    # transaction open, holding the copy: DROP would wait for it forever.
+    end_idle_sessions()
     for name in made:
         admin.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier("public", name)))
 
