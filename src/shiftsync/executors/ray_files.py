@@ -56,7 +56,7 @@ class FilesReport(TypedDict):
 
 @runtime_checkable
 class TakesFiles(Protocol):
-    """A load whose data files other processes may write (ParquetLoad, IcebergLoad)."""
+    """A load whose data files other processes may write (ParquetLoad, IcebergLoad, DeltaLoad)."""
 
     def file_sink(self) -> FileSink | None: ...
 
